@@ -1,0 +1,145 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// The project's own targets treat every warning as an error; dependencies are not affected.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "citrus-reconciler",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "citrus-reconciler", targets: ["citrus-reconciler"]),
+        .executable(name: "citrus-do-sim", targets: ["citrus-do-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C system libraries.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // libpq wrapper: connections, parameterised queries, transactions, LISTEN/NOTIFY, advisory locks.
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // DigitalOcean API v2 client: droplet models, typed errors, shared rate budget.
+        .target(
+            name: "DigitalOcean",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // A DigitalOcean droplet API simulator as a library (tests run it in-process).
+        .target(
+            name: "DigitalOceanSimulator",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The pure reconcile decision: no I/O, no libpq, no HTTP.
+        .target(name: "ReconcileCore", swiftSettings: strict),
+        // Schema migrations and the servers/events tables over Postgres.
+        .target(
+            name: "ServerStore",
+            dependencies: [
+                "Postgres", "ReconcileCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // sd_notify, the watchdog and the journald log handler.
+        .target(
+            name: "SystemdSupport",
+            dependencies: [
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The loop: observe, decide, act.
+        .target(
+            name: "Reconciler",
+            dependencies: [
+                "ReconcileCore", "ServerStore", "DigitalOcean", "SystemdSupport", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "citrus-reconciler",
+            dependencies: [
+                "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "citrus-do-sim",
+            dependencies: [
+                "DigitalOceanSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Shared test support: a throwaway Postgres cluster, the simulator in-process, process helpers.
+        .target(
+            name: "CitrusTestKit",
+            dependencies: [
+                "Postgres", "DigitalOceanSimulator",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "CitrusTestKit"], swiftSettings: strict),
+        .testTarget(
+            name: "DigitalOceanTests",
+            dependencies: ["DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ReconcileCoreTests", dependencies: ["ReconcileCore"], swiftSettings: strict),
+        .testTarget(
+            name: "ServerStoreTests",
+            dependencies: ["ServerStore", "Postgres", "CitrusTestKit"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ReconcilerTests",
+            dependencies: ["Reconciler", "ReconcileCore", "ServerStore", "Postgres", "DigitalOcean", "CitrusTestKit"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SystemdSupportTests",
+            dependencies: ["SystemdSupport", "CitrusTestKit"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SystemTests", dependencies: ["CitrusTestKit", "Postgres"], swiftSettings: strict),
+    ]
+)

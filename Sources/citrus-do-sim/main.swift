@@ -1,0 +1,1 @@
+print("citrus-do-sim: not built yet")

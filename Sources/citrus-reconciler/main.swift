@@ -1,0 +1,1 @@
+print("citrus-reconciler: not built yet")
