@@ -1,0 +1,129 @@
+import Foundation
+
+/// What one pass observed at DigitalOcean.
+public struct Observation: Sendable, Hashable {
+    /// Every droplet tagged `citrus-host` (all pages), plus droplets fetched one by one because a
+    /// row records their id but the list did not show them (list lag, or a droplet without the fleet
+    /// tag that a row adopted).
+    public var droplets: [ObservedDroplet]
+    /// Droplet ids a row records that a direct GET answered 404 for: gone.
+    public var goneDropletIDs: Set<Int64>
+    /// When the list request was sent. Settle periods are measured against this instant, never
+    /// against "now", so a list that started before the settle period ended proves nothing.
+    public var listedAt: Date
+
+    public init(droplets: [ObservedDroplet], goneDropletIDs: Set<Int64> = [], listedAt: Date) {
+        self.droplets = droplets
+        self.goneDropletIDs = goneDropletIDs
+        self.listedAt = listedAt
+    }
+}
+
+public enum OrphanPolicy: Sendable, Hashable {
+    /// Report orphans in the journal and events; never destroy them (the default).
+    case report
+    /// Destroy an orphan once it has been seen continuously for the grace period.
+    case delete(grace: Duration)
+}
+
+public struct DecisionConfiguration: Sendable, Hashable {
+    /// How long after an uncertain create a list must be taken before its absence is believed.
+    public var settlePeriod: Duration = .seconds(60)
+    public var orphanPolicy: OrphanPolicy = .report
+    /// Per-row backoff for transient errors: base × 2^(failures-1), capped, with jitter.
+    public var backoffBase: Duration = .seconds(2)
+    public var backoffCap: Duration = .seconds(300)
+
+    public init() {}
+}
+
+/// The droplet a create asks for.
+public struct CreateOrder: Sendable, Hashable {
+    public var rowID: UUID
+    public var name: String
+    public var region: String
+    public var size: String
+    public var image: String
+    /// `citrus-host` and the row's identity tag.
+    public var tags: [String]
+
+    public init(rowID: UUID, name: String, region: String, size: String, image: String, tags: [String]) {
+        self.rowID = rowID
+        self.name = name
+        self.region = region
+        self.size = size
+        self.image = image
+        self.tags = tags
+    }
+}
+
+/// Why a droplet is to be destroyed; each is a different line in the audit trail.
+public enum DestroyReason: Sendable, Hashable {
+    /// The row asked for deletion.
+    case deleteRequested(row: UUID)
+    /// A second droplet with the row's identity; `kept` is the one the row keeps.
+    case duplicate(row: UUID, kept: Int64)
+    /// Tagged `citrus-host`, matches no row, seen for longer than the orphan grace period.
+    case orphan
+}
+
+/// A notable fact for the audit trail that is not itself a row write or a request.
+public enum AuditNote: Sendable, Hashable {
+    /// A fleet droplet that matches no row. Reported every pass the decision sees it; the loop
+    /// de-duplicates so the journal gets one entry per orphan.
+    case orphanSeen(droplet: ObservedDroplet)
+    /// A row bound to a droplet it did not record before (identity tag or recorded id).
+    case adopted(row: UUID, droplet: Int64)
+}
+
+public enum Action: Sendable, Hashable {
+    /// Compare-and-set write of the daemon-owned columns of a row (only emitted when `to != from`).
+    case update(row: UUID, expectedRevision: Int64, from: DaemonState, to: DaemonState)
+    /// Record the intent (the loop sets `createAttemptedAt` in the row first), then POST once.
+    case create(CreateOrder, expectedRevision: Int64, state: DaemonState)
+    /// DELETE the droplet (404 counts as gone).
+    case destroy(dropletID: Int64, reason: DestroyReason)
+    case note(AuditNote)
+}
+
+/// The outcome of one decision.
+public struct Plan: Sendable, Hashable {
+    public var actions: [Action]
+    /// True while some row waits on DigitalOcean (a droplet not yet active, a create settling, a
+    /// destroy not yet gone): the loop polls at its fast interval.
+    public var waitingOnCloud: Bool
+    /// The earliest instant at which a row's backoff or settle period ends, if any: the loop wakes then.
+    public var nextWakeUp: Date?
+
+    public init(actions: [Action] = [], waitingOnCloud: Bool = false, nextWakeUp: Date? = nil) {
+        self.actions = actions
+        self.waitingOnCloud = waitingOnCloud
+        self.nextWakeUp = nextWakeUp
+    }
+}
+
+/// The pure reconcile decision: (rows, droplets, clock, configuration) → actions.
+///
+/// It performs no I/O. The loop observes, calls `decide`, and performs the actions.
+public struct Decider: Sendable {
+    public var configuration: DecisionConfiguration
+
+    public init(configuration: DecisionConfiguration = DecisionConfiguration()) {
+        self.configuration = configuration
+    }
+
+    /// - Parameters:
+    ///   - rows: every row of `servers`, `deleted` ones included (they are history: a droplet that
+    ///     names a deleted row is treated as an orphan).
+    ///   - observation: what the list (and any direct lookups) showed.
+    ///   - now: the clock.
+    ///   - orphansFirstSeen: when the loop first saw each orphan droplet (for the grace period).
+    public func decide(
+        rows: [ServerRecord],
+        observation: Observation,
+        now: Date,
+        orphansFirstSeen: [Int64: Date] = [:]
+    ) -> Plan {
+        Plan()
+    }
+}

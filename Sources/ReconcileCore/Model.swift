@@ -1,0 +1,170 @@
+import Foundation
+
+/// The lifecycle of a row in `servers`, as the design contract names it.
+public enum ServerStatus: String, Sendable, Hashable, CaseIterable, Codable {
+    case creating
+    case provisioning
+    case initializing
+    case active
+    case failed
+    case deleting
+    case deleted
+}
+
+/// What the daemon owns in a row: everything the reconciler may write.
+///
+/// Decisions compare the state a row has with the state it should have and emit an update only
+/// when the two differ, so a row is written only when something changed.
+public struct DaemonState: Sendable, Hashable {
+    public var status: ServerStatus
+    /// The droplet the row is bound to, once known.
+    public var dropletID: Int64?
+    public var ipv4: String?
+    public var ipv6: String?
+    /// Why the row is failed or retrying, in words an operator can act on; nil when all is well.
+    public var lastError: String?
+    /// When the last create was (about to be) sent. Set durably *before* the request leaves, so a
+    /// crash or a lost response leaves a trace: no second create until a list taken a settle period
+    /// after this instant shows no droplet with the row's identity.
+    public var createAttemptedAt: Date?
+    /// Creates sent for this row so far (for the audit trail and for operators).
+    public var createAttempts: Int
+    /// Consecutive transient failures; drives the per-row exponential backoff.
+    public var transientFailures: Int
+    /// No mutating call for this row before this instant (per-row backoff).
+    public var nextAttemptAt: Date?
+
+    public init(
+        status: ServerStatus = .creating,
+        dropletID: Int64? = nil,
+        ipv4: String? = nil,
+        ipv6: String? = nil,
+        lastError: String? = nil,
+        createAttemptedAt: Date? = nil,
+        createAttempts: Int = 0,
+        transientFailures: Int = 0,
+        nextAttemptAt: Date? = nil
+    ) {
+        self.status = status
+        self.dropletID = dropletID
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.lastError = lastError
+        self.createAttemptedAt = createAttemptedAt
+        self.createAttempts = createAttempts
+        self.transientFailures = transientFailures
+        self.nextAttemptAt = nextAttemptAt
+    }
+}
+
+/// One row of `servers` as the reconciler sees it.
+public struct ServerRecord: Sendable, Hashable, Identifiable {
+    public var id: UUID
+    /// Bumped by the database on every update; writes are compare-and-set against it, so an
+    /// operator's concurrent change is never overwritten.
+    public var revision: Int64
+    public var name: String
+    public var region: String
+    public var size: String
+    public var image: String
+    public var deleteRequestedAt: Date?
+    public var createdAt: Date
+    public var state: DaemonState
+
+    public init(
+        id: UUID,
+        revision: Int64 = 0,
+        name: String,
+        region: String = "sfo3",
+        size: String = "s-1vcpu-512mb-10gb",
+        image: String = "ubuntu-22-04-x64",
+        deleteRequestedAt: Date? = nil,
+        createdAt: Date = Date(timeIntervalSince1970: 0),
+        state: DaemonState = DaemonState()
+    ) {
+        self.id = id
+        self.revision = revision
+        self.name = name
+        self.region = region
+        self.size = size
+        self.image = image
+        self.deleteRequestedAt = deleteRequestedAt
+        self.createdAt = createdAt
+        self.state = state
+    }
+
+    /// The identity tag every droplet created for this row carries.
+    public var identityTag: String { FleetTags.identity(for: id) }
+}
+
+/// The droplet lifecycle states DigitalOcean reports.
+public enum DropletStatus: Sendable, Hashable {
+    case new
+    case active
+    case off
+    case archive
+    /// A status this daemon does not know; treated as "not ready, not gone".
+    case other(String)
+
+    public init(_ raw: String) {
+        switch raw {
+        case "new": self = .new
+        case "active": self = .active
+        case "off": self = .off
+        case "archive": self = .archive
+        default: self = .other(raw)
+        }
+    }
+}
+
+/// A droplet as observed at DigitalOcean, reduced to what decisions need.
+public struct ObservedDroplet: Sendable, Hashable, Identifiable {
+    public var id: Int64
+    public var name: String
+    public var status: DropletStatus
+    public var tags: [String]
+    public var createdAt: Date
+    /// The first public IPv4 address, if any.
+    public var publicIPv4: String?
+    /// The first public IPv6 address, if any.
+    public var publicIPv6: String?
+
+    public init(
+        id: Int64,
+        name: String,
+        status: DropletStatus,
+        tags: [String],
+        createdAt: Date,
+        publicIPv4: String? = nil,
+        publicIPv6: String? = nil
+    ) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.tags = tags
+        self.createdAt = createdAt
+        self.publicIPv4 = publicIPv4
+        self.publicIPv6 = publicIPv6
+    }
+
+    /// Whether the droplet belongs to the fleet this daemon manages.
+    public var isInFleet: Bool { tags.contains(FleetTags.fleet) }
+
+    /// The row this droplet was created for, read from its `citrus-server:<uuid>` tag.
+    public var identity: UUID? { tags.lazy.compactMap(FleetTags.row(fromIdentityTag:)).first }
+}
+
+public enum FleetTags {
+    /// Every droplet the daemon manages carries this tag; droplets without it are never touched.
+    public static let fleet = "citrus-host"
+    public static let identityPrefix = "citrus-server:"
+
+    public static func identity(for row: UUID) -> String {
+        identityPrefix + row.uuidString.lowercased()
+    }
+
+    public static func row(fromIdentityTag tag: String) -> UUID? {
+        guard tag.hasPrefix(identityPrefix) else { return nil }
+        return UUID(uuidString: String(tag.dropFirst(identityPrefix.count)))
+    }
+}
