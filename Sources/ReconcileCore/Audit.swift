@@ -1,0 +1,75 @@
+import Foundation
+
+/// The kinds of entries in the audit trail. Each has a fixed 128-bit journal `MESSAGE_ID`, so an
+/// auditor can filter by kind and `journalctl -x` can explain it from the catalog in `deploy/`.
+/// The raw value is what `server_events.kind` stores.
+public enum AuditKind: String, Sendable, Hashable, CaseIterable {
+    case statusChanged = "status_changed"
+    case createRequested = "create_requested"
+    case createAccepted = "create_accepted"
+    /// A create whose response never came (timeout, reset, 5xx): it may or may not have happened.
+    case createUncertain = "create_uncertain"
+    case adopted = "adopted"
+    case destroyRequested = "destroy_requested"
+    case duplicateResolved = "duplicate_resolved"
+    case orphanSeen = "orphan_seen"
+    /// A row failed and needs an operator.
+    case failed = "failed"
+    /// A transient error; the row backs off and retries.
+    case retrying = "retrying"
+    /// This replica became leader, or lost leadership.
+    case leadership = "leadership"
+
+    public var messageID: String {
+        switch self {
+        case .statusChanged: "f4e0b00a992e45f7b917baf4526d904d"
+        case .createRequested: "fbb6f3fa482d4cffaef462f27858cd04"
+        case .createAccepted: "3402c01f8c404cdd96450398b9b4e4a9"
+        case .createUncertain: "289bf0655d7d488687d0da17e41f109b"
+        case .adopted: "01fb5b98340849f6899f9a5d09938e1c"
+        case .destroyRequested: "b058ad7a130c46aa8a17c742ae88b049"
+        case .duplicateResolved: "24495c5e7083448f8b69bd8cd91a9c53"
+        case .orphanSeen: "e4fe2eea0f584a3fb9c88bce5e381445"
+        case .failed: "14dca2e49c7e4adda23d930e6dd3a8ed"
+        case .retrying: "7a5470e4c1af4e018d9399c4ef4b5e85"
+        case .leadership: "15886387314f4ec89434e836090e9b49"
+        }
+    }
+}
+
+/// One entry of the audit trail: written to the journal and to `server_events`.
+public struct AuditEvent: Sendable, Hashable {
+    public var kind: AuditKind
+    public var at: Date
+    public var serverID: UUID?
+    public var serverName: String?
+    public var dropletID: Int64?
+    public var fromStatus: ServerStatus?
+    public var toStatus: ServerStatus?
+    /// DigitalOcean's `request_id`, where a response carried one.
+    public var requestID: String?
+    /// One sentence an operator can read.
+    public var message: String
+
+    public init(
+        kind: AuditKind,
+        at: Date,
+        serverID: UUID? = nil,
+        serverName: String? = nil,
+        dropletID: Int64? = nil,
+        fromStatus: ServerStatus? = nil,
+        toStatus: ServerStatus? = nil,
+        requestID: String? = nil,
+        message: String
+    ) {
+        self.kind = kind
+        self.at = at
+        self.serverID = serverID
+        self.serverName = serverName
+        self.dropletID = dropletID
+        self.fromStatus = fromStatus
+        self.toStatus = toStatus
+        self.requestID = requestID
+        self.message = message
+    }
+}
