@@ -1,0 +1,74 @@
+import Foundation
+import ReconcileCore
+
+/// Where the rows live. The daemon uses the Postgres store; tests may use anything that behaves.
+public protocol ServerRepository: Sendable {
+    /// Every row, `deleted` ones included.
+    func fetchServers() async throws -> [ServerRecord]
+    /// Rows that only wait for their first create: nothing has been sent for them yet, so their
+    /// decision needs no fresh list (used by the quick pass that follows a NOTIFY).
+    func fetchUnattemptedServers() async throws -> [ServerRecord]
+    /// Compare-and-set write of the daemon-owned columns. Returns the row's new revision, or nil when
+    /// the row changed (or vanished) since `expectedRevision` was read: nothing was written.
+    func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64?
+    /// Append an entry to the durable audit trail.
+    func record(_ event: AuditEvent) async throws
+}
+
+/// How a failed call to DigitalOcean should be treated.
+public enum CloudFailureKind: Sendable, Hashable {
+    /// The request was refused as given (invalid input, 4xx): retrying will not help.
+    case permanent
+    /// Refused without effect (429, 401, 5xx on a read, a transport error on a read): retry later.
+    case transient
+    /// A create whose response never came: it may or may not have been performed.
+    case outcomeUnknown
+}
+
+public struct CloudFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    public var kind: CloudFailureKind
+    /// Operator-facing words, without secrets.
+    public var message: String
+    /// DigitalOcean's request id, where the response carried one.
+    public var requestID: String?
+    /// When the API said to come back (a 429's retry-after or reset), if it did.
+    public var retryAfter: Duration?
+
+    public init(kind: CloudFailureKind, message: String, requestID: String? = nil, retryAfter: Duration? = nil) {
+        self.kind = kind
+        self.message = message
+        self.requestID = requestID
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String { message }
+}
+
+public struct AcceptedCreate: Sendable, Hashable {
+    public var droplet: ObservedDroplet
+    public var requestID: String?
+
+    public init(droplet: ObservedDroplet, requestID: String?) {
+        self.droplet = droplet
+        self.requestID = requestID
+    }
+}
+
+public enum DestroyOutcome: Sendable, Hashable {
+    case destroyed(requestID: String?)
+    /// 404: the droplet was already gone.
+    case alreadyGone
+}
+
+/// DigitalOcean as the loop needs it. Every method throws `CloudFailure`.
+public protocol DropletCloud: Sendable {
+    /// All droplets tagged `citrus-host`, every page.
+    func listFleet() async throws -> [ObservedDroplet]
+    /// One droplet by id; nil when DigitalOcean answers 404.
+    func droplet(id: Int64) async throws -> ObservedDroplet?
+    /// Local validation only: the reason the order can never succeed, or nil. Sends nothing.
+    func problem(with order: CreateOrder) -> String?
+    /// Sends one create, never retried.
+    func create(_ order: CreateOrder) async throws -> AcceptedCreate
+    func destroy(dropletID: Int64) async throws -> DestroyOutcome
+}
