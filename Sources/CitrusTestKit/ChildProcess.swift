@@ -18,7 +18,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     public func start() throws {
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)
         handle.seekToEndOfFile()
         process.executableURL = executable
