@@ -1,0 +1,96 @@
+import Foundation
+import ReconcileCore
+
+/// Human-readable renderings for `citrus-reconciler plan` and `citrus-reconciler status`.
+public enum Reports {
+    /// One line per action a pass would take, in the order it would take them.
+    public static func plan(_ plan: Plan, rows: [ServerRecord], problems: [UUID: String] = [:]) -> String {
+        let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        func label(_ id: UUID) -> String {
+            guard let row = byID[id] else { return id.uuidString.lowercased() }
+            return "\(row.name) (\(id.uuidString.lowercased()))"
+        }
+        var lines: [String] = []
+        for action in plan.actions {
+            switch action {
+            case let .update(id, _, from, to):
+                var changes: [String] = []
+                if from.status != to.status { changes.append("status \(from.status.rawValue) → \(to.status.rawValue)") }
+                if from.dropletID != to.dropletID { changes.append("droplet \(to.dropletID.map(String.init) ?? "none")") }
+                if from.ipv4 != to.ipv4 { changes.append("ipv4 \(to.ipv4 ?? "none")") }
+                if from.ipv6 != to.ipv6 { changes.append("ipv6 \(to.ipv6 ?? "none")") }
+                if from.lastError != to.lastError { changes.append("last_error \(to.lastError.map { "\"\($0)\"" } ?? "cleared")") }
+                if changes.isEmpty { changes.append("bookkeeping") }
+                lines.append("update   \(label(id)): \(changes.joined(separator: ", "))")
+            case let .create(order, _, _):
+                if let problem = problems[order.rowID] {
+                    lines.append("fail     \(label(order.rowID)): \(problem) (nothing would be sent)")
+                } else {
+                    lines.append("create   \(label(order.rowID)): \(order.region) \(order.size) \(order.image), tags \(order.tags.joined(separator: ","))")
+                }
+            case let .destroy(droplet, reason):
+                switch reason {
+                case .deleteRequested(let id): lines.append("destroy  droplet \(droplet): deletion requested for \(label(id))")
+                case let .duplicate(id, kept): lines.append("destroy  droplet \(droplet): duplicate of \(kept) for \(label(id))")
+                case .orphan: lines.append("destroy  droplet \(droplet): orphan past its grace period")
+                }
+            case .note(.orphanSeen(let droplet)):
+                lines.append("orphan   droplet \(droplet.id) (\(droplet.name)): tagged citrus-host, matches no row")
+            case let .note(.adopted(id, droplet)):
+                lines.append("adopt    droplet \(droplet) for \(label(id))")
+            }
+        }
+        return lines.isEmpty ? "nothing to do: DigitalOcean matches the table" : lines.joined(separator: "\n")
+    }
+
+    /// The servers table as an operator reads it: live rows first, newest last, then history.
+    public static func status(_ rows: [ServerRecord], now: Date = Date()) -> String {
+        let ordered = rows.sorted { a, b in
+            let aLive = a.state.status != .deleted, bLive = b.state.status != .deleted
+            if aLive != bLive { return aLive }
+            return a.createdAt < b.createdAt
+        }
+        let header = ["ID", "NAME", "STATUS", "REGION", "SIZE", "DROPLET", "IPV4", "IPV6", "AGE", "LAST ERROR"]
+        let table = ordered.map { row -> [String] in
+            var status = row.state.status.rawValue
+            if row.deleteRequestedAt != nil, row.state.status != .deleted, row.state.status != .deleting { status += " (delete requested)" }
+            return [
+                String(row.id.uuidString.lowercased().prefix(8)),
+                row.name,
+                status,
+                row.region,
+                row.size,
+                row.state.dropletID.map(String.init) ?? "-",
+                row.state.ipv4 ?? "-",
+                row.state.ipv6 ?? "-",
+                age(from: row.createdAt, to: now),
+                row.state.lastError.map { $0.replacingOccurrences(of: "\n", with: " ") } ?? "",
+            ]
+        }
+        var counts: [ServerStatus: Int] = [:]
+        for row in rows { counts[row.state.status, default: 0] += 1 }
+        let summary = ServerStatus.allCases.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }.joined(separator: ", ")
+        return render([header] + table) + "\n\(rows.count) server\(rows.count == 1 ? "" : "s")" + (summary.isEmpty ? "" : ": \(summary)")
+    }
+
+    static func age(from: Date, to: Date) -> String {
+        let seconds = max(0, Int(to.timeIntervalSince(from)))
+        switch seconds {
+        case ..<120: return "\(seconds)s"
+        case ..<7200: return "\(seconds / 60)m"
+        case ..<172_800: return "\(seconds / 3600)h"
+        default: return "\(seconds / 86400)d"
+        }
+    }
+
+    /// Left-aligned columns; the last column is not padded.
+    static func render(_ table: [[String]]) -> String {
+        guard let columns = table.first?.count else { return "" }
+        let widths = (0..<columns).map { c in table.map { $0[c].count }.max() ?? 0 }
+        return table.map { row in
+            row.enumerated().map { c, cell in
+                c == columns - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
