@@ -38,6 +38,8 @@ let package = Package(
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -121,7 +123,14 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "CitrusTestKit"], swiftSettings: strict),
         .testTarget(
             name: "DigitalOceanTests",
-            dependencies: ["DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit"],
+            dependencies: [
+                "DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "ReconcileCoreTests", dependencies: ["ReconcileCore"], swiftSettings: strict),

@@ -124,6 +124,6 @@ public struct Decider: Sendable {
         now: Date,
         orphansFirstSeen: [Int64: Date] = [:]
     ) -> Plan {
-        Plan()
+        reconcile(rows: rows, observation: observation, now: now, orphansFirstSeen: orphansFirstSeen)
     }
 }

@@ -1,0 +1,117 @@
+/// A single-droplet `POST /v2/droplets` body (`models/droplet_single_create.yml` + `droplet_create.yml`).
+///
+/// Call ``validate()`` to reject a bad row without sending anything; the client calls it too.
+public struct DropletCreateRequest: Sendable, Equatable, Encodable {
+    public var name: String
+    public var region: String
+    public var size: String
+    public var image: String
+    public var tags: [String]
+    public var ipv6: Bool
+    public var monitoring: Bool
+    public var backups: Bool
+    /// Plain text, at most 64 KiB.
+    public var userData: String?
+
+    /// Defaults are the platform's standard droplet (design.md, "The droplet the daemon asks for").
+    public init(
+        name: String,
+        region: String = "sfo3",
+        size: String = "s-1vcpu-512mb-10gb",
+        image: String = "ubuntu-22-04-x64",
+        tags: [String] = [],
+        ipv6: Bool = true,
+        monitoring: Bool = true,
+        backups: Bool = false,
+        userData: String? = nil
+    ) {
+        self.name = name
+        self.region = region
+        self.size = size
+        self.image = image
+        self.tags = tags
+        self.ipv6 = ipv6
+        self.monitoring = monitoring
+        self.backups = backups
+        self.userData = userData
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, region, size, image, tags, ipv6, monitoring, backups
+        case userData = "user_data"
+    }
+
+    public static let maximumNameLength = 255
+    public static let maximumTagLength = 255
+    public static let maximumUserDataBytes = 64 * 1024
+
+    /// Checks the rules DigitalOcean enforces, so a bad row fails locally with an operator's message.
+    public func validate() throws(DigitalOceanError) {
+        try Self.validateName(name)
+        for (field, value) in [("region", region), ("size", size), ("image", image)] where value.isEmpty {
+            throw .localValidation("\(field) must not be empty")
+        }
+        for tag in tags { try Self.validateTag(tag) }
+        if let userData, userData.utf8.count > Self.maximumUserDataBytes {
+            throw .localValidation(
+                "user_data is \(userData.utf8.count) bytes; DigitalOcean accepts at most \(Self.maximumUserDataBytes) bytes (64 KiB)"
+            )
+        }
+    }
+
+    /// The spec's pattern `^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$`, at most 255 characters.
+    public static func validateName(_ name: String) throws(DigitalOceanError) {
+        let scalars = Array(name.unicodeScalars)
+        guard !scalars.isEmpty else { throw .localValidation("droplet name must not be empty") }
+        guard scalars.count <= maximumNameLength else {
+            throw .localValidation("droplet name is \(scalars.count) characters long; at most \(maximumNameLength) are allowed")
+        }
+        for (offset, scalar) in scalars.enumerated() where !(isASCIIAlphanumeric(scalar) || scalar == "." || scalar == "-") {
+            throw .localValidation(
+                "droplet name \(quoted(name)) has \(quoted(String(scalar))) at position \(offset + 1); only letters, digits, '.' and '-' are allowed"
+            )
+        }
+        guard let last = scalars.last, isASCIIAlphanumeric(last) else {
+            throw .localValidation("droplet name \(quoted(name)) must end with a letter or a digit")
+        }
+    }
+
+    /// Tag names: `^[a-zA-Z0-9_\-\:]+$`, at most 255 characters (`resources/tags/models/tags.yml`).
+    public static func validateTag(_ tag: String) throws(DigitalOceanError) {
+        let scalars = Array(tag.unicodeScalars)
+        guard !scalars.isEmpty else { throw .localValidation("tag names must not be empty") }
+        guard scalars.count <= maximumTagLength else {
+            throw .localValidation("tag \(quoted(String(tag.prefix(40))))… is \(scalars.count) characters long; at most \(maximumTagLength) are allowed")
+        }
+        for (offset, scalar) in scalars.enumerated()
+        where !(isASCIIAlphanumeric(scalar) || scalar == "_" || scalar == "-" || scalar == ":") {
+            throw .localValidation(
+                "tag \(quoted(tag)) has \(quoted(String(scalar))) at position \(offset + 1); only letters, digits, '_', '-' and ':' are allowed"
+            )
+        }
+    }
+
+    private static func isASCIIAlphanumeric(_ s: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(s) || ("A"..."Z").contains(s) || ("0"..."9").contains(s)
+    }
+
+    private static func quoted(_ text: String) -> String {
+        "\"" + text.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 ? String($0) : $0.escaped(asASCII: true) }.joined() + "\""
+    }
+}
+
+/// What `POST /v2/droplets` returned: the droplet (status `new`, no addresses yet), its create
+/// actions, and the request id to quote to DigitalOcean support.
+public struct CreatedDroplet: Sendable, Equatable {
+    public var droplet: Droplet
+    public var actions: [ActionLink]
+    public var requestID: String?
+}
+
+/// The result of `DELETE /v2/droplets/{id}`. Both mean the droplet is gone or going.
+public enum DeleteOutcome: Sendable, Equatable {
+    /// 204: DigitalOcean accepted the delete.
+    case deleted
+    /// 404: there was no such droplet (already deleted, or never existed).
+    case alreadyGone
+}

@@ -1,0 +1,221 @@
+import Foundation
+import Synchronization
+
+/// The simulated DigitalOcean account: droplets, per-token rate limits, faults and a request log.
+///
+/// Transport-free: ``handle(_:)`` turns a request into an outcome, so tests can drive it directly,
+/// and ``SimulatorServer`` puts it behind HTTP. Droplet lifecycles are computed from timestamps
+/// (`created_at + boot time` → active), so nothing runs in the background.
+public final class SimulatedDigitalOcean: Sendable {
+    public struct Request: Sendable {
+        public var method: String
+        /// Path and query, as on the request line.
+        public var uri: String
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+
+        public init(method: String, uri: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+            self.method = method
+            self.uri = uri
+            self.headers = headers
+            self.body = body
+        }
+
+        func header(_ name: String) -> String? {
+            headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        }
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+
+        public func header(_ name: String) -> String? {
+            headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        }
+    }
+
+    public enum Outcome: Sendable {
+        /// Answer after `delay`.
+        case respond(Response, delay: Duration)
+        /// Close the connection after `delay` without answering (a lost response).
+        case dropConnection(delay: Duration)
+    }
+
+    private let state: Mutex<State>
+    private let persistence: Persistence?
+
+    public init(configuration: SimulatorConfiguration = SimulatorConfiguration()) throws {
+        var state = State(configuration: configuration)
+        if let directory = configuration.stateDirectory {
+            let persistence = try Persistence(directory: directory)
+            if let saved = try persistence.load() { state.restore(saved) }
+            self.persistence = persistence
+        } else {
+            self.persistence = nil
+        }
+        self.state = Mutex(state)
+    }
+
+    // MARK: - Requests
+
+    /// Handles one HTTP request.
+    public func handle(_ request: Request) -> Outcome {
+        let now = Date()
+        let (outcome, snapshot) = state.withLock { state -> (Outcome, PersistedState?) in
+            let outcome = state.handle(request, now: now)
+            let snapshot = state.dirty && persistence != nil ? state.persistable() : nil
+            state.dirty = false
+            return (outcome, snapshot)
+        }
+        if let snapshot { persistence?.save(snapshot) }
+        return outcome
+    }
+
+    // MARK: - In-process API (the same as /_sim over HTTP)
+
+    /// Every droplet ever made, with lifecycle times as of now (future times are not shown).
+    public func droplets() -> [SimulatedDroplet] {
+        let now = Date()
+        return state.withLock { state in state.order.compactMap { state.droplets[$0] }.map { $0.materialized(at: now) } }
+    }
+
+    public func droplet(id: Int64) -> SimulatedDroplet? {
+        let now = Date()
+        return state.withLock { $0.droplets[id]?.materialized(at: now) }
+    }
+
+    /// The `/v2` requests received, oldest first (bounded by `requestLogLimit`).
+    public func requestLog() -> [SimulatorRequestRecord] { state.withLock { $0.log } }
+
+    /// Counts of `/v2` requests by method and route, including ones dropped from the log.
+    public func requestCounts() -> [SimulatorRequestCount] {
+        state.withLock { state in
+            state.counts.map { SimulatorRequestCount(method: $0.key.method, route: $0.key.route, count: $0.value) }
+                .sorted { ($0.route, $0.method) < ($1.route, $1.method) }
+        }
+    }
+
+    public func requestCount(method: String, route: String) -> Int {
+        state.withLock { $0.counts[RouteKey(method: method, route: route)] ?? 0 }
+    }
+
+    public func clearRequestLog() { state.withLock { $0.log.removeAll(); $0.counts.removeAll() } }
+
+    /// Puts a droplet into the account without going through the API or its rate limits.
+    @discardableResult
+    public func inject(_ injection: SimulatorDropletInjection) throws -> SimulatedDroplet {
+        let now = Date()
+        let (droplet, snapshot) = try state.withLock { state -> (SimulatedDroplet, PersistedState?) in
+            let droplet = try state.inject(injection, now: now)
+            state.dirty = false
+            return (droplet, persistence != nil ? state.persistable() : nil)
+        }
+        if let snapshot { persistence?.save(snapshot) }
+        return droplet
+    }
+
+    public var faults: SimulatorFaults {
+        get { state.withLock { $0.faults } }
+    }
+
+    public func setFaults(_ faults: SimulatorFaults) { state.withLock { $0.faults = faults } }
+
+    public func updateFaults(_ change: (inout SimulatorFaults) -> Void) {
+        state.withLock { change(&$0.faults) }
+    }
+
+    public var rateLimits: SimulatorRateLimits { state.withLock { $0.rateLimits } }
+
+    public func setRateLimits(_ limits: SimulatorRateLimits) { state.withLock { $0.rateLimits = limits } }
+
+    /// Forgets every token's counted requests.
+    public func resetRateLimitUsage() { state.withLock { $0.windows.removeAll() } }
+
+    /// Writes the state file now (it is also written after every change).
+    public func saveState() {
+        guard let persistence else { return }
+        persistence.save(state.withLock { $0.persistable() })
+    }
+}
+
+struct RouteKey: Hashable, Sendable {
+    var method: String
+    var route: String
+}
+
+/// Requests counted in one token's sliding windows.
+struct TokenWindow: Sendable {
+    var times: [Double] = []
+    var hourHead = 0
+    var minuteHead = 0
+
+    mutating func prune(now: Double, limits: SimulatorRateLimits) {
+        while hourHead < times.count, times[hourHead] <= now - limits.hourWindowSeconds { hourHead += 1 }
+        minuteHead = max(minuteHead, hourHead)
+        while minuteHead < times.count, times[minuteHead] <= now - limits.minuteWindowSeconds { minuteHead += 1 }
+        if hourHead > 4096, hourHead * 2 > times.count {
+            times.removeFirst(hourHead)
+            minuteHead -= hourHead
+            hourHead = 0
+        }
+    }
+
+    var inHour: Int { times.count - hourHead }
+    var inMinute: Int { times.count - minuteHead }
+    var oldestInHour: Double? { hourHead < times.count ? times[hourHead] : nil }
+    var oldestInMinute: Double? { minuteHead < times.count ? times[minuteHead] : nil }
+}
+
+struct PersistedState: Codable, Sendable {
+    var droplets: [SimulatedDroplet]
+    var nextDropletID: Int64
+    var nextActionID: Int64
+    var nextAddress: Int64
+}
+
+/// Atomic JSON snapshots in `<state-dir>/simulator-state.json`. Writes carry a version so a slow
+/// older write never replaces a newer one.
+final class Persistence: Sendable {
+    let file: URL
+    private let written = Mutex<Int>(0)
+    private let version = Mutex<Int>(0)
+
+    init(directory: String) throws {
+        let url = URL(fileURLWithPath: directory, isDirectory: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        file = url.appendingPathComponent("simulator-state.json")
+    }
+
+    func load() throws -> PersistedState? {
+        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(PersistedState.self, from: Data(contentsOf: file))
+    }
+
+    func save(_ snapshot: PersistedState) {
+        let myVersion = version.withLock { v in v += 1; return v }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(snapshot) else { return }
+        written.withLock { last in
+            guard myVersion > last else { return }
+            if (try? data.write(to: file, options: .atomic)) != nil { last = myVersion }
+        }
+    }
+}
+
+extension SimulatedDroplet {
+    /// The record as an observer at `now` sees it: planned future transitions are hidden.
+    func materialized(at now: Date) -> SimulatedDroplet {
+        var copy = self
+        if let activeAt = copy.activeAt, activeAt > now { copy.activeAt = nil }
+        if let vanishesAt = copy.vanishesAt, vanishesAt <= now { copy.vanishedAt = vanishesAt }
+        if let deletedAt = copy.deletedAt, deletedAt > now { copy.deletedAt = nil }
+        if copy.activeAt == nil { copy.publicIPv4 = nil; copy.privateIPv4 = nil; copy.publicIPv6 = nil }
+        return copy
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// `/_sim/…`: introspection and control, outside the DigitalOcean API. No token, no rate limits, not
+/// logged. The simulator binds to loopback by default; do not expose it.
+///
+/// - `GET /_sim/droplets`: every droplet ever made, with lifecycle times and tags.
+/// - `POST /_sim/droplets`: inject one (`{"name", "tags", "region", "size", "image", "ipv6", "active", "age_seconds"}`).
+/// - `GET /_sim/requests`, `DELETE /_sim/requests`: the `/v2` request log (method, path, status, time).
+/// - `GET /_sim/counts`: request counts by method and route.
+/// - `GET|PUT /_sim/faults`: read or change faults (partial JSON updates).
+/// - `GET|PUT /_sim/rate-limits`: read or change limits; `DELETE /_sim/rate-limits/usage` forgets usage.
+/// - `GET /_sim/health`.
+extension State {
+    mutating func admin(_ request: SimulatedDigitalOcean.Request, path: String, query: [(String, String)], now: Date) -> SimulatedDigitalOcean.Response {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
+        encoder.outputFormatting = [.sortedKeys]
+        func reply<T: Encodable>(_ status: Int, _ value: T) -> SimulatedDigitalOcean.Response {
+            let body = (try? encoder.encode(value)).map { [UInt8]($0) } ?? Array("{}".utf8)
+            return .init(status: status, headers: [("content-type", "application/json; charset=utf-8")], body: body)
+        }
+        func failure(_ status: Int, _ message: String) -> SimulatedDigitalOcean.Response {
+            reply(status, ["error": message])
+        }
+        let decoder = JSONDecoder()
+        switch (request.method, path) {
+        case ("GET", "/_sim/health"):
+            return reply(200, ["ok": true])
+        case ("GET", "/_sim/droplets"):
+            return reply(200, ["droplets": order.compactMap { droplets[$0]?.materialized(at: now) }])
+        case ("POST", "/_sim/droplets"):
+            do {
+                let injection = try decoder.decode(SimulatorDropletInjection.self, from: Data(request.body))
+                let droplet = try inject(injection, now: now)
+                dirty = true
+                return reply(201, ["droplet": droplet.materialized(at: now)])
+            } catch {
+                return failure(422, String(describing: error))
+            }
+        case ("GET", "/_sim/requests"):
+            return reply(200, ["requests": log])
+        case ("DELETE", "/_sim/requests"):
+            log.removeAll()
+            counts.removeAll()
+            return .init(status: 204, headers: [], body: [])
+        case ("GET", "/_sim/counts"):
+            let list = counts.map { SimulatorRequestCount(method: $0.key.method, route: $0.key.route, count: $0.value) }
+                .sorted { ($0.route, $0.method) < ($1.route, $1.method) }
+            return reply(200, ["counts": list])
+        case ("GET", "/_sim/faults"):
+            return reply(200, faults)
+        case ("PUT", "/_sim/faults"), ("PATCH", "/_sim/faults"):
+            do {
+                let patch = try decoder.decode(FaultsPatch.self, from: Data(request.body.isEmpty ? Array("{}".utf8) : request.body))
+                faults = patch.apply(to: faults)
+                return reply(200, faults)
+            } catch {
+                return failure(422, String(describing: error))
+            }
+        case ("GET", "/_sim/rate-limits"):
+            return reply(200, rateLimits)
+        case ("PUT", "/_sim/rate-limits"), ("PATCH", "/_sim/rate-limits"):
+            do {
+                let patch = try decoder.decode(JSONValue.self, from: Data(request.body))
+                var limits = rateLimits
+                if let v = patch["per_minute"]?.intValue { limits.perMinute = Int(max(0, v)) }
+                if let v = patch["per_hour"]?.intValue { limits.perHour = Int(max(0, v)) }
+                if let v = patch["minute_window_seconds"]?.doubleValue, v > 0 { limits.minuteWindowSeconds = v }
+                if let v = patch["hour_window_seconds"]?.doubleValue, v > 0 { limits.hourWindowSeconds = v }
+                rateLimits = limits
+                return reply(200, rateLimits)
+            } catch {
+                return failure(422, String(describing: error))
+            }
+        case ("DELETE", "/_sim/rate-limits/usage"):
+            windows.removeAll()
+            return .init(status: 204, headers: [], body: [])
+        default:
+            return failure(404, "no such simulator endpoint: \(request.method) \(path)")
+        }
+    }
+}
+
+/// A partial faults update: absent keys keep their current values.
+struct FaultsPatch: Decodable {
+    var json: JSONValue
+
+    init(from decoder: any Decoder) throws {
+        json = try JSONValue(from: decoder)
+    }
+
+    func apply(to current: SimulatorFaults) -> SimulatorFaults {
+        var faults = current
+        func probability(_ key: String) -> Double? { json[key]?.doubleValue.map { min(1, max(0, $0)) } }
+        func seconds(_ key: String) -> Double? { json[key]?.doubleValue.map { max(0, $0) } }
+        if let v = probability("server_error_probability") { faults.serverErrorProbability = v }
+        if let v = probability("create_response_lost_probability") { faults.createResponseLostProbability = v }
+        if let v = probability("create_server_error_probability") { faults.createServerErrorProbability = v }
+        if let v = probability("vanish_probability") { faults.vanishProbability = v }
+        if let v = seconds("list_lag_seconds") { faults.listLagSeconds = v }
+        if let v = seconds("latency_seconds") { faults.latencySeconds = v }
+        if let v = json["fail_next_requests"]?.intValue { faults.failNextRequests = Int(max(0, v)) }
+        return faults
+    }
+}

@@ -1,0 +1,315 @@
+import Foundation
+
+/// How the simulator behaves. Durations are wall-clock.
+public struct SimulatorConfiguration: Sendable {
+    /// Accepted bearer tokens. Each has its own rate-limit windows.
+    public var tokens: Set<String> = [SimulatorConfiguration.developmentToken]
+    /// `new` → `active` after this long.
+    public var bootTime: Duration = .seconds(5)
+    /// A deleted droplet still lists (and reads) for this long, then disappears.
+    public var deleteTime: Duration = .seconds(3)
+    public var rateLimits = SimulatorRateLimits()
+    public var faults = SimulatorFaults()
+    /// Makes ids, addresses, request ids and fault draws repeatable.
+    public var seed: UInt64?
+    /// Persist droplets here (JSON) and reload them on start.
+    public var stateDirectory: String?
+    /// The request log keeps at most this many entries (oldest dropped); counts are kept for all.
+    public var requestLogLimit: Int = 100_000
+
+    /// The token `citrus-do-sim` accepts when none is given. For development only.
+    public static let developmentToken = "dop_v1_simulator_development_token"
+
+    public init() {}
+}
+
+/// Per-token sliding windows. DigitalOcean: 250 per minute and 5,000 per hour.
+public struct SimulatorRateLimits: Sendable, Codable, Equatable {
+    public var perMinute: Int = 250
+    public var perHour: Int = 5000
+    /// The "minute" window; shorter in tests so a 429's `retry-after` is short.
+    public var minuteWindowSeconds: Double = 60
+    /// The "hour" window.
+    public var hourWindowSeconds: Double = 3600
+
+    public init(perMinute: Int = 250, perHour: Int = 5000, minuteWindowSeconds: Double = 60, hourWindowSeconds: Double = 3600) {
+        self.perMinute = perMinute
+        self.perHour = perHour
+        self.minuteWindowSeconds = minuteWindowSeconds
+        self.hourWindowSeconds = hourWindowSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case perMinute = "per_minute"
+        case perHour = "per_hour"
+        case minuteWindowSeconds = "minute_window_seconds"
+        case hourWindowSeconds = "hour_window_seconds"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = SimulatorRateLimits()
+        perMinute = try c.decodeIfPresent(Int.self, forKey: .perMinute) ?? d.perMinute
+        perHour = try c.decodeIfPresent(Int.self, forKey: .perHour) ?? d.perHour
+        minuteWindowSeconds = try c.decodeIfPresent(Double.self, forKey: .minuteWindowSeconds) ?? d.minuteWindowSeconds
+        hourWindowSeconds = try c.decodeIfPresent(Double.self, forKey: .hourWindowSeconds) ?? d.hourWindowSeconds
+    }
+}
+
+/// Injected faults. Probabilities are 0…1 and drawn from the seeded generator.
+public struct SimulatorFaults: Sendable, Codable, Equatable {
+    /// A 500 before anything happens (no side effect), on any `/v2` request.
+    public var serverErrorProbability: Double = 0
+    /// The next N `/v2` requests get a 500 with no side effect (deterministic, for tests).
+    public var failNextRequests: Int = 0
+    /// A create is performed, then the connection is closed without an answer.
+    public var createResponseLostProbability: Double = 0
+    /// A create is performed, then answered 500.
+    public var createServerErrorProbability: Double = 0
+    /// A new droplet is missing from list results for this long (GET by id still finds it).
+    public var listLagSeconds: Double = 0
+    /// Added to every `/v2` response.
+    public var latencySeconds: Double = 0
+    /// An accepted droplet disappears (404) before it becomes active.
+    public var vanishProbability: Double = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case serverErrorProbability = "server_error_probability"
+        case failNextRequests = "fail_next_requests"
+        case createResponseLostProbability = "create_response_lost_probability"
+        case createServerErrorProbability = "create_server_error_probability"
+        case listLagSeconds = "list_lag_seconds"
+        case latencySeconds = "latency_seconds"
+        case vanishProbability = "vanish_probability"
+    }
+
+    /// Decodes a partial update: absent keys keep the values of `base`.
+    public init(from decoder: any Decoder) throws {
+        try self.init(from: decoder, base: SimulatorFaults())
+    }
+
+    public init(from decoder: any Decoder, base: SimulatorFaults) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self = base
+        func probability(_ key: CodingKeys, _ current: Double) throws -> Double {
+            guard let value = try c.decodeIfPresent(Double.self, forKey: key) else { return current }
+            guard (0...1).contains(value) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.rawValue) must be between 0 and 1")
+            }
+            return value
+        }
+        func seconds(_ key: CodingKeys, _ current: Double) throws -> Double {
+            guard let value = try c.decodeIfPresent(Double.self, forKey: key) else { return current }
+            guard value >= 0, value.isFinite else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.rawValue) must be 0 or more")
+            }
+            return value
+        }
+        serverErrorProbability = try probability(.serverErrorProbability, base.serverErrorProbability)
+        createResponseLostProbability = try probability(.createResponseLostProbability, base.createResponseLostProbability)
+        createServerErrorProbability = try probability(.createServerErrorProbability, base.createServerErrorProbability)
+        vanishProbability = try probability(.vanishProbability, base.vanishProbability)
+        listLagSeconds = try seconds(.listLagSeconds, base.listLagSeconds)
+        latencySeconds = try seconds(.latencySeconds, base.latencySeconds)
+        failNextRequests = max(0, try c.decodeIfPresent(Int.self, forKey: .failNextRequests) ?? base.failNextRequests)
+    }
+}
+
+/// Everything the simulator knows about one droplet, including its whole lifecycle. Kept after the
+/// droplet is gone, for introspection.
+public struct SimulatedDroplet: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var region: String
+    public var size: String
+    public var image: String
+    public var tags: [String]
+    public var ipv6: Bool
+    public var monitoring: Bool
+    public var backups: Bool
+    public var publicNetworking: Bool
+    public var hasUserData: Bool
+    public var vpcUUID: String
+    /// Made through `/_sim/droplets` rather than the API.
+    public var injected: Bool
+    /// Id of the create action returned in `links.actions`.
+    public var actionID: Int64
+
+    public var createdAt: Date
+    /// When it became (or, for a future time, will become) active. Nil if it vanished first.
+    public var activeAt: Date?
+    /// When list results start to include it (list lag).
+    public var listVisibleAt: Date
+    /// Set when it is doomed to vanish before becoming active.
+    public var vanishesAt: Date?
+    public var vanishedAt: Date?
+    public var deleteRequestedAt: Date?
+    /// When it stopped being visible after a delete.
+    public var deletedAt: Date?
+
+    public var publicIPv4: String?
+    public var privateIPv4: String?
+    public var publicIPv6: String?
+
+    /// The status the API reports at `now`, or nil when the API no longer knows the droplet.
+    public func apiStatus(at now: Date) -> String? {
+        if let deletedAt, deletedAt <= now { return nil }
+        if let vanishesAt, vanishesAt <= now { return nil }
+        if let activeAt, activeAt <= now { return "active" }
+        return "new"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, region, size, image, tags, ipv6, monitoring, backups, injected
+        case publicNetworking = "public_networking"
+        case hasUserData = "has_user_data"
+        case vpcUUID = "vpc_uuid"
+        case actionID = "action_id"
+        case createdAt = "created_at"
+        case activeAt = "active_at"
+        case listVisibleAt = "list_visible_at"
+        case vanishesAt = "vanishes_at"
+        case vanishedAt = "vanished_at"
+        case deleteRequestedAt = "delete_requested_at"
+        case deletedAt = "deleted_at"
+        case publicIPv4 = "public_ipv4"
+        case privateIPv4 = "private_ipv4"
+        case publicIPv6 = "public_ipv6"
+    }
+}
+
+/// One request as received.
+public struct SimulatorRequestRecord: Sendable, Codable, Equatable {
+    public var sequence: Int
+    public var time: Date
+    public var method: String
+    /// Path with query string.
+    public var path: String
+    /// The route, with ids replaced: `/v2/droplets/{droplet_id}`.
+    public var route: String
+    /// The status sent, or nil when the connection was closed without an answer.
+    public var status: Int?
+    public var requestID: String
+    /// POST bodies (up to 64 KiB + 1 KiB), to check what clients actually send.
+    public var body: String?
+
+    enum CodingKeys: String, CodingKey {
+        case sequence, time, method, path, route, status, body
+        case requestID = "request_id"
+    }
+}
+
+/// Request counts by method and route.
+public struct SimulatorRequestCount: Sendable, Codable, Equatable, Hashable {
+    public var method: String
+    public var route: String
+    public var count: Int
+}
+
+/// A droplet to put into the simulator directly (orphan and adoption tests).
+public struct SimulatorDropletInjection: Sendable, Codable {
+    public var name: String
+    public var tags: [String] = []
+    public var region: String = "sfo3"
+    public var size: String = "s-1vcpu-512mb-10gb"
+    public var image: String = "ubuntu-22-04-x64"
+    public var ipv6: Bool = true
+    /// Already active (with addresses) rather than `new` and booting.
+    public var active: Bool = true
+    /// Backdate the creation time by this many seconds.
+    public var ageSeconds: Double = 0
+
+    public init(name: String, tags: [String] = [], region: String = "sfo3", size: String = "s-1vcpu-512mb-10gb", image: String = "ubuntu-22-04-x64", ipv6: Bool = true, active: Bool = true, ageSeconds: Double = 0) {
+        self.name = name
+        self.tags = tags
+        self.region = region
+        self.size = size
+        self.image = image
+        self.ipv6 = ipv6
+        self.active = active
+        self.ageSeconds = ageSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, tags, region, size, image, ipv6, active
+        case ageSeconds = "age_seconds"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = SimulatorDropletInjection(name: "")
+        name = try c.decode(String.self, forKey: .name)
+        tags = try c.decodeIfPresent([String].self, forKey: .tags) ?? d.tags
+        region = try c.decodeIfPresent(String.self, forKey: .region) ?? d.region
+        size = try c.decodeIfPresent(String.self, forKey: .size) ?? d.size
+        image = try c.decodeIfPresent(String.self, forKey: .image) ?? d.image
+        ipv6 = try c.decodeIfPresent(Bool.self, forKey: .ipv6) ?? d.ipv6
+        active = try c.decodeIfPresent(Bool.self, forKey: .active) ?? d.active
+        ageSeconds = try c.decodeIfPresent(Double.self, forKey: .ageSeconds) ?? d.ageSeconds
+    }
+}
+
+/// The regions, sizes and images the simulator accepts, with the attributes the spec's
+/// `region.yml`, `size.yml` and `image.yml` require.
+enum Catalog {
+    struct RegionInfo { var slug: String; var name: String }
+    struct SizeInfo { var slug: String; var memory: Int64; var vcpus: Int64; var disk: Int64; var transfer: Double; var priceMonthly: Double }
+    struct ImageInfo { var id: Int64; var slug: String; var name: String; var distribution: String; var minDisk: Int64; var sizeGigabytes: Double; var createdAt: String }
+
+    static let regions: [RegionInfo] = [
+        .init(slug: "sfo3", name: "San Francisco 3"), .init(slug: "nyc1", name: "New York 1"),
+        .init(slug: "nyc3", name: "New York 3"), .init(slug: "ams3", name: "Amsterdam 3"),
+        .init(slug: "fra1", name: "Frankfurt 1"), .init(slug: "lon1", name: "London 1"),
+        .init(slug: "sgp1", name: "Singapore 1"),
+    ]
+    static let sizes: [SizeInfo] = [
+        .init(slug: "s-1vcpu-512mb-10gb", memory: 512, vcpus: 1, disk: 10, transfer: 0.5, priceMonthly: 4),
+        .init(slug: "s-1vcpu-1gb", memory: 1024, vcpus: 1, disk: 25, transfer: 1, priceMonthly: 6),
+        .init(slug: "s-2vcpu-2gb", memory: 2048, vcpus: 2, disk: 60, transfer: 3, priceMonthly: 18),
+    ]
+    static let images: [ImageInfo] = [
+        .init(id: 129_211_873, slug: "ubuntu-22-04-x64", name: "22.04 (LTS) x64", distribution: "Ubuntu", minDisk: 7, sizeGigabytes: 2.38, createdAt: "2023-03-23T19:25:39Z"),
+        .init(id: 155_133_621, slug: "ubuntu-24-04-x64", name: "24.04 (LTS) x64", distribution: "Ubuntu", minDisk: 7, sizeGigabytes: 2.44, createdAt: "2024-04-25T12:10:46Z"),
+        .init(id: 147_390_281, slug: "debian-12-x64", name: "12 x64", distribution: "Debian", minDisk: 7, sizeGigabytes: 0.98, createdAt: "2023-12-19T10:13:28Z"),
+    ]
+    static let regionFeatures = ["backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"]
+
+    static func region(_ slug: String) -> RegionInfo? { regions.first { $0.slug == slug } }
+    static func size(_ slug: String) -> SizeInfo? { sizes.first { $0.slug == slug } }
+    static func image(_ slugOrID: String) -> ImageInfo? { images.first { $0.slug == slugOrID || String($0.id) == slugOrID } }
+}
+
+/// SplitMix64: small, fast, and repeatable from a seed.
+struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func chance(_ probability: Double) -> Bool {
+        guard probability > 0 else { return false }
+        return Double.random(in: 0..<1, using: &self) < probability
+    }
+
+    mutating func uuid() -> String {
+        let a = next(), b = next()
+        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: a >> ($0 * 8)) } + (0..<8).map { UInt8(truncatingIfNeeded: b >> ($0 * 8)) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x40
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex = bytes.map { String($0, radix: 16).leftPadded(2) }
+        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-" + hex[8..<10].joined() + "-" + hex[10..<16].joined()
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}

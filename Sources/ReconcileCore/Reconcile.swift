@@ -1,0 +1,342 @@
+import Foundation
+
+// The body of `Decider.decide`. One pass over the rows and one over the droplets, with dictionary
+// look-ups in between: O(rows + droplets). The loop's benchmark (10,000 rows × 10,000 droplets,
+// release build, budget 20 ms) measures `Decider.decide` as a whole; keep this linear.
+
+/// The lastError texts the decision writes. Operators read them, so each says what to do.
+public enum DecisionMessages {
+    public static func vanished(droplet: Int64) -> String {
+        "droplet \(droplet) vanished at DigitalOcean (404); set delete_requested_at or recreate the row"
+    }
+
+    public static func poweredOff(droplet: Int64) -> String {
+        "droplet \(droplet) is powered off at DigitalOcean; power it on, or set delete_requested_at"
+    }
+
+    public static func archived(droplet: Int64) -> String {
+        "droplet \(droplet) is archived at DigitalOcean and will not become active; set delete_requested_at or recreate the row"
+    }
+
+    public static func noDroplet(status: ServerStatus) -> String {
+        "row is \(status.rawValue) but records no droplet and DigitalOcean shows none tagged with its identity; set delete_requested_at or recreate the row"
+    }
+}
+
+/// What a row's recorded droplet id turned out to be in this observation.
+private enum Recorded {
+    case none
+    case observed(ObservedDroplet)
+    /// A direct GET answered 404.
+    case gone(Int64)
+    /// Neither listed nor fetched (list lag, a failed lookup): proves nothing.
+    case unknown(Int64)
+}
+
+/// The observation, indexed once per pass.
+private struct ObservationIndex {
+    /// Live droplets by id; droplets that answered 404 are left out even if a stale list showed them.
+    var byID: [Int64: ObservedDroplet] = [:]
+    /// Fleet droplets by the row their identity tag names, in observation order.
+    var fleetByIdentity: [UUID: [ObservedDroplet]] = [:]
+    /// Droplet id → the first non-deleted row that records it.
+    var recordedBy: [Int64: UUID] = [:]
+    /// Ids of the rows that are not deleted.
+    var liveRows: Set<UUID> = []
+
+    init(rows: [ServerRecord], observation: Observation) {
+        byID.reserveCapacity(observation.droplets.count)
+        for droplet in observation.droplets
+        where !observation.goneDropletIDs.contains(droplet.id) && byID[droplet.id] == nil {
+            byID[droplet.id] = droplet
+            if droplet.isInFleet, let row = droplet.identity {
+                fleetByIdentity[row, default: []].append(droplet)
+            }
+        }
+        liveRows.reserveCapacity(rows.count)
+        for row in rows where row.state.status != .deleted {
+            liveRows.insert(row.id)
+            if let dropletID = row.state.dropletID, recordedBy[dropletID] == nil {
+                recordedBy[dropletID] = row.id
+            }
+        }
+    }
+
+    func recorded(for row: ServerRecord, gone: Set<Int64>) -> Recorded {
+        guard let id = row.state.dropletID else { return .none }
+        if gone.contains(id) { return .gone(id) }
+        if let droplet = byID[id] { return .observed(droplet) }
+        return .unknown(id)
+    }
+
+    /// Whether some other live row records this droplet; such a droplet is never destroyed on this
+    /// row's behalf.
+    func isRecordedByAnother(_ droplet: ObservedDroplet, than row: UUID) -> Bool {
+        if let owner = recordedBy[droplet.id] { return owner != row }
+        return false
+    }
+}
+
+/// Accumulates one pass's plan.
+private struct PlanBuilder {
+    let now: Date
+    var actions: [Action] = []
+    var waitingOnCloud = false
+    var nextWakeUp: Date?
+
+    mutating func wake(at date: Date) {
+        guard date > now else { return }
+        if let current = nextWakeUp, current <= date { return }
+        nextWakeUp = date
+    }
+
+    mutating func update(_ row: ServerRecord, to state: DaemonState) {
+        guard state != row.state else { return }
+        actions.append(.update(row: row.id, expectedRevision: row.revision, from: row.state, to: state))
+    }
+
+    var plan: Plan { Plan(actions: actions, waitingOnCloud: waitingOnCloud, nextWakeUp: nextWakeUp) }
+}
+
+extension Decider {
+    func reconcile(
+        rows: [ServerRecord],
+        observation: Observation,
+        now: Date,
+        orphansFirstSeen: [Int64: Date]
+    ) -> Plan {
+        let index = ObservationIndex(rows: rows, observation: observation)
+        var builder = PlanBuilder(now: now)
+        for row in rows where row.state.status != .deleted {
+            decide(row: row, index: index, observation: observation, into: &builder)
+        }
+        decideOrphans(index: index, observation: observation, orphansFirstSeen: orphansFirstSeen, into: &builder)
+        return builder.plan
+    }
+
+    // MARK: Rows
+
+    private func decide(row: ServerRecord, index: ObservationIndex, observation: Observation, into plan: inout PlanBuilder) {
+        let state = row.state
+        let recorded = index.recorded(for: row, gone: observation.goneDropletIDs)
+        let identityDroplets = index.fleetByIdentity[row.id] ?? []
+        // Per-row backoff: no create or destroy for this row before this instant.
+        let backoffUntil = state.nextAttemptAt.flatMap { $0 > plan.now ? $0 : nil }
+        let settleDeadline = state.createAttemptedAt.map { $0.adding(configuration.settlePeriod) }
+        // A create whose outcome nobody has seen yet: the droplet may still appear in a list.
+        let createUnsettled = state.dropletID == nil && identityDroplets.isEmpty
+            && settleDeadline.map { observation.listedAt < $0 } ?? false
+
+        if row.deleteRequestedAt != nil {
+            decideDeletion(
+                row: row, recorded: recorded, identityDroplets: identityDroplets, index: index,
+                backoffUntil: backoffUntil, createUnsettled: createUnsettled, settleDeadline: settleDeadline, into: &plan
+            )
+            return
+        }
+        // A failed row waits for an operator: it keeps whatever it is bound to.
+        if state.status == .failed { return }
+
+        // The droplet the row keeps: the one it records, else (when what it records is known to be
+        // gone, or it records none) the oldest carrying its identity. While the recorded droplet is
+        // unknown, nothing is decided on identity alone: it may be the one to keep.
+        let kept: ObservedDroplet?
+        switch recorded {
+        case .observed(let droplet): kept = droplet
+        case .none, .gone: kept = identityDroplets.min(by: Self.older)
+        case .unknown: kept = nil
+        }
+
+        if let kept {
+            let duplicates = identityDroplets.filter {
+                $0.id != kept.id && !index.isRecordedByAnother($0, than: row.id)
+            }
+            bind(row: row, to: kept, hasDuplicates: !duplicates.isEmpty, into: &plan)
+            if !duplicates.isEmpty {
+                if let backoffUntil {
+                    plan.wake(at: backoffUntil)
+                } else {
+                    for duplicate in duplicates {
+                        plan.actions.append(.destroy(dropletID: duplicate.id, reason: .duplicate(row: row.id, kept: kept.id)))
+                    }
+                }
+            }
+            return
+        }
+
+        switch recorded {
+        case .unknown:
+            // Only a 404 proves a droplet gone; look again on the next pass.
+            plan.waitingOnCloud = true
+        case .gone(let dropletID):
+            var target = state
+            target.status = .failed
+            target.lastError = DecisionMessages.vanished(droplet: dropletID)
+            plan.update(row, to: target)
+        case .none where createUnsettled:
+            plan.waitingOnCloud = true
+            if let settleDeadline { plan.wake(at: settleDeadline) }
+        case .none where state.status == .creating:
+            // No attempt yet, or one whose absence a list taken after the settle period confirms.
+            if state.createAttemptedAt != nil { plan.waitingOnCloud = true }
+            if let backoffUntil {
+                plan.wake(at: backoffUntil)
+            } else {
+                plan.actions.append(.create(order(for: row), expectedRevision: row.revision, state: state))
+                plan.waitingOnCloud = true
+            }
+        case .none:
+            // provisioning/initializing/active (or deleting without a request) with no droplet to
+            // show for it: creating one now could duplicate a server someone still uses.
+            var target = state
+            target.status = .failed
+            target.lastError = DecisionMessages.noDroplet(status: state.status)
+            plan.update(row, to: target)
+        case .observed:
+            preconditionFailure("an observed recorded droplet is always kept")
+        }
+    }
+
+    /// Follows a bound droplet's status into the row.
+    private func bind(row: ServerRecord, to droplet: ObservedDroplet, hasDuplicates: Bool, into plan: inout PlanBuilder) {
+        let state = row.state
+        var target = state
+        target.dropletID = droplet.id
+        // A row that finds its droplet has left `creating` (and `deleting`, when the request was withdrawn).
+        let held: ServerStatus = [.creating, .deleting].contains(state.status) ? .provisioning : state.status
+        var healthy = false
+        switch droplet.status {
+        case .new:
+            target.status = .provisioning
+            healthy = true
+            plan.waitingOnCloud = true
+        case .active:
+            healthy = true
+            if let ipv4 = droplet.publicIPv4 {
+                // Agent bootstrap is not configured, so `initializing` is skipped.
+                target.status = .active
+                target.ipv4 = ipv4
+                target.ipv6 = droplet.publicIPv6
+            } else if state.status != .active {
+                target.status = .provisioning
+                plan.waitingOnCloud = true
+            }
+            // An active row whose droplet briefly lists without an address keeps its status and
+            // addresses: a list glitch must not take a server out of service.
+        case .off:
+            target.status = held
+            target.lastError = DecisionMessages.poweredOff(droplet: droplet.id)
+        case .archive:
+            target.status = held
+            target.lastError = DecisionMessages.archived(droplet: droplet.id)
+        case .other:
+            target.status = held
+            plan.waitingOnCloud = true
+        }
+        if healthy {
+            target.lastError = nil
+            // The backoff still paces the destroys of duplicates; otherwise the row is well again.
+            if !hasDuplicates {
+                target.transientFailures = 0
+                target.nextAttemptAt = nil
+            }
+        }
+        let adopted = state.dropletID != droplet.id
+            || (state.status == .creating && state.createAttemptedAt == nil)
+        if adopted {
+            plan.actions.append(.note(.adopted(row: row.id, droplet: droplet.id)))
+        }
+        plan.update(row, to: target)
+    }
+
+    private func decideDeletion(
+        row: ServerRecord,
+        recorded: Recorded,
+        identityDroplets: [ObservedDroplet],
+        index: ObservationIndex,
+        backoffUntil: Date?,
+        createUnsettled: Bool,
+        settleDeadline: Date?,
+        into plan: inout PlanBuilder
+    ) {
+        let state = row.state
+        var bound = identityDroplets.filter { !index.isRecordedByAnother($0, than: row.id) }
+        var recordedUnknown = false
+        switch recorded {
+        case .observed(let droplet) where !bound.contains(where: { $0.id == droplet.id }):
+            // The recorded droplet is destroyed even without the fleet tag: the row that owns it asked.
+            bound.append(droplet)
+        case .unknown:
+            recordedUnknown = true
+        case .observed, .none, .gone:
+            break
+        }
+
+        var target = state
+        if bound.isEmpty && !recordedUnknown && !createUnsettled {
+            target.status = .deleted
+            target.lastError = nil
+            target.transientFailures = 0
+            target.nextAttemptAt = nil
+            plan.update(row, to: target)
+            return
+        }
+
+        if target.status != .deleting {
+            target.status = .deleting
+            target.lastError = nil
+        }
+        plan.waitingOnCloud = true
+        if createUnsettled, let settleDeadline { plan.wake(at: settleDeadline) }
+        if !bound.isEmpty {
+            if let backoffUntil {
+                plan.wake(at: backoffUntil)
+            } else {
+                for droplet in bound {
+                    plan.actions.append(.destroy(dropletID: droplet.id, reason: .deleteRequested(row: row.id)))
+                }
+            }
+        }
+        plan.update(row, to: target)
+    }
+
+    // MARK: Orphans
+
+    private func decideOrphans(
+        index: ObservationIndex,
+        observation: Observation,
+        orphansFirstSeen: [Int64: Date],
+        into plan: inout PlanBuilder
+    ) {
+        var seen = Set<Int64>()
+        for droplet in observation.droplets
+        where droplet.isInFleet && !observation.goneDropletIDs.contains(droplet.id) && seen.insert(droplet.id).inserted {
+            if let owner = droplet.identity, index.liveRows.contains(owner) { continue }
+            if index.recordedBy[droplet.id] != nil { continue }
+            plan.actions.append(.note(.orphanSeen(droplet: droplet)))
+            guard case .delete(let grace) = configuration.orphanPolicy,
+                let firstSeen = orphansFirstSeen[droplet.id]
+            else { continue }
+            let deadline = firstSeen.adding(grace)
+            if plan.now >= deadline {
+                plan.actions.append(.destroy(dropletID: droplet.id, reason: .orphan))
+            } else {
+                plan.wake(at: deadline)
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func order(for row: ServerRecord) -> CreateOrder {
+        CreateOrder(
+            rowID: row.id, name: row.name, region: row.region, size: row.size, image: row.image,
+            tags: [FleetTags.fleet, row.identityTag]
+        )
+    }
+
+    /// Oldest first; the lower id breaks ties, so every replica keeps the same droplet.
+    private static func older(_ a: ObservedDroplet, _ b: ObservedDroplet) -> Bool {
+        a.createdAt != b.createdAt ? a.createdAt < b.createdAt : a.id < b.id
+    }
+}

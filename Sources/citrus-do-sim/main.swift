@@ -1,1 +1,0 @@
-print("citrus-do-sim: not built yet")
