@@ -1,0 +1,89 @@
+import DigitalOcean
+import Foundation
+import ReconcileCore
+
+/// `DropletCloud` over the DigitalOcean API client.
+public struct DigitalOceanFleet: DropletCloud {
+    public let client: DigitalOceanClient
+
+    public init(client: DigitalOceanClient) {
+        self.client = client
+    }
+
+    public func listFleet() async throws -> [ObservedDroplet] {
+        do {
+            return try await client.listDroplets(tag: FleetTags.fleet).map(Self.observed)
+        } catch {
+            throw Self.failure(error)
+        }
+    }
+
+    public func droplet(id: Int64) async throws -> ObservedDroplet? {
+        do {
+            return Self.observed(try await client.droplet(id: id))
+        } catch where error.code == .notFound {
+            return nil
+        } catch {
+            throw Self.failure(error)
+        }
+    }
+
+    public func problem(with order: CreateOrder) -> String? {
+        do {
+            try Self.request(for: order).validate()
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
+    public func create(_ order: CreateOrder) async throws -> AcceptedCreate {
+        do {
+            let created = try await client.createDroplet(Self.request(for: order))
+            return AcceptedCreate(droplet: Self.observed(created.droplet), requestID: created.requestID)
+        } catch {
+            throw Self.failure(error)
+        }
+    }
+
+    public func destroy(dropletID: Int64) async throws -> DestroyOutcome {
+        do {
+            switch try await client.deleteDroplet(id: dropletID) {
+            case .deleted: return .destroyed(requestID: nil)
+            case .alreadyGone: return .alreadyGone
+            }
+        } catch {
+            throw Self.failure(error)
+        }
+    }
+
+    /// The platform's standard droplet: IPv6 and monitoring on, backups off, the row's identity tags.
+    static func request(for order: CreateOrder) -> DropletCreateRequest {
+        DropletCreateRequest(
+            name: order.name, region: order.region, size: order.size, image: order.image,
+            tags: order.tags, ipv6: true, monitoring: true, backups: false
+        )
+    }
+
+    static func observed(_ droplet: Droplet) -> ObservedDroplet {
+        ObservedDroplet(
+            id: droplet.id, name: droplet.name, status: ReconcileCore.DropletStatus(droplet.status.rawValue),
+            tags: droplet.tags, createdAt: droplet.createdAt, publicIPv4: droplet.publicIPv4, publicIPv6: droplet.publicIPv6
+        )
+    }
+
+    static func failure(_ error: DigitalOceanError) -> CloudFailure {
+        let kind: CloudFailureKind
+        switch error.code {
+        case .outcomeUnknown: kind = .outcomeUnknown
+        case .validation, .notFound: kind = .permanent
+        // A refused token is the operator's to fix, not the row's: keep retrying, never fail rows.
+        default: kind = .transient
+        }
+        var retryAfter = error.retryAfter
+        if retryAfter == nil, let reset = error.rateLimitResetAt {
+            retryAfter = .seconds(max(0, reset.timeIntervalSinceNow))
+        }
+        return CloudFailure(kind: kind, message: error.description, requestID: error.requestID, retryAfter: retryAfter)
+    }
+}
