@@ -1,0 +1,83 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Sends `WATCHDOG=1` to systemd for as long as the reconcile loop keeps making progress.
+///
+/// ## Contract with the loop
+/// - The loop calls ``progress()`` whenever it gets something done or is deliberately idle: at the
+///   start and end of every pass, between actions of a long pass, and while waiting for work
+///   (NOTIFY, a timer, the database at start-up). It must do so at least every `interval / 2`.
+/// - Every `interval / 2` this service pings systemd, but only if ``progress()`` was called within
+///   the last `interval`. When the loop is stuck (a hung call, a deadlock, a livelock that never
+///   reaches a progress point) the pings stop, systemd's `WatchdogSec=` expires, and systemd kills
+///   the daemon with SIGABRT and restarts it (`Restart=on-failure`).
+/// - Construction counts as progress, so start-up gets one full interval before its first report.
+/// - When the unit has no watchdog (`WatchdogSec=` unset, or not under systemd), ``progress()`` is
+///   cheap and nothing is sent.
+/// - The service ends on graceful shutdown: after `STOPPING=1` systemd stops watching and
+///   `TimeoutStopSec=` applies instead.
+public final class SystemdWatchdog: Service, Sendable {
+    /// How long the loop may go without reporting progress; `nil` disables the watchdog.
+    public let interval: Duration?
+    private let lastProgress: Mutex<ContinuousClock.Instant>
+    private let ping: @Sendable () -> Void
+    private let logger: Logger
+
+    /// A watchdog for the unit's own `WatchdogSec=`.
+    public convenience init(notifier: SystemdNotifier, logger: Logger) {
+        self.init(interval: notifier.watchdogInterval, logger: logger, ping: { notifier.watchdog() })
+    }
+
+    /// A watchdog with an explicit interval and ping (tests use this to count pings).
+    public init(interval: Duration?, logger: Logger, ping: @escaping @Sendable () -> Void) {
+        self.interval = interval
+        self.lastProgress = Mutex(ContinuousClock.now)
+        self.ping = ping
+        self.logger = logger
+    }
+
+    /// The loop is alive and moving. Call at least every `interval / 2`; see the type's contract.
+    public func progress() {
+        let now = ContinuousClock.now
+        lastProgress.withLock { $0 = now }
+    }
+
+    /// Whether a ping is due at `now`: progress was reported less than `interval` ago.
+    static func isHealthy(lastProgress: ContinuousClock.Instant, now: ContinuousClock.Instant, interval: Duration) -> Bool {
+        now - lastProgress < interval
+    }
+
+    public func run() async throws {
+        guard let interval else {
+            logger.debug("systemd watchdog is off; not sending WATCHDOG=1")
+            // Stay in the service group until shutdown: returning early would end the group.
+            try? await gracefulShutdown()
+            return
+        }
+        let period = interval / 2
+        var stalled = false
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let last = lastProgress.withLock { $0 }
+            let now = ContinuousClock.now
+            if Self.isHealthy(lastProgress: last, now: now, interval: interval) {
+                if stalled {
+                    logger.notice("reconcile loop is making progress again; resuming watchdog pings")
+                    stalled = false
+                }
+                ping()
+            } else if !stalled {
+                stalled = true
+                logger.critical(
+                    "reconcile loop made no progress; withholding WATCHDOG=1 so systemd restarts the daemon",
+                    metadata: ["since_last_progress": "\(now - last)", "watchdog_interval": "\(interval)"]
+                )
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
+            } catch {
+                return
+            }
+        }
+    }
+}

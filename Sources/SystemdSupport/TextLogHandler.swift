@@ -1,0 +1,104 @@
+import Foundation
+import Logging
+
+/// A swift-log handler that writes one readable line per entry to stderr (or another descriptor):
+///
+///     2025-05-20T14:03:07.125Z warning citrus-reconciler: droplet create failed server_id=3f2… status=503
+///
+/// Timestamps are UTC with milliseconds. Metadata is sorted `key=value`; values with spaces,
+/// quotes or `=` are quoted, and line breaks are escaped so one entry is always one line.
+/// Each line is written with a single `write(2)` so lines from concurrent tasks never interleave.
+public struct TextLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    public let label: String
+    /// Printed before the message, like syslog's identifier.
+    public let identifier: String
+    private let fileDescriptor: Int32
+
+    public init(
+        label: String,
+        identifier: String,
+        logLevel: Logger.Level = .info,
+        metadataProvider: Logger.MetadataProvider? = LoggingSystem.metadataProvider,
+        fileDescriptor: Int32 = STDERR_FILENO
+    ) {
+        self.label = label
+        self.identifier = identifier
+        self.logLevel = logLevel
+        self.metadataProvider = metadataProvider
+        self.fileDescriptor = fileDescriptor
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let line = format(event, at: Date())
+        var bytes = Array(line.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fileDescriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// The line for one event, without the trailing newline. Pure, for tests.
+    public func format(_ event: LogEvent, at date: Date) -> String {
+        var line = Self.timestamp(date)
+        line += " \(event.level.rawValue) \(identifier): "
+        line += Self.escape(event.message.description)
+        let merged = JournalLogHandler.mergedMetadata(provider: metadataProvider, handler: metadata, event: event.metadata)
+        for key in merged.keys.sorted() {
+            line += " \(key)=\(Self.quoteIfNeeded("\(merged[key]!)"))"
+        }
+        if let error = event.error {
+            line += " error=\(Self.quoteIfNeeded("\(error)"))"
+        }
+        return line
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let interval = date.timeIntervalSince1970
+        var seconds = time_t(interval.rounded(.down))
+        let millis = Int((interval - Double(seconds)) * 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), min(millis, 999)
+        )
+    }
+
+    static func escape(_ text: String) -> String {
+        guard text.contains(where: { $0.isNewline }) else { return text }
+        var out = ""
+        for character in text {
+            switch character {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\r\n": out += "\\r\\n"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static func quoteIfNeeded(_ value: String) -> String {
+        let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }
+        guard needsQuotes else { return value }
+        let escaped = escape(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))
+        return "\"\(escaped)\""
+    }
+}

@@ -1,0 +1,75 @@
+-- Least-privileged database role for the citrus-reconciler daemon.
+--
+-- Run as the owner of the tables (the role that runs `citrus-reconciler migrate`), in the
+-- daemon's database, after the migrations:
+--     psql -v ON_ERROR_STOP=1 -d citrus -f deploy/database-role.sql
+-- It is idempotent; run it again after migrations that add tables the daemon must read.
+--
+-- The daemon (`citrus-reconciler run`) then connects as citrus_reconciler. It cannot create,
+-- alter or drop anything: migrations are run by the table owner, never by this role. Give the
+-- role a way to log in that suits the site (a password with `\password citrus_reconciler`,
+-- stored in /etc/citrus-reconciler/citrus-reconciler.env or a .pgpass; a client certificate);
+-- none is set here.
+--
+-- What the daemon needs and nothing more:
+--   servers          SELECT; UPDATE of the daemon's own columns only (column privileges).
+--                    The trigger that bumps `revision` and sends NOTIFY runs with the table's
+--                    rules, and column privileges apply only to the columns an UPDATE names,
+--                    so neither needs a grant. User columns (name, region, size, image,
+--                    delete_requested_at) stay read-only for the daemon; no INSERT, no DELETE.
+--   server_events    INSERT and SELECT (the durable audit trail), USAGE on its id sequence.
+--   agents           SELECT.
+--   schema_migrations SELECT (to check the schema is current before READY=1).
+--   the database     CONNECT; schema public USAGE (PostgreSQL 15+ gives PUBLIC no CREATE there).
+-- LISTEN/NOTIFY and the advisory-lock functions (leadership) are allowed to every role.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'citrus_reconciler') THEN
+        CREATE ROLE citrus_reconciler LOGIN;
+    END IF;
+END
+$$;
+
+ALTER ROLE citrus_reconciler LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+
+DO $$
+BEGIN
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO citrus_reconciler', current_database());
+END
+$$;
+
+GRANT USAGE ON SCHEMA public TO citrus_reconciler;
+
+-- Start from nothing on the tables, so re-running removes privileges granted by hand.
+REVOKE ALL ON TABLE servers, server_events, agents, schema_migrations FROM citrus_reconciler;
+
+GRANT SELECT ON TABLE servers TO citrus_reconciler;
+GRANT UPDATE (
+    status,
+    digital_ocean_id,
+    ip_address,
+    ipv6_address,
+    last_error,
+    create_attempted_at,
+    create_attempts,
+    transient_failures,
+    next_attempt_at,
+    updated_at
+) ON TABLE servers TO citrus_reconciler;
+
+GRANT SELECT, INSERT ON TABLE server_events TO citrus_reconciler;
+
+-- The events id is a serial or identity column; INSERT draws from its sequence.
+DO $$
+DECLARE
+    sequence_name text := pg_catalog.pg_get_serial_sequence('server_events', 'id');
+BEGIN
+    IF sequence_name IS NOT NULL THEN
+        EXECUTE format('GRANT USAGE ON SEQUENCE %s TO citrus_reconciler', sequence_name);
+    END IF;
+END
+$$;
+
+GRANT SELECT ON TABLE agents TO citrus_reconciler;
+GRANT SELECT ON TABLE schema_migrations TO citrus_reconciler;
