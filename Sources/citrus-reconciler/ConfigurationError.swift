@@ -1,0 +1,21 @@
+import ArgumentParser
+import Foundation
+
+/// Bad configuration: the daemon prints one line saying what to fix and exits 78 (EX_CONFIG), which
+/// the unit's `RestartPreventExitStatus=78` keeps systemd from restarting in a loop.
+struct ConfigurationError: Error, CustomStringConvertible {
+    static let exitCode = ExitCode(78)
+    var description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
+
+extension ConfigurationError {
+    /// Prints the error as one line on stderr and returns the exit code to throw.
+    func report(command: String) -> ExitCode {
+        FileHandle.standardError.write(Data("citrus-reconciler \(command): configuration error: \(description)\n".utf8))
+        return Self.exitCode
+    }
+}

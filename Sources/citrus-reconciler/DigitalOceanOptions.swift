@@ -1,0 +1,69 @@
+import ArgumentParser
+import DigitalOcean
+import Foundation
+
+/// Where DigitalOcean is and how to prove who we are.
+struct DigitalOceanOptions: ParsableArguments {
+    @Option(
+        name: .customLong("digitalocean-url"),
+        help: ArgumentHelp("DigitalOcean API base URL (env CITRUS_DIGITALOCEAN_URL).", valueName: "url")
+    )
+    var url: String?
+
+    @Option(
+        name: .customLong("digitalocean-token-file"),
+        help: ArgumentHelp(
+            "File holding the API token. Otherwise, first found: the systemd credential $CREDENTIALS_DIRECTORY/digitalocean-token, DIGITALOCEAN_ACCESS_TOKEN, DIGITALOCEAN_TOKEN.",
+            valueName: "path"
+        )
+    )
+    var tokenFile: String?
+
+    static let defaultURL = "https://api.digitalocean.com"
+
+    func baseURL(environment: [String: String]) throws(ConfigurationError) -> URL {
+        let text = url ?? environment["CITRUS_DIGITALOCEAN_URL"] ?? Self.defaultURL
+        guard let parsed = URL(string: text), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
+              let host = parsed.host, !host.isEmpty
+        else {
+            throw ConfigurationError("--digitalocean-url \"\(text)\" is not an http(s) URL with a host, like \(Self.defaultURL)")
+        }
+        return parsed
+    }
+
+    /// The token, from the first source that has one. Never echoed: errors name the source only.
+    func token(environment: [String: String]) throws(ConfigurationError) -> DigitalOceanToken {
+        if let tokenFile {
+            return try Self.readToken(at: tokenFile, source: "--digitalocean-token-file")
+        }
+        if let directory = environment["CREDENTIALS_DIRECTORY"] {
+            let path = URL(fileURLWithPath: directory).appendingPathComponent("digitalocean-token").path
+            if FileManager.default.fileExists(atPath: path) {
+                return try Self.readToken(at: path, source: "the systemd credential digitalocean-token")
+            }
+        }
+        for name in ["DIGITALOCEAN_ACCESS_TOKEN", "DIGITALOCEAN_TOKEN"] {
+            if let value = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty {
+                return DigitalOceanToken(value)
+            }
+        }
+        throw ConfigurationError(
+            "no DigitalOcean token: give --digitalocean-token-file, a systemd credential named digitalocean-token (LoadCredential=), or DIGITALOCEAN_ACCESS_TOKEN"
+        )
+    }
+
+    private static func readToken(at path: String, source: String) throws(ConfigurationError) -> DigitalOceanToken {
+        let contents: String
+        do {
+            contents = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError("cannot read the DigitalOcean token from \(source) (\(path)): \((error as NSError).localizedDescription)")
+        }
+        let token = contents.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw ConfigurationError("the DigitalOcean token file from \(source) (\(path)) is empty") }
+        guard !token.contains(where: \.isWhitespace) else {
+            throw ConfigurationError("the DigitalOcean token file from \(source) (\(path)) holds more than one word; it must hold the token alone")
+        }
+        return DigitalOceanToken(token)
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import ReconcileCore
+import Reconciler
+
+/// How often and how carefully the loop works. Each flag has an environment variable, so a unit's
+/// `EnvironmentFile=` can set them.
+struct LoopOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Full pass at least this often (env CITRUS_RESYNC_INTERVAL; default 60s).", valueName: "duration"))
+    var resyncInterval: String?
+
+    @Option(help: ArgumentHelp("Full pass this often while a row waits on DigitalOcean (env CITRUS_FAST_INTERVAL; default 5s).", valueName: "duration"))
+    var fastInterval: String?
+
+    @Option(help: ArgumentHelp(
+        "After a create with an unknown outcome, wait this long before believing a list that lacks the droplet (env CITRUS_SETTLE_PERIOD; default 60s).",
+        valueName: "duration"
+    ))
+    var settlePeriod: String?
+
+    @Option(help: ArgumentHelp("What to do with droplets tagged citrus-host that match no row: report or delete (env CITRUS_ORPHANS; default report).", valueName: "policy"))
+    var orphans: String?
+
+    @Option(help: ArgumentHelp("With --orphans delete: how long an orphan must be seen before it is destroyed (env CITRUS_ORPHAN_GRACE; default 10m).", valueName: "duration"))
+    var orphanGrace: String?
+
+    @Option(help: ArgumentHelp("Mutating DigitalOcean calls in flight at once (env CITRUS_MAX_CONCURRENT_CALLS; default 4).", valueName: "n"))
+    var maxConcurrentCalls: String?
+
+    func configuration(environment: [String: String]) throws(ConfigurationError) -> ReconcilerConfiguration {
+        var configuration = ReconcilerConfiguration()
+        func duration(_ flag: String, _ value: String?, _ variable: String) throws(ConfigurationError) -> Duration? {
+            guard let text = value ?? environment[variable] else { return nil }
+            guard let parsed = DurationText.parse(text), parsed > .zero else {
+                throw ConfigurationError("--\(flag) \"\(text)\" is not a positive duration such as 500ms, 30s, 5m or 1h")
+            }
+            return parsed
+        }
+        if let d = try duration("resync-interval", resyncInterval, "CITRUS_RESYNC_INTERVAL") { configuration.resyncInterval = d }
+        if let d = try duration("fast-interval", fastInterval, "CITRUS_FAST_INTERVAL") { configuration.fastInterval = d }
+        if let d = try duration("settle-period", settlePeriod, "CITRUS_SETTLE_PERIOD") { configuration.decision.settlePeriod = d }
+        let grace = try duration("orphan-grace", orphanGrace, "CITRUS_ORPHAN_GRACE") ?? .seconds(600)
+        switch orphans ?? environment["CITRUS_ORPHANS"] ?? "report" {
+        case "report": configuration.decision.orphanPolicy = .report
+        case "delete": configuration.decision.orphanPolicy = .delete(grace: grace)
+        case let other: throw ConfigurationError("--orphans \"\(other)\" is not a policy; use report (the default) or delete")
+        }
+        if let text = maxConcurrentCalls ?? environment["CITRUS_MAX_CONCURRENT_CALLS"] {
+            guard let n = Int(text), (1...64).contains(n) else {
+                throw ConfigurationError("--max-concurrent-calls \"\(text)\" must be a whole number from 1 to 64")
+            }
+            configuration.maxConcurrentCalls = n
+        }
+        return configuration
+    }
+}
+
+/// "500ms", "30s", "5m", "1h", or a bare number of seconds.
+enum DurationText {
+    static func parse(_ text: String) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            guard let number = Double(trimmed.dropLast(suffix.count)), number.isFinite, number >= 0 else { return nil }
+            return .milliseconds(Int64((number * scale * 1000).rounded()))
+        }
+        guard let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+}
