@@ -1,5 +1,6 @@
 import CitrusTestKit
 import Foundation
+import Logging
 import Testing
 
 @testable import DigitalOcean
@@ -56,7 +57,7 @@ import Testing
     @Test func invalidRequestsFailLocallyWithoutSendingAnything() async throws {
         try await withClient { client, sim in
             let bad: [(DropletCreateRequest, String)] = [
-                (DropletCreateRequest(name: "web_1"), "'_'"),
+                (DropletCreateRequest(name: "web_1"), "\"_\" at position 4"),
                 (DropletCreateRequest(name: ""), "empty"),
                 (DropletCreateRequest(name: "web-"), "end with a letter or a digit"),
                 (DropletCreateRequest(name: String(repeating: "a", count: 256)), "at most 255"),
@@ -179,7 +180,7 @@ import Testing
         config.retry.maximumAttempts = 2
         config.retry.initialBackoff = .milliseconds(5)
         config.connectTimeout = .seconds(1)
-        let client = DigitalOceanClient(configuration: config, logger: .init(label: "t"))
+        let client = DigitalOceanClient(configuration: config, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         let read = await expectFailure { () async throws(DigitalOceanError) in try await client.listDroplets(tag: nil) }
         #expect(read?.code == .transport)
         #expect(read?.attempts == 2)

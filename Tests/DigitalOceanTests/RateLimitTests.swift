@@ -1,5 +1,6 @@
 import CitrusTestKit
 import Foundation
+import Logging
 import Testing
 
 @testable import DigitalOcean
@@ -50,8 +51,16 @@ import Testing
         var configuration = SimulatorHarness.testConfiguration()
         configuration.rateLimits = SimulatorRateLimits(perMinute: 100, perHour: 2, hourWindowSeconds: 2)
         try await withClient(simulator: configuration, tweak: { $0.retry.maximumRateLimitWait = .zero }) { client, sim in
-            _ = try await client.listDroplets(tag: nil)
-            _ = try await client.listDroplets(tag: nil)
+            // Another user of the same token spends the hourly budget; this client's budget has not seen it.
+            var otherConfig = client.configuration
+            otherConfig.retry.maximumRateLimitWait = .seconds(10)
+            let other = DigitalOceanClient(configuration: otherConfig, logger: Logger(label: "other", factory: { _ in SwiftLogNoOpLogHandler() }))
+            _ = try await other.listDroplets(tag: nil)
+            _ = try await other.listDroplets(tag: nil)
+            // Knowing the budget is spent, the other client would wait for the reset rather than send.
+            #expect(await other.rateBudget.earliestStart(priority: .read) != nil)
+            try await other.shutdown()
+
             let error = await expectFailure { () async throws(DigitalOceanError) in try await client.listDroplets(tag: nil) }
             #expect(error?.code == .rateLimited)
             #expect(error?.isTransient == true)
