@@ -12,7 +12,7 @@ public enum Backoff {
     ///   - cap: the largest ceiling.
     ///   - jitter: a random number in `0..<1` drawn by the caller (the core draws none itself);
     ///     values outside that range are clamped.
-    /// - Returns: a delay in `ceiling/2 ..< ceiling`.
+    /// - Returns: a delay from `ceiling/2` up to (for jitter below 1, short of) `ceiling`.
     public static func delay(failures: Int, base: Duration, cap: Duration, jitter: Double) -> Duration {
         guard failures > 0, base > .zero, cap > .zero else { return .zero }
         var ceiling = base

@@ -164,7 +164,43 @@ public enum FleetTags {
     }
 
     public static func row(fromIdentityTag tag: String) -> UUID? {
-        guard tag.hasPrefix(identityPrefix) else { return nil }
-        return UUID(uuidString: String(tag.dropFirst(identityPrefix.count)))
+        // Parsed by hand: Foundation's `UUID(uuidString:)` goes through `sscanf`, and a pass reads
+        // the tags of every droplet in the fleet (see the scale test of `Decider.decide`).
+        var tag = tag
+        return tag.withUTF8 { bytes -> UUID? in
+            let prefix = identityPrefixUTF8
+            guard bytes.count == prefix.count + 36 else { return nil }
+            for i in 0..<prefix.count where bytes[i] != prefix[i] { return nil }
+            var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            let valid = withUnsafeMutableBytes(of: &uuid) { out -> Bool in
+                var index = prefix.count
+                var byte = 0
+                while index < bytes.count {
+                    let offset = index - prefix.count
+                    if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
+                        guard bytes[index] == UInt8(ascii: "-") else { return false }
+                        index += 1
+                        continue
+                    }
+                    guard let high = hexValue(bytes[index]), let low = hexValue(bytes[index + 1]) else { return false }
+                    out[byte] = high << 4 | low
+                    byte += 1
+                    index += 2
+                }
+                return byte == 16
+            }
+            return valid ? UUID(uuid: uuid) : nil
+        }
+    }
+
+    private static let identityPrefixUTF8 = Array(identityPrefix.utf8)
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }

@@ -33,39 +33,62 @@ private enum Recorded {
     case unknown(Int64)
 }
 
-/// The observation, indexed once per pass.
+/// The observation, indexed once per pass. Droplets are referred to by their position in
+/// `observation.droplets`, which keeps reference counting out of the hot loops.
 private struct ObservationIndex {
+    /// Fleet droplets that carry one row's identity; nearly always exactly one.
+    enum IdentityGroup {
+        case one(Int)
+        case many([Int])
+    }
+
+    let droplets: [ObservedDroplet]
     /// Live droplets by id; droplets that answered 404 are left out even if a stale list showed them.
-    var byID: [Int64: ObservedDroplet] = [:]
+    var byID: [Int64: Int] = [:]
     /// Fleet droplets by the row their identity tag names, in observation order.
-    var fleetByIdentity: [UUID: [ObservedDroplet]] = [:]
+    var fleetByIdentity: [UUID: IdentityGroup] = [:]
+    /// Live fleet droplets, each once, in observation order.
+    var fleet: [Int] = []
     /// Droplet id → the first non-deleted row that records it.
     var recordedBy: [Int64: UUID] = [:]
-    /// Ids of the rows that are not deleted.
-    var liveRows: Set<UUID> = []
 
     init(rows: [ServerRecord], observation: Observation) {
-        byID.reserveCapacity(observation.droplets.count)
-        for droplet in observation.droplets
+        droplets = observation.droplets
+        byID.reserveCapacity(droplets.count)
+        fleetByIdentity.reserveCapacity(droplets.count)
+        for (position, droplet) in droplets.enumerated()
         where !observation.goneDropletIDs.contains(droplet.id) && byID[droplet.id] == nil {
-            byID[droplet.id] = droplet
-            if droplet.isInFleet, let row = droplet.identity {
-                fleetByIdentity[row, default: []].append(droplet)
+            byID[droplet.id] = position
+            guard droplet.isInFleet else { continue }
+            fleet.append(position)
+            guard let identity = droplet.identity else { continue }
+            switch fleetByIdentity[identity] {
+            case nil: fleetByIdentity[identity] = .one(position)
+            case .one(let first): fleetByIdentity[identity] = .many([first, position])
+            case .many(let positions): fleetByIdentity[identity] = .many(positions + [position])
             }
         }
-        liveRows.reserveCapacity(rows.count)
+        recordedBy.reserveCapacity(rows.count)
         for row in rows where row.state.status != .deleted {
-            liveRows.insert(row.id)
             if let dropletID = row.state.dropletID, recordedBy[dropletID] == nil {
                 recordedBy[dropletID] = row.id
             }
         }
     }
 
+    /// The fleet droplets carrying `row`'s identity, in observation order.
+    func identityDroplets(of row: UUID) -> [ObservedDroplet] {
+        switch fleetByIdentity[row] {
+        case nil: []
+        case .one(let position): [droplets[position]]
+        case .many(let positions): positions.map { droplets[$0] }
+        }
+    }
+
     func recorded(for row: ServerRecord, gone: Set<Int64>) -> Recorded {
         guard let id = row.state.dropletID else { return .none }
         if gone.contains(id) { return .gone(id) }
-        if let droplet = byID[id] { return .observed(droplet) }
+        if let position = byID[id] { return .observed(droplets[position]) }
         return .unknown(id)
     }
 
@@ -107,10 +130,18 @@ extension Decider {
     ) -> Plan {
         let index = ObservationIndex(rows: rows, observation: observation)
         var builder = PlanBuilder(now: now)
+        // Fleet droplets a live row claims (identity or recorded id); the rest are orphans.
+        var claimed = [Bool](repeating: false, count: observation.droplets.count)
         for row in rows where row.state.status != .deleted {
+            switch index.fleetByIdentity[row.id] {
+            case nil: break
+            case .one(let position): claimed[position] = true
+            case .many(let positions): for position in positions { claimed[position] = true }
+            }
+            if let dropletID = row.state.dropletID, let position = index.byID[dropletID] { claimed[position] = true }
             decide(row: row, index: index, observation: observation, into: &builder)
         }
-        decideOrphans(index: index, observation: observation, orphansFirstSeen: orphansFirstSeen, into: &builder)
+        decideOrphans(index: index, claimed: claimed, orphansFirstSeen: orphansFirstSeen, into: &builder)
         return builder.plan
     }
 
@@ -119,7 +150,7 @@ extension Decider {
     private func decide(row: ServerRecord, index: ObservationIndex, observation: Observation, into plan: inout PlanBuilder) {
         let state = row.state
         let recorded = index.recorded(for: row, gone: observation.goneDropletIDs)
-        let identityDroplets = index.fleetByIdentity[row.id] ?? []
+        let identityDroplets = index.identityDroplets(of: row.id)
         // Per-row backoff: no create or destroy for this row before this instant.
         let backoffUntil = state.nextAttemptAt.flatMap { $0 > plan.now ? $0 : nil }
         let settleDeadline = state.createAttemptedAt.map { $0.adding(configuration.settlePeriod) }
@@ -203,7 +234,7 @@ extension Decider {
         var target = state
         target.dropletID = droplet.id
         // A row that finds its droplet has left `creating` (and `deleting`, when the request was withdrawn).
-        let held: ServerStatus = [.creating, .deleting].contains(state.status) ? .provisioning : state.status
+        let held: ServerStatus = state.status == .creating || state.status == .deleting ? .provisioning : state.status
         var healthy = false
         switch droplet.status {
         case .new:
@@ -304,15 +335,12 @@ extension Decider {
 
     private func decideOrphans(
         index: ObservationIndex,
-        observation: Observation,
+        claimed: [Bool],
         orphansFirstSeen: [Int64: Date],
         into plan: inout PlanBuilder
     ) {
-        var seen = Set<Int64>()
-        for droplet in observation.droplets
-        where droplet.isInFleet && !observation.goneDropletIDs.contains(droplet.id) && seen.insert(droplet.id).inserted {
-            if let owner = droplet.identity, index.liveRows.contains(owner) { continue }
-            if index.recordedBy[droplet.id] != nil { continue }
+        for position in index.fleet where !claimed[position] {
+            let droplet = index.droplets[position]
             plan.actions.append(.note(.orphanSeen(droplet: droplet)))
             guard case .delete(let grace) = configuration.orphanPolicy,
                 let firstSeen = orphansFirstSeen[droplet.id]
