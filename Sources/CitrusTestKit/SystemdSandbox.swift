@@ -87,7 +87,7 @@ public final class SystemdSandbox: Sendable {
 
         let launcher = Process()
         launcher.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        launcher.arguments = ["--pid", "--fork", "--mount", "--mount-proc", "--uts", "--ipc", "--propagation", "private", "/bin/sh", "-c", script]
+        launcher.arguments = ["--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--uts", "--ipc", "--propagation", "private", "/bin/sh", "-c", script]
         launcher.standardInput = FileHandle.nullDevice
         launcher.standardOutput = logHandle
         launcher.standardError = logHandle
@@ -220,7 +220,10 @@ public final class SystemdSandbox: Sendable {
     /// Entries of the namespace's journal matching `matches` (`FIELD=value`), every field as a
     /// string (`journalctl -o json`; binary or multi-line values are decoded as UTF-8).
     public func journalEntries(_ matches: [String]) async throws -> [[String: String]] {
+        // journald may still be writing what a unit just sent; --sync waits for it.
+        _ = try await run(["/bin/journalctl", "--sync"])
         let result = try await run(["/bin/journalctl", "--no-pager", "-o", "json", "--all"] + matches)
+        guard result.succeeded else { throw SystemdHarnessError("journalctl failed: \(result)") }
         return try SystemdJournalJSON.parse(result.stdout)
     }
 
