@@ -71,15 +71,22 @@ public final class SystemdSandbox: Sendable {
                 to: dropIn.appendingPathComponent("zz-citrus-test.conf"), atomically: true, encoding: .utf8)
         }
 
+        // systemd makes its cgroups under its own; this one is removed at teardown. Without it,
+        // they would land at the root of the host's hierarchies.
         let cgroupName = "citrus-test-\(id)"
+        var cgroupPaths: [String] = []
         for hierarchy in ["systemd", "unified"] {
             let root = "/sys/fs/cgroup/\(hierarchy)"
             if FileManager.default.fileExists(atPath: "\(root)/cgroup.procs") {
                 try FileManager.default.createDirectory(atPath: "\(root)/\(cgroupName)", withIntermediateDirectories: false)
+                cgroupPaths.append("\(root)/\(cgroupName)")
             }
         }
+        guard !cgroupPaths.isEmpty else {
+            throw SystemdHarnessError("no systemd or unified cgroup hierarchy under /sys/fs/cgroup")
+        }
 
-        let script = bootScript(unitDirectory: unitDirectory.path, cgroupName: cgroupName)
+        let script = bootScript(unitDirectory: unitDirectory.path, cgroupPaths: cgroupPaths)
         let log = directory.appendingPathComponent("boot.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let logHandle = try FileHandle(forWritingTo: log)
@@ -149,7 +156,7 @@ public final class SystemdSandbox: Sendable {
         }
     }
 
-    static func bootScript(unitDirectory: String, cgroupName: String) -> String {
+    static func bootScript(unitDirectory: String, cgroupPaths: [String]) -> String {
         """
         set -eu
         mount -n -t tmpfs -o mode=0755 tmpfs /run
@@ -176,9 +183,11 @@ public final class SystemdSandbox: Sendable {
         # PID 1 raises some host-wide sysctls (net.unix.max_dgram_qlen, fs.nr_open); not ours to change.
         mount -n --bind /proc/sys /proc/sys
         mount -n -o remount,bind,ro /proc/sys
-        for hierarchy in systemd unified; do
-            if [ -d "/sys/fs/cgroup/$hierarchy/\(cgroupName)" ]; then echo 0 > "/sys/fs/cgroup/$hierarchy/\(cgroupName)/cgroup.procs"; fi
-        done
+        # In a container systemd leaves propagation alone, but it moves mounts made in helper
+        # namespaces (credentials) into place through shared propagation. These peer groups are
+        # new and exist only in this namespace; the host's mounts stay private to it.
+        mount -n --make-rshared /
+        \(cgroupPaths.map { "echo 0 > '\($0)/cgroup.procs'" }.joined(separator: "\n        "))
         export container=citrus-test
         exec /lib/systemd/systemd --system --unit=\(targetName) --log-target=console --show-status=no
         """

@@ -64,6 +64,17 @@ struct SystemdChildProcess {
         logger.trace("below the level", metadata: ["CITRUS_TEST_RUN": "\(ChildMode.runID)"])
     }
 
+    /// Whether `$CREDENTIALS_DIRECTORY/digitalocean-token` can be read (its length, never its contents).
+    static func tokenCredentialReadable() -> String {
+        guard let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] else { return "no CREDENTIALS_DIRECTORY" }
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/digitalocean-token"))
+            return data.isEmpty ? "empty" : "true"
+        } catch {
+            return "\(directory): \(error)"
+        }
+    }
+
     @Test(.enabled(if: ChildMode.current == .notifyService || ChildMode.current == .stuckService, "runs only as a unit in the systemd sandbox"))
     func beANotifyService() async throws {
         let notifier = SystemdNotifier()
@@ -79,6 +90,9 @@ struct SystemdChildProcess {
             "LOG_FORMAT": "\(format.rawValue)",
             "NOTIFY_ENABLED": "\(notifier.isEnabled)",
             "WATCHDOG_INTERVAL_MS": "\(notifier.watchdogInterval.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 } ?? -1)",
+            "CHILD_UID": "\(getuid())",
+            // Whether LoadCredential= delivered the token; never its contents.
+            "TOKEN_CREDENTIAL_READABLE": "\(Self.tokenCredentialReadable())",
         ])
         notifier.extendTimeout(.seconds(20))
         let watchdog = SystemdWatchdog(notifier: notifier, logger: logger)

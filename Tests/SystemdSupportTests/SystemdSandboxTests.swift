@@ -104,6 +104,44 @@ struct SystemdSandboxTests {
         }
     }
 
+    /// The real unit file, hardening and all, with only `ExecStart=` (this test executable as a
+    /// notify service) and the credential's source path changed: a Swift binary must start, log to
+    /// the journal, notify, and read its credential as the dynamic user under every restriction.
+    @Test func swiftRuntimeRunsUnderTheRealUnitsHardening() async throws {
+        let runID = UUID().uuidString
+        let credential = repositoryRoot.appendingPathComponent(".build/citrus-test-token-\(runID)")
+        try "not-a-real-token".write(to: credential, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: credential) }
+        let original = try String(contentsOf: repositoryRoot.appendingPathComponent("systemd/citrus-reconciler.service"), encoding: .utf8)
+        var replaced = 0
+        let unit = original.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            if line.hasPrefix("ExecStart=") {
+                replaced += 1
+                return "ExecStart=\(ChildMode.command.joined(separator: " "))\n"
+                    + "Environment=\(ChildMode.variable)=\(ChildMode.notifyService.rawValue) CITRUS_TEST_RUN=\(runID)"
+            }
+            if line.hasPrefix("LoadCredential=") {
+                replaced += 1
+                return "LoadCredential=digitalocean-token:\(credential.path)"
+            }
+            return String(line)
+        }.joined(separator: "\n")
+        try #require(replaced == 2)
+
+        try await withSystemdSandbox(units: ["citrus-reconciler.service": unit], start: ["citrus-reconciler.service"]) { systemd in
+            try await systemd.waitFor(unit: "citrus-reconciler.service", activeState: "active", timeout: .seconds(60))
+            #expect(try await systemd.property("StatusText", of: "citrus-reconciler.service") == "child ready \(runID)")
+            let started = try #require(try await systemd.journalEntries(["CITRUS_TEST_RUN=\(runID)", "MESSAGE=child started"]).first)
+            #expect(started["LOG_FORMAT"] == "journal")
+            #expect(started["WATCHDOG_INTERVAL_MS"] == "30000")
+            #expect(started["TOKEN_CREDENTIAL_READABLE"] == "true")
+            #expect(started["CHILD_UID"] != "0", "DynamicUser= gives an unprivileged user")
+            #expect(!(try await systemd.journalctl("-o", "cat", "-u", "citrus-reconciler.service").stdout.contains("not-a-real-token")))
+            let stop = try await systemd.systemctl("stop", "citrus-reconciler.service")
+            #expect(stop.succeeded, "\(stop)")
+        }
+    }
+
     @Test func stuckLoopIsKilledByTheWatchdog() async throws {
         let runID = UUID().uuidString
         let unit = """
