@@ -27,7 +27,8 @@ public final class SystemdSandbox: Sendable {
     private let launcher: Process
     private let launcherExit: SystemdProcessExit
     private let directory: URL
-    private let cgroupName: String
+    /// The cgroup (in each hierarchy under /sys/fs/cgroup) the sandbox runs in; removed at teardown.
+    public let cgroupName: String
     private let isShutDown = Mutex(false)
 
     private init(pid: pid_t, pidNamespace: String, launcher: Process, launcherExit: SystemdProcessExit, directory: URL, cgroupName: String) {

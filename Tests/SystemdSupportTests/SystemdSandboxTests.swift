@@ -70,6 +70,28 @@ struct SystemdSandboxTests {
         #expect(SystemdSandbox.processes(inNamespace: namespace).isEmpty, "processes left behind in \(namespace)")
     }
 
+    @Test func sandboxIsTornDownWhenTheTestBodyThrows() async throws {
+        struct Boom: Error {}
+        let unit = "[Service]\nExecStart=/bin/sleep 60\n"
+        var namespace = ""
+        var cgroup = ""
+        await #expect(throws: Boom.self) {
+            try await withSystemdSandbox(units: ["sleeper.service": unit], start: ["sleeper.service"]) { systemd in
+                namespace = systemd.pidNamespace
+                cgroup = systemd.cgroupName
+                #expect(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/systemd/\(cgroup)/system.slice/sleeper.service"))
+                try await systemd.waitFor(unit: "sleeper.service", activeState: "active")
+                throw Boom()
+            }
+        }
+        #expect(!namespace.isEmpty)
+        #expect(SystemdSandbox.processes(inNamespace: namespace).isEmpty, "processes left behind in \(namespace)")
+        #expect(!cgroup.isEmpty)
+        for hierarchy in try FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup") {
+            #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(hierarchy)/\(cgroup)"), "cgroup left behind in \(hierarchy)")
+        }
+    }
+
     @Test func notifierAndJournalSelectionUnderRealSystemd() async throws {
         let runID = UUID().uuidString
         let unit = """
