@@ -147,7 +147,12 @@ let package = Package(
         ),
         .testTarget(
             name: "SystemdSupportTests",
-            dependencies: ["SystemdSupport", "CitrusTestKit"],
+            dependencies: [
+                "SystemdSupport", "CitrusTestKit", "ReconcileCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "SystemTests", dependencies: ["CitrusTestKit", "Postgres"], swiftSettings: strict),
