@@ -18,6 +18,10 @@ public enum DecisionMessages {
         "droplet \(droplet) is archived at DigitalOcean and will not become active; set delete_requested_at or recreate the row"
     }
 
+    public static func untaggedNotDestroyed(droplet: Int64) -> String {
+        "deletion requested, but droplet \(droplet) has no citrus-host tag and the daemon never destroys untagged droplets; destroy it at DigitalOcean yourself (the row then becomes deleted), or add the citrus-host tag"
+    }
+
     public static func noDroplet(status: ServerStatus) -> String {
         "row is \(status.rawValue) but records no droplet and DigitalOcean shows none tagged with its identity; set delete_requested_at or recreate the row"
     }
@@ -293,10 +297,11 @@ extension Decider {
         let state = row.state
         var bound = identityDroplets.filter { !index.isRecordedByAnother($0, than: row.id) }
         var recordedUnknown = false
+        var untaggedRecorded: ObservedDroplet?
         switch recorded {
         case .observed(let droplet) where !bound.contains(where: { $0.id == droplet.id }):
-            // The recorded droplet is destroyed even without the fleet tag: the row that owns it asked.
-            bound.append(droplet)
+            // Design rule 5: droplets without the fleet tag are never touched, not even on request.
+            if droplet.isInFleet { bound.append(droplet) } else { untaggedRecorded = droplet }
         case .unknown:
             recordedUnknown = true
         case .observed, .none, .gone:
@@ -304,6 +309,14 @@ extension Decider {
         }
 
         var target = state
+        if let untagged = untaggedRecorded, bound.isEmpty, !createUnsettled {
+            target.status = .failed
+            target.lastError = DecisionMessages.untaggedNotDestroyed(droplet: untagged.id)
+            target.transientFailures = 0
+            target.nextAttemptAt = nil
+            plan.update(row, to: target)
+            return
+        }
         if bound.isEmpty && !recordedUnknown && !createUnsettled {
             target.status = .deleted
             target.lastError = nil

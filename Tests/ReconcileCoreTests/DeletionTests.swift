@@ -40,13 +40,14 @@ struct DeletionTests {
         #expect(plan.after(r).status == .deleting)
     }
 
-    @Test("the recorded droplet without any tags (adopted legacy droplet) → destroyed on request",
+    @Test("the recorded droplet without the fleet tag (adopted legacy droplet) → never destroyed; the row fails saying why",
           arguments: [ServerStatus.provisioning, .active, .failed, .deleting])
     func untaggedRecordedDroplet(status: ServerStatus) {
         let r = Self.subject(status)
         let plan = decide([r], observe([droplet(100, for: nil, fleet: false)]))
-        #expect(plan.destroys == [Destroy(dropletID: 100, reason: .deleteRequested(row: r.id))])
-        #expect(plan.after(r).status == .deleting)
+        #expect(plan.destroys.isEmpty)
+        #expect(plan.after(r).status == .failed)
+        #expect(plan.after(r).lastError?.contains("no citrus-host tag") == true)
     }
 
     @Test("the recorded droplet answered 404 → deleted, lastError cleared", arguments: deletable.filter { $0 != .creating })
