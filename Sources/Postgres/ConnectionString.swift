@@ -1,0 +1,147 @@
+import Foundation
+import CLibPQ
+
+/// A libpq connection string (key=value conninfo or a postgres:// URI), kept away from logs.
+///
+/// The raw text is only ever handed to libpq. Everything else sees `redacted`, and any message that
+/// may echo part of it passes through `scrub(_:)` first.
+public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
+    /// nil means "libpq's defaults": `PG*` environment variables, service files, `.pgpass`.
+    let raw: String?
+    private let secrets: [String]
+    private let mayHoldUnparsedSecret: Bool
+
+    /// Parses `text` with libpq; throws `invalidConnectionString` (without echoing any secret).
+    public init(_ text: String?) throws(PostgresError) {
+        raw = text
+        guard let text, !text.isEmpty else {
+            secrets = []
+            mayHoldUnparsedSecret = false
+            return
+        }
+        var found = Self.guessedSecrets(in: text)
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(text, &errorMessage) else {
+            var message = errorMessage.map { String(cString: $0) } ?? "cannot parse the connection string"
+            if let errorMessage { PQfreemem(errorMessage) }
+            message = message.trimmingWhitespace()
+            secrets = found
+            mayHoldUnparsedSecret = true
+            throw PostgresError(
+                code: .invalidConnectionString,
+                message: "invalid database connection string: " + Self.scrub(message, secrets: found, aggressive: true)
+            )
+        }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if String(cString: keyword) == "password", let value = option.pointee.val {
+                found.append(String(cString: value))
+            }
+            option += 1
+        }
+        secrets = found.filter { !$0.isEmpty }
+        mayHoldUnparsedSecret = false
+    }
+
+    /// The connection string with any password replaced by `***`.
+    public var redacted: String {
+        guard let raw else { return "(libpq defaults)" }
+        return scrub(raw)
+    }
+
+    public var description: String { redacted }
+
+    /// Removes every known secret from `message`.
+    public func scrub(_ message: String) -> String {
+        Self.scrub(message, secrets: secrets, aggressive: mayHoldUnparsedSecret)
+    }
+
+    static func scrub(_ message: String, secrets: [String], aggressive: Bool) -> String {
+        var result = message
+        for secret in secrets.sorted(by: { $0.count > $1.count }) where !secret.isEmpty {
+            result = result.replacingAll(secret, with: "***")
+        }
+        if aggressive {
+            // libpq quotes fragments of a string it could not parse; one of them may be part of
+            // a password we failed to isolate, so quoted fragments are not repeated at all.
+            result = result.replacingQuotedFragments(with: "\"…\"")
+        }
+        return result
+    }
+
+    /// Password-like substrings found without libpq: `password=...` pairs and URI user info.
+    static func guessedSecrets(in text: String) -> [String] {
+        var found: [String] = []
+        // URI form: scheme://user:password@host
+        if let schemeEnd = text.range(of: "://") {
+            let rest = text[schemeEnd.upperBound...]
+            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            let authority = rest[..<authorityEnd]
+            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
+                found.append(String(authority[authority.index(after: colon)..<at]))
+            }
+        }
+        // password=value in conninfo or as a URI query parameter.
+        var search = text[...]
+        while let key = search.range(of: "password", options: .caseInsensitive) {
+            var index = key.upperBound
+            while index < search.endIndex, search[index] == " " { index = search.index(after: index) }
+            guard index < search.endIndex, search[index] == "=" else { search = search[key.upperBound...]; continue }
+            index = search.index(after: index)
+            while index < search.endIndex, search[index] == " " { index = search.index(after: index) }
+            var value = ""
+            if index < search.endIndex, search[index] == "'" {
+                index = search.index(after: index)
+                while index < search.endIndex, search[index] != "'" {
+                    if search[index] == "\\" { index = search.index(after: index); if index == search.endIndex { break } }
+                    value.append(search[index])
+                    index = search.index(after: index)
+                }
+            } else {
+                while index < search.endIndex, !" &".contains(search[index]) {
+                    value.append(search[index])
+                    index = search.index(after: index)
+                }
+            }
+            if !value.isEmpty { found.append(value) }
+            search = search[min(index, search.endIndex)...]
+        }
+        return found
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var result = ""
+        var rest = self[...]
+        while let range = rest.range(of: target) {
+            result += rest[..<range.lowerBound]
+            result += replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+
+    func replacingQuotedFragments(with replacement: String) -> String {
+        var result = ""
+        var inQuote = false
+        for character in self {
+            if character == "\"" {
+                if inQuote { result += replacement }
+                inQuote.toggle()
+            } else if !inQuote {
+                result.append(character)
+            }
+        }
+        return result
+    }
+
+    func trimmingWhitespace() -> String {
+        var view = self[...]
+        while let first = view.first, first.isWhitespace { view = view.dropFirst() }
+        while let last = view.last, last.isWhitespace { view = view.dropLast() }
+        return String(view)
+    }
+}

@@ -1,0 +1,281 @@
+import CLibPQ
+import Foundation
+import Logging
+import Synchronization
+
+/// One libpq session. Every libpq call runs on the connection's own thread (the actor's executor).
+///
+/// When the session ends (server restart, network failure), calls throw
+/// `PostgresError.Code.connectionLost` and keep throwing it until `reconnect()` establishes a new
+/// session. Nothing reconnects behind the caller's back: whatever was bound to the old session
+/// (advisory locks, an open transaction, prepared state) is gone, and the caller must know that.
+public actor PostgresConnection {
+    public struct Configuration: Sendable {
+        /// How `reconnect()` spaces its attempts.
+        public var reconnectBackoff = Backoff()
+        /// Gives up connecting after this long when the server does not answer (libpq's `connect_timeout`).
+        public var connectTimeout: Duration = .seconds(10)
+        /// `application_name` shown in `pg_stat_activity`, unless the connection string sets one.
+        public var applicationName = "citrus-reconciler"
+
+        public init() {}
+    }
+
+    public let connectionString: ConnectionString
+    public let configuration: Configuration
+    private let executor: ThreadExecutor
+    private let logger: Logger
+    private var connection: ConnectionHandle?
+    private var handle: OpaquePointer? { connection?.pointer }
+    private var canceller: Canceller?
+    /// Increments with every new session; lets callers tell "same session" from "reconnected".
+    public private(set) var sessionNumber = 0
+    /// The server process serving the current session.
+    public private(set) var backendPID: Int32 = 0
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    private init(connectionString: ConnectionString, configuration: Configuration, logger: Logger) {
+        self.connectionString = connectionString
+        self.configuration = configuration
+        self.logger = logger
+        self.executor = ThreadExecutor(name: "postgres-connection")
+    }
+
+    /// Opens a session. `connectionString` is a conninfo string or URI; nil uses libpq's defaults
+    /// (`PG*` variables, service files, `.pgpass`).
+    public static func connect(
+        _ connectionString: String?,
+        configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "citrus.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws(PostgresError) -> PostgresConnection {
+        let parsed = try ConnectionString(connectionString)
+        let connection = PostgresConnection(connectionString: parsed, configuration: configuration, logger: logger)
+        try await connection.open()
+        return connection
+    }
+
+    deinit {
+        // The handle's owner finishes the session; the thread exits once idle.
+        executor.shutdown()
+    }
+
+    /// Whether the session is usable as far as libpq knows (no round trip).
+    public var isConnected: Bool {
+        guard let handle else { return false }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    // MARK: Statements
+
+    /// Runs one statement and returns its rows (copied out; nothing refers to libpq afterwards).
+    /// Cancelling the calling task asks the server to cancel the statement.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws(PostgresError) -> PostgresRows {
+        let canceller = self.canceller
+        let result: Result<PostgresRows, PostgresError> = await withTaskCancellationHandler {
+            Result { () throws(PostgresError) in try run(query) }
+        } onCancel: {
+            canceller?.cancel()
+        }
+        return try result.get()
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; any error thrown by it (or by COMMIT) rolls back.
+    ///
+    /// Only use `connection` inside `body`: other users of this connection would run inside the
+    /// transaction too.
+    public func transaction<Value: Sendable>(
+        _ body: @Sendable (_ connection: PostgresConnection) async throws -> Value
+    ) async throws -> Value {
+        try run("BEGIN")
+        let value: Value
+        do {
+            value = try await body(self)
+        } catch {
+            if isConnected, let handle, PQtransactionStatus(handle) != PQTRANS_IDLE { _ = try? run("ROLLBACK") }
+            throw error
+        }
+        let commit = try run("COMMIT")
+        if commit.commandTag == "ROLLBACK" {
+            // The server answers COMMIT with ROLLBACK when a statement in the transaction failed
+            // and the error was swallowed by `body`.
+            throw PostgresError(code: .server, message: "the transaction was rolled back because a statement in it failed")
+        }
+        return value
+    }
+
+    // MARK: Advisory locks (session level)
+
+    /// Tries to take the session-level advisory lock `key` without waiting. It stays held until
+    /// `advisoryUnlock(_:)` or until the session ends (see `connectionLost`).
+    public func tryAdvisoryLock(_ key: Int64) async throws(PostgresError) -> Bool {
+        try await query("SELECT pg_try_advisory_lock(\(key)) AS locked").single().decode(Bool.self, "locked")
+    }
+
+    /// Releases the session-level advisory lock `key`; false when this session did not hold it.
+    @discardableResult
+    public func advisoryUnlock(_ key: Int64) async throws(PostgresError) -> Bool {
+        try await query("SELECT pg_advisory_unlock(\(key)) AS unlocked").single().decode(Bool.self, "unlocked")
+    }
+
+    // MARK: Sessions
+
+    /// Replaces a lost (or healthy) session with a new one, retrying with capped exponential
+    /// backoff and jitter until it succeeds or the task is cancelled. A new session holds no
+    /// advisory locks.
+    public func reconnect() async throws {
+        close()
+        var attempt = 0
+        while true {
+            do {
+                try open()
+                return
+            } catch {
+                let delay = configuration.reconnectBackoff.delay(attempt: attempt)
+                logger.warning("database reconnect failed; retrying", metadata: [
+                    "error": "\(error)", "attempt": "\(attempt + 1)", "retry_in": "\(delay)",
+                ])
+                attempt += 1
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    /// Ends the session. Further calls throw `connectionLost` until `reconnect()`.
+    public func close() {
+        canceller = nil
+        connection = nil
+    }
+
+    private func open() throws(PostgresError) {
+        close()
+        let handle = try Self.connectBlocking(connectionString, configuration: configuration)
+        connection = ConnectionHandle(handle)
+        canceller = Canceller(handle)
+        backendPID = PQbackendPID(handle)
+        sessionNumber += 1
+        logger.debug("database session opened", metadata: ["backend_pid": "\(backendPID)", "session": "\(sessionNumber)"])
+    }
+
+    /// Connects with libpq and prepares the session for this library's text decoding.
+    static func connectBlocking(_ connectionString: ConnectionString, configuration: Configuration) throws(PostgresError) -> OpaquePointer {
+        // Keyword arrays let the connection string win over our defaults (expand_dbname=1):
+        // `dbname` carries the whole string and is expanded by libpq.
+        let timeout = max(1, Int(configuration.connectTimeout.seconds.rounded(.up)))
+        // TCP keepalives make a silently vanished server show up as a lost session.
+        var keywords = ["connect_timeout", "fallback_application_name", "keepalives_idle", "keepalives_interval", "keepalives_count"]
+        var values = [String(timeout), configuration.applicationName, "30", "10", "3"]
+        if let raw = connectionString.raw {
+            keywords.append("dbname")
+            values.append(raw)
+        }
+        let handle: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let handle else {
+            throw PostgresError(code: .connectionFailed, message: "out of memory while connecting")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            PQfinish(handle)
+            throw PostgresError(code: .connectionFailed, message: connectionString.scrub(message))
+        }
+        // Text decoding expects ISO timestamps; this is per session and survives nothing else.
+        let setup = PQexec(handle, "SET DateStyle TO ISO; SET IntervalStyle TO postgres; SET extra_float_digits TO 3")
+        let ok = setup.map { PQresultStatus($0) == PGRES_COMMAND_OK } ?? false
+        if let setup { PQclear(setup) }
+        guard ok else {
+            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            PQfinish(handle)
+            throw PostgresError(code: .connectionFailed, message: connectionString.scrub(message))
+        }
+        return handle
+    }
+
+    /// Runs a statement on the connection's thread (we are on it: actor isolation).
+    @discardableResult
+    private func run(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
+        guard let handle else {
+            throw PostgresError(code: .connectionLost, message: "the database session has ended; reconnect to continue")
+        }
+        let result = Self.execute(query, on: handle)
+        if PQstatus(handle) != CONNECTION_OK {
+            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            close()
+            logger.warning("database session lost", metadata: ["error": "\(message)"])
+            throw PostgresError(
+                code: .connectionLost,
+                message: message.isEmpty ? "the database session ended" : connectionString.scrub(message)
+            )
+        }
+        return try result.get()
+    }
+
+    static func execute(_ query: PostgresQuery, on handle: OpaquePointer) -> Result<PostgresRows, PostgresError> {
+        let types = query.binds.map { Oid($0.type.oid) }
+        let pointer: OpaquePointer? = withOptionalCStringArray(query.binds.map(\.text)) { values in
+            PQexecParams(handle, query.sql, Int32(query.binds.count), types, values, nil, nil, 0)
+        }
+        guard let pointer else {
+            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            return .failure(PostgresError(code: .connectionLost, message: message))
+        }
+        let result = ResultHandle(pointer)
+        switch result.status {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return .success(result.rows())
+        default:
+            let message = result.field("M") ?? String(cString: PQresultErrorMessage(pointer)).trimmingWhitespace()
+            return .failure(PostgresError(
+                code: .server,
+                message: message.isEmpty ? "the statement failed" : message,
+                sqlState: result.field("C"),
+                detail: result.field("D")
+            ))
+        }
+    }
+}
+
+/// Owns one `PGconn`; `PQfinish` runs when the owner goes away. Only the owning actor touches it.
+final class ConnectionHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+
+    deinit { PQfinish(pointer) }
+}
+
+/// Owns the `PGcancel` object of one session. `PQcancel` is thread-safe (libpq documents it for
+/// use from signal handlers and other threads), hence `@unchecked Sendable`.
+final class Canceller: @unchecked Sendable {
+    private let pointer: OpaquePointer?
+
+    init(_ connection: OpaquePointer) {
+        pointer = PQgetCancel(connection)
+    }
+
+    func cancel() {
+        guard let pointer else { return }
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(pointer, &buffer, Int32(buffer.count))
+    }
+
+    deinit {
+        if let pointer { PQfreeCancel(pointer) }
+    }
+}
+
+/// Calls `body` with a NULL-terminated array of C strings that lives only during the call.
+func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    withOptionalCStringArray(strings) { body($0) }
+}
+
+func withOptionalCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0)! } }
+    defer { copies.forEach { free($0) } }
+    let pointers: [UnsafePointer<CChar>?] = copies.map { $0.map { UnsafePointer($0) } } + [nil]
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
