@@ -17,6 +17,7 @@ swift build --product citrus-do-sim >/dev/null
 BIN=$(swift build --show-bin-path)
 
 WORK=$(mktemp -d /tmp/citrus-demo.XXXXXX)
+chmod 755 "$WORK"  # the postgres user must reach its data directory inside
 PIDS=()
 cleanup() {
     trap - EXIT INT TERM

@@ -16,6 +16,8 @@ public struct ReconcilerConfiguration: Sendable {
     public var maxLookupsPerPass = 50
     /// A destroy already accepted is not re-sent for this long while the droplet still lists.
     public var destroyRepeatInterval: Duration = .seconds(30)
+    /// How often a standby replica tries to take leadership.
+    public var standbyPollInterval: Duration = .milliseconds(500)
 
     public init() {}
 }
@@ -65,6 +67,9 @@ public actor FleetReconciler {
     let logger: Logger
     let clock: @Sendable () -> Date
     let jitter: @Sendable () -> Double
+    /// Asked right before every mutating DigitalOcean request: false once this replica may no
+    /// longer act (it lost the database session that made it leader).
+    let mayAct: @Sendable () -> Bool
 
     /// When each orphan was first seen (for the grace period and to report each orphan once).
     private var orphansFirstSeen: [Int64: Date] = [:]
@@ -79,7 +84,8 @@ public actor FleetReconciler {
         configuration: ReconcilerConfiguration = ReconcilerConfiguration(),
         logger: Logger,
         clock: @escaping @Sendable () -> Date = { Date() },
-        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        mayAct: @escaping @Sendable () -> Bool = { true }
     ) {
         self.repository = repository
         self.cloud = cloud
@@ -89,6 +95,7 @@ public actor FleetReconciler {
         self.logger = logger
         self.clock = clock
         self.jitter = jitter
+        self.mayAct = mayAct
     }
 
     // MARK: Passes
@@ -122,6 +129,14 @@ public actor FleetReconciler {
         let observation = try await observe(rows: rows)
         let plan = decider.decide(rows: rows, observation: observation, now: clock(), orphansFirstSeen: orphansFirstSeen)
         return (rows, observation, plan)
+    }
+
+    /// Records a change of leadership in the audit trail.
+    public func announceLeadership(_ leading: Bool) async {
+        await audit.emit(AuditEvent(
+            kind: .leadership, at: clock(),
+            message: leading ? "this replica now leads: it holds the advisory lock and reconciles" : "this replica lost leadership; it stopped acting and will campaign again"
+        ))
     }
 
     // MARK: Observe
@@ -243,6 +258,8 @@ public actor FleetReconciler {
         await audit.emit(event(.createRequested, row: row, from: state.status, to: state.status,
                                message: "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), attempt \(intent.createAttempts)"))
 
+        // The intent is durable; if leadership was lost meanwhile, the next leader settles the row.
+        guard mayAct() else { return intent }
         var next = intent
         do {
             let accepted = try await cloud.create(order)
@@ -285,6 +302,7 @@ public actor FleetReconciler {
     private func destroy(dropletID: Int64, reason: DestroyReason, rows: [UUID: ServerRecord]) async {
         let now = clock()
         if let asked = recentDestroys[dropletID], now < asked.addingTimeInterval(configuration.destroyRepeatInterval.seconds) { return }
+        guard mayAct() else { return }
         let row: ServerRecord?
         let kind: AuditKind
         let why: String
@@ -337,7 +355,7 @@ public actor FleetReconciler {
 
     private func backOff(_ state: inout DaemonState, failure: CloudFailure, now: Date) {
         state.transientFailures += 1
-        var delay = Backoff.delay(failures: state.transientFailures, base: configuration.decision.backoffBase,
+        var delay = ReconcileCore.Backoff.delay(failures: state.transientFailures, base: configuration.decision.backoffBase,
                                   cap: configuration.decision.backoffCap, jitter: jitter())
         if let wait = failure.retryAfter, wait > delay { delay = wait }
         state.nextAttemptAt = now.addingTimeInterval(delay.seconds)

@@ -1,0 +1,55 @@
+import Foundation
+import Logging
+import Postgres
+import ReconcileCore
+import ServiceLifecycle
+
+/// Turns the `servers` table's NOTIFYs into wake-ups of the loop. Notifications are a hint, never
+/// the only source of truth: when the listening session is re-established, anything sent in
+/// between is lost, so the loop is asked for a full resync.
+public struct NotificationService: Service {
+    /// The channel the migrations' trigger notifies, with the row id as payload.
+    public static let channel = "citrus_servers"
+
+    let connectionString: String?
+    let wake: WakeSignal
+    let logger: Logger
+
+    public init(connectionString: String?, wake: WakeSignal, logger: Logger) {
+        self.connectionString = connectionString
+        self.wake = wake
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var failures = 0
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            let listener: PostgresListener
+            do {
+                listener = try await PostgresListener.start(connectionString, channels: [Self.channel], logger: logger)
+            } catch {
+                failures += 1
+                let delay = ReconcileCore.Backoff.delay(failures: failures, base: .milliseconds(500), cap: .seconds(30), jitter: .random(in: 0..<1))
+                logger.warning("cannot LISTEN for row changes yet; retrying in \(delay): \(error)")
+                try? await Task.sleep(for: delay)
+                continue
+            }
+            failures = 0
+            wake.signal(row: nil)  // anything before this moment was not heard
+            await withGracefulShutdownHandler {
+                for await event in listener.cancelOnGracefulShutdown() {
+                    switch event {
+                    case .notification(let notification):
+                        wake.signal(row: UUID(uuidString: notification.payload))
+                    case .reconnected:
+                        logger.info("row-change notifications resumed; resyncing in case some were missed")
+                        wake.signal(row: nil)
+                    }
+                }
+            } onGracefulShutdown: {
+                listener.stop()
+            }
+            listener.stop()
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Postgres
+import ReconcileCore
+import ServerStore
+
+/// `ServerRepository` over the Postgres store, bound to a session supplied per call: the leader's
+/// session in the daemon (so a lost session cannot write), a plain connection for `plan`/`status`.
+public struct PostgresServerRepository: ServerRepository {
+    public struct NotLeading: Error, CustomStringConvertible {
+        public var description: String { "this replica does not lead; it does not touch rows" }
+    }
+
+    let session: @Sendable () throws -> PostgresConnection
+    let sessionFailed: @Sendable (any Error) -> Void
+
+    /// Writes through the leading session only; a session error ends leadership at once.
+    public init(leadership: Leadership) {
+        self.session = {
+            guard let session = leadership.leadingSession else { throw NotLeading() }
+            return session
+        }
+        self.sessionFailed = { leadership.sessionFailed($0) }
+    }
+
+    /// Uses one connection (read-only tools).
+    public init(connection: PostgresConnection) {
+        self.session = { connection }
+        self.sessionFailed = { _ in }
+    }
+
+    private func withStore<T>(_ body: (ServerStore) async throws -> T) async throws -> T {
+        let store = ServerStore(connection: try session())
+        do {
+            return try await body(store)
+        } catch {
+            sessionFailed(error)
+            throw error
+        }
+    }
+
+    public func fetchServers() async throws -> [ServerRecord] {
+        try await withStore { try await $0.fetchServers() }
+    }
+
+    public func fetchUnattemptedServers() async throws -> [ServerRecord] {
+        try await withStore { try await $0.fetchUnattemptedServers() }
+    }
+
+    public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
+        try await withStore { try await $0.update(id: id, expectedRevision: expectedRevision, to: state) }
+    }
+
+    public func record(_ event: AuditEvent) async throws {
+        try await withStore { try await $0.record(event) }
+    }
+}

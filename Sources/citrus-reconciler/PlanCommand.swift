@@ -1,0 +1,55 @@
+import ArgumentParser
+import DigitalOcean
+import Foundation
+import Logging
+import Postgres
+import ReconcileCore
+import Reconciler
+
+struct Plan: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print what one pass would do (create, adopt, destroy, status changes, orphans); change nothing.",
+        discussion: "Reads the servers table and lists droplets at DigitalOcean (GET requests only). Writes nothing to Postgres and sends no create or delete."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var digitalOcean: DigitalOceanOptions
+    @OptionGroup var loop: LoopOptions
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let url: URL
+        let token: DigitalOceanToken
+        let configuration: ReconcilerConfiguration
+        do {
+            url = try digitalOcean.baseURL(environment: environment)
+            token = try digitalOcean.token(environment: environment)
+            configuration = try loop.configuration(environment: environment)
+        } catch {
+            throw error.report(command: "plan")
+        }
+        let logger = Logger(label: "citrus-reconciler.plan", factory: { _ in SwiftLogNoOpLogHandler() })
+        let connection = try await database.connect(command: "plan", environment: environment)
+        let client = DigitalOceanClient(configuration: .init(token: token, baseURL: url.absoluteString), logger: logger)
+        let cloud = DigitalOceanFleet(client: client)
+        let reconciler = FleetReconciler(
+            repository: PostgresServerRepository(connection: connection), cloud: cloud,
+            configuration: configuration, logger: logger, mayAct: { false }
+        )
+        do {
+            let (rows, _, plan) = try await reconciler.preview()
+            var problems: [UUID: String] = [:]
+            for case let .create(order, _, _) in plan.actions {
+                problems[order.rowID] = cloud.problem(with: order)
+            }
+            print(Reports.plan(plan, rows: rows, problems: problems))
+        } catch {
+            try? await client.shutdown()
+            await connection.close()
+            FileHandle.standardError.write(Data("citrus-reconciler plan: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        try? await client.shutdown()
+        await connection.close()
+    }
+}

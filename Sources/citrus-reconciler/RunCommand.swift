@@ -1,0 +1,202 @@
+import ArgumentParser
+import DigitalOcean
+import Foundation
+import Logging
+import Postgres
+import ReconcileCore
+import Reconciler
+import ServerStore
+import ServiceLifecycle
+import Synchronization
+import SystemdSupport
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon: make DigitalOcean match the servers table until stopped (SIGTERM or SIGINT)."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var digitalOcean: DigitalOceanOptions
+    @OptionGroup var loop: LoopOptions
+    @OptionGroup var logging: LoggingOptions
+
+    @Flag(help: "Apply pending schema migrations at start-up instead of refusing to run.")
+    var migrate = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let settings: (url: URL, token: DigitalOceanToken, loop: ReconcilerConfiguration, level: Logger.Level, format: LogFormat)
+        do {
+            settings = (
+                try digitalOcean.baseURL(environment: environment),
+                try digitalOcean.token(environment: environment),
+                try loop.configuration(environment: environment),
+                try logging.level(),
+                try logging.format()
+            )
+        } catch {
+            throw error.report(command: "run")
+        }
+
+        bootstrapLogging(format: settings.format, identifier: "citrus-reconciler", level: settings.level)
+        let logger = Logger(label: "citrus-reconciler")
+        let notifier = SystemdNotifier()
+        let watchdog = SystemdWatchdog(notifier: notifier, logger: logger)
+        let databaseURL = database.connectionString(environment: environment)
+
+        let client = DigitalOceanClient(
+            configuration: .init(token: settings.token, baseURL: settings.url.absoluteString),
+            logger: logger
+        )
+        let leadership = Leadership(connectionString: databaseURL, logger: logger)
+        let wake = WakeSignal()
+        let reconciler = FleetReconciler(
+            repository: PostgresServerRepository(leadership: leadership),
+            cloud: DigitalOceanFleet(client: client),
+            configuration: settings.loop,
+            logger: logger,
+            mayAct: { leadership.isLeading }
+        )
+        let readiness = Readiness(notifier: notifier)
+        let reconcile = ReconcileService(
+            reconciler: reconciler,
+            leadership: leadership,
+            wake: wake,
+            configuration: settings.loop,
+            hooks: ReconcileHooks(
+                passCompleted: { summary in readiness.settled(status: "leader: \(summary.oneLine)") },
+                passFailed: { error in notifier.status("degraded: \(error)") },
+                progress: { watchdog.progress() },
+                stopping: {
+                    notifier.stopping()
+                    notifier.status("stopping: finishing requests in flight")
+                },
+                standingBy: { readiness.settled(status: "standby: another replica leads") }
+            ),
+            heartbeat: (watchdog.interval ?? .seconds(10)) / 4,
+            logger: logger
+        )
+        let startup = Startup(
+            connectionString: databaseURL, applyMigrations: migrate, notifier: notifier,
+            progress: { watchdog.progress() }, logger: logger
+        )
+
+        logger.notice("citrus-reconciler starting", metadata: [
+            "digitalocean_url": "\(settings.url.absoluteString)",
+            "resync_interval": "\(settings.loop.resyncInterval)",
+            "settle_period": "\(settings.loop.decision.settlePeriod)",
+        ])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: SequentialService(startup, reconcile), successTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: NotificationService(connectionString: databaseURL, wake: wake, logger: logger)),
+                    .init(service: watchdog),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch let error as ConfigurationError {
+            try? await client.shutdown()
+            throw error.report(command: "run")
+        } catch {
+            logger.critical("citrus-reconciler stopped on an error: \(error)")
+            try? await client.shutdown()
+            throw ExitCode.failure
+        }
+        try? await client.shutdown()
+        logger.notice("citrus-reconciler stopped")
+    }
+}
+
+/// READY=1 once, the first time the replica is settled (leader after its first full pass, or
+/// standby); STATUS= every time.
+final class Readiness: Sendable {
+    private let notifier: SystemdNotifier
+    private let sent = Mutex(false)
+
+    init(notifier: SystemdNotifier) {
+        self.notifier = notifier
+    }
+
+    func settled(status: String) {
+        let first = sent.withLock { sent in
+            defer { sent = true }
+            return !sent
+        }
+        if first { notifier.ready(status: status) } else { notifier.status(status) }
+    }
+}
+
+/// Runs one service after another (start-up, then the loop) as a single service.
+struct SequentialService: Service {
+    let first: any Service
+    let second: any Service
+
+    init(_ first: any Service, _ second: any Service) {
+        self.first = first
+        self.second = second
+    }
+
+    func run() async throws {
+        try await first.run()
+        guard !Task.isShuttingDownGracefully else { return }
+        try await second.run()
+    }
+}
+
+/// Start-up: wait for the database (telling systemd to extend the start timeout meanwhile), and
+/// make sure the schema is current before the loop may touch a row.
+struct Startup: Service {
+    let connectionString: String?
+    let applyMigrations: Bool
+    let notifier: SystemdNotifier
+    let progress: @Sendable () -> Void
+    let logger: Logger
+
+    func run() async throws {
+        var attempt = 0
+        while !Task.isShuttingDownGracefully {
+            progress()
+            do {
+                let connection = try await PostgresConnection.connect(connectionString, logger: logger)
+                do {
+                    try await checkSchema(on: connection)
+                    await connection.close()
+                } catch {
+                    await connection.close()
+                    throw error
+                }
+                return
+            } catch let error as ConfigurationError {
+                throw error
+            } catch {
+                attempt += 1
+                let delay = ReconcileCore.Backoff.delay(failures: attempt, base: .milliseconds(500), cap: .seconds(15), jitter: .random(in: 0..<1))
+                notifier.extendTimeout(delay + .seconds(30))
+                notifier.status("starting: waiting for the database (\(error))")
+                logger.warning("database not ready; retrying in \(delay): \(error)")
+                try? await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    private func checkSchema(on connection: PostgresConnection) async throws {
+        let migrator = Migrator()
+        let pending = try await migrator.pendingMigrations(on: connection)
+        guard !pending.isEmpty else { return }
+        guard applyMigrations else {
+            throw ConfigurationError(
+                "the database schema is behind (\(pending.count) migration\(pending.count == 1 ? "" : "s") pending); run `citrus-reconciler migrate` or start with --migrate"
+            )
+        }
+        notifier.extendTimeout(.seconds(120))
+        notifier.status("starting: applying \(pending.count) schema migrations")
+        for applied in try await migrator.migrate(on: connection) {
+            logger.notice("applied migration \(applied)")
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import CitrusTestKit
+import DigitalOceanSimulator
+import Foundation
+import Postgres
+import Testing
+
+/// A throwaway world for one test: its own Postgres cluster (migrated), an in-process simulator,
+/// and the real daemon binary started against both. Everything is torn down at the end.
+struct World {
+    let cluster: PostgresCluster
+    let databaseURL: String
+    let sim: SimulatorHarness.Running
+    let db: PostgresConnection
+    let directory: URL
+
+    var simulator: SimulatedDigitalOcean { sim.simulator }
+
+    static func with<T: Sendable>(
+        simulator configuration: SimulatorConfiguration = SimulatorHarness.testConfiguration(),
+        _ body: (World) async throws -> T
+    ) async throws -> T {
+        try await withPostgresCluster { cluster in
+            let url = try await cluster.createDatabase()
+            return try await SimulatorHarness.withSimulator(configuration: configuration) { sim in
+                let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("citrus-world-\(UUID().uuidString.prefix(8))")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let token = directory.appendingPathComponent("token")
+                try sim.token.write(to: token, atomically: true, encoding: .utf8)
+                let db = try await PostgresConnection.connect(url)
+                let world = World(cluster: cluster, databaseURL: url, sim: sim, db: db, directory: directory)
+                let migrate = try await world.command(["migrate"])
+                #expect(migrate.status == 0, "migrate failed: \(migrate.output)")
+                return try await body(world)
+            }
+        }
+    }
+
+    /// The daemon, started with the world's database, simulator and token. Callers stop it.
+    func daemon(_ extra: [String] = [], name: String = "daemon") throws -> ChildProcess {
+        let process = ChildProcess(
+            executable: try BuiltProducts.executable(named: "citrus-reconciler"),
+            arguments: ["run"] + connectionArguments + ["--log-format", "text"] + extra,
+            environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path],
+            logFile: directory.appendingPathComponent("\(name).log")
+        )
+        try process.start()
+        return process
+    }
+
+    var connectionArguments: [String] {
+        ["--database-url", databaseURL, "--digitalocean-url", sim.baseURL,
+         "--digitalocean-token-file", directory.appendingPathComponent("token").path]
+    }
+
+    /// Runs a citrus-reconciler subcommand to completion.
+    func command(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> (status: Int32?, output: String) {
+        let needsCloud = ["plan", "run"].contains(arguments.first ?? "")
+        let process = ChildProcess(
+            executable: try BuiltProducts.executable(named: "citrus-reconciler"),
+            arguments: arguments + (needsCloud ? connectionArguments : ["--database-url", databaseURL]),
+            environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path],
+            logFile: directory.appendingPathComponent("command-\(UUID().uuidString.prefix(8)).log")
+        )
+        try process.start()
+        let status = await process.waitForExit(timeout: timeout)
+        if status == nil { await process.stop() }
+        return (status, process.output)
+    }
+
+    // MARK: Rows
+
+    @discardableResult
+    func insert(_ name: String, region: String = "sfo3", size: String = "s-1vcpu-512mb-10gb", image: String = "ubuntu-22-04-x64") async throws -> UUID {
+        try await db.query(
+            "INSERT INTO servers (name, region, size, image) VALUES (\(name), \(region), \(size), \(image)) RETURNING id"
+        ).single().decode(UUID.self, "id")
+    }
+
+    func requestDeletion(_ id: UUID) async throws {
+        try await db.query("UPDATE servers SET delete_requested_at = now() WHERE id = \(id)")
+    }
+
+    struct Row: Sendable, CustomStringConvertible {
+        var id: UUID
+        var name: String
+        var status: String
+        var dropletID: Int64?
+        var ipv4: String?
+        var ipv6: String?
+        var lastError: String?
+        var revision: Int64
+        var description: String { "\(name) \(status) droplet=\(dropletID.map(String.init) ?? "-") error=\(lastError ?? "-")" }
+    }
+
+    func rows() async throws -> [Row] {
+        try await db.query(
+            "SELECT id, name, status, digital_ocean_id, ip_address, ipv6_address, last_error, revision FROM servers ORDER BY created_at, name"
+        ).map { row in
+            Row(
+                id: try row.decode(UUID.self, "id"), name: try row.decode(String.self, "name"), status: try row.decode(String.self, "status"),
+                dropletID: try row.decode(String?.self, "digital_ocean_id").flatMap { Int64($0) },
+                ipv4: try row.decode(String?.self, "ip_address"), ipv6: try row.decode(String?.self, "ipv6_address"),
+                lastError: try row.decode(String?.self, "last_error"), revision: try row.decode(Int64.self, "revision")
+            )
+        }
+    }
+
+    func row(_ id: UUID) async throws -> Row? { try await rows().first { $0.id == id } }
+
+    // MARK: DigitalOcean as the simulator saw it
+
+    /// Droplets the API still knows (not deleted, not vanished).
+    func liveDroplets() -> [SimulatedDroplet] {
+        let now = Date()
+        return simulator.droplets().filter { $0.apiStatus(at: now) != nil }
+    }
+
+    func droplets(for row: UUID) -> [SimulatedDroplet] {
+        let tag = "citrus-server:\(row.uuidString.lowercased())"
+        return liveDroplets().filter { $0.tags.contains(tag) }
+    }
+
+    /// Every create ever performed for a row (including ones whose response was lost).
+    func everCreated(for row: UUID) -> [SimulatedDroplet] {
+        let tag = "citrus-server:\(row.uuidString.lowercased())"
+        return simulator.droplets().filter { $0.tags.contains(tag) && !$0.injected }
+    }
+
+    /// The fleet invariant: each live row bound to exactly one live droplet (the one it records),
+    /// active rows with addresses, no droplet for deleted rows, and no fleet droplet the daemon made
+    /// without a row. Returns what is wrong, empty when all holds.
+    func invariantViolations(allowOrphans: Set<Int64> = []) async throws -> [String] {
+        let rows = try await rows()
+        var problems: [String] = []
+        let byTag = Dictionary(grouping: liveDroplets().filter { !$0.injected }) { droplet in
+            droplet.tags.first { $0.hasPrefix("citrus-server:") } ?? ""
+        }
+        var claimed = Set<String>()
+        for row in rows {
+            let tag = "citrus-server:\(row.id.uuidString.lowercased())"
+            claimed.insert(tag)
+            let mine = byTag[tag] ?? []
+            switch row.status {
+            case "active":
+                if mine.count != 1 { problems.append("\(row.name): \(mine.count) live droplets") }
+                if let only = mine.first, only.id != row.dropletID { problems.append("\(row.name): records \(row.dropletID.map(String.init) ?? "nil"), droplet is \(only.id)") }
+                if row.ipv4 == nil { problems.append("\(row.name): active without an address") }
+            case "deleted":
+                if !mine.isEmpty { problems.append("\(row.name): deleted but \(mine.count) droplets live") }
+            case "failed":
+                if mine.count > 1 { problems.append("\(row.name): failed with \(mine.count) droplets") }
+            default:
+                problems.append("\(row.name): not settled (\(row.status), \(row.lastError ?? "no error"))")
+            }
+        }
+        for (tag, droplets) in byTag where !claimed.contains(tag) {
+            for droplet in droplets where !allowOrphans.contains(droplet.id) {
+                problems.append("droplet \(droplet.id) (\(tag)) matches no row")
+            }
+        }
+        return problems
+    }
+
+    /// Waits until the invariant holds; fails the test with what is still wrong otherwise.
+    func converge(timeout: Duration, daemon: ChildProcess? = nil, allowOrphans: Set<Int64> = []) async throws {
+        var last: [String] = []
+        let ok = try await eventually(timeout: timeout, every: .milliseconds(250)) {
+            last = try await invariantViolations(allowOrphans: allowOrphans)
+            return last.isEmpty
+        }
+        #expect(ok, "did not converge: \(last.prefix(10)) \(daemon.map { "\n--- daemon log tail ---\n" + $0.output.split(separator: "\n").suffix(30).joined(separator: "\n") } ?? "")")
+    }
+
+    func requests(method: String? = nil, route: String? = nil) -> [SimulatorRequestRecord] {
+        simulator.requestLog().filter { (method == nil || $0.method == method) && (route == nil || $0.route == route) }
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
