@@ -18,16 +18,6 @@ final class InMemoryRepository: ServerRepository, Sendable {
     var writes: Int { state.withLock { $0.writes } }
     func row(_ id: UUID) -> ServerRecord? { state.withLock { $0.rows[id] } }
 
-    /// An operator's change: bumps the revision like any UPDATE would.
-    func operatorEdit(_ id: UUID, _ change: (inout ServerRecord) -> Void) {
-        state.withLock { state in
-            guard var row = state.rows[id] else { return }
-            change(&row)
-            row.revision += 1
-            state.rows[id] = row
-        }
-    }
-
     func fetchServers() async throws -> [ServerRecord] { rows }
 
     func fetchUnattemptedServers() async throws -> [ServerRecord] {
@@ -154,20 +144,6 @@ struct LoopTests {
             #expect(repository.row(unknownRegion.id)?.state.lastError?.lowercased().contains("region") == true)
             #expect(repository.row(good.id)?.state.status == .provisioning)
             #expect(!sim.simulator.requestLog().contains { $0.body?.contains("under_score") == true })
-        }
-    }
-
-    @Test("an operator's concurrent edit is never overwritten")
-    func compareAndSet() async throws {
-        try await withFleet { reconciler, repository, _ in
-            let r = row("edited")
-            repository.insert(r)
-            _ = try await reconciler.fullPass()
-            // The operator renames the row between two passes; the daemon's next write must not undo it.
-            repository.operatorEdit(r.id) { $0.name = "edited-by-operator" }
-            try await Task.sleep(for: .milliseconds(400))
-            _ = try await reconciler.fullPass()
-            #expect(repository.row(r.id)?.name == "edited-by-operator")
         }
     }
 
