@@ -52,3 +52,15 @@ stop_postgres() {
     local dir=$1
     [ -d "$dir/data" ] && as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# Postmasters left behind by a test process that was killed (their data lives under /tmp/citrus-pg-*).
+kill_leftover_clusters() {
+    local pids
+    pids=$(pgrep -f -- "-D /tmp/citrus-pg-" || true)
+    [ -z "$pids" ] && return 0
+    step "stopping Postgres clusters left by an earlier run: $pids"
+    kill -TERM $pids 2>/dev/null || true
+    sleep 1
+    kill -KILL $pids 2>/dev/null || true
+    rm -rf /tmp/citrus-pg-* 2>/dev/null || true
+}
