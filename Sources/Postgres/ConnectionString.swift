@@ -93,11 +93,14 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
             var value = ""
             if index < search.endIndex, search[index] == "'" {
                 index = search.index(after: index)
+                let start = index
                 while index < search.endIndex, search[index] != "'" {
                     if search[index] == "\\" { index = search.index(after: index); if index == search.endIndex { break } }
                     value.append(search[index])
                     index = search.index(after: index)
                 }
+                // Both the escaped form (as written) and the unescaped one (as libpq may echo it).
+                found.append(String(search[start..<index]))
             } else {
                 while index < search.endIndex, !" &".contains(search[index]) {
                     value.append(search[index])

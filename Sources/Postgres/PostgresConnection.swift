@@ -85,6 +85,7 @@ public actor PostgresConnection {
     ///
     /// Only use `connection` inside `body`: other users of this connection would run inside the
     /// transaction too.
+    @discardableResult
     public func transaction<Value: Sendable>(
         _ body: @Sendable (_ connection: PostgresConnection) async throws -> Value
     ) async throws -> Value {
