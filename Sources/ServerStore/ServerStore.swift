@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import Postgres
+import ReconcileCore
+
+/// A row of `servers` as read, with what was wrong with it if it could not be read faithfully.
+public struct FetchedServer: Sendable, Hashable {
+    public var record: ServerRecord
+    /// Set when a daemon-owned column held something this daemon cannot interpret (an unknown
+    /// status, a non-numeric `digital_ocean_id`). The record is then presented as `failed` with
+    /// this text as `lastError`, so the loop leaves it alone and an operator sees why; persisting
+    /// it (with `update`) is the loop's call.
+    public var problem: String?
+}
+
+/// The reconciler's reads and writes of `servers` and `server_events`. Plain, parameterised SQL.
+public struct ServerStore: Sendable {
+    public let connection: PostgresConnection
+
+    public init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    static let columns = """
+        id, revision, name, region, size, image, delete_requested_at, created_at, status,
+        digital_ocean_id, ip_address, ipv6_address, last_error, create_attempted_at, create_attempts,
+        transient_failures, next_attempt_at
+        """
+
+    /// Every row, oldest first. Rows the daemon cannot interpret come back as `failed` records
+    /// (see `FetchedServer.problem`) rather than failing the whole read.
+    public func fetchServers() async throws -> [ServerRecord] {
+        try await fetchServerRows().map(\.record)
+    }
+
+    /// Like `fetchServers()`, with the problem found in each row, if any.
+    public func fetchServerRows() async throws -> [FetchedServer] {
+        let rows = try await connection.query("SELECT \(unsafeSQL: Self.columns) FROM servers ORDER BY created_at, id")
+        return try rows.map(Self.server(from:))
+    }
+
+    /// Writes the daemon's part of a row if, and only if, the row is still at `expectedRevision`.
+    /// Returns false when someone changed (or deleted) the row meanwhile; re-read and decide again.
+    public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Bool {
+        let dropletID = state.dropletID.map(String.init)
+        let rows = try await connection.query("""
+            UPDATE servers SET
+                status = \(state.status.rawValue),
+                digital_ocean_id = \(dropletID),
+                ip_address = \(state.ipv4),
+                ipv6_address = \(state.ipv6),
+                last_error = \(state.lastError),
+                create_attempted_at = \(state.createAttemptedAt),
+                create_attempts = \(state.createAttempts),
+                transient_failures = \(state.transientFailures),
+                next_attempt_at = \(state.nextAttemptAt),
+                updated_at = now()
+            WHERE id = \(id) AND revision = \(expectedRevision)
+            """)
+        return rows.affectedRows == 1
+    }
+
+    /// Appends one entry to the audit trail.
+    public func record(_ event: AuditEvent) async throws {
+        try await connection.query("""
+            INSERT INTO server_events
+                (server_id, server_name, kind, message, droplet_id, from_status, to_status, do_request_id, created_at)
+            VALUES (\(event.serverID), \(event.serverName), \(event.kind.rawValue), \(event.message), \(event.dropletID),
+                    \(event.fromStatus?.rawValue), \(event.toStatus?.rawValue), \(event.requestID), \(event.at))
+            """)
+    }
+
+    /// The audit trail of one server, oldest first. Entries of kinds this build does not know
+    /// (written by a newer version) are skipped.
+    public func fetchEvents(serverID: UUID) async throws -> [AuditEvent] {
+        let rows = try await connection.query("""
+            SELECT server_id, server_name, kind, message, droplet_id, from_status, to_status, do_request_id, created_at
+            FROM server_events WHERE server_id = \(serverID) ORDER BY id
+            """)
+        return try rows.compactMap { row in
+            guard let kind = AuditKind(rawValue: try row.decode(String.self, "kind")) else { return nil }
+            return AuditEvent(
+                kind: kind,
+                at: try row.decode(Date.self, "created_at"),
+                serverID: try row.decode(UUID?.self, "server_id"),
+                serverName: try row.decode(String?.self, "server_name"),
+                dropletID: try row.decode(Int64?.self, "droplet_id"),
+                fromStatus: try row.decode(String?.self, "from_status").flatMap(ServerStatus.init(rawValue:)),
+                toStatus: try row.decode(String?.self, "to_status").flatMap(ServerStatus.init(rawValue:)),
+                requestID: try row.decode(String?.self, "do_request_id"),
+                message: try row.decode(String.self, "message")
+            )
+        }
+    }
+
+    static func server(from row: PostgresRow) throws -> FetchedServer {
+        var problems: [String] = []
+        let rawStatus = try row.decode(String.self, "status")
+        let status = ServerStatus(rawValue: rawStatus)
+        if status == nil {
+            problems.append("servers.status '\(rawStatus)' is not a state this daemon knows")
+        }
+        // An empty or blank digital_ocean_id means "none"; anything else must be a droplet id.
+        let rawDroplet = try row.decode(String?.self, "digital_ocean_id")?.trimmingCharacters(in: .whitespaces)
+        var dropletID: Int64?
+        if let rawDroplet, !rawDroplet.isEmpty {
+            dropletID = Int64(rawDroplet)
+            if dropletID == nil {
+                problems.append("servers.digital_ocean_id '\(rawDroplet)' is not a DigitalOcean droplet id")
+            }
+        }
+        let problem = problems.isEmpty
+            ? nil
+            : problems.joined(separator: "; ") + "; fix the row, then set status to 'creating' (or clear the id) to retry"
+        let storedError = try row.decode(String?.self, "last_error")
+        let state = DaemonState(
+            status: problem == nil ? status ?? .failed : .failed,
+            dropletID: dropletID,
+            ipv4: try row.decode(String?.self, "ip_address"),
+            ipv6: try row.decode(String?.self, "ipv6_address"),
+            lastError: problem ?? storedError,
+            createAttemptedAt: try row.decode(Date?.self, "create_attempted_at"),
+            createAttempts: try row.decode(Int.self, "create_attempts"),
+            transientFailures: try row.decode(Int.self, "transient_failures"),
+            nextAttemptAt: try row.decode(Date?.self, "next_attempt_at")
+        )
+        let record = ServerRecord(
+            id: try row.decode(UUID.self, "id"),
+            revision: try row.decode(Int64.self, "revision"),
+            name: try row.decode(String.self, "name"),
+            region: try row.decode(String.self, "region"),
+            size: try row.decode(String.self, "size"),
+            image: try row.decode(String.self, "image"),
+            deleteRequestedAt: try row.decode(Date?.self, "delete_requested_at"),
+            createdAt: try row.decode(Date.self, "created_at"),
+            state: state
+        )
+        return FetchedServer(record: record, problem: problem)
+    }
+}
