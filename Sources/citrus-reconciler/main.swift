@@ -1,1 +1,0 @@
-print("citrus-reconciler: not built yet")
