@@ -141,6 +141,15 @@ extension String {
         return result
     }
 
+    /// libpq's messages span lines ("...failed: refused\n\tIs the server running..."); logs and
+    /// exit messages want one.
+    func oneLine() -> String {
+        split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+            .joined(separator: " ")
+    }
+
     func trimmingWhitespace() -> String {
         var view = self[...]
         while let first = view.first, first.isWhitespace { view = view.dropFirst() }

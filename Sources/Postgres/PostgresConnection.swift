@@ -189,16 +189,18 @@ public actor PostgresConnection {
             throw PostgresError(code: .connectionFailed, message: "out of memory while connecting")
         }
         guard PQstatus(handle) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            let message = String(cString: PQerrorMessage(handle)).oneLine()
             PQfinish(handle)
             throw PostgresError(code: .connectionFailed, message: connectionString.scrub(message))
         }
+        // Server notices (e.g. "relation already exists, skipping") would go to stderr otherwise.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         // Text decoding expects ISO timestamps; this is per session and survives nothing else.
         let setup = PQexec(handle, "SET DateStyle TO ISO; SET IntervalStyle TO postgres; SET extra_float_digits TO 3")
         let ok = setup.map { PQresultStatus($0) == PGRES_COMMAND_OK } ?? false
         if let setup { PQclear(setup) }
         guard ok else {
-            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            let message = String(cString: PQerrorMessage(handle)).oneLine()
             PQfinish(handle)
             throw PostgresError(code: .connectionFailed, message: connectionString.scrub(message))
         }
@@ -213,7 +215,7 @@ public actor PostgresConnection {
         }
         let result = Self.execute(query, on: handle, simple: simple)
         if PQstatus(handle) != CONNECTION_OK {
-            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            let message = String(cString: PQerrorMessage(handle)).oneLine()
             close()
             logger.warning("database session lost", metadata: ["error": "\(message)"])
             throw PostgresError(
@@ -232,7 +234,7 @@ public actor PostgresConnection {
                 PQexecParams(handle, query.sql, Int32(query.binds.count), types, values, nil, nil, 0)
             }
         guard let pointer else {
-            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            let message = String(cString: PQerrorMessage(handle)).oneLine()
             return .failure(PostgresError(code: .connectionLost, message: message))
         }
         let result = ResultHandle(pointer)
