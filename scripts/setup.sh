@@ -53,14 +53,19 @@ stop_postgres() {
     [ -d "$dir/data" ] && as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# Postmasters left behind by a test process that was killed (their data lives under /tmp/citrus-pg-*).
+# Throwaway clusters of test processes that died (crash, kill -9) are left behind; remove those
+# whose owner is gone. Clusters of test runs still in progress are left alone.
 kill_leftover_clusters() {
-    local pids
-    pids=$(pgrep -f -- "-D /tmp/citrus-pg-" || true)
-    [ -z "$pids" ] && return 0
-    step "stopping Postgres clusters left by an earlier run: $pids"
-    kill -TERM $pids 2>/dev/null || true
-    sleep 1
-    kill -KILL $pids 2>/dev/null || true
-    rm -rf /tmp/citrus-pg-* 2>/dev/null || true
+    local dir owner pid
+    for dir in "${TMPDIR:-/tmp}"/citrus-pg-*; do
+        [[ -d $dir ]] || continue
+        owner=$(cat "$dir/owner.pid" 2>/dev/null || true)
+        if [[ -n $owner ]] && kill -0 "$owner" 2>/dev/null; then continue; fi
+        pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
+        if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+            kill -QUIT "$pid" 2>/dev/null
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+        rm -rf "$dir"
+    done
 }

@@ -93,11 +93,14 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
             var value = ""
             if index < search.endIndex, search[index] == "'" {
                 index = search.index(after: index)
+                let start = index
                 while index < search.endIndex, search[index] != "'" {
                     if search[index] == "\\" { index = search.index(after: index); if index == search.endIndex { break } }
                     value.append(search[index])
                     index = search.index(after: index)
                 }
+                // Both the escaped form (as written) and the unescaped one (as libpq may echo it).
+                found.append(String(search[start..<index]))
             } else {
                 while index < search.endIndex, !" &".contains(search[index]) {
                     value.append(search[index])
@@ -136,6 +139,15 @@ extension String {
             }
         }
         return result
+    }
+
+    /// libpq's messages span lines ("...failed: refused\n\tIs the server running..."); logs and
+    /// exit messages want one.
+    func oneLine() -> String {
+        split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+            .joined(separator: " ")
     }
 
     func trimmingWhitespace() -> String {

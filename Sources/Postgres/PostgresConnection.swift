@@ -81,10 +81,20 @@ public actor PostgresConnection {
         return try result.get()
     }
 
+    /// Runs several statements separated by semicolons (a migration, say) with the simple query
+    /// protocol. Scripts take no bind parameters; an interpolated value is rejected.
+    public func runScript(_ script: PostgresQuery) throws(PostgresError) {
+        guard script.binds.isEmpty else {
+            throw PostgresError(code: .invalidQuery, message: "a script cannot take bind parameters")
+        }
+        try run(script, simple: true)
+    }
+
     /// Runs `body` inside BEGIN … COMMIT; any error thrown by it (or by COMMIT) rolls back.
     ///
     /// Only use `connection` inside `body`: other users of this connection would run inside the
     /// transaction too.
+    @discardableResult
     public func transaction<Value: Sendable>(
         _ body: @Sendable (_ connection: PostgresConnection) async throws -> Value
     ) async throws -> Value {
@@ -179,16 +189,18 @@ public actor PostgresConnection {
             throw PostgresError(code: .connectionFailed, message: "out of memory while connecting")
         }
         guard PQstatus(handle) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            let message = String(cString: PQerrorMessage(handle)).oneLine()
             PQfinish(handle)
             throw PostgresError(code: .connectionFailed, message: connectionString.scrub(message))
         }
+        // Server notices (e.g. "relation already exists, skipping") would go to stderr otherwise.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         // Text decoding expects ISO timestamps; this is per session and survives nothing else.
         let setup = PQexec(handle, "SET DateStyle TO ISO; SET IntervalStyle TO postgres; SET extra_float_digits TO 3")
         let ok = setup.map { PQresultStatus($0) == PGRES_COMMAND_OK } ?? false
         if let setup { PQclear(setup) }
         guard ok else {
-            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            let message = String(cString: PQerrorMessage(handle)).oneLine()
             PQfinish(handle)
             throw PostgresError(code: .connectionFailed, message: connectionString.scrub(message))
         }
@@ -197,13 +209,13 @@ public actor PostgresConnection {
 
     /// Runs a statement on the connection's thread (we are on it: actor isolation).
     @discardableResult
-    private func run(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
+    private func run(_ query: PostgresQuery, simple: Bool = false) throws(PostgresError) -> PostgresRows {
         guard let handle else {
             throw PostgresError(code: .connectionLost, message: "the database session has ended; reconnect to continue")
         }
-        let result = Self.execute(query, on: handle)
+        let result = Self.execute(query, on: handle, simple: simple)
         if PQstatus(handle) != CONNECTION_OK {
-            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            let message = String(cString: PQerrorMessage(handle)).oneLine()
             close()
             logger.warning("database session lost", metadata: ["error": "\(message)"])
             throw PostgresError(
@@ -214,13 +226,15 @@ public actor PostgresConnection {
         return try result.get()
     }
 
-    static func execute(_ query: PostgresQuery, on handle: OpaquePointer) -> Result<PostgresRows, PostgresError> {
+    static func execute(_ query: PostgresQuery, on handle: OpaquePointer, simple: Bool = false) -> Result<PostgresRows, PostgresError> {
         let types = query.binds.map { Oid($0.type.oid) }
-        let pointer: OpaquePointer? = withOptionalCStringArray(query.binds.map(\.text)) { values in
-            PQexecParams(handle, query.sql, Int32(query.binds.count), types, values, nil, nil, 0)
-        }
+        let pointer: OpaquePointer? = simple
+            ? PQexec(handle, query.sql)
+            : withOptionalCStringArray(query.binds.map(\.text)) { values in
+                PQexecParams(handle, query.sql, Int32(query.binds.count), types, values, nil, nil, 0)
+            }
         guard let pointer else {
-            let message = String(cString: PQerrorMessage(handle)).trimmingWhitespace()
+            let message = String(cString: PQerrorMessage(handle)).oneLine()
             return .failure(PostgresError(code: .connectionLost, message: message))
         }
         let result = ResultHandle(pointer)

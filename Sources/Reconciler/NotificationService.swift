@@ -2,15 +2,13 @@ import Foundation
 import Logging
 import Postgres
 import ReconcileCore
+import ServerStore
 import ServiceLifecycle
 
 /// Turns the `servers` table's NOTIFYs into wake-ups of the loop. Notifications are a hint, never
 /// the only source of truth: when the listening session is re-established, anything sent in
 /// between is lost, so the loop is asked for a full resync.
 public struct NotificationService: Service {
-    /// The channel the migrations' trigger notifies, with the row id as payload.
-    public static let channel = "citrus_servers"
-
     let connectionString: String?
     let wake: WakeSignal
     let logger: Logger
@@ -26,7 +24,7 @@ public struct NotificationService: Service {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let listener: PostgresListener
             do {
-                listener = try await PostgresListener.start(connectionString, channels: [Self.channel], logger: logger)
+                listener = try await PostgresListener.start(connectionString, channels: [Migration.notificationChannel], logger: logger)
             } catch {
                 failures += 1
                 let delay = ReconcileCore.Backoff.delay(failures: failures, base: .milliseconds(500), cap: .seconds(30), jitter: .random(in: 0..<1))

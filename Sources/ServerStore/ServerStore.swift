@@ -1,9 +1,19 @@
 import Foundation
+import Logging
 import Postgres
 import ReconcileCore
 
-/// The `servers` and `server_events` tables as the reconciler reads and writes them. Every
-/// statement is parameterised; every row write is compare-and-set on `revision`.
+/// A row of `servers` as read, with what was wrong with it if it could not be read faithfully.
+public struct FetchedServer: Sendable, Hashable {
+    public var record: ServerRecord
+    /// Set when a daemon-owned column held something this daemon cannot interpret (an unknown
+    /// status, a non-numeric `digital_ocean_id`). The record is then presented as `failed` with
+    /// this text as `lastError`, so the loop leaves it alone and an operator sees why; persisting
+    /// it (with `update`) is the loop's call.
+    public var problem: String?
+}
+
+/// The reconciler's reads and writes of `servers` and `server_events`. Plain, parameterised SQL.
 public struct ServerStore: Sendable {
     public let connection: PostgresConnection
 
@@ -12,33 +22,44 @@ public struct ServerStore: Sendable {
     }
 
     static let columns = """
-        id, revision, name, region, size, image, delete_requested_at, created_at, status, digital_ocean_id,
-        ip_address, ipv6_address, last_error, create_attempted_at, create_attempts, transient_failures, next_attempt_at
+        id, revision, name, region, size, image, delete_requested_at, created_at, status,
+        digital_ocean_id, ip_address, ipv6_address, last_error, create_attempted_at, create_attempts,
+        transient_failures, next_attempt_at
         """
 
-    /// Every row, `deleted` ones included (they are history the decision needs).
+    /// Every row, oldest first. Rows the daemon cannot interpret come back as `failed` records
+    /// (see `FetchedServer.problem`) rather than failing the whole read.
     public func fetchServers() async throws -> [ServerRecord] {
-        try await connection.query("SELECT \(unsafeSQL: Self.columns) FROM servers ORDER BY created_at, id").map(Self.record)
+        try await fetchServerRows().map(\.record)
     }
 
-    /// Rows that wait for their first create and nothing else (the quick path after a NOTIFY).
+    /// Like `fetchServers()`, with the problem found in each row, if any.
+    public func fetchServerRows() async throws -> [FetchedServer] {
+        let rows = try await connection.query("SELECT \(unsafeSQL: Self.columns) FROM servers ORDER BY created_at, id")
+        return try rows.map(Self.server(from:))
+    }
+
+    /// Rows that wait for their first create and nothing else: no create was ever sent for them,
+    /// so deciding about them needs no fresh list (the loop's quick path after a NOTIFY).
     public func fetchUnattemptedServers() async throws -> [ServerRecord] {
-        try await connection.query("""
+        let rows = try await connection.query("""
             SELECT \(unsafeSQL: Self.columns) FROM servers
             WHERE status = 'creating' AND create_attempted_at IS NULL AND digital_ocean_id IS NULL
               AND delete_requested_at IS NULL
             ORDER BY created_at, id
-            """).map(Self.record)
+            """)
+        return try rows.map { try Self.server(from: $0).record }
     }
 
-    /// Writes the daemon's columns if the row is still at `expectedRevision`. Returns the new
-    /// revision, or nil when the row changed meanwhile (an operator's edit) or is gone: nothing
-    /// was written then.
+    /// Writes the daemon's part of a row if, and only if, the row is still at `expectedRevision`.
+    /// Returns the row's new revision, or nil when someone changed (or deleted) the row meanwhile:
+    /// nothing was written; re-read and decide again.
     public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
+        let dropletID = state.dropletID.map(String.init)
         let rows = try await connection.query("""
             UPDATE servers SET
                 status = \(state.status.rawValue),
-                digital_ocean_id = \(state.dropletID.map(String.init)),
+                digital_ocean_id = \(dropletID),
                 ip_address = \(state.ipv4),
                 ipv6_address = \(state.ipv6),
                 last_error = \(state.lastError),
@@ -53,23 +74,30 @@ public struct ServerStore: Sendable {
         return try rows.first?.decode(Int64.self, "revision")
     }
 
+    /// Appends one entry to the audit trail.
     public func record(_ event: AuditEvent) async throws {
         try await connection.query("""
-            INSERT INTO server_events (server_id, kind, message, droplet_id, from_status, to_status, do_request_id, created_at)
-            VALUES (\(event.serverID), \(event.kind.rawValue), \(event.message), \(event.dropletID),
+            INSERT INTO server_events
+                (server_id, server_name, kind, message, droplet_id, from_status, to_status, do_request_id, created_at)
+            VALUES (\(event.serverID), \(event.serverName), \(event.kind.rawValue), \(event.message), \(event.dropletID),
                     \(event.fromStatus?.rawValue), \(event.toStatus?.rawValue), \(event.requestID), \(event.at))
             """)
     }
 
-    /// A row's audit trail, oldest first.
-    public func events(serverID: UUID) async throws -> [AuditEvent] {
-        try await connection.query("""
-            SELECT kind, message, droplet_id, from_status, to_status, do_request_id, created_at
+    /// The audit trail of one server, oldest first. Entries of kinds this build does not know
+    /// (written by a newer version) are skipped.
+    public func fetchEvents(serverID: UUID) async throws -> [AuditEvent] {
+        let rows = try await connection.query("""
+            SELECT server_id, server_name, kind, message, droplet_id, from_status, to_status, do_request_id, created_at
             FROM server_events WHERE server_id = \(serverID) ORDER BY id
-            """).compactMap { row in
+            """)
+        return try rows.compactMap { row in
             guard let kind = AuditKind(rawValue: try row.decode(String.self, "kind")) else { return nil }
             return AuditEvent(
-                kind: kind, at: try row.decode(Date.self, "created_at"), serverID: serverID,
+                kind: kind,
+                at: try row.decode(Date.self, "created_at"),
+                serverID: try row.decode(UUID?.self, "server_id"),
+                serverName: try row.decode(String?.self, "server_name"),
                 dropletID: try row.decode(Int64?.self, "droplet_id"),
                 fromStatus: try row.decode(String?.self, "from_status").flatMap(ServerStatus.init(rawValue:)),
                 toStatus: try row.decode(String?.self, "to_status").flatMap(ServerStatus.init(rawValue:)),
@@ -79,35 +107,38 @@ public struct ServerStore: Sendable {
         }
     }
 
-    /// Maps a row. Values the daemon cannot work with do not stop the pass: such a row is
-    /// presented as `failed` with a `last_error` saying what to fix, and no action follows from it
-    /// (the decision never acts on failed rows unless deletion is asked).
-    static func record(_ row: PostgresRow) throws -> ServerRecord {
+    static func server(from row: PostgresRow) throws -> FetchedServer {
+        var problems: [String] = []
         let rawStatus = try row.decode(String.self, "status")
-        let rawDropletID = try row.decode(String?.self, "digital_ocean_id")
-        var state = DaemonState(
-            status: ServerStatus(rawValue: rawStatus) ?? .failed,
-            dropletID: nil,
+        let status = ServerStatus(rawValue: rawStatus)
+        if status == nil {
+            problems.append("servers.status '\(rawStatus)' is not a state this daemon knows")
+        }
+        // An empty or blank digital_ocean_id means "none"; anything else must be a droplet id.
+        let rawDroplet = try row.decode(String?.self, "digital_ocean_id")?.trimmingCharacters(in: .whitespaces)
+        var dropletID: Int64?
+        if let rawDroplet, !rawDroplet.isEmpty {
+            dropletID = Int64(rawDroplet)
+            if dropletID == nil {
+                problems.append("servers.digital_ocean_id '\(rawDroplet)' is not a DigitalOcean droplet id")
+            }
+        }
+        let problem = problems.isEmpty
+            ? nil
+            : problems.joined(separator: "; ") + "; fix the row, then set status to 'creating' (or clear the id) to retry"
+        let storedError = try row.decode(String?.self, "last_error")
+        let state = DaemonState(
+            status: problem == nil ? status ?? .failed : .failed,
+            dropletID: dropletID,
             ipv4: try row.decode(String?.self, "ip_address"),
             ipv6: try row.decode(String?.self, "ipv6_address"),
-            lastError: try row.decode(String?.self, "last_error"),
+            lastError: problem ?? storedError,
             createAttemptedAt: try row.decode(Date?.self, "create_attempted_at"),
             createAttempts: try row.decode(Int.self, "create_attempts"),
             transientFailures: try row.decode(Int.self, "transient_failures"),
             nextAttemptAt: try row.decode(Date?.self, "next_attempt_at")
         )
-        if ServerStatus(rawValue: rawStatus) == nil {
-            state.lastError = "status \"\(rawStatus)\" is not one citrus-reconciler knows (creating, provisioning, initializing, active, failed, deleting, deleted); set it to one of them"
-        }
-        if let rawDropletID, !rawDropletID.isEmpty {
-            if let id = Int64(rawDropletID.trimmingCharacters(in: .whitespaces)), id > 0 {
-                state.dropletID = id
-            } else {
-                state.status = .failed
-                state.lastError = "digital_ocean_id \"\(rawDropletID)\" is not a DigitalOcean droplet id (a positive integer); correct or clear it"
-            }
-        }
-        return ServerRecord(
+        let record = ServerRecord(
             id: try row.decode(UUID.self, "id"),
             revision: try row.decode(Int64.self, "revision"),
             name: try row.decode(String.self, "name"),
@@ -118,5 +149,6 @@ public struct ServerStore: Sendable {
             createdAt: try row.decode(Date.self, "created_at"),
             state: state
         )
+        return FetchedServer(record: record, problem: problem)
     }
 }

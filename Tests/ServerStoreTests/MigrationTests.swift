@@ -1,0 +1,129 @@
+import CitrusTestKit
+import Foundation
+import Postgres
+import ReconcileCore
+import ServerStore
+import Testing
+
+/// The platform's schema before this daemon existed, with the columns it had then.
+let originalSchema = """
+    CREATE TABLE agents (id UUID PRIMARY KEY, name TEXT);
+    CREATE TABLE IF NOT EXISTS servers (
+        id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+        name VARCHAR(255) NOT NULL,
+        digital_ocean_id VARCHAR(255),
+        region VARCHAR(50) NOT NULL,
+        size VARCHAR(50) NOT NULL,
+        ip_address VARCHAR(45),
+        status VARCHAR(50) NOT NULL DEFAULT 'creating',
+        agent_id UUID REFERENCES agents(id),
+        created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
+    );
+    CREATE INDEX IF NOT EXISTS idx_servers_status ON servers(status);
+    CREATE INDEX IF NOT EXISTS idx_servers_digital_ocean_id ON servers(digital_ocean_id);
+    CREATE INDEX IF NOT EXISTS idx_servers_agent_id ON servers(agent_id);
+    """
+
+@Suite("Migrations")
+struct MigrationTests {
+    @Test("an empty database gets the whole schema, recorded in schema_migrations")
+    func emptyDatabase() async throws {
+        try await withTestDatabase { url in
+            let connection = try await PostgresConnection.connect(url)
+            let migrator = Migrator()
+            #expect(try await migrator.pendingMigrations(on: connection).count == Migration.all.count)
+            let applied = try await migrator.migrate(on: connection)
+            #expect(applied.map(\.version) == Migration.all.map(\.version))
+            #expect(try await migrator.pendingMigrations(on: connection).isEmpty)
+            let recorded = try await connection.query("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+            #expect(try recorded.map { try $0.decode(Int.self, "version") } == Migration.all.map(\.version))
+            // Defaults from the design contract apply to a minimal insert.
+            let row = try await connection.query("INSERT INTO servers (name) VALUES ('web-1') RETURNING *").single()
+            #expect(try row.decode(String.self, "region") == "sfo3")
+            #expect(try row.decode(String.self, "size") == "s-1vcpu-512mb-10gb")
+            #expect(try row.decode(String.self, "image") == "ubuntu-22-04-x64")
+            #expect(try row.decode(String.self, "status") == "creating")
+            #expect(try row.decode(Int64.self, "revision") == 0)
+            #expect(try row.decode(Int.self, "create_attempts") == 0)
+        }
+    }
+
+    @Test("the original schema with rows is upgraded in place; rows survive and gain defaults")
+    func originalSchemaWithRows() async throws {
+        try await withTestDatabase { url in
+            let connection = try await PostgresConnection.connect(url)
+            try await connection.runScript(PostgresQuery(unsafeSQL: originalSchema))
+            let agent = UUID()
+            let id = UUID()
+            try await connection.query("INSERT INTO agents (id, name) VALUES (\(agent), 'hub')")
+            try await connection.query("""
+                INSERT INTO servers (id, name, digital_ocean_id, region, size, ip_address, status, agent_id)
+                VALUES (\(id), 'legacy-1', '123456', 'nyc3', 's-2vcpu-2gb', '203.0.113.7', 'active', \(agent))
+                """)
+            try await connection.query("INSERT INTO servers (name, region, size) VALUES ('legacy-2', 'ams3', 's-1vcpu-1gb')")
+
+            let applied = try await Migrator().migrate(on: connection)
+            #expect(applied.count == Migration.all.count)
+
+            let servers = try await ServerStore(connection: connection).fetchServers()
+            #expect(servers.count == 2)
+            let legacy = try #require(servers.first { $0.id == id })
+            #expect(legacy.name == "legacy-1")
+            #expect(legacy.region == "nyc3")
+            #expect(legacy.size == "s-2vcpu-2gb")
+            #expect(legacy.image == "ubuntu-22-04-x64")
+            #expect(legacy.state.status == .active)
+            #expect(legacy.state.dropletID == 123_456)
+            #expect(legacy.state.ipv4 == "203.0.113.7")
+            #expect(legacy.state.createAttempts == 0)
+            let agentStill = try await connection.query("SELECT agent_id FROM servers WHERE id = \(id)").single()
+            #expect(try agentStill.decode(UUID.self, "agent_id") == agent)
+            let defaults = try await connection.query("INSERT INTO servers (name) VALUES ('new') RETURNING region, size").single()
+            #expect(try defaults.decode(String.self, "region") == "sfo3")
+            #expect(try defaults.decode(String.self, "size") == "s-1vcpu-512mb-10gb")
+        }
+    }
+
+    @Test("a second run applies nothing")
+    func idempotent() async throws {
+        try await withTestDatabase { url in
+            let connection = try await PostgresConnection.connect(url)
+            #expect(try await Migrator().migrate(on: connection).count == Migration.all.count)
+            #expect(try await Migrator().migrate(on: connection).isEmpty)
+            #expect(try await connection.query("SELECT count(*) AS n FROM schema_migrations").single().decode(Int.self, "n") == Migration.all.count)
+        }
+    }
+
+    @Test("concurrent runs both succeed and exactly one applies")
+    func concurrent() async throws {
+        try await withTestDatabase { url in
+            let first = try await PostgresConnection.connect(url)
+            let second = try await PostgresConnection.connect(url)
+            // Hold the migration lock so both runs are certainly waiting at the same time.
+            let blocker = try await PostgresConnection.connect(url)
+            try await blocker.query("BEGIN")
+            try await blocker.query("SELECT pg_advisory_xact_lock(\(Migrator.lockKey))")
+            async let a = Migrator().migrate(on: first)
+            async let b = Migrator().migrate(on: second)
+            try await Task.sleep(for: .milliseconds(300))
+            let waiting = try await blocker.query("""
+                SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                """).single().decode(Int.self, "n")
+            #expect(waiting == 2)
+            try await blocker.query("COMMIT")
+            let results = try await [a, b]
+            #expect(results.map(\.count).sorted() == [0, Migration.all.count])
+        }
+    }
+
+    @Test("a failing migration rolls back everything it did")
+    func failingMigrationRollsBack() async throws {
+        try await withTestDatabase { url in
+            let connection = try await PostgresConnection.connect(url)
+            let broken = Migrator(migrations: Migration.all + [Migration(version: 99, name: "broken", sql: "SELECT * FROM nowhere")])
+            await #expect(throws: PostgresError.self) { try await broken.migrate(on: connection) }
+            #expect(try await Migrator().pendingMigrations(on: connection).count == Migration.all.count)
+        }
+    }
+}
