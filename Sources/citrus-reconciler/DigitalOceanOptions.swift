@@ -53,12 +53,13 @@ struct DigitalOceanOptions: ParsableArguments {
     }
 
     private static func readToken(at path: String, source: String) throws(ConfigurationError) -> DigitalOceanToken {
-        let contents: String
-        do {
-            contents = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigurationError("cannot read the DigitalOcean token from \(source) (\(path)): \((error as NSError).localizedDescription)")
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ConfigurationError("the DigitalOcean token file from \(source) (\(path)) does not exist")
         }
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {
+            throw ConfigurationError("the DigitalOcean token file from \(source) (\(path)) is not readable by this user; check its owner and mode")
+        }
+        let contents = String(decoding: data, as: UTF8.self)
         let token = contents.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else { throw ConfigurationError("the DigitalOcean token file from \(source) (\(path)) is empty") }
         guard !token.contains(where: \.isWhitespace) else {
