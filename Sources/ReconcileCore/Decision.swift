@@ -33,6 +33,8 @@ public struct DecisionConfiguration: Sendable, Hashable {
     /// Per-row backoff for transient errors: base × 2^(failures-1), capped, with jitter.
     public var backoffBase: Duration = .seconds(2)
     public var backoffCap: Duration = .seconds(300)
+    /// Creates sent for one row, none of which ever showed a droplet, before the row fails.
+    public var maxCreateAttempts = 10
 
     public init() {}
 }

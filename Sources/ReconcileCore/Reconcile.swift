@@ -22,6 +22,10 @@ public enum DecisionMessages {
         "deletion requested, but droplet \(droplet) has no citrus-host tag and the daemon never destroys untagged droplets; destroy it at DigitalOcean yourself (the row then becomes deleted), or add the citrus-host tag"
     }
 
+    public static func createAttemptsExhausted(attempts: Int) -> String {
+        "gave up after \(attempts) create attempts: DigitalOcean never showed a droplet for this row; check the account and DigitalOcean's status, then set status to 'creating' and create_attempts to 0 to try again"
+    }
+
     public static func noDroplet(status: ServerStatus) -> String {
         "row is \(status.rawValue) but records no droplet and DigitalOcean shows none tagged with its identity; set delete_requested_at or recreate the row"
     }
@@ -211,6 +215,13 @@ extension Decider {
         case .none where createUnsettled:
             plan.waitingOnCloud = true
             if let settleDeadline { plan.wake(at: settleDeadline) }
+        case .none where state.status == .creating && state.createAttemptedAt != nil
+            && state.createAttempts >= configuration.maxCreateAttempts:
+            // Every attempt so far vanished without a trace: stop before sending more.
+            var target = state
+            target.status = .failed
+            target.lastError = DecisionMessages.createAttemptsExhausted(attempts: state.createAttempts)
+            plan.update(row, to: target)
         case .none where state.status == .creating:
             // No attempt yet, or one whose absence a list taken after the settle period confirms.
             if state.createAttemptedAt != nil { plan.waitingOnCloud = true }
