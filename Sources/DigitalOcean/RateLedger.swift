@@ -96,8 +96,9 @@ struct RateLedger: Sendable {
 
     /// When the count of sends within `window` falls below `limit`.
     private func windowOpening(limit: Int, window: TimeInterval, now: Date) -> Date {
-        let inWindow = sends.lazy.map(\.time).filter { $0.addingTimeInterval(window) > now }.sorted()
-        guard inWindow.count >= limit else { return now }
+        let start = now.addingTimeInterval(-window)
+        guard sends.reduce(0, { $0 + ($1.time > start ? 1 : 0) }) >= limit else { return now }
+        let inWindow = sends.lazy.map(\.time).filter { $0 > start }.sorted()
         // Once the oldest (count - limit + 1) have left the window, one more may go.
         return inWindow[inWindow.count - limit].addingTimeInterval(window)
     }
@@ -159,7 +160,10 @@ struct RateLedger: Sendable {
         complete(sequence, now: now)
         rateLimitedResponses += 1
         consecutiveRateLimited += 1
-        accept(headers, sequence: sequence, now: now)
+        var reported = headers
+        // `ratelimit-remaining: 0` on a per-minute 429 speaks of the burst limit, not the hour.
+        if headers.retryAfter != nil { reported.remaining = nil }
+        accept(reported, sequence: sequence, now: now)
         let margin = configuration.safetyMargin.timeInterval
         let until: Date
         let reason: RateBudget.PauseReason
