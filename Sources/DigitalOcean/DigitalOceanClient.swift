@@ -35,8 +35,9 @@ public struct DigitalOceanClient: Sendable {
         public var maximumAttempts: Int = 5
         public var initialBackoff: Duration = .milliseconds(500)
         public var maximumBackoff: Duration = .seconds(20)
-        /// A read that is rate-limited for longer than this fails with `.rateLimited` instead of
-        /// waiting (the hourly limit can mean an hour).
+        /// A request the rate budget would hold for longer than this (before sending, or before
+        /// retrying a read after a 429) fails with `.rateLimited` instead of waiting (the hourly
+        /// limit can mean an hour).
         public var maximumRateLimitWait: Duration = .seconds(120)
 
         public init() {}
@@ -250,6 +251,16 @@ public struct DigitalOceanClient: Sendable {
     }
 
     private func performOnce(_ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, operation: String) async throws(DigitalOceanError) -> Response {
+        // Waiting in line is for pacing; a wait longer than this is reported instead (the hourly
+        // limit can mean an hour), and the caller tries again later.
+        if let start = await rateBudget.earliestStart(priority: kind.priority),
+            start.timeIntervalSinceNow > configuration.retry.maximumRateLimitWait.timeInterval
+        {
+            var failure = DigitalOceanError(code: .rateLimited, message: "the request budget is spent until \(start); not sending before then")
+            failure.operation = operation
+            failure.rateLimitResetAt = start
+            throw failure
+        }
         let permit: RateBudget.Permit
         do {
             permit = try await rateBudget.acquire(priority: kind.priority)

@@ -78,7 +78,8 @@ public actor RateBudget {
         public var reserve: Int = 0
         /// Slots of the minute window that reads leave to mutations; nil: a tenth of `perMinute`.
         public var readHeadroomPerMinute: Int?
-        /// Hourly requests above the reserve that reads leave to mutations; nil: 2% of `perHour`.
+        /// Hourly requests above the reserve that reads leave to mutations; nil: 2% of the reported
+        /// `ratelimit-limit` (else of `perHour`).
         public var readHeadroomPerHour: Int?
         /// Added to waits derived from windows, `retry-after` and `ratelimit-reset` (whole seconds).
         public var safetyMargin: Duration = .milliseconds(500)

@@ -84,7 +84,7 @@ struct RateLedger: Sendable {
         notBefore(windowOpening(limit: configuration.perHour, window: configuration.hourWindow.timeInterval + margin, now: now))
 
         // Everybody's hourly spend, as reported, above the reserve.
-        if let estimate = estimatedRemaining, estimate <= configuration.hourlyFloor(for: priority) {
+        if let estimate = estimatedRemaining, estimate <= configuration.hourlyFloor(for: priority, reportedLimit: limit) {
             notBefore(resetOpening(now: now))
         }
 
@@ -124,7 +124,7 @@ struct RateLedger: Sendable {
     mutating func grant(priority: RequestPriority, now: Date) -> UInt64 {
         let sequence = nextSequence
         nextSequence += 1
-        if let estimate = estimatedRemaining, estimate <= configuration.hourlyFloor(for: priority) {
+        if let estimate = estimatedRemaining, estimate <= configuration.hourlyFloor(for: priority, reportedLimit: limit) {
             resetProbe = (sequence, now.addingTimeInterval(configuration.probeTimeout.timeInterval))
             consumedReset = resetAt
         }
@@ -251,15 +251,15 @@ extension RateBudget.Configuration {
     }
 
     /// At or below this reported remaining budget, requests of this priority wait for the reset.
-    func hourlyFloor(for priority: RequestPriority) -> Int {
+    /// `reportedLimit` (`ratelimit-limit`) scales the default read headroom to the token's real limit.
+    func hourlyFloor(for priority: RequestPriority, reportedLimit: Int? = nil) -> Int {
         switch priority {
         case .mutation: max(0, reserve)
-        case .read: max(0, reserve) + effectiveReadHeadroomPerHour
+        case .read: max(0, reserve) + max(0, readHeadroomPerHour ?? (reportedLimit ?? perHour) / 50)
         }
     }
 
     var effectiveReadHeadroomPerMinute: Int { max(0, readHeadroomPerMinute ?? perMinute / 10) }
-    var effectiveReadHeadroomPerHour: Int { max(0, readHeadroomPerHour ?? perHour / 50) }
 
     /// The gap between requests sent at exactly the per-minute rate.
     var evenSpacing: TimeInterval { minuteWindow.timeInterval / Double(max(1, perMinute)) }

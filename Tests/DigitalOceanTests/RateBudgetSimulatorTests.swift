@@ -167,8 +167,8 @@ import Testing
     func mutationsOvertakeQueuedReads() async throws {
         let window = 3.0
         var simulator = SimulatorHarness.testConfiguration()
-        simulator.rateLimits = SimulatorRateLimits(perMinute: 10, perHour: 10_000, minuteWindowSeconds: window)
-        var configuration = RateBudget.Configuration(perMinute: 10, perHour: 10_000, minuteWindow: .seconds(window))
+        simulator.rateLimits = SimulatorRateLimits(perMinute: 5, perHour: 10_000, minuteWindowSeconds: window)
+        var configuration = RateBudget.Configuration(perMinute: 5, perHour: 10_000, minuteWindow: .seconds(window))
         configuration.safetyMargin = .milliseconds(100)
         configuration.readHeadroomPerMinute = 0
         let budget = RateBudget(configuration: configuration)
@@ -176,22 +176,22 @@ import Testing
             let target = try sim.simulator.inject(.init(name: "read-target")).id
             let doomed = try (0..<5).map { try sim.simulator.inject(.init(name: "doomed-\($0)")).id }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.run(25, width: 25) { _ in _ = try await client.droplet(id: target) } }
-                #expect(try await eventually { await budget.snapshot.waitingReads == 15 })
+                group.addTask { try await self.run(12, width: 12) { _ in _ = try await client.droplet(id: target) } }
+                #expect(try await eventually { await budget.snapshot.waitingReads == 7 })
                 group.addTask { try await self.run(5, width: 5) { _ = try await client.deleteDroplet(id: doomed[$0]) } }
                 #expect(try await eventually { await budget.snapshot.waitingMutations == 5 })
                 try await group.waitForAll()
                 let log = sim.simulator.requestLog()
                 print("priorities: order at the simulator: \(log.map(\.method).joined(separator: " "))")
-                // The first 10 reads were granted before the deletes queued (some may reach the
-                // simulator later); the 15 queued reads must all come after the 5 deletes.
+                // 5 per window: the first 5 reads went before the deletes queued; the next window is
+                // the deletes', and the 7 queued reads come in the windows after.
                 let lastDelete = try #require(log.lastIndex { $0.method == "DELETE" })
                 let gets = log.indices.filter { log[$0].method == "GET" }
-                let queuedReadsAfterDeletes = gets.dropFirst(10).allSatisfy { $0 > lastDelete }
+                let queuedReadsAfterDeletes = gets.dropFirst(5).allSatisfy { $0 > lastDelete }
                 let reads = log.filter { $0.method == "GET" }.count
                 let limited = log.filter { $0.status == 429 }.count
                 #expect(queuedReadsAfterDeletes, "\(log.map(\.method))")
-                #expect(reads == 25)
+                #expect(reads == 12)
                 #expect(limited == 0)
             }
         }
