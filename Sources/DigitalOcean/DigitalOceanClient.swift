@@ -35,8 +35,9 @@ public struct DigitalOceanClient: Sendable {
         public var maximumAttempts: Int = 5
         public var initialBackoff: Duration = .milliseconds(500)
         public var maximumBackoff: Duration = .seconds(20)
-        /// A read that is rate-limited for longer than this fails with `.rateLimited` instead of
-        /// waiting (the hourly limit can mean an hour).
+        /// A request the rate budget would hold for longer than this (before sending, or before
+        /// retrying a read after a 429) fails with `.rateLimited` instead of waiting (the hourly
+        /// limit can mean an hour).
         public var maximumRateLimitWait: Duration = .seconds(120)
 
         public init() {}
@@ -250,8 +251,19 @@ public struct DigitalOceanClient: Sendable {
     }
 
     private func performOnce(_ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, operation: String) async throws(DigitalOceanError) -> Response {
+        // Waiting in line is for pacing; a wait longer than this is reported instead (the hourly
+        // limit can mean an hour), and the caller tries again later.
+        if let start = await rateBudget.earliestStart(priority: kind.priority),
+            start.timeIntervalSinceNow > configuration.retry.maximumRateLimitWait.timeInterval
+        {
+            var failure = DigitalOceanError(code: .rateLimited, message: "the request budget is spent until \(start); not sending before then")
+            failure.operation = operation
+            failure.rateLimitResetAt = start
+            throw failure
+        }
+        let permit: RateBudget.Permit
         do {
-            try await rateBudget.acquire(priority: kind.priority)
+            permit = try await rateBudget.acquire(priority: kind.priority)
         } catch {
             var failure = DigitalOceanError(code: .transport, message: "cancelled while waiting for the rate limit")
             failure.operation = operation
@@ -276,6 +288,7 @@ public struct DigitalOceanClient: Sendable {
             headers = response.headers
             responseBody = try await response.body.collect(upTo: configuration.maximumResponseBytes)
         } catch {
+            await rateBudget.finished(permit)
             throw transportFailure(error, kind: kind, operation: operation)
         }
         let rate = RateLimitHeaders(headers: headers.map { (name: $0.name, value: $0.value) })
@@ -289,7 +302,7 @@ public struct DigitalOceanClient: Sendable {
             ]
         )
         if (200..<300).contains(status) {
-            await rateBudget.observe(rate)
+            await rateBudget.observe(rate, for: permit)
             return Response(status: status, body: responseBody, requestID: headerRequestID)
         }
 
@@ -302,7 +315,7 @@ public struct DigitalOceanClient: Sendable {
         let detail = apiError?.message ?? "HTTP \(status) without a DigitalOcean error body"
         switch status {
         case 429:
-            let until = await rateBudget.rateLimited(rate)
+            let until = await rateBudget.rateLimited(rate, for: permit)
             failure.code = .rateLimited
             failure.retryAfter = rate.retryAfter
             failure.rateLimitResetAt = rate.reset
@@ -310,19 +323,19 @@ public struct DigitalOceanClient: Sendable {
                 ? "the per-minute request limit is exhausted (\(detail)); every call waits until \(until)"
                 : "the hourly request limit is exhausted (\(detail)); every call waits until \(until)"
         case 401:
-            await rateBudget.observe(rate)
+            await rateBudget.observe(rate, for: permit)
             failure.code = .unauthorized
             failure.message = "the token was refused (\(detail)); check that it is valid and not revoked"
         case 403:
-            await rateBudget.observe(rate)
+            await rateBudget.observe(rate, for: permit)
             failure.code = .unauthorized
             failure.message = "the token lacks a permission (\(detail)); it needs droplet:create, droplet:read, droplet:delete, tag:create and tag:read"
         case 404:
-            await rateBudget.observe(rate)
+            await rateBudget.observe(rate, for: permit)
             failure.code = .notFound
             failure.message = detail
         case 500...:
-            await rateBudget.observe(rate)
+            await rateBudget.observe(rate, for: permit)
             if kind == .create {
                 failure.code = .outcomeUnknown
                 failure.message = "DigitalOcean answered the create with HTTP \(status) (\(detail)); the droplet may or may not exist, look for it by tag before creating again"
@@ -332,7 +345,7 @@ public struct DigitalOceanClient: Sendable {
             }
         default:
             // 400, 422 and any other 4xx: the request itself is at fault.
-            await rateBudget.observe(rate)
+            await rateBudget.observe(rate, for: permit)
             failure.code = .validation
             failure.message = detail
         }

@@ -105,7 +105,10 @@ import Testing
     }
 
     @Test func notFoundAndDeleteOutcomes() async throws {
-        try await withClient { client, sim in
+        // Long enough that "still listed after the delete" holds on a loaded machine.
+        var configuration = SimulatorHarness.testConfiguration()
+        configuration.deleteTime = .seconds(2)
+        try await withClient(simulator: configuration) { client, sim in
             let missing = await expectFailure { () async throws(DigitalOceanError) in try await client.droplet(id: 1) }
             #expect(missing?.code == .notFound)
             #expect(missing?.isPermanent == true)

@@ -67,9 +67,18 @@ import Testing
             #expect(error?.retryAfter == nil)
             let reset = try #require(error?.rateLimitResetAt)
             #expect(await client.rateBudget.snapshot.pauseReason == .hourlyLimit)
-            #expect(await client.rateBudget.snapshot.pausedUntil == reset)
-            // The next call waits until the reset instead of hitting the API again.
-            _ = try await client.listDroplets(tag: nil)
+            let pausedUntil = try #require(await client.rateBudget.snapshot.pausedUntil)
+            #expect(pausedUntil >= reset && pausedUntil < reset.addingTimeInterval(1))
+            // A caller that may not wait is refused locally, without hitting the API again...
+            let refused = await expectFailure { () async throws(DigitalOceanError) in try await client.listDroplets(tag: nil) }
+            #expect(refused?.code == .rateLimited)
+            #expect(refused?.rateLimitResetAt == pausedUntil)
+            // ...and one that may waits until the reset.
+            var patient = client.configuration
+            patient.retry.maximumRateLimitWait = .seconds(10)
+            let sameBudget = DigitalOceanClient(configuration: patient, rateBudget: client.rateBudget, logger: Logger(label: "patient", factory: { _ in SwiftLogNoOpLogHandler() }))
+            _ = try await sameBudget.listDroplets(tag: nil)
+            try await sameBudget.shutdown()
             #expect(Date() >= reset)
             #expect(sim.simulator.requestLog().map(\.status) == [200, 200, 429, 200])
         }

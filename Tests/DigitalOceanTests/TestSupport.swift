@@ -13,6 +13,7 @@ import Testing
 func withClient<T: Sendable>(
     simulator configuration: SimulatorConfiguration = SimulatorHarness.testConfiguration(),
     token: String? = nil,
+    budget: RateBudget = RateBudget(),
     tweak: (inout DigitalOceanClient.Configuration) -> Void = { _ in },
     _ body: (DigitalOceanClient, SimulatorHarness.Running) async throws -> T
 ) async throws -> T {
@@ -23,7 +24,7 @@ func withClient<T: Sendable>(
         config.connectTimeout = .seconds(2)
         config.requestTimeout = .seconds(10)
         tweak(&config)
-        let client = DigitalOceanClient(configuration: config, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let client = DigitalOceanClient(configuration: config, rateBudget: budget, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         do {
             let result = try await body(client, running)
             try await client.shutdown()
