@@ -70,6 +70,10 @@ public actor FleetReconciler {
     /// Asked right before every mutating DigitalOcean request: false once this replica may no
     /// longer act (it lost the database session that made it leader).
     let mayAct: @Sendable () -> Bool
+    /// Told whenever an action completes, and while the cloud deliberately holds requests back
+    /// (the rate budget), so a long pass still counts as progress for the watchdog.
+    let progress: @Sendable () -> Void
+    let isThrottled: @Sendable () async -> Bool
 
     /// When each orphan was first seen (for the grace period and to report each orphan once).
     private var orphansFirstSeen: [Int64: Date] = [:]
@@ -85,7 +89,9 @@ public actor FleetReconciler {
         logger: Logger,
         clock: @escaping @Sendable () -> Date = { Date() },
         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
-        mayAct: @escaping @Sendable () -> Bool = { true }
+        mayAct: @escaping @Sendable () -> Bool = { true },
+        progress: @escaping @Sendable () -> Void = {},
+        isThrottled: @escaping @Sendable () async -> Bool = { false }
     ) {
         self.repository = repository
         self.cloud = cloud
@@ -96,6 +102,8 @@ public actor FleetReconciler {
         self.clock = clock
         self.jitter = jitter
         self.mayAct = mayAct
+        self.progress = progress
+        self.isThrottled = isThrottled
     }
 
     // MARK: Passes
@@ -190,11 +198,42 @@ public actor FleetReconciler {
                 calls.append(action)
             }
         }
-        let results = await Self.concurrently(calls, limit: configuration.maxConcurrentCalls) { action in
-            await self.perform(action, rows: byID)
+        let pending = calls
+        let results = await whileReportingThrottle {
+            await Self.concurrently(pending, limit: self.configuration.maxConcurrentCalls) { action in
+                let result = await self.perform(action, rows: byID)
+                self.progress()
+                return result
+            }
         }
         for case let (id, state)? in results { finalStates[id] = state }
         return finalStates
+    }
+
+    /// Runs `body`; meanwhile, every few seconds, reports progress if (and only if) requests are
+    /// being held back on purpose by the rate budget. A call that simply hangs reports nothing,
+    /// so the watchdog still catches it.
+    private func whileReportingThrottle<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+        let isThrottled = self.isThrottled
+        let progress = self.progress
+        return await withTaskGroup(of: T?.self) { group in
+            group.addTask { await body() }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(2))
+                    if await isThrottled() { progress() }
+                }
+                return nil
+            }
+            var result: T?
+            while let next = await group.next() {
+                if let next {
+                    result = next
+                    group.cancelAll()
+                }
+            }
+            return result!
+        }
     }
 
     private func perform(_ action: Action, rows: [UUID: ServerRecord]) async -> (UUID, DaemonState)? {

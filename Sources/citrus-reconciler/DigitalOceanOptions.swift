@@ -19,7 +19,33 @@ struct DigitalOceanOptions: ParsableArguments {
     )
     var tokenFile: String?
 
+    @Option(help: ArgumentHelp("Requests a minute this daemon allows itself (env CITRUS_RATE_PER_MINUTE; DigitalOcean's limit: 250).", valueName: "n"))
+    var ratePerMinute: String?
+
+    @Option(help: ArgumentHelp("Requests an hour this daemon allows itself (env CITRUS_RATE_PER_HOUR; DigitalOcean's limit: 5000).", valueName: "n"))
+    var ratePerHour: String?
+
+    @Option(help: ArgumentHelp(
+        "Hourly requests left for other users of the token: below this many remaining, the daemon waits (env CITRUS_RATE_RESERVE; default 100).",
+        valueName: "n"
+    ))
+    var rateReserve: String?
+
     static let defaultURL = "https://api.digitalocean.com"
+
+    func rateBudget(environment: [String: String]) throws(ConfigurationError) -> RateBudget.Configuration {
+        func count(_ flag: String, _ value: String?, _ variable: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+            guard let text = value ?? environment[variable] else { return fallback }
+            guard let n = Int(text), range.contains(n) else {
+                throw ConfigurationError("--\(flag) \"\(text)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return n
+        }
+        let perMinute = try count("rate-per-minute", ratePerMinute, "CITRUS_RATE_PER_MINUTE", default: 250, range: 1...100_000)
+        let perHour = try count("rate-per-hour", ratePerHour, "CITRUS_RATE_PER_HOUR", default: 5000, range: 1...1_000_000)
+        let reserve = try count("rate-reserve", rateReserve, "CITRUS_RATE_RESERVE", default: 100, range: 0...(perHour - 1))
+        return RateBudget.Configuration(perMinute: perMinute, perHour: perHour, reserve: reserve)
+    }
 
     func baseURL(environment: [String: String]) throws(ConfigurationError) -> URL {
         let text = url ?? environment["CITRUS_DIGITALOCEAN_URL"] ?? Self.defaultURL

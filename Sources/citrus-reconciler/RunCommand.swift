@@ -25,11 +25,15 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let settings: (url: URL, token: DigitalOceanToken, loop: ReconcilerConfiguration, level: Logger.Level, format: LogFormat)
+        let settings: (
+            url: URL, token: DigitalOceanToken, rates: RateBudget.Configuration, loop: ReconcilerConfiguration,
+            level: Logger.Level, format: LogFormat
+        )
         do {
             settings = (
                 try digitalOcean.baseURL(environment: environment),
                 try digitalOcean.token(environment: environment),
+                try digitalOcean.rateBudget(environment: environment),
                 try loop.configuration(environment: environment),
                 try logging.level(),
                 try logging.format()
@@ -44,8 +48,10 @@ struct Run: AsyncParsableCommand {
         let watchdog = SystemdWatchdog(notifier: notifier, logger: logger)
         let databaseURL = database.connectionString(environment: environment)
 
+        let budget = RateBudget(configuration: settings.rates)
         let client = DigitalOceanClient(
             configuration: .init(token: settings.token, baseURL: settings.url.absoluteString),
+            rateBudget: budget,
             logger: logger
         )
         let leadership = Leadership(connectionString: databaseURL, logger: logger)
@@ -55,7 +61,12 @@ struct Run: AsyncParsableCommand {
             cloud: DigitalOceanFleet(client: client),
             configuration: settings.loop,
             logger: logger,
-            mayAct: { leadership.isLeading }
+            mayAct: { leadership.isLeading },
+            progress: { watchdog.progress() },
+            isThrottled: {
+                let snapshot = await budget.snapshot
+                return snapshot.waitingMutations + snapshot.waitingReads > 0 || snapshot.pausedUntil.map { $0 > Date() } ?? false
+            }
         )
         let readiness = Readiness(notifier: notifier)
         let reconcile = ReconcileService(

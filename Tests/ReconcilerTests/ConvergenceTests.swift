@@ -84,8 +84,10 @@ struct ConvergenceTests {
             var daemon = try world.daemon(Self.quick, name: "daemon-0")
             for i in 0..<40 { try await world.insert("burst-\(i)") }
             var generator = SystemRandomNumberGenerator()
+            var killsDuringTheBurst = 0
             for kill in 1...5 {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 100...900, using: &generator)))
+                if try await world.rows().contains(where: { $0.status == "creating" }) { killsDuringTheBurst += 1 }
                 daemon.signal(SIGKILL)
                 await daemon.waitForExit(timeout: .seconds(10))
                 daemon = try world.daemon(Self.quick, name: "daemon-\(kill)")
@@ -96,8 +98,9 @@ struct ConvergenceTests {
                 #expect(world.everCreated(for: row.id).count == 1, "\(row.name): \(world.everCreated(for: row.id).count) creates performed")
             }
             // The kills must have hit the burst, or the test proved nothing.
+            #expect(killsDuringTheBurst > 0, "every kill came after the burst was over")
             let intents = try await world.db.query("SELECT count(*) AS n FROM server_events WHERE kind = 'create_requested'").single().decode(Int.self, "n")
-            print("figure: \(intents) create intents recorded for 40 rows across 6 daemon lives")
+            print("figure: \(killsDuringTheBurst) of 5 kills while rows were still creating; \(intents) create intents recorded for 40 rows across 6 daemon lives")
             await daemon.stop()
         }
     }
