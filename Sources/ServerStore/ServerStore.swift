@@ -96,6 +96,8 @@ public struct ServerStore: Sendable {
             transientFailures: try row.decode(Int.self, "transient_failures"),
             nextAttemptAt: try row.decode(Date?.self, "next_attempt_at")
         )
+        var stored = state
+        stored.status = ServerStatus(rawValue: rawStatus) ?? .failed
         if ServerStatus(rawValue: rawStatus) == nil {
             state.lastError = "status \"\(rawStatus)\" is not one citrus-reconciler knows (creating, provisioning, initializing, active, failed, deleting, deleted); set it to one of them"
         }
@@ -104,9 +106,10 @@ public struct ServerStore: Sendable {
                 state.dropletID = id
             } else {
                 state.status = .failed
-                state.lastError = "digital_ocean_id \"\(rawDropletID)\" is not a DigitalOcean droplet id (a positive integer); correct or clear it"
+                state.lastError = "digital_ocean_id \"\(rawDropletID)\" is not a DigitalOcean droplet id (a positive integer); the row was failed and the value cleared: set digital_ocean_id to the droplet's id if it has one, then status to creating"
             }
         }
+        let unusable = state.status != stored.status || state.lastError != stored.lastError
         return ServerRecord(
             id: try row.decode(UUID.self, "id"),
             revision: try row.decode(Int64.self, "revision"),
@@ -116,7 +119,8 @@ public struct ServerStore: Sendable {
             image: try row.decode(String.self, "image"),
             deleteRequestedAt: try row.decode(Date?.self, "delete_requested_at"),
             createdAt: try row.decode(Date.self, "created_at"),
-            state: state
+            state: state,
+            storedState: unusable ? stored : nil
         )
     }
 }
