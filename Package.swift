@@ -155,6 +155,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "SystemTests", dependencies: ["CitrusTestKit", "Postgres"], swiftSettings: strict),
+        // The real daemon, installed by deploy/install.sh, under a real systemd (needs root).
+        .testTarget(
+            name: "SystemTests",
+            dependencies: ["CitrusTestKit", "Postgres", "DigitalOceanSimulator", "ReconcileCore"],
+            swiftSettings: strict
+        ),
     ]
 )

@@ -70,6 +70,11 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
     public var deleteRequestedAt: Date?
     public var createdAt: Date
     public var state: DaemonState
+    /// What the row's daemon columns actually hold, when the store could not take them as they are
+    /// (an unknown status, a `digital_ocean_id` that is no id) and presents the row as `failed`
+    /// instead; nil when `state` is what is stored. The decision writes `state` down, so the row
+    /// says why it failed in the database too, not only in this replica's memory.
+    public var storedState: DaemonState?
 
     public init(
         id: UUID,
@@ -80,7 +85,8 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
         image: String = "ubuntu-22-04-x64",
         deleteRequestedAt: Date? = nil,
         createdAt: Date = Date(timeIntervalSince1970: 0),
-        state: DaemonState = DaemonState()
+        state: DaemonState = DaemonState(),
+        storedState: DaemonState? = nil
     ) {
         self.id = id
         self.revision = revision
@@ -91,6 +97,7 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
         self.deleteRequestedAt = deleteRequestedAt
         self.createdAt = createdAt
         self.state = state
+        self.storedState = storedState
     }
 
     /// The identity tag every droplet created for this row carries.

@@ -174,7 +174,13 @@ extension Decider {
             return
         }
         // A failed row waits for an operator: it keeps whatever it is bound to.
-        if state.status == .failed { return }
+        if state.status == .failed {
+            // Failed because its stored columns are unusable: record why, once, in the row itself.
+            if let stored = row.storedState, stored != state {
+                plan.actions.append(.update(row: row.id, expectedRevision: row.revision, from: stored, to: state))
+            }
+            return
+        }
 
         // The droplet the row keeps: the one it records, else (when what it records is known to be
         // gone, or it records none) the oldest carrying its identity. While the recorded droplet is

@@ -138,6 +138,13 @@ public struct ServerStore: Sendable {
             transientFailures: try row.decode(Int.self, "transient_failures"),
             nextAttemptAt: try row.decode(Date?.self, "next_attempt_at")
         )
+        // What the row holds, as near as a DaemonState can say it: when it differs from `state`,
+        // the decision writes `state` down, so the row says why it failed in the database too.
+        var stored = state
+        if problem != nil {
+            stored.status = status ?? .failed
+            stored.lastError = storedError
+        }
         let record = ServerRecord(
             id: try row.decode(UUID.self, "id"),
             revision: try row.decode(Int64.self, "revision"),
@@ -147,7 +154,8 @@ public struct ServerStore: Sendable {
             image: try row.decode(String.self, "image"),
             deleteRequestedAt: try row.decode(Date?.self, "delete_requested_at"),
             createdAt: try row.decode(Date.self, "created_at"),
-            state: state
+            state: state,
+            storedState: problem == nil ? nil : stored
         )
         return FetchedServer(record: record, problem: problem)
     }

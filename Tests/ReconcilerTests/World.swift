@@ -2,6 +2,7 @@ import CitrusTestKit
 import DigitalOceanSimulator
 import Foundation
 import Postgres
+import Synchronization
 import Testing
 
 /// A throwaway world for one test: its own Postgres cluster (migrated), an in-process simulator,
@@ -12,8 +13,10 @@ struct World {
     let sim: SimulatorHarness.Running
     let db: PostgresConnection
     let directory: URL
+    /// Set when a test restarts the simulator (a new instance loaded from its state directory).
+    let restartedSimulator = SimulatorSlot()
 
-    var simulator: SimulatedDigitalOcean { sim.simulator }
+    var simulator: SimulatedDigitalOcean { restartedSimulator.current ?? sim.simulator }
 
     static func with<T: Sendable>(
         simulator configuration: SimulatorConfiguration = SimulatorHarness.testConfiguration(),
@@ -181,4 +184,83 @@ func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     guard !sorted.isEmpty else { return .nan }
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// The simulator instance currently serving the world's port, once a test has restarted it.
+final class SimulatorSlot: Sendable {
+    private let value = Mutex<SimulatedDigitalOcean?>(nil)
+    var current: SimulatedDigitalOcean? { value.withLock { $0 } }
+    func replace(with simulator: SimulatedDigitalOcean) { value.withLock { $0 = simulator } }
+}
+
+// MARK: Replicas
+
+extension World {
+    /// One replica of the daemon: a separate process whose database sessions carry `name` as their
+    /// `application_name`, so `leader()` can tell which replica holds the leadership lock. `name`
+    /// is also the log file's name: give each life of a replica its own.
+    func replica(_ name: String, _ extra: [String] = []) throws -> ChildProcess {
+        let separator = databaseURL.contains("?") ? "&" : "?"
+        let url = databaseURL + separator + "application_name=" + name
+        let process = ChildProcess(
+            executable: try BuiltProducts.executable(named: "citrus-reconciler"),
+            arguments: ["run", "--database-url", url, "--digitalocean-url", sim.baseURL,
+                        "--digitalocean-token-file", directory.appendingPathComponent("token").path,
+                        "--log-format", "text"] + extra,
+            environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path],
+            logFile: directory.appendingPathComponent("\(name).log")
+        )
+        try process.start()
+        return process
+    }
+
+    /// The `application_name` of the session holding the leadership lock (`Leadership.defaultLockKey`,
+    /// seen in `pg_locks` as classid = high 32 bits, objid = low 32 bits, objsubid = 1), or nil.
+    func leader() async throws -> String? {
+        let key: Int64 = 0x6369_7472_7573_7263  // Leadership.defaultLockKey
+        let high = key >> 32
+        let low = key & 0xFFFF_FFFF
+        return try await db.query("""
+            SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = \(high)
+              AND l.objid::bigint = \(low) AND l.objsubid = 1
+            """).first?.decode(String.self, "name")
+    }
+
+    /// Rows in a state that is neither final (`active`, `failed`, `deleted`) nor waiting on
+    /// DigitalOcean with a reason recorded: what "stuck" means after a scenario has settled.
+    func unsettledRows() async throws -> [Row] {
+        try await rows().filter { !["active", "failed", "deleted"].contains($0.status) }
+    }
+}
+
+// MARK: Rate limits
+
+/// Checks on the daemon's requests as the simulator logged them (other clients' requests filtered
+/// out by the caller).
+enum RateLimitAudit {
+    /// Pairs of consecutive requests that were both answered 429.
+    static func consecutive429s(_ requests: [SimulatorRequestRecord]) -> [(SimulatorRequestRecord, SimulatorRequestRecord)] {
+        let ordered = requests.sorted { $0.sequence < $1.sequence }
+        return zip(ordered, ordered.dropFirst()).filter { $0.status == 429 && $1.status == 429 }
+    }
+
+    /// Requests that arrived after a per-minute 429 but before its `retry-after` had passed. The
+    /// simulator's `retry-after` is rebuilt from the log: the oldest counted request in the
+    /// window, plus the window, rounded up to whole seconds (at least 1). `requests` must be every
+    /// request made with the token.
+    static func requestsBeforeRetryAfter(_ requests: [SimulatorRequestRecord], limits: SimulatorRateLimits) -> [SimulatorRequestRecord] {
+        let ordered = requests.sorted { $0.sequence < $1.sequence }
+        var early: [SimulatorRequestRecord] = []
+        for (index, request) in ordered.enumerated() where request.status == 429 {
+            let now = request.time.timeIntervalSince1970
+            let counted = ordered[..<index].filter { $0.status != 429 && $0.status != 401 }
+            guard let oldest = counted.map({ $0.time.timeIntervalSince1970 }).first(where: { $0 > now - limits.minuteWindowSeconds }) else { continue }
+            let retryAfter = max(1, (oldest + limits.minuteWindowSeconds - now).rounded(.up))
+            if let next = ordered.dropFirst(index + 1).first, next.time.timeIntervalSince1970 < now + retryAfter - 0.05 {
+                early.append(next)
+            }
+        }
+        return early
+    }
 }
