@@ -227,6 +227,14 @@ public actor PostgresConnection {
     }
 
     static func execute(_ query: PostgresQuery, on handle: OpaquePointer, simple: Bool = false) -> Result<PostgresRows, PostgresError> {
+        // libpq takes values as C strings, which end at the first NUL; Postgres text cannot hold
+        // one either. Refuse such a value rather than store a silently shortened one.
+        if let position = query.binds.firstIndex(where: { $0.text?.utf8.contains(0) == true }) {
+            return .failure(PostgresError(
+                code: .invalidQuery,
+                message: "bind parameter $\(position + 1) contains a NUL byte, which Postgres text cannot hold"
+            ))
+        }
         let types = query.binds.map { Oid($0.type.oid) }
         let pointer: OpaquePointer? = simple
             ? PQexec(handle, query.sql)

@@ -53,13 +53,8 @@ struct HostileInputTests {
                 try await world.db.query("INSERT INTO servers (name, region) VALUES ('x', \(String(repeating: "r", count: 51)))")
             }
             // A NUL byte cannot be in a Postgres text value: it must be refused, never silently cut.
-            // Known bug outside this suite's reach: the Postgres wrapper hands bind values to libpq
-            // as C strings (strdup), so "before\0after" is stored as "before". Flagged here so the
-            // fix shows up as this known issue no longer occurring.
-            await withKnownIssue("the Postgres wrapper truncates bind values at a NUL byte instead of refusing them") {
-                await #expect(throws: (any Error).self, "a name with a NUL byte was stored (or truncated)") {
-                    try await world.db.query("INSERT INTO servers (name) VALUES (\("before\u{0}after"))")
-                }
+            await #expect(throws: (any Error).self, "a name with a NUL byte was stored (or truncated)") {
+                try await world.db.query("INSERT INTO servers (name) VALUES (\("before\u{0}after"))")
             }
             try await world.db.query("DELETE FROM servers")
             let stored = try await world.rows()
