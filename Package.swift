@@ -128,6 +128,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
@@ -137,12 +138,17 @@ let package = Package(
         .testTarget(name: "ReconcileCoreTests", dependencies: ["ReconcileCore"], swiftSettings: strict),
         .testTarget(
             name: "ServerStoreTests",
-            dependencies: ["ServerStore", "Postgres", "CitrusTestKit"],
+            // Every module a target imports is named, so an incremental build recompiles it when
+            // that module changes (an undeclared one can leave a stale, crashing test binary).
+            dependencies: ["ServerStore", "ReconcileCore", "Postgres", "CitrusTestKit"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "ReconcilerTests",
-            dependencies: ["Reconciler", "ReconcileCore", "ServerStore", "Postgres", "DigitalOcean", "CitrusTestKit"],
+            dependencies: [
+                "Reconciler", "ReconcileCore", "ServerStore", "Postgres", "DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
