@@ -66,11 +66,11 @@ struct Run: AsyncParsableCommand {
     }
 
     static func measure(_ env: BenchEnvironment, conditions c: BenchResults.Conditions, quick: Bool) async throws -> BenchResults {
-        progress("decision: \(c.largeServers) rows × \(c.largeServers) droplets, in process")
+        progress("decision: 10,000 rows × 10,000 droplets, in process")
         let decision = decisionCPU(rows: 10_000, runs: quick ? 5 : 21)
 
         progress("two replicas: idle size, then SIGKILL the leader")
-        let replicas = try await replicas(env, trials: 3)
+        let replicas = try await replicas(env, trials: 5)
 
         // The steady-state window needs whole resync minutes and little else: it runs alongside
         // the scenarios below, against its own simulator and database.

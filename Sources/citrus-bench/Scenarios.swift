@@ -167,8 +167,14 @@ struct BurstResult: Sendable {
     var tally: RequestTally
     /// List pages accepted before the last create.
     var listPages: Int
-    /// The brief's floor: (rows + list pages) / 250 per minute.
-    var rateFloorSeconds: Double { Double(rows + listPages) / 250 * 60 }
+    /// Requests the simulator counted against the token from a minute before the burst to the last
+    /// create (everything not answered 429).
+    var countedRequests: Int
+    /// The floor the sliding minute sets: 250 requests at once, then each next 250 a minute later,
+    /// so the n-th counted request cannot be sent before ⌊(n − 1) / 250⌋ minutes.
+    var slidingFloorSeconds: Double { Double((countedRequests - 1) / 250) * 60 }
+    /// The approximation: (rows + list pages) / 250 per minute.
+    var steadyRateFloorSeconds: Double { Double(rows + listPages) / 250 * 60 }
 }
 
 func burstDaemon(_ env: BenchEnvironment, rows: Int, timeout: Duration) async throws -> BurstResult {
@@ -187,7 +193,7 @@ func burstDaemon(_ env: BenchEnvironment, rows: Int, timeout: Duration) async th
     await daemon.stop()
     await simulator.stop()
     await connection.close()
-    return burstResult(log: log.filter { $0.time >= start }, rows: rows, start: start, accepted: accepted)
+    return burstResult(log: log, rows: rows, start: start, accepted: accepted)
 }
 
 func burstNaive(_ env: BenchEnvironment, rows: Int, timeout: Duration) async throws -> BurstResult {
@@ -224,14 +230,18 @@ func burstNaive(_ env: BenchEnvironment, rows: Int, timeout: Duration) async thr
     return burstResult(log: log, rows: rows, start: start) { $0.filter { $0.isCreate && ($0.status ?? 0) / 100 == 2 } }
 }
 
-private func burstResult(log: [LoggedRequest], rows: Int, start: Date, accepted: ([LoggedRequest]) -> [LoggedRequest]) -> BurstResult {
+private func burstResult(log fullLog: [LoggedRequest], rows: Int, start: Date, accepted: ([LoggedRequest]) -> [LoggedRequest]) -> BurstResult {
+    let log = fullLog.filter { $0.time >= start }
     let creates = accepted(log)
     let done = creates.count >= rows
     let last = done ? creates.sorted { $0.sequence < $1.sequence }[rows - 1] : nil
     let window = last.map { last in log.filter { $0.sequence <= last.sequence } } ?? log
+    let counted = fullLog.count { request in
+        request.time >= start.addingTimeInterval(-60) && request.sequence <= (last?.sequence ?? Int.max) && request.status != 429
+    }
     return BurstResult(
         rows: rows, secondsToAllCreates: last.map { $0.time.timeIntervalSince(start) }, createsAccepted: min(creates.count, rows),
-        tally: RequestTally(window), listPages: window.count(where: { $0.isList && $0.status == 200 })
+        tally: RequestTally(window), listPages: window.count(where: { $0.isList && $0.status == 200 }), countedRequests: counted
     )
 }
 
@@ -363,6 +373,9 @@ func replicas(_ env: BenchEnvironment, trials: Int) async throws -> ReplicaResul
     let idleStandby = ResidentSize.of(pid: standby.pid)
     var takeovers: [Double] = []
     for trial in 1...trials {
+        // The standby campaigns every 500 ms from its start: a random pause keeps the kill from
+        // landing at the same phase of that cycle every time.
+        try await Task.sleep(for: .milliseconds(Int.random(in: 0..<1000)))
         let killedAt = Date()
         leader.signal(SIGKILL)
         let log = try await simulator.waitForRequests(timeout: .seconds(30), every: .milliseconds(20)) { log in
