@@ -29,8 +29,6 @@ if [ -n "${BENCH_OUT:-}" ]; then
         echo
         echo "Measured by \`bash scripts/bench.sh\` on $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
         echo
-        echo "Machine: \`nproc\` $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); $(free -h | awk '/^Mem:/ {print $2}') memory ($(grep MemTotal /proc/meminfo | awk '{print $2}') kB)."
-        echo
         cat "$TABLE"
     } >"$BENCH_OUT"
     echo "wrote $BENCH_OUT"

@@ -31,6 +31,7 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let started = ContinuousClock.now
+        let loadAtStart = Machine.current().load
         let binDirectory = binDir.map { URL(fileURLWithPath: $0) }
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("citrus-bench-\(getpid())")
@@ -53,7 +54,7 @@ struct Run: AsyncParsableCommand {
         do {
             let results = try await Self.measure(env, conditions: conditions, quick: quick)
             let elapsed = ContinuousClock.now - started
-            print(Report.render(results, machine: .current(), wallSeconds: Double(elapsed.components.seconds)))
+            print(Report.render(results, machine: .current(), loadAtStart: loadAtStart, wallSeconds: Double(elapsed.components.seconds)))
         } catch {
             progress("failed: \(error); logs in \(work.path)")
             try? await http.shutdown()
@@ -67,7 +68,7 @@ struct Run: AsyncParsableCommand {
 
     static func measure(_ env: BenchEnvironment, conditions c: BenchResults.Conditions, quick: Bool) async throws -> BenchResults {
         progress("decision: 10,000 rows × 10,000 droplets, in process")
-        let decision = decisionCPU(rows: 10_000, runs: quick ? 5 : 21)
+        let decision = decisionCPU(rows: 10_000, runs: quick ? 5 : 51)
 
         progress("two replicas: idle size, then SIGKILL the leader")
         let replicas = try await replicas(env, trials: 5)

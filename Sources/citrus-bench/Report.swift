@@ -31,6 +31,8 @@ struct Machine: Sendable {
     var cpuModel: String
     var memory: String
     var kernel: String
+    /// `/proc/loadavg`'s first three fields: the machine is shared, so say how busy it was.
+    var load: String
 
     static func current() -> Machine {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
@@ -44,17 +46,19 @@ struct Machine: Sendable {
         var names = utsname()
         uname(&names)
         let release = withUnsafeBytes(of: names.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let loadavg = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
         return Machine(
             cores: sysconf(Int32(_SC_NPROCESSORS_ONLN)),
             cpuModel: model,
             memory: total.map { String(format: "%.1f GiB", $0 / 1024 / 1024) } ?? "unknown",
-            kernel: "Linux \(release)"
+            kernel: "Linux \(release)",
+            load: loadavg.split(separator: " ").prefix(3).joined(separator: " ")
         )
     }
 }
 
 enum Report {
-    static func render(_ r: BenchResults, machine: Machine, wallSeconds: Double) -> String {
+    static func render(_ r: BenchResults, machine: Machine, loadAtStart: String, wallSeconds: Double) -> String {
         let c = r.conditions
         var rows: [[String]] = []
         func add(_ measure: String, _ daemon: String, _ naive: String, _ ratio: String, _ goal: String, _ met: Bool?) {
@@ -64,7 +68,7 @@ enum Report {
         // Insert to create.
         let ld = r.latency.daemon, ln = r.latency.naive
         let latencyNote = ld.samples.count < ld.expected ? " (\(ld.samples.count) of \(ld.expected) rows created)" : ""
-        add("INSERT → create request at the API, median (\(c.latencyRows) rows, one every \(c.latencyGapMilliseconds) ms)",
+        add("INSERT → create request at the API, median (\(c.latencyRows) rows, one every \(c.latencyGapMilliseconds) ms; the baseline creates inline, in the inserting request)",
             ms(ld.median) + latencyNote, ms(ln.median), ratio(ld.median, ln.median), "< 50 ms", ld.median.map { $0 < 50 && ld.samples.count == ld.expected })
         add("INSERT → create request at the API, p99", ms(ld.p99), ms(ln.p99), ratio(ld.p99, ln.p99), "", nil)
 
@@ -102,35 +106,37 @@ enum Report {
 
         // Steady state.
         let s = r.steady
-        add("Steady state, \(s.servers) active servers, nothing to do: requests per hour",
+        add("Steady state, \(count(s.servers)) active servers, nothing to do: requests per hour",
             "\(format(s.perHour, 0)) (\(s.requests) in \(s.cycles) resync cycles, \(format(s.seconds, 0)) s, × 3600/\(format(s.seconds, 0)))",
             "0 (stops looking once active; notices nothing)", "", "≤ 300", s.perHour <= 300)
 
         // Decision and full pass.
         let d = r.decision
-        add("Decision, \(d.rows) rows × \(d.rows) droplets: CPU per pass (median of \(d.cpuMilliseconds.count); min–max)",
+        add("Decision, \(count(d.rows)) rows × \(count(d.rows)) droplets: CPU per pass (median of \(d.cpuMilliseconds.count); min–max)",
             "\(ms(Statistics.median(d.cpuMilliseconds))) (\(ms(d.cpuMilliseconds.min()))–\(ms(d.cpuMilliseconds.max())))", "—", "", "< 20 ms",
             Statistics.median(d.cpuMilliseconds).map { $0 < 20 })
         let l = r.largeFleet
-        add("Full pass at \(l.servers) servers: `citrus-reconciler plan` wall time (start, rows, \((l.servers + 199) / 200) list pages, decision; median of \(l.planSeconds.count))",
+        add("Full pass at \(count(l.servers)) servers: `citrus-reconciler plan` wall time (start, rows, \((l.servers + 199) / 200) list pages, decision; median of \(l.planSeconds.count))",
             "\(seconds(Statistics.median(l.planSeconds))) (min \(seconds(l.planSeconds.min())))", "—", "", "", nil)
 
         // Memory.
         let idle = r.replicas.idleLeader
         add("Resident size, daemon idle (leader, empty table; VmRSS)", mib(idle?.current) + " (peak \(mib(idle?.peak)))", "—", "", "< 30 MB", idle.map { $0.current < 30 })
         add("Resident size, standby replica idle", mib(r.replicas.idleStandby?.current), "—", "", "", nil)
-        add("Resident size, daemon with \(l.servers) servers after a full pass", mib(l.daemonResident?.current) + " (peak \(mib(l.daemonResident?.peak)))", "—", "", "", nil)
+        add("Resident size, daemon with \(count(l.servers)) servers after a full pass", mib(l.daemonResident?.current) + " (peak \(mib(l.daemonResident?.peak)))", "—", "", "", nil)
 
         // Takeover.
         let t = r.replicas.takeoverSeconds
         add("Two replicas: SIGKILL the leader → the standby's first API request (median of \(t.count); max)",
             "\(seconds(Statistics.median(t))) (max \(seconds(t.max())))", "—", "", "", nil)
 
+        let missed = rows.filter { $0[5] == "**missed**" }.map { $0[0] }
         var text = "| Measure | citrus-reconciler | naive baseline | daemon ÷ naive | goal | |\n|---|---|---|---|---|---|\n"
         for row in rows { text += "| " + row.joined(separator: " | ") + " |\n" }
         text += """
 
-            Machine: \(machine.cores) CPUs (`nproc`), \(machine.cpuModel), \(machine.memory) RAM, \(machine.kernel). \
+            Machine: \(machine.cores) CPUs (`nproc`), \(machine.cpuModel) (/proc/cpuinfo), \(machine.memory) RAM, \(machine.kernel); \
+            load average \(loadAtStart) at the start and \(machine.load) at the end (the cores are shared with other work). \
             Release build, loopback only, one throwaway Postgres 15 (fsync off), a separate `citrus-do-sim` per scenario \
             (250/min and 5,000/h unless noted, boot \(format(c.bootSeconds, 0)) s, seed 7). Daemon flags: `--fast-interval 5s \
             --resync-interval 60s --settle-period 60s`. Baseline: create inline after its INSERT, name from the clock, tag \
@@ -138,9 +144,11 @@ enum Report {
             Run took \(format(wallSeconds / 60, 1)) minutes.
 
             """
+        text += missed.isEmpty ? "\nEvery goal was met in this run.\n" : "\nGoals missed in this run:\n" + missed.map { "- \($0)\n" }.joined()
         return text
     }
 
+    private static func count(_ value: Int) -> String { value.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US"))) }
     private static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
     private static func ms(_ value: Double?) -> String { value.map { format($0, $0 < 10 ? 2 : 1) + " ms" } ?? "not measured" }
     private static func seconds(_ value: Double?) -> String { value.map { format($0, $0 < 10 ? 2 : 1) + " s" } ?? "not measured" }
