@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "citrus-reconciler", targets: ["citrus-reconciler"]),
         .executable(name: "citrus-do-sim", targets: ["citrus-do-sim"]),
+        .executable(name: "citrus-bench", targets: ["citrus-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -106,6 +107,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // Benchmarks: the real binaries against Postgres and the simulator, beside a naive baseline.
+        .executableTarget(
+            name: "citrus-bench",
+            dependencies: [
+                "ReconcileCore", "Postgres", "CitrusTestKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
