@@ -77,15 +77,16 @@ public final class Leadership: Sendable {
 
     /// Gives the lock up (graceful shutdown), so a standby can take over at once.
     public func resign() async {
-        let session = state.withLock { state -> PostgresConnection? in
+        let (session, wasLeading) = state.withLock { state -> (PostgresConnection?, Bool) in
             defer {
                 state.leading = false
                 state.session = nil
             }
-            return state.session
+            return (state.session, state.leading)
         }
         guard let session else { return }
-        _ = try? await session.advisoryUnlock(lockKey)
+        // A standby holds no lock; asking to release one only earns a server warning.
+        if wasLeading { _ = try? await session.advisoryUnlock(lockKey) }
         await session.close()
     }
 }
