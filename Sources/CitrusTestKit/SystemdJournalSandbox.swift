@@ -68,11 +68,7 @@ public final class SystemdJournalSandbox: Sendable {
 
     /// Entries matching `matches` (`FIELD=value`), every field as a string.
     public func entries(_ matches: [String]) async throws -> [[String: String]] {
-        // journald may still be writing what a client just sent; --sync waits for it.
-        _ = try await run(["/bin/journalctl", "--sync"])
-        let result = try await run(["/bin/journalctl", "--no-pager", "-o", "json", "--all"] + matches)
-        guard result.succeeded else { throw SystemdHarnessError("journalctl failed: \(result)") }
-        return try SystemdJournalJSON.parse(result.stdout)
+        try await SystemdJournalJSON.entries(matches) { try await run($0) }
     }
 
     /// SIGKILLs journald and waits for it; its mount namespace and tmpfs go with it.

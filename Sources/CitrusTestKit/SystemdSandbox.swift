@@ -230,11 +230,7 @@ public final class SystemdSandbox: Sendable {
     /// Entries of the namespace's journal matching `matches` (`FIELD=value`), every field as a
     /// string (`journalctl -o json`; binary or multi-line values are decoded as UTF-8).
     public func journalEntries(_ matches: [String]) async throws -> [[String: String]] {
-        // journald may still be writing what a unit just sent; --sync waits for it.
-        _ = try await run(["/bin/journalctl", "--sync"])
-        let result = try await run(["/bin/journalctl", "--no-pager", "-o", "json", "--all"] + matches)
-        guard result.succeeded else { throw SystemdHarnessError("journalctl failed: \(result)") }
-        return try SystemdJournalJSON.parse(result.stdout)
+        try await SystemdJournalJSON.entries(matches) { try await run($0) }
     }
 
     /// SIGKILLs the namespace's PID 1 (which ends every process in it), waits for the launcher,
@@ -325,6 +321,17 @@ public func withSystemdSandbox<T>(
 
 /// Parses `journalctl -o json` output: one object per line.
 public enum SystemdJournalJSON {
+    /// Reads entries matching `matches` with journalctl, run by `run` inside the right namespace.
+    public static func entries(
+        _ matches: [String], run: (_ command: [String]) async throws -> SystemdCommandResult
+    ) async throws -> [[String: String]] {
+        // journald may still be writing what a client just sent; --sync waits for it.
+        _ = try await run(["/bin/journalctl", "--sync"])
+        let result = try await run(["/bin/journalctl", "--no-pager", "-o", "json", "--all"] + matches)
+        guard result.succeeded else { throw SystemdHarnessError("journalctl failed: \(result)") }
+        return try parse(result.stdout)
+    }
+
     public static func parse(_ text: String) throws -> [[String: String]] {
         try text.split(separator: "\n").compactMap { line -> [String: String]? in
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
