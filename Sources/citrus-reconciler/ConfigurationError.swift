@@ -19,3 +19,14 @@ extension ConfigurationError {
         return Self.exitCode
     }
 }
+
+extension ConfigurationError {
+    /// A flag's (or its environment variable's) whole-number value; nil when neither was given.
+    static func wholeNumber(_ flag: String, _ text: String?, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+        guard let text else { return nil }
+        guard let n = Int(text), range.contains(n) else {
+            throw ConfigurationError("--\(flag) \"\(text)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+}

@@ -35,11 +35,7 @@ struct DigitalOceanOptions: ParsableArguments {
 
     func rateBudget(environment: [String: String]) throws(ConfigurationError) -> RateBudget.Configuration {
         func count(_ flag: String, _ value: String?, _ variable: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-            guard let text = value ?? environment[variable] else { return fallback }
-            guard let n = Int(text), range.contains(n) else {
-                throw ConfigurationError("--\(flag) \"\(text)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return n
+            try ConfigurationError.wholeNumber(flag, value ?? environment[variable], in: range) ?? fallback
         }
         let perMinute = try count("rate-per-minute", ratePerMinute, "CITRUS_RATE_PER_MINUTE", default: 250, range: 1...100_000)
         let perHour = try count("rate-per-hour", ratePerHour, "CITRUS_RATE_PER_HOUR", default: 5000, range: 1...1_000_000)

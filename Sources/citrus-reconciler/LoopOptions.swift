@@ -45,10 +45,7 @@ struct LoopOptions: ParsableArguments {
         case "delete": configuration.decision.orphanPolicy = .delete(grace: grace)
         case let other: throw ConfigurationError("--orphans \"\(other)\" is not a policy; use report (the default) or delete")
         }
-        if let text = maxConcurrentCalls ?? environment["CITRUS_MAX_CONCURRENT_CALLS"] {
-            guard let n = Int(text), (1...64).contains(n) else {
-                throw ConfigurationError("--max-concurrent-calls \"\(text)\" must be a whole number from 1 to 64")
-            }
+        if let n = try ConfigurationError.wholeNumber("max-concurrent-calls", maxConcurrentCalls ?? environment["CITRUS_MAX_CONCURRENT_CALLS"], in: 1...64) {
             configuration.maxConcurrentCalls = n
         }
         return configuration
