@@ -11,6 +11,9 @@ ensure_system_packages
 ensure_python_modules
 kill_leftover_clusters
 
+step "checking formatting (.swift-format)"
+swift format lint --strict --recursive Sources Tests Package.swift
+
 step "building"
 swift build --build-tests
 

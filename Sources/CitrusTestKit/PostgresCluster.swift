@@ -147,7 +147,8 @@ public final class PostgresCluster: Sendable {
     /// go, and removes the directory. Synchronous so it can run at process exit.
     static func destroy(directory: String) {
         if let pidFile = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
-           let line = pidFile.split(separator: "\n").first, let pid = pid_t(line.trimmingCharacters(in: .whitespaces)) {
+            let line = pidFile.split(separator: "\n").first, let pid = pid_t(line.trimmingCharacters(in: .whitespaces))
+        {
             if kill(pid, SIGQUIT) == 0 {
                 for _ in 0..<100 where kill(pid, 0) == 0 {
                     usleep(20_000)
@@ -249,7 +250,8 @@ struct Tools: Sendable {
     /// when it fails. (posix_spawn and a blocking waitpid on a thread of its own: Foundation's
     /// Process sometimes never reports the exit of a short-lived child here.)
     func run(_ executable: String, _ arguments: [String], asPostgres: Bool) async throws {
-        let argv = asPostgres && postgresUser != nil
+        let argv =
+            asPostgres && postgresUser != nil
             ? ["/usr/sbin/runuser", "-u", "postgres", "--", executable] + arguments
             : [executable] + arguments
         let outputPath = FileManager.default.temporaryDirectory.path + "/citrus-tool-\(UUID().uuidString).log"

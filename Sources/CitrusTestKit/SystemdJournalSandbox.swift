@@ -62,7 +62,8 @@ public final class SystemdJournalSandbox: Sendable {
     }
 
     /// Runs a command in journald's mount namespace (`nsenter -t PID -m`).
-    public func run(_ command: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(60)) async throws -> SystemdCommandResult {
+    public func run(_ command: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(60)) async throws -> SystemdCommandResult
+    {
         try await SystemdCommand.run(["/usr/bin/nsenter", "-t", String(pid), "-m", "--"] + command, environment: environment, timeout: timeout)
     }
 

@@ -50,15 +50,16 @@ public struct RecordingLogHandler: LogHandler {
         var merged = metadataProvider?.get() ?? [:]
         merged.merge(metadata) { _, new in new }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        recorder.append(Entry(
-            label: label,
-            level: event.level,
-            message: event.message.description,
-            metadata: merged.mapValues { "\($0)" },
-            source: event.source,
-            file: event.file,
-            function: event.function,
-            line: event.line
-        ))
+        recorder.append(
+            Entry(
+                label: label,
+                level: event.level,
+                message: event.message.description,
+                metadata: merged.mapValues { "\($0)" },
+                source: event.source,
+                file: event.file,
+                function: event.function,
+                line: event.line
+            ))
     }
 }

@@ -95,7 +95,9 @@ public final class SystemdSandbox: Sendable {
 
         let launcher = Process()
         launcher.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        launcher.arguments = ["--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--uts", "--ipc", "--propagation", "private", "/bin/sh", "-c", script]
+        launcher.arguments = [
+            "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--uts", "--ipc", "--propagation", "private", "/bin/sh", "-c", script,
+        ]
         launcher.standardInput = FileHandle.nullDevice
         launcher.standardOutput = logHandle
         launcher.standardError = logHandle
@@ -132,7 +134,8 @@ public final class SystemdSandbox: Sendable {
                 throw SystemdHarnessError("systemd did not start within \(timeout): \(text)")
             }
             if let child = childProcess(of: launcher.processIdentifier),
-               (try? String(contentsOfFile: "/proc/\(child)/comm", encoding: .utf8))?.hasPrefix("systemd") == true {
+                (try? String(contentsOfFile: "/proc/\(child)/comm", encoding: .utf8))?.hasPrefix("systemd") == true
+            {
                 systemdPID = child
             } else {
                 try? await Task.sleep(for: .milliseconds(50))
@@ -195,7 +198,8 @@ public final class SystemdSandbox: Sendable {
     }
 
     /// Runs a command inside the namespace (`nsenter -t PID -m -p`).
-    public func run(_ command: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(30)) async throws -> SystemdCommandResult {
+    public func run(_ command: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(30)) async throws -> SystemdCommandResult
+    {
         try await SystemdCommand.run(
             ["/usr/bin/nsenter", "-t", String(pid), "-m", "-p", "--"] + command, environment: environment, timeout: timeout)
     }
@@ -279,8 +283,8 @@ public final class SystemdSandbox: Sendable {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
         for entry in entries {
             guard let candidate = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")")
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
             else { continue }
             // Fields after "comm)": state, ppid, ...
             let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -294,7 +298,7 @@ public final class SystemdSandbox: Sendable {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return entries.compactMap { entry in
             guard let candidate = pid_t(entry),
-                  (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/ns/pid")) == namespace
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/ns/pid")) == namespace
             else { return nil }
             return candidate
         }

@@ -125,7 +125,11 @@ public struct DigitalOceanClient: Sendable {
             return CreatedDroplet(droplet: decoded.droplet, actions: decoded.links?.actions ?? [], requestID: response.requestID)
         } catch {
             // Accepted, but we cannot read the id: the droplet exists and we do not know which it is.
-            var failure = DigitalOceanError(code: .outcomeUnknown, message: "the create was accepted (HTTP \(response.status)) but its answer could not be read; look for the droplet by tag before creating again")
+            var failure = DigitalOceanError(
+                code: .outcomeUnknown,
+                message:
+                    "the create was accepted (HTTP \(response.status)) but its answer could not be read; look for the droplet by tag before creating again"
+            )
             failure.operation = "POST /v2/droplets"
             failure.httpStatus = response.status
             failure.requestID = response.requestID
@@ -186,7 +190,7 @@ public struct DigitalOceanClient: Sendable {
         do {
             _ = try await perform(.DELETE, "/v2/droplets/\(id)", body: nil, kind: .delete)
             return .deleted
-        } catch where error.code == .notFound {
+        } catch  where error.code == .notFound {
             return .alreadyGone
         }
     }
@@ -250,7 +254,9 @@ public struct DigitalOceanClient: Sendable {
         return .milliseconds(Int64(seconds * 1000))
     }
 
-    private func performOnce(_ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, operation: String) async throws(DigitalOceanError) -> Response {
+    private func performOnce(
+        _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, operation: String
+    ) async throws(DigitalOceanError) -> Response {
         // Waiting in line is for pacing; a wait longer than this is reported instead (the hourly
         // limit can mean an hour), and the caller tries again later.
         if let start = await rateBudget.earliestStart(priority: kind.priority),
@@ -319,7 +325,8 @@ public struct DigitalOceanClient: Sendable {
             failure.code = .rateLimited
             failure.retryAfter = rate.retryAfter
             failure.rateLimitResetAt = rate.reset
-            failure.message = rate.retryAfter != nil
+            failure.message =
+                rate.retryAfter != nil
                 ? "the per-minute request limit is exhausted (\(detail)); every call waits until \(until)"
                 : "the hourly request limit is exhausted (\(detail)); every call waits until \(until)"
         case 401:
@@ -329,7 +336,8 @@ public struct DigitalOceanClient: Sendable {
         case 403:
             await rateBudget.observe(rate, for: permit)
             failure.code = .unauthorized
-            failure.message = "the token lacks a permission (\(detail)); it needs droplet:create, droplet:read, droplet:delete, tag:create and tag:read"
+            failure.message =
+                "the token lacks a permission (\(detail)); it needs droplet:create, droplet:read, droplet:delete, tag:create and tag:read"
         case 404:
             await rateBudget.observe(rate, for: permit)
             failure.code = .notFound
@@ -338,7 +346,8 @@ public struct DigitalOceanClient: Sendable {
             await rateBudget.observe(rate, for: permit)
             if kind == .create {
                 failure.code = .outcomeUnknown
-                failure.message = "DigitalOcean answered the create with HTTP \(status) (\(detail)); the droplet may or may not exist, look for it by tag before creating again"
+                failure.message =
+                    "DigitalOcean answered the create with HTTP \(status) (\(detail)); the droplet may or may not exist, look for it by tag before creating again"
             } else {
                 failure.code = .server
                 failure.message = detail
@@ -359,7 +368,8 @@ public struct DigitalOceanClient: Sendable {
         let neverSent = Self.failedBeforeSending(error)
         if kind == .create && !neverSent {
             failure.code = .outcomeUnknown
-            failure.message = "the create was sent but no answer came (\(Self.summary(of: error))); the droplet may or may not exist, look for it by tag before creating again"
+            failure.message =
+                "the create was sent but no answer came (\(Self.summary(of: error))); the droplet may or may not exist, look for it by tag before creating again"
         } else {
             failure.message = "could not reach DigitalOcean at \(baseURL): \(Self.summary(of: error))"
         }

@@ -81,7 +81,8 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
         let scalars = Array(tag.unicodeScalars)
         guard !scalars.isEmpty else { throw .localValidation("tag names must not be empty") }
         guard scalars.count <= maximumTagLength else {
-            throw .localValidation("tag \(quoted(String(tag.prefix(40))))… is \(scalars.count) characters long; at most \(maximumTagLength) are allowed")
+            throw .localValidation(
+                "tag \(quoted(String(tag.prefix(40))))… is \(scalars.count) characters long; at most \(maximumTagLength) are allowed")
         }
         for (offset, scalar) in scalars.enumerated()
         where !(isASCIIAlphanumeric(scalar) || scalar == "_" || scalar == "-" || scalar == ":") {

@@ -101,7 +101,11 @@ public final class SimulatedDigitalOcean: Sendable {
         state.withLock { $0.counts[RouteKey(method: method, route: route)] ?? 0 }
     }
 
-    public func clearRequestLog() { state.withLock { $0.log.removeAll(); $0.counts.removeAll() } }
+    public func clearRequestLog() {
+        state.withLock {
+            $0.log.removeAll(); $0.counts.removeAll()
+        }
+    }
 
     /// Puts a droplet into the account without going through the API or its rate limits.
     @discardableResult
@@ -196,7 +200,9 @@ final class Persistence: Sendable {
     }
 
     func save(_ snapshot: PersistedState) {
-        let myVersion = version.withLock { v in v += 1; return v }
+        let myVersion = version.withLock { v in
+            v += 1; return v
+        }
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]

@@ -11,7 +11,9 @@ import Foundation
 /// - `GET|PUT /_sim/rate-limits`: read or change limits; `DELETE /_sim/rate-limits/usage` forgets usage.
 /// - `GET /_sim/health`.
 extension State {
-    mutating func admin(_ request: SimulatedDigitalOcean.Request, path: String, query: [(String, String)], now: Date) -> SimulatedDigitalOcean.Response {
+    mutating func admin(
+        _ request: SimulatedDigitalOcean.Request, path: String, query: [(String, String)], now: Date
+    ) -> SimulatedDigitalOcean.Response {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var c = encoder.singleValueContainer()

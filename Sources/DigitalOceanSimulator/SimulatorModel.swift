@@ -221,7 +221,10 @@ public struct SimulatorDropletInjection: Sendable, Codable {
     /// Backdate the creation time by this many seconds.
     public var ageSeconds: Double = 0
 
-    public init(name: String, tags: [String] = [], region: String = "sfo3", size: String = "s-1vcpu-512mb-10gb", image: String = "ubuntu-22-04-x64", ipv6: Bool = true, active: Bool = true, ageSeconds: Double = 0) {
+    public init(
+        name: String, tags: [String] = [], region: String = "sfo3", size: String = "s-1vcpu-512mb-10gb", image: String = "ubuntu-22-04-x64",
+        ipv6: Bool = true, active: Bool = true, ageSeconds: Double = 0
+    ) {
         self.name = name
         self.tags = tags
         self.region = region
@@ -256,7 +259,10 @@ public struct SimulatorDropletInjection: Sendable, Codable {
 enum Catalog {
     struct RegionInfo { var slug: String; var name: String }
     struct SizeInfo { var slug: String; var memory: Int64; var vcpus: Int64; var disk: Int64; var transfer: Double; var priceMonthly: Double }
-    struct ImageInfo { var id: Int64; var slug: String; var name: String; var distribution: String; var minDisk: Int64; var sizeGigabytes: Double; var createdAt: String }
+    struct ImageInfo {
+        var id: Int64; var slug: String; var name: String; var distribution: String; var minDisk: Int64; var sizeGigabytes: Double;
+        var createdAt: String
+    }
 
     static let regions: [RegionInfo] = [
         .init(slug: "sfo3", name: "San Francisco 3"), .init(slug: "nyc1", name: "New York 1"),
@@ -270,9 +276,15 @@ enum Catalog {
         .init(slug: "s-2vcpu-2gb", memory: 2048, vcpus: 2, disk: 60, transfer: 3, priceMonthly: 18),
     ]
     static let images: [ImageInfo] = [
-        .init(id: 129_211_873, slug: "ubuntu-22-04-x64", name: "22.04 (LTS) x64", distribution: "Ubuntu", minDisk: 7, sizeGigabytes: 2.38, createdAt: "2023-03-23T19:25:39Z"),
-        .init(id: 155_133_621, slug: "ubuntu-24-04-x64", name: "24.04 (LTS) x64", distribution: "Ubuntu", minDisk: 7, sizeGigabytes: 2.44, createdAt: "2024-04-25T12:10:46Z"),
-        .init(id: 147_390_281, slug: "debian-12-x64", name: "12 x64", distribution: "Debian", minDisk: 7, sizeGigabytes: 0.98, createdAt: "2023-12-19T10:13:28Z"),
+        .init(
+            id: 129_211_873, slug: "ubuntu-22-04-x64", name: "22.04 (LTS) x64", distribution: "Ubuntu", minDisk: 7, sizeGigabytes: 2.38,
+            createdAt: "2023-03-23T19:25:39Z"),
+        .init(
+            id: 155_133_621, slug: "ubuntu-24-04-x64", name: "24.04 (LTS) x64", distribution: "Ubuntu", minDisk: 7, sizeGigabytes: 2.44,
+            createdAt: "2024-04-25T12:10:46Z"),
+        .init(
+            id: 147_390_281, slug: "debian-12-x64", name: "12 x64", distribution: "Debian", minDisk: 7, sizeGigabytes: 0.98,
+            createdAt: "2023-12-19T10:13:28Z"),
     ]
     static let regionFeatures = ["backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"]
 

@@ -130,7 +130,11 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             self.body = nil
             let keepAlive = head.isKeepAlive
             if tooLarge {
-                write(context: context, response: .init(status: 413, headers: [("content-type", "application/json; charset=utf-8")], body: Array(#"{"id":"request_entity_too_large","message":"request body too large"}"#.utf8)), keepAlive: false)
+                write(
+                    context: context,
+                    response: .init(
+                        status: 413, headers: [("content-type", "application/json; charset=utf-8")],
+                        body: Array(#"{"id":"request_entity_too_large","message":"request body too large"}"#.utf8)), keepAlive: false)
                 return
             }
             let request = SimulatedDigitalOcean.Request(

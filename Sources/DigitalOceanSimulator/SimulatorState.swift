@@ -100,7 +100,9 @@ struct State: Sendable {
         case drop
     }
 
-    mutating func api(_ request: SimulatedDigitalOcean.Request, path: String, query: [(String, String)], now: Date, context: inout ResponseContext) -> APIResult {
+    mutating func api(
+        _ request: SimulatedDigitalOcean.Request, path: String, query: [(String, String)], now: Date, context: inout ResponseContext
+    ) -> APIResult {
         // 1. Authentication: no rate-limit accounting for unknown tokens.
         guard let token = Self.bearerToken(request.header("authorization")), tokens.contains(token) else {
             context.rateHeaders = rateHeaders(window: TokenWindow(), now: now)
@@ -279,9 +281,10 @@ struct State: Sendable {
         }
         for name in names {
             guard Self.isValidName(name) else {
-                return invalid(name.utf8.count > 255 || name.isEmpty
-                    ? "Name must be between 1 and 255 characters."
-                    : "Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
+                return invalid(
+                    name.utf8.count > 255 || name.isEmpty
+                        ? "Name must be between 1 and 255 characters."
+                        : "Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
             }
         }
         guard let sizeSlug = document["size"]?.stringValue, let size = Catalog.size(sizeSlug) else {
@@ -312,7 +315,9 @@ struct State: Sendable {
                 return invalid("tags must be an array of strings")
             }
             for tag in items where !Self.isValidTag(tag) {
-                return invalid("Tag \"\(tag.prefix(300))\" is invalid: tag names may only contain letters, numbers, colons, dashes and underscores, and be at most 255 characters long.")
+                return invalid(
+                    "Tag \"\(tag.prefix(300))\" is invalid: tag names may only contain letters, numbers, colons, dashes and underscores, and be at most 255 characters long."
+                )
             }
             for tag in items where !tags.contains(tag) { tags.append(tag) }
         }
@@ -349,12 +354,13 @@ struct State: Sendable {
         if rng.chance(faults.createServerErrorProbability) {
             return .respond(error(500, "server_error", "Unexpected server-side error", context))
         }
-        let actions = JSONValue.array(created.map { droplet in
-            .object([
-                ("id", .int(droplet.actionID)), ("rel", "create"),
-                ("href", .string("http://\(context.host)/v2/actions/\(droplet.actionID)")),
-            ])
-        })
+        let actions = JSONValue.array(
+            created.map { droplet in
+                .object([
+                    ("id", .int(droplet.actionID)), ("rel", "create"),
+                    ("href", .string("http://\(context.host)/v2/actions/\(droplet.actionID)")),
+                ])
+            })
         if multi {
             return .respond(json(202, ["droplets": .array(created.map { render($0, now: now) }), "links": .object([("actions", actions)])], context))
         }
@@ -439,8 +445,12 @@ struct State: Sendable {
                 v6.append(.object([("ip_address", .string(ip)), ("netmask", 64), ("gateway", .string(gateway)), ("type", "public")]))
             }
         }
-        let nextBackupWindow: JSONValue = d.backups
-            ? .object([("start", .string(Self.timestamp(d.createdAt.addingTimeInterval(86_400)))), ("end", .string(Self.timestamp(d.createdAt.addingTimeInterval(90_000))))])
+        let nextBackupWindow: JSONValue =
+            d.backups
+            ? .object([
+                ("start", .string(Self.timestamp(d.createdAt.addingTimeInterval(86_400)))),
+                ("end", .string(Self.timestamp(d.createdAt.addingTimeInterval(90_000)))),
+            ])
             : .null
         return .object([
             ("id", .int(d.id)),
@@ -457,27 +467,36 @@ struct State: Sendable {
             ("backup_ids", []),
             ("next_backup_window", nextBackupWindow),
             ("snapshot_ids", []),
-            ("image", .object([
-                ("id", .int(image.id)), ("name", .string(image.name)), ("distribution", .string(image.distribution)),
-                ("slug", .string(image.slug)), ("public", true), ("regions", .strings(Catalog.regions.map(\.slug))),
-                ("created_at", .string(image.createdAt)), ("type", "base"), ("min_disk_size", .int(image.minDisk)),
-                ("size_gigabytes", .double(image.sizeGigabytes)), ("description", .string("\(image.distribution) \(image.name)")),
-                ("tags", []), ("status", "available"), ("error_message", ""),
-            ])),
+            (
+                "image",
+                .object([
+                    ("id", .int(image.id)), ("name", .string(image.name)), ("distribution", .string(image.distribution)),
+                    ("slug", .string(image.slug)), ("public", true), ("regions", .strings(Catalog.regions.map(\.slug))),
+                    ("created_at", .string(image.createdAt)), ("type", "base"), ("min_disk_size", .int(image.minDisk)),
+                    ("size_gigabytes", .double(image.sizeGigabytes)), ("description", .string("\(image.distribution) \(image.name)")),
+                    ("tags", []), ("status", "available"), ("error_message", ""),
+                ])
+            ),
             ("volume_ids", []),
-            ("size", .object([
-                ("slug", .string(size.slug)), ("memory", .int(size.memory)), ("vcpus", .int(size.vcpus)),
-                ("disk", .int(size.disk)), ("transfer", .double(size.transfer)), ("price_monthly", .double(size.priceMonthly)),
-                ("price_hourly", .double((size.priceMonthly / 672 * 100_000).rounded() / 100_000)),
-                ("regions", .strings(Catalog.regions.map(\.slug))), ("available", true), ("description", "Basic"),
-                ("disk_info", diskInfo),
-            ])),
+            (
+                "size",
+                .object([
+                    ("slug", .string(size.slug)), ("memory", .int(size.memory)), ("vcpus", .int(size.vcpus)),
+                    ("disk", .int(size.disk)), ("transfer", .double(size.transfer)), ("price_monthly", .double(size.priceMonthly)),
+                    ("price_hourly", .double((size.priceMonthly / 672 * 100_000).rounded() / 100_000)),
+                    ("regions", .strings(Catalog.regions.map(\.slug))), ("available", true), ("description", "Basic"),
+                    ("disk_info", diskInfo),
+                ])
+            ),
             ("size_slug", .string(size.slug)),
             ("networks", .object([("v4", .array(v4)), ("v6", .array(v6))])),
-            ("region", .object([
-                ("name", .string(region.name)), ("slug", .string(region.slug)), ("features", .strings(Catalog.regionFeatures)),
-                ("available", true), ("sizes", .strings(Catalog.sizes.map(\.slug))),
-            ])),
+            (
+                "region",
+                .object([
+                    ("name", .string(region.name)), ("slug", .string(region.slug)), ("features", .strings(Catalog.regionFeatures)),
+                    ("available", true), ("sizes", .strings(Catalog.sizes.map(\.slug))),
+                ])
+            ),
             ("tags", .strings(d.tags)),
             ("vpc_uuid", .string(d.vpcUUID)),
         ])

@@ -143,9 +143,11 @@ public actor PostgresConnection {
                 return
             } catch {
                 let delay = configuration.reconnectBackoff.delay(attempt: attempt)
-                logger.warning("database reconnect failed; retrying", metadata: [
-                    "error": "\(error)", "attempt": "\(attempt + 1)", "retry_in": "\(delay)",
-                ])
+                logger.warning(
+                    "database reconnect failed; retrying",
+                    metadata: [
+                        "error": "\(error)", "attempt": "\(attempt + 1)", "retry_in": "\(delay)",
+                    ])
                 attempt += 1
                 try await Task.sleep(for: delay)
             }
@@ -230,13 +232,15 @@ public actor PostgresConnection {
         // libpq takes values as C strings, which end at the first NUL; Postgres text cannot hold
         // one either. Refuse such a value rather than store a silently shortened one.
         if let position = query.binds.firstIndex(where: { $0.text?.utf8.contains(0) == true }) {
-            return .failure(PostgresError(
-                code: .invalidQuery,
-                message: "bind parameter $\(position + 1) contains a NUL byte, which Postgres text cannot hold"
-            ))
+            return .failure(
+                PostgresError(
+                    code: .invalidQuery,
+                    message: "bind parameter $\(position + 1) contains a NUL byte, which Postgres text cannot hold"
+                ))
         }
         let types = query.binds.map { Oid($0.type.oid) }
-        let pointer: OpaquePointer? = simple
+        let pointer: OpaquePointer? =
+            simple
             ? PQexec(handle, query.sql)
             : withOptionalCStringArray(query.binds.map(\.text)) { values in
                 PQexecParams(handle, query.sql, Int32(query.binds.count), types, values, nil, nil, 0)
@@ -251,12 +255,13 @@ public actor PostgresConnection {
             return .success(result.rows())
         default:
             let message = result.field("M") ?? String(cString: PQresultErrorMessage(pointer)).trimmingWhitespace()
-            return .failure(PostgresError(
-                code: .server,
-                message: message.isEmpty ? "the statement failed" : message,
-                sqlState: result.field("C"),
-                detail: result.field("D")
-            ))
+            return .failure(
+                PostgresError(
+                    code: .server,
+                    message: message.isEmpty ? "the statement failed" : message,
+                    sqlState: result.field("C"),
+                    detail: result.field("D")
+                ))
         }
     }
 }

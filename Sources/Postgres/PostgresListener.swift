@@ -154,9 +154,11 @@ final class ListenerWorker: Sendable {
     /// Reads what arrived and yields every notification; false when the session is broken.
     private func drain(_ session: ConnectionHandle) -> Bool {
         guard PQconsumeInput(session.pointer) == 1 else {
-            logger.warning("listener session lost", metadata: [
-                "error": "\(connectionString.scrub(String(cString: PQerrorMessage(session.pointer)).trimmingWhitespace()))",
-            ])
+            logger.warning(
+                "listener session lost",
+                metadata: [
+                    "error": "\(connectionString.scrub(String(cString: PQerrorMessage(session.pointer)).trimmingWhitespace()))"
+                ])
             return false
         }
         while let notify = PQnotifies(session.pointer) {

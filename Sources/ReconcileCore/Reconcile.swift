@@ -163,7 +163,8 @@ extension Decider {
         let backoffUntil = state.nextAttemptAt.flatMap { $0 > plan.now ? $0 : nil }
         let settleDeadline = state.createAttemptedAt.map { $0.adding(configuration.settlePeriod) }
         // A create whose outcome nobody has seen yet: the droplet may still appear in a list.
-        let createUnsettled = state.dropletID == nil && identityDroplets.isEmpty
+        let createUnsettled =
+            state.dropletID == nil && identityDroplets.isEmpty
             && settleDeadline.map { observation.listedAt < $0 } ?? false
 
         if row.deleteRequestedAt != nil {
@@ -221,7 +222,8 @@ extension Decider {
         case .none where createUnsettled:
             plan.waitingOnCloud = true
             if let settleDeadline { plan.wake(at: settleDeadline) }
-        case .none where state.status == .creating && state.createAttemptedAt != nil
+        case .none
+        where state.status == .creating && state.createAttemptedAt != nil
             && state.createAttempts >= configuration.maxCreateAttempts:
             // Every attempt so far vanished without a trace: stop before sending more.
             var target = state
@@ -273,8 +275,8 @@ extension Decider {
                 target.status = .provisioning
                 plan.waitingOnCloud = true
             }
-            // An active row whose droplet briefly lists without an address keeps its status and
-            // addresses: a list glitch must not take a server out of service.
+        // An active row whose droplet briefly lists without an address keeps its status and
+        // addresses: a list glitch must not take a server out of service.
         case .off:
             target.status = held
             target.lastError = DecisionMessages.poweredOff(droplet: droplet.id)
@@ -293,7 +295,8 @@ extension Decider {
                 target.nextAttemptAt = nil
             }
         }
-        let adopted = state.dropletID != droplet.id
+        let adopted =
+            state.dropletID != droplet.id
             || (state.status == .creating && state.createAttemptedAt == nil)
         if adopted {
             plan.actions.append(.note(.adopted(row: row.id, droplet: droplet.id)))

@@ -21,7 +21,7 @@ public struct DigitalOceanFleet: DropletCloud {
     public func droplet(id: Int64) async throws -> ObservedDroplet? {
         do {
             return Self.observed(try await client.droplet(id: id))
-        } catch where error.code == .notFound {
+        } catch  where error.code == .notFound {
             return nil
         } catch {
             throw Self.failure(error)

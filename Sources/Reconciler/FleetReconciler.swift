@@ -141,10 +141,13 @@ public actor FleetReconciler {
 
     /// Records a change of leadership in the audit trail.
     public func announceLeadership(_ leading: Bool) async {
-        await audit.emit(AuditEvent(
-            kind: .leadership, at: clock(),
-            message: leading ? "this replica now leads: it holds the advisory lock and reconciles" : "this replica lost leadership; it stopped acting and will campaign again"
-        ))
+        await audit.emit(
+            AuditEvent(
+                kind: .leadership, at: clock(),
+                message: leading
+                    ? "this replica now leads: it holds the advisory lock and reconciles"
+                    : "this replica lost leadership; it stopped acting and will campaign again"
+            ))
     }
 
     // MARK: Observe
@@ -256,7 +259,8 @@ public actor FleetReconciler {
         do {
             revision = try await repository.update(id: row.id, expectedRevision: expectedRevision, to: to)
         } catch {
-            logger.error("could not write row \(row.id.uuidString.lowercased()): \(error)", metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"])
+            logger.error(
+                "could not write row \(row.id.uuidString.lowercased()): \(error)", metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"])
             return nil
         }
         guard let revision else {
@@ -267,12 +271,16 @@ public actor FleetReconciler {
             return nil
         }
         if from.status != to.status {
-            await audit.emit(event(.statusChanged, row: row, droplet: to.dropletID ?? from.dropletID, from: from.status, to: to.status, requestID: requestID,
-                                   message: "server \(row.name) is now \(to.status.rawValue) (was \(from.status.rawValue))"))
+            await audit.emit(
+                event(
+                    .statusChanged, row: row, droplet: to.dropletID ?? from.dropletID, from: from.status, to: to.status, requestID: requestID,
+                    message: "server \(row.name) is now \(to.status.rawValue) (was \(from.status.rawValue))"))
         }
         if to.status == .failed, from.status != .failed || from.lastError != to.lastError {
-            await audit.emit(event(.failed, row: row, droplet: to.dropletID, from: from.status, to: to.status, requestID: requestID,
-                                   message: "server \(row.name) failed: \(to.lastError ?? "no reason recorded")"))
+            await audit.emit(
+                event(
+                    .failed, row: row, droplet: to.dropletID, from: from.status, to: to.status, requestID: requestID,
+                    message: "server \(row.name) failed: \(to.lastError ?? "no reason recorded")"))
         }
         return revision
     }
@@ -294,8 +302,10 @@ public actor FleetReconciler {
         intent.createAttemptedAt = now
         intent.createAttempts += 1
         guard let intentRevision = await write(row: row, expectedRevision: revision, from: state, to: intent) else { return nil }
-        await audit.emit(event(.createRequested, row: row, from: state.status, to: state.status,
-                               message: "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), attempt \(intent.createAttempts)"))
+        await audit.emit(
+            event(
+                .createRequested, row: row, from: state.status, to: state.status,
+                message: "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), attempt \(intent.createAttempts)"))
 
         // The intent is durable; if leadership was lost meanwhile, the next leader settles the row.
         guard mayAct() else { return intent }
@@ -307,8 +317,10 @@ public actor FleetReconciler {
             next.lastError = nil
             next.transientFailures = 0
             next.nextAttemptAt = nil
-            await audit.emit(event(.createAccepted, row: row, droplet: accepted.droplet.id, from: state.status, to: .provisioning, requestID: accepted.requestID,
-                                   message: "DigitalOcean accepted droplet \(accepted.droplet.id) for server \(row.name)"))
+            await audit.emit(
+                event(
+                    .createAccepted, row: row, droplet: accepted.droplet.id, from: state.status, to: .provisioning, requestID: accepted.requestID,
+                    message: "DigitalOcean accepted droplet \(accepted.droplet.id) for server \(row.name)"))
             guard await write(row: row, expectedRevision: intentRevision, from: intent, to: next, requestID: accepted.requestID) != nil else {
                 // The droplet carries the row's identity tag; the next list binds it.
                 return intent
@@ -327,14 +339,22 @@ public actor FleetReconciler {
                 next.createAttemptedAt = nil  // refused without effect: safe to send again after the backoff
                 backOff(&next, failure: failure, now: now)
                 next.lastError = "DigitalOcean did not take the create (\(failure.message)); retrying at \(Self.timestamp(next.nextAttemptAt))"
-                await audit.emit(event(.retrying, row: row, from: state.status, to: state.status, requestID: failure.requestID, message: "server \(row.name): \(next.lastError ?? "")"))
+                await audit.emit(
+                    event(
+                        .retrying, row: row, from: state.status, to: state.status, requestID: failure.requestID,
+                        message: "server \(row.name): \(next.lastError ?? "")"))
             case .outcomeUnknown:
                 backOff(&next, failure: failure, now: now)
                 next.lastError = "create outcome unknown (\(failure.message)); no new create until DigitalOcean has been checked for the droplet"
-                await audit.emit(event(.createUncertain, row: row, from: state.status, to: state.status, requestID: failure.requestID,
-                                       message: "server \(row.name): the create may or may not have happened (\(failure.message)); waiting for the settle period before checking"))
+                await audit.emit(
+                    event(
+                        .createUncertain, row: row, from: state.status, to: state.status, requestID: failure.requestID,
+                        message:
+                            "server \(row.name): the create may or may not have happened (\(failure.message)); waiting for the settle period before checking"
+                    ))
             }
-            return await write(row: row, expectedRevision: intentRevision, from: intent, to: next, requestID: failure.requestID) != nil ? next : intent
+            return await write(row: row, expectedRevision: intentRevision, from: intent, to: next, requestID: failure.requestID) != nil
+                ? next : intent
         }
     }
 
@@ -368,11 +388,14 @@ public actor FleetReconciler {
             case .destroyed(let id): requestID = id; result = "destroying droplet \(dropletID)"
             case .alreadyGone: requestID = nil; result = "droplet \(dropletID) was already gone"
             }
-            await audit.emit(event(kind, row: row, serverID: row == nil ? nil : row?.id, droplet: dropletID, requestID: requestID, message: "\(result): \(why)"))
+            await audit.emit(
+                event(kind, row: row, serverID: row == nil ? nil : row?.id, droplet: dropletID, requestID: requestID, message: "\(result): \(why)"))
         } catch {
             let failure = error as? CloudFailure ?? CloudFailure(kind: .transient, message: "\(error)")
-            await audit.emit(event(failure.kind == .permanent ? .failed : .retrying, row: row, droplet: dropletID, requestID: failure.requestID,
-                                   message: "could not destroy droplet \(dropletID) (\(why)): \(failure.message)"))
+            await audit.emit(
+                event(
+                    failure.kind == .permanent ? .failed : .retrying, row: row, droplet: dropletID, requestID: failure.requestID,
+                    message: "could not destroy droplet \(dropletID) (\(why)): \(failure.message)"))
         }
     }
 
@@ -381,12 +404,18 @@ public actor FleetReconciler {
         case .orphanSeen(let droplet):
             guard orphansFirstSeen[droplet.id] == nil else { return }
             orphansFirstSeen[droplet.id] = clock()
-            await audit.emit(AuditEvent(kind: .orphanSeen, at: clock(), dropletID: droplet.id,
-                                        message: "droplet \(droplet.id) (\(droplet.name)) is tagged citrus-host but matches no server row; left alone unless --orphans delete"))
+            await audit.emit(
+                AuditEvent(
+                    kind: .orphanSeen, at: clock(), dropletID: droplet.id,
+                    message:
+                        "droplet \(droplet.id) (\(droplet.name)) is tagged citrus-host but matches no server row; left alone unless --orphans delete")
+            )
         case let .adopted(id, dropletID):
             let row = rows[id]
-            await audit.emit(event(.adopted, row: row, serverID: id, droplet: dropletID,
-                                   message: "server \(row?.name ?? id.uuidString.lowercased()) adopted existing droplet \(dropletID)"))
+            await audit.emit(
+                event(
+                    .adopted, row: row, serverID: id, droplet: dropletID,
+                    message: "server \(row?.name ?? id.uuidString.lowercased()) adopted existing droplet \(dropletID)"))
         }
     }
 
@@ -394,8 +423,9 @@ public actor FleetReconciler {
 
     private func backOff(_ state: inout DaemonState, failure: CloudFailure, now: Date) {
         state.transientFailures += 1
-        var delay = ReconcileCore.Backoff.delay(failures: state.transientFailures, base: configuration.decision.backoffBase,
-                                  cap: configuration.decision.backoffCap, jitter: jitter())
+        var delay = ReconcileCore.Backoff.delay(
+            failures: state.transientFailures, base: configuration.decision.backoffBase,
+            cap: configuration.decision.backoffCap, jitter: jitter())
         if let wait = failure.retryAfter, wait > delay { delay = wait }
         state.nextAttemptAt = now.addingTimeInterval(delay.seconds)
     }
@@ -404,8 +434,9 @@ public actor FleetReconciler {
         _ kind: AuditKind, row: ServerRecord?, serverID: UUID? = nil, droplet: Int64? = nil,
         from: ServerStatus? = nil, to: ServerStatus? = nil, requestID: String? = nil, message: String
     ) -> AuditEvent {
-        AuditEvent(kind: kind, at: clock(), serverID: row?.id ?? serverID, serverName: row?.name, dropletID: droplet ?? row?.state.dropletID,
-                   fromStatus: from, toStatus: to, requestID: requestID, message: message)
+        AuditEvent(
+            kind: kind, at: clock(), serverID: row?.id ?? serverID, serverName: row?.name, dropletID: droplet ?? row?.state.dropletID,
+            fromStatus: from, toStatus: to, requestID: requestID, message: message)
     }
 
     private func summary(rows: [ServerRecord], finalStates: [UUID: DaemonState], plan: Plan) -> PassSummary {

@@ -95,7 +95,8 @@ public struct ReconcileService: Service {
                     }
                 } catch {
                     consecutiveFailures += 1
-                    let delay = ReconcileCore.Backoff.delay(failures: consecutiveFailures, base: .milliseconds(500), cap: .seconds(30), jitter: .random(in: 0..<1))
+                    let delay = ReconcileCore.Backoff.delay(
+                        failures: consecutiveFailures, base: .milliseconds(500), cap: .seconds(30), jitter: .random(in: 0..<1))
                     logger.error("database unreachable; campaigning again in \(delay): \(error)")
                     hooks.passFailed(error)
                     try await waitBetweenPasses(delay, quickPasses: false)
@@ -119,8 +120,10 @@ public struct ReconcileService: Service {
                     if !leadership.isLeading { await reconciler.announceLeadership(false) }
                 }
                 consecutiveFailures += 1
-                delay = ReconcileCore.Backoff.delay(failures: consecutiveFailures, base: .seconds(1), cap: configuration.fastInterval * 6, jitter: Double.random(in: 0..<1))
-                logger.error("reconcile pass failed; next try in \(delay.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))): \(error)")
+                delay = ReconcileCore.Backoff.delay(
+                    failures: consecutiveFailures, base: .seconds(1), cap: configuration.fastInterval * 6, jitter: Double.random(in: 0..<1))
+                logger.error(
+                    "reconcile pass failed; next try in \(delay.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))): \(error)")
                 hooks.passFailed(error)
             }
             try await waitBetweenPasses(delay, quickPasses: leadership?.isLeading ?? true)

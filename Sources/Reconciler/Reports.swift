@@ -26,7 +26,8 @@ public enum Reports {
                 if let problem = problems[order.rowID] {
                     lines.append("fail     \(label(order.rowID)): \(problem) (nothing would be sent)")
                 } else {
-                    lines.append("create   \(label(order.rowID)): \(order.region) \(order.size) \(order.image), tags \(order.tags.joined(separator: ","))")
+                    lines.append(
+                        "create   \(label(order.rowID)): \(order.region) \(order.size) \(order.image), tags \(order.tags.joined(separator: ","))")
                 }
             case let .destroy(droplet, reason):
                 switch reason {

@@ -15,98 +15,108 @@ public struct Migration: Sendable, Hashable {
 extension Migration {
     /// All migrations, in the order they apply.
     public static let all: [Migration] = [
-        Migration(version: 1, name: "create servers", sql: """
-            -- The platform's original schema; a no-op where it already exists. A minimal agents
-            -- table stands in for the hub's own when the database has none.
-            CREATE TABLE IF NOT EXISTS agents (
-                id UUID PRIMARY KEY DEFAULT gen_random_uuid()
-            );
-            CREATE TABLE IF NOT EXISTS servers (
-                id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-                name VARCHAR(255) NOT NULL,
-                digital_ocean_id VARCHAR(255),
-                region VARCHAR(50) NOT NULL,
-                size VARCHAR(50) NOT NULL,
-                ip_address VARCHAR(45),
-                status VARCHAR(50) NOT NULL DEFAULT 'creating',
-                agent_id UUID REFERENCES agents(id),
-                created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
-                updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
-            );
-            CREATE INDEX IF NOT EXISTS idx_servers_status ON servers(status);
-            CREATE INDEX IF NOT EXISTS idx_servers_digital_ocean_id ON servers(digital_ocean_id);
-            CREATE INDEX IF NOT EXISTS idx_servers_agent_id ON servers(agent_id);
-            """),
-        Migration(version: 2, name: "servers user columns and defaults", sql: """
-            ALTER TABLE servers
-                ALTER COLUMN region SET DEFAULT 'sfo3',
-                ALTER COLUMN size SET DEFAULT 's-1vcpu-512mb-10gb',
-                ADD COLUMN IF NOT EXISTS image VARCHAR(100) NOT NULL DEFAULT 'ubuntu-22-04-x64',
-                ADD COLUMN IF NOT EXISTS delete_requested_at TIMESTAMPTZ;
-            """),
-        Migration(version: 3, name: "servers daemon bookkeeping and revision", sql: """
-            ALTER TABLE servers
-                ADD COLUMN IF NOT EXISTS ipv6_address VARCHAR(64),
-                ADD COLUMN IF NOT EXISTS last_error TEXT,
-                ADD COLUMN IF NOT EXISTS create_attempted_at TIMESTAMPTZ,
-                ADD COLUMN IF NOT EXISTS create_attempts INT NOT NULL DEFAULT 0,
-                ADD COLUMN IF NOT EXISTS transient_failures INT NOT NULL DEFAULT 0,
-                ADD COLUMN IF NOT EXISTS next_attempt_at TIMESTAMPTZ,
-                ADD COLUMN IF NOT EXISTS revision BIGINT NOT NULL DEFAULT 0;
+        Migration(
+            version: 1, name: "create servers",
+            sql: """
+                -- The platform's original schema; a no-op where it already exists. A minimal agents
+                -- table stands in for the hub's own when the database has none.
+                CREATE TABLE IF NOT EXISTS agents (
+                    id UUID PRIMARY KEY DEFAULT gen_random_uuid()
+                );
+                CREATE TABLE IF NOT EXISTS servers (
+                    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+                    name VARCHAR(255) NOT NULL,
+                    digital_ocean_id VARCHAR(255),
+                    region VARCHAR(50) NOT NULL,
+                    size VARCHAR(50) NOT NULL,
+                    ip_address VARCHAR(45),
+                    status VARCHAR(50) NOT NULL DEFAULT 'creating',
+                    agent_id UUID REFERENCES agents(id),
+                    created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                    updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
+                );
+                CREATE INDEX IF NOT EXISTS idx_servers_status ON servers(status);
+                CREATE INDEX IF NOT EXISTS idx_servers_digital_ocean_id ON servers(digital_ocean_id);
+                CREATE INDEX IF NOT EXISTS idx_servers_agent_id ON servers(agent_id);
+                """),
+        Migration(
+            version: 2, name: "servers user columns and defaults",
+            sql: """
+                ALTER TABLE servers
+                    ALTER COLUMN region SET DEFAULT 'sfo3',
+                    ALTER COLUMN size SET DEFAULT 's-1vcpu-512mb-10gb',
+                    ADD COLUMN IF NOT EXISTS image VARCHAR(100) NOT NULL DEFAULT 'ubuntu-22-04-x64',
+                    ADD COLUMN IF NOT EXISTS delete_requested_at TIMESTAMPTZ;
+                """),
+        Migration(
+            version: 3, name: "servers daemon bookkeeping and revision",
+            sql: """
+                ALTER TABLE servers
+                    ADD COLUMN IF NOT EXISTS ipv6_address VARCHAR(64),
+                    ADD COLUMN IF NOT EXISTS last_error TEXT,
+                    ADD COLUMN IF NOT EXISTS create_attempted_at TIMESTAMPTZ,
+                    ADD COLUMN IF NOT EXISTS create_attempts INT NOT NULL DEFAULT 0,
+                    ADD COLUMN IF NOT EXISTS transient_failures INT NOT NULL DEFAULT 0,
+                    ADD COLUMN IF NOT EXISTS next_attempt_at TIMESTAMPTZ,
+                    ADD COLUMN IF NOT EXISTS revision BIGINT NOT NULL DEFAULT 0;
 
-            -- Every update bumps the revision, whoever makes it, so the daemon's compare-and-set
-            -- writes never overwrite a change they did not see.
-            CREATE OR REPLACE FUNCTION citrus_servers_bump_revision() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                NEW.revision := OLD.revision + 1;
-                RETURN NEW;
-            END
-            $$;
-            CREATE OR REPLACE TRIGGER citrus_servers_bump_revision
-                BEFORE UPDATE ON servers
-                FOR EACH ROW EXECUTE FUNCTION citrus_servers_bump_revision();
-            """),
-        Migration(version: 4, name: "server events", sql: """
-            -- No foreign key: the audit trail outlives the rows it tells about.
-            CREATE TABLE IF NOT EXISTS server_events (
-                id BIGSERIAL PRIMARY KEY,
-                server_id UUID,
-                server_name TEXT,
-                kind TEXT NOT NULL,
-                message TEXT NOT NULL,
-                droplet_id BIGINT,
-                from_status VARCHAR(50),
-                to_status VARCHAR(50),
-                do_request_id TEXT,
-                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-            );
-            CREATE INDEX IF NOT EXISTS idx_server_events_server_id ON server_events(server_id, id);
-            """),
-        Migration(version: 5, name: "notify on user changes", sql: """
-            -- Wakes the daemon on inserts, deletes, and changes to the columns users own. The
-            -- daemon's own writes touch none of those, so they never wake it.
-            CREATE OR REPLACE FUNCTION citrus_servers_notify() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                IF TG_OP = 'DELETE' THEN
-                    PERFORM pg_notify('citrus_servers', OLD.id::text);
-                    RETURN OLD;
-                END IF;
-                IF TG_OP = 'UPDATE'
-                   AND (NEW.name, NEW.region, NEW.size, NEW.image, NEW.delete_requested_at)
-                       IS NOT DISTINCT FROM (OLD.name, OLD.region, OLD.size, OLD.image, OLD.delete_requested_at)
-                THEN
+                -- Every update bumps the revision, whoever makes it, so the daemon's compare-and-set
+                -- writes never overwrite a change they did not see.
+                CREATE OR REPLACE FUNCTION citrus_servers_bump_revision() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    NEW.revision := OLD.revision + 1;
                     RETURN NEW;
-                END IF;
-                PERFORM pg_notify('citrus_servers', NEW.id::text);
-                RETURN NEW;
-            END
-            $$;
-            CREATE OR REPLACE TRIGGER citrus_servers_notify
-                AFTER INSERT OR UPDATE OR DELETE ON servers
-                FOR EACH ROW EXECUTE FUNCTION citrus_servers_notify();
-            """),
+                END
+                $$;
+                CREATE OR REPLACE TRIGGER citrus_servers_bump_revision
+                    BEFORE UPDATE ON servers
+                    FOR EACH ROW EXECUTE FUNCTION citrus_servers_bump_revision();
+                """),
+        Migration(
+            version: 4, name: "server events",
+            sql: """
+                -- No foreign key: the audit trail outlives the rows it tells about.
+                CREATE TABLE IF NOT EXISTS server_events (
+                    id BIGSERIAL PRIMARY KEY,
+                    server_id UUID,
+                    server_name TEXT,
+                    kind TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    droplet_id BIGINT,
+                    from_status VARCHAR(50),
+                    to_status VARCHAR(50),
+                    do_request_id TEXT,
+                    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                );
+                CREATE INDEX IF NOT EXISTS idx_server_events_server_id ON server_events(server_id, id);
+                """),
+        Migration(
+            version: 5, name: "notify on user changes",
+            sql: """
+                -- Wakes the daemon on inserts, deletes, and changes to the columns users own. The
+                -- daemon's own writes touch none of those, so they never wake it.
+                CREATE OR REPLACE FUNCTION citrus_servers_notify() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP = 'DELETE' THEN
+                        PERFORM pg_notify('citrus_servers', OLD.id::text);
+                        RETURN OLD;
+                    END IF;
+                    IF TG_OP = 'UPDATE'
+                       AND (NEW.name, NEW.region, NEW.size, NEW.image, NEW.delete_requested_at)
+                           IS NOT DISTINCT FROM (OLD.name, OLD.region, OLD.size, OLD.image, OLD.delete_requested_at)
+                    THEN
+                        RETURN NEW;
+                    END IF;
+                    PERFORM pg_notify('citrus_servers', NEW.id::text);
+                    RETURN NEW;
+                END
+                $$;
+                CREATE OR REPLACE TRIGGER citrus_servers_notify
+                    AFTER INSERT OR UPDATE OR DELETE ON servers
+                    FOR EACH ROW EXECUTE FUNCTION citrus_servers_notify();
+                """),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

@@ -36,7 +36,8 @@ public struct Migrator: Sendable {
         let logger = self.logger
         return try await connection.transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))")
-            try await connection.query("""
+            try await connection.query(
+                """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version INT PRIMARY KEY,
                     name TEXT NOT NULL,

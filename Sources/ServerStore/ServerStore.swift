@@ -42,7 +42,8 @@ public struct ServerStore: Sendable {
     /// Rows that wait for their first create and nothing else: no create was ever sent for them,
     /// so deciding about them needs no fresh list (the loop's quick path after a NOTIFY).
     public func fetchUnattemptedServers() async throws -> [ServerRecord] {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT \(unsafeSQL: Self.columns) FROM servers
             WHERE status = 'creating' AND create_attempted_at IS NULL AND digital_ocean_id IS NULL
               AND delete_requested_at IS NULL
@@ -56,7 +57,8 @@ public struct ServerStore: Sendable {
     /// nothing was written; re-read and decide again.
     public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
         let dropletID = state.dropletID.map(String.init)
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             UPDATE servers SET
                 status = \(state.status.rawValue),
                 digital_ocean_id = \(dropletID),
@@ -76,7 +78,8 @@ public struct ServerStore: Sendable {
 
     /// Appends one entry to the audit trail.
     public func record(_ event: AuditEvent) async throws {
-        try await connection.query("""
+        try await connection.query(
+            """
             INSERT INTO server_events
                 (server_id, server_name, kind, message, droplet_id, from_status, to_status, do_request_id, created_at)
             VALUES (\(event.serverID), \(event.serverName), \(event.kind.rawValue), \(event.message), \(event.dropletID),
@@ -87,7 +90,8 @@ public struct ServerStore: Sendable {
     /// The audit trail of one server, oldest first. Entries of kinds this build does not know
     /// (written by a newer version) are skipped.
     public func fetchEvents(serverID: UUID) async throws -> [AuditEvent] {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT server_id, server_name, kind, message, droplet_id, from_status, to_status, do_request_id, created_at
             FROM server_events WHERE server_id = \(serverID) ORDER BY id
             """)
@@ -123,7 +127,8 @@ public struct ServerStore: Sendable {
                 problems.append("servers.digital_ocean_id '\(rawDroplet)' is not a DigitalOcean droplet id")
             }
         }
-        let problem = problems.isEmpty
+        let problem =
+            problems.isEmpty
             ? nil
             : problems.joined(separator: "; ") + "; fix the row, then set status to 'creating' (or clear the id) to retry"
         let storedError = try row.decode(String?.self, "last_error")

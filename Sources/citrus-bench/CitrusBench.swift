@@ -8,7 +8,8 @@ import Postgres
 struct CitrusBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "citrus-bench",
-        abstract: "Benchmarks of the real citrus-reconciler binary against a throwaway Postgres and citrus-do-sim, side by side with a naive baseline.",
+        abstract:
+            "Benchmarks of the real citrus-reconciler binary against a throwaway Postgres and citrus-do-sim, side by side with a naive baseline.",
         subcommands: [Run.self, Naive.self],
         defaultSubcommand: Run.self
     )
@@ -17,7 +18,8 @@ struct CitrusBench: AsyncParsableCommand {
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run every scenario and print one Markdown table (progress goes to stderr).",
-        discussion: "Needs the release binaries citrus-reconciler and citrus-do-sim (next to this one unless --bin-dir), Postgres 15 server binaries, and root or a user that can run initdb. Nothing leaves 127.0.0.1."
+        discussion:
+            "Needs the release binaries citrus-reconciler and citrus-do-sim (next to this one unless --bin-dir), Postgres 15 server binaries, and root or a user that can run initdb. Nothing leaves 127.0.0.1."
     )
 
     @Option(help: "Directory holding citrus-reconciler and citrus-do-sim (default: this executable's).")
@@ -32,7 +34,8 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let started = ContinuousClock.now
         let loadAtStart = Machine.current().load
-        let binDirectory = binDir.map { URL(fileURLWithPath: $0) }
+        let binDirectory =
+            binDir.map { URL(fileURLWithPath: $0) }
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("citrus-bench-\(getpid())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -138,7 +141,9 @@ struct Naive: AsyncParsableCommand {
         let start = Date()
         let outcomes = try await naive.provisionAll(count: rows, prefix: "naive", database: connection, timeout: .seconds(timeout))
         let active = outcomes.compactMap(\.activeAt)
-        print("rows \(rows), active \(active.count), create attempts \(outcomes.map(\.createAttempts).reduce(0, +)), seconds \(String(format: "%.1f", (active.max() ?? Date()).timeIntervalSince(start)))")
+        print(
+            "rows \(rows), active \(active.count), create attempts \(outcomes.map(\.createAttempts).reduce(0, +)), seconds \(String(format: "%.1f", (active.max() ?? Date()).timeIntervalSince(start)))"
+        )
         try await http.shutdown()
         await connection.close()
     }

@@ -51,7 +51,9 @@ final class BenchEnvironment: Sendable {
         return url
     }
 
-    func startSimulator(_ name: String, bootSeconds: Double = 10, perMinute: Int = 250, perHour: Int = 5000, extra: [String] = []) async throws -> SimulatorProcess {
+    func startSimulator(
+        _ name: String, bootSeconds: Double = 10, perMinute: Int = 250, perHour: Int = 5000, extra: [String] = []
+    ) async throws -> SimulatorProcess {
         try await SimulatorProcess.start(
             executable: try executable("citrus-do-sim"), logFile: log(name), http: http,
             arguments: [
@@ -62,7 +64,9 @@ final class BenchEnvironment: Sendable {
     }
 
     /// The real daemon: `citrus-reconciler run`, text logs into `<name>.log`.
-    func startDaemon(_ name: String, database: String, simulator: SimulatorProcess, resync: String = "60s", fast: String = "5s") throws -> ChildProcess {
+    func startDaemon(
+        _ name: String, database: String, simulator: SimulatorProcess, resync: String = "60s", fast: String = "5s"
+    ) throws -> ChildProcess {
         let daemon = ChildProcess(
             executable: try executable("citrus-reconciler"),
             arguments: [
@@ -204,7 +208,9 @@ final class SimulatorProcess: Sendable {
     }
 
     /// Waits until the request log satisfies `condition`; returns the log then (or at the timeout).
-    func waitForRequests(timeout: Duration, every interval: Duration = .milliseconds(100), _ condition: ([LoggedRequest]) -> Bool) async throws -> [LoggedRequest] {
+    func waitForRequests(
+        timeout: Duration, every interval: Duration = .milliseconds(100), _ condition: ([LoggedRequest]) -> Bool
+    ) async throws -> [LoggedRequest] {
         var log: [LoggedRequest] = []
         _ = try await eventually(timeout: timeout, every: interval) {
             log = try await requests()

@@ -189,7 +189,9 @@ func burstDaemon(_ env: BenchEnvironment, rows: Int, timeout: Duration) async th
     func accepted(_ log: [LoggedRequest]) -> [LoggedRequest] {
         log.filter { $0.isCreate && ($0.status ?? 0) / 100 == 2 }
     }
-    let log = try await simulator.waitForRequests(timeout: timeout, every: .milliseconds(500)) { Set(accepted($0).compactMap(\.identity)).count >= rows }
+    let log = try await simulator.waitForRequests(timeout: timeout, every: .milliseconds(500)) {
+        Set(accepted($0).compactMap(\.identity)).count >= rows
+    }
     await daemon.stop()
     await simulator.stop()
     await connection.close()
@@ -272,7 +274,8 @@ func seedFleet(_ env: BenchEnvironment, simulator: SimulatorProcess, database: S
     }
     let json = String(decoding: try JSONSerialization.data(withJSONObject: records), as: UTF8.self)
     let connection = try await PostgresConnection.connect(database)
-    try await connection.query("""
+    try await connection.query(
+        """
         INSERT INTO servers (id, name, status, digital_ocean_id, ip_address, ipv6_address)
         SELECT r.id, r.name, 'active', r.droplet, r.ip, r.ip6
         FROM json_to_recordset(\(json)::json) AS r(id uuid, name text, droplet text, ip text, ip6 text)
@@ -326,7 +329,9 @@ func largeFleet(_ env: BenchEnvironment, servers: Int, planRuns: Int) async thro
     for run in 1...planRuns {
         let plan = ChildProcess(
             executable: try env.executable("citrus-reconciler"),
-            arguments: ["plan", "--database-url", database, "--digitalocean-url", simulator.baseURL, "--digitalocean-token-file", env.tokenFile.path],
+            arguments: [
+                "plan", "--database-url", database, "--digitalocean-url", simulator.baseURL, "--digitalocean-token-file", env.tokenFile.path,
+            ],
             environment: ProcessInfo.processInfo.environment, logFile: env.log("large-plan-\(run)")
         )
         let start = ContinuousClock.now
@@ -339,7 +344,9 @@ func largeFleet(_ env: BenchEnvironment, servers: Int, planRuns: Int) async thro
     let daemon = try env.startDaemon("large-daemon", database: database, simulator: simulator)
     defer { daemon.signal(SIGKILL) }
     let pages = (servers + 199) / 200
-    let log = try await simulator.waitForRequests(timeout: .seconds(120), every: .milliseconds(250)) { $0.count(where: \.isList) >= pages || !daemon.isRunning }
+    let log = try await simulator.waitForRequests(timeout: .seconds(120), every: .milliseconds(250)) {
+        $0.count(where: \.isList) >= pages || !daemon.isRunning
+    }
     // The pass ends with the decision and (no) writes after the last page; give it time to settle.
     try await Task.sleep(for: .seconds(3))
     let resident = ResidentSize.of(pid: daemon.pid)
@@ -414,14 +421,18 @@ func decisionCPU(rows count: Int, runs: Int) -> DecisionResult {
         let dropletID = Int64(5_000_000_001 + index)
         let ipv4 = "10.\(index / 65536 % 256).\(index / 256 % 256).\(index % 256)"
         let ipv6 = "2604:a880:4:1d0::\(String(index, radix: 16))"
-        rows.append(ServerRecord(
-            id: id, revision: 3, name: "fleet-\(index)", createdAt: now.addingTimeInterval(-3600),
-            state: DaemonState(status: .active, dropletID: dropletID, ipv4: ipv4, ipv6: ipv6, createAttemptedAt: now.addingTimeInterval(-3600), createAttempts: 1)
-        ))
-        droplets.append(ObservedDroplet(
-            id: dropletID, name: "fleet-\(index)", status: .active, tags: [FleetTags.fleet, FleetTags.identity(for: id)],
-            createdAt: now.addingTimeInterval(-3590), publicIPv4: ipv4, publicIPv6: ipv6
-        ))
+        rows.append(
+            ServerRecord(
+                id: id, revision: 3, name: "fleet-\(index)", createdAt: now.addingTimeInterval(-3600),
+                state: DaemonState(
+                    status: .active, dropletID: dropletID, ipv4: ipv4, ipv6: ipv6, createAttemptedAt: now.addingTimeInterval(-3600), createAttempts: 1
+                )
+            ))
+        droplets.append(
+            ObservedDroplet(
+                id: dropletID, name: "fleet-\(index)", status: .active, tags: [FleetTags.fleet, FleetTags.identity(for: id)],
+                createdAt: now.addingTimeInterval(-3590), publicIPv4: ipv4, publicIPv6: ipv6
+            ))
     }
     let observation = Observation(droplets: droplets, listedAt: now)
     let decider = Decider()

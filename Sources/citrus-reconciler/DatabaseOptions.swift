@@ -3,10 +3,11 @@ import Foundation
 import Postgres
 
 struct DatabaseOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Postgres connection: a libpq conninfo string or URI (env CITRUS_DATABASE_URL). Unset: libpq's defaults and PG* variables, .pgpass and service files apply.",
-        valueName: "conninfo"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "Postgres connection: a libpq conninfo string or URI (env CITRUS_DATABASE_URL). Unset: libpq's defaults and PG* variables, .pgpass and service files apply.",
+            valueName: "conninfo"
+        ))
     var databaseURL: String?
 
     func connectionString(environment: [String: String]) -> String? {
@@ -18,7 +19,7 @@ struct DatabaseOptions: ParsableArguments {
     func connect(command: String, environment: [String: String]) async throws -> PostgresConnection {
         do {
             return try await PostgresConnection.connect(connectionString(environment: environment))
-        } catch where error.code == .invalidConnectionString {
+        } catch  where error.code == .invalidConnectionString {
             throw ConfigurationError("--database-url: \(error.message)").report(command: command)
         } catch {
             FileHandle.standardError.write(Data("citrus-reconciler \(command): cannot reach the database: \(error)\n".utf8))

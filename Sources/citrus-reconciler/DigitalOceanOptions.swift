@@ -19,22 +19,26 @@ struct DigitalOceanOptions: ParsableArguments {
     )
     var tokenFile: String?
 
-    @Option(help: ArgumentHelp("Requests a minute this daemon allows itself (env CITRUS_RATE_PER_MINUTE; DigitalOcean's limit: 250).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp("Requests a minute this daemon allows itself (env CITRUS_RATE_PER_MINUTE; DigitalOcean's limit: 250).", valueName: "n"))
     var ratePerMinute: String?
 
     @Option(help: ArgumentHelp("Requests an hour this daemon allows itself (env CITRUS_RATE_PER_HOUR; DigitalOcean's limit: 5000).", valueName: "n"))
     var ratePerHour: String?
 
-    @Option(help: ArgumentHelp(
-        "Hourly requests left for other users of the token: below this many remaining, the daemon waits (env CITRUS_RATE_RESERVE; default 100).",
-        valueName: "n"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "Hourly requests left for other users of the token: below this many remaining, the daemon waits (env CITRUS_RATE_RESERVE; default 100).",
+            valueName: "n"
+        ))
     var rateReserve: String?
 
     static let defaultURL = "https://api.digitalocean.com"
 
     func rateBudget(environment: [String: String]) throws(ConfigurationError) -> RateBudget.Configuration {
-        func count(_ flag: String, _ value: String?, _ variable: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        func count(
+            _ flag: String, _ value: String?, _ variable: String, default fallback: Int, range: ClosedRange<Int>
+        ) throws(ConfigurationError) -> Int {
             try ConfigurationError.wholeNumber(flag, value ?? environment[variable], in: range) ?? fallback
         }
         let perMinute = try count("rate-per-minute", ratePerMinute, "CITRUS_RATE_PER_MINUTE", default: 250, range: 1...100_000)
@@ -46,7 +50,7 @@ struct DigitalOceanOptions: ParsableArguments {
     func baseURL(environment: [String: String]) throws(ConfigurationError) -> URL {
         let text = url ?? environment["CITRUS_DIGITALOCEAN_URL"] ?? Self.defaultURL
         guard let parsed = URL(string: text), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
-              let host = parsed.host, !host.isEmpty
+            let host = parsed.host, !host.isEmpty
         else {
             throw ConfigurationError("--digitalocean-url \"\(text)\" is not an http(s) URL with a host, like \(Self.defaultURL)")
         }

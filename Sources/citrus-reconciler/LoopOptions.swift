@@ -9,19 +9,27 @@ struct LoopOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Full pass at least this often (env CITRUS_RESYNC_INTERVAL; default 60s).", valueName: "duration"))
     var resyncInterval: String?
 
-    @Option(help: ArgumentHelp("Full pass this often while a row waits on DigitalOcean (env CITRUS_FAST_INTERVAL; default 5s).", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp("Full pass this often while a row waits on DigitalOcean (env CITRUS_FAST_INTERVAL; default 5s).", valueName: "duration"))
     var fastInterval: String?
 
-    @Option(help: ArgumentHelp(
-        "After a create with an unknown outcome, wait this long before believing a list that lacks the droplet (env CITRUS_SETTLE_PERIOD; default 60s).",
-        valueName: "duration"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "After a create with an unknown outcome, wait this long before believing a list that lacks the droplet (env CITRUS_SETTLE_PERIOD; default 60s).",
+            valueName: "duration"
+        ))
     var settlePeriod: String?
 
-    @Option(help: ArgumentHelp("What to do with droplets tagged citrus-host that match no row: report or delete (env CITRUS_ORPHANS; default report).", valueName: "policy"))
+    @Option(
+        help: ArgumentHelp(
+            "What to do with droplets tagged citrus-host that match no row: report or delete (env CITRUS_ORPHANS; default report).",
+            valueName: "policy"))
     var orphans: String?
 
-    @Option(help: ArgumentHelp("With --orphans delete: how long an orphan must be seen before it is destroyed (env CITRUS_ORPHAN_GRACE; default 10m).", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "With --orphans delete: how long an orphan must be seen before it is destroyed (env CITRUS_ORPHAN_GRACE; default 10m).",
+            valueName: "duration"))
     var orphanGrace: String?
 
     @Option(help: ArgumentHelp("Mutating DigitalOcean calls in flight at once (env CITRUS_MAX_CONCURRENT_CALLS; default 4).", valueName: "n"))
@@ -45,7 +53,9 @@ struct LoopOptions: ParsableArguments {
         case "delete": configuration.decision.orphanPolicy = .delete(grace: grace)
         case let other: throw ConfigurationError("--orphans \"\(other)\" is not a policy; use report (the default) or delete")
         }
-        if let n = try ConfigurationError.wholeNumber("max-concurrent-calls", maxConcurrentCalls ?? environment["CITRUS_MAX_CONCURRENT_CALLS"], in: 1...64) {
+        if let n = try ConfigurationError.wholeNumber(
+            "max-concurrent-calls", maxConcurrentCalls ?? environment["CITRUS_MAX_CONCURRENT_CALLS"], in: 1...64)
+        {
             configuration.maxConcurrentCalls = n
         }
         return configuration

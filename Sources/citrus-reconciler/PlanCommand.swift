@@ -9,7 +9,8 @@ import Reconciler
 struct Plan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print what one pass would do (create, adopt, destroy, status changes, orphans); change nothing.",
-        discussion: "Reads the servers table and lists droplets at DigitalOcean (GET requests only). Writes nothing to Postgres and sends no create or delete."
+        discussion:
+            "Reads the servers table and lists droplets at DigitalOcean (GET requests only). Writes nothing to Postgres and sends no create or delete."
     )
 
     @OptionGroup var database: DatabaseOptions

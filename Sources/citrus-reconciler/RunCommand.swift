@@ -25,10 +25,11 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let settings: (
-            url: URL, token: DigitalOceanToken, rates: RateBudget.Configuration, loop: ReconcilerConfiguration,
-            level: Logger.Level, format: LogFormat
-        )
+        let settings:
+            (
+                url: URL, token: DigitalOceanToken, rates: RateBudget.Configuration, loop: ReconcilerConfiguration,
+                level: Logger.Level, format: LogFormat
+            )
         do {
             settings = (
                 try digitalOcean.baseURL(environment: environment),
@@ -92,11 +93,13 @@ struct Run: AsyncParsableCommand {
             progress: { watchdog.progress() }, logger: logger
         )
 
-        logger.notice("citrus-reconciler starting", metadata: [
-            "digitalocean_url": "\(settings.url.absoluteString)",
-            "resync_interval": "\(settings.loop.resyncInterval)",
-            "settle_period": "\(settings.loop.decision.settlePeriod)",
-        ])
+        logger.notice(
+            "citrus-reconciler starting",
+            metadata: [
+                "digitalocean_url": "\(settings.url.absoluteString)",
+                "resync_interval": "\(settings.loop.resyncInterval)",
+                "settle_period": "\(settings.loop.decision.settlePeriod)",
+            ])
         let group = ServiceGroup(
             configuration: .init(
                 services: [

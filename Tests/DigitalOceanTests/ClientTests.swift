@@ -73,7 +73,10 @@ import Testing
             }
             #expect(sim.simulator.requestLog().isEmpty)
             // The limits themselves are allowed.
-            try DropletCreateRequest(name: String(repeating: "a", count: 255), tags: [String(repeating: "t", count: 255)], userData: String(repeating: "x", count: 64 * 1024)).validate()
+            try DropletCreateRequest(
+                name: String(repeating: "a", count: 255), tags: [String(repeating: "t", count: 255)],
+                userData: String(repeating: "x", count: 64 * 1024)
+            ).validate()
         }
     }
 
@@ -166,7 +169,9 @@ import Testing
             #expect(afterCommit?.httpStatus == 500)
             #expect(sim.simulator.droplets().count == 1)
 
-            sim.simulator.updateFaults { $0 = SimulatorFaults(); $0.failNextRequests = 1 }
+            sim.simulator.updateFaults {
+                $0 = SimulatorFaults(); $0.failNextRequests = 1
+            }
             let beforeCommit = await expectFailure { () async throws(DigitalOceanError) in
                 try await client.createDroplet(DropletCreateRequest(name: "half-2"))
             }

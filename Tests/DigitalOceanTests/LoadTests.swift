@@ -52,7 +52,9 @@ import Testing
             try await client.shutdown()
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let rate = Double(succeeded) / seconds
-            print("simulator sustained rate: \(succeeded) GETs in \(String(format: "%.2f", seconds)) s = \(Int(rate)) requests/s (concurrency \(concurrency), loopback, this build)")
+            print(
+                "simulator sustained rate: \(succeeded) GETs in \(String(format: "%.2f", seconds)) s = \(Int(rate)) requests/s (concurrency \(concurrency), loopback, this build)"
+            )
             #expect(failed == 0)
             #expect(succeeded + failed == total || ContinuousClock.now >= deadline)
             #expect(rate > 200)

@@ -26,7 +26,9 @@ final class ManualClock: RateBudgetClock {
     func now() -> Date { state.withLock { $0.now } }
 
     func sleep(until deadline: Date) async throws {
-        let id = state.withLock { s in s.nextID += 1; return s.nextID }
+        let id = state.withLock { s in
+            s.nextID += 1; return s.nextID
+        }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let resumeWith: Result<Void, any Error>? = state.withLock { s in

@@ -71,7 +71,9 @@ import Testing
 
 @Suite struct SimulatorBehaviourTests {
     func request(_ method: String, _ uri: String, body: String? = nil, token: String = SimulatorHarness.token) -> SimulatedDigitalOcean.Request {
-        .init(method: method, uri: uri, headers: [(name: "Authorization", value: "Bearer \(token)"), (name: "Host", value: "sim")], body: Array((body ?? "").utf8))
+        .init(
+            method: method, uri: uri, headers: [(name: "Authorization", value: "Bearer \(token)"), (name: "Host", value: "sim")],
+            body: Array((body ?? "").utf8))
     }
 
     func respond(_ outcome: SimulatedDigitalOcean.Outcome) throws -> SimulatedDigitalOcean.Response {
@@ -82,12 +84,14 @@ import Testing
     @Test func multiCreateAcceptsUpToTenNames() throws {
         let sim = try SimulatedDigitalOcean(configuration: SimulatorHarness.testConfiguration())
         let ten = (1...10).map { "\"n\($0)\"" }.joined(separator: ",")
-        let ok = try respond(sim.handle(request("POST", "/v2/droplets", body: #"{"names":[\#(ten)],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","tags":["t"]}"#)))
+        let ok = try respond(
+            sim.handle(request("POST", "/v2/droplets", body: #"{"names":[\#(ten)],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","tags":["t"]}"#)))
         #expect(ok.status == 202)
         let body = try JSONValue.parse(ok.body)
         #expect(body["droplets"]?.arrayValue?.count == 10)
         #expect(body["links"]?["actions"]?.arrayValue?.count == 10)
-        let eleven = try respond(sim.handle(request("POST", "/v2/droplets", body: #"{"names":[\#(ten),"n11"],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)))
+        let eleven = try respond(
+            sim.handle(request("POST", "/v2/droplets", body: #"{"names":[\#(ten),"n11"],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)))
         #expect(eleven.status == 422)
         #expect(try JSONValue.parse(eleven.body)["id"] == "unprocessable_entity")
         #expect(sim.droplets().count == 10)
@@ -152,7 +156,8 @@ import Testing
             let sim = try SimulatedDigitalOcean(configuration: SimulatorHarness.testConfiguration(seed: 7))
             var ids: [String] = []
             for name in ["a", "b", "c"] {
-                let response = try respond(sim.handle(request("POST", "/v2/droplets", body: #"{"name":"\#(name)","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)))
+                let response = try respond(
+                    sim.handle(request("POST", "/v2/droplets", body: #"{"name":"\#(name)","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)))
                 ids.append(response.header("x-request-id") ?? "")
             }
             return ids + sim.droplets().map { "\($0.id) \($0.vpcUUID)" }
@@ -180,7 +185,8 @@ import Testing
             let updated = try await raw(.PUT, sim.baseURL + "/_sim/faults", token: nil, body: #"{"list_lag_seconds":4,"fail_next_requests":1}"#)
             #expect(updated.status == 200)
             #expect(sim.simulator.faults.listLagSeconds == 4 && sim.simulator.faults.failNextRequests == 1)
-            let injected = try await raw(.POST, sim.baseURL + "/_sim/droplets", token: nil, body: #"{"name":"orphan-1","tags":["citrus-host"],"active":false}"#)
+            let injected = try await raw(
+                .POST, sim.baseURL + "/_sim/droplets", token: nil, body: #"{"name":"orphan-1","tags":["citrus-host"],"active":false}"#)
             #expect(injected.status == 201)
             let listed = try JSONValue.parse(Array(try await raw(.GET, sim.baseURL + "/_sim/droplets", token: nil).body))
             #expect(listed["droplets"]?.arrayValue?.first?["name"] == "orphan-1")

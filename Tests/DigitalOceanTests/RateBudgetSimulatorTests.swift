@@ -28,7 +28,9 @@ import Testing
         }
     }
 
-    private func budget(perMinute: Int, perHour: Int, minuteWindow: Duration = .seconds(60), hourWindow: Duration = .seconds(3600), reserve: Int = 0) -> RateBudget {
+    private func budget(
+        perMinute: Int, perHour: Int, minuteWindow: Duration = .seconds(60), hourWindow: Duration = .seconds(3600), reserve: Int = 0
+    ) -> RateBudget {
         var c = RateBudget.Configuration(perMinute: perMinute, perHour: perHour, minuteWindow: minuteWindow, hourWindow: hourWindow, reserve: reserve)
         c.safetyMargin = .milliseconds(100)
         c.fallbackPause = .seconds(5)
@@ -82,7 +84,9 @@ import Testing
             let log = sim.simulator.requestLog()
             let limited = log.filter { $0.status == 429 }.count
             let busiest = peak(log, window: window)
-            print("burst of 60 at 30 per \(Int(window)) s: \(log.count) requests in \(String(format: "%.2f", elapsed)) s, busiest window \(busiest), 429s \(limited), rate \(String(format: "%.1f", Double(log.count) / elapsed * window)) per window")
+            print(
+                "burst of 60 at 30 per \(Int(window)) s: \(log.count) requests in \(String(format: "%.2f", elapsed)) s, busiest window \(busiest), 429s \(limited), rate \(String(format: "%.1f", Double(log.count) / elapsed * window)) per window"
+            )
             #expect(limited <= 1)
             #expect(longest429Streak(log) <= 1)
             #expect(busiest <= 30)
@@ -146,7 +150,9 @@ import Testing
             let peakUsed = our.map(used).max() ?? 0
             let afterOther = our.filter { $0.time > theirLast }
             let late = our.filter { $0.time >= startedAt.addingTimeInterval(hour - 0.5) }
-            print("hourly \(perHour) per \(Int(hour)) s, reserve \(reserve): ours 30 in \(String(format: "%.2f", ourElapsed)) s, \(late.count) after the first window; peak usage when ours were sent \(peakUsed); 429s \(log.filter { $0.status == 429 }.count)")
+            print(
+                "hourly \(perHour) per \(Int(hour)) s, reserve \(reserve): ours 30 in \(String(format: "%.2f", ourElapsed)) s, \(late.count) after the first window; peak usage when ours were sent \(peakUsed); 429s \(log.filter { $0.status == 429 }.count)"
+            )
             #expect(our.count == 30)
             let allOK = log.allSatisfy { $0.status == 200 }
             #expect(allOK)

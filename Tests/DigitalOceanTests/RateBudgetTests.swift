@@ -18,7 +18,10 @@ private func configuration(
 }
 
 /// Sends `count` requests as fast as the ledger allows, in virtual time; every answer comes at once.
-private func drive(_ ledger: inout RateLedger, count: Int, priority: RequestPriority, from start: Date, answer: (UInt64, Date) -> RateLimitHeaders = { _, _ in RateLimitHeaders() }) -> [Date] {
+private func drive(
+    _ ledger: inout RateLedger, count: Int, priority: RequestPriority, from start: Date,
+    answer: (UInt64, Date) -> RateLimitHeaders = { _, _ in RateLimitHeaders() }
+) -> [Date] {
     var now = start
     var times: [Date] = []
     for _ in 0..<count {
@@ -204,7 +207,9 @@ private func peak(_ times: [Date], window seconds: TimeInterval) -> Int {
 
 @Suite struct RateBudgetActorTests {
     /// Starts `count` acquirers of `priority`, each recording its label when granted.
-    private func start(_ count: Int, _ priority: RequestPriority, label: String, budget: RateBudget, into log: Log, group: inout ThrowingTaskGroup<Void, any Error>) {
+    private func start(
+        _ count: Int, _ priority: RequestPriority, label: String, budget: RateBudget, into log: Log, group: inout ThrowingTaskGroup<Void, any Error>
+    ) {
         for index in 0..<count {
             group.addTask {
                 let permit = try await budget.acquire(priority: priority)

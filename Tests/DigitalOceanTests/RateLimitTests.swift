@@ -76,7 +76,8 @@ import Testing
             // ...and one that may waits until the reset.
             var patient = client.configuration
             patient.retry.maximumRateLimitWait = .seconds(10)
-            let sameBudget = DigitalOceanClient(configuration: patient, rateBudget: client.rateBudget, logger: Logger(label: "patient", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let sameBudget = DigitalOceanClient(
+                configuration: patient, rateBudget: client.rateBudget, logger: Logger(label: "patient", factory: { _ in SwiftLogNoOpLogHandler() }))
             _ = try await sameBudget.listDroplets(tag: nil)
             try await sameBudget.shutdown()
             #expect(Date() >= reset)

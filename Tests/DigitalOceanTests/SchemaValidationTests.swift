@@ -79,10 +79,14 @@ import Testing
             // Minimal request, as the client encodes it without user data.
             documents.append(("create-request", try JSONEncoder().encode(DropletCreateRequest(name: "min"))))
 
-            let createResponse = try await raw(.POST, base + "/v2/droplets", token: token, body: #"{"name":"raw-1","region":"nyc3","size":"s-2vcpu-2gb","image":"debian-12-x64","backups":true,"ipv6":false}"#)
+            let createResponse = try await raw(
+                .POST, base + "/v2/droplets", token: token,
+                body: #"{"name":"raw-1","region":"nyc3","size":"s-2vcpu-2gb","image":"debian-12-x64","backups":true,"ipv6":false}"#)
             #expect(createResponse.status == 202)
             documents.append(("create-response", createResponse.body))
-            let multi = try await raw(.POST, base + "/v2/droplets", token: token, body: #"{"names":["m-1","m-2"],"size":"s-1vcpu-1gb","image":"ubuntu-24-04-x64","region":"ams3"}"#)
+            let multi = try await raw(
+                .POST, base + "/v2/droplets", token: token,
+                body: #"{"names":["m-1","m-2"],"size":"s-1vcpu-1gb","image":"ubuntu-24-04-x64","region":"ams3"}"#)
             #expect(multi.status == 202)
             documents.append(("create-response", multi.body))
 
@@ -105,10 +109,13 @@ import Testing
             let notFound = try await raw(.GET, base + "/v2/droplets/12345", token: token)
             #expect(notFound.status == 404)
             documents.append(("error-404", notFound.body))
-            let invalid = try await raw(.POST, base + "/v2/droplets", token: token, body: #"{"name":"bad_name","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)
+            let invalid = try await raw(
+                .POST, base + "/v2/droplets", token: token, body: #"{"name":"bad_name","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)
             #expect(invalid.status == 422)
             documents.append(("error-422", invalid.body))
-            let tooMany = try await raw(.POST, base + "/v2/droplets", token: token, body: #"{"names":["a1","a2","a3","a4","a5","a6","a7","a8","a9","a10","a11"],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)
+            let tooMany = try await raw(
+                .POST, base + "/v2/droplets", token: token,
+                body: #"{"names":["a1","a2","a3","a4","a5","a6","a7","a8","a9","a10","a11"],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)
             #expect(tooMany.status == 422)
             documents.append(("error-422", tooMany.body))
             sim.simulator.updateFaults { $0.failNextRequests = 1 }

@@ -24,7 +24,8 @@ func withClient<T: Sendable>(
         config.connectTimeout = .seconds(2)
         config.requestTimeout = .seconds(10)
         tweak(&config)
-        let client = DigitalOceanClient(configuration: config, rateBudget: budget, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let client = DigitalOceanClient(
+            configuration: config, rateBudget: budget, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         do {
             let result = try await body(client, running)
             try await client.shutdown()
@@ -37,7 +38,9 @@ func withClient<T: Sendable>(
 }
 
 /// Runs `operation` and returns the DigitalOcean error it throws (a test failure if it does not).
-func expectFailure<T>(_ operation: () async throws(DigitalOceanError) -> T, sourceLocation: SourceLocation = #_sourceLocation) async -> DigitalOceanError? {
+func expectFailure<T>(
+    _ operation: () async throws(DigitalOceanError) -> T, sourceLocation: SourceLocation = #_sourceLocation
+) async -> DigitalOceanError? {
     do {
         let value = try await operation()
         Issue.record("expected a DigitalOceanError, got \(value)", sourceLocation: sourceLocation)

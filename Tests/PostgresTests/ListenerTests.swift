@@ -14,9 +14,12 @@ struct ListenerTests {
             try await sender.query("SELECT pg_notify('citrus_test', \("hello 'world' 🍋"))")
             try await sender.query("SELECT pg_notify(\("Odd \"Channel\""), 'second')")
             let first = await recorder.first { $0.payload(on: "citrus_test") != nil }
-            #expect(first?.entry.event == .notification(PostgresNotification(
-                channel: "citrus_test", payload: "hello 'world' 🍋", pid: await sender.backendPID
-            )))
+            #expect(
+                first?.entry.event
+                    == .notification(
+                        PostgresNotification(
+                            channel: "citrus_test", payload: "hello 'world' 🍋", pid: await sender.backendPID
+                        )))
             #expect(await recorder.first { $0.payload(on: "Odd \"Channel\"") == "second" } != nil)
             listener.stop()
         }

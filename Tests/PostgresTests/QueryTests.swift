@@ -32,11 +32,13 @@ struct QueryTests {
             let connection = try await PostgresConnection.connect(url)
             let id = UUID()
             let when = Date(timeIntervalSince1970: 1_700_000_000.123456)
-            let row = try await connection.query("""
+            let row = try await connection.query(
+                """
                 SELECT \("hé") AS text, \(id) AS id, \(Int64.max) AS big, \(Int32(-7)) AS small,
                        \(42) AS int, \(true) AS yes, false AS no, \(when) AS at, \(2.5) AS ratio,
                        'NaN'::float8 AS nan, NULL::int AS missing, \(Int?.none) AS bound_null
-                """).single()
+                """
+            ).single()
             #expect(try row.decode(String.self, "text") == "hé")
             #expect(try row.decode(UUID.self, "id") == id)
             #expect(try row.decode(Int64.self, "big") == Int64.max)

@@ -72,17 +72,19 @@ struct IdentityTagTests {
         #expect(FleetTags.row(fromIdentityTag: "citrus-server:a1b2c3d4-e5f6-4711-8899-aabbccddeeff") == id)
     }
 
-    @Test("anything else is no identity", arguments: [
-        "citrus-host",
-        "citrus-server:",
-        "citrus-server:a1b2c3d4-e5f6-4711-8899-aabbccddeef",  // one digit short
-        "citrus-server:a1b2c3d4-e5f6-4711-8899-aabbccddeeff0",  // one too many
-        "citrus-server:a1b2c3d4xe5f6-4711-8899-aabbccddeeff",  // no dash
-        "citrus-server:g1b2c3d4-e5f6-4711-8899-aabbccddeeff",  // not hex
-        "citrus-serve:a1b2c3d4-e5f6-4711-8899-aabbccddeeffa",  // other prefix, same length
-        "CITRUS-SERVER:a1b2c3d4-e5f6-4711-8899-aabbccddeeff",
-        "citrus-server:a1b2c3d4-e5f6-4711-8899-aabbccddeeé",
-    ])
+    @Test(
+        "anything else is no identity",
+        arguments: [
+            "citrus-host",
+            "citrus-server:",
+            "citrus-server:a1b2c3d4-e5f6-4711-8899-aabbccddeef",  // one digit short
+            "citrus-server:a1b2c3d4-e5f6-4711-8899-aabbccddeeff0",  // one too many
+            "citrus-server:a1b2c3d4xe5f6-4711-8899-aabbccddeeff",  // no dash
+            "citrus-server:g1b2c3d4-e5f6-4711-8899-aabbccddeeff",  // not hex
+            "citrus-serve:a1b2c3d4-e5f6-4711-8899-aabbccddeeffa",  // other prefix, same length
+            "CITRUS-SERVER:a1b2c3d4-e5f6-4711-8899-aabbccddeeff",
+            "citrus-server:a1b2c3d4-e5f6-4711-8899-aabbccddeeé",
+        ])
     func rejected(tag: String) {
         #expect(FleetTags.row(fromIdentityTag: tag) == nil)
     }

@@ -139,8 +139,9 @@ struct BoundRowTests {
         #expect(plan.orphanIDs.isEmpty)
     }
 
-    @Test("recorded droplet neither listed nor fetched → unknown, not gone: no change, keep polling",
-          arguments: [ServerStatus.provisioning, .initializing, .active])
+    @Test(
+        "recorded droplet neither listed nor fetched → unknown, not gone: no change, keep polling",
+        arguments: [ServerStatus.provisioning, .initializing, .active])
     func recordedButUnseen(status: ServerStatus) {
         let r = Self.subject(status)
         let plan = decide([r], observe([]))
@@ -165,8 +166,9 @@ struct BoundRowTests {
         #expect(plan.adoptions == [.adopted(row: r.id, droplet: 101)])
     }
 
-    @Test("provisioning/active row that records no droplet and has none → failed, nothing created",
-          arguments: [ServerStatus.provisioning, .initializing, .active])
+    @Test(
+        "provisioning/active row that records no droplet and has none → failed, nothing created",
+        arguments: [ServerStatus.provisioning, .initializing, .active])
     func noDropletAtAll(status: ServerStatus) throws {
         let r = row(status: status, attemptedAt: seconds(-900), attempts: 1)
         let plan = decide([r], observe([]))
@@ -192,8 +194,9 @@ struct BoundRowTests {
 /// Droplets created before this daemon, known to a row only through its recorded id.
 @Suite("Adoption by recorded id")
 struct AdoptionTests {
-    @Test("legacy creating row with a recorded, untagged droplet → adopted, status follows the droplet",
-          arguments: [DropletStatus.new, .active])
+    @Test(
+        "legacy creating row with a recorded, untagged droplet → adopted, status follows the droplet",
+        arguments: [DropletStatus.new, .active])
     func legacyCreatingRow(dropletStatus: DropletStatus) throws {
         let r = row(status: .creating, dropletID: 555)
         let legacy = droplet(555, for: nil, status: dropletStatus, fleet: false)

@@ -18,24 +18,33 @@ struct CreateTests {
     }
 
     static let cases: [Case] = [
-        Case(testDescription: "no attempt yet → create", attemptedAt: nil, listedAt: seconds(-1),
-             expectCreate: true, expectWaiting: true),
-        Case(testDescription: "no attempt, in backoff → nothing until the backoff ends", attemptedAt: nil, listedAt: seconds(-1),
-             backoffUntil: seconds(8), expectCreate: false, expectWaiting: false, expectWakeUp: seconds(8)),
-        Case(testDescription: "no attempt, backoff already over → create", attemptedAt: nil, listedAt: seconds(-1),
-             backoffUntil: seconds(-1), expectCreate: true, expectWaiting: true),
-        Case(testDescription: "attempt 10 s ago (unsettled) → wait for the settle period", attemptedAt: seconds(-10), listedAt: seconds(-1),
-             expectCreate: false, expectWaiting: true, expectWakeUp: seconds(50)),
-        Case(testDescription: "attempt 70 s ago but the list was sent 59 s after it → still unsettled", attemptedAt: seconds(-70),
-             listedAt: seconds(-11), expectCreate: false, expectWaiting: true, expectWakeUp: nil),
-        Case(testDescription: "list sent exactly a settle period after the attempt → settled, create again", attemptedAt: seconds(-70),
-             listedAt: seconds(-10), expectCreate: true, expectWaiting: true),
-        Case(testDescription: "attempt 5 min ago, list after settle shows nothing → create again", attemptedAt: seconds(-300),
-             listedAt: seconds(-1), expectCreate: true, expectWaiting: true),
-        Case(testDescription: "settled attempt, in backoff → wait for the backoff", attemptedAt: seconds(-300), listedAt: seconds(-1),
-             backoffUntil: seconds(30), expectCreate: false, expectWaiting: true, expectWakeUp: seconds(30)),
-        Case(testDescription: "unsettled attempt and backoff → wake at the earlier deadline", attemptedAt: seconds(-40), listedAt: seconds(-1),
-             backoffUntil: seconds(45), expectCreate: false, expectWaiting: true, expectWakeUp: seconds(20)),
+        Case(
+            testDescription: "no attempt yet → create", attemptedAt: nil, listedAt: seconds(-1),
+            expectCreate: true, expectWaiting: true),
+        Case(
+            testDescription: "no attempt, in backoff → nothing until the backoff ends", attemptedAt: nil, listedAt: seconds(-1),
+            backoffUntil: seconds(8), expectCreate: false, expectWaiting: false, expectWakeUp: seconds(8)),
+        Case(
+            testDescription: "no attempt, backoff already over → create", attemptedAt: nil, listedAt: seconds(-1),
+            backoffUntil: seconds(-1), expectCreate: true, expectWaiting: true),
+        Case(
+            testDescription: "attempt 10 s ago (unsettled) → wait for the settle period", attemptedAt: seconds(-10), listedAt: seconds(-1),
+            expectCreate: false, expectWaiting: true, expectWakeUp: seconds(50)),
+        Case(
+            testDescription: "attempt 70 s ago but the list was sent 59 s after it → still unsettled", attemptedAt: seconds(-70),
+            listedAt: seconds(-11), expectCreate: false, expectWaiting: true, expectWakeUp: nil),
+        Case(
+            testDescription: "list sent exactly a settle period after the attempt → settled, create again", attemptedAt: seconds(-70),
+            listedAt: seconds(-10), expectCreate: true, expectWaiting: true),
+        Case(
+            testDescription: "attempt 5 min ago, list after settle shows nothing → create again", attemptedAt: seconds(-300),
+            listedAt: seconds(-1), expectCreate: true, expectWaiting: true),
+        Case(
+            testDescription: "settled attempt, in backoff → wait for the backoff", attemptedAt: seconds(-300), listedAt: seconds(-1),
+            backoffUntil: seconds(30), expectCreate: false, expectWaiting: true, expectWakeUp: seconds(30)),
+        Case(
+            testDescription: "unsettled attempt and backoff → wake at the earlier deadline", attemptedAt: seconds(-40), listedAt: seconds(-1),
+            backoffUntil: seconds(45), expectCreate: false, expectWaiting: true, expectWakeUp: seconds(20)),
     ]
 
     @Test(arguments: cases)
@@ -56,10 +65,12 @@ struct CreateTests {
             #expect(plan.creates.count == 1)
             #expect(create.expectedRevision == r.revision)
             #expect(create.state == r.state)
-            #expect(create.order == CreateOrder(
-                rowID: r.id, name: "web-1", region: "nyc3", size: "s-1vcpu-1gb", image: "debian-12-x64",
-                tags: ["citrus-host", "citrus-server:00000000-0000-4000-8000-000000000001"]
-            ))
+            #expect(
+                create.order
+                    == CreateOrder(
+                        rowID: r.id, name: "web-1", region: "nyc3", size: "s-1vcpu-1gb", image: "debian-12-x64",
+                        tags: ["citrus-host", "citrus-server:00000000-0000-4000-8000-000000000001"]
+                    ))
         } else {
             #expect(plan.creates.isEmpty)
         }
@@ -94,8 +105,9 @@ struct CreateTests {
         #expect(decide([r], observe([])).creates.count == 1, "with the default 60 s it would create")
     }
 
-    @Test("uncertain create whose droplet shows up late → bound and adopted, never created twice",
-          arguments: [seconds(-10), seconds(-300)])
+    @Test(
+        "uncertain create whose droplet shows up late → bound and adopted, never created twice",
+        arguments: [seconds(-10), seconds(-300)])
     func lateDropletAfterUncertainCreate(attemptedAt: Date) throws {
         let r = row(status: .creating, lastError: "create timed out", attemptedAt: attemptedAt, attempts: 1, failures: 1)
         let plan = decide([r], observe([droplet(100, for: 1, status: .new, ipv4: nil, ipv6: nil)]))

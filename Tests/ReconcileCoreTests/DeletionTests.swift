@@ -40,8 +40,9 @@ struct DeletionTests {
         #expect(plan.after(r).status == .deleting)
     }
 
-    @Test("the recorded droplet without the fleet tag (adopted legacy droplet) → never destroyed; the row fails saying why",
-          arguments: [ServerStatus.provisioning, .active, .failed, .deleting])
+    @Test(
+        "the recorded droplet without the fleet tag (adopted legacy droplet) → never destroyed; the row fails saying why",
+        arguments: [ServerStatus.provisioning, .active, .failed, .deleting])
     func untaggedRecordedDroplet(status: ServerStatus) {
         let r = Self.subject(status)
         let plan = decide([r], observe([droplet(100, for: nil, fleet: false)]))
@@ -71,8 +72,9 @@ struct DeletionTests {
         #expect(!plan.waitingOnCloud)
     }
 
-    @Test("recorded droplet neither listed nor fetched → deleting, nothing destroyed, not deleted",
-          arguments: [ServerStatus.provisioning, .active, .failed, .deleting])
+    @Test(
+        "recorded droplet neither listed nor fetched → deleting, nothing destroyed, not deleted",
+        arguments: [ServerStatus.provisioning, .active, .failed, .deleting])
     func recordedUnknown(status: ServerStatus) {
         let r = Self.subject(status)
         let plan = decide([r], observe([]))
@@ -153,8 +155,9 @@ struct DeletionTests {
 /// A deleted row is history; a failed row waits for an operator.
 @Suite("History and failure")
 struct TerminalRowTests {
-    @Test("a deleted row yields no action whatever the list shows",
-          arguments: [false, true], [Optional<DropletStatus>.none, .new, .active, .off])
+    @Test(
+        "a deleted row yields no action whatever the list shows",
+        arguments: [false, true], [Optional<DropletStatus>.none, .new, .active, .off])
     func deletedRow(deleteRequested: Bool, dropletStatus: DropletStatus?) {
         let r = row(status: .deleted, dropletID: 100, attemptedAt: seconds(-900), deleteRequested: deleteRequested)
         let droplets = dropletStatus.map { [droplet(100, for: 1, status: $0)] } ?? []
@@ -166,8 +169,9 @@ struct TerminalRowTests {
         #expect(!plan.waitingOnCloud)
     }
 
-    @Test("a failed row keeps its live droplet, duplicates included; nothing is written or destroyed",
-          arguments: [DropletStatus.new, .active, .off])
+    @Test(
+        "a failed row keeps its live droplet, duplicates included; nothing is written or destroyed",
+        arguments: [DropletStatus.new, .active, .off])
     func failedRowWithDroplet(dropletStatus: DropletStatus) {
         let r = row(status: .failed, dropletID: 100, lastError: "retries exhausted")
         let plan = decide([r], observe([droplet(100, for: 1, status: dropletStatus), droplet(101, for: 1)]))

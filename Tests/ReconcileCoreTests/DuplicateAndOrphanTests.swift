@@ -4,19 +4,23 @@ import Testing
 
 @Suite("Duplicates")
 struct DuplicateTests {
-    @Test("keep the droplet the row records even when it is the newest; destroy the others",
-          arguments: [ServerStatus.provisioning, .initializing, .active])
+    @Test(
+        "keep the droplet the row records even when it is the newest; destroy the others",
+        arguments: [ServerStatus.provisioning, .initializing, .active])
     func keepRecorded(status: ServerStatus) throws {
         let r = row(status: status, dropletID: 300, ipv4: ipv4, ipv6: ipv6, attemptedAt: seconds(-900), attempts: 2)
-        let plan = decide([r], observe([
-            droplet(100, for: 1, createdAt: seconds(-3_000)),
-            droplet(300, for: 1, createdAt: seconds(-600)),
-            droplet(200, for: 1, createdAt: seconds(-2_000)),
-        ]))
-        #expect(plan.destroys == [
-            Destroy(dropletID: 100, reason: .duplicate(row: r.id, kept: 300)),
-            Destroy(dropletID: 200, reason: .duplicate(row: r.id, kept: 300)),
-        ])
+        let plan = decide(
+            [r],
+            observe([
+                droplet(100, for: 1, createdAt: seconds(-3_000)),
+                droplet(300, for: 1, createdAt: seconds(-600)),
+                droplet(200, for: 1, createdAt: seconds(-2_000)),
+            ]))
+        #expect(
+            plan.destroys == [
+                Destroy(dropletID: 100, reason: .duplicate(row: r.id, kept: 300)),
+                Destroy(dropletID: 200, reason: .duplicate(row: r.id, kept: 300)),
+            ])
         #expect(plan.after(r).dropletID == 300)
         #expect(plan.after(r).status == .active)
         #expect(plan.orphanIDs.isEmpty, "duplicates are the row's, not orphans")
@@ -25,10 +29,12 @@ struct DuplicateTests {
     @Test("no recorded droplet → keep the oldest, bind it, destroy the rest")
     func keepOldest() throws {
         let r = row(status: .creating, attemptedAt: seconds(-120), attempts: 2)
-        let plan = decide([r], observe([
-            droplet(500, for: 1, status: .new, createdAt: seconds(-50)),
-            droplet(400, for: 1, status: .active, createdAt: seconds(-130)),
-        ]))
+        let plan = decide(
+            [r],
+            observe([
+                droplet(500, for: 1, status: .new, createdAt: seconds(-50)),
+                droplet(400, for: 1, status: .active, createdAt: seconds(-130)),
+            ]))
         #expect(plan.destroys == [Destroy(dropletID: 500, reason: .duplicate(row: r.id, kept: 400))])
         let after = try #require(plan.written(r))
         #expect(after.dropletID == 400)
@@ -37,8 +43,9 @@ struct DuplicateTests {
         #expect(plan.creates.isEmpty)
     }
 
-    @Test("same creation time → the lower id is kept, whatever the list order",
-          arguments: [[401, 400], [400, 401]] as [[Int64]])
+    @Test(
+        "same creation time → the lower id is kept, whatever the list order",
+        arguments: [[401, 400], [400, 401]] as [[Int64]])
     func tieBreak(order: [Int64]) {
         let r = row(status: .creating, attemptedAt: seconds(-120), attempts: 2)
         let plan = decide([r], observe(order.map { droplet($0, for: 1, createdAt: seconds(-100)) }))
@@ -112,17 +119,20 @@ struct OrphanTests {
     @Test("droplets without the fleet tag are never orphans and never destroyed")
     func untaggedUntouched() {
         let strangers = [droplet(800, for: nil, fleet: false), droplet(801, for: 77, fleet: false)]
-        let plan = decide([], observe(strangers), configuration: Self.deleting(grace: .zero),
-                          orphansFirstSeen: [800: seconds(-1e6), 801: seconds(-1e6)])
+        let plan = decide(
+            [], observe(strangers), configuration: Self.deleting(grace: .zero),
+            orphansFirstSeen: [800: seconds(-1e6), 801: seconds(-1e6)])
         #expect(plan.actions.isEmpty)
     }
 
-    @Test("a fleet droplet recorded by a live row, or tagged for one (failed included), is no orphan",
-          arguments: [ServerStatus.creating, .provisioning, .active, .failed, .deleting])
+    @Test(
+        "a fleet droplet recorded by a live row, or tagged for one (failed included), is no orphan",
+        arguments: [ServerStatus.creating, .provisioning, .active, .failed, .deleting])
     func matchedIsNotOrphan(status: ServerStatus) {
         let rows = [row(1, status: status, dropletID: 700), row(2, status: status)]
-        let plan = decide(rows, observe([droplet(700, for: nil), droplet(701, for: 2)]),
-                          configuration: Self.deleting(grace: .zero), orphansFirstSeen: [700: seconds(-1e6), 701: seconds(-1e6)])
+        let plan = decide(
+            rows, observe([droplet(700, for: nil), droplet(701, for: 2)]),
+            configuration: Self.deleting(grace: .zero), orphansFirstSeen: [700: seconds(-1e6), 701: seconds(-1e6)])
         #expect(plan.orphanIDs.isEmpty)
         #expect(!plan.destroys.contains { $0.reason == .orphan })
     }

@@ -104,7 +104,9 @@ extension Plan {
         actions.compactMap {
             if case .update(let row, let revision, let from, let to) = $0 {
                 Update(row: row, expectedRevision: revision, from: from, to: to)
-            } else { nil }
+            } else {
+                nil
+            }
         }
     }
 
@@ -112,7 +114,9 @@ extension Plan {
         actions.compactMap {
             if case .create(let order, let revision, let state) = $0 {
                 Create(order: order, expectedRevision: revision, state: state)
-            } else { nil }
+            } else {
+                nil
+            }
         }
     }
 

@@ -33,12 +33,13 @@ struct World {
                         n += 1
                         let id = Int64(n) * 10
                         let records = status != .creating || [.recordedOnly, .gone404, .recordedUnseen].contains(shown)
-                        rows.append(row(
-                            n, status: status, dropletID: records ? id : nil,
-                            ipv4: status == .active ? ipv4 : nil, ipv6: status == .active ? ipv6 : nil,
-                            lastError: status == .failed ? "retries exhausted" : nil,
-                            attemptedAt: attempt, attempts: attempt == nil ? 0 : 1, deleteRequested: deleteRequested
-                        ))
+                        rows.append(
+                            row(
+                                n, status: status, dropletID: records ? id : nil,
+                                ipv4: status == .active ? ipv4 : nil, ipv6: status == .active ? ipv6 : nil,
+                                lastError: status == .failed ? "retries exhausted" : nil,
+                                attemptedAt: attempt, attempts: attempt == nil ? 0 : 1, deleteRequested: deleteRequested
+                            ))
                         switch shown {
                         case .nothing, .recordedUnseen: break
                         case .new: droplets.append(droplet(id, for: n, status: .new, ipv4: nil, ipv6: nil))
@@ -96,12 +97,13 @@ struct PropertyTests {
         let quietIDs = Set(quiet.map(\.id))
         #expect(!plan.updates.contains { quietIDs.contains($0.row) })
         #expect(!plan.creates.contains { quietIDs.contains($0.order.rowID) })
-        #expect(!plan.destroys.contains {
-            switch $0.reason {
-            case .deleteRequested(let row), .duplicate(let row, _): quietIDs.contains(row)
-            case .orphan: false
-            }
-        })
+        #expect(
+            !plan.destroys.contains {
+                switch $0.reason {
+                case .deleteRequested(let row), .duplicate(let row, _): quietIDs.contains(row)
+                case .orphan: false
+                }
+            })
     }
 
     @Test("an untagged droplet is never destroyed, whatever the rows ask")
@@ -161,10 +163,12 @@ struct PropertyTests {
             row(4, status: .failed, lastError: "name rejected by DigitalOcean (422)"),
             row(5, status: .failed, dropletID: 50, lastError: DecisionMessages.vanished(droplet: 50)),
         ]
-        let plan = decide(rows, observe(
-            [droplet(10, for: 1), droplet(20, for: nil, fleet: false), droplet(99, for: nil, fleet: false)],
-            gone: [50]
-        ))
+        let plan = decide(
+            rows,
+            observe(
+                [droplet(10, for: 1), droplet(20, for: nil, fleet: false), droplet(99, for: nil, fleet: false)],
+                gone: [50]
+            ))
         #expect(plan.actions.isEmpty)
         #expect(!plan.waitingOnCloud)
         #expect(plan.nextWakeUp == nil)
@@ -172,8 +176,9 @@ struct PropertyTests {
 
     @Test("a healthy droplet tidies stale retry bookkeeping once, then nothing")
     func staleBookkeeping() throws {
-        let r = row(status: .active, dropletID: 10, ipv4: ipv4, ipv6: ipv6, lastError: "GET droplet 10: 503",
-                    failures: 2, nextAttemptAt: seconds(-5))
+        let r = row(
+            status: .active, dropletID: 10, ipv4: ipv4, ipv6: ipv6, lastError: "GET droplet 10: 503",
+            failures: 2, nextAttemptAt: seconds(-5))
         let observation = observe([droplet(10, for: 1)])
         let plan = decide([r], observation)
         let after = try #require(plan.written(r))

@@ -37,8 +37,8 @@ struct ChaosTests {
             for slot in ["alpha", "beta", "gamma"] { try start(slot) }
             #expect(try await eventually(timeout: .seconds(30)) { try await world.leader() != nil }, "no replica took the lock")
 
-            var takeovers: [Double] = []      // SIGKILL → the lock held by another replica
-            var firstActions: [Double] = []   // SIGKILL → the new leader's first DigitalOcean request
+            var takeovers: [Double] = []  // SIGKILL → the lock held by another replica
+            var firstActions: [Double] = []  // SIGKILL → the new leader's first DigitalOcean request
             var ids: [UUID] = []
             var inFlightAtKill = 0
             for kill in 1...10 {
@@ -84,9 +84,15 @@ struct ChaosTests {
 
             let total = world.requests().count
             let byRoute = Dictionary(grouping: world.requests()) { "\($0.method) \($0.route)" }.mapValues(\.count)
-            print("figure: leader takeover after SIGKILL (lock taken by another replica): median \(Self.ms(median(takeovers))), worst \(Self.ms(takeovers.max())) over \(takeovers.count) kills")
-            print("figure: SIGKILL → new leader's first DigitalOcean request: median \(Self.ms(median(firstActions))), worst \(Self.ms(firstActions.max())) over \(firstActions.count) kills")
-            print("figure: 60-row burst with the leader killed 10 times: \(total) requests = \(String(format: "%.2f", Double(total) / 60)) per row \(byRoute.sorted { $0.key < $1.key })")
+            print(
+                "figure: leader takeover after SIGKILL (lock taken by another replica): median \(Self.ms(median(takeovers))), worst \(Self.ms(takeovers.max())) over \(takeovers.count) kills"
+            )
+            print(
+                "figure: SIGKILL → new leader's first DigitalOcean request: median \(Self.ms(median(firstActions))), worst \(Self.ms(firstActions.max())) over \(firstActions.count) kills"
+            )
+            print(
+                "figure: 60-row burst with the leader killed 10 times: \(total) requests = \(String(format: "%.2f", Double(total) / 60)) per row \(byRoute.sorted { $0.key < $1.key })"
+            )
 
             for process in replicas.values {
                 await process.stop()
@@ -204,8 +210,12 @@ struct ChaosTests {
             #expect(backToBack == 0, "two 429s in a row \(backToBack) times, at requests \(pairs.map { "#\($0.0.sequence)-#\($0.1.sequence)" })")
             let early = RateLimitAudit.requestsBeforeRetryAfter(requests, limits: configuration.rateLimits)
             let tooEarly = early.count
-            #expect(tooEarly == 0, "\(tooEarly) requests sent before a 429's retry-after had passed: \(early.map { "#\($0.sequence) \($0.method) \($0.route)" })")
-            print("figure: 60 rows at 30 requests/minute converged in \(String(format: "%.0f", took)) s with \(requests.count) requests, \(limited.count) answered 429, \(pairs.count) back-to-back 429s")
+            #expect(
+                tooEarly == 0,
+                "\(tooEarly) requests sent before a 429's retry-after had passed: \(early.map { "#\($0.sequence) \($0.method) \($0.route)" })")
+            print(
+                "figure: 60 rows at 30 requests/minute converged in \(String(format: "%.0f", took)) s with \(requests.count) requests, \(limited.count) answered 429, \(pairs.count) back-to-back 429s"
+            )
             await daemon.stop()
         }
     }
@@ -248,8 +258,12 @@ struct ChaosTests {
             let daemons = all.filter { !$0.path.contains(otherTag) }
             let pairs = RateLimitAudit.consecutive429s(daemons)
             let backToBack = pairs.count
-            #expect(backToBack == 0, "the daemon got two 429s in a row \(backToBack) times, at requests \(pairs.map { "#\($0.0.sequence)-#\($0.1.sequence)" })")
-            print("figure: with another client using the token (\(all.count - daemons.count) requests), the daemon sent \(daemons.count) (\(daemons.filter { $0.status == 429 }.count) answered 429, \(pairs.count) back-to-back) and converged 30 rows in \(String(format: "%.0f", took)) s")
+            #expect(
+                backToBack == 0,
+                "the daemon got two 429s in a row \(backToBack) times, at requests \(pairs.map { "#\($0.0.sequence)-#\($0.1.sequence)" })")
+            print(
+                "figure: with another client using the token (\(all.count - daemons.count) requests), the daemon sent \(daemons.count) (\(daemons.filter { $0.status == 429 }.count) answered 429, \(pairs.count) back-to-back) and converged 30 rows in \(String(format: "%.0f", took)) s"
+            )
             await daemon.stop()
         }
     }
@@ -296,7 +310,9 @@ struct ChaosTests {
             #expect(posts.contains { $0.status == nil }, "no create response was lost")
             #expect(posts.contains { $0.status == 500 }, "no create was answered 500")
             #expect(failed > 0, "no droplet vanished under a bound row")
-            print("figure: all faults on, 30 rows: \(30 - failed) active, \(failed) failed as vanished; \(world.requests().count) requests, \(posts.count) creates")
+            print(
+                "figure: all faults on, 30 rows: \(30 - failed) active, \(failed) failed as vanished; \(world.requests().count) requests, \(posts.count) creates"
+            )
             #expect(daemon.isRunning)
             await daemon.stop()
         }

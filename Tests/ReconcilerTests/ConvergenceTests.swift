@@ -46,7 +46,9 @@ struct ConvergenceTests {
             }
             #expect(latencies.count == 50)
             let total = world.requests().count
-            print("figure: insert→create median \(String(format: "%.1f", median(latencies) * 1000)) ms, worst \(String(format: "%.1f", (latencies.max() ?? .nan) * 1000)) ms over \(latencies.count); requests \(total) for 50 rows = \(String(format: "%.2f", Double(total) / 50)) per row")
+            print(
+                "figure: insert→create median \(String(format: "%.1f", median(latencies) * 1000)) ms, worst \(String(format: "%.1f", (latencies.max() ?? .nan) * 1000)) ms over \(latencies.count); requests \(total) for 50 rows = \(String(format: "%.2f", Double(total) / 50)) per row"
+            )
             await daemon.stop()
             #expect(daemon.exitStatus == 0, "daemon did not stop cleanly: \(daemon.output.suffix(2000))")
         }
@@ -99,8 +101,11 @@ struct ConvergenceTests {
             }
             // The kills must have hit the burst, or the test proved nothing.
             #expect(killsDuringTheBurst > 0, "every kill came after the burst was over")
-            let intents = try await world.db.query("SELECT count(*) AS n FROM server_events WHERE kind = 'create_requested'").single().decode(Int.self, "n")
-            print("figure: \(killsDuringTheBurst) of 5 kills while rows were still creating; \(intents) create intents recorded for 40 rows across 6 daemon lives")
+            let intents = try await world.db.query("SELECT count(*) AS n FROM server_events WHERE kind = 'create_requested'").single().decode(
+                Int.self, "n")
+            print(
+                "figure: \(killsDuringTheBurst) of 5 kills while rows were still creating; \(intents) create intents recorded for 40 rows across 6 daemon lives"
+            )
             await daemon.stop()
         }
     }

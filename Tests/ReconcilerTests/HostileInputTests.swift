@@ -42,7 +42,8 @@ struct HostileInputTests {
                 try await world.db.query("INSERT INTO servers (name) VALUES (\(long))")
             }
             for column in ["name", "region", "size", "image"] {
-                let sql = column == "name"
+                let sql =
+                    column == "name"
                     ? "INSERT INTO servers (name) VALUES (NULL)"
                     : "INSERT INTO servers (name, \(column)) VALUES ('null-\(column)', NULL)"
                 await #expect(throws: PostgresError.self, "NULL \(column) was stored") {
@@ -66,7 +67,9 @@ struct HostileInputTests {
         }
     }
 
-    @Test("bad names, unknown regions, sizes and images each fail alone with a clear last_error; good rows converge; the daemon neither crashes nor stalls")
+    @Test(
+        "bad names, unknown regions, sizes and images each fail alone with a clear last_error; good rows converge; the daemon neither crashes nor stalls"
+    )
     func hostileRowsFailAlone() async throws {
         try await World.with { world in
             let daemon = try world.daemon(Self.quick)
@@ -88,10 +91,13 @@ struct HostileInputTests {
                 badField[try await world.insert("image-\(badField.count)", image: image)] = "image"
             }
             // NULLs wherever the schema allows them are simply "not yet known".
-            good.append(try await world.db.query("""
-                INSERT INTO servers (name, digital_ocean_id, ip_address, ipv6_address, last_error, agent_id, delete_requested_at)
-                VALUES ('explicit-nulls', NULL, NULL, NULL, NULL, NULL, NULL) RETURNING id
-                """).single().decode(UUID.self, "id"))
+            good.append(
+                try await world.db.query(
+                    """
+                    INSERT INTO servers (name, digital_ocean_id, ip_address, ipv6_address, last_error, agent_id, delete_requested_at)
+                    VALUES ('explicit-nulls', NULL, NULL, NULL, NULL, NULL, NULL) RETURNING id
+                    """
+                ).single().decode(UUID.self, "id"))
             good.append(try await world.insert("good-2"))
 
             let expectedRows = good.count + badName.count + badField.count

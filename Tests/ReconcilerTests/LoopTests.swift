@@ -57,7 +57,8 @@ struct LoopTests {
             let repository = InMemoryRepository()
             var loop = ReconcilerConfiguration()
             loop.decision.settlePeriod = .milliseconds(500)
-            let reconciler = FleetReconciler(repository: repository, cloud: DigitalOceanFleet(client: client), configuration: loop, logger: Self.logger)
+            let reconciler = FleetReconciler(
+                repository: repository, cloud: DigitalOceanFleet(client: client), configuration: loop, logger: Self.logger)
             do {
                 try await body(reconciler, repository, sim)
             } catch {

@@ -52,8 +52,10 @@ struct World {
     }
 
     var connectionArguments: [String] {
-        ["--database-url", databaseURL, "--digitalocean-url", sim.baseURL,
-         "--digitalocean-token-file", directory.appendingPathComponent("token").path]
+        [
+            "--database-url", databaseURL, "--digitalocean-url", sim.baseURL,
+            "--digitalocean-token-file", directory.appendingPathComponent("token").path,
+        ]
     }
 
     /// Runs a citrus-reconciler subcommand to completion.
@@ -74,7 +76,8 @@ struct World {
     // MARK: Rows
 
     @discardableResult
-    func insert(_ name: String, region: String = "sfo3", size: String = "s-1vcpu-512mb-10gb", image: String = "ubuntu-22-04-x64") async throws -> UUID {
+    func insert(_ name: String, region: String = "sfo3", size: String = "s-1vcpu-512mb-10gb", image: String = "ubuntu-22-04-x64") async throws -> UUID
+    {
         try await db.query(
             "INSERT INTO servers (name, region, size, image) VALUES (\(name), \(region), \(size), \(image)) RETURNING id"
         ).single().decode(UUID.self, "id")
@@ -147,7 +150,9 @@ struct World {
             switch row.status {
             case "active":
                 if mine.count != 1 { problems.append("\(row.name): \(mine.count) live droplets") }
-                if let only = mine.first, only.id != row.dropletID { problems.append("\(row.name): records \(row.dropletID.map(String.init) ?? "nil"), droplet is \(only.id)") }
+                if let only = mine.first, only.id != row.dropletID {
+                    problems.append("\(row.name): records \(row.dropletID.map(String.init) ?? "nil"), droplet is \(only.id)")
+                }
                 if row.ipv4 == nil { problems.append("\(row.name): active without an address") }
             case "deleted":
                 if !mine.isEmpty { problems.append("\(row.name): deleted but \(mine.count) droplets live") }
@@ -172,7 +177,10 @@ struct World {
             last = try await invariantViolations(allowOrphans: allowOrphans)
             return last.isEmpty
         }
-        #expect(ok, "did not converge: \(last.prefix(10)) \(daemon.map { "\n--- daemon log tail ---\n" + $0.output.split(separator: "\n").suffix(30).joined(separator: "\n") } ?? "")")
+        #expect(
+            ok,
+            "did not converge: \(last.prefix(10)) \(daemon.map { "\n--- daemon log tail ---\n" + $0.output.split(separator: "\n").suffix(30).joined(separator: "\n") } ?? "")"
+        )
     }
 
     func requests(method: String? = nil, route: String? = nil) -> [SimulatorRequestRecord] {
@@ -204,9 +212,11 @@ extension World {
         let url = databaseURL + separator + "application_name=" + name
         let process = ChildProcess(
             executable: try BuiltProducts.executable(named: "citrus-reconciler"),
-            arguments: ["run", "--database-url", url, "--digitalocean-url", sim.baseURL,
-                        "--digitalocean-token-file", directory.appendingPathComponent("token").path,
-                        "--log-format", "text"] + extra,
+            arguments: [
+                "run", "--database-url", url, "--digitalocean-url", sim.baseURL,
+                "--digitalocean-token-file", directory.appendingPathComponent("token").path,
+                "--log-format", "text",
+            ] + extra,
             environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path],
             logFile: directory.appendingPathComponent("\(name).log")
         )
@@ -220,11 +230,13 @@ extension World {
         let key: Int64 = 0x6369_7472_7573_7263  // Leadership.defaultLockKey
         let high = key >> 32
         let low = key & 0xFFFF_FFFF
-        return try await db.query("""
+        return try await db.query(
+            """
             SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = \(high)
               AND l.objid::bigint = \(low) AND l.objsubid = 1
-            """).first?.decode(String.self, "name")
+            """
+        ).first?.decode(String.self, "name")
     }
 
     /// Rows in a state that is neither final (`active`, `failed`, `deleted`) nor waiting on
@@ -255,7 +267,9 @@ enum RateLimitAudit {
         for (index, request) in ordered.enumerated() where request.status == 429 {
             let now = request.time.timeIntervalSince1970
             let counted = ordered[..<index].filter { $0.status != 429 && $0.status != 401 }
-            guard let oldest = counted.map({ $0.time.timeIntervalSince1970 }).first(where: { $0 > now - limits.minuteWindowSeconds }) else { continue }
+            guard let oldest = counted.map({ $0.time.timeIntervalSince1970 }).first(where: { $0 > now - limits.minuteWindowSeconds }) else {
+                continue
+            }
             let retryAfter = max(1, (oldest + limits.minuteWindowSeconds - now).rounded(.up))
             if let next = ordered.dropFirst(index + 1).first, next.time.timeIntervalSince1970 < now + retryAfter - 0.05 {
                 early.append(next)

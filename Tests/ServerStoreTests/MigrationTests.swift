@@ -57,7 +57,8 @@ struct MigrationTests {
             let agent = UUID()
             let id = UUID()
             try await connection.query("INSERT INTO agents (id, name) VALUES (\(agent), 'hub')")
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO servers (id, name, digital_ocean_id, region, size, ip_address, status, agent_id)
                 VALUES (\(id), 'legacy-1', '123456', 'nyc3', 's-2vcpu-2gb', '203.0.113.7', 'active', \(agent))
                 """)
@@ -107,9 +108,11 @@ struct MigrationTests {
             async let a = Migrator().migrate(on: first)
             async let b = Migrator().migrate(on: second)
             try await Task.sleep(for: .milliseconds(300))
-            let waiting = try await blocker.query("""
+            let waiting = try await blocker.query(
+                """
                 SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-                """).single().decode(Int.self, "n")
+                """
+            ).single().decode(Int.self, "n")
             #expect(waiting == 2)
             try await blocker.query("COMMIT")
             let results = try await [a, b]

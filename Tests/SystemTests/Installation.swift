@@ -32,9 +32,11 @@ struct Installation {
             _ = FileManager.default.createFile(atPath: tokenInput.path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
             defer { try? FileManager.default.removeItem(at: tokenInput) }
             let install = try await SystemdCommand.run(
-                ["/bin/sh", "-c", "exec /bin/sh \"$0\" --root \"$1\" --binary \"$2\" --token-from-stdin <\"$3\"",
-                 repositoryRoot.appendingPathComponent("deploy/install.sh").path, root.path,
-                 try BuiltProducts.executable(named: "citrus-reconciler").path, tokenInput.path],
+                [
+                    "/bin/sh", "-c", "exec /bin/sh \"$0\" --root \"$1\" --binary \"$2\" --token-from-stdin <\"$3\"",
+                    repositoryRoot.appendingPathComponent("deploy/install.sh").path, root.path,
+                    try BuiltProducts.executable(named: "citrus-reconciler").path, tokenInput.path,
+                ],
                 timeout: .seconds(120))
             guard install.succeeded else { throw SystemdHarnessError("install.sh failed: \(install)") }
             guard !install.stdout.contains(token), !install.stderr.contains(token) else {

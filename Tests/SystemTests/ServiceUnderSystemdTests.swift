@@ -28,8 +28,9 @@ struct ServiceUnderSystemdTests {
     /// exit status and Result= the test reads after a stop.
     static let anchor = "citrus-system-test-anchor.target"
 
-    @Test("installed unit: readiness, audit trail in the journal, watchdog, clean stop, exit 78, no token anywhere",
-          .timeLimit(.minutes(4)))
+    @Test(
+        "installed unit: readiness, audit trail in the journal, watchdog, clean stop, exit 78, no token anywhere",
+        .timeLimit(.minutes(4)))
     func installedServiceLifecycle() async throws {
         // A token of this run only, so finding it anywhere is a leak, not a coincidence.
         let token = "dop_v1_systemtest_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
@@ -57,11 +58,11 @@ struct ServiceUnderSystemdTests {
                     Self.bogusOrphansUnit: try installation.unit(arguments: ["--orphans", "bogus"]),
                     Self.noTokenUnit: try installation.unit(loadsToken: false),
                     Self.anchor: """
-                        [Unit]
-                        Description=keeps the units under test loaded after they stop
-                        After=\(Self.unit) \(Self.bogusOrphansUnit) \(Self.noTokenUnit)
+                    [Unit]
+                    Description=keeps the units under test loaded after they stop
+                    After=\(Self.unit) \(Self.bogusOrphansUnit) \(Self.noTokenUnit)
 
-                        """,
+                    """,
                 ]
                 try await withSystemdSandbox(units: units, start: [Self.anchor]) { systemd in
                     try await Story.slowDatabaseKeepsItActivatingUntilTheFirstPass(systemd: systemd, cluster: cluster, sim: sim)
@@ -88,8 +89,10 @@ struct ServiceUnderSystemdTests {
             environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(60))
         try #require(migrate.succeeded, "\(migrate)")
         let role = try await SystemdCommand.run(
-            [try findPsql(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", ownerURL,
-             "-f", repositoryRoot.appendingPathComponent("deploy/database-role.sql").path],
+            [
+                try findPsql(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", ownerURL,
+                "-f", repositoryRoot.appendingPathComponent("deploy/database-role.sql").path,
+            ],
             environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(60))
         try #require(role.succeeded, "\(role)")
     }
@@ -175,8 +178,9 @@ struct Story {
         let kinds = Dictionary(uniqueKeysWithValues: AuditKind.allCases.map { ($0.messageID, $0) })
         let entries = try await systemd.journalEntries(["SERVER_ID=\(serverID)"])
         let journal = entries.map { entry in
-            Event(kind: entry["MESSAGE_ID"].flatMap { kinds[$0]?.rawValue } ?? "unknown MESSAGE_ID \(entry["MESSAGE_ID"] ?? "none")",
-                  from: entry["FROM_STATUS"], to: entry["TO_STATUS"], droplet: entry["DROPLET_ID"], requestID: entry["DO_REQUEST_ID"])
+            Event(
+                kind: entry["MESSAGE_ID"].flatMap { kinds[$0]?.rawValue } ?? "unknown MESSAGE_ID \(entry["MESSAGE_ID"] ?? "none")",
+                from: entry["FROM_STATUS"], to: entry["TO_STATUS"], droplet: entry["DROPLET_ID"], requestID: entry["DO_REQUEST_ID"])
         }
         let expected = [
             Event(kind: "create_requested", from: "creating", to: "creating", droplet: nil, requestID: nil),
@@ -197,13 +201,16 @@ struct Story {
         let stored = try await db.query(
             "SELECT kind, from_status, to_status, droplet_id, do_request_id FROM server_events WHERE server_id = \(id) ORDER BY id"
         ).map { r in
-            Event(kind: try r.decode(String.self, "kind"), from: try r.decode(String?.self, "from_status"), to: try r.decode(String?.self, "to_status"),
-                  droplet: try r.decode(Int64?.self, "droplet_id").map(String.init), requestID: try r.decode(String?.self, "do_request_id"))
+            Event(
+                kind: try r.decode(String.self, "kind"), from: try r.decode(String?.self, "from_status"), to: try r.decode(String?.self, "to_status"),
+                droplet: try r.decode(Int64?.self, "droplet_id").map(String.init), requestID: try r.decode(String?.self, "do_request_id"))
         }
         #expect(stored == journal, "server_events differs from the journal")
 
         // journalctl -x explains the entries from the catalog install.sh compiled.
-        let copy = try await systemd.run(["/bin/sh", "-c", "mkdir -p /var/lib/systemd/catalog && cp \"$0\" /var/lib/systemd/catalog/database", installation.catalogDatabase])
+        let copy = try await systemd.run([
+            "/bin/sh", "-c", "mkdir -p /var/lib/systemd/catalog && cp \"$0\" /var/lib/systemd/catalog/database", installation.catalogDatabase,
+        ])
         #expect(copy.succeeded, "\(copy)")
         let explained = try await systemd.journalctl("-x", "SERVER_ID=\(serverID)", "MESSAGE_ID=\(AuditKind.createAccepted.messageID)")
         let subject = try catalogSubject(of: .createAccepted)
@@ -261,11 +268,12 @@ struct Story {
                 rm -f /tmp/citrus-export
                 """
             let result = try await systemd.run(["/bin/sh", "-c", script, installation.tokenFile] + scope)
-            let counts = Dictionary(result.stdout.split(separator: "\n").compactMap { line -> (String, Int)? in
-                let parts = line.split(separator: " ")
-                guard parts.count == 2, let n = Int(parts[1]) else { return nil }
-                return (String(parts[0]), n)
-            }, uniquingKeysWith: { $1 })
+            let counts = Dictionary(
+                result.stdout.split(separator: "\n").compactMap { line -> (String, Int)? in
+                    let parts = line.split(separator: " ")
+                    guard parts.count == 2, let n = Int(parts[1]) else { return nil }
+                    return (String(parts[0]), n)
+                }, uniquingKeysWith: { $1 })
             #expect((counts["daemon"] ?? 0) > 10, "journalctl -o export \(scope): too little of the daemon to search: \(result)")
             #expect(counts["control"] == 1, "the search does not find the token where it is: \(result)")
             #expect(counts["token"] == 0, "the token is in the journal (journalctl -o export \(scope)): \(result)")
@@ -355,7 +363,9 @@ struct Story {
         let droplet = try row.decode(String?.self, "digital_ocean_id")
         let made = sim.simulator.droplets().filter { $0.tags.contains(tag) }
         #expect(made.count == 1)
-        #expect(droplet != nil && droplet == made.first.map { String($0.id) }, "the accepted droplet was not recorded: \(String(describing: droplet)), made \(made.map(\.id))")
+        #expect(
+            droplet != nil && droplet == made.first.map { String($0.id) },
+            "the accepted droplet was not recorded: \(String(describing: droplet)), made \(made.map(\.id))")
         #expect(try row.decode(String.self, "status") == "provisioning")
         let accepted = try await db.query(
             "SELECT count(*) AS n FROM server_events WHERE server_id = \(id) AND kind = 'create_accepted'"

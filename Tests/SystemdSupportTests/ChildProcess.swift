@@ -85,15 +85,18 @@ struct SystemdChildProcess {
             case .auto, .text: TextLogHandler(label: label, identifier: "citrus-child", metadataProvider: nil)
             }
         }
-        logger.info("child started", metadata: [
-            "CITRUS_TEST_RUN": "\(ChildMode.runID)",
-            "LOG_FORMAT": "\(format.rawValue)",
-            "NOTIFY_ENABLED": "\(notifier.isEnabled)",
-            "WATCHDOG_INTERVAL_MS": "\(notifier.watchdogInterval.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 } ?? -1)",
-            "CHILD_UID": "\(getuid())",
-            // Whether LoadCredential= delivered the token; never its contents.
-            "TOKEN_CREDENTIAL_READABLE": "\(Self.tokenCredentialReadable())",
-        ])
+        logger.info(
+            "child started",
+            metadata: [
+                "CITRUS_TEST_RUN": "\(ChildMode.runID)",
+                "LOG_FORMAT": "\(format.rawValue)",
+                "NOTIFY_ENABLED": "\(notifier.isEnabled)",
+                "WATCHDOG_INTERVAL_MS":
+                    "\(notifier.watchdogInterval.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 } ?? -1)",
+                "CHILD_UID": "\(getuid())",
+                // Whether LoadCredential= delivered the token; never its contents.
+                "TOKEN_CREDENTIAL_READABLE": "\(Self.tokenCredentialReadable())",
+            ])
         notifier.extendTimeout(.seconds(20))
         let watchdog = SystemdWatchdog(notifier: notifier, logger: logger)
         notifier.ready(status: "child ready \(ChildMode.runID)")

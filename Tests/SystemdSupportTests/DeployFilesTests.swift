@@ -49,7 +49,7 @@ struct DeployFilesTests {
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
     func unitIsHardenedAndVerifies() async throws {
         let check = try await SystemdCommand.run(
-            ["/bin/sh", repositoryRoot.appendingPathComponent("systemd/check-unit.sh").path, ], timeout: .seconds(120))
+            ["/bin/sh", repositoryRoot.appendingPathComponent("systemd/check-unit.sh").path], timeout: .seconds(120))
         #expect(check.succeeded, "\(check)")
     }
 
@@ -98,9 +98,11 @@ struct DeployFilesTests {
         #expect(FileManager.default.fileExists(atPath: root.path + "/var/lib/systemd/catalog/database"))
 
         // A second run keeps the operator's edits.
-        try "CITRUS_DATABASE_URL=edited\n".write(toFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env", atomically: true, encoding: .utf8)
+        try "CITRUS_DATABASE_URL=edited\n".write(
+            toFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env", atomically: true, encoding: .utf8)
         let again = try await SystemdCommand.run([script, "--root", root.path, "--binary", "/bin/true"])
         #expect(again.succeeded, "\(again)")
-        #expect(try String(contentsOfFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env", encoding: .utf8) == "CITRUS_DATABASE_URL=edited\n")
+        #expect(
+            try String(contentsOfFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env", encoding: .utf8) == "CITRUS_DATABASE_URL=edited\n")
     }
 }

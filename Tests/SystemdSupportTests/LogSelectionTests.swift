@@ -53,7 +53,10 @@ struct TextLogHandlerTests {
             metadata: ["status": "503", "reason": "service unavailable", "empty": ""],
             source: "s", file: "f", function: "fn", line: 1)
         let line = handler.format(event, at: Date(timeIntervalSince1970: 1_747_749_787.125))
-        #expect(line == #"2025-05-20T14:03:07.125Z warning citrus-reconciler: create failed\nretrying empty="" reason="service unavailable" server_id=abc status=503"#)
+        #expect(
+            line
+                == #"2025-05-20T14:03:07.125Z warning citrus-reconciler: create failed\nretrying empty="" reason="service unavailable" server_id=abc status=503"#
+        )
         #expect(!line.contains("\n"))
     }
 
