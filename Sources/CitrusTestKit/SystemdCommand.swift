@@ -87,6 +87,7 @@ final class SystemdProcessExit: Sendable {
     private final class Box: Sendable {
         let state = Mutex(State.running(nil))
         let timedOut = Mutex(false)
+        let killed = Mutex(false)
     }
 
     private let box = Box()
@@ -105,6 +106,20 @@ final class SystemdProcessExit: Sendable {
             }
             waiter?.resume(returning: status)
         }
+    }
+
+    /// SIGKILLs `target` (the sandbox's PID 1 or journald, which takes the namespace with it) the
+    /// first time it is called, then waits up to 20 s for this launcher to exit. Returns false,
+    /// at once, on every later call: the sandbox was already torn down.
+    func killOnce(_ target: pid_t) async -> Bool {
+        let first = box.killed.withLock { killed in
+            defer { killed = true }
+            return !killed
+        }
+        guard first else { return false }
+        kill(target, SIGKILL)
+        _ = try? await wait(timeout: .seconds(20))
+        return true
     }
 
     var hasExited: Bool {

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// `systemd-journald` alone in a private mount namespace: its `/run` (and so
 /// `/run/systemd/journal/socket`, which `sd_journal_sendv` always uses) is a fresh tmpfs, the
@@ -12,7 +11,6 @@ public final class SystemdJournalSandbox: Sendable {
     /// journald's PID (the launcher execs into it, so it is the launched process itself).
     public let pid: pid_t
     private let launcherExit: SystemdProcessExit
-    private let isShutDown = Mutex(false)
 
     private init(pid: pid_t, launcherExit: SystemdProcessExit) {
         self.pid = pid
@@ -74,13 +72,7 @@ public final class SystemdJournalSandbox: Sendable {
 
     /// SIGKILLs journald and waits for it; its mount namespace and tmpfs go with it.
     public func shutdown() async {
-        let first = isShutDown.withLock { done in
-            defer { done = true }
-            return !done
-        }
-        guard first else { return }
-        kill(pid, SIGKILL)
-        _ = try? await launcherExit.wait(timeout: .seconds(20))
+        guard await launcherExit.killOnce(pid) else { return }
     }
 }
 

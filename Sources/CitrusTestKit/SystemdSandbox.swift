@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// A real systemd running as PID 1 of a new PID + mount (+ UTS, IPC) namespace, for tests that
 /// need the service manager itself: `Type=notify`, `WATCHDOG=1`, `systemctl`, `journalctl -u`.
@@ -29,7 +28,6 @@ public final class SystemdSandbox: Sendable {
     private let directory: URL
     /// The cgroup (in each hierarchy under /sys/fs/cgroup) the sandbox runs in; removed at teardown.
     public let cgroupName: String
-    private let isShutDown = Mutex(false)
 
     private init(pid: pid_t, pidNamespace: String, launcher: Process, launcherExit: SystemdProcessExit, directory: URL, cgroupName: String) {
         self.pid = pid
@@ -240,13 +238,7 @@ public final class SystemdSandbox: Sendable {
     /// SIGKILLs the namespace's PID 1 (which ends every process in it), waits for the launcher,
     /// removes the sandbox's cgroups and files. Safe to call more than once.
     public func shutdown() async {
-        let first = isShutDown.withLock { done in
-            defer { done = true }
-            return !done
-        }
-        guard first else { return }
-        kill(pid, SIGKILL)
-        _ = try? await launcherExit.wait(timeout: .seconds(20))
+        guard await launcherExit.killOnce(pid) else { return }
         Self.removeCgroups(named: cgroupName)
         try? FileManager.default.removeItem(at: directory)
     }
