@@ -451,13 +451,14 @@ public actor FleetReconciler {
                 lastErrorAt = row.createdAt
             }
         }
-        let orphans = plan.actions.reduce(into: 0) { n, action in if case .note(.orphanSeen) = action { n += 1 } }
-        orphansFirstSeen = orphansFirstSeen.filter { id, _ in
-            plan.actions.contains { if case .note(.orphanSeen(let d)) = $0 { d.id == id } else { false } }
-        }
+        // One scan of the plan: the orphans it saw, counted, and the only ones worth remembering.
+        var orphans = Set<Int64>()
+        for case .note(.orphanSeen(let droplet)) in plan.actions { orphans.insert(droplet.id) }
+        orphansFirstSeen = orphansFirstSeen.filter { orphans.contains($0.key) }
         let horizon = clock().addingTimeInterval(-configuration.destroyRepeatInterval.seconds)
         recentDestroys = recentDestroys.filter { $0.value > horizon }
-        return PassSummary(counts: counts, orphans: orphans, waitingOnCloud: plan.waitingOnCloud, nextWakeUp: plan.nextWakeUp, lastError: lastError)
+        return PassSummary(
+            counts: counts, orphans: orphans.count, waitingOnCloud: plan.waitingOnCloud, nextWakeUp: plan.nextWakeUp, lastError: lastError)
     }
 
     static func timestamp(_ date: Date?) -> String {
