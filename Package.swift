@@ -24,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
+        // The one injectable clock: wall time, uptime and sleeping (Foundation only).
+        .target(name: "Timekeeping", swiftSettings: strict),
         // libpq wrapper: connections, parameterised queries, transactions, LISTEN/NOTIFY, advisory locks.
         .target(
             name: "Postgres",
@@ -37,6 +39,7 @@ let package = Package(
         .target(
             name: "DigitalOcean",
             dependencies: [
+                "Timekeeping",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -60,7 +63,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // The pure reconcile decision: no I/O, no libpq, no HTTP.
-        .target(name: "ReconcileCore", swiftSettings: strict),
+        .target(name: "ReconcileCore", dependencies: ["Timekeeping"], swiftSettings: strict),
         // Schema migrations and the servers/events tables over Postgres.
         .target(
             name: "ServerStore",
@@ -74,6 +77,7 @@ let package = Package(
         .target(
             name: "SystemdSupport",
             dependencies: [
+                "Timekeeping",
                 "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,7 +88,7 @@ let package = Package(
         .target(
             name: "Reconciler",
             dependencies: [
-                "ReconcileCore", "ServerStore", "DigitalOcean", "SystemdSupport", "Postgres",
+                "ReconcileCore", "ServerStore", "DigitalOcean", "Postgres", "Timekeeping",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -93,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "citrus-reconciler",
             dependencies: [
-                "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore",
+                "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore", "Timekeeping",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,7 +132,7 @@ let package = Package(
         .target(
             name: "CitrusTestKit",
             dependencies: [
-                "Postgres", "DigitalOceanSimulator",
+                "Postgres", "DigitalOceanSimulator", "Timekeeping",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -138,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "DigitalOceanTests",
             dependencies: [
-                "DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit",
+                "DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit", "Timekeeping",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

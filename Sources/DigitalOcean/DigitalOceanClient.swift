@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Timekeeping
 import Logging
 import NIOCore
 import NIOFoundationCompat
@@ -68,13 +69,14 @@ public struct DigitalOceanClient: Sendable {
     public let configuration: Configuration
     /// Shared by every copy of this client; pass the same one to clients that share a token.
     public let rateBudget: RateBudget
+    private let clock: any DaemonClock
     private let httpClient: HTTPClient
     private let ownsHTTPClient: Bool
     private let logger: Logger
     private let baseURL: String
 
     /// Creates a client with its own connection pool; call ``shutdown()`` when done.
-    public init(configuration: Configuration, rateBudget: RateBudget = RateBudget(), logger: Logger) {
+    public init(configuration: Configuration, rateBudget: RateBudget = RateBudget(), clock: any DaemonClock = SystemClock(), logger: Logger) {
         var http = HTTPClient.Configuration()
         http.timeout = .init(connect: .init(configuration.connectTimeout), read: nil)
         // Redirects would carry the token to wherever they point.
@@ -83,17 +85,23 @@ public struct DigitalOceanClient: Sendable {
         self.init(
             configuration: configuration,
             httpClient: HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: http),
-            ownsHTTPClient: true, rateBudget: rateBudget, logger: logger
+            ownsHTTPClient: true, rateBudget: rateBudget, clock: clock, logger: logger
         )
     }
 
     /// Uses an existing `HTTPClient`, which the caller keeps owning.
-    public init(configuration: Configuration, httpClient: HTTPClient, rateBudget: RateBudget = RateBudget(), logger: Logger) {
-        self.init(configuration: configuration, httpClient: httpClient, ownsHTTPClient: false, rateBudget: rateBudget, logger: logger)
+    public init(
+        configuration: Configuration, httpClient: HTTPClient, rateBudget: RateBudget = RateBudget(), clock: any DaemonClock = SystemClock(),
+        logger: Logger
+    ) {
+        self.init(configuration: configuration, httpClient: httpClient, ownsHTTPClient: false, rateBudget: rateBudget, clock: clock, logger: logger)
     }
 
-    private init(configuration: Configuration, httpClient: HTTPClient, ownsHTTPClient: Bool, rateBudget: RateBudget, logger: Logger) {
+    private init(
+        configuration: Configuration, httpClient: HTTPClient, ownsHTTPClient: Bool, rateBudget: RateBudget, clock: any DaemonClock, logger: Logger
+    ) {
         self.configuration = configuration
+        self.clock = clock
         self.httpClient = httpClient
         self.ownsHTTPClient = ownsHTTPClient
         self.rateBudget = rateBudget
@@ -111,7 +119,14 @@ public struct DigitalOceanClient: Sendable {
     // MARK: - Operations
 
     /// `POST /v2/droplets` with a single `name`. Validates locally first; sent once, never resent.
-    public func createDroplet(_ request: DropletCreateRequest) async throws(DigitalOceanError) -> CreatedDroplet {
+    ///
+    /// `beforeSend` runs after the rate budget has let the request go and right before it is
+    /// sent: the caller's last word (record the intent, check it still leads). When it returns
+    /// false nothing is sent and the call throws `.withdrawn`.
+    public func createDroplet(
+        _ request: DropletCreateRequest,
+        beforeSend: @escaping @Sendable () async -> Bool = { true }
+    ) async throws(DigitalOceanError) -> CreatedDroplet {
         try request.validate()
         let body: Data
         do {
@@ -119,7 +134,7 @@ public struct DigitalOceanClient: Sendable {
         } catch {
             throw .localValidation("could not encode the create request: \(error)")
         }
-        let response = try await perform(.POST, "/v2/droplets", body: body, kind: .create)
+        let response = try await perform(.POST, "/v2/droplets", body: body, kind: .create, beforeSend: beforeSend)
         do {
             let decoded = try DigitalOceanJSON.decoder().decode(DropletCreateResponse.self, from: response.body)
             return CreatedDroplet(droplet: decoded.droplet, actions: decoded.links?.actions ?? [], requestID: response.requestID)
@@ -141,6 +156,12 @@ public struct DigitalOceanClient: Sendable {
     /// `GET /v2/droplets?tag_name=…&per_page=200`, following `links.pages.next` until there is none.
     /// With `tag == nil`, lists every (non-GPU) droplet of the account.
     public func listDroplets(tag: String?) async throws(DigitalOceanError) -> [Droplet] {
+        try await listDropletPages(tag: tag).droplets
+    }
+
+    /// `listDroplets(tag:)`, with the number of pages it took. One page is one consistent answer;
+    /// several pages can miss a droplet that shifted between them while they were read.
+    public func listDropletPages(tag: String?) async throws(DigitalOceanError) -> (droplets: [Droplet], pages: Int) {
         if let tag { try DropletCreateRequest.validateTag(tag) }
         var query = [("per_page", String(configuration.pageSize))]
         if let tag { query.insert(("tag_name", tag), at: 0) }
@@ -157,7 +178,7 @@ public struct DigitalOceanClient: Sendable {
                 throw undecodable(error, operation: "GET /v2/droplets", response: response)
             }
             droplets.append(contentsOf: page.droplets ?? [])
-            guard let next = page.links?.pages?.next, !next.isEmpty else { return droplets }
+            guard let next = page.links?.pages?.next, !next.isEmpty else { return (droplets, pageNumber) }
             guard let nextPath = Self.pathAndQuery(of: next), nextPath.hasPrefix("/v2/droplets") else {
                 var failure = DigitalOceanError(code: .server, message: "page \(pageNumber) links to an unexpected next page: \(next)")
                 failure.operation = "GET /v2/droplets"
@@ -210,22 +231,24 @@ public struct DigitalOceanClient: Sendable {
         var requestID: String?
     }
 
-    private func perform(_ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind) async throws(DigitalOceanError) -> Response {
+    private func perform(
+        _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, beforeSend: (@Sendable () async -> Bool)? = nil
+    ) async throws(DigitalOceanError) -> Response {
         let operation = "\(method.rawValue) \(pathAndQuery.split(separator: "?", maxSplits: 1).first.map(String.init) ?? pathAndQuery)"
         let maximumAttempts = kind.retries ? max(1, configuration.retry.maximumAttempts) : 1
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await performOnce(method, pathAndQuery, body: body, kind: kind, operation: operation)
+                return try await performOnce(method, pathAndQuery, body: body, kind: kind, operation: operation, beforeSend: beforeSend)
             } catch var failure {
                 failure.attempts = attempt
                 guard kind.retries, attempt < maximumAttempts, failure.isTransient, !Task.isCancelled else { throw failure }
                 var delay = backoff(attempt: attempt)
                 if failure.code == .rateLimited {
                     // The budget holds every caller until the pause ends; give up if that is too far away.
-                    let until = await rateBudget.earliestStart(priority: kind.priority) ?? Date()
-                    let wait = until.timeIntervalSinceNow
+                    let until = await rateBudget.earliestStart(priority: kind.priority) ?? clock.now()
+                    let wait = until.timeIntervalSince(clock.now())
                     if wait > configuration.retry.maximumRateLimitWait.timeInterval { throw failure }
                     delay = .milliseconds(Int64.random(in: 0...100))
                 }
@@ -237,7 +260,7 @@ public struct DigitalOceanClient: Sendable {
                     ]
                 )
                 do {
-                    try await Task.sleep(for: delay)
+                    try await clock.sleep(for: delay)
                 } catch {
                     throw failure
                 }
@@ -255,12 +278,13 @@ public struct DigitalOceanClient: Sendable {
     }
 
     private func performOnce(
-        _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, operation: String
+        _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, operation: String,
+        beforeSend: (@Sendable () async -> Bool)?
     ) async throws(DigitalOceanError) -> Response {
         // Waiting in line is for pacing; a wait longer than this is reported instead (the hourly
         // limit can mean an hour), and the caller tries again later.
         if let start = await rateBudget.earliestStart(priority: kind.priority),
-            start.timeIntervalSinceNow > configuration.retry.maximumRateLimitWait.timeInterval
+            start.timeIntervalSince(clock.now()) > configuration.retry.maximumRateLimitWait.timeInterval
         {
             var failure = DigitalOceanError(code: .rateLimited, message: "the request budget is spent until \(start); not sending before then")
             failure.operation = operation
@@ -272,6 +296,12 @@ public struct DigitalOceanClient: Sendable {
             permit = try await rateBudget.acquire(priority: kind.priority)
         } catch {
             var failure = DigitalOceanError(code: .transport, message: "cancelled while waiting for the rate limit")
+            failure.operation = operation
+            throw failure
+        }
+        if let beforeSend, !(await beforeSend()) {
+            await rateBudget.finished(permit)
+            var failure = DigitalOceanError(code: .withdrawn, message: "withdrawn before sending; nothing was sent")
             failure.operation = operation
             throw failure
         }

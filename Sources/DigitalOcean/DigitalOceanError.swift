@@ -5,7 +5,7 @@ import Foundation
 public struct DigitalOceanError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: String, Sendable {
-            case validation, unauthorized, notFound, rateLimited, server, outcomeUnknown, transport
+            case validation, unauthorized, notFound, rateLimited, server, outcomeUnknown, transport, withdrawn
         }
 
         let base: Base
@@ -25,6 +25,8 @@ public struct DigitalOceanError: Error, Sendable, CustomStringConvertible, Custo
         public static let outcomeUnknown = Code(base: .outcomeUnknown)
         /// The request could not be carried out (DNS, connect, TLS, reset on a read). Transient.
         public static let transport = Code(base: .transport)
+        /// Not sent: the caller's last check before sending (`beforeSend`) said no. Nothing was done.
+        public static let withdrawn = Code(base: .withdrawn)
 
         public var description: String { base.rawValue }
     }
@@ -57,7 +59,7 @@ public struct DigitalOceanError: Error, Sendable, CustomStringConvertible, Custo
     /// request or an operator.
     public var isTransient: Bool {
         switch code.base {
-        case .rateLimited, .server, .outcomeUnknown, .transport: true
+        case .rateLimited, .server, .outcomeUnknown, .transport, .withdrawn: true
         case .validation, .unauthorized, .notFound: false
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Timekeeping
 
 /// Who is asking. Creates and deletes change the world and go first; reads can wait.
 public enum RequestPriority: Int, Sendable, Comparable, CaseIterable {
@@ -148,7 +149,7 @@ public actor RateBudget {
     private let waiters = Mutex(WaiterTable())
     private var nextWaiter: UInt64 = 0
 
-    public init(configuration: Configuration = Configuration(), clock: any RateBudgetClock = WallClock()) {
+    public init(configuration: Configuration = Configuration(), clock: any RateBudgetClock = SystemClock()) {
         self.configuration = configuration
         self.ledger = RateLedger(configuration: configuration)
         self.clock = clock
@@ -332,29 +333,5 @@ struct WaiterTable: Sendable {
     }
 }
 
-/// Time for the rate budget: wall-clock dates (the `ratelimit-reset` header is epoch seconds) and
-/// sleeping until one. Injected so that tests can drive time by hand.
-public protocol RateBudgetClock: Sendable {
-    func now() -> Date
-    func sleep(until deadline: Date) async throws
-}
-
-/// The system clock.
-public struct WallClock: RateBudgetClock {
-    public init() {}
-
-    public func now() -> Date { Date() }
-
-    public func sleep(until deadline: Date) async throws {
-        let seconds = deadline.timeIntervalSinceNow
-        guard seconds > 0 else { return }
-        try await Task.sleep(for: .milliseconds(Int64((seconds * 1000).rounded(.up))))
-    }
-}
-
-extension Duration {
-    var timeInterval: TimeInterval {
-        let c = components
-        return TimeInterval(c.seconds) + TimeInterval(c.attoseconds) / 1e18
-    }
-}
+/// Time for the rate budget: the daemon's one injected clock.
+public typealias RateBudgetClock = DaemonClock

@@ -1,4 +1,5 @@
 import Foundation
+import Timekeeping
 
 /// The rate budget's bookkeeping and decisions, without waiting or concurrency: given the requests
 /// this process has sent, the last `ratelimit-*` report and any 429 pause, may a request of some

@@ -9,6 +9,8 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
     case createAccepted = "create_accepted"
     /// A create whose response never came (timeout, reset, 5xx): it may or may not have happened.
     case createUncertain = "create_uncertain"
+    /// A create that was not sent after all: its intent had grown stale, or leadership lapsed.
+    case createWithdrawn = "create_withdrawn"
     case adopted = "adopted"
     case destroyRequested = "destroy_requested"
     case duplicateResolved = "duplicate_resolved"
@@ -26,6 +28,7 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case .createRequested: "fbb6f3fa482d4cffaef462f27858cd04"
         case .createAccepted: "3402c01f8c404cdd96450398b9b4e4a9"
         case .createUncertain: "289bf0655d7d488687d0da17e41f109b"
+        case .createWithdrawn: "c461cc6c7ab1416d8c476956693dd4ab"
         case .adopted: "01fb5b98340849f6899f9a5d09938e1c"
         case .destroyRequested: "b058ad7a130c46aa8a17c742ae88b049"
         case .duplicateResolved: "24495c5e7083448f8b69bd8cd91a9c53"

@@ -1,4 +1,5 @@
 import Foundation
+import Timekeeping
 
 /// Per-row retry delays after transient errors (429, 5xx, timeouts, lost connections).
 ///
@@ -31,19 +32,5 @@ public enum Backoff {
     /// `delay` with the base and cap of a decision configuration.
     public static func delay(failures: Int, configuration: DecisionConfiguration, jitter: Double) -> Duration {
         delay(failures: failures, base: configuration.backoffBase, cap: configuration.backoffCap, jitter: jitter)
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, for `Date` arithmetic.
-    var timeInterval: TimeInterval {
-        let parts = components
-        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
-    }
-}
-
-extension Date {
-    func adding(_ duration: Duration) -> Date {
-        addingTimeInterval(duration.timeInterval)
     }
 }

@@ -8,14 +8,37 @@ public struct Observation: Sendable, Hashable {
     public var droplets: [ObservedDroplet]
     /// Droplet ids a row records that a direct GET answered 404 for: gone.
     public var goneDropletIDs: Set<Int64>
-    /// When the list request was sent. Settle periods are measured against this instant, never
-    /// against "now", so a list that started before the settle period ended proves nothing.
+    /// When the look began (database clock), before the list and any lookup was sent. Settle
+    /// periods are measured against this instant, never against "now", so a look that started
+    /// before the settle period ended proves nothing.
     public var listedAt: Date
+    /// The fleet list came back as a single page: one answer, one consistent view, so a droplet it
+    /// does not show did not exist when it was taken (list lag aside, which the settle period
+    /// covers). A list of several pages proves no absence: offset pages shift when droplets are
+    /// deleted while it is read, and a droplet can fall between two pages.
+    public var listIsSnapshot: Bool
+    /// Rows whose identity tag was looked up directly (`tag_name=citrus-server:<uuid>`, one page)
+    /// at or after `listedAt`; what those lookups found is in `droplets`. For these rows, a droplet
+    /// missing from `droplets` is confirmed absent.
+    public var identitiesLookedUp: Set<UUID>
 
-    public init(droplets: [ObservedDroplet], goneDropletIDs: Set<Int64> = [], listedAt: Date) {
+    public init(
+        droplets: [ObservedDroplet],
+        goneDropletIDs: Set<Int64> = [],
+        listedAt: Date,
+        listIsSnapshot: Bool = false,
+        identitiesLookedUp: Set<UUID> = []
+    ) {
         self.droplets = droplets
         self.goneDropletIDs = goneDropletIDs
         self.listedAt = listedAt
+        self.listIsSnapshot = listIsSnapshot
+        self.identitiesLookedUp = identitiesLookedUp
+    }
+
+    /// Whether this observation proves that no droplet carried `row`'s identity when it was taken.
+    public func confirmsAbsence(of row: UUID) -> Bool {
+        listIsSnapshot || identitiesLookedUp.contains(row)
     }
 }
 
@@ -27,14 +50,19 @@ public enum OrphanPolicy: Sendable, Hashable {
 }
 
 public struct DecisionConfiguration: Sendable, Hashable {
-    /// How long after an uncertain create a list must be taken before its absence is believed.
+    /// How long after the last instant a create could have reached DigitalOcean a look must be
+    /// taken before the droplet's absence is believed. The one assumption the design rests on: a
+    /// droplet DigitalOcean accepted shows in lists and lookups by tag within this period.
     public var settlePeriod: Duration = .seconds(60)
+    /// A create whose intent was recorded longer ago than this when its turn comes (a slow database
+    /// write, a frozen process) is not sent, and the row is decided again.
+    public var createSendWindow: Duration = .seconds(5)
+    /// The create request's whole deadline in the client; after it, no answer will be read.
+    public var createRequestTimeout: Duration = .seconds(30)
     public var orphanPolicy: OrphanPolicy = .report
     /// Per-row backoff for transient errors: base × 2^(failures-1), capped, with jitter.
     public var backoffBase: Duration = .seconds(2)
     public var backoffCap: Duration = .seconds(300)
-    /// Creates sent for one row, none of which ever showed a droplet, before the row fails.
-    public var maxCreateAttempts = 10
 
     public init() {}
 }
@@ -63,8 +91,9 @@ public struct CreateOrder: Sendable, Hashable {
 public enum DestroyReason: Sendable, Hashable {
     /// The row asked for deletion.
     case deleteRequested(row: UUID)
-    /// A second droplet with the row's identity; `kept` is the one the row keeps.
-    case duplicate(row: UUID, kept: Int64)
+    /// A second droplet with the row's identity; `kept` is the one the row keeps: the oldest, the
+    /// one with history. Both creation times are carried for the audit entry.
+    case duplicate(row: UUID, kept: Int64, keptCreatedAt: Date, duplicateCreatedAt: Date)
     /// Tagged `citrus-host`, matches no row, seen for longer than the orphan grace period.
     case orphan
 }
@@ -96,11 +125,15 @@ public struct Plan: Sendable, Hashable {
     public var waitingOnCloud: Bool
     /// The earliest instant at which a row's backoff or settle period ends, if any: the loop wakes then.
     public var nextWakeUp: Date?
+    /// Rows whose next step (a create, or `deleted`) needs their absence confirmed and whose
+    /// observation does not confirm it: look their identity up, then decide again.
+    public var identityLookups: [UUID]
 
-    public init(actions: [Action] = [], waitingOnCloud: Bool = false, nextWakeUp: Date? = nil) {
+    public init(actions: [Action] = [], waitingOnCloud: Bool = false, nextWakeUp: Date? = nil, identityLookups: [UUID] = []) {
         self.actions = actions
         self.waitingOnCloud = waitingOnCloud
         self.nextWakeUp = nextWakeUp
+        self.identityLookups = identityLookups
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Timekeeping
 
 /// The lifecycle of a row in `servers`, as the design contract names it.
 public enum ServerStatus: String, Sendable, Hashable, CaseIterable, Codable {
@@ -23,10 +24,14 @@ public struct DaemonState: Sendable, Hashable {
     public var ipv6: String?
     /// Why the row is failed or retrying, in words an operator can act on; nil when all is well.
     public var lastError: String?
-    /// When the last create was (about to be) sent. Set durably *before* the request leaves, so a
-    /// crash or a lost response leaves a trace: no second create until a list taken a settle period
-    /// after this instant shows no droplet with the row's identity.
+    /// When the last create's intent was recorded (database clock). Set durably *before* the
+    /// request leaves, so a crash or a lost response leaves a trace.
     public var createAttemptedAt: Date?
+    /// The last instant that create could have reached DigitalOcean: the intent, plus the window
+    /// in which it may still be sent, plus the request's deadline. No second create until a look
+    /// taken a settle period after this instant shows no droplet with the row's identity. Nil on
+    /// rows written before it existed: derived from `createAttemptedAt` then.
+    public var createReachableUntil: Date?
     /// Creates sent for this row so far (for the audit trail and for operators).
     public var createAttempts: Int
     /// Consecutive transient failures; drives the per-row exponential backoff.
@@ -41,6 +46,7 @@ public struct DaemonState: Sendable, Hashable {
         ipv6: String? = nil,
         lastError: String? = nil,
         createAttemptedAt: Date? = nil,
+        createReachableUntil: Date? = nil,
         createAttempts: Int = 0,
         transientFailures: Int = 0,
         nextAttemptAt: Date? = nil
@@ -51,6 +57,7 @@ public struct DaemonState: Sendable, Hashable {
         self.ipv6 = ipv6
         self.lastError = lastError
         self.createAttemptedAt = createAttemptedAt
+        self.createReachableUntil = createReachableUntil
         self.createAttempts = createAttempts
         self.transientFailures = transientFailures
         self.nextAttemptAt = nextAttemptAt

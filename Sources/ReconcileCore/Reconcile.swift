@@ -1,4 +1,5 @@
 import Foundation
+import Timekeeping
 
 // The body of `Decider.decide`. One pass over the rows and one over the droplets, with dictionary
 // look-ups in between: O(rows + droplets). The loop's benchmark (10,000 rows × 10,000 droplets,
@@ -20,10 +21,6 @@ public enum DecisionMessages {
 
     public static func untaggedNotDestroyed(droplet: Int64) -> String {
         "deletion requested, but droplet \(droplet) has no citrus-host tag and the daemon never destroys untagged droplets; destroy it at DigitalOcean yourself (the row then becomes deleted), or add the citrus-host tag"
-    }
-
-    public static func createAttemptsExhausted(attempts: Int) -> String {
-        "gave up after \(attempts) create attempts: DigitalOcean never showed a droplet for this row; check the account and DigitalOcean's status, then set status to 'creating' and create_attempts to 0 to try again"
     }
 
     public static func noDroplet(status: ServerStatus) -> String {
@@ -114,6 +111,7 @@ private struct PlanBuilder {
     var actions: [Action] = []
     var waitingOnCloud = false
     var nextWakeUp: Date?
+    var identityLookups: [UUID] = []
 
     mutating func wake(at date: Date) {
         guard date > now else { return }
@@ -126,7 +124,15 @@ private struct PlanBuilder {
         actions.append(.update(row: row.id, expectedRevision: row.revision, from: row.state, to: state))
     }
 
-    var plan: Plan { Plan(actions: actions, waitingOnCloud: waitingOnCloud, nextWakeUp: nextWakeUp) }
+    /// The row's next step needs its absence confirmed first: look its identity up.
+    mutating func lookUp(_ row: UUID) {
+        identityLookups.append(row)
+        waitingOnCloud = true
+    }
+
+    var plan: Plan {
+        Plan(actions: actions, waitingOnCloud: waitingOnCloud, nextWakeUp: nextWakeUp, identityLookups: identityLookups)
+    }
 }
 
 extension Decider {
@@ -161,7 +167,7 @@ extension Decider {
         let identityDroplets = index.identityDroplets(of: row.id)
         // Per-row backoff: no create or destroy for this row before this instant.
         let backoffUntil = state.nextAttemptAt.flatMap { $0 > plan.now ? $0 : nil }
-        let settleDeadline = state.createAttemptedAt.map { $0.adding(configuration.settlePeriod) }
+        let settleDeadline = settleDeadline(of: state)
         // A create whose outcome nobody has seen yet: the droplet may still appear in a list.
         let createUnsettled =
             state.dropletID == nil && identityDroplets.isEmpty
@@ -169,7 +175,7 @@ extension Decider {
 
         if row.deleteRequestedAt != nil {
             decideDeletion(
-                row: row, recorded: recorded, identityDroplets: identityDroplets, index: index,
+                row: row, recorded: recorded, observation: observation, identityDroplets: identityDroplets, index: index,
                 backoffUntil: backoffUntil, createUnsettled: createUnsettled, settleDeadline: settleDeadline, into: &plan
             )
             return
@@ -183,12 +189,16 @@ extension Decider {
             return
         }
 
-        // The droplet the row keeps: the one it records, else (when what it records is known to be
-        // gone, or it records none) the oldest carrying its identity. While the recorded droplet is
-        // unknown, nothing is decided on identity alone: it may be the one to keep.
+        // The droplet the row keeps: the one with history, the oldest of those it records or that
+        // carry its identity. A droplet newer than another with the same identity is never kept
+        // over it, even when the row records the newer one (a create answered after an older,
+        // uncertain one had already succeeded). While the recorded droplet is unknown, nothing is
+        // decided on identity alone: it may be the one to keep.
         let kept: ObservedDroplet?
         switch recorded {
-        case .observed(let droplet): kept = droplet
+        case .observed(let droplet):
+            kept = identityDroplets.contains(where: { $0.id == droplet.id })
+                ? identityDroplets.min(by: Self.older) : ([droplet] + identityDroplets).min(by: Self.older)
         case .none, .gone: kept = identityDroplets.min(by: Self.older)
         case .unknown: kept = nil
         }
@@ -203,7 +213,9 @@ extension Decider {
                     plan.wake(at: backoffUntil)
                 } else {
                     for duplicate in duplicates {
-                        plan.actions.append(.destroy(dropletID: duplicate.id, reason: .duplicate(row: row.id, kept: kept.id)))
+                        let reason = DestroyReason.duplicate(
+                            row: row.id, kept: kept.id, keptCreatedAt: kept.createdAt, duplicateCreatedAt: duplicate.createdAt)
+                        plan.actions.append(.destroy(dropletID: duplicate.id, reason: reason))
                     }
                 }
             }
@@ -222,16 +234,13 @@ extension Decider {
         case .none where createUnsettled:
             plan.waitingOnCloud = true
             if let settleDeadline { plan.wake(at: settleDeadline) }
-        case .none
-        where state.status == .creating && state.createAttemptedAt != nil
-            && state.createAttempts >= configuration.maxCreateAttempts:
-            // Every attempt so far vanished without a trace: stop before sending more.
-            var target = state
-            target.status = .failed
-            target.lastError = DecisionMessages.createAttemptsExhausted(attempts: state.createAttempts)
-            plan.update(row, to: target)
+        case .none where !observation.confirmsAbsence(of: row.id):
+            // Nothing is created, and nothing failed for want of a droplet, on a view that may
+            // have missed one (a list of several pages): look the identity up first.
+            plan.lookUp(row.id)
         case .none where state.status == .creating:
-            // No attempt yet, or one whose absence a list taken after the settle period confirms.
+            // No attempt yet, or one whose absence a look taken after the settle period confirms.
+            // Transient trouble never fails a row: only a refusal does.
             if state.createAttemptedAt != nil { plan.waitingOnCloud = true }
             if let backoffUntil {
                 plan.wake(at: backoffUntil)
@@ -307,6 +316,7 @@ extension Decider {
     private func decideDeletion(
         row: ServerRecord,
         recorded: Recorded,
+        observation: Observation,
         identityDroplets: [ObservedDroplet],
         index: ObservationIndex,
         backoffUntil: Date?,
@@ -334,6 +344,16 @@ extension Decider {
             target.lastError = DecisionMessages.untaggedNotDestroyed(droplet: untagged.id)
             target.transientFailures = 0
             target.nextAttemptAt = nil
+            plan.update(row, to: target)
+            return
+        }
+        if bound.isEmpty && !recordedUnknown && !createUnsettled && !observation.confirmsAbsence(of: row.id) {
+            // `deleted` is final: believe the absence only from a view that proves it.
+            if target.status != .deleting {
+                target.status = .deleting
+                target.lastError = nil
+            }
+            plan.lookUp(row.id)
             plan.update(row, to: target)
             return
         }
@@ -388,6 +408,16 @@ extension Decider {
     }
 
     // MARK: Helpers
+
+    /// The instant from which a look proves a create's absence: a settle period after the last
+    /// instant the create could have reached DigitalOcean.
+    func settleDeadline(of state: DaemonState) -> Date? {
+        guard let attempted = state.createAttemptedAt else { return nil }
+        let reachableUntil =
+            state.createReachableUntil
+            ?? attempted.adding(configuration.createSendWindow + configuration.createRequestTimeout)
+        return reachableUntil.adding(configuration.settlePeriod)
+    }
 
     private func order(for row: ServerRecord) -> CreateOrder {
         CreateOrder(

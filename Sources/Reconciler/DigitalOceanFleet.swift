@@ -1,20 +1,32 @@
 import DigitalOcean
 import Foundation
 import ReconcileCore
+import Timekeeping
 
 /// `DropletCloud` over the DigitalOcean API client.
 public struct DigitalOceanFleet: DropletCloud {
     public let client: DigitalOceanClient
+    let clock: any DaemonClock
 
-    public init(client: DigitalOceanClient) {
+    public init(client: DigitalOceanClient, clock: any DaemonClock = SystemClock()) {
         self.client = client
+        self.clock = clock
     }
 
-    public func listFleet() async throws -> [ObservedDroplet] {
+    public func listFleet() async throws -> FleetListing {
         do {
-            return try await client.listDroplets(tag: FleetTags.fleet).map(Self.observed)
+            let listed = try await client.listDropletPages(tag: FleetTags.fleet)
+            return FleetListing(droplets: listed.droplets.map(Self.observed), pages: listed.pages)
         } catch {
-            throw Self.failure(error)
+            throw failure(error)
+        }
+    }
+
+    public func droplets(identity row: UUID) async throws -> [ObservedDroplet] {
+        do {
+            return try await client.listDroplets(tag: FleetTags.identity(for: row)).map(Self.observed)
+        } catch {
+            throw failure(error)
         }
     }
 
@@ -24,7 +36,7 @@ public struct DigitalOceanFleet: DropletCloud {
         } catch  where error.code == .notFound {
             return nil
         } catch {
-            throw Self.failure(error)
+            throw failure(error)
         }
     }
 
@@ -37,12 +49,12 @@ public struct DigitalOceanFleet: DropletCloud {
         }
     }
 
-    public func create(_ order: CreateOrder) async throws -> AcceptedCreate {
+    public func create(_ order: CreateOrder, beforeSend: @escaping @Sendable () async -> Bool) async throws -> AcceptedCreate {
         do {
-            let created = try await client.createDroplet(Self.request(for: order))
+            let created = try await client.createDroplet(Self.request(for: order), beforeSend: beforeSend)
             return AcceptedCreate(droplet: Self.observed(created.droplet), requestID: created.requestID)
         } catch {
-            throw Self.failure(error)
+            throw failure(error)
         }
     }
 
@@ -53,7 +65,7 @@ public struct DigitalOceanFleet: DropletCloud {
             case .alreadyGone: return .alreadyGone
             }
         } catch {
-            throw Self.failure(error)
+            throw failure(error)
         }
     }
 
@@ -72,17 +84,18 @@ public struct DigitalOceanFleet: DropletCloud {
         )
     }
 
-    static func failure(_ error: DigitalOceanError) -> CloudFailure {
+    func failure(_ error: DigitalOceanError) -> CloudFailure {
         let kind: CloudFailureKind
         switch error.code {
         case .outcomeUnknown: kind = .outcomeUnknown
+        case .withdrawn: kind = .withdrawn
         case .validation, .notFound: kind = .permanent
         // A refused token is the operator's to fix, not the row's: keep retrying, never fail rows.
         default: kind = .transient
         }
         var retryAfter = error.retryAfter
         if retryAfter == nil, let reset = error.rateLimitResetAt {
-            retryAfter = .seconds(max(0, reset.timeIntervalSinceNow))
+            retryAfter = .interval(reset.timeIntervalSince(clock.now()))
         }
         return CloudFailure(kind: kind, message: error.description, requestID: error.requestID, retryAfter: retryAfter)
     }

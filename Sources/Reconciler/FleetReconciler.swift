@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ReconcileCore
+import Timekeeping
 
 public struct ReconcilerConfiguration: Sendable {
     public var decision = DecisionConfiguration()
@@ -65,10 +66,10 @@ public actor FleetReconciler {
     let decider: Decider
     let audit: AuditTrail
     let logger: Logger
-    let clock: @Sendable () -> Date
+    let clock: any DaemonClock
     let jitter: @Sendable () -> Double
-    /// Asked right before every mutating DigitalOcean request: false once this replica may no
-    /// longer act (it lost the database session that made it leader).
+    /// Asked right before every mutating DigitalOcean request and every intent: false once this
+    /// replica may no longer act (its session ended, or its lease was not confirmed in time).
     let mayAct: @Sendable () -> Bool
     /// Told whenever an action completes, and while the cloud deliberately holds requests back
     /// (the rate budget), so a long pass still counts as progress for the watchdog.
@@ -79,15 +80,18 @@ public actor FleetReconciler {
     private var orphansFirstSeen: [Int64: Date] = [:]
     /// Destroys DigitalOcean accepted recently, so a droplet that still lists is not asked again.
     private var recentDestroys: [Int64: Date] = [:]
-    /// The last full observation, reused by quick passes.
-    private var lastObservation: Observation?
+    /// Pages the last fleet list took (nil before the first): the quick path lists the fleet when
+    /// one page shows it, and looks identities up one by one otherwise.
+    private var lastFleetPages: Int?
+    /// The database's clock minus this replica's, as of the last read of it.
+    private var databaseOffset: TimeInterval = 0
 
     public init(
         repository: any ServerRepository,
         cloud: any DropletCloud,
         configuration: ReconcilerConfiguration = ReconcilerConfiguration(),
         logger: Logger,
-        clock: @escaping @Sendable () -> Date = { Date() },
+        clock: any DaemonClock = SystemClock(),
         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         mayAct: @escaping @Sendable () -> Bool = { true },
         progress: @escaping @Sendable () -> Void = {},
@@ -106,44 +110,104 @@ public actor FleetReconciler {
         self.isThrottled = isThrottled
     }
 
+    // MARK: Time
+
+    /// The database's clock, as this replica estimates it between reads. The estimate errs early
+    /// by up to one round trip, which makes a look's start time (what settle periods are compared
+    /// with) conservative.
+    func databaseNow() -> Date {
+        clock.now().addingTimeInterval(databaseOffset)
+    }
+
+    /// Reads the database's clock and remembers how far this replica's is off.
+    private func synchroniseClock() async throws {
+        let databaseTime = try await repository.now()
+        databaseOffset = databaseTime.timeIntervalSince(clock.now())
+    }
+
     // MARK: Passes
 
     /// Reads every row, lists the fleet, decides and acts.
     public func fullPass() async throws -> PassSummary {
-        let rows = try await repository.fetchServers()
-        let observation = try await observe(rows: rows)
-        lastObservation = observation
-        let plan = decider.decide(rows: rows, observation: observation, now: clock(), orphansFirstSeen: orphansFirstSeen)
+        let (rows, _, plan) = try await look()
         let finalStates = await act(on: plan, rows: rows)
         return summary(rows: rows, finalStates: finalStates, plan: plan)
     }
 
-    /// Acts on rows that only wait for their first create, without listing DigitalOcean: no create
-    /// was ever sent for them (the intent is recorded before every create), so no droplet of theirs
-    /// can exist and the decision needs no fresh list. Returns the ids it handled.
+    /// Acts on rows that wait for their first create, at once after a NOTIFY: it looks for their
+    /// identities (one list when the fleet fits one page, else a lookup by identity tag per row)
+    /// and creates only what that look proves missing. Returns the ids it handled.
     public func quickPass() async throws -> Set<UUID> {
         let rows = try await repository.fetchUnattemptedServers()
         guard !rows.isEmpty else { return [] }
-        let observation = Observation(droplets: [], listedAt: clock())
-        let plan = decider.decide(rows: rows, observation: observation, now: clock())
-        let creates = plan.actions.filter { if case .create = $0 { true } else { false } }
-        _ = await act(on: Plan(actions: creates), rows: rows)
+        try await synchroniseClock()
+        let listedAt = databaseNow()
+        var observation: Observation
+        if let pages = lastFleetPages, pages <= 1, rows.count > 1 {
+            let listing = try await cloud.listFleet()
+            lastFleetPages = listing.pages
+            observation = Observation(droplets: listing.droplets, listedAt: listedAt, listIsSnapshot: listing.pages <= 1)
+        } else {
+            observation = Observation(droplets: [], listedAt: listedAt)
+        }
+        let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: [:])
+        // Only this subset of rows was read: every other droplet would look like an orphan.
+        let actions = plan.actions.filter { action in
+            switch action {
+            case .create, .update, .note(.adopted): true
+            case .destroy, .note(.orphanSeen): false
+            }
+        }
+        _ = await act(on: Plan(actions: actions), rows: rows)
         return Set(rows.map(\.id))
     }
 
-    /// What one full pass would do, with nothing changed anywhere.
+    /// What one full pass would do, with nothing changed anywhere (DigitalOcean is only read).
     public func preview() async throws -> (rows: [ServerRecord], observation: Observation, plan: Plan) {
+        try await look()
+    }
+
+    /// Observes and decides: rows, the fleet list, lookups of recorded droplets the list did not
+    /// show, and lookups of identities whose absence the decision needs confirmed.
+    private func look() async throws -> (rows: [ServerRecord], observation: Observation, plan: Plan) {
         let rows = try await repository.fetchServers()
-        let observation = try await observe(rows: rows)
-        let plan = decider.decide(rows: rows, observation: observation, now: clock(), orphansFirstSeen: orphansFirstSeen)
+        try await synchroniseClock()
+        var observation = try await observe(rows: rows)
+        let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: orphansFirstSeen)
         return (rows, observation, plan)
+    }
+
+    /// Decides; when the plan asks for identities to be looked up, looks them up (a bounded number
+    /// per pass) and decides again with what they showed.
+    private func decideWithLookups(rows: [ServerRecord], observation: inout Observation, orphansFirstSeen: [Int64: Date]) async -> Plan {
+        var plan = decider.decide(rows: rows, observation: observation, now: databaseNow(), orphansFirstSeen: orphansFirstSeen)
+        let wanted = plan.identityLookups.filter { !observation.identitiesLookedUp.contains($0) }
+        guard !wanted.isEmpty else { return plan }
+        let cloud = self.cloud
+        let results = await Self.concurrently(
+            Array(wanted.prefix(configuration.maxLookupsPerPass)), limit: configuration.maxConcurrentCalls
+        ) { row in
+            (row, await Result { try await cloud.droplets(identity: row) })
+        }
+        for (row, result) in results {
+            switch result {
+            case .success(let droplets):
+                observation.identitiesLookedUp.insert(row)
+                let known = Set(observation.droplets.map(\.id))
+                observation.droplets.append(contentsOf: droplets.filter { !known.contains($0.id) })
+            case .failure(let error):
+                logger.debug("lookup of server \(row.uuidString.lowercased()) by identity failed; deciding without it: \(error)")
+            }
+        }
+        plan = decider.decide(rows: rows, observation: observation, now: databaseNow(), orphansFirstSeen: orphansFirstSeen)
+        return plan
     }
 
     /// Records a change of leadership in the audit trail.
     public func announceLeadership(_ leading: Bool) async {
         await audit.emit(
             AuditEvent(
-                kind: .leadership, at: clock(),
+                kind: .leadership, at: databaseNow(),
                 message: leading
                     ? "this replica now leads: it holds the advisory lock and reconciles"
                     : "this replica lost leadership; it stopped acting and will campaign again"
@@ -153,8 +217,10 @@ public actor FleetReconciler {
     // MARK: Observe
 
     func observe(rows: [ServerRecord]) async throws -> Observation {
-        let listedAt = clock()
-        var droplets = try await cloud.listFleet()
+        let listedAt = databaseNow()
+        let listing = try await cloud.listFleet()
+        lastFleetPages = listing.pages
+        var droplets = listing.droplets
         let listed = Set(droplets.map(\.id))
         // A row may record a droplet the list does not show: a new one hidden by list lag, one
         // without the fleet tag (a legacy row), or one that is gone. Ask for each directly.
@@ -177,7 +243,7 @@ public actor FleetReconciler {
             case .failure(let error): logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }
         }
-        return Observation(droplets: droplets, goneDropletIDs: gone, listedAt: listedAt)
+        return Observation(droplets: droplets, goneDropletIDs: gone, listedAt: listedAt, listIsSnapshot: listing.pages <= 1)
     }
 
     // MARK: Act
@@ -219,11 +285,13 @@ public actor FleetReconciler {
     private func whileReportingThrottle<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
         let isThrottled = self.isThrottled
         let progress = self.progress
+        let clock = self.clock
         return await withTaskGroup(of: T?.self) { group in
             group.addTask { await body() }
             group.addTask {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(2))
+                    try? await clock.sleep(for: .seconds(2))
+                    if Task.isCancelled { break }
                     if await isThrottled() { progress() }
                 }
                 return nil
@@ -254,7 +322,7 @@ public actor FleetReconciler {
 
     /// Writes a row change (compare-and-set) and its audit events. Returns the new revision.
     @discardableResult
-    private func write(row: ServerRecord, expectedRevision: Int64, from: DaemonState, to: DaemonState, requestID: String? = nil) async -> Int64? {
+    func write(row: ServerRecord, expectedRevision: Int64, from: DaemonState, to: DaemonState, requestID: String? = nil) async -> Int64? {
         let revision: Int64?
         do {
             revision = try await repository.update(id: row.id, expectedRevision: expectedRevision, to: to)
@@ -285,82 +353,9 @@ public actor FleetReconciler {
         return revision
     }
 
-    private func create(_ order: CreateOrder, row: ServerRecord, revision: Int64, state: DaemonState) async -> DaemonState? {
-        let now = clock()
-        if let problem = cloud.problem(with: order) {
-            var failed = state
-            failed.status = .failed
-            failed.lastError = "invalid request, nothing was sent to DigitalOcean: \(problem)"
-            failed.nextAttemptAt = nil
-            failed.transientFailures = 0
-            return await write(row: row, expectedRevision: revision, from: state, to: failed) != nil ? failed : nil
-        }
-
-        // The intent goes to the database before the request leaves: if we crash or lose the
-        // response from here on, the row says a create may exist and no second one is sent blind.
-        var intent = state
-        intent.createAttemptedAt = now
-        intent.createAttempts += 1
-        guard let intentRevision = await write(row: row, expectedRevision: revision, from: state, to: intent) else { return nil }
-        await audit.emit(
-            event(
-                .createRequested, row: row, from: state.status, to: state.status,
-                message: "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), attempt \(intent.createAttempts)"))
-
-        // The intent is durable; if leadership was lost meanwhile, the next leader settles the row.
-        guard mayAct() else { return intent }
-        var next = intent
-        do {
-            let accepted = try await cloud.create(order)
-            next.dropletID = accepted.droplet.id
-            next.status = .provisioning
-            next.lastError = nil
-            next.transientFailures = 0
-            next.nextAttemptAt = nil
-            await audit.emit(
-                event(
-                    .createAccepted, row: row, droplet: accepted.droplet.id, from: state.status, to: .provisioning, requestID: accepted.requestID,
-                    message: "DigitalOcean accepted droplet \(accepted.droplet.id) for server \(row.name)"))
-            guard await write(row: row, expectedRevision: intentRevision, from: intent, to: next, requestID: accepted.requestID) != nil else {
-                // The droplet carries the row's identity tag; the next list binds it.
-                return intent
-            }
-            return next
-        } catch {
-            let failure = error as? CloudFailure ?? CloudFailure(kind: .outcomeUnknown, message: "\(error)")
-            switch failure.kind {
-            case .permanent:
-                next.createAttemptedAt = nil  // refused: nothing was created
-                next.status = .failed
-                next.lastError = "DigitalOcean refused the droplet: \(failure.message)"
-                next.transientFailures = 0
-                next.nextAttemptAt = nil
-            case .transient:
-                next.createAttemptedAt = nil  // refused without effect: safe to send again after the backoff
-                backOff(&next, failure: failure, now: now)
-                next.lastError = "DigitalOcean did not take the create (\(failure.message)); retrying at \(Self.timestamp(next.nextAttemptAt))"
-                await audit.emit(
-                    event(
-                        .retrying, row: row, from: state.status, to: state.status, requestID: failure.requestID,
-                        message: "server \(row.name): \(next.lastError ?? "")"))
-            case .outcomeUnknown:
-                backOff(&next, failure: failure, now: now)
-                next.lastError = "create outcome unknown (\(failure.message)); no new create until DigitalOcean has been checked for the droplet"
-                await audit.emit(
-                    event(
-                        .createUncertain, row: row, from: state.status, to: state.status, requestID: failure.requestID,
-                        message:
-                            "server \(row.name): the create may or may not have happened (\(failure.message)); waiting for the settle period before checking"
-                    ))
-            }
-            return await write(row: row, expectedRevision: intentRevision, from: intent, to: next, requestID: failure.requestID) != nil
-                ? next : intent
-        }
-    }
-
     private func destroy(dropletID: Int64, reason: DestroyReason, rows: [UUID: ServerRecord]) async {
-        let now = clock()
-        if let asked = recentDestroys[dropletID], now < asked.addingTimeInterval(configuration.destroyRepeatInterval.seconds) { return }
+        let now = databaseNow()
+        if let asked = recentDestroys[dropletID], now < asked.adding(configuration.destroyRepeatInterval) { return }
         guard mayAct() else { return }
         let row: ServerRecord?
         let kind: AuditKind
@@ -370,10 +365,12 @@ public actor FleetReconciler {
             row = rows[id]
             kind = .destroyRequested
             why = "deletion was requested for server \(row?.name ?? id.uuidString.lowercased())"
-        case let .duplicate(id, kept):
+        case let .duplicate(id, kept, keptCreatedAt, duplicateCreatedAt):
             row = rows[id]
             kind = .duplicateResolved
-            why = "it duplicates droplet \(kept), which server \(row?.name ?? id.uuidString.lowercased()) keeps"
+            why =
+                "it duplicates droplet \(kept), which server \(row?.name ?? id.uuidString.lowercased()) keeps as the one with history "
+                + "(created \(keptCreatedAt.formatted(.iso8601)), this one \(duplicateCreatedAt.formatted(.iso8601)))"
         case .orphan:
             row = nil
             kind = .destroyRequested
@@ -403,10 +400,10 @@ public actor FleetReconciler {
         switch note {
         case .orphanSeen(let droplet):
             guard orphansFirstSeen[droplet.id] == nil else { return }
-            orphansFirstSeen[droplet.id] = clock()
+            orphansFirstSeen[droplet.id] = databaseNow()
             await audit.emit(
                 AuditEvent(
-                    kind: .orphanSeen, at: clock(), dropletID: droplet.id,
+                    kind: .orphanSeen, at: databaseNow(), dropletID: droplet.id,
                     message:
                         "droplet \(droplet.id) (\(droplet.name)) is tagged citrus-host but matches no server row; left alone unless --orphans delete")
             )
@@ -421,21 +418,12 @@ public actor FleetReconciler {
 
     // MARK: Helpers
 
-    private func backOff(_ state: inout DaemonState, failure: CloudFailure, now: Date) {
-        state.transientFailures += 1
-        var delay = ReconcileCore.Backoff.delay(
-            failures: state.transientFailures, base: configuration.decision.backoffBase,
-            cap: configuration.decision.backoffCap, jitter: jitter())
-        if let wait = failure.retryAfter, wait > delay { delay = wait }
-        state.nextAttemptAt = now.addingTimeInterval(delay.seconds)
-    }
-
-    private func event(
+    func event(
         _ kind: AuditKind, row: ServerRecord?, serverID: UUID? = nil, droplet: Int64? = nil,
         from: ServerStatus? = nil, to: ServerStatus? = nil, requestID: String? = nil, message: String
     ) -> AuditEvent {
         AuditEvent(
-            kind: kind, at: clock(), serverID: row?.id ?? serverID, serverName: row?.name, dropletID: droplet ?? row?.state.dropletID,
+            kind: kind, at: databaseNow(), serverID: row?.id ?? serverID, serverName: row?.name, dropletID: droplet ?? row?.state.dropletID,
             fromStatus: from, toStatus: to, requestID: requestID, message: message)
     }
 
@@ -455,15 +443,12 @@ public actor FleetReconciler {
         var orphans = Set<Int64>()
         for case .note(.orphanSeen(let droplet)) in plan.actions { orphans.insert(droplet.id) }
         orphansFirstSeen = orphansFirstSeen.filter { orphans.contains($0.key) }
-        let horizon = clock().addingTimeInterval(-configuration.destroyRepeatInterval.seconds)
+        let horizon = databaseNow().adding(.zero - configuration.destroyRepeatInterval)
         recentDestroys = recentDestroys.filter { $0.value > horizon }
+        // Deadlines are on the database's clock; the loop waits on this replica's.
+        let wakeUp = plan.nextWakeUp?.addingTimeInterval(-databaseOffset)
         return PassSummary(
-            counts: counts, orphans: orphans.count, waitingOnCloud: plan.waitingOnCloud, nextWakeUp: plan.nextWakeUp, lastError: lastError)
-    }
-
-    static func timestamp(_ date: Date?) -> String {
-        guard let date else { return "later" }
-        return date.formatted(.iso8601)
+            counts: counts, orphans: orphans.count, waitingOnCloud: plan.waitingOnCloud, nextWakeUp: wakeUp, lastError: lastError)
     }
 
     /// Runs `body` over `items` with at most `limit` in flight; results in input order.
@@ -487,14 +472,6 @@ public actor FleetReconciler {
             }
             return results.map { $0! }
         }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a `TimeInterval`.
-    public var seconds: TimeInterval {
-        let (s, atto) = components
-        return TimeInterval(s) + TimeInterval(atto) / 1e18
     }
 }
 

@@ -14,7 +14,7 @@ public struct PostgresServerRepository: ServerRepository {
     let sessionFailed: @Sendable (any Error) -> Void
 
     /// Writes through the leading session only; a session error ends leadership at once.
-    public init(leadership: Leadership) {
+    public init(leadership: Leadership<PostgresConnection>) {
         self.session = {
             guard let session = leadership.leadingSession else { throw NotLeading() }
             return session
@@ -52,5 +52,9 @@ public struct PostgresServerRepository: ServerRepository {
 
     public func record(_ event: AuditEvent) async throws {
         try await withStore { try await $0.record(event) }
+    }
+
+    public func now() async throws -> Date {
+        try await withStore { try await $0.now() }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ReconcileCore
 import ServiceLifecycle
+import Timekeeping
 
 /// What the loop tells the outside world (systemd's notify socket, in the daemon).
 public struct ReconcileHooks: Sendable {
@@ -37,23 +38,33 @@ public struct ReconcileHooks: Sendable {
 public struct ReconcileService: Service {
     let reconciler: FleetReconciler
     /// Nil: this replica acts alone (tests, tools). Otherwise it acts only while it leads.
-    let leadership: Leadership?
+    let leadership: (any LeadershipLease)?
     let wake: WakeSignal
     let configuration: ReconcilerConfiguration
     let hooks: ReconcileHooks
     let logger: Logger
     /// The longest the loop stays silent towards `hooks.progress`.
     let heartbeat: Duration
+    let clock: any DaemonClock
+    let jitter: @Sendable () -> Double
+    /// How often the leader confirms its lease.
+    let renewEvery: Duration
 
     public init(
         reconciler: FleetReconciler,
-        leadership: Leadership? = nil,
+        leadership: (any LeadershipLease)? = nil,
         wake: WakeSignal,
         configuration: ReconcilerConfiguration,
         hooks: ReconcileHooks = ReconcileHooks(),
         heartbeat: Duration = .seconds(5),
+        renewEvery: Duration = .milliseconds(2500),
+        clock: any DaemonClock = SystemClock(),
+        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         logger: Logger
     ) {
+        self.clock = clock
+        self.jitter = jitter
+        self.renewEvery = renewEvery
         self.reconciler = reconciler
         self.leadership = leadership
         self.wake = wake
@@ -67,7 +78,13 @@ public struct ReconcileService: Service {
         let wake = self.wake
         let hooks = self.hooks
         try await withGracefulShutdownHandler {
-            try await loop()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await loop() }
+                if leadership != nil { group.addTask { await keepLease() } }
+                // The loop ends on shutdown or cancellation; the lease keeper goes with it.
+                try await group.next()
+                group.cancelAll()
+            }
         } onGracefulShutdown: {
             hooks.stopping()
             wake.shutdown()
@@ -76,9 +93,25 @@ public struct ReconcileService: Service {
         logger.notice("reconcile loop stopped")
     }
 
+    /// Confirms the lease every `renewEvery` while this replica leads, so that a leader stuck in a
+    /// long pass (a rate-budget wait) keeps it, and one that is frozen loses it.
+    private func keepLease() async {
+        guard let leadership else { return }
+        while !Task.isCancelled && !wake.isShuttingDown {
+            if leadership.isLeading, !(await leadership.renew()) {
+                await reconciler.announceLeadership(false)
+            }
+            do {
+                try await clock.sleep(for: renewEvery)
+            } catch {
+                return
+            }
+        }
+    }
+
     private func loop() async throws {
         var consecutiveFailures = 0
-        while !wake.isShuttingDown {
+        while !wake.isShuttingDown && !Task.isCancelled {
             hooks.progress()
             if let leadership, !leadership.isLeading {
                 do {
@@ -89,14 +122,14 @@ public struct ReconcileService: Service {
                         hooks.standingBy()
                         // Short enough for a quick takeover and a prompt shutdown; NOTIFYs are
                         // the leader's business, so they do not wake a standby.
-                        try? await Task.sleep(for: configuration.standbyPollInterval)
+                        try? await clock.sleep(for: configuration.standbyPollInterval)
                         _ = wake.take()
                         continue
                     }
                 } catch {
                     consecutiveFailures += 1
                     let delay = ReconcileCore.Backoff.delay(
-                        failures: consecutiveFailures, base: .milliseconds(500), cap: .seconds(30), jitter: .random(in: 0..<1))
+                        failures: consecutiveFailures, base: .milliseconds(500), cap: .seconds(30), jitter: jitter())
                     logger.error("database unreachable; campaigning again in \(delay): \(error)")
                     hooks.passFailed(error)
                     try await waitBetweenPasses(delay, quickPasses: false)
@@ -111,7 +144,7 @@ public struct ReconcileService: Service {
                 hooks.passCompleted(summary)
                 delay = summary.waitingOnCloud ? configuration.fastInterval : configuration.resyncInterval
                 if let wakeUp = summary.nextWakeUp {
-                    let untilWakeUp = Duration.seconds(max(wakeUp.timeIntervalSinceNow, 0)) + .milliseconds(10)
+                    let untilWakeUp = Duration.interval(wakeUp.timeIntervalSince(clock.now())) + .milliseconds(10)
                     delay = min(delay, untilWakeUp)
                 }
             } catch {
@@ -121,7 +154,7 @@ public struct ReconcileService: Service {
                 }
                 consecutiveFailures += 1
                 delay = ReconcileCore.Backoff.delay(
-                    failures: consecutiveFailures, base: .seconds(1), cap: configuration.fastInterval * 6, jitter: Double.random(in: 0..<1))
+                    failures: consecutiveFailures, base: .seconds(1), cap: configuration.fastInterval * 6, jitter: jitter())
                 logger.error(
                     "reconcile pass failed; next try in \(delay.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))): \(error)")
                 hooks.passFailed(error)
@@ -133,14 +166,13 @@ public struct ReconcileService: Service {
     /// Waits up to `delay`, running quick passes for NOTIFYs about new rows; returns early when a
     /// full pass is due (a NOTIFY about anything else, a resync request, or shutdown).
     private func waitBetweenPasses(_ delay: Duration, quickPasses: Bool) async throws {
-        let clock = ContinuousClock()
-        var deadline = clock.now + delay
-        while clock.now < deadline {
+        var deadline = clock.uptime() + delay
+        while clock.uptime() < deadline && !Task.isCancelled {
             hooks.progress()
-            let slice = min(deadline - clock.now, heartbeat)
+            let slice = min(deadline - clock.uptime(), heartbeat)
             guard await wake.wait(for: slice) else { continue }
             if wake.isShuttingDown || !quickPasses { return }
-            try? await Task.sleep(for: configuration.debounce)  // gather a burst of inserts into one pass
+            try? await clock.sleep(for: configuration.debounce)  // gather a burst of inserts into one pass
             let pending = wake.take()
             if pending.resync { return }
             do {
@@ -148,7 +180,7 @@ public struct ReconcileService: Service {
                 // Anything else that changed (a deletion request, an edited row) needs a full pass.
                 if !pending.rows.isSubset(of: handled) { return }
                 // New droplets are on their way: follow them at the fast interval.
-                if !handled.isEmpty { deadline = min(deadline, clock.now + configuration.fastInterval) }
+                if !handled.isEmpty { deadline = min(deadline, clock.uptime() + configuration.fastInterval) }
             } catch {
                 logger.warning("quick pass failed; falling back to a full pass: \(error)")
                 return

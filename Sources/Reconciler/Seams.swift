@@ -13,6 +13,9 @@ public protocol ServerRepository: Sendable {
     func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64?
     /// Append an entry to the durable audit trail.
     func record(_ event: AuditEvent) async throws
+    /// The database's clock, which every replica shares: settle and backoff times are stamped and
+    /// compared on it, so that replicas whose own clocks disagree still agree on them.
+    func now() async throws -> Date
 }
 
 /// How a failed call to DigitalOcean should be treated.
@@ -23,6 +26,8 @@ public enum CloudFailureKind: Sendable, Hashable {
     case transient
     /// A create whose response never came: it may or may not have been performed.
     case outcomeUnknown
+    /// A create that was not sent: `beforeSend` said no. Nothing was performed.
+    case withdrawn
 }
 
 public struct CloudFailure: Error, Sendable, Hashable, CustomStringConvertible {
@@ -60,15 +65,32 @@ public enum DestroyOutcome: Sendable, Hashable {
     case alreadyGone
 }
 
+/// The fleet as one list showed it.
+public struct FleetListing: Sendable, Hashable {
+    public var droplets: [ObservedDroplet]
+    /// How many pages the list took; one page is one consistent answer.
+    public var pages: Int
+
+    public init(droplets: [ObservedDroplet], pages: Int) {
+        self.droplets = droplets
+        self.pages = pages
+    }
+}
+
 /// DigitalOcean as the loop needs it. Every method throws `CloudFailure`.
 public protocol DropletCloud: Sendable {
     /// All droplets tagged `citrus-host`, every page.
-    func listFleet() async throws -> [ObservedDroplet]
+    func listFleet() async throws -> FleetListing
+    /// The droplets carrying one row's identity tag (`tag_name=citrus-server:<uuid>`): one page,
+    /// so an empty answer confirms that none existed when it was taken.
+    func droplets(identity row: UUID) async throws -> [ObservedDroplet]
     /// One droplet by id; nil when DigitalOcean answers 404.
     func droplet(id: Int64) async throws -> ObservedDroplet?
     /// Local validation only: the reason the order can never succeed, or nil. Sends nothing.
     func problem(with order: CreateOrder) -> String?
-    /// Sends one create, never retried.
-    func create(_ order: CreateOrder) async throws -> AcceptedCreate
+    /// Sends one create, never retried. `beforeSend` runs once the rate budget lets the request
+    /// go, right before it is sent; when it returns false nothing is sent and the call throws a
+    /// `.withdrawn` failure.
+    func create(_ order: CreateOrder, beforeSend: @escaping @Sendable () async -> Bool) async throws -> AcceptedCreate
     func destroy(dropletID: Int64) async throws -> DestroyOutcome
 }

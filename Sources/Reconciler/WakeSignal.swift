@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Timekeeping
 
 /// Wakes the reconcile loop early: a NOTIFY for a row, a request for a full resync (the listener
 /// reconnected and may have missed notifications), or shutdown. One waiter at a time (the loop).
@@ -21,8 +22,11 @@ public final class WakeSignal: Sendable {
     }
 
     private let state = Mutex(State())
+    private let clock: any DaemonClock
 
-    public init() {}
+    public init(clock: any DaemonClock = SystemClock()) {
+        self.clock = clock
+    }
 
     /// A row changed (nil: something changed that a full pass must look at).
     public func signal(row: UUID?) {
@@ -52,7 +56,7 @@ public final class WakeSignal: Sendable {
         if state.withLock({ $0.hasNews }) { return true }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForNews() }
-            group.addTask { try? await Task.sleep(for: duration) }
+            group.addTask { [clock] in try? await clock.sleep(for: duration) }
             await group.next()
             group.cancelAll()
         }

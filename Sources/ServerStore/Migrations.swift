@@ -117,6 +117,13 @@ extension Migration {
                     AFTER INSERT OR UPDATE OR DELETE ON servers
                     FOR EACH ROW EXECUTE FUNCTION citrus_servers_notify();
                 """),
+        Migration(
+            version: 6, name: "servers create reachable-until",
+            sql: """
+                -- The last instant a row's latest create could have reached DigitalOcean; its settle
+                -- period counts from here, not from the intent.
+                ALTER TABLE servers ADD COLUMN IF NOT EXISTS create_reachable_until TIMESTAMPTZ;
+                """),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

@@ -23,8 +23,8 @@ public struct ServerStore: Sendable {
 
     static let columns = """
         id, revision, name, region, size, image, delete_requested_at, created_at, status,
-        digital_ocean_id, ip_address, ipv6_address, last_error, create_attempted_at, create_attempts,
-        transient_failures, next_attempt_at
+        digital_ocean_id, ip_address, ipv6_address, last_error, create_attempted_at, create_reachable_until,
+        create_attempts, transient_failures, next_attempt_at
         """
 
     /// Every row, oldest first. Rows the daemon cannot interpret come back as `failed` records
@@ -66,6 +66,7 @@ public struct ServerStore: Sendable {
                 ipv6_address = \(state.ipv6),
                 last_error = \(state.lastError),
                 create_attempted_at = \(state.createAttemptedAt),
+                create_reachable_until = \(state.createReachableUntil),
                 create_attempts = \(state.createAttempts),
                 transient_failures = \(state.transientFailures),
                 next_attempt_at = \(state.nextAttemptAt),
@@ -74,6 +75,16 @@ public struct ServerStore: Sendable {
             RETURNING revision
             """)
         return try rows.first?.decode(Int64.self, "revision")
+    }
+
+    /// The database's clock: settle periods and backoffs are stamped and compared on it, so that
+    /// replicas whose own clocks disagree still agree on them.
+    public func now() async throws -> Date {
+        let rows = try await connection.query("SELECT clock_timestamp() AS now")
+        guard let now = try rows.first?.decode(Date.self, "now") else {
+            throw PostgresError(code: .decoding, message: "SELECT clock_timestamp() returned no row")
+        }
+        return now
     }
 
     /// Appends one entry to the audit trail.
@@ -139,6 +150,7 @@ public struct ServerStore: Sendable {
             ipv6: try row.decode(String?.self, "ipv6_address"),
             lastError: problem ?? storedError,
             createAttemptedAt: try row.decode(Date?.self, "create_attempted_at"),
+            createReachableUntil: try row.decode(Date?.self, "create_reachable_until"),
             createAttempts: try row.decode(Int.self, "create_attempts"),
             transientFailures: try row.decode(Int.self, "transient_failures"),
             nextAttemptAt: try row.decode(Date?.self, "next_attempt_at")

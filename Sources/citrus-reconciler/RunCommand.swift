@@ -9,6 +9,7 @@ import ServerStore
 import ServiceLifecycle
 import Synchronization
 import SystemdSupport
+import Timekeeping
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,24 +50,25 @@ struct Run: AsyncParsableCommand {
         let watchdog = SystemdWatchdog(notifier: notifier, logger: logger)
         let databaseURL = database.connectionString(environment: environment)
 
-        let budget = RateBudget(configuration: settings.rates)
-        let client = DigitalOceanClient(
-            configuration: .init(token: settings.token, baseURL: settings.url.absoluteString),
-            rateBudget: budget,
-            logger: logger
-        )
-        let leadership = Leadership(connectionString: databaseURL, logger: logger)
-        let wake = WakeSignal()
+        let clock = SystemClock()
+        let budget = RateBudget(configuration: settings.rates, clock: clock)
+        var clientConfiguration = DigitalOceanClient.Configuration(token: settings.token, baseURL: settings.url.absoluteString)
+        // The create's deadline is part of its settle bound: one number for both.
+        clientConfiguration.requestTimeout = settings.loop.decision.createRequestTimeout
+        let client = DigitalOceanClient(configuration: clientConfiguration, rateBudget: budget, clock: clock, logger: logger)
+        let leadership = Leadership.postgres(connectionString: databaseURL, clock: clock, logger: logger)
+        let wake = WakeSignal(clock: clock)
         let reconciler = FleetReconciler(
             repository: PostgresServerRepository(leadership: leadership),
-            cloud: DigitalOceanFleet(client: client),
+            cloud: DigitalOceanFleet(client: client, clock: clock),
             configuration: settings.loop,
             logger: logger,
-            mayAct: { leadership.isLeading },
+            clock: clock,
+            mayAct: { leadership.mayAct },
             progress: { watchdog.progress() },
             isThrottled: {
                 let snapshot = await budget.snapshot
-                return snapshot.waitingMutations + snapshot.waitingReads > 0 || snapshot.pausedUntil.map { $0 > Date() } ?? false
+                return snapshot.waitingMutations + snapshot.waitingReads > 0 || snapshot.pausedUntil.map { $0 > clock.now() } ?? false
             }
         )
         let readiness = Readiness(notifier: notifier)
@@ -86,6 +88,8 @@ struct Run: AsyncParsableCommand {
                 standingBy: { readiness.settled(status: "standby: another replica leads") }
             ),
             heartbeat: (watchdog.interval ?? .seconds(10)) / 4,
+            renewEvery: leadership.configuration.renewEvery,
+            clock: clock,
             logger: logger
         )
         let startup = Startup(

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Timekeeping
 
 @testable import DigitalOcean
 
@@ -18,12 +19,20 @@ final class ManualClock: RateBudgetClock {
     }
 
     private let state: Mutex<State>
+    private let start: Date
 
     init(start: Date = Date(timeIntervalSince1970: 1_700_000_000)) {
+        self.start = start
         state = Mutex(State(now: start))
     }
 
     func now() -> Date { state.withLock { $0.now } }
+
+    func uptime() -> Duration { .interval(now().timeIntervalSince(start)) }
+
+    func sleep(for duration: Duration) async throws {
+        try await sleep(until: now().adding(duration))
+    }
 
     func sleep(until deadline: Date) async throws {
         let id = state.withLock { s in

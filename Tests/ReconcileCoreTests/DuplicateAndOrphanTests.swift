@@ -2,12 +2,17 @@ import Foundation
 import ReconcileCore
 import Testing
 
+/// The destroy of `id` as a duplicate of the droplet `row` keeps.
+func duplicate(_ id: Int64, of row: ServerRecord, kept: Int64, keptAt: Date, at: Date) -> Destroy {
+    Destroy(dropletID: id, reason: .duplicate(row: row.id, kept: kept, keptCreatedAt: keptAt, duplicateCreatedAt: at))
+}
+
 @Suite("Duplicates")
 struct DuplicateTests {
     @Test(
-        "keep the droplet the row records even when it is the newest; destroy the others",
+        "keep the oldest droplet even when the row records a newer one: the newer was made second; re-bind, destroy the rest",
         arguments: [ServerStatus.provisioning, .initializing, .active])
-    func keepRecorded(status: ServerStatus) throws {
+    func keepOldestOverRecorded(status: ServerStatus) throws {
         let r = row(status: status, dropletID: 300, ipv4: ipv4, ipv6: ipv6, attemptedAt: seconds(-900), attempts: 2)
         let plan = decide(
             [r],
@@ -18,12 +23,21 @@ struct DuplicateTests {
             ]))
         #expect(
             plan.destroys == [
-                Destroy(dropletID: 100, reason: .duplicate(row: r.id, kept: 300)),
-                Destroy(dropletID: 200, reason: .duplicate(row: r.id, kept: 300)),
+                duplicate(300, of: r, kept: 100, keptAt: seconds(-3_000), at: seconds(-600)),
+                duplicate(200, of: r, kept: 100, keptAt: seconds(-3_000), at: seconds(-2_000)),
             ])
-        #expect(plan.after(r).dropletID == 300)
+        #expect(plan.after(r).dropletID == 100)
         #expect(plan.after(r).status == .active)
+        #expect(plan.adoptions == [.adopted(row: r.id, droplet: 100)])
         #expect(plan.orphanIDs.isEmpty, "duplicates are the row's, not orphans")
+    }
+
+    @Test("the droplet a row records is kept when it is the oldest; a newer one with its identity goes")
+    func keepRecordedWhenOldest() {
+        let r = row(status: .active, dropletID: 100, ipv4: ipv4, ipv6: ipv6)
+        let plan = decide([r], observe([droplet(101, for: 1, createdAt: seconds(-10)), droplet(100, for: 1, createdAt: seconds(-1_000))]))
+        #expect(plan.destroys == [duplicate(101, of: r, kept: 100, keptAt: seconds(-1_000), at: seconds(-10))])
+        #expect(plan.updates.isEmpty)
     }
 
     @Test("no recorded droplet → keep the oldest, bind it, destroy the rest")
@@ -35,7 +49,7 @@ struct DuplicateTests {
                 droplet(500, for: 1, status: .new, createdAt: seconds(-50)),
                 droplet(400, for: 1, status: .active, createdAt: seconds(-130)),
             ]))
-        #expect(plan.destroys == [Destroy(dropletID: 500, reason: .duplicate(row: r.id, kept: 400))])
+        #expect(plan.destroys == [duplicate(500, of: r, kept: 400, keptAt: seconds(-130), at: seconds(-50))])
         let after = try #require(plan.written(r))
         #expect(after.dropletID == 400)
         #expect(after.status == .active)
@@ -50,14 +64,14 @@ struct DuplicateTests {
         let r = row(status: .creating, attemptedAt: seconds(-120), attempts: 2)
         let plan = decide([r], observe(order.map { droplet($0, for: 1, createdAt: seconds(-100)) }))
         #expect(plan.after(r).dropletID == 400)
-        #expect(plan.destroys == [Destroy(dropletID: 401, reason: .duplicate(row: r.id, kept: 400))])
+        #expect(plan.destroys == [duplicate(401, of: r, kept: 400, keptAt: seconds(-100), at: seconds(-100))])
     }
 
-    @Test("the recorded droplet is kept even when it lacks the fleet tag; a tagged duplicate goes")
+    @Test("the recorded droplet is kept even when it lacks the fleet tag; a newer tagged duplicate goes")
     func recordedUntaggedKept() {
         let r = row(status: .active, dropletID: 100, ipv4: ipv4, ipv6: ipv6)
-        let plan = decide([r], observe([droplet(100, for: 1, fleet: false), droplet(101, for: 1)]))
-        #expect(plan.destroys == [Destroy(dropletID: 101, reason: .duplicate(row: r.id, kept: 100))])
+        let plan = decide([r], observe([droplet(100, for: 1, fleet: false), droplet(101, for: 1, createdAt: seconds(-60))]))
+        #expect(plan.destroys == [duplicate(101, of: r, kept: 100, keptAt: seconds(-1_800), at: seconds(-60))])
     }
 
     @Test("an untagged droplet with the row's identity is never destroyed as a duplicate")

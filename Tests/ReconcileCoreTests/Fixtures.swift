@@ -23,6 +23,7 @@ func row(
     ipv6: String? = nil,
     lastError: String? = nil,
     attemptedAt: Date? = nil,
+    reachableUntil: Date? = nil,
     attempts: Int = 0,
     failures: Int = 0,
     nextAttemptAt: Date? = nil,
@@ -40,7 +41,9 @@ func row(
         createdAt: seconds(-3_600),
         state: DaemonState(
             status: status, dropletID: dropletID, ipv4: ipv4, ipv6: ipv6, lastError: lastError,
-            createAttemptedAt: attemptedAt, createAttempts: attempts, transientFailures: failures,
+            // By default the attempt could reach DigitalOcean only at its own instant, so tables
+            // read "settle period after the attempt"; tests of the send window set it apart.
+            createAttemptedAt: attemptedAt, createReachableUntil: reachableUntil ?? attemptedAt, createAttempts: attempts, transientFailures: failures,
             nextAttemptAt: nextAttemptAt
         )
     )
@@ -65,8 +68,12 @@ func droplet(
     )
 }
 
-func observe(_ droplets: [ObservedDroplet], gone: Set<Int64> = [], listedAt: Date = seconds(-1)) -> Observation {
-    Observation(droplets: droplets, goneDropletIDs: gone, listedAt: listedAt)
+/// A look at the fleet; by default a one-page list, which proves absence. `snapshot: false` is a
+/// list of several pages, which proves no absence except for the rows in `lookedUp`.
+func observe(
+    _ droplets: [ObservedDroplet], gone: Set<Int64> = [], listedAt: Date = seconds(-1), snapshot: Bool = true, lookedUp: Set<UUID> = []
+) -> Observation {
+    Observation(droplets: droplets, goneDropletIDs: gone, listedAt: listedAt, listIsSnapshot: snapshot, identitiesLookedUp: lookedUp)
 }
 
 func decide(

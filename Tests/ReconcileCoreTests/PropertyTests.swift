@@ -100,7 +100,7 @@ struct PropertyTests {
         #expect(
             !plan.destroys.contains {
                 switch $0.reason {
-                case .deleteRequested(let row), .duplicate(let row, _): quietIDs.contains(row)
+                case .deleteRequested(let row), .duplicate(let row, _, _, _): quietIDs.contains(row)
                 case .orphan: false
                 }
             })

@@ -36,6 +36,8 @@ final class InMemoryRepository: ServerRepository, Sendable {
     }
 
     func record(_ event: AuditEvent) async throws { state.withLock { $0.events.append(event) } }
+
+    func now() async throws -> Date { Date() }
 }
 
 /// The loop's act phase against the in-process simulator, with rows in memory: no Postgres needed.
@@ -53,10 +55,13 @@ struct LoopTests {
             var clientConfiguration = DigitalOceanClient.Configuration(token: DigitalOceanToken(sim.token), baseURL: sim.baseURL)
             clientConfiguration.retry.maximumAttempts = 2
             clientConfiguration.retry.initialBackoff = .milliseconds(10)
+            clientConfiguration.requestTimeout = .seconds(2)
             let client = DigitalOceanClient(configuration: clientConfiguration, logger: Self.logger)
             let repository = InMemoryRepository()
             var loop = ReconcilerConfiguration()
             loop.decision.settlePeriod = .milliseconds(500)
+            loop.decision.createSendWindow = .milliseconds(500)
+            loop.decision.createRequestTimeout = clientConfiguration.requestTimeout
             let reconciler = FleetReconciler(
                 repository: repository, cloud: DigitalOceanFleet(client: client), configuration: loop, logger: Self.logger)
             do {

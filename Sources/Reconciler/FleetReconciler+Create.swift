@@ -1,0 +1,120 @@
+import Foundation
+import ReconcileCore
+import Synchronization
+import Timekeeping
+
+// The act layer of a create. Its order is the heart of exactly-once:
+//   1. wait for the rate budget (nothing is written yet: a crash here leaves no trace to settle);
+//   2. right before sending, write the intent (the database's time, and the last instant the
+//      request could reach DigitalOcean) through the leading session;
+//   3. send only if this replica still may act and the intent is still fresh (its write began no
+//      longer ago than the send window): otherwise withdraw it, sending nothing;
+//   4. record what came of it, by the core's rules (`Decider.afterCreate`).
+// A long wait in the budget therefore never shortens a settle period, and a deposed or resumed
+// leader sends nothing.
+
+extension FleetReconciler {
+    /// What `beforeSend` recorded: the intent as written and the row's revision after it.
+    private final class IntentRecord: Sendable {
+        let written = Mutex<(state: DaemonState, revision: Int64)?>(nil)
+    }
+
+    func create(_ order: CreateOrder, row: ServerRecord, revision: Int64, state: DaemonState) async -> DaemonState? {
+        if let problem = cloud.problem(with: order) {
+            var failed = state
+            failed.status = .failed
+            failed.lastError = CreateMessages.invalid(problem)
+            failed.nextAttemptAt = nil
+            failed.transientFailures = 0
+            return await write(row: row, expectedRevision: revision, from: state, to: failed) != nil ? failed : nil
+        }
+        guard mayAct() else { return nil }
+
+        let record = IntentRecord()
+        let outcome: CreateOutcome
+        var requestID: String?
+        do {
+            let accepted = try await cloud.create(order) {
+                await self.recordIntent(for: row, revision: revision, state: state, order: order, into: record)
+            }
+            requestID = accepted.requestID
+            outcome = .accepted(accepted.droplet)
+        } catch {
+            let failure = error as? CloudFailure ?? CloudFailure(kind: .outcomeUnknown, message: "\(error)")
+            requestID = failure.requestID
+            switch failure.kind {
+            case .permanent: outcome = .refused(reason: failure.message)
+            case .transient: outcome = .transient(reason: failure.message, retryAfter: failure.retryAfter)
+            case .outcomeUnknown: outcome = .unknown(reason: failure.message)
+            case .withdrawn: outcome = .withdrawn(reason: failure.message)
+            }
+        }
+
+        guard let written = record.written.withLock({ $0 }) else {
+            // No intent was written, so nothing was sent: only a refusal by the budget is worth
+            // a backoff; a withdrawal (lost leadership, a changed row) leaves the row as it is.
+            guard case .transient = outcome else { return nil }
+            let next = decider.afterCreate(outcome, before: state, intent: state, at: databaseNow(), jitter: jitter())
+            return await write(row: row, expectedRevision: revision, from: state, to: next) != nil ? next : nil
+        }
+        let next = decider.afterCreate(outcome, before: state, intent: written.state, at: databaseNow(), jitter: jitter())
+        await recordOutcome(outcome, row: row, before: state, next: next, requestID: requestID)
+        let stored = await write(row: row, expectedRevision: written.revision, from: written.state, to: next, requestID: requestID)
+        // When the write fails, the intent stands: the next leader settles the row from it.
+        return stored != nil ? next : written.state
+    }
+
+    /// Runs once the budget lets the create go: writes the intent, then says whether to send.
+    private func recordIntent(
+        for row: ServerRecord, revision: Int64, state: DaemonState, order: CreateOrder, into record: IntentRecord
+    ) async -> Bool {
+        let started = clock.uptime()
+        guard mayAct() else { return false }
+        let intent = decider.intent(from: state, at: databaseNow())
+        guard let intentRevision = await write(row: row, expectedRevision: revision, from: state, to: intent) else { return false }
+        record.written.withLock { $0 = (intent, intentRevision) }
+        let age = clock.uptime() - started
+        guard decider.maySend(intentAge: age), mayAct() else {
+            logger.warning(
+                "create for server \(row.name) withdrawn: its intent took \(age) to record or leadership lapsed",
+                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"])
+            return false
+        }
+        await audit.emit(
+            event(
+                .createRequested, row: row, from: state.status, to: state.status,
+                message:
+                    "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), attempt \(intent.createAttempts)"))
+        return true
+    }
+
+    /// The audit entry of a create's outcome (status changes are audited by the write).
+    private func recordOutcome(_ outcome: CreateOutcome, row: ServerRecord, before: DaemonState, next: DaemonState, requestID: String?) async {
+        switch outcome {
+        case .accepted(let droplet):
+            await audit.emit(
+                event(
+                    .createAccepted, row: row, droplet: droplet.id, from: before.status, to: next.status, requestID: requestID,
+                    message: "DigitalOcean accepted droplet \(droplet.id) for server \(row.name)"))
+        case .refused:
+            break  // the write's `failed` entry says why
+        case .transient:
+            await audit.emit(
+                event(
+                    .retrying, row: row, from: before.status, to: next.status, requestID: requestID,
+                    message: "server \(row.name): \(next.lastError ?? "")"))
+        case .unknown(let reason):
+            await audit.emit(
+                event(
+                    .createUncertain, row: row, from: before.status, to: next.status, requestID: requestID,
+                    message:
+                        "server \(row.name): the create may or may not have happened (\(reason)); no new create until a look a settle period after \(next.createReachableUntil?.formatted(.iso8601) ?? "the attempt") shows none"
+                ))
+        case .withdrawn(let reason):
+            await audit.emit(
+                event(
+                    .createWithdrawn, row: row, from: before.status, to: next.status,
+                    message: "server \(row.name): create withdrawn before it was sent (\(reason)); nothing was sent, the row is decided again"))
+        }
+    }
+}
