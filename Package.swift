@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "citrus-reconciler", targets: ["citrus-reconciler"]),
         .executable(name: "citrus-do-sim", targets: ["citrus-do-sim"]),
         .executable(name: "citrus-bench", targets: ["citrus-bench"]),
+        .executable(name: "citrus-simulate", targets: ["citrus-simulate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -114,6 +115,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The deterministic simulation: the daemon's own loop, reconciler, leadership and rate
+        // budget in a seeded world of simulated Postgres, DigitalOcean and operators.
+        .target(
+            name: "Simulation",
+            dependencies: [
+                "Reconciler", "ReconcileCore", "DigitalOcean", "Timekeeping",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "citrus-simulate",
+            dependencies: [
+                "Simulation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         // Benchmarks: the real binaries against Postgres and the simulator, beside a naive baseline.
         .executableTarget(
             name: "citrus-bench",
@@ -154,6 +173,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ReconcileCoreTests", dependencies: ["ReconcileCore"], swiftSettings: strict),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation"], swiftSettings: strict),
         .testTarget(
             name: "ServerStoreTests",
             // Every module a target imports is named, so an incremental build recompiles it when

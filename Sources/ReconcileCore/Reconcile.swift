@@ -197,7 +197,8 @@ extension Decider {
         let kept: ObservedDroplet?
         switch recorded {
         case .observed(let droplet):
-            kept = identityDroplets.contains(where: { $0.id == droplet.id })
+            kept =
+                identityDroplets.contains(where: { $0.id == droplet.id })
                 ? identityDroplets.min(by: Self.older) : ([droplet] + identityDroplets).min(by: Self.older)
         case .none, .gone: kept = identityDroplets.min(by: Self.older)
         case .unknown: kept = nil

@@ -41,6 +41,11 @@ public struct DigitalOceanFleet: DropletCloud {
     }
 
     public func problem(with order: CreateOrder) -> String? {
+        Self.problem(with: order)
+    }
+
+    /// The client's own validation of the request an order makes: nil when it may be sent.
+    public static func problem(with order: CreateOrder) -> String? {
         do {
             try Self.request(for: order).validate()
             return nil

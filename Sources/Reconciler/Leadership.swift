@@ -15,15 +15,13 @@ public protocol LeadershipLease: Sendable {
     /// Confirms the lease with one round trip on the leading session. False when this replica does
     /// not lead, or the session failed (leadership then ends at once).
     func renew() async -> Bool
-    /// Called with any error of the leading session; ends leadership when the session is gone.
-    func sessionFailed(_ error: any Error)
     /// Gives leadership up (graceful shutdown), so a standby can take over at once.
     func resign() async
 }
 
 /// A database session that can hold the leadership lock: Postgres in the daemon, an in-memory one
 /// in the deterministic simulation.
-public protocol LeaderSession: Sendable {
+public protocol LeaderSession: AnyObject, Sendable {
     /// Tries the session-level lock without waiting.
     func tryLock(_ key: Int64) async throws -> Bool
     /// Releases the lock (best effort: the session's end releases it too).
@@ -124,14 +122,16 @@ public final class Leadership<Session: LeaderSession>: LeadershipLease {
         do {
             guard try await session.tryLock(lockKey) else { return false }
         } catch {
-            sessionFailed(error)
+            sessionFailed(error, on: session)
             throw error
         }
-        state.withLock { state in
+        // The session may have been given up meanwhile (an error of it reported by a write).
+        return state.withLock { state in
+            guard state.session === session else { return false }
             state.leading = true
             state.confirmedAt = started
+            return true
         }
-        return true
     }
 
     public func renew() async -> Bool {
@@ -140,19 +140,22 @@ public final class Leadership<Session: LeaderSession>: LeadershipLease {
         do {
             try await session.ping()
         } catch {
-            sessionFailed(error)
+            sessionFailed(error, on: session)
             return false
         }
         return state.withLock { state in
-            guard state.leading else { return false }
+            guard state.leading, state.session === session else { return false }
             state.confirmedAt = max(state.confirmedAt ?? started, started)
             return true
         }
     }
 
-    public func sessionFailed(_ error: any Error) {
+    /// Called with any error of a statement on `session`; ends leadership when that session is
+    /// gone. An error of an earlier session (a write still in flight when it ended) changes nothing:
+    /// it must not throw away the session a campaign has opened since.
+    public func sessionFailed(_ error: any Error, on session: Session) {
         let wasLeading = state.withLock { state -> Bool in
-            guard let session = state.session, session.isSessionLoss(error) else { return false }
+            guard let current = state.session, current === session, session.isSessionLoss(error) else { return false }
             defer {
                 state.leading = false
                 state.session = nil

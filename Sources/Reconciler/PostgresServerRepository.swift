@@ -11,7 +11,7 @@ public struct PostgresServerRepository: ServerRepository {
     }
 
     let session: @Sendable () throws -> PostgresConnection
-    let sessionFailed: @Sendable (any Error) -> Void
+    let sessionFailed: @Sendable (any Error, PostgresConnection) -> Void
 
     /// Writes through the leading session only; a session error ends leadership at once.
     public init(leadership: Leadership<PostgresConnection>) {
@@ -19,21 +19,21 @@ public struct PostgresServerRepository: ServerRepository {
             guard let session = leadership.leadingSession else { throw NotLeading() }
             return session
         }
-        self.sessionFailed = { leadership.sessionFailed($0) }
+        self.sessionFailed = { leadership.sessionFailed($0, on: $1) }
     }
 
     /// Uses one connection (read-only tools).
     public init(connection: PostgresConnection) {
         self.session = { connection }
-        self.sessionFailed = { _ in }
+        self.sessionFailed = { _, _ in }
     }
 
     private func withStore<T>(_ body: (ServerStore) async throws -> T) async throws -> T {
-        let store = ServerStore(connection: try session())
+        let connection = try session()
         do {
-            return try await body(store)
+            return try await body(ServerStore(connection: connection))
         } catch {
-            sessionFailed(error)
+            sessionFailed(error, connection)
             throw error
         }
     }

@@ -148,10 +148,8 @@ public struct ReconcileService: Service {
                     delay = min(delay, untilWakeUp)
                 }
             } catch {
-                if let leadership, leadership.isLeading {
-                    leadership.sessionFailed(error)
-                    if !leadership.isLeading { await reconciler.announceLeadership(false) }
-                }
+                // The repository has already ended leadership if the error ended its session.
+                if let leadership, !leadership.isLeading { await reconciler.announceLeadership(false) }
                 consecutiveFailures += 1
                 delay = ReconcileCore.Backoff.delay(
                     failures: consecutiveFailures, base: .seconds(1), cap: configuration.fastInterval * 6, jitter: jitter())

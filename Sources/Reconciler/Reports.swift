@@ -32,7 +32,8 @@ public enum Reports {
             case let .destroy(droplet, reason):
                 switch reason {
                 case .deleteRequested(let id): lines.append("destroy  droplet \(droplet): deletion requested for \(label(id))")
-                case let .duplicate(id, kept, _, _): lines.append("destroy  droplet \(droplet): duplicate of \(kept) (the oldest, kept) for \(label(id))")
+                case let .duplicate(id, kept, _, _):
+                    lines.append("destroy  droplet \(droplet): duplicate of \(kept) (the oldest, kept) for \(label(id))")
                 case .orphan: lines.append("destroy  droplet \(droplet): orphan past its grace period")
                 }
             case .note(.orphanSeen(let droplet)):

@@ -43,7 +43,8 @@ func row(
             status: status, dropletID: dropletID, ipv4: ipv4, ipv6: ipv6, lastError: lastError,
             // By default the attempt could reach DigitalOcean only at its own instant, so tables
             // read "settle period after the attempt"; tests of the send window set it apart.
-            createAttemptedAt: attemptedAt, createReachableUntil: reachableUntil ?? attemptedAt, createAttempts: attempts, transientFailures: failures,
+            createAttemptedAt: attemptedAt, createReachableUntil: reachableUntil ?? attemptedAt, createAttempts: attempts,
+            transientFailures: failures,
             nextAttemptAt: nextAttemptAt
         )
     )

@@ -1,0 +1,67 @@
+import Foundation
+
+/// How hostile one seed's world is. Rates vary per seed, from calm to vicious, and every draw
+/// comes from the world's one generator. Faults stop at `SimulationWorld.quietAt`; after it the
+/// world only checks that everything converges.
+final class FaultPlan: @unchecked Sendable {
+    /// The assumptions the design rests on, stated once. A droplet DigitalOcean accepted shows in
+    /// lists and tag lookups within `maxListLag`, and a create is carried out no later than
+    /// `maxLateEffect` after the client's deadline; together they stay below the settle period.
+    static let maxListLag: TimeInterval = 20
+    static let maxLateEffect: TimeInterval = 10
+
+    unowned let world: SimulationWorld
+    var createErrorBeforeEffect = 0.0
+    var createErrorAfterEffect = 0.0
+    var createAnswerLost = 0.0
+    var createLate = 0.0
+    var readError = 0.0
+    var readAnswerLost = 0.0
+    var destroyError = 0.0
+    var listLagMax = 0.0
+    var networkDelayMax = 0.2
+    var databaseLatencyMax = 0.02
+    var statementFailure = 0.0
+    var sessionDeath = 0.0
+    var notifyLost = 0.0
+
+    init(world: SimulationWorld) {
+        self.world = world
+    }
+
+    /// Draws a seed's rates: a quarter of seeds are calm, the rest anywhere up to vicious.
+    func draw() {
+        let calm = world.random() < 0.25
+        func rate(_ max: Double) -> Double { calm ? 0 : world.random() * max }
+        createErrorBeforeEffect = rate(0.3)
+        createErrorAfterEffect = rate(0.3)
+        createAnswerLost = rate(0.3)
+        createLate = rate(0.15)
+        readError = rate(0.2)
+        readAnswerLost = rate(0.1)
+        destroyError = rate(0.3)
+        listLagMax = world.random() * Self.maxListLag
+        networkDelayMax = 0.02 + world.random() * (calm ? 0.1 : 2)
+        databaseLatencyMax = 0.001 + world.random() * 0.05
+        statementFailure = rate(0.02)
+        sessionDeath = rate(0.005)
+        notifyLost = rate(0.5)
+    }
+
+    private var active: Bool { world.time.now < world.quietAt }
+
+    private func chance(_ p: Double) -> Bool { active && world.random() < p }
+
+    func requestFailsBeforeEffect(create: Bool) -> Bool { chance(create ? createErrorBeforeEffect : readError) }
+    func serverErrorAfterEffect(create: Bool) -> Bool { chance(create ? createErrorAfterEffect : destroyError / 2) }
+    func answerLost(create: Bool) -> Bool { chance(create ? createAnswerLost : readAnswerLost) }
+    func createTakesEffectLate() -> Bool { chance(createLate) }
+    func lateEffect() -> TimeInterval { world.random() * Self.maxLateEffect }
+    func listLag() -> TimeInterval { active ? world.random() * listLagMax : 0 }
+    func bootTime() -> TimeInterval { 5 + world.random() * 40 }
+    func networkDelay() -> TimeInterval { 0.005 + world.random() * networkDelayMax }
+    func databaseLatency() -> TimeInterval { 0.0005 + world.random() * databaseLatencyMax }
+    func databaseStatementFails() -> Bool { chance(statementFailure) }
+    func databaseSessionDies() -> Bool { chance(sessionDeath) }
+    func notificationLost() -> Bool { world.random() < notifyLost }
+}

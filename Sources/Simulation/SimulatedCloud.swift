@@ -1,0 +1,174 @@
+import DigitalOcean
+import Foundation
+import ReconcileCore
+import Reconciler
+import Timekeeping
+
+/// One process's DigitalOcean: the real `RateBudget` in front of every request (as in the
+/// client), the create's `beforeSend` after the permit and right before the send, and the
+/// simulated API behind, where the seed decides each request's fate. Effects happen on the
+/// world's timers, so a request on the wire takes effect even if its process freezes or dies.
+struct SimulatedCloud: DropletCloud {
+    unowned let world: SimulationWorld
+    unowned let process: SimulatedProcess
+
+    private enum Answer {
+        case ok
+        case serverError
+        case rateLimited(retryAfter: TimeInterval)
+    }
+
+    private enum Fate {
+        case answered(Answer)
+        /// No answer before the client's deadline.
+        case lost
+    }
+
+    /// Sends one request after the budget lets it go; `atServer` runs when it reaches DigitalOcean
+    /// (unless the seed makes it fail first) and returns what to answer.
+    private func exchange(
+        priority: RequestPriority,
+        what: String,
+        creating identity: UUID? = nil,
+        beforeSend: (@Sendable () async -> Bool)? = nil,
+        atServer: @escaping () -> Answer
+    ) async throws -> Answer {
+        let permit: RateBudget.Permit
+        do {
+            permit = try await process.budget.acquire(priority: priority)
+        } catch {
+            throw CloudFailure(kind: .transient, message: "cancelled while waiting for the rate budget")
+        }
+        if let beforeSend, !(await beforeSend()) {
+            await process.budget.finished(permit)
+            throw CloudFailure(kind: .withdrawn, message: "withdrawn before sending")
+        }
+        process.recordSend(what, creating: identity)
+        let sentAt = world.time.now
+        let timeout = world.requestTimeout
+        let arrival = sentAt.addingTimeInterval(world.faults.networkDelay())
+        let box = ValueBox<Fate>()
+        let faults: FaultPlan = world.faults
+        let isCreate = beforeSend != nil
+        world.time.schedule(at: arrival) { [world] in
+            guard world.digitalOcean.admit() else {
+                box.value = .answered(.rateLimited(retryAfter: world.digitalOcean.minuteResetsIn))
+                return
+            }
+            if faults.requestFailsBeforeEffect(create: isCreate) {
+                box.value = .answered(.serverError)
+                return
+            }
+            if isCreate, faults.createTakesEffectLate() {
+                // The request reached DigitalOcean but is carried out after the client gave up.
+                world.time.schedule(at: sentAt.addingTimeInterval(timeout + faults.lateEffect())) { _ = atServer() }
+                box.value = .lost
+                return
+            }
+            let answer = atServer()
+            if faults.answerLost(create: isCreate) {
+                box.value = .lost
+            } else if faults.serverErrorAfterEffect(create: isCreate) {
+                box.value = .answered(.serverError)
+            } else {
+                box.value = .answered(answer)
+            }
+        }
+        let answerAt = arrival.addingTimeInterval(world.faults.networkDelay())
+        do {
+            try await world.time.sleep(until: min(answerAt, sentAt.addingTimeInterval(timeout)))
+            if case .lost = box.value ?? .lost {
+                try await world.time.sleep(until: sentAt.addingTimeInterval(timeout))
+            }
+        } catch {
+            await process.budget.finished(permit)
+            throw CloudFailure(kind: isCreate ? .outcomeUnknown : .transient, message: "cancelled with the request in flight")
+        }
+        switch box.value ?? .lost {
+        case .lost:
+            await process.budget.finished(permit)
+            throw CloudFailure(kind: isCreate ? .outcomeUnknown : .transient, message: "\(what): no answer within \(Int(timeout)) s")
+        case .answered(.rateLimited(let wait)):
+            await process.budget.rateLimited(RateLimitHeaders(retryAfter: .interval(wait)), for: permit)
+            throw CloudFailure(kind: .transient, message: "\(what): HTTP 429", retryAfter: .interval(wait))
+        case .answered(.serverError):
+            await process.budget.observe(RateLimitHeaders(), for: permit)
+            throw CloudFailure(kind: isCreate ? .outcomeUnknown : .transient, message: "\(what): HTTP 500")
+        case .answered(.ok):
+            await process.budget.observe(RateLimitHeaders(), for: permit)
+            return .ok
+        }
+    }
+
+    /// Reads are retried like the client retries them: a few attempts with a growing pause.
+    private func read<T>(_ what: String, _ atServer: @escaping () -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let box = ValueBox<T>()
+            do {
+                _ = try await exchange(priority: .read, what: what) {
+                    box.value = atServer()
+                    return .ok
+                }
+                if let value = box.value { return value }
+                throw CloudFailure(kind: .transient, message: "\(what): empty answer")
+            } catch let failure as CloudFailure where attempt < 3 && failure.kind == .transient {
+                try? await process.clock.sleep(for: .milliseconds(500 * attempt))
+            }
+        }
+    }
+
+    func listFleet() async throws -> FleetListing {
+        var droplets: [ObservedDroplet] = []
+        var page = 1
+        while true {
+            let (items, more) = try await read("GET /v2/droplets page \(page)") { world.digitalOcean.fleetPage(page) }
+            droplets.append(contentsOf: items)
+            guard more else { return FleetListing(droplets: droplets, pages: page) }
+            page += 1
+        }
+    }
+
+    func droplets(identity row: UUID) async throws -> [ObservedDroplet] {
+        try await read("GET /v2/droplets?tag_name=\(world.label(row))") { world.digitalOcean.visible(identity: row) }
+    }
+
+    func droplet(id: Int64) async throws -> ObservedDroplet? {
+        try await read("GET /v2/droplets/\(id)") { world.digitalOcean.lookup(id) }
+    }
+
+    func problem(with order: CreateOrder) -> String? {
+        DigitalOceanFleet.problem(with: order)
+    }
+
+    func create(_ order: CreateOrder, beforeSend: @escaping @Sendable () async -> Bool) async throws -> AcceptedCreate {
+        let box = ValueBox<ObservedDroplet>()
+        let who = process.name
+        _ = try await exchange(
+            priority: .mutation, what: "POST /v2/droplets \(world.label(order.rowID))", creating: order.rowID, beforeSend: beforeSend
+        ) {
+            [world] in
+            box.value = world.digitalOcean.make(name: order.name, tags: order.tags, by: who).observed(at: world.time.now)
+            return .ok
+        }
+        guard let droplet = box.value else { throw CloudFailure(kind: .outcomeUnknown, message: "create answered without a droplet") }
+        return AcceptedCreate(droplet: droplet, requestID: "sim-\(droplet.id)")
+    }
+
+    func destroy(dropletID: Int64) async throws -> DestroyOutcome {
+        let box = ValueBox<Bool>()
+        let who = process.name
+        _ = try await exchange(priority: .mutation, what: "DELETE /v2/droplets/\(dropletID)") { [world] in
+            let existed = world.digitalOcean.lookup(dropletID) != nil
+            world.digitalOcean.destroy(dropletID, by: who)
+            box.value = existed
+            return .ok
+        }
+        return box.value == false ? .alreadyGone : .destroyed(requestID: "sim-delete-\(dropletID)")
+    }
+}
+
+final class ValueBox<T>: @unchecked Sendable {
+    var value: T?
+}

@@ -1,0 +1,135 @@
+import DigitalOcean
+import Foundation
+import ReconcileCore
+import Reconciler
+
+/// DigitalOcean as the daemon meets it, in virtual time: droplets with their tags and creation
+/// times, `new` → `active` after a boot, list lag, offset pagination that shifts under deletions,
+/// a shared per-minute limit with 429s, and faults on every request. It also checks the safety
+/// invariants at the moment each request takes effect.
+final class SimulatedDigitalOcean: @unchecked Sendable {
+    struct Droplet {
+        var id: Int64
+        var name: String
+        var tags: [String]
+        var createdAt: Date
+        /// Lists and tag lookups show it from here on (list lag); GET by id at once.
+        var visibleAt: Date
+        var activeAt: Date
+        var identity: UUID? { tags.lazy.compactMap(FleetTags.row(fromIdentityTag:)).first }
+
+        func observed(at now: Date) -> ObservedDroplet {
+            let active = now >= activeAt
+            let number = id % 250
+            return ObservedDroplet(
+                id: id, name: name, status: active ? .active : .new, tags: tags, createdAt: createdAt,
+                publicIPv4: active ? "203.0.113.\(number)" : nil, publicIPv6: active ? "2001:db8::\(number)" : nil)
+        }
+    }
+
+    unowned let world: SimulationWorld
+    private(set) var droplets: [Int64: Droplet] = [:]
+    private var nextID: Int64 = 100_000
+    /// When each request arrived, for the shared per-minute limit.
+    private var arrivals: [Date] = []
+    let perMinute: Int
+    let pageSize: Int
+
+    init(world: SimulationWorld, perMinute: Int, pageSize: Int) {
+        self.world = world
+        self.perMinute = perMinute
+        self.pageSize = pageSize
+    }
+
+    var liveDroplets: [Droplet] { droplets.values.sorted { $0.id < $1.id } }
+
+    /// Live droplets carrying `identity`, the fleet tag included (the daemon's to manage).
+    func droplets(identity: UUID) -> [Droplet] {
+        liveDroplets.filter { $0.identity == identity && $0.tags.contains(FleetTags.fleet) }
+    }
+
+    /// Counts a request against the token's minute; false when DigitalOcean answers 429.
+    func admit() -> Bool {
+        let now = world.time.now
+        arrivals.removeAll { $0 <= now.addingTimeInterval(-60) }
+        guard arrivals.count < perMinute else { return false }
+        arrivals.append(now)
+        return true
+    }
+
+    /// When the oldest request of the minute leaves it (for `retry-after`).
+    var minuteResetsIn: TimeInterval {
+        guard let first = arrivals.first else { return 1 }
+        return max(1, first.addingTimeInterval(60).timeIntervalSince(world.time.now))
+    }
+
+    // MARK: Effects
+
+    /// A create takes effect: the droplet exists from now on.
+    @discardableResult
+    func make(name: String, tags: [String], by who: String) -> Droplet {
+        nextID += 1
+        let now = world.time.now
+        let droplet = Droplet(
+            id: nextID, name: name, tags: tags, createdAt: now,
+            visibleAt: now.addingTimeInterval(world.faults.listLag()), activeAt: now.addingTimeInterval(world.faults.bootTime()))
+        if let identity = droplet.identity, tags.contains(FleetTags.fleet), who != "world" {
+            let existing = droplets(identity: identity)
+            if !existing.isEmpty {
+                world.violation(
+                    "\(who) created a second droplet \(droplet.id) for \(world.label(identity)) while droplet \(existing.map { String($0.id) }.joined(separator: ", ")) existed"
+                )
+            }
+            world.createsTakenEffect[identity, default: 0] += 1
+        }
+        droplets[droplet.id] = droplet
+        world.trace("do: droplet \(droplet.id) made for \(droplet.identity.map(world.label) ?? "no row") by \(who)")
+        return droplet
+    }
+
+    /// A destroy takes effect. Checks that it was one the design allows.
+    func destroy(_ id: Int64, by who: String) {
+        guard let droplet = droplets[id] else { return }
+        if who != "world" {
+            if !droplet.tags.contains(FleetTags.fleet) {
+                world.violation("\(who) destroyed droplet \(id), which has no citrus-host tag")
+            }
+            if let identity = droplet.identity {
+                let row = world.database.rows[identity]
+                let oldest = droplets(identity: identity).min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+                if let row, row.deleteRequestedAt == nil, oldest?.id == id {
+                    world.violation("\(who) destroyed droplet \(id), the one live row \(world.label(identity)) should keep")
+                }
+                if row == nil, oldest?.id == id {
+                    world.violation("\(who) destroyed droplet \(id), an orphan, with orphans set to report")
+                }
+            } else {
+                world.violation("\(who) destroyed droplet \(id), which carries no row's identity (an orphan)")
+            }
+        }
+        droplets.removeValue(forKey: id)
+        world.trace("do: droplet \(id) destroyed by \(who)")
+    }
+
+    // MARK: Reads
+
+    /// One page of the fleet, by offset, as it is now: a deletion between two pages shifts later
+    /// droplets one page down, as offset pagination does.
+    func fleetPage(_ page: Int) -> (droplets: [ObservedDroplet], more: Bool) {
+        let now = world.time.now
+        let visible = liveDroplets.filter { $0.visibleAt <= now && $0.tags.contains(FleetTags.fleet) }
+        let start = (page - 1) * pageSize
+        guard start < visible.count else { return ([], false) }
+        let slice = visible[start..<min(visible.count, start + pageSize)]
+        return (slice.map { $0.observed(at: now) }, start + pageSize < visible.count)
+    }
+
+    func visible(identity: UUID) -> [ObservedDroplet] {
+        let now = world.time.now
+        return droplets(identity: identity).filter { $0.visibleAt <= now }.map { $0.observed(at: now) }
+    }
+
+    func lookup(_ id: Int64) -> ObservedDroplet? {
+        droplets[id]?.observed(at: world.time.now)
+    }
+}

@@ -1,0 +1,91 @@
+import DigitalOcean
+import Foundation
+import Logging
+import ReconcileCore
+import Reconciler
+
+/// One run of the daemon in the world: the production loop, reconciler, leadership and rate
+/// budget, wired as `citrus-reconciler run` wires them, over simulated ports and a clock that
+/// may be off by a skew. A crash discards it; a restart makes a new one.
+final class SimulatedProcess: @unchecked Sendable {
+    let name: String
+    let executor = ProcessExecutor()
+    let clock: ProcessClock
+    let budget: RateBudget
+    let wake: WakeSignal
+    let leadership: Leadership<SimulatedSession>
+    private(set) var reconciler: FleetReconciler!
+    private var task: Task<Void, Never>?
+    unowned let world: SimulationWorld
+    /// When this process sent each request in the last minute (world time).
+    private var sends: [Date] = []
+    private let perMinute: Int
+
+    init(world: SimulationWorld, name: String, skew: TimeInterval, perMinute: Int) {
+        self.world = world
+        self.name = name
+        self.perMinute = perMinute
+        clock = ProcessClock(time: world.time, skew: skew)
+        budget = RateBudget(configuration: .init(perMinute: perMinute, perHour: 5000), clock: clock)
+        wake = WakeSignal(clock: clock)
+        let logger = world.logger(for: name)
+        leadership = Leadership(clock: clock, logger: logger) { [world, name] in
+            try await world.pause(world.faults.databaseLatency())
+            let id = world.database.openSession(owner: name)
+            return SimulatedSession(id: id, database: world.database)
+        }
+        var configuration = ReconcilerConfiguration()
+        configuration.decision.createRequestTimeout = .interval(world.requestTimeout)
+        let budget = self.budget
+        let leadership = self.leadership
+        reconciler = FleetReconciler(
+            repository: SimulatedRepository(leadership: leadership),
+            cloud: SimulatedCloud(world: world, process: self),
+            configuration: configuration,
+            logger: logger,
+            clock: clock,
+            jitter: { [world] in world.random() },
+            mayAct: { leadership.mayAct },
+            isThrottled: { [clock] in
+                let snapshot = await budget.snapshot
+                return snapshot.waitingMutations + snapshot.waitingReads > 0 || snapshot.pausedUntil.map { $0 > clock.now() } ?? false
+            }
+        )
+        let service = ReconcileService(
+            reconciler: reconciler, leadership: leadership, wake: wake, configuration: configuration,
+            renewEvery: leadership.configuration.renewEvery, clock: clock, jitter: { [world] in world.random() }, logger: logger)
+        task = Task(executorPreference: executor) {
+            try? await service.run()
+        }
+    }
+
+    var isAlive: Bool { !executor.dead }
+
+    /// SIGKILL: nothing of it runs again; the kernel closes its sessions.
+    func crash() {
+        executor.dead = true
+        world.database.killSessions(of: name, why: "process killed")
+    }
+
+    /// Ends the process for good at the end of a run (teardown): its jobs may run again, but
+    /// every sleep and every port fails at once.
+    func stop() {
+        executor.dead = false
+        executor.frozen = false
+        wake.shutdown()
+        task?.cancel()
+    }
+
+    /// Called by the cloud port as a request leaves. Checks the process's own budget.
+    func recordSend(_ what: String, creating identity: UUID?) {
+        let now = world.time.now
+        sends.removeAll { $0 <= now.addingTimeInterval(-60) }
+        sends.append(now)
+        if sends.count > perMinute {
+            world.violation("\(name) sent \(sends.count) requests within a minute, over its budget of \(perMinute)")
+        }
+        if let identity { world.lastCreateSentAt[identity] = now }
+        world.requests += 1
+        world.trace("\(name) → \(what)")
+    }
+}
