@@ -44,6 +44,8 @@ final class SimulatedDatabase: @unchecked Sendable {
 
     func isAlive(_ session: Int) -> Bool { sessions[session]?.alive == true }
 
+    func owner(of session: Int) -> String? { sessions[session]?.owner }
+
     func kill(_ session: Int, why: String) {
         guard var state = sessions[session], state.alive else { return }
         state.alive = false

@@ -17,6 +17,8 @@ final class SimulatedProcess: @unchecked Sendable {
     private(set) var reconciler: FleetReconciler!
     private var task: Task<Void, Never>?
     unowned let world: SimulationWorld
+    /// When it was last frozen (while it is).
+    var frozenSince: Date?
     /// When this process sent each request in the last minute (world time).
     private var sends: [Date] = []
     private let perMinute: Int

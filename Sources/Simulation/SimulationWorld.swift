@@ -160,8 +160,8 @@ public final class SimulationWorld: @unchecked Sendable {
             rowNumber += 1
             let id = UUID(
                 uuid: (
-                    0, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, UInt8(truncatingIfNeeded: seed), UInt8(truncatingIfNeeded: seed >> 8), 0,
-                    UInt8(rowNumber)
+                    0, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, UInt8(truncatingIfNeeded: seed), UInt8(truncatingIfNeeded: seed >> 8),
+                    UInt8(truncatingIfNeeded: rowNumber >> 8), UInt8(truncatingIfNeeded: rowNumber)
                 ))
             labels[id] = "row\(rowNumber)"
             let valid = random() >= 0.1
@@ -175,6 +175,14 @@ public final class SimulationWorld: @unchecked Sendable {
             time.schedule(at: insertAt) { [unowned self] in self.insert(row) }
             if random() < 0.25 {
                 time.schedule(at: insertAt.addingTimeInterval(random() * 200)) { [unowned self] in self.requestDeletion(row.id) }
+            }
+        }
+        // A burst larger than a minute's budget: creates wait long in the rate budget.
+        if perMinute <= 60, random() < 0.3 {
+            let burstAt = at(0...end / 2)
+            for _ in 0..<(perMinute / 2 + index(perMinute + 1)) {
+                let row = newRow()
+                time.schedule(at: burstAt.addingTimeInterval(random() * 2)) { [unowned self] in self.insert(row) }
             }
         }
         // A droplet made ahead of time with a row's identity; the row comes later than any list lag.
@@ -249,6 +257,15 @@ public final class SimulationWorld: @unchecked Sendable {
     private func tick() {
         guard !time.draining else { return }
         database.endSilentSessions()
+        // The design's promise: a frozen leader is replaced within 30 s (while another replica
+        // could take over), and in the meantime nothing waits on it for longer.
+        if let holder = database.lockHolder, let owner = database.owner(of: holder),
+            let process = everyProcess.first(where: { $0.name == owner }), process.executor.frozen,
+            let since = process.frozenSince, time.now.timeIntervalSince(since) > 30,
+            slots.contains(where: { $0 != nil && $0 !== process && $0!.isAlive && !$0!.executor.frozen })
+        {
+            violation("\(owner) has been frozen for more than 30 s and still holds leadership; no standby took over")
+        }
         let sinceQuiet = time.now.timeIntervalSince(quietAt)
         if sinceQuiet > 0, Int(sinceQuiet) % 15 == 0, checkConvergence(final: false) { finished = true }
         time.schedule(after: 1) { [unowned self] in self.tick() }
@@ -276,6 +293,7 @@ public final class SimulationWorld: @unchecked Sendable {
         guard let process = slots[slot], process.isAlive, !process.executor.frozen else { return }
         trace("\(process.name) frozen for \(Int(duration)) s")
         process.executor.frozen = true
+        process.frozenSince = time.now
         time.schedule(after: duration) { [unowned self] in
             process.executor.frozen = false
             self.trace("\(process.name) resumed")
