@@ -235,20 +235,22 @@ extension Decider {
         case .none where createUnsettled:
             plan.waitingOnCloud = true
             if let settleDeadline { plan.wake(at: settleDeadline) }
-        case .none where !observation.confirmsAbsence(of: row.id):
-            // Nothing is created, and nothing failed for want of a droplet, on a view that may
-            // have missed one (a list of several pages): look the identity up first.
-            plan.lookUp(row.id)
         case .none where state.status == .creating:
             // No attempt yet, or one whose absence a look taken after the settle period confirms.
-            // Transient trouble never fails a row: only a refusal does.
+            // Nothing is created on a view that may have missed a droplet (a list of several
+            // pages): the identity is looked up first. Transient trouble never fails a row.
             if state.createAttemptedAt != nil { plan.waitingOnCloud = true }
             if let backoffUntil {
                 plan.wake(at: backoffUntil)
+            } else if !observation.confirmsAbsence(of: row.id) {
+                plan.lookUp(row.id)
             } else {
                 plan.actions.append(.create(order(for: row), expectedRevision: row.revision, state: state))
                 plan.waitingOnCloud = true
             }
+        case .none where !observation.confirmsAbsence(of: row.id):
+            // Nothing fails for want of a droplet on a view that may have missed one.
+            plan.lookUp(row.id)
         case .none:
             // provisioning/initializing/active (or deleting without a request) with no droplet to
             // show for it: creating one now could duplicate a server someone still uses.

@@ -143,7 +143,8 @@ public actor FleetReconciler {
         try await synchroniseClock()
         let listedAt = databaseNow()
         var observation: Observation
-        if let pages = lastFleetPages, pages <= 1, rows.count > 1 {
+        // One request either way for a fleet that fits one page, and the list covers every row.
+        if let pages = lastFleetPages, pages <= 1 {
             let listing = try await cloud.listFleet()
             lastFleetPages = listing.pages
             observation = Observation(droplets: listing.droplets, listedAt: listedAt, listIsSnapshot: listing.pages <= 1)

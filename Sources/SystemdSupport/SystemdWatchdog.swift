@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import Synchronization
+import Timekeeping
 
 /// Sends `WATCHDOG=1` to systemd for as long as the reconcile loop keeps making progress.
 ///
@@ -20,31 +21,34 @@ import Synchronization
 public final class SystemdWatchdog: Service, Sendable {
     /// How long the loop may go without reporting progress; `nil` disables the watchdog.
     public let interval: Duration?
-    private let lastProgress: Mutex<ContinuousClock.Instant>
+    /// Uptime at the last report of progress.
+    private let lastProgress: Mutex<Duration>
+    private let clock: any DaemonClock
     private let ping: @Sendable () -> Void
     private let logger: Logger
 
     /// A watchdog for the unit's own `WatchdogSec=`.
-    public convenience init(notifier: SystemdNotifier, logger: Logger) {
-        self.init(interval: notifier.watchdogInterval, logger: logger, ping: { notifier.watchdog() })
+    public convenience init(notifier: SystemdNotifier, clock: any DaemonClock = SystemClock(), logger: Logger) {
+        self.init(interval: notifier.watchdogInterval, clock: clock, logger: logger, ping: { notifier.watchdog() })
     }
 
     /// A watchdog with an explicit interval and ping (tests use this to count pings).
-    public init(interval: Duration?, logger: Logger, ping: @escaping @Sendable () -> Void) {
+    public init(interval: Duration?, clock: any DaemonClock = SystemClock(), logger: Logger, ping: @escaping @Sendable () -> Void) {
         self.interval = interval
-        self.lastProgress = Mutex(ContinuousClock.now)
+        self.clock = clock
+        self.lastProgress = Mutex(clock.uptime())
         self.ping = ping
         self.logger = logger
     }
 
     /// The loop is alive and moving. Call at least every `interval / 2`; see the type's contract.
     public func progress() {
-        let now = ContinuousClock.now
+        let now = clock.uptime()
         lastProgress.withLock { $0 = now }
     }
 
     /// Whether a ping is due at `now`: progress was reported less than `interval` ago.
-    static func isHealthy(lastProgress: ContinuousClock.Instant, now: ContinuousClock.Instant, interval: Duration) -> Bool {
+    static func isHealthy(lastProgress: Duration, now: Duration, interval: Duration) -> Bool {
         now - lastProgress < interval
     }
 
@@ -59,7 +63,7 @@ public final class SystemdWatchdog: Service, Sendable {
         var stalled = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let last = lastProgress.withLock { $0 }
-            let now = ContinuousClock.now
+            let now = clock.uptime()
             if Self.isHealthy(lastProgress: last, now: now, interval: interval) {
                 if stalled {
                     logger.notice("reconcile loop is making progress again; resuming watchdog pings")
@@ -74,7 +78,7 @@ public final class SystemdWatchdog: Service, Sendable {
                 )
             }
             do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
+                try await cancelWhenGracefulShutdown { [clock] in try await clock.sleep(for: period) }
             } catch {
                 return
             }

@@ -47,10 +47,10 @@ struct Run: AsyncParsableCommand {
         bootstrapLogging(format: settings.format, identifier: "citrus-reconciler", level: settings.level)
         let logger = Logger(label: "citrus-reconciler")
         let notifier = SystemdNotifier()
-        let watchdog = SystemdWatchdog(notifier: notifier, logger: logger)
+        let clock = SystemClock()
+        let watchdog = SystemdWatchdog(notifier: notifier, clock: clock, logger: logger)
         let databaseURL = database.connectionString(environment: environment)
 
-        let clock = SystemClock()
         let budget = RateBudget(configuration: settings.rates, clock: clock)
         var clientConfiguration = DigitalOceanClient.Configuration(token: settings.token, baseURL: settings.url.absoluteString)
         // The create's deadline is part of its settle bound: one number for both.
@@ -93,7 +93,7 @@ struct Run: AsyncParsableCommand {
             logger: logger
         )
         let startup = Startup(
-            connectionString: databaseURL, applyMigrations: migrate, notifier: notifier,
+            connectionString: databaseURL, applyMigrations: migrate, notifier: notifier, clock: clock,
             progress: { watchdog.progress() }, logger: logger
         )
 
@@ -172,6 +172,7 @@ struct Startup: Service {
     let connectionString: String?
     let applyMigrations: Bool
     let notifier: SystemdNotifier
+    let clock: any DaemonClock
     let progress: @Sendable () -> Void
     let logger: Logger
 
@@ -197,7 +198,7 @@ struct Startup: Service {
                 notifier.extendTimeout(delay + .seconds(30))
                 notifier.status("starting: waiting for the database (\(error))")
                 logger.warning("database not ready; retrying in \(delay): \(error)")
-                try? await Task.sleep(for: delay)
+                try? await clock.sleep(for: delay)
             }
         }
     }
