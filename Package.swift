@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "Simulation",
             dependencies: [
-                "Reconciler", "ReconcileCore", "DigitalOcean", "Timekeeping",
+                "Reconciler", "ReconcileCore", "DigitalOcean", "DigitalOceanSimulator", "Timekeeping",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -293,13 +293,14 @@ enum Catalog {
     static func image(_ slugOrID: String) -> ImageInfo? { images.first { $0.slug == slugOrID || String($0.id) == slugOrID } }
 }
 
-/// SplitMix64: small, fast, and repeatable from a seed.
-struct SeededGenerator: RandomNumberGenerator, Sendable {
+/// SplitMix64: small, fast, and repeatable from a seed: the same sequence on every machine. The
+/// simulator's fault draws and the deterministic simulation both use it.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -1,3 +1,4 @@
+import DigitalOceanSimulator
 import Foundation
 import Logging
 import ReconcileCore
@@ -28,7 +29,7 @@ public final class SimulationWorld: @unchecked Sendable {
     }
 
     let time = VirtualTime(origin: Date(timeIntervalSince1970: 1_800_000_000))
-    private var generator: SeededRandom
+    private var generator: SeededGenerator
     let seed: UInt64
     private(set) var database: SimulatedDatabase!
     private(set) var digitalOcean: SimulatedDigitalOcean!
@@ -63,7 +64,7 @@ public final class SimulationWorld: @unchecked Sendable {
     init(seed: UInt64, verbose: Bool) {
         self.seed = seed
         self.verbose = verbose
-        generator = SeededRandom(seed: seed)
+        generator = SeededGenerator(seed: seed)
         quietAt = time.origin
         faults = FaultPlan(world: self)
         database = SimulatedDatabase(world: self, silenceLimit: 15)
