@@ -88,7 +88,10 @@ final class SimulatedDatabase: @unchecked Sendable {
     }
 
     func tryLock(_ session: Int) -> Bool {
-        if lockHolder == nil { lockHolder = session }
+        if lockHolder == nil {
+            lockHolder = session
+            world.leadershipTaken(by: sessions[session]?.owner ?? "?")
+        }
         return lockHolder == session
     }
 

@@ -17,6 +17,7 @@ final class SimulatedProcess: @unchecked Sendable {
     private(set) var reconciler: FleetReconciler!
     private var task: Task<Void, Never>?
     unowned let world: SimulationWorld
+    let startedAt: Date
     /// When it was last frozen (while it is).
     var frozenSince: Date?
     /// When this process sent each request in the last minute (world time).
@@ -27,6 +28,7 @@ final class SimulatedProcess: @unchecked Sendable {
         self.world = world
         self.name = name
         self.perMinute = perMinute
+        self.startedAt = world.time.now
         clock = ProcessClock(time: world.time, skew: skew)
         budget = RateBudget(configuration: .init(perMinute: perMinute, perHour: 5000), clock: clock)
         wake = WakeSignal(clock: clock)

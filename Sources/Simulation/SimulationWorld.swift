@@ -26,6 +26,9 @@ public final class SimulationWorld: @unchecked Sendable {
         public var requests: Int
         public var replicas: Int
         public var rows: Int
+        /// Seconds from a leader's freeze to another replica taking the lock, for each freeze of a
+        /// leader that another replica could replace.
+        public var takeovers: [Double]
     }
 
     let time = VirtualTime(origin: Date(timeIntervalSince1970: 1_800_000_000))
@@ -60,6 +63,9 @@ public final class SimulationWorld: @unchecked Sendable {
     private var disturbed: Set<UUID> = []
     private var invalid: Set<UUID> = []
     private var snapshot: (at: Date, rows: [UUID: ServerRecord])?
+    /// When the process holding the lock was frozen, while it still holds it.
+    private var leaderFrozenAt: Date?
+    private(set) var takeovers: [Double] = []
 
     init(seed: UInt64, verbose: Bool) {
         self.seed = seed
@@ -80,7 +86,7 @@ public final class SimulationWorld: @unchecked Sendable {
         let outcome = Outcome(
             seed: seed, violations: world.violations, trace: world.traceLines, traceHash: world.traceHash, steps: world.steps,
             virtualSeconds: world.time.now.timeIntervalSince(world.time.origin), requests: world.requests, replicas: world.slots.count,
-            rows: world.database.rows.count)
+            rows: world.database.rows.count, takeovers: world.takeovers)
         world.tearDown()
         return outcome
     }
@@ -121,6 +127,15 @@ public final class SimulationWorld: @unchecked Sendable {
         var logger = Logger(label: process) { _ in TraceLogHandler(world: self, process: process) }
         logger.logLevel = .info
         return logger
+    }
+
+    /// Called when a session takes the leadership lock.
+    func leadershipTaken(by owner: String) {
+        guard let frozenAt = leaderFrozenAt else { return }
+        leaderFrozenAt = nil
+        // Measured only for a standby that was already running when the leader froze.
+        guard let process = everyProcess.first(where: { $0.name == owner }), process.startedAt < frozenAt else { return }
+        takeovers.append(time.now.timeIntervalSince(frozenAt))
     }
 
     /// Called for every row write the database accepts: the trace tells each row's story.
@@ -295,8 +310,16 @@ public final class SimulationWorld: @unchecked Sendable {
         trace("\(process.name) frozen for \(Int(duration)) s")
         process.executor.frozen = true
         process.frozenSince = time.now
+        if let holder = database.lockHolder, database.owner(of: holder) == process.name,
+            slots.contains(where: { $0 != nil && $0 !== process && $0!.isAlive })
+        {
+            leaderFrozenAt = time.now
+        }
         time.schedule(after: duration) { [unowned self] in
             process.executor.frozen = false
+            process.frozenSince = nil
+            // Thawed before anyone took over (a short freeze): nothing to measure.
+            if let holder = self.database.lockHolder, self.database.owner(of: holder) == process.name { self.leaderFrozenAt = nil }
             self.trace("\(process.name) resumed")
         }
     }

@@ -38,9 +38,11 @@ struct CitrusSimulate: ParsableCommand {
         let started = Date()
         var failed: [UInt64] = []
         var steps = 0
+        var takeovers: [Double] = []
         for seed in first..<(first + seeds) {
             let outcome = SimulationWorld.run(seed: seed)
             steps += outcome.steps
+            takeovers += outcome.takeovers
             if !outcome.violations.isEmpty {
                 failed.append(seed)
                 print("seed \(seed) FAILED: \(outcome.violations.first ?? "")")
@@ -52,6 +54,13 @@ struct CitrusSimulate: ParsableCommand {
             String(
                 format: "%llu seeds (%llu…%llu) in %.1f s (%.0f seeds/s, %d steps): %d with violations",
                 seeds, first, first + seeds - 1, elapsed, Double(seeds) / elapsed, steps, failed.count))
+        if !takeovers.isEmpty {
+            takeovers.sort()
+            print(
+                String(
+                    format: "frozen leader replaced: %d times, median %.1f s, worst %.1f s (virtual time)", takeovers.count,
+                    takeovers[takeovers.count / 2], takeovers.last ?? 0))
+        }
         if !failed.isEmpty { throw ExitCode.failure }
     }
 

@@ -42,11 +42,18 @@ struct SimulationTests {
             }
         }
         let elapsed = Date().timeIntervalSince(started)
-        let (failures, steps, requests) = results.totals
+        let (failures, steps, requests, takeovers) = results.totals
         print(
             String(
                 format: "figure: simulation %llu seeds in %.1f s (%.0f seeds/s, %d steps, %d requests), %d with violations",
                 count, elapsed, Double(count) / elapsed, steps, requests, failures.count))
+        if let worst = takeovers.max() {
+            print(
+                String(
+                    format: "figure: simulated frozen leader replaced %d times, median %.1f s, worst %.1f s", takeovers.count,
+                    takeovers.sorted()[takeovers.count / 2], worst))
+            #expect(worst < 30, "a standby takes over within 30 s of a freeze")
+        }
         for failure in failures.sorted(by: { $0.seed < $1.seed }).prefix(10) {
             Issue.record(
                 "seed \(failure.seed): \(failure.violations.first ?? "")\n  replay: swift run citrus-simulate --seed \(failure.seed) --trace")
@@ -90,18 +97,20 @@ final class Results: @unchecked Sendable {
     private var failures: [SimulationWorld.Outcome] = []
     private var steps = 0
     private var requests = 0
+    private var takeovers: [Double] = []
 
     func add(_ outcome: SimulationWorld.Outcome) {
         lock.lock()
         defer { lock.unlock() }
+        takeovers += outcome.takeovers
         steps += outcome.steps
         requests += outcome.requests
         if !outcome.violations.isEmpty { failures.append(outcome) }
     }
 
-    var totals: (failures: [SimulationWorld.Outcome], steps: Int, requests: Int) {
+    var totals: (failures: [SimulationWorld.Outcome], steps: Int, requests: Int, takeovers: [Double]) {
         lock.lock()
         defer { lock.unlock() }
-        return (failures, steps, requests)
+        return (failures, steps, requests, takeovers)
     }
 }
