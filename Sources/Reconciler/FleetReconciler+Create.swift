@@ -58,10 +58,10 @@ extension FleetReconciler {
             return await write(row: row, expectedRevision: revision, from: state, to: next) != nil ? next : nil
         }
         let next = decider.afterCreate(outcome, before: state, intent: written.state, at: databaseNow(), jitter: jitter())
-        await recordOutcome(outcome, row: row, before: state, next: next, requestID: requestID)
-        let stored = await write(row: row, expectedRevision: written.revision, from: written.state, to: next, requestID: requestID)
+        let stored = await write(row: row, expectedRevision: written.revision, from: written.state, to: next, requestID: requestID) != nil
         // When the write fails, the intent stands: the next leader settles the row from it.
-        return stored != nil ? next : written.state
+        await recordOutcome(outcome, row: row, before: state, next: stored ? next : written.state, recorded: stored, requestID: requestID)
+        return stored ? next : written.state
     }
 
     /// Runs once the budget lets the create go: writes the intent, then says whether to send.
@@ -89,13 +89,21 @@ extension FleetReconciler {
     }
 
     /// The audit entry of a create's outcome (status changes are audited by the write).
-    private func recordOutcome(_ outcome: CreateOutcome, row: ServerRecord, before: DaemonState, next: DaemonState, requestID: String?) async {
+    /// `next` is the row as it now stands; `recorded` says whether the outcome's write went through
+    /// (it does not when the row changed meanwhile or this replica no longer leads).
+    private func recordOutcome(
+        _ outcome: CreateOutcome, row: ServerRecord, before: DaemonState, next: DaemonState, recorded: Bool, requestID: String?
+    ) async {
         switch outcome {
         case .accepted(let droplet):
+            let note =
+                recorded
+                ? ""
+                : "; the row could not be updated (it changed, or this replica no longer leads): the next pass binds the droplet by its identity tag"
             await audit.emit(
                 event(
                     .createAccepted, row: row, droplet: droplet.id, from: before.status, to: next.status, requestID: requestID,
-                    message: "DigitalOcean accepted droplet \(droplet.id) for server \(row.name)"))
+                    message: "DigitalOcean accepted droplet \(droplet.id) for server \(row.name)\(note)"))
         case .refused:
             break  // the write's `failed` entry says why
         case .transient:

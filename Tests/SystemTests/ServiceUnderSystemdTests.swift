@@ -184,8 +184,9 @@ struct Story {
         }
         let expected = [
             Event(kind: "create_requested", from: "creating", to: "creating", droplet: nil, requestID: nil),
-            Event(kind: "create_accepted", from: "creating", to: "provisioning", droplet: droplet, requestID: create.requestID),
+            // The row is written first, so the accepted entry's TO_STATUS is what the row became.
             Event(kind: "status_changed", from: "creating", to: "provisioning", droplet: droplet, requestID: create.requestID),
+            Event(kind: "create_accepted", from: "creating", to: "provisioning", droplet: droplet, requestID: create.requestID),
             Event(kind: "status_changed", from: "provisioning", to: "active", droplet: droplet, requestID: nil),
         ]
         #expect(journal == expected, "journalctl SERVER_ID=\(serverID)")
