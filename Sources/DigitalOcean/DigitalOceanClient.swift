@@ -120,13 +120,9 @@ public struct DigitalOceanClient: Sendable {
 
     /// `POST /v2/droplets` with a single `name`. Validates locally first; sent once, never resent.
     ///
-    /// `beforeSend` runs after the rate budget has let the request go and right before it is
-    /// sent: the caller's last word (record the intent, check it still leads). When it returns
-    /// false nothing is sent and the call throws `.withdrawn`.
-    public func createDroplet(
-        _ request: DropletCreateRequest,
-        beforeSend: @escaping @Sendable () async -> Bool = { true }
-    ) async throws(DigitalOceanError) -> CreatedDroplet {
+    /// `gate` is the caller's last word: see ``SendGate``. When it says no, nothing is sent and the
+    /// call throws `.withdrawn`.
+    public func createDroplet(_ request: DropletCreateRequest, gate: SendGate = .open) async throws(DigitalOceanError) -> CreatedDroplet {
         try request.validate()
         let body: Data
         do {
@@ -134,7 +130,7 @@ public struct DigitalOceanClient: Sendable {
         } catch {
             throw .localValidation("could not encode the create request: \(error)")
         }
-        let response = try await perform(.POST, "/v2/droplets", body: body, kind: .create, beforeSend: beforeSend)
+        let response = try await perform(.POST, "/v2/droplets", body: body, kind: .create, gate: gate)
         do {
             let decoded = try DigitalOceanJSON.decoder().decode(DropletCreateResponse.self, from: response.body)
             return CreatedDroplet(droplet: decoded.droplet, actions: decoded.links?.actions ?? [], requestID: response.requestID)
@@ -232,7 +228,7 @@ public struct DigitalOceanClient: Sendable {
     }
 
     private func perform(
-        _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, beforeSend: (@Sendable () async -> Bool)? = nil
+        _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, gate: SendGate? = nil
     ) async throws(DigitalOceanError) -> Response {
         let operation = "\(method.rawValue) \(pathAndQuery.split(separator: "?", maxSplits: 1).first.map(String.init) ?? pathAndQuery)"
         let maximumAttempts = kind.retries ? max(1, configuration.retry.maximumAttempts) : 1
@@ -240,7 +236,7 @@ public struct DigitalOceanClient: Sendable {
         while true {
             attempt += 1
             do {
-                return try await performOnce(method, pathAndQuery, body: body, kind: kind, operation: operation, beforeSend: beforeSend)
+                return try await performOnce(method, pathAndQuery, body: body, kind: kind, operation: operation, gate: gate)
             } catch var failure {
                 failure.attempts = attempt
                 guard kind.retries, attempt < maximumAttempts, failure.isTransient, !Task.isCancelled else { throw failure }
@@ -279,7 +275,7 @@ public struct DigitalOceanClient: Sendable {
 
     private func performOnce(
         _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, operation: String,
-        beforeSend: (@Sendable () async -> Bool)?
+        gate: SendGate?
     ) async throws(DigitalOceanError) -> Response {
         // Waiting in line is for pacing; a wait longer than this is reported instead (the hourly
         // limit can mean an hour), and the caller tries again later.
@@ -299,11 +295,9 @@ public struct DigitalOceanClient: Sendable {
             failure.operation = operation
             throw failure
         }
-        if let beforeSend, !(await beforeSend()) {
+        if let gate, !(await gate.prepare()) {
             await rateBudget.finished(permit)
-            var failure = DigitalOceanError(code: .withdrawn, message: "withdrawn before sending; nothing was sent")
-            failure.operation = operation
-            throw failure
+            throw Self.withdrawn(operation)
         }
         var request = HTTPClientRequest(url: baseURL + pathAndQuery)
         request.method = method
@@ -313,6 +307,11 @@ public struct DigitalOceanClient: Sendable {
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: body))
+        }
+        // The last check, with nothing between it and the send that could suspend this task.
+        if let gate, !gate.stillMaySend() {
+            await rateBudget.finished(permit)
+            throw Self.withdrawn(operation)
         }
         let started = ContinuousClock.now
         let status: Int
@@ -389,6 +388,12 @@ public struct DigitalOceanClient: Sendable {
             failure.message = detail
         }
         throw failure
+    }
+
+    static func withdrawn(_ operation: String) -> DigitalOceanError {
+        var failure = DigitalOceanError(code: .withdrawn, message: "withdrawn before sending; nothing was sent")
+        failure.operation = operation
+        return failure
     }
 
     private func transportFailure(_ error: any Error, kind: Kind, operation: String) -> DigitalOceanError {

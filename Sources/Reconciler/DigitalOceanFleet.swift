@@ -54,9 +54,9 @@ public struct DigitalOceanFleet: DropletCloud {
         }
     }
 
-    public func create(_ order: CreateOrder, beforeSend: @escaping @Sendable () async -> Bool) async throws -> AcceptedCreate {
+    public func create(_ order: CreateOrder, gate: SendGate) async throws -> AcceptedCreate {
         do {
-            let created = try await client.createDroplet(Self.request(for: order), beforeSend: beforeSend)
+            let created = try await client.createDroplet(Self.request(for: order), gate: gate)
             return AcceptedCreate(droplet: Self.observed(created.droplet), requestID: created.requestID)
         } catch {
             throw failure(error)

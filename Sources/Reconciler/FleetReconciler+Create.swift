@@ -1,3 +1,4 @@
+import DigitalOcean
 import Foundation
 import ReconcileCore
 import Synchronization
@@ -5,17 +6,20 @@ import Timekeeping
 
 // The act layer of a create. Its order is the heart of exactly-once:
 //   1. wait for the rate budget (nothing is written yet: a crash here leaves no trace to settle);
-//   2. right before sending, write the intent (the database's time, and the last instant the
-//      request could reach DigitalOcean) through the leading session;
+//   2. once it lets the request go, write the intent (the database's time, and the last instant
+//      the request could reach DigitalOcean) through the leading session;
 //   3. send only if this replica still may act and the intent is still fresh (its write began no
-//      longer ago than the send window): otherwise withdraw it, sending nothing;
+//      longer ago than the send window), checked once after the write and once more right before
+//      the request leaves, with nothing in between that could suspend: otherwise withdraw it;
 //   4. record what came of it, by the core's rules (`Decider.afterCreate`).
 // A long wait in the budget therefore never shortens a settle period, and a deposed or resumed
 // leader sends nothing.
 
 extension FleetReconciler {
-    /// What `beforeSend` recorded: the intent as written and the row's revision after it.
+    /// What the gate recorded: when the intent's write began (uptime), the intent as written and
+    /// the row's revision after it.
     private final class IntentRecord: Sendable {
+        let started = Mutex<Duration?>(nil)
         let written = Mutex<(state: DaemonState, revision: Int64)?>(nil)
     }
 
@@ -34,9 +38,14 @@ extension FleetReconciler {
         let outcome: CreateOutcome
         var requestID: String?
         do {
-            let accepted = try await cloud.create(order) {
-                await self.recordIntent(for: row, revision: revision, state: state, order: order, into: record)
-            }
+            let (clock, decider, mayAct) = (self.clock, self.decider, self.mayAct)
+            let gate = SendGate(
+                prepare: { await self.recordIntent(for: row, revision: revision, state: state, order: order, into: record) },
+                stillMaySend: {
+                    guard let started = record.started.withLock({ $0 }) else { return false }
+                    return decider.maySend(intentAge: clock.uptime() - started) && mayAct()
+                })
+            let accepted = try await cloud.create(order, gate: gate)
             requestID = accepted.requestID
             outcome = .accepted(accepted.droplet)
         } catch {
@@ -69,6 +78,7 @@ extension FleetReconciler {
         for row: ServerRecord, revision: Int64, state: DaemonState, order: CreateOrder, into record: IntentRecord
     ) async -> Bool {
         let started = clock.uptime()
+        record.started.withLock { $0 = started }
         guard mayAct() else { return false }
         let intent = decider.intent(from: state, at: databaseNow())
         guard let intentRevision = await write(row: row, expectedRevision: revision, from: state, to: intent) else { return false }

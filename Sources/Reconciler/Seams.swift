@@ -1,3 +1,4 @@
+import DigitalOcean
 import Foundation
 import ReconcileCore
 
@@ -26,7 +27,7 @@ public enum CloudFailureKind: Sendable, Hashable {
     case transient
     /// A create whose response never came: it may or may not have been performed.
     case outcomeUnknown
-    /// A create that was not sent: `beforeSend` said no. Nothing was performed.
+    /// A create that was not sent: its `SendGate` said no. Nothing was performed.
     case withdrawn
 }
 
@@ -88,9 +89,8 @@ public protocol DropletCloud: Sendable {
     func droplet(id: Int64) async throws -> ObservedDroplet?
     /// Local validation only: the reason the order can never succeed, or nil. Sends nothing.
     func problem(with order: CreateOrder) -> String?
-    /// Sends one create, never retried. `beforeSend` runs once the rate budget lets the request
-    /// go, right before it is sent; when it returns false nothing is sent and the call throws a
-    /// `.withdrawn` failure.
-    func create(_ order: CreateOrder, beforeSend: @escaping @Sendable () async -> Bool) async throws -> AcceptedCreate
+    /// Sends one create, never retried, through `gate` (see `SendGate`); when the gate says no,
+    /// nothing is sent and the call throws a `.withdrawn` failure.
+    func create(_ order: CreateOrder, gate: SendGate) async throws -> AcceptedCreate
     func destroy(dropletID: Int64) async throws -> DestroyOutcome
 }

@@ -5,7 +5,7 @@ import Reconciler
 import Timekeeping
 
 /// One process's DigitalOcean: the real `RateBudget` in front of every request (as in the
-/// client), the create's `beforeSend` after the permit and right before the send, and the
+/// client), the create's `SendGate` after the permit and right before the send, and the
 /// simulated API behind, where the seed decides each request's fate. Effects happen on the
 /// world's timers, so a request on the wire takes effect even if its process freezes or dies.
 struct SimulatedCloud: DropletCloud {
@@ -30,7 +30,8 @@ struct SimulatedCloud: DropletCloud {
         priority: RequestPriority,
         what: String,
         creating identity: UUID? = nil,
-        beforeSend: (@Sendable () async -> Bool)? = nil,
+        gate: SendGate? = nil,
+        atSend: (() -> Void)? = nil,
         atServer: @escaping () -> Answer
     ) async throws -> Answer {
         let permit: RateBudget.Permit
@@ -39,17 +40,23 @@ struct SimulatedCloud: DropletCloud {
         } catch {
             throw CloudFailure(kind: .transient, message: "cancelled while waiting for the rate budget")
         }
-        if let beforeSend, !(await beforeSend()) {
+        if let gate, !(await gate.prepare()) {
             await process.budget.finished(permit)
             throw CloudFailure(kind: .withdrawn, message: "withdrawn before sending")
         }
+        // As in the client: the last check and the send in one step, nothing in between.
+        if let gate, !gate.stillMaySend() {
+            await process.budget.finished(permit)
+            throw CloudFailure(kind: .withdrawn, message: "withdrawn before sending: the intent grew stale")
+        }
         process.recordSend(what, creating: identity)
+        atSend?()
         let sentAt = world.time.now
         let timeout = world.requestTimeout
         let arrival = sentAt.addingTimeInterval(world.faults.networkDelay())
         let box = ValueBox<Fate>()
         let faults: FaultPlan = world.faults
-        let isCreate = beforeSend != nil
+        let isCreate = gate != nil
         world.time.schedule(at: arrival) { [world] in
             guard world.digitalOcean.admit() else {
                 box.value = .answered(.rateLimited(retryAfter: world.digitalOcean.minuteResetsIn))
@@ -142,11 +149,11 @@ struct SimulatedCloud: DropletCloud {
         DigitalOceanFleet.problem(with: order)
     }
 
-    func create(_ order: CreateOrder, beforeSend: @escaping @Sendable () async -> Bool) async throws -> AcceptedCreate {
+    func create(_ order: CreateOrder, gate: SendGate) async throws -> AcceptedCreate {
         let box = ValueBox<ObservedDroplet>()
         let who = process.name
         _ = try await exchange(
-            priority: .mutation, what: "POST /v2/droplets \(world.label(order.rowID))", creating: order.rowID, beforeSend: beforeSend
+            priority: .mutation, what: "POST /v2/droplets \(world.label(order.rowID))", creating: order.rowID, gate: gate
         ) {
             [world] in
             box.value = world.digitalOcean.make(name: order.name, tags: order.tags, by: who).observed(at: world.time.now)
@@ -159,7 +166,10 @@ struct SimulatedCloud: DropletCloud {
     func destroy(dropletID: Int64) async throws -> DestroyOutcome {
         let box = ValueBox<Bool>()
         let who = process.name
-        _ = try await exchange(priority: .mutation, what: "DELETE /v2/droplets/\(dropletID)") { [world] in
+        // Whether this destroy is one the design allows is judged as it leaves, on the rows as
+        // they are then: a restore or an operator's change of mind afterwards cannot recall it.
+        let check = { [world] in world.digitalOcean.checkDestroy(dropletID, by: who) }
+        _ = try await exchange(priority: .mutation, what: "DELETE /v2/droplets/\(dropletID)", atSend: check) { [world] in
             let existed = world.digitalOcean.lookup(dropletID) != nil
             world.digitalOcean.destroy(dropletID, by: who)
             box.value = existed

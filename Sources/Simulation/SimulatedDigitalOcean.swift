@@ -87,27 +87,31 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
         return droplet
     }
 
-    /// A destroy takes effect. Checks that it was one the design allows.
-    func destroy(_ id: Int64, by who: String) {
+    /// Checks, as a destroy leaves, that it is one the design allows: a droplet with the fleet
+    /// tag, and not the one a live row keeps (the oldest with its identity) nor an orphan.
+    func checkDestroy(_ id: Int64, by who: String) {
         guard let droplet = droplets[id] else { return }
-        if who != "world" {
-            if !droplet.tags.contains(FleetTags.fleet) {
-                world.violation("\(who) destroyed droplet \(id), which has no citrus-host tag")
-            }
-            if let identity = droplet.identity {
-                let row = world.database.rows[identity]
-                let oldest = droplets(identity: identity).min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-                if let row, row.deleteRequestedAt == nil, oldest?.id == id {
-                    world.violation("\(who) destroyed droplet \(id), the one live row \(world.label(identity)) should keep")
-                }
-                if row == nil, oldest?.id == id {
-                    world.violation("\(who) destroyed droplet \(id), an orphan, with orphans set to report")
-                }
-            } else {
-                world.violation("\(who) destroyed droplet \(id), which carries no row's identity (an orphan)")
-            }
+        guard droplet.tags.contains(FleetTags.fleet) else {
+            world.violation("\(who) destroyed droplet \(id), which has no citrus-host tag")
+            return
         }
-        droplets.removeValue(forKey: id)
+        guard let identity = droplet.identity else {
+            world.violation("\(who) destroyed droplet \(id), which carries no row's identity (an orphan)")
+            return
+        }
+        let row = world.database.rows[identity]
+        let oldest = droplets(identity: identity).min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        guard oldest?.id == id else { return }  // a newer duplicate
+        if let row, row.deleteRequestedAt == nil {
+            world.violation("\(who) destroyed droplet \(id), the one live row \(world.label(identity)) should keep")
+        } else if row == nil {
+            world.violation("\(who) destroyed droplet \(id), an orphan, with orphans set to report")
+        }
+    }
+
+    /// A destroy takes effect.
+    func destroy(_ id: Int64, by who: String) {
+        guard droplets.removeValue(forKey: id) != nil else { return }
         world.trace("do: droplet \(id) destroyed by \(who)")
     }
 

@@ -393,10 +393,20 @@ public final class SimulationWorld: @unchecked Sendable {
         trace("operator: destroyed \(label(row.id))'s droplet at DigitalOcean, out of band")
     }
 
-    /// A restore needs a quiet moment: a backup cannot know of creates still in flight.
+    /// A restore needs a quiet moment. A backup cannot know of a create intended or sent since
+    /// (no daemon could: its only record is the row the restore takes back), nor take back a
+    /// deletion whose DELETE may already be on its way.
     private func restore() {
-        guard let snapshot, database.rows.keys.allSatisfy(quiet) else {
-            trace("operator: restore skipped (creates in flight)")
+        guard let snapshot else { return }
+        let window = requestTimeout + FaultPlan.maxLateEffect + FaultPlan.maxListLag + 10
+        let createsSettled = database.rows.values.allSatisfy { row in
+            quiet(row.id) && row.state.createAttemptedAt.map { time.now.timeIntervalSince($0) > window } ?? true
+        }
+        let deletionsKept = database.rows.values.allSatisfy { row in
+            row.deleteRequestedAt == nil || snapshot.rows[row.id]?.deleteRequestedAt != nil
+        }
+        guard createsSettled, deletionsKept else {
+            trace("operator: restore skipped (creates or deletions in flight)")
             return
         }
         disturbed.formUnion(database.rows.keys)

@@ -17,6 +17,8 @@ struct SimulationTests {
         558, 820,  // hole 1 put back: intent before the rate-budget wait, settle from the intent
         4, 5, 6,  // hole 2 put back: the quick pass creating without looking for the identity
         23, 24, 27,  // hole 3 put back: a lock without a lease, sessions the server keeps forever
+        32313, 75795,  // a process frozen between its intent and its send sent a stale create on resuming
+        4270, 23894, 44476, 45647, 48610, 54105, 85025, 85028,  // the checker: a DELETE on its way when a restore took its request back
     ]
 
     @Test("seeds that once failed stay fixed", arguments: regressions)
@@ -83,10 +85,10 @@ struct SimulationTests {
         #expect(world.violations.isEmpty)
         world.digitalOcean.make(name: "web", tags: tags, by: "r1.1")
         #expect(world.violations.count == 1)
-        world.digitalOcean.destroy(first.id, by: "r1.1")
+        world.digitalOcean.checkDestroy(first.id, by: "r1.1")
         #expect(world.violations.count == 2, "the oldest droplet of a live row is the one it keeps")
         let untagged = world.digitalOcean.make(name: "other", tags: ["web"], by: "world")
-        world.digitalOcean.destroy(untagged.id, by: "r1.1")
+        world.digitalOcean.checkDestroy(untagged.id, by: "r1.1")
         #expect(world.violations.count >= 3, "a droplet without citrus-host is never destroyed")
     }
 }
