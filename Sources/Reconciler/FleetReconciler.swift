@@ -58,6 +58,11 @@ public struct PassSummary: Sendable, Hashable {
     }
 }
 
+/// A pass ended early: this replica no longer leads.
+public struct LeadershipLost: Error, CustomStringConvertible {
+    public var description: String { "this replica no longer leads; the pass stopped" }
+}
+
 /// Observe, decide, act: one reconcile pass at a time.
 public actor FleetReconciler {
     let repository: any ServerRepository
@@ -71,6 +76,9 @@ public actor FleetReconciler {
     /// Asked right before every mutating DigitalOcean request and every intent: false once this
     /// replica may no longer act (its session ended, or its lease was not confirmed in time).
     let mayAct: @Sendable () -> Bool
+    /// Whether this replica still leads. A pass that finds it no longer does stops early: its
+    /// reads would spend the budget on a view nobody acts on, and keep it from standing by.
+    let leads: @Sendable () -> Bool
     /// Told whenever an action completes, and while the cloud deliberately holds requests back
     /// (the rate budget), so a long pass still counts as progress for the watchdog.
     let progress: @Sendable () -> Void
@@ -94,6 +102,7 @@ public actor FleetReconciler {
         clock: any DaemonClock = SystemClock(),
         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         mayAct: @escaping @Sendable () -> Bool = { true },
+        leads: @escaping @Sendable () -> Bool = { true },
         progress: @escaping @Sendable () -> Void = {},
         isThrottled: @escaping @Sendable () async -> Bool = { false }
     ) {
@@ -106,6 +115,7 @@ public actor FleetReconciler {
         self.clock = clock
         self.jitter = jitter
         self.mayAct = mayAct
+        self.leads = leads
         self.progress = progress
         self.isThrottled = isThrottled
     }
@@ -175,6 +185,7 @@ public actor FleetReconciler {
         try await synchroniseClock()
         var observation = try await observe(rows: rows)
         let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: orphansFirstSeen)
+        guard leads() else { throw LeadershipLost() }
         return (rows, observation, plan)
     }
 
@@ -184,11 +195,12 @@ public actor FleetReconciler {
         var plan = decider.decide(rows: rows, observation: observation, now: databaseNow(), orphansFirstSeen: orphansFirstSeen)
         let wanted = plan.identityLookups.filter { !observation.identitiesLookedUp.contains($0) }
         guard !wanted.isEmpty else { return plan }
-        let cloud = self.cloud
+        let (cloud, leads) = (self.cloud, self.leads)
         let results = await Self.concurrently(
             Array(wanted.prefix(configuration.maxLookupsPerPass)), limit: configuration.maxConcurrentCalls
         ) { row in
-            (row, await Result { try await cloud.droplets(identity: row) })
+            guard leads() else { return (row, Result<[ObservedDroplet], any Error>.failure(LeadershipLost())) }
+            return (row, await Result { try await cloud.droplets(identity: row) })
         }
         for (row, result) in results {
             switch result {
@@ -233,9 +245,10 @@ public actor FleetReconciler {
             }
         }
         var gone = Set<Int64>()
-        let cloud = self.cloud
+        let (cloud, leads) = (self.cloud, self.leads)
         let lookups = await Self.concurrently(Array(missing.prefix(configuration.maxLookupsPerPass)), limit: configuration.maxConcurrentCalls) { id in
-            (id, await Result { try await cloud.droplet(id: id) })
+            guard leads() else { return (id, Result<ObservedDroplet?, any Error>.failure(LeadershipLost())) }
+            return (id, await Result { try await cloud.droplet(id: id) })
         }
         for (id, result) in lookups {
             switch result {

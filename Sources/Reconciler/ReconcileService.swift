@@ -128,8 +128,10 @@ public struct ReconcileService: Service {
                     }
                 } catch {
                     consecutiveFailures += 1
+                    // Capped low: one cheap statement every few seconds spares a struggling
+                    // database, and keeps a standby within the design's 30 s of a takeover.
                     let delay = ReconcileCore.Backoff.delay(
-                        failures: consecutiveFailures, base: .milliseconds(500), cap: .seconds(30), jitter: jitter())
+                        failures: consecutiveFailures, base: .milliseconds(500), cap: .seconds(5), jitter: jitter())
                     logger.error("database unreachable; campaigning again in \(delay): \(error)")
                     hooks.passFailed(error)
                     try await waitBetweenPasses(delay, quickPasses: false)
@@ -139,7 +141,7 @@ public struct ReconcileService: Service {
             _ = wake.take()  // a full pass covers whatever was pending
             var delay: Duration
             do {
-                let summary = try await reconciler.fullPass()
+                let summary = try await passWhileLeading()
                 consecutiveFailures = 0
                 hooks.passCompleted(summary)
                 delay = summary.waitingOnCloud ? configuration.fastInterval : configuration.resyncInterval
@@ -158,6 +160,29 @@ public struct ReconcileService: Service {
                 hooks.passFailed(error)
             }
             try await waitBetweenPasses(delay, quickPasses: leadership?.isLeading ?? true)
+        }
+    }
+
+    /// A full pass, cancelled if leadership is lost meanwhile: a pass that may no longer act would
+    /// only spend the budget on reads (a list whose answers are lost can take minutes) and keep
+    /// this replica from standing by. Whatever it had sent is settled by the next leader.
+    private func passWhileLeading() async throws -> PassSummary {
+        guard let leadership else { return try await reconciler.fullPass() }
+        let (reconciler, clock) = (self.reconciler, self.clock)
+        return try await withThrowingTaskGroup(of: PassSummary?.self) { group in
+            group.addTask { try await reconciler.fullPass() }
+            group.addTask {
+                while leadership.isLeading {
+                    do { try await clock.sleep(for: .seconds(1)) } catch { return nil }
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+                if !leadership.isLeading { throw LeadershipLost() }
+            }
+            throw LeadershipLost()
         }
     }
 

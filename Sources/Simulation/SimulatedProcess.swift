@@ -17,7 +17,8 @@ final class SimulatedProcess: @unchecked Sendable {
     private(set) var reconciler: FleetReconciler!
     private var task: Task<Void, Never>?
     unowned let world: SimulationWorld
-    let startedAt: Date
+    /// Since when it has been running without a freeze.
+    var runningSince: Date
     /// When it was last frozen (while it is).
     var frozenSince: Date?
     /// When this process sent each request in the last minute (world time).
@@ -28,7 +29,7 @@ final class SimulatedProcess: @unchecked Sendable {
         self.world = world
         self.name = name
         self.perMinute = perMinute
-        self.startedAt = world.time.now
+        self.runningSince = world.time.now
         clock = ProcessClock(time: world.time, skew: skew)
         budget = RateBudget(configuration: .init(perMinute: perMinute, perHour: 5000), clock: clock)
         wake = WakeSignal(clock: clock)
@@ -50,6 +51,7 @@ final class SimulatedProcess: @unchecked Sendable {
             clock: clock,
             jitter: { [world] in world.random() },
             mayAct: { leadership.mayAct },
+            leads: { leadership.isLeading },
             isThrottled: { [clock] in
                 let snapshot = await budget.snapshot
                 return snapshot.waitingMutations + snapshot.waitingReads > 0 || snapshot.pausedUntil.map { $0 > clock.now() } ?? false

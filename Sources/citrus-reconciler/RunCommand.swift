@@ -65,6 +65,7 @@ struct Run: AsyncParsableCommand {
             logger: logger,
             clock: clock,
             mayAct: { leadership.mayAct },
+            leads: { leadership.isLeading },
             progress: { watchdog.progress() },
             isThrottled: {
                 let snapshot = await budget.snapshot

@@ -31,6 +31,9 @@ struct CitrusSimulate: ParsableCommand {
             let outcome = SimulationWorld.run(seed: seed, verbose: trace)
             if trace { for line in outcome.trace { print(line) } }
             print(Self.summary(outcome))
+            if !outcome.takeovers.isEmpty {
+                print("  frozen leader replaced after " + outcome.takeovers.map { String(format: "%.1f s", $0) }.joined(separator: ", "))
+            }
             for violation in outcome.violations { print("  violation \(violation)") }
             if !outcome.violations.isEmpty { throw ExitCode.failure }
             return

@@ -19,6 +19,8 @@ struct SimulationTests {
         23, 24, 27,  // hole 3 put back: a lock without a lease, sessions the server keeps forever
         32313, 75795,  // a process frozen between its intent and its send sent a stale create on resuming
         4270, 23894, 44476, 45647, 48610, 54105, 85025, 85028,  // the checker: a DELETE on its way when a restore took its request back
+        565, 1155,  // a replica that lost leadership finished its pass (lookups, a list with lost answers) before standing by
+        615,  // a standby whose campaigns failed backed off up to 30 s
     ]
 
     @Test("seeds that once failed stay fixed", arguments: regressions)
