@@ -100,6 +100,9 @@ public struct ReconcileService: Service {
         while !Task.isCancelled && !wake.isShuttingDown {
             if leadership.isLeading, !(await leadership.renew()) {
                 await reconciler.announceLeadership(false)
+                // Wake the loop from its wait between passes: it stands by and campaigns at once,
+                // rather than at the end of a resync interval.
+                wake.signal(row: nil)
             }
             do {
                 try await clock.sleep(for: renewEvery)
@@ -141,7 +144,7 @@ public struct ReconcileService: Service {
             _ = wake.take()  // a full pass covers whatever was pending
             var delay: Duration
             do {
-                let summary = try await passWhileLeading()
+                let summary = try await whileLeading { [reconciler] in try await reconciler.fullPass() }
                 consecutiveFailures = 0
                 hooks.passCompleted(summary)
                 delay = summary.waitingOnCloud ? configuration.fastInterval : configuration.resyncInterval
@@ -163,14 +166,14 @@ public struct ReconcileService: Service {
         }
     }
 
-    /// A full pass, cancelled if leadership is lost meanwhile: a pass that may no longer act would
-    /// only spend the budget on reads (a list whose answers are lost can take minutes) and keep
-    /// this replica from standing by. Whatever it had sent is settled by the next leader.
-    private func passWhileLeading() async throws -> PassSummary {
-        guard let leadership else { return try await reconciler.fullPass() }
-        let (reconciler, clock) = (self.reconciler, self.clock)
-        return try await withThrowingTaskGroup(of: PassSummary?.self) { group in
-            group.addTask { try await reconciler.fullPass() }
+    /// `body` (a pass), cancelled if leadership is lost meanwhile: a pass that may no longer act
+    /// would only spend the budget on reads (a list whose answers are lost can take minutes) and
+    /// keep this replica from standing by. Whatever it had sent is settled by the next leader.
+    private func whileLeading<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let leadership else { return try await body() }
+        let clock = self.clock
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
             group.addTask {
                 while leadership.isLeading {
                     do { try await clock.sleep(for: .seconds(1)) } catch { return nil }
@@ -199,7 +202,7 @@ public struct ReconcileService: Service {
             let pending = wake.take()
             if pending.resync { return }
             do {
-                let handled = try await reconciler.quickPass()
+                let handled = try await whileLeading { [reconciler] in try await reconciler.quickPass() }
                 // Anything else that changed (a deletion request, an edited row) needs a full pass.
                 if !pending.rows.isSubset(of: handled) { return }
                 // New droplets are on their way: follow them at the fast interval.

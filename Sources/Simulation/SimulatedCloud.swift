@@ -91,6 +91,7 @@ struct SimulatedCloud: DropletCloud {
             await process.budget.finished(permit)
             throw CloudFailure(kind: isCreate ? .outcomeUnknown : .transient, message: "cancelled with the request in flight")
         }
+        world.trace("\(process.name) ← \(what): \(box.value.map { "\($0)" } ?? "no answer")", logged: true)
         switch box.value ?? .lost {
         case .lost:
             await process.budget.finished(permit)

@@ -58,13 +58,15 @@ final class SimulatedDatabase: @unchecked Sendable {
 
     /// Kills every session of a process (it crashed: the kernel closed its sockets).
     func killSessions(of owner: String, why: String) {
-        for (id, state) in sessions where state.owner == owner && state.alive { kill(id, why: why) }
+        // In order: a dictionary's order changes from one process to the next (hash seeding),
+        // and a replay must be the run it replays.
+        for id in sessions.keys.sorted() where sessions[id]!.owner == owner && sessions[id]!.alive { kill(id, why: why) }
     }
 
     /// `idle_session_timeout`: ends sessions that have been silent too long.
     func endSilentSessions() {
         let limit = world.time.now.addingTimeInterval(-silenceLimit)
-        for (id, state) in sessions where state.alive && state.lastActivity < limit {
+        for id in sessions.keys.sorted() where sessions[id]!.alive && sessions[id]!.lastActivity < limit {
             kill(id, why: "silent for more than \(Int(silenceLimit)) s")
         }
     }
@@ -132,7 +134,7 @@ final class SimulatedDatabase: @unchecked Sendable {
 
     /// A restore from a snapshot: every session ends (the server restarted), rows go back.
     func restore(_ snapshot: [UUID: ServerRecord]) {
-        for id in sessions.keys { kill(id, why: "database restored from a backup") }
+        for id in sessions.keys.sorted() { kill(id, why: "database restored from a backup") }
         rows = snapshot
     }
 }

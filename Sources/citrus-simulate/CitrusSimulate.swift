@@ -49,7 +49,7 @@ struct CitrusSimulate: ParsableCommand {
             if !outcome.violations.isEmpty {
                 failed.append(seed)
                 print("seed \(seed) FAILED: \(outcome.violations.first ?? "")")
-                print("  replay: swift run citrus-simulate --seed \(seed) --trace")
+                print("  replay: \(Self.replay) --seed \(seed) --trace")
             }
         }
         let elapsed = Date().timeIntervalSince(started)
@@ -66,6 +66,14 @@ struct CitrusSimulate: ParsableCommand {
         }
         if !failed.isEmpty { throw ExitCode.failure }
     }
+
+    /// A seed replays only in the build configuration that ran it: the optimiser changes where a
+    /// task suspends, and so the interleavings the seed picks from.
+    #if DEBUG
+        static let replay = "swift run citrus-simulate"
+    #else
+        static let replay = "swift run -c release citrus-simulate"
+    #endif
 
     static func summary(_ outcome: SimulationWorld.Outcome) -> String {
         String(
