@@ -97,13 +97,16 @@ public struct ReconcileService: Service {
     /// long pass (a rate-budget wait) keeps it, and one that is frozen loses it.
     private func keepLease() async {
         guard let leadership else { return }
+        var wasLeading = false
         while !Task.isCancelled && !wake.isShuttingDown {
-            if leadership.isLeading, !(await leadership.renew()) {
+            if leadership.isLeading, !(await leadership.renew()), !leadership.isLeading {
                 await reconciler.announceLeadership(false)
-                // Wake the loop from its wait between passes: it stands by and campaigns at once,
-                // rather than at the end of a resync interval.
-                wake.signal(row: nil)
             }
+            // However the loss was noticed (here, or by a write of a pass), wake the loop from its
+            // wait between passes: it stands by and campaigns at once, not a resync interval later.
+            let leading = leadership.isLeading
+            if wasLeading && !leading { wake.signal(row: nil) }
+            wasLeading = leading
             do {
                 try await clock.sleep(for: renewEvery)
             } catch {

@@ -283,6 +283,7 @@ public final class SimulationWorld: @unchecked Sendable {
             leaderFrozenAt = nil
             violation(
                 "the leader froze at \(String(format: "%.1f", frozenAt.timeIntervalSince(time.origin))) s and \(standby.name) had not taken over 30 s later"
+                    + " (it thinks it leads: \(standby.leadership.isLeading); \(standby.executor.pending) jobs ready)"
             )
         }
         let sinceQuiet = time.now.timeIntervalSince(quietAt)

@@ -21,6 +21,7 @@ struct SimulationTests {
         4270, 23894, 44476, 45647, 48610, 54105, 85025, 85028,  // the checker: a DELETE on its way when a restore took its request back
         565, 1155,  // a replica that lost leadership finished its pass (lookups, a list with lost answers) before standing by
         615,  // a standby whose campaigns failed backed off up to 30 s
+        99717, 66848,  // (release) a replica that lost leadership waited out a quick pass, then a resync interval
     ]
 
     @Test("seeds that once failed stay fixed", arguments: regressions)
