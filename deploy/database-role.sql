@@ -52,6 +52,7 @@ GRANT UPDATE (
     ipv6_address,
     last_error,
     create_attempted_at,
+    create_reachable_until,
     create_attempts,
     transient_failures,
     next_attempt_at,

@@ -190,14 +190,16 @@ public actor FleetReconciler {
     }
 
     /// Decides; when the plan asks for identities to be looked up, looks them up (a bounded number
-    /// per pass) and decides again with what they showed.
+    /// per pass) and decides again with what they showed. Lookups go one at a time, like every
+    /// read of a pass: reads in flight together all come back 429 when another tool has spent the
+    /// minute, and the budget cannot recall them.
     private func decideWithLookups(rows: [ServerRecord], observation: inout Observation, orphansFirstSeen: [Int64: Date]) async -> Plan {
         var plan = decider.decide(rows: rows, observation: observation, now: databaseNow(), orphansFirstSeen: orphansFirstSeen)
         let wanted = plan.identityLookups.filter { !observation.identitiesLookedUp.contains($0) }
         guard !wanted.isEmpty else { return plan }
         let (cloud, leads) = (self.cloud, self.leads)
         let results = await Self.concurrently(
-            Array(wanted.prefix(configuration.maxLookupsPerPass)), limit: configuration.maxConcurrentCalls
+            Array(wanted.prefix(configuration.maxLookupsPerPass)), limit: 1
         ) { row in
             guard leads() else { return (row, Result<[ObservedDroplet], any Error>.failure(LeadershipLost())) }
             return (row, await Result { try await cloud.droplets(identity: row) })
@@ -246,7 +248,7 @@ public actor FleetReconciler {
         }
         var gone = Set<Int64>()
         let (cloud, leads) = (self.cloud, self.leads)
-        let lookups = await Self.concurrently(Array(missing.prefix(configuration.maxLookupsPerPass)), limit: configuration.maxConcurrentCalls) { id in
+        let lookups = await Self.concurrently(Array(missing.prefix(configuration.maxLookupsPerPass)), limit: 1) { id in
             guard leads() else { return (id, Result<ObservedDroplet?, any Error>.failure(LeadershipLost())) }
             return (id, await Result { try await cloud.droplet(id: id) })
         }

@@ -98,7 +98,9 @@ public struct ReconcileService: Service {
     private func keepLease() async {
         guard let leadership else { return }
         var wasLeading = false
-        while !Task.isCancelled && !wake.isShuttingDown {
+        // Until cancelled, not until shutdown: the loop finishes the requests in flight first, and
+        // their results are written while this keeps the lease.
+        while !Task.isCancelled {
             if leadership.isLeading, !(await leadership.renew()), !leadership.isLeading {
                 await reconciler.announceLeadership(false)
             }

