@@ -1,0 +1,1 @@
+// The Engine Hub stand-in (being written).

@@ -1,0 +1,6 @@
+import EngineHubSimulator
+
+@main
+struct CitrusEngineSim {
+    static func main() {}
+}

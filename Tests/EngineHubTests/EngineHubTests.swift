@@ -1,0 +1,2 @@
+import EngineHubSimulator
+import Testing
