@@ -26,6 +26,8 @@ let package = Package(
         // C system libraries.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // prctl(2) is variadic in C, so Swift cannot call it: one small C function instead.
+        .target(name: "CProcessHardening"),
 
         // The one injectable clock: wall time, uptime and sleeping (Foundation only).
         .target(name: "Timekeeping", swiftSettings: strict),
@@ -130,6 +132,7 @@ let package = Package(
             name: "citrus-reconciler",
             dependencies: [
                 "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore", "Timekeeping",
+                "CProcessHardening",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -18,7 +18,8 @@
 --                    so neither needs a grant. User columns (name, region, size, image,
 --                    delete_requested_at) stay read-only for the daemon; no INSERT, no DELETE.
 --   server_events    INSERT and SELECT (the durable audit trail), USAGE on its id sequence.
---   agents           SELECT.
+--   agents           SELECT; INSERT, and UPDATE of key_sha256, connected_at and last_seen_at
+--                    (agent bootstrap: a row's agent is made, or re-keyed, with each create).
 --   schema_migrations SELECT (to check the schema is current before READY=1).
 --   the database     CONNECT; schema public USAGE (PostgreSQL 15+ gives PUBLIC no CREATE there).
 -- LISTEN/NOTIFY and the advisory-lock functions (leadership) are allowed to every role.
@@ -56,8 +57,15 @@ GRANT UPDATE (
     create_attempts,
     transient_failures,
     next_attempt_at,
+    agent_id,
+    agent_awaited_since,
     updated_at
 ) ON TABLE servers TO citrus_reconciler;
+
+-- Agent bootstrap: the daemon makes (or re-keys) a row's agent before each create. It reads what
+-- the hub records (connected_at, last_seen_at) and resets them on a re-key; it never deletes.
+GRANT SELECT, INSERT ON TABLE agents TO citrus_reconciler;
+GRANT UPDATE (key_sha256, connected_at, last_seen_at) ON TABLE agents TO citrus_reconciler;
 
 GRANT SELECT, INSERT ON TABLE server_events TO citrus_reconciler;
 
@@ -72,5 +80,4 @@ BEGIN
 END
 $$;
 
-GRANT SELECT ON TABLE agents TO citrus_reconciler;
 GRANT SELECT ON TABLE schema_migrations TO citrus_reconciler;

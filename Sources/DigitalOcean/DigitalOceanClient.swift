@@ -123,6 +123,14 @@ public struct DigitalOceanClient: Sendable {
     /// `gate` is the caller's last word: see ``SendGate``. When it says no, nothing is sent and the
     /// call throws `.withdrawn`.
     public func createDroplet(_ request: DropletCreateRequest, gate: SendGate = .open) async throws(DigitalOceanError) -> CreatedDroplet {
+        do {
+            return try await sendCreate(request, gate: gate)
+        } catch {
+            throw request.redacting(error)  // an answer may echo the body, user_data included
+        }
+    }
+
+    private func sendCreate(_ request: DropletCreateRequest, gate: SendGate) async throws(DigitalOceanError) -> CreatedDroplet {
         try request.validate()
         let body: Data
         do {

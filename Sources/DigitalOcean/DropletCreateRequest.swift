@@ -10,8 +10,13 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
     public var ipv6: Bool
     public var monitoring: Bool
     public var backups: Bool
-    /// Plain text, at most 64 KiB.
+    /// Plain text, at most 64 KiB. It may carry secrets (an agent's key): it is sent, and never
+    /// printed, logged or echoed; see `secrets`.
     public var userData: String?
+    /// Texts inside `userData` that must never leave the request (not encoded): any error the
+    /// client throws for this request has them replaced by `[redacted]`, whatever DigitalOcean's
+    /// answer echoed.
+    public var secrets: [String] = []
 
     /// Defaults are the platform's standard droplet (design.md, "The droplet the daemon asks for").
     public init(
@@ -39,6 +44,19 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
     enum CodingKeys: String, CodingKey {
         case name, region, size, image, tags, ipv6, monitoring, backups
         case userData = "user_data"
+    }
+
+    /// `error` with every secret of this request replaced by `[redacted]`.
+    public func redacting(_ error: DigitalOceanError) -> DigitalOceanError {
+        guard !secrets.isEmpty else { return error }
+        var error = error
+        error.message = redacting(error.message)
+        error.underlying = error.underlying.map(redacting)
+        return error
+    }
+
+    public func redacting(_ text: String) -> String {
+        secrets.reduce(text) { text, secret in secret.isEmpty ? text : text.replacingOccurrences(of: secret, with: "[redacted]") }
     }
 
     public static let maximumNameLength = 255
@@ -115,4 +133,21 @@ public enum DeleteOutcome: Sendable, Equatable {
     case deleted
     /// 404: there was no such droplet (already deleted, or never existed).
     case alreadyGone
+}
+
+extension DropletCreateRequest: CustomStringConvertible, CustomReflectable {
+    /// Everything but the user data, which shows as its size: a request printed or dumped into a
+    /// log never carries the secrets inside it.
+    public var description: String {
+        "droplet \(name) in \(region) (\(size), \(image)), tags \(tags)" + (userData.map { ", user_data \($0.utf8.count) bytes" } ?? "")
+    }
+
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "name": name, "region": region, "size": size, "image": image, "tags": tags, "ipv6": ipv6,
+                "monitoring": monitoring, "backups": backups, "userDataBytes": userData?.utf8.count as Any,
+            ], displayStyle: .struct)
+    }
 }

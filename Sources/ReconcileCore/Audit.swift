@@ -21,6 +21,30 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
     case retrying = "retrying"
     /// This replica became leader, or lost leadership.
     case leadership = "leadership"
+    /// The droplet is active; the row waits (`initializing`) for its agent to connect.
+    case agentAwaited = "agent_awaited"
+    /// The agent connected to the Engine Hub for the first time: the server is `active`.
+    case agentConnected = "agent_connected"
+    /// The agent did not connect within the bootstrap timeout: the row is `failed`.
+    case agentTimedOut = "agent_timed_out"
+    /// The hub has not seen the agent for the stale period: the server is `unreachable`.
+    case agentUnreachable = "agent_unreachable"
+    /// The hub sees the agent again: the server is `active` again.
+    case agentReachable = "agent_reachable"
+
+    /// The entry a row's status change is written as: the agent's own kinds where the change is
+    /// the agent's doing, `status_changed` otherwise.
+    public static func statusChange(from: DaemonState, to: DaemonState) -> AuditKind {
+        switch (from.status, to.status) {
+        case (.initializing, .initializing), (.unreachable, .unreachable): .statusChanged
+        case (_, .initializing): .agentAwaited
+        case (.initializing, .active): .agentConnected
+        case (.initializing, .failed) where to.lastError?.hasPrefix(DecisionMessages.agentTimeoutPrefix) == true: .agentTimedOut
+        case (_, .unreachable): .agentUnreachable
+        case (.unreachable, .active): .agentReachable
+        default: .statusChanged
+        }
+    }
 
     public var messageID: String {
         switch self {
@@ -36,6 +60,11 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case .failed: "14dca2e49c7e4adda23d930e6dd3a8ed"
         case .retrying: "7a5470e4c1af4e018d9399c4ef4b5e85"
         case .leadership: "15886387314f4ec89434e836090e9b49"
+        case .agentAwaited: "88f9237d300b42b9bd5a0b7b3a9aa0c1"
+        case .agentConnected: "81a44aa5c5bf43d4a61f4d5c8bf9ed8e"
+        case .agentTimedOut: "bafa90090f724fd5a917e89ee0026b35"
+        case .agentUnreachable: "38651076555a49b3b25620f396adaf96"
+        case .agentReachable: "a68b804f62614aa6b1fd71832ad8ebc1"
         }
     }
 }

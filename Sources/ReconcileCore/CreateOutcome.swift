@@ -40,9 +40,13 @@ public enum CreateMessages {
 
 extension Decider {
     /// The row as written before a create leaves: the intent, stamped `now` (database clock), and
-    /// the last instant the request could reach DigitalOcean if it is sent at all.
-    public func intent(from state: DaemonState, at now: Date) -> DaemonState {
+    /// the last instant the request could reach DigitalOcean if it is sent at all. With agent
+    /// bootstrap, `agent` is the agent the droplet's user_data names (made or re-keyed with this
+    /// intent); the wait for it starts afresh.
+    public func intent(from state: DaemonState, at now: Date, agent: UUID? = nil) -> DaemonState {
         var intent = state
+        if let agent { intent.agentID = agent }
+        intent.agentAwaitedSince = nil
         intent.createAttemptedAt = now
         intent.createReachableUntil = now.adding(configuration.createSendWindow + configuration.createRequestTimeout)
         intent.createAttempts += 1
@@ -95,8 +99,10 @@ extension Decider {
             backOff(&next, at: now, retryAfter: nil, jitter: jitter)
             next.lastError = CreateMessages.unknown(reason)
         case .withdrawn:
-            // As if the intent had never been written; the next pass decides afresh.
+            // As if the intent had never been written; the next pass decides afresh. The agent
+            // it made stays the row's (its key was never sent; the next attempt re-keys it).
             next = before
+            next.agentID = intent.agentID
         }
         return next
     }

@@ -49,6 +49,21 @@ public enum OrphanPolicy: Sendable, Hashable {
     case delete(grace: Duration)
 }
 
+/// Agent bootstrap (design.md, "Agent bootstrap and health"): rows wait in `initializing` for their
+/// agent, and active rows are watched through the hub's `last_seen_at`.
+public struct AgentBootstrapPolicy: Sendable, Hashable {
+    /// A droplet's agent that has not connected this long after the droplet became active fails
+    /// its row (the droplet is left for the operator).
+    public var timeout: Duration
+    /// An active row whose agent has not been seen for longer than this is `unreachable`.
+    public var staleAfter: Duration
+
+    public init(timeout: Duration = .seconds(15 * 60), staleAfter: Duration = .seconds(120)) {
+        self.timeout = timeout
+        self.staleAfter = staleAfter
+    }
+}
+
 public struct DecisionConfiguration: Sendable, Hashable {
     /// How long after the last instant a create could have reached DigitalOcean a look must be
     /// taken before the droplet's absence is believed. The one assumption the design rests on: a
@@ -63,6 +78,8 @@ public struct DecisionConfiguration: Sendable, Hashable {
     /// Per-row backoff for transient errors: base × 2^(failures-1), capped, with jitter.
     public var backoffBase: Duration = .seconds(2)
     public var backoffCap: Duration = .seconds(300)
+    /// Nil: bootstrap is off, and rows go from `provisioning` straight to `active`.
+    public var agentBootstrap: AgentBootstrapPolicy?
 
     public init() {}
 }

@@ -7,9 +7,19 @@ public enum ServerStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case provisioning
     case initializing
     case active
+    /// Was active; its agent has not been seen for the stale period (agent bootstrap only).
+    case unreachable
     case failed
     case deleting
     case deleted
+
+    /// The droplet is active and has its address: the server exists and is (or was) usable.
+    public var isUp: Bool {
+        switch self {
+        case .initializing, .active, .unreachable: true
+        case .creating, .provisioning, .failed, .deleting, .deleted: false
+        }
+    }
 }
 
 /// What the daemon owns in a row: everything the reconciler may write.
@@ -38,6 +48,12 @@ public struct DaemonState: Sendable, Hashable {
     public var transientFailures: Int
     /// No mutating call for this row before this instant (per-row backoff).
     public var nextAttemptAt: Date?
+    /// The row's agent (`servers.agent_id`): made, or re-keyed, with each create intent when agent
+    /// bootstrap is on; possibly set by the platform otherwise.
+    public var agentID: UUID?
+    /// When the daemon first saw the droplet active with a public address and began waiting for
+    /// its agent (database clock); the bootstrap timeout counts from here. Cleared by a new intent.
+    public var agentAwaitedSince: Date?
 
     public init(
         status: ServerStatus = .creating,
@@ -49,7 +65,9 @@ public struct DaemonState: Sendable, Hashable {
         createReachableUntil: Date? = nil,
         createAttempts: Int = 0,
         transientFailures: Int = 0,
-        nextAttemptAt: Date? = nil
+        nextAttemptAt: Date? = nil,
+        agentID: UUID? = nil,
+        agentAwaitedSince: Date? = nil
     ) {
         self.status = status
         self.dropletID = dropletID
@@ -61,7 +79,26 @@ public struct DaemonState: Sendable, Hashable {
         self.createAttempts = createAttempts
         self.transientFailures = transientFailures
         self.nextAttemptAt = nextAttemptAt
+        self.agentID = agentID
+        self.agentAwaitedSince = agentAwaitedSince
     }
+}
+
+/// What the Engine Hub has recorded about a row's agent (`agents.connected_at`, `last_seen_at`,
+/// both on the database's clock). The daemon reads these; only the hub writes them.
+public struct AgentPresence: Sendable, Hashable {
+    /// The agent's first authenticated connection; nil while it has never connected.
+    public var connectedAt: Date?
+    /// Refreshed by the hub at least every 30 s while the agent is connected.
+    public var lastSeenAt: Date?
+
+    public init(connectedAt: Date? = nil, lastSeenAt: Date? = nil) {
+        self.connectedAt = connectedAt
+        self.lastSeenAt = lastSeenAt
+    }
+
+    /// The last moment the agent is known to have been there, if it ever connected.
+    public var seenAt: Date? { lastSeenAt ?? connectedAt }
 }
 
 /// One row of `servers` as the reconciler sees it.
@@ -77,6 +114,8 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
     public var deleteRequestedAt: Date?
     public var createdAt: Date
     public var state: DaemonState
+    /// The hub's record of the row's agent (`state.agentID`), if the row has one.
+    public var agent: AgentPresence?
     /// What the row's daemon columns actually hold, when the store could not take them as they are
     /// (an unknown status, a `digital_ocean_id` that is no id) and presents the row as `failed`
     /// instead; nil when `state` is what is stored. The decision writes `state` down, so the row
@@ -93,6 +132,7 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
         deleteRequestedAt: Date? = nil,
         createdAt: Date = Date(timeIntervalSince1970: 0),
         state: DaemonState = DaemonState(),
+        agent: AgentPresence? = nil,
         storedState: DaemonState? = nil
     ) {
         self.id = id
@@ -104,6 +144,7 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
         self.deleteRequestedAt = deleteRequestedAt
         self.createdAt = createdAt
         self.state = state
+        self.agent = agent
         self.storedState = storedState
     }
 

@@ -23,6 +23,19 @@ public enum DecisionMessages {
         "deletion requested, but droplet \(droplet) has no citrus-host tag and the daemon never destroys untagged droplets; destroy it at DigitalOcean yourself (the row then becomes deleted), or add the citrus-host tag"
     }
 
+    public static func agentTimedOut(agent: UUID, droplet: Int64, address: String?, timeout: Duration) -> String {
+        "\(agentTimeoutPrefix) \(DurationText.format(timeout)) of droplet \(droplet) becoming active"
+            + (address.map { " at \($0)" } ?? "")
+            + " (agent \(agent.uuidString.lowercased())); the droplet is left running for inspection: check /var/log/cloud-init-output.log and `journalctl -u citrus-agent` on it, then set delete_requested_at"
+    }
+
+    /// How an agent-timeout `lastError` begins (the audit trail tells it from other failures by it).
+    public static let agentTimeoutPrefix = "the server's agent did not connect to the Engine Hub within"
+
+    public static func agentUnreachable(agent: UUID, seenAt: Date, staleAfter: Duration) -> String {
+        "agent \(agent.uuidString.lowercased()) last seen by the Engine Hub at \(seenAt.formatted(.iso8601)), more than \(DurationText.format(staleAfter)) ago; the server or its agent may be down"
+    }
+
     public static func noDroplet(status: ServerStatus) -> String {
         "row is \(status.rawValue) but records no droplet and DigitalOcean shows none tagged with its identity; set delete_requested_at or recreate the row"
     }
@@ -279,15 +292,14 @@ extension Decider {
         case .active:
             healthy = true
             if let ipv4 = droplet.publicIPv4 {
-                // Agent bootstrap is not configured, so `initializing` is skipped.
                 target.status = .active
                 target.ipv4 = ipv4
                 target.ipv6 = droplet.publicIPv6
-            } else if state.status != .active {
+            } else if !state.status.isUp {
                 target.status = .provisioning
                 plan.waitingOnCloud = true
             }
-        // An active row whose droplet briefly lists without an address keeps its status and
+        // A row that is up whose droplet briefly lists without an address keeps its status and
         // addresses: a list glitch must not take a server out of service.
         case .off:
             target.status = held
@@ -306,6 +318,9 @@ extension Decider {
                 target.transientFailures = 0
                 target.nextAttemptAt = nil
             }
+            if droplet.status == .active, droplet.publicIPv4 != nil || state.status.isUp {
+                followAgent(of: row, droplet: droplet, into: &target, plan: &plan)
+            }
         }
         let adopted =
             state.dropletID != droplet.id
@@ -314,6 +329,45 @@ extension Decider {
             plan.actions.append(.note(.adopted(row: row.id, droplet: droplet.id)))
         }
         plan.update(row, to: target)
+    }
+
+    /// The agent's part of a row whose droplet is active (design.md, "Agent bootstrap and health"):
+    /// `initializing` until the agent first connects, `failed` if it has not within the bootstrap
+    /// timeout, then `active` or `unreachable` by how recently the hub saw it. Rows without an
+    /// agent, and every row while bootstrap is off, are simply `active`.
+    private func followAgent(of row: ServerRecord, droplet: ObservedDroplet, into target: inout DaemonState, plan: inout PlanBuilder) {
+        guard let policy = configuration.agentBootstrap, let agentID = row.state.agentID else {
+            target.status = .active
+            return
+        }
+        if let seenAt = row.agent?.seenAt {
+            let staleAt = seenAt.adding(policy.staleAfter)
+            if plan.now > staleAt {
+                target.status = .unreachable
+                target.lastError = DecisionMessages.agentUnreachable(agent: agentID, seenAt: seenAt, staleAfter: policy.staleAfter)
+            } else {
+                target.status = .active
+                plan.wake(at: staleAt)
+            }
+            return
+        }
+        // Never connected. A row already up (active before bootstrap was turned on, its agent
+        // the platform's) is never sent back to waiting: there is nothing to watch yet.
+        if row.state.status.isUp && row.state.status != .initializing {
+            target.status = row.state.status
+            return
+        }
+        let awaitedSince = row.state.agentAwaitedSince ?? plan.now
+        target.agentAwaitedSince = awaitedSince
+        let deadline = awaitedSince.adding(policy.timeout)
+        if plan.now >= deadline {
+            target.status = .failed
+            target.lastError = DecisionMessages.agentTimedOut(
+                agent: agentID, droplet: droplet.id, address: target.ipv4, timeout: policy.timeout)
+        } else {
+            target.status = .initializing
+            plan.wake(at: deadline)
+        }
     }
 
     private func decideDeletion(

@@ -54,9 +54,12 @@ public struct DigitalOceanFleet: DropletCloud {
         }
     }
 
-    public func create(_ order: CreateOrder, gate: SendGate) async throws -> AcceptedCreate {
+    public func create(_ order: CreateOrder, userData: UserData?, gate: SendGate) async throws -> AcceptedCreate {
+        var request = Self.request(for: order)
+        request.userData = userData?.text
+        request.secrets = userData?.secrets ?? []
         do {
-            let created = try await client.createDroplet(Self.request(for: order), gate: gate)
+            let created = try await client.createDroplet(request, gate: gate)
             return AcceptedCreate(droplet: Self.observed(created.droplet), requestID: created.requestID)
         } catch {
             throw failure(error)

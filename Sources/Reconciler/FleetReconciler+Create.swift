@@ -33,6 +33,13 @@ extension FleetReconciler {
             return await write(row: row, expectedRevision: revision, from: state, to: failed) != nil ? failed : nil
         }
         guard mayAct() else { return nil }
+        // Agent bootstrap: this attempt's agent (the row's, re-keyed, or a new one) and its key,
+        // which from here on exists only in `userData` and, as a hash, in the intent's write.
+        let enrollment = configuration.enrollment.map { enrollment in
+            let agent = state.agentID ?? UUID()
+            let key = AgentEnrollment.newKey()
+            return (agent: agent, keySHA256: AgentEnrollment.keySHA256(key), userData: enrollment.userData(agent: agent, key: key))
+        }
 
         let record = IntentRecord()
         let outcome: CreateOutcome
@@ -40,12 +47,16 @@ extension FleetReconciler {
         do {
             let (clock, decider, mayAct) = (self.clock, self.decider, self.mayAct)
             let gate = SendGate(
-                prepare: { await self.recordIntent(for: row, revision: revision, state: state, order: order, into: record) },
+                prepare: {
+                    await self.recordIntent(
+                        for: row, revision: revision, state: state, order: order,
+                        agent: enrollment.map { ($0.agent, $0.keySHA256) }, into: record)
+                },
                 stillMaySend: {
                     guard let started = record.started.withLock({ $0 }) else { return false }
                     return decider.maySend(intentAge: clock.uptime() - started) && mayAct()
                 })
-            let accepted = try await cloud.create(order, gate: gate)
+            let accepted = try await cloud.create(order, userData: enrollment?.userData, gate: gate)
             requestID = accepted.requestID
             outcome = .accepted(accepted.droplet)
         } catch {
@@ -75,13 +86,17 @@ extension FleetReconciler {
 
     /// Runs once the budget lets the create go: writes the intent, then says whether to send.
     private func recordIntent(
-        for row: ServerRecord, revision: Int64, state: DaemonState, order: CreateOrder, into record: IntentRecord
+        for row: ServerRecord, revision: Int64, state: DaemonState, order: CreateOrder, agent: (id: UUID, keySHA256: String)?,
+        into record: IntentRecord
     ) async -> Bool {
         let started = clock.uptime()
         record.started.withLock { $0 = started }
         guard mayAct() else { return false }
-        let intent = decider.intent(from: state, at: databaseNow())
-        guard let intentRevision = await write(row: row, expectedRevision: revision, from: state, to: intent) else { return false }
+        let intent = decider.intent(from: state, at: databaseNow(), agent: agent?.id)
+        guard
+            let intentRevision = await write(
+                row: row, expectedRevision: revision, from: state, to: intent, agentKeySHA256: agent?.keySHA256)
+        else { return false }
         record.written.withLock { $0 = (intent, intentRevision) }
         let age = clock.uptime() - started
         guard decider.maySend(intentAge: age), mayAct() else {
@@ -94,7 +109,8 @@ extension FleetReconciler {
             event(
                 .createRequested, row: row, from: state.status, to: state.status,
                 message:
-                    "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), attempt \(intent.createAttempts)"))
+                    "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), attempt \(intent.createAttempts)"
+                    + (agent.map { ", with a new key for agent \($0.id.uuidString.lowercased())" } ?? "")))
         return true
     }
 

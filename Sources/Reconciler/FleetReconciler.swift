@@ -5,6 +5,11 @@ import Timekeeping
 
 public struct ReconcilerConfiguration: Sendable {
     public var decision = DecisionConfiguration()
+    /// Agent bootstrap; nil: off (rows go from `provisioning` straight to `active`). Setting it
+    /// sets the decision's policy too, so the two never disagree.
+    public var enrollment: AgentEnrollment? {
+        didSet { decision.agentBootstrap = enrollment?.policy }
+    }
     /// A full pass at least this often, even with nothing to do (NOTIFY is not stored by Postgres).
     public var resyncInterval: Duration = .seconds(60)
     /// A full pass this often while some row waits on DigitalOcean.
@@ -242,7 +247,7 @@ public actor FleetReconciler {
         let missing = rows.compactMap { row -> Int64? in
             guard let id = row.state.dropletID, !listed.contains(id) else { return nil }
             switch row.state.status {
-            case .creating, .provisioning, .initializing, .active, .deleting: return id
+            case .creating, .provisioning, .initializing, .active, .unreachable, .deleting: return id
             case .failed, .deleted: return nil
             }
         }
@@ -338,10 +343,17 @@ public actor FleetReconciler {
 
     /// Writes a row change (compare-and-set) and its audit events. Returns the new revision.
     @discardableResult
-    func write(row: ServerRecord, expectedRevision: Int64, from: DaemonState, to: DaemonState, requestID: String? = nil) async -> Int64? {
+    func write(
+        row: ServerRecord, expectedRevision: Int64, from: DaemonState, to: DaemonState, requestID: String? = nil,
+        agentKeySHA256: String? = nil
+    ) async -> Int64? {
         let revision: Int64?
         do {
-            revision = try await repository.update(id: row.id, expectedRevision: expectedRevision, to: to)
+            if let agentKeySHA256 {
+                revision = try await repository.update(id: row.id, expectedRevision: expectedRevision, to: to, agentKeySHA256: agentKeySHA256)
+            } else {
+                revision = try await repository.update(id: row.id, expectedRevision: expectedRevision, to: to)
+            }
         } catch {
             logger.error(
                 "could not write row \(row.id.uuidString.lowercased()): \(error)", metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"])
@@ -355,10 +367,11 @@ public actor FleetReconciler {
             return nil
         }
         if from.status != to.status {
+            let kind = AuditKind.statusChange(from: from, to: to)
             await audit.emit(
                 event(
-                    .statusChanged, row: row, droplet: to.dropletID ?? from.dropletID, from: from.status, to: to.status, requestID: requestID,
-                    message: "server \(row.name) is now \(to.status.rawValue) (was \(from.status.rawValue))"))
+                    kind, row: row, droplet: to.dropletID ?? from.dropletID, from: from.status, to: to.status, requestID: requestID,
+                    message: statusChangeMessage(kind, row: row, from: from, to: to)))
         }
         if to.status == .failed, from.status != .failed || from.lastError != to.lastError {
             await audit.emit(
@@ -367,6 +380,27 @@ public actor FleetReconciler {
                     message: "server \(row.name) failed: \(to.lastError ?? "no reason recorded")"))
         }
         return revision
+    }
+
+    /// The sentence of a status change's audit entry.
+    private func statusChangeMessage(_ kind: AuditKind, row: ServerRecord, from: DaemonState, to: DaemonState) -> String {
+        let agent = to.agentID.map { "agent \($0.uuidString.lowercased())" } ?? "its agent"
+        let droplet = to.dropletID.map { "droplet \($0)" } ?? "its droplet"
+        switch kind {
+        case .agentAwaited:
+            let timeout = configuration.decision.agentBootstrap.map { " (up to \(DurationText.format($0.timeout)))" } ?? ""
+            return "server \(row.name) is initializing: \(droplet) is active at \(to.ipv4 ?? "its address"); waiting\(timeout) for \(agent) to connect to the Engine Hub"
+        case .agentConnected:
+            return "server \(row.name) is active: \(agent) connected to the Engine Hub"
+        case .agentTimedOut:
+            return "server \(row.name) failed: \(agent) did not connect in time; \(droplet) is left running for inspection"
+        case .agentUnreachable:
+            return "server \(row.name) is unreachable: \(to.lastError ?? "its agent has not been seen recently")"
+        case .agentReachable:
+            return "server \(row.name) is active again: the Engine Hub sees \(agent) again"
+        default:
+            return "server \(row.name) is now \(to.status.rawValue) (was \(from.status.rawValue))"
+        }
     }
 
     private func destroy(dropletID: Int64, reason: DestroyReason, rows: [UUID: ServerRecord]) async {

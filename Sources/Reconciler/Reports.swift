@@ -4,7 +4,8 @@ import ReconcileCore
 /// Human-readable renderings for `citrus-reconciler plan` and `citrus-reconciler status`.
 public enum Reports {
     /// One line per action a pass would take, in the order it would take them.
-    public static func plan(_ plan: Plan, rows: [ServerRecord], problems: [UUID: String] = [:]) -> String {
+    /// - Parameter agentBootstrap: creates would carry a new agent key in their user_data.
+    public static func plan(_ plan: Plan, rows: [ServerRecord], problems: [UUID: String] = [:], agentBootstrap: Bool = false) -> String {
         let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         func label(_ id: UUID) -> String {
             guard let row = byID[id] else { return id.uuidString.lowercased() }
@@ -27,7 +28,8 @@ public enum Reports {
                     lines.append("fail     \(label(order.rowID)): \(problem) (nothing would be sent)")
                 } else {
                     lines.append(
-                        "create   \(label(order.rowID)): \(order.region) \(order.size) \(order.image), tags \(order.tags.joined(separator: ","))")
+                        "create   \(label(order.rowID)): \(order.region) \(order.size) \(order.image), tags \(order.tags.joined(separator: ","))"
+                            + (agentBootstrap ? ", user_data: cloud-init with a new agent key" : ""))
                 }
             case let .destroy(droplet, reason):
                 switch reason {
@@ -52,7 +54,7 @@ public enum Reports {
             if aLive != bLive { return aLive }
             return a.createdAt < b.createdAt
         }
-        let header = ["ID", "NAME", "STATUS", "REGION", "SIZE", "DROPLET", "IPV4", "IPV6", "AGE", "LAST ERROR"]
+        let header = ["ID", "NAME", "STATUS", "REGION", "SIZE", "DROPLET", "IPV4", "IPV6", "AGE", "AGENT", "LAST ERROR"]
         let table = ordered.map { row -> [String] in
             var status = row.state.status.rawValue
             if row.deleteRequestedAt != nil, row.state.status != .deleted, row.state.status != .deleting { status += " (delete requested)" }
@@ -66,6 +68,7 @@ public enum Reports {
                 row.state.ipv4 ?? "-",
                 row.state.ipv6 ?? "-",
                 age(from: row.createdAt, to: now),
+                agent(of: row, now: now),
                 row.state.lastError.map { $0.replacingOccurrences(of: "\n", with: " ") } ?? "",
             ]
         }
@@ -73,6 +76,14 @@ public enum Reports {
         for row in rows { counts[row.state.status, default: 0] += 1 }
         let summary = ServerStatus.allCases.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }.joined(separator: ", ")
         return render([header] + table) + "\n\(rows.count) server\(rows.count == 1 ? "" : "s")" + (summary.isEmpty ? "" : ": \(summary)")
+    }
+
+    /// "-" without an agent, "not connected" before its first connection, else how long since the
+    /// hub last saw it.
+    static func agent(of row: ServerRecord, now: Date) -> String {
+        guard row.state.agentID != nil else { return "-" }
+        guard let seenAt = row.agent?.seenAt else { return "not connected" }
+        return "seen \(age(from: seenAt, to: now)) ago"
     }
 
     static func age(from: Date, to: Date) -> String {

@@ -12,6 +12,10 @@ public protocol ServerRepository: Sendable {
     /// Compare-and-set write of the daemon-owned columns. Returns the row's new revision, or nil when
     /// the row changed (or vanished) since `expectedRevision` was read: nothing was written.
     func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64?
+    /// `update`, and with it (atomically, compare-and-set on the row) makes or re-keys the row's
+    /// agent `state.agentID`: only `keySHA256` works for it afterwards, and the hub's record of an
+    /// earlier key is cleared. The key itself is never handed to a repository.
+    func update(id: UUID, expectedRevision: Int64, to state: DaemonState, agentKeySHA256 keySHA256: String) async throws -> Int64?
     /// Append an entry to the durable audit trail.
     func record(_ event: AuditEvent) async throws
     /// The database's clock, which every replica shares: settle and backoff times are stamped and
@@ -90,7 +94,23 @@ public protocol DropletCloud: Sendable {
     /// Local validation only: the reason the order can never succeed, or nil. Sends nothing.
     func problem(with order: CreateOrder) -> String?
     /// Sends one create, never retried, through `gate` (see `SendGate`); when the gate says no,
-    /// nothing is sent and the call throws a `.withdrawn` failure.
-    func create(_ order: CreateOrder, gate: SendGate) async throws -> AcceptedCreate
+    /// nothing is sent and the call throws a `.withdrawn` failure. `userData` goes with it; no
+    /// failure it throws contains the user data's secrets.
+    func create(_ order: CreateOrder, userData: UserData?, gate: SendGate) async throws -> AcceptedCreate
     func destroy(dropletID: Int64) async throws -> DestroyOutcome
+}
+
+/// A create's `user_data`: the rendered cloud-init script, and the secrets inside it (the agent's
+/// key), which must never leave the request. It prints as its size only.
+public struct UserData: Sendable, CustomStringConvertible, CustomReflectable {
+    public let text: String
+    public let secrets: [String]
+
+    public init(text: String, secrets: [String]) {
+        self.text = text
+        self.secrets = secrets
+    }
+
+    public var description: String { "user_data (\(text.utf8.count) bytes)" }
+    public var customMirror: Mirror { Mirror(self, children: ["bytes": text.utf8.count]) }
 }

@@ -124,6 +124,37 @@ extension Migration {
                 -- period counts from here, not from the intent.
                 ALTER TABLE servers ADD COLUMN IF NOT EXISTS create_reachable_until TIMESTAMPTZ;
                 """),
+        Migration(
+            version: 7, name: "agent bootstrap",
+            sql: """
+                -- What the daemon and the Engine Hub share (design.md, "Agent bootstrap and health"),
+                -- added to the platform's own agents table where it exists. Only the SHA-256 of an
+                -- agent's key is ever stored. servers.status gains 'unreachable' (no constraint to
+                -- change: it is free text).
+                ALTER TABLE agents
+                    ADD COLUMN IF NOT EXISTS key_sha256 TEXT,
+                    ADD COLUMN IF NOT EXISTS created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                    ADD COLUMN IF NOT EXISTS connected_at TIMESTAMPTZ,
+                    ADD COLUMN IF NOT EXISTS last_seen_at TIMESTAMPTZ;
+                -- When the droplet was first seen active and the agent awaited: the bootstrap
+                -- timeout counts from here.
+                ALTER TABLE servers ADD COLUMN IF NOT EXISTS agent_awaited_since TIMESTAMPTZ;
+
+                -- An agent's first connection wakes the daemon at once (its row becomes active);
+                -- the payload is no row id, so the daemon answers with a full pass. Heartbeats do
+                -- not notify: the periodic resync watches health.
+                CREATE OR REPLACE FUNCTION citrus_agents_notify() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    PERFORM pg_notify('citrus_servers', 'agent:' || NEW.id::text);
+                    RETURN NEW;
+                END
+                $$;
+                CREATE OR REPLACE TRIGGER citrus_agents_notify
+                    AFTER UPDATE OF connected_at ON agents
+                    FOR EACH ROW WHEN (OLD.connected_at IS NULL AND NEW.connected_at IS NOT NULL)
+                    EXECUTE FUNCTION citrus_agents_notify();
+                """),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

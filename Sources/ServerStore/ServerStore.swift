@@ -21,11 +21,14 @@ public struct ServerStore: Sendable {
         self.connection = connection
     }
 
+    /// A row with its agent as the hub records it (`FROM servers s LEFT JOIN agents a`).
     static let columns = """
-        id, revision, name, region, size, image, delete_requested_at, created_at, status,
-        digital_ocean_id, ip_address, ipv6_address, last_error, create_attempted_at, create_reachable_until,
-        create_attempts, transient_failures, next_attempt_at
+        s.id, s.revision, s.name, s.region, s.size, s.image, s.delete_requested_at, s.created_at, s.status,
+        s.digital_ocean_id, s.ip_address, s.ipv6_address, s.last_error, s.create_attempted_at, s.create_reachable_until,
+        s.create_attempts, s.transient_failures, s.next_attempt_at, s.agent_id, s.agent_awaited_since,
+        a.connected_at AS agent_connected_at, a.last_seen_at AS agent_last_seen_at
         """
+    static let source = "servers s LEFT JOIN agents a ON a.id = s.agent_id"
 
     /// Every row, oldest first. Rows the daemon cannot interpret come back as `failed` records
     /// (see `FetchedServer.problem`) rather than failing the whole read.
@@ -35,7 +38,7 @@ public struct ServerStore: Sendable {
 
     /// Like `fetchServers()`, with the problem found in each row, if any.
     public func fetchServerRows() async throws -> [FetchedServer] {
-        let rows = try await connection.query("SELECT \(unsafeSQL: Self.columns) FROM servers ORDER BY created_at, id")
+        let rows = try await connection.query("SELECT \(unsafeSQL: Self.columns) FROM \(unsafeSQL: Self.source) ORDER BY s.created_at, s.id")
         return try rows.map(Self.server(from:))
     }
 
@@ -44,10 +47,10 @@ public struct ServerStore: Sendable {
     public func fetchUnattemptedServers() async throws -> [ServerRecord] {
         let rows = try await connection.query(
             """
-            SELECT \(unsafeSQL: Self.columns) FROM servers
-            WHERE status = 'creating' AND create_attempted_at IS NULL AND digital_ocean_id IS NULL
-              AND delete_requested_at IS NULL
-            ORDER BY created_at, id
+            SELECT \(unsafeSQL: Self.columns) FROM \(unsafeSQL: Self.source)
+            WHERE s.status = 'creating' AND s.create_attempted_at IS NULL AND s.digital_ocean_id IS NULL
+              AND s.delete_requested_at IS NULL
+            ORDER BY s.created_at, s.id
             """)
         return try rows.map { try Self.server(from: $0).record }
     }
@@ -56,6 +59,40 @@ public struct ServerStore: Sendable {
     /// Returns the row's new revision, or nil when someone changed (or deleted) the row meanwhile:
     /// nothing was written; re-read and decide again.
     public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
+        try await Self.update(connection, id: id, expectedRevision: expectedRevision, to: state)
+    }
+
+    /// Like `update`, and in the same transaction makes or re-keys the row's agent
+    /// (`state.agentID`): its `key_sha256` becomes `keySHA256`, and what the hub recorded of an
+    /// earlier key (`connected_at`, `last_seen_at`) is cleared, so only the new key works. When
+    /// the row changed since `expectedRevision`, nothing is written, the agent included.
+    public func update(id: UUID, expectedRevision: Int64, to state: DaemonState, agentKeySHA256 keySHA256: String) async throws -> Int64? {
+        guard let agent = state.agentID else {
+            throw PostgresError(code: .decoding, message: "an agent key needs the row's agent id")
+        }
+        do {
+            return try await connection.transaction { connection in
+                try await connection.query(
+                    """
+                    INSERT INTO agents (id, key_sha256) VALUES (\(agent), \(keySHA256))
+                    ON CONFLICT (id) DO UPDATE SET key_sha256 = EXCLUDED.key_sha256, connected_at = NULL, last_seen_at = NULL
+                    """)
+                // The agent first: servers.agent_id references it.
+                guard let revision = try await Self.update(connection, id: id, expectedRevision: expectedRevision, to: state) else {
+                    throw RowChanged()  // rolls the agent back too
+                }
+                return revision
+            }
+        } catch is RowChanged {
+            return nil
+        }
+    }
+
+    private struct RowChanged: Error {}
+
+    private static func update(_ connection: PostgresConnection, id: UUID, expectedRevision: Int64, to state: DaemonState) async throws
+        -> Int64?
+    {
         let dropletID = state.dropletID.map(String.init)
         let rows = try await connection.query(
             """
@@ -70,6 +107,8 @@ public struct ServerStore: Sendable {
                 create_attempts = \(state.createAttempts),
                 transient_failures = \(state.transientFailures),
                 next_attempt_at = \(state.nextAttemptAt),
+                agent_id = \(state.agentID),
+                agent_awaited_since = \(state.agentAwaitedSince),
                 updated_at = now()
             WHERE id = \(id) AND revision = \(expectedRevision)
             RETURNING revision
@@ -153,7 +192,9 @@ public struct ServerStore: Sendable {
             createReachableUntil: try row.decode(Date?.self, "create_reachable_until"),
             createAttempts: try row.decode(Int.self, "create_attempts"),
             transientFailures: try row.decode(Int.self, "transient_failures"),
-            nextAttemptAt: try row.decode(Date?.self, "next_attempt_at")
+            nextAttemptAt: try row.decode(Date?.self, "next_attempt_at"),
+            agentID: try row.decode(UUID?.self, "agent_id"),
+            agentAwaitedSince: try row.decode(Date?.self, "agent_awaited_since")
         )
         // What the row holds, as near as a DaemonState can say it: when it differs from `state`,
         // the decision writes `state` down, so the row says why it failed in the database too.
@@ -172,6 +213,11 @@ public struct ServerStore: Sendable {
             deleteRequestedAt: try row.decode(Date?.self, "delete_requested_at"),
             createdAt: try row.decode(Date.self, "created_at"),
             state: state,
+            agent: state.agentID == nil
+                ? nil
+                : AgentPresence(
+                    connectedAt: try row.decode(Date?.self, "agent_connected_at"),
+                    lastSeenAt: try row.decode(Date?.self, "agent_last_seen_at")),
             storedState: problem == nil ? nil : stored
         )
         return FetchedServer(record: record, problem: problem)

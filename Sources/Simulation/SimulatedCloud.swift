@@ -150,7 +150,7 @@ struct SimulatedCloud: DropletCloud {
         DigitalOceanFleet.problem(with: order)
     }
 
-    func create(_ order: CreateOrder, gate: SendGate) async throws -> AcceptedCreate {
+    func create(_ order: CreateOrder, userData: UserData?, gate: SendGate) async throws -> AcceptedCreate {
         let box = ValueBox<ObservedDroplet>()
         let who = process.name
         _ = try await exchange(

@@ -208,6 +208,11 @@ struct SimulatedRepository: ServerRepository {
         }
     }
 
+    /// The simulated database keeps no agents table: the row's write is all there is to it.
+    func update(id: UUID, expectedRevision: Int64, to state: DaemonState, agentKeySHA256 keySHA256: String) async throws -> Int64? {
+        try await update(id: id, expectedRevision: expectedRevision, to: state)
+    }
+
     func record(_ event: AuditEvent) async throws {
         try await withSession { session in
             try await session.database.statement(session.id) { session.database.auditEvents += 1 }

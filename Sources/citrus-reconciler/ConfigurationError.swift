@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Timekeeping
 
 /// Bad configuration: the daemon prints one line saying what to fix and exits 78 (EX_CONFIG), which
 /// the unit's `RestartPreventExitStatus=78` keeps systemd from restarting in a loop.
@@ -28,5 +29,16 @@ extension ConfigurationError {
             throw ConfigurationError("--\(flag) \"\(text)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return n
+    }
+}
+
+extension ConfigurationError {
+    /// A flag's (or its environment variable's) positive duration; nil when neither was given.
+    static func duration(_ flag: String, _ text: String?) throws(ConfigurationError) -> Duration? {
+        guard let text else { return nil }
+        guard let parsed = DurationText.parse(text), parsed > .zero else {
+            throw ConfigurationError("--\(flag) \"\(text)\" is not a positive duration such as 500ms, 30s, 5m or 1h")
+        }
+        return parsed
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ReconcileCore
 import Reconciler
+import Timekeeping
 
 /// How often and how carefully the loop works. Each flag has an environment variable, so a unit's
 /// `EnvironmentFile=` can set them.
@@ -38,11 +39,7 @@ struct LoopOptions: ParsableArguments {
     func configuration(environment: [String: String]) throws(ConfigurationError) -> ReconcilerConfiguration {
         var configuration = ReconcilerConfiguration()
         func duration(_ flag: String, _ value: String?, _ variable: String) throws(ConfigurationError) -> Duration? {
-            guard let text = value ?? environment[variable] else { return nil }
-            guard let parsed = DurationText.parse(text), parsed > .zero else {
-                throw ConfigurationError("--\(flag) \"\(text)\" is not a positive duration such as 500ms, 30s, 5m or 1h")
-            }
-            return parsed
+            try ConfigurationError.duration(flag, value ?? environment[variable])
         }
         if let d = try duration("resync-interval", resyncInterval, "CITRUS_RESYNC_INTERVAL") { configuration.resyncInterval = d }
         if let d = try duration("fast-interval", fastInterval, "CITRUS_FAST_INTERVAL") { configuration.fastInterval = d }
@@ -59,19 +56,5 @@ struct LoopOptions: ParsableArguments {
             configuration.maxConcurrentCalls = n
         }
         return configuration
-    }
-}
-
-/// "500ms", "30s", "5m", "1h", or a bare number of seconds.
-enum DurationText {
-    static func parse(_ text: String) -> Duration? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
-            guard let number = Double(trimmed.dropLast(suffix.count)), number.isFinite, number >= 0 else { return nil }
-            return .milliseconds(Int64((number * scale * 1000).rounded()))
-        }
-        guard let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 else { return nil }
-        return .milliseconds(Int64((seconds * 1000).rounded()))
     }
 }

@@ -16,6 +16,7 @@ struct Plan: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var digitalOcean: DigitalOceanOptions
     @OptionGroup var loop: LoopOptions
+    @OptionGroup var agents: AgentOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -25,7 +26,9 @@ struct Plan: AsyncParsableCommand {
         do {
             url = try digitalOcean.baseURL(environment: environment)
             token = try digitalOcean.token(environment: environment)
-            configuration = try loop.configuration(environment: environment)
+            var loopConfiguration = try loop.configuration(environment: environment)
+            loopConfiguration.enrollment = try agents.enrollment(environment: environment)
+            configuration = loopConfiguration
         } catch {
             throw error.report(command: "plan")
         }
@@ -43,7 +46,7 @@ struct Plan: AsyncParsableCommand {
             for case let .create(order, _, _) in plan.actions {
                 problems[order.rowID] = cloud.problem(with: order)
             }
-            print(Reports.plan(plan, rows: rows, problems: problems))
+            print(Reports.plan(plan, rows: rows, problems: problems, agentBootstrap: configuration.enrollment != nil))
         } catch {
             try? await client.shutdown()
             await connection.close()

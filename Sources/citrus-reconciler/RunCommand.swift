@@ -1,4 +1,5 @@
 import ArgumentParser
+import CProcessHardening
 import DigitalOcean
 import Foundation
 import Logging
@@ -19,6 +20,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var digitalOcean: DigitalOceanOptions
     @OptionGroup var loop: LoopOptions
+    @OptionGroup var agents: AgentOptions
     @OptionGroup var logging: LoggingOptions
 
     @Flag(help: "Apply pending schema migrations at start-up instead of refusing to run.")
@@ -36,7 +38,11 @@ struct Run: AsyncParsableCommand {
                 try digitalOcean.baseURL(environment: environment),
                 try digitalOcean.token(environment: environment),
                 try digitalOcean.rateBudget(environment: environment),
-                try loop.configuration(environment: environment),
+                try { () throws(ConfigurationError) -> ReconcilerConfiguration in
+                    var configuration = try loop.configuration(environment: environment)
+                    configuration.enrollment = try agents.enrollment(environment: environment)
+                    return configuration
+                }(),
                 try logging.level(),
                 try logging.format()
             )
@@ -46,6 +52,10 @@ struct Run: AsyncParsableCommand {
 
         bootstrapLogging(format: settings.format, identifier: "citrus-reconciler", level: settings.level)
         let logger = Logger(label: "citrus-reconciler")
+        // The token and agents' keys pass through this process's memory: no core dump carries them.
+        if citrus_disable_core_dumps() != 0 {
+            logger.warning("could not disable core dumps (errno \(errno)); a crash could write secrets to disk")
+        }
         let notifier = SystemdNotifier()
         let clock = SystemClock()
         let watchdog = SystemdWatchdog(notifier: notifier, clock: clock, logger: logger)
@@ -104,6 +114,7 @@ struct Run: AsyncParsableCommand {
                 "digitalocean_url": "\(settings.url.absoluteString)",
                 "resync_interval": "\(settings.loop.resyncInterval)",
                 "settle_period": "\(settings.loop.decision.settlePeriod)",
+                "agent_bootstrap": "\(settings.loop.enrollment.map { "on, hub \($0.engineURL), timeout \(DurationText.format($0.policy.timeout)), stale after \(DurationText.format($0.policy.staleAfter))" } ?? "off")",
             ])
         let group = ServiceGroup(
             configuration: .init(

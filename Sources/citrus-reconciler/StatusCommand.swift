@@ -12,8 +12,10 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         let connection = try await database.connect(command: "status", environment: ProcessInfo.processInfo.environment)
         do {
-            let rows = try await ServerStore(connection: connection).fetchServers()
-            print(Reports.status(rows))
+            let store = ServerStore(connection: connection)
+            let rows = try await store.fetchServers()
+            // Ages on the database's clock, which stamps agents' last_seen_at too.
+            print(Reports.status(rows, now: try await store.now()))
         } catch {
             await connection.close()
             FileHandle.standardError.write(Data("citrus-reconciler status: \(error)\n".utf8))

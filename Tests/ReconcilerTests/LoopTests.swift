@@ -35,6 +35,11 @@ final class InMemoryRepository: ServerRepository, Sendable {
         }
     }
 
+    /// No agents table here: the row's write is all there is to it.
+    func update(id: UUID, expectedRevision: Int64, to newState: DaemonState, agentKeySHA256: String) async throws -> Int64? {
+        try await update(id: id, expectedRevision: expectedRevision, to: newState)
+    }
+
     func record(_ event: AuditEvent) async throws { state.withLock { $0.events.append(event) } }
 
     func now() async throws -> Date { Date() }

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import ReconcileCore
+import Reconciler
+import Timekeeping
+
+/// Agent bootstrap (design.md, "Agent bootstrap and health"): on when the hub's address is given.
+struct AgentOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The Engine Hub's address for new servers' agents: turns agent bootstrap on (env CITRUS_ENGINE_URL; wss://, ws:// only to loopback).",
+            valueName: "url"))
+    var engineURL: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The cloud-init script sent as user_data, with {AGENT_ID}, {AGENT_KEY}, {ENGINE_WS_URL} (env CITRUS_CLOUD_INIT_TEMPLATE; default: the built-in copy of deploy/cloud-init.sh.tmpl).",
+            valueName: "path"))
+    var cloudInitTemplate: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Fail a row whose agent has not connected this long after its droplet became active (env CITRUS_BOOTSTRAP_TIMEOUT; default 15m).",
+            valueName: "duration"))
+    var bootstrapTimeout: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "An active server whose agent the hub has not seen for this long is unreachable (env CITRUS_AGENT_STALE_AFTER; default 2m).",
+            valueName: "duration"))
+    var agentStaleAfter: String?
+
+    /// Nil when bootstrap is off. Every problem is a configuration error (exit 78), found at start-up.
+    func enrollment(environment: [String: String]) throws(ConfigurationError) -> AgentEnrollment? {
+        let templatePath = cloudInitTemplate ?? environment["CITRUS_CLOUD_INIT_TEMPLATE"]
+        var policy = AgentBootstrapPolicy()
+        if let d = try ConfigurationError.duration("bootstrap-timeout", bootstrapTimeout ?? environment["CITRUS_BOOTSTRAP_TIMEOUT"]) {
+            policy.timeout = d
+        }
+        if let d = try ConfigurationError.duration("agent-stale-after", agentStaleAfter ?? environment["CITRUS_AGENT_STALE_AFTER"]) {
+            policy.staleAfter = d
+        }
+        guard let url = engineURL ?? environment["CITRUS_ENGINE_URL"], !url.isEmpty else {
+            if let templatePath {
+                throw ConfigurationError(
+                    "--cloud-init-template \(templatePath) is given but agent bootstrap is off; give the hub's address with --engine-url too")
+            }
+            return nil
+        }
+        var template = AgentEnrollment.defaultTemplate
+        if let templatePath {
+            do {
+                template = try String(contentsOfFile: templatePath, encoding: .utf8)
+            } catch {
+                throw ConfigurationError("--cloud-init-template \(templatePath) cannot be read as UTF-8 text: \(error.localizedDescription)")
+            }
+        }
+        do {
+            return try AgentEnrollment(engineURL: url, template: template, policy: policy)
+        } catch {
+            throw ConfigurationError(error.description)
+        }
+    }
+}
