@@ -318,7 +318,7 @@ extension Decider {
                 target.transientFailures = 0
                 target.nextAttemptAt = nil
             }
-            if droplet.status == .active, droplet.publicIPv4 != nil || state.status.isUp {
+            if droplet.status == .active, droplet.publicIPv4 != nil {
                 followAgent(of: row, droplet: droplet, into: &target, plan: &plan)
             }
         }

@@ -62,13 +62,15 @@ struct BoundRowTests {
         #expect(plan.updates.count == 1)
     }
 
-    @Test("active droplet without a public IPv4 → provisioning; an active row keeps its status and address", arguments: following)
+    @Test("active droplet without a public IPv4 → provisioning; a row that is up keeps its status and address", arguments: following)
     func activeWithoutAddress(status: ServerStatus) {
         let r = Self.subject(status)
         let plan = decide([r], observe([droplet(100, for: 1, status: .active, ipv4: nil, ipv6: nil)]))
         let after = plan.after(r)
-        if status == .active {
-            #expect(plan.updates.isEmpty, "an address missing from one list must not take a server out of service")
+        if status.isUp {
+            #expect(after.status == status, "an address missing from one list must not take a server out of service")
+            #expect(after.ipv4 == r.state.ipv4)
+            if status == .active { #expect(plan.updates.isEmpty) }
             #expect(!plan.waitingOnCloud)
         } else {
             #expect(after.status == .provisioning)
