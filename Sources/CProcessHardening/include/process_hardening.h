@@ -2,8 +2,8 @@
 #define CITRUS_PROCESS_HARDENING_H
 
 /// Keeps this process's memory (the DigitalOcean token, agents' keys on their way into create
-/// requests) out of core dumps and away from same-user debuggers: RLIMIT_CORE 0, then
-/// PR_SET_DUMPABLE 0. Returns 0, or -1 with errno set.
+/// requests) out of core dumps and away from same-user debuggers: PR_SET_DUMPABLE 0, then
+/// RLIMIT_CORE 0 where allowed. Returns 0, or -1 with errno set when the process stays dumpable.
 int citrus_disable_core_dumps(void);
 
 #endif
