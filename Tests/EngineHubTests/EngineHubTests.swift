@@ -1,2 +1,0 @@
-import EngineHubSimulator
-import Testing
