@@ -137,6 +137,58 @@ public final class SimulatedDigitalOcean: Sendable {
     /// Forgets every token's counted requests.
     public func resetRateLimitUsage() { state.withLock { $0.windows.removeAll() } }
 
+    // MARK: - Agents (played by ``SimulatedAgents``; the values stay in memory)
+
+    /// Each droplet's stand-in agent (droplets created with `user_data` that carries the agent's
+    /// values), in droplet id order. Never the key.
+    public func agents() -> [SimulatedAgentStatus] {
+        let now = Date()
+        return state.withLock { $0.agentStatuses(now: now) }
+    }
+
+    public func agent(dropletID: Int64) -> SimulatedAgentStatus? {
+        let now = Date()
+        return state.withLock { $0.agentStatus(dropletID: dropletID, now: now) }
+    }
+
+    /// `heartbeats: false` keeps the agent connected without heartbeats; `connected: false`
+    /// disconnects it until `connected: true`. Nil leaves a setting as it is. False when the
+    /// droplet has no agent.
+    @discardableResult
+    public func controlAgent(dropletID: Int64, heartbeats: Bool? = nil, connected: Bool? = nil) -> Bool {
+        state.withLock { state in
+            guard state.agents[dropletID] != nil else { return false }
+            if let heartbeats { state.agents[dropletID]?.status.heartbeatsEnabled = heartbeats }
+            if let connected { state.agents[dropletID]?.status.connectEnabled = connected }
+            return true
+        }
+    }
+
+    public var agentTiming: SimulatorAgentTiming { state.withLock { $0.agentTiming } }
+
+    public func setAgentTiming(_ timing: SimulatorAgentTiming) { state.withLock { $0.agentTiming = timing } }
+
+    /// Droplets whose agent should be running now: active, no delete asked for, with agent values.
+    func agentDropletIDs() -> [Int64] {
+        let now = Date()
+        return state.withLock { state in
+            state.agents.keys.sorted().filter { state.agentAssignment(dropletID: $0, now: now) != nil }
+        }
+    }
+
+    func agentAssignment(dropletID: Int64) -> AgentAssignment? {
+        let now = Date()
+        return state.withLock { $0.agentAssignment(dropletID: dropletID, now: now) }
+    }
+
+    func updateAgentStatus(dropletID: Int64, _ change: (inout SimulatedAgentStatus) -> Void) {
+        state.withLock { state in
+            guard var status = state.agents[dropletID]?.status else { return }
+            change(&status)
+            state.agents[dropletID]?.status = status
+        }
+    }
+
     /// Writes the state file now (it is also written after every change).
     public func saveState() {
         guard let persistence else { return }

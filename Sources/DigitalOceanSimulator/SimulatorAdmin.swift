@@ -10,6 +10,11 @@ import Foundation
 /// - `GET|PUT /_sim/faults`: read or change faults (partial JSON updates).
 /// - `GET|PUT /_sim/rate-limits`: read or change limits; `DELETE /_sim/rate-limits/usage` forgets usage.
 /// - `GET /_sim/health`.
+/// - `GET /_sim/agents`: each droplet's stand-in agent (state, heartbeats sent, refusals; never the key).
+/// - `POST /_sim/droplets/{id}/agent`: `{"heartbeats": false|true, "connected": false|true}`.
+/// - `GET|PUT /_sim/agent-settings`: boot delay, heartbeat interval, reconnect backoff (seconds).
+///
+/// Every endpoint also answers under `/admin/…` (`POST /admin/droplets/{id}/agent`, `GET /admin/agents`).
 extension State {
     mutating func admin(
         _ request: SimulatedDigitalOcean.Request, path: String, query: [(String, String)], now: Date
@@ -80,9 +85,44 @@ extension State {
         case ("DELETE", "/_sim/rate-limits/usage"):
             windows.removeAll()
             return .init(status: 204, headers: [], body: [])
+        case ("GET", "/_sim/agents"):
+            return reply(200, ["agents": agentStatuses(now: now)])
+        case ("GET", "/_sim/agent-settings"):
+            return reply(200, agentTiming)
+        case ("PUT", "/_sim/agent-settings"), ("PATCH", "/_sim/agent-settings"):
+            do {
+                let patch = try JSONValue.parse(request.body.isEmpty ? Array("{}".utf8) : request.body)
+                agentTiming = try SimulatorAgentTiming.patched(patch, base: agentTiming)
+                return reply(200, agentTiming)
+            } catch let error as SimulatorError {
+                return failure(422, error.description)
+            } catch {
+                return failure(400, "the body must be a JSON object")
+            }
+        case ("POST", _) where Self.agentControlDropletID(path) != nil:
+            let id = Self.agentControlDropletID(path) ?? 0
+            guard agents[id] != nil else { return failure(404, "droplet \(id) has no agent") }
+            guard let patch = try? JSONValue.parse(request.body), case .object = patch else {
+                return failure(400, #"the body must be a JSON object such as {"heartbeats": false} or {"connected": false}"#)
+            }
+            for key in ["heartbeats", "connected"] where patch[key] != nil && patch[key]?.boolValue == nil {
+                return failure(422, "\(key) must be a boolean")
+            }
+            if let on = patch["heartbeats"]?.boolValue { agents[id]?.status.heartbeatsEnabled = on }
+            if let on = patch["connected"]?.boolValue { agents[id]?.status.connectEnabled = on }
+            return reply(200, ["agent": agentStatus(dropletID: id, now: now)])
         default:
             return failure(404, "no such simulator endpoint: \(request.method) \(path)")
         }
+    }
+}
+
+extension State {
+    /// The droplet id in `/_sim/droplets/{id}/agent`.
+    static func agentControlDropletID(_ path: String) -> Int64? {
+        let parts = path.split(separator: "/")
+        guard parts.count == 4, parts[0] == "_sim", parts[1] == "droplets", parts[3] == "agent" else { return nil }
+        return Int64(parts[2])
     }
 }
 
@@ -105,6 +145,10 @@ struct FaultsPatch: Decodable {
         if let v = seconds("list_lag_seconds") { faults.listLagSeconds = v }
         if let v = seconds("latency_seconds") { faults.latencySeconds = v }
         if let v = json["fail_next_requests"]?.intValue { faults.failNextRequests = Int(max(0, v)) }
+        if let v = probability("agent_never_connect_probability") { faults.agentNeverConnectProbability = v }
+        if let v = probability("agent_wrong_key_probability") { faults.agentWrongKeyProbability = v }
+        if let v = probability("agent_late_probability") { faults.agentLateProbability = v }
+        if let v = seconds("agent_late_seconds") { faults.agentLateSeconds = v }
         return faults
     }
 }

@@ -16,6 +16,29 @@ public struct SimulatorConfiguration: Sendable {
     public var stateDirectory: String?
     /// The request log keeps at most this many entries (oldest dropped); counts are kept for all.
     public var requestLogLimit: Int = 100_000
+    /// Agents (droplets created with `user_data` carrying the agent's three values): from active to
+    /// cloud-init starting the agent, the heartbeat period and the reconnect backoff.
+    public var agentBootDelay: Duration = .seconds(1)
+    public var agentHeartbeatInterval: Duration = .seconds(10)
+    /// Reconnect backoff: starts here and doubles up to ``agentReconnectMaximumDelay``.
+    public var agentReconnectInitialDelay: Duration = .seconds(1)
+    public var agentReconnectMaximumDelay: Duration = .seconds(10)
+
+    /// The agent timings as the admin API shows them.
+    public var agentTiming: SimulatorAgentTiming {
+        get {
+            SimulatorAgentTiming(
+                bootDelaySeconds: agentBootDelay.seconds, heartbeatIntervalSeconds: agentHeartbeatInterval.seconds,
+                reconnectInitialSeconds: agentReconnectInitialDelay.seconds, reconnectMaximumSeconds: agentReconnectMaximumDelay.seconds
+            )
+        }
+        set {
+            agentBootDelay = .seconds(newValue.bootDelaySeconds)
+            agentHeartbeatInterval = .seconds(newValue.heartbeatIntervalSeconds)
+            agentReconnectInitialDelay = .seconds(newValue.reconnectInitialSeconds)
+            agentReconnectMaximumDelay = .seconds(newValue.reconnectMaximumSeconds)
+        }
+    }
 
     /// The token `citrus-do-sim` accepts when none is given. For development only.
     public static let developmentToken = "dop_v1_simulator_development_token"
@@ -72,6 +95,13 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
     public var latencySeconds: Double = 0
     /// An accepted droplet disappears (404) before it becomes active.
     public var vanishProbability: Double = 0
+    /// Drawn once per droplet with agent credentials, at create: its agent never connects.
+    public var agentNeverConnectProbability: Double = 0
+    /// … its agent presents a different key than the one in `user_data`.
+    public var agentWrongKeyProbability: Double = 0
+    /// … its agent connects ``agentLateSeconds`` later than the boot delay says.
+    public var agentLateProbability: Double = 0
+    public var agentLateSeconds: Double = 0
 
     public init() {}
 
@@ -83,6 +113,10 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         case listLagSeconds = "list_lag_seconds"
         case latencySeconds = "latency_seconds"
         case vanishProbability = "vanish_probability"
+        case agentNeverConnectProbability = "agent_never_connect_probability"
+        case agentWrongKeyProbability = "agent_wrong_key_probability"
+        case agentLateProbability = "agent_late_probability"
+        case agentLateSeconds = "agent_late_seconds"
     }
 
     /// Decodes a partial update: absent keys keep the values of `base`.
@@ -113,6 +147,10 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         vanishProbability = try probability(.vanishProbability, base.vanishProbability)
         listLagSeconds = try seconds(.listLagSeconds, base.listLagSeconds)
         latencySeconds = try seconds(.latencySeconds, base.latencySeconds)
+        agentNeverConnectProbability = try probability(.agentNeverConnectProbability, base.agentNeverConnectProbability)
+        agentWrongKeyProbability = try probability(.agentWrongKeyProbability, base.agentWrongKeyProbability)
+        agentLateProbability = try probability(.agentLateProbability, base.agentLateProbability)
+        agentLateSeconds = try seconds(.agentLateSeconds, base.agentLateSeconds)
         failNextRequests = max(0, try c.decodeIfPresent(Int.self, forKey: .failNextRequests) ?? base.failNextRequests)
     }
 }
@@ -192,12 +230,17 @@ public struct SimulatorRequestRecord: Sendable, Codable, Equatable {
     /// The status sent, or nil when the connection was closed without an answer.
     public var status: Int?
     public var requestID: String
-    /// POST bodies (up to 64 KiB + 1 KiB), to check what clients actually send.
+    /// POST bodies (up to 64 KiB + 1 KiB), to check what clients actually send, with the value of
+    /// `user_data` replaced by a note of its size (`"<present, 1234 bytes>"`): it carries the agent's
+    /// key. Nil for a body that is not JSON (then only ``bodyBytes`` is kept).
     public var body: String?
+    /// The size of a POST body as received.
+    public var bodyBytes: Int?
 
     enum CodingKeys: String, CodingKey {
         case sequence, time, method, path, route, status, body
         case requestID = "request_id"
+        case bodyBytes = "body_bytes"
     }
 }
 

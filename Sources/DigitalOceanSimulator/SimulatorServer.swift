@@ -6,9 +6,13 @@ import ServiceLifecycle
 import Synchronization
 
 /// The simulator behind plain HTTP/1.1 (SwiftNIO). Bind first (the port is known before `run()`),
-/// then `run()` serves until the task is cancelled or a graceful shutdown begins.
+/// then `run()` serves until the task is cancelled or a graceful shutdown begins. Beside the HTTP
+/// server, `run()` runs the droplets' stand-in agents (``SimulatedAgents``) unless `bind` was told
+/// `agents: false`.
 public final class SimulatorServer: Service, Sendable {
     public let simulator: SimulatedDigitalOcean
+    /// The stand-in agents `run()` runs, or nil.
+    public let agents: SimulatedAgents?
     /// The address actually bound (the real port when 0 was asked for).
     public let host: String
     public let port: Int
@@ -21,8 +25,12 @@ public final class SimulatorServer: Service, Sendable {
         host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
     }
 
-    private init(simulator: SimulatedDigitalOcean, host: String, port: Int, channel: any Channel, connections: ConnectionTracker, logger: Logger) {
+    private init(
+        simulator: SimulatedDigitalOcean, agents: SimulatedAgents?, host: String, port: Int, channel: any Channel,
+        connections: ConnectionTracker, logger: Logger
+    ) {
         self.simulator = simulator
+        self.agents = agents
         self.host = host
         self.port = port
         self.channel = channel
@@ -30,11 +38,13 @@ public final class SimulatorServer: Service, Sendable {
         self.logger = logger
     }
 
-    /// Binds `host:port` (port 0: an ephemeral port, see ``port``).
+    /// Binds `host:port` (port 0: an ephemeral port, see ``port``). `agents`: play cloud-init for
+    /// droplets created with agent values in `user_data` (``SimulatedAgents``) while `run()` runs.
     public static func bind(
         host: String = "127.0.0.1",
         port: Int = 0,
         simulator: SimulatedDigitalOcean,
+        agents: Bool = true,
         logger: Logger = Logger(label: "citrus-do-sim"),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> SimulatorServer {
@@ -54,15 +64,22 @@ public final class SimulatorServer: Service, Sendable {
             .get()
         let boundPort = channel.localAddress?.port ?? port
         logger.info("simulator listening", metadata: ["host": "\(host)", "port": "\(boundPort)"])
-        return SimulatorServer(simulator: simulator, host: host, port: boundPort, channel: channel, connections: connections, logger: logger)
+        let runner = agents ? SimulatedAgents(simulator: simulator, logger: logger, eventLoopGroup: eventLoopGroup) : nil
+        return SimulatorServer(
+            simulator: simulator, agents: runner, host: host, port: boundPort, channel: channel, connections: connections, logger: logger)
     }
 
-    /// Serves until cancelled or gracefully shut down, then closes every connection and saves state.
+    /// Serves until cancelled or gracefully shut down, then stops the agents, closes every
+    /// connection and saves state.
     public func run() async throws {
-        try await withTaskCancellationOrGracefulShutdownHandler {
-            try await channel.closeFuture.get()
-        } onCancelOrGracefulShutdown: { [channel] in
-            channel.close(promise: nil)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if let agents { group.addTask { try? await agents.run() } }
+            try await withTaskCancellationOrGracefulShutdownHandler {
+                try await channel.closeFuture.get()
+            } onCancelOrGracefulShutdown: { [channel] in
+                channel.close(promise: nil)
+            }
+            group.cancelAll()
         }
         await connections.closeAll()
         simulator.saveState()

@@ -22,6 +22,9 @@ struct State: Sendable {
     var counts: [RouteKey: Int] = [:]
     var sequence = 0
     var dirty = false
+    /// Agents by droplet id: in memory only (never in the state file or the request log).
+    var agents: [Int64: AgentRecord] = [:]
+    var agentTiming: SimulatorAgentTiming
 
     init(configuration: SimulatorConfiguration) {
         tokens = configuration.tokens
@@ -30,6 +33,7 @@ struct State: Sendable {
         faults = configuration.faults
         rateLimits = configuration.rateLimits
         requestLogLimit = max(1, configuration.requestLogLimit)
+        agentTiming = configuration.agentTiming
         var system = SystemRandomNumberGenerator()
         rng = SeededGenerator(seed: configuration.seed ?? system.next())
     }
@@ -58,13 +62,17 @@ struct State: Sendable {
         if path == "/_sim" || path.hasPrefix("/_sim/") {
             return .respond(admin(request, path: path, query: query, now: now), delay: .zero)
         }
+        if path == "/admin" || path.hasPrefix("/admin/") {  // The same endpoints under another name.
+            return .respond(admin(request, path: "/_sim" + path.dropFirst("/admin".count), query: query, now: now), delay: .zero)
+        }
         let requestID = rng.uuid()
         let route = Self.route(of: path)
         sequence += 1
         var record = SimulatorRequestRecord(
             sequence: sequence, time: now, method: request.method, path: request.uri, route: route,
             status: nil, requestID: requestID,
-            body: request.method == "POST" ? String(decoding: request.body.prefix(65 * 1024), as: UTF8.self) : nil
+            body: request.method == "POST" ? Self.loggedBody(request.body) : nil,
+            bodyBytes: request.method == "POST" ? request.body.count : nil
         )
         counts[RouteKey(method: request.method, route: route), default: 0] += 1
 
@@ -321,11 +329,14 @@ struct State: Sendable {
             }
             for tag in items where !tags.contains(tag) { tags.append(tag) }
         }
+        // Messages about user_data never quote it: it carries the agent's key.
         var hasUserData = false
+        var agentCredentials: AgentCredentials?
         if let userData = document["user_data"], !userData.isNull {
             guard let text = userData.stringValue else { return invalid("user_data must be a string") }
             guard text.utf8.count <= 64 * 1024 else { return invalid("user_data must not exceed 64 KiB.") }
             hasUserData = true
+            agentCredentials = AgentCredentials.extract(fromScript: text)
         }
         var flags: [String: Bool] = ["ipv6": false, "monitoring": false, "backups": false, "public_networking": true]
         for key in Array(flags.keys) {
@@ -345,6 +356,7 @@ struct State: Sendable {
                 publicNetworking: flags["public_networking"] ?? true, hasUserData: hasUserData,
                 createdAt: now, active: false, injected: false
             )
+            if let agentCredentials { planAgent(for: droplet.id, credentials: agentCredentials) }
             created.append(droplet)
         }
         dirty = true
@@ -534,6 +546,23 @@ struct State: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// A POST body as the request log keeps it: JSON with the value of `user_data` replaced by a
+    /// note of its size, or nil when the body is not JSON (it might be anything; only its size is
+    /// kept). Never the text of `user_data`.
+    static func loggedBody(_ body: [UInt8]) -> String? {
+        guard !body.isEmpty, let document = try? JSONValue.parse(body) else { return nil }
+        var logged = document
+        if case .object(let pairs) = document {
+            logged = .object(
+                pairs.map { key, value in
+                    guard key == "user_data", !value.isNull else { return (key, value) }
+                    let size = value.stringValue.map { $0.utf8.count } ?? value.serialized().count
+                    return (key, .string("<present, \(size) bytes>"))
+                })
+        }
+        return String(decoding: logged.serialized().prefix(65 * 1024), as: UTF8.self)
+    }
 
     static func timestamp(_ date: Date) -> String {
         date.formatted(Date.ISO8601FormatStyle())

@@ -18,6 +18,8 @@ struct CitrusDoSim: AsyncParsableCommand {
             Introspection and control (no token, loopback only): GET /_sim/droplets, POST /_sim/droplets \
             (inject), GET|DELETE /_sim/requests, GET /_sim/counts, GET|PUT /_sim/faults, \
             GET|PUT /_sim/rate-limits, DELETE /_sim/rate-limits/usage, GET /_sim/health.
+
+            Agents: a droplet created with user_data that carries AGENT_ID, AGENT_KEY and ENGINE_WS_URL             lines gets a stand-in Citrus Agent once active (cloud-init): it dials ENGINE_WS_URL (ws://,             loopback only; anything else is logged and skipped), says hello, sends heartbeats and             reconnects with backoff (docs/agent-protocol.md). GET /_sim/agents lists them (never the             key); POST /_sim/droplets/{id}/agent with {"heartbeats": false|true} or             {"connected": false|true} controls one; GET|PUT /_sim/agent-settings changes timings.             The same endpoints answer under /admin/.
             """
     )
 
@@ -66,6 +68,33 @@ struct CitrusDoSim: AsyncParsableCommand {
     @Option(help: "Probability (0-1) that an accepted droplet vanishes before it becomes active.")
     var vanishProbability: Double = 0
 
+    @Option(help: "Seconds from a droplet becoming active until cloud-init has its agent connect.")
+    var agentBootSeconds: Double = 1
+
+    @Option(help: "Seconds between an agent's heartbeats.")
+    var agentHeartbeatSeconds: Double = 10
+
+    @Option(help: "First reconnect delay of an agent, in seconds; it doubles up to --agent-reconnect-max-seconds.")
+    var agentReconnectInitialSeconds: Double = 1
+
+    @Option(help: "Longest reconnect delay of an agent, in seconds.")
+    var agentReconnectMaxSeconds: Double = 10
+
+    @Option(help: "Probability (0-1), per droplet, that its agent never connects.")
+    var agentNeverConnectProbability: Double = 0
+
+    @Option(help: "Probability (0-1), per droplet, that its agent presents a wrong key.")
+    var agentWrongKeyProbability: Double = 0
+
+    @Option(help: "Probability (0-1), per droplet, that its agent connects --agent-late-seconds late.")
+    var agentLateProbability: Double = 0
+
+    @Option(help: "Extra seconds before a late agent connects.")
+    var agentLateSeconds: Double = 0
+
+    @Flag(name: .customLong("no-agents"), help: "Do not start agents for droplets (user_data is still accepted).")
+    var noAgents = false
+
     @Option(help: "Seed for ids, addresses, request ids and fault draws, for repeatable runs.")
     var seed: UInt64?
 
@@ -81,14 +110,25 @@ struct CitrusDoSim: AsyncParsableCommand {
             ("--create-response-lost-probability", createResponseLostProbability),
             ("--create-server-error-probability", createServerErrorProbability),
             ("--vanish-probability", vanishProbability),
+            ("--agent-never-connect-probability", agentNeverConnectProbability),
+            ("--agent-wrong-key-probability", agentWrongKeyProbability),
+            ("--agent-late-probability", agentLateProbability),
         ] where !(0...1).contains(value) {
             throw ValidationError("\(name) must be between 0 and 1")
         }
         for (name, value) in [
             ("--boot-seconds", bootSeconds), ("--delete-seconds", deleteSeconds),
             ("--list-lag-seconds", listLagSeconds), ("--latency-seconds", latencySeconds),
+            ("--agent-boot-seconds", agentBootSeconds), ("--agent-late-seconds", agentLateSeconds),
         ] where !(value >= 0 && value.isFinite) {
             throw ValidationError("\(name) must be 0 or more")
+        }
+        for (name, value) in [
+            ("--agent-heartbeat-seconds", agentHeartbeatSeconds),
+            ("--agent-reconnect-initial-seconds", agentReconnectInitialSeconds),
+            ("--agent-reconnect-max-seconds", agentReconnectMaxSeconds),
+        ] where !(value >= 0.01 && value.isFinite) {
+            throw ValidationError("\(name) must be at least 0.01")
         }
         guard ratePerMinute >= 0, ratePerHour >= 0 else { throw ValidationError("rate limits must be 0 or more") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
@@ -114,11 +154,20 @@ struct CitrusDoSim: AsyncParsableCommand {
         configuration.faults.listLagSeconds = listLagSeconds
         configuration.faults.latencySeconds = latencySeconds
         configuration.faults.vanishProbability = vanishProbability
+        configuration.faults.agentNeverConnectProbability = agentNeverConnectProbability
+        configuration.faults.agentWrongKeyProbability = agentWrongKeyProbability
+        configuration.faults.agentLateProbability = agentLateProbability
+        configuration.faults.agentLateSeconds = agentLateSeconds
+        configuration.agentTiming = SimulatorAgentTiming(
+            bootDelaySeconds: agentBootSeconds, heartbeatIntervalSeconds: agentHeartbeatSeconds,
+            reconnectInitialSeconds: agentReconnectInitialSeconds,
+            reconnectMaximumSeconds: max(agentReconnectMaxSeconds, agentReconnectInitialSeconds)
+        )
         configuration.seed = seed
         configuration.stateDirectory = stateDir
 
         let simulator = try SimulatedDigitalOcean(configuration: configuration)
-        let server = try await SimulatorServer.bind(host: host, port: port, simulator: simulator, logger: logger)
+        let server = try await SimulatorServer.bind(host: host, port: port, simulator: simulator, agents: !noAgents, logger: logger)
         // The one line on stdout: scripts read the port from it when using --port 0.
         FileHandle.standardOutput.write(Data((server.baseURL + "\n").utf8))
 

@@ -1,0 +1,168 @@
+import Foundation
+
+/// When agents start, beat and retry. Seconds, for the admin API (`GET|PUT /_sim/agent-settings`).
+public struct SimulatorAgentTiming: Sendable, Codable, Equatable {
+    /// From the droplet becoming active to cloud-init starting the agent.
+    public var bootDelaySeconds: Double = 1
+    public var heartbeatIntervalSeconds: Double = 10
+    /// The reconnect backoff starts here and doubles up to ``reconnectMaximumSeconds``.
+    public var reconnectInitialSeconds: Double = 1
+    public var reconnectMaximumSeconds: Double = 10
+
+    public init(
+        bootDelaySeconds: Double = 1, heartbeatIntervalSeconds: Double = 10, reconnectInitialSeconds: Double = 1,
+        reconnectMaximumSeconds: Double = 10
+    ) {
+        self.bootDelaySeconds = bootDelaySeconds
+        self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+        self.reconnectInitialSeconds = reconnectInitialSeconds
+        self.reconnectMaximumSeconds = reconnectMaximumSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case bootDelaySeconds = "boot_delay_seconds"
+        case heartbeatIntervalSeconds = "heartbeat_interval_seconds"
+        case reconnectInitialSeconds = "reconnect_initial_seconds"
+        case reconnectMaximumSeconds = "reconnect_maximum_seconds"
+    }
+
+    /// Decodes a partial update: absent keys keep the values of `base`; negative values are refused.
+    static func patched(_ json: JSONValue, base: SimulatorAgentTiming) throws -> SimulatorAgentTiming {
+        var timing = base
+        func seconds(_ key: CodingKeys, minimum: Double) throws -> Double? {
+            guard let value = json[key.rawValue], !value.isNull else { return nil }
+            guard let number = value.doubleValue, number.isFinite, number >= minimum else {
+                throw SimulatorError("\(key.rawValue) must be a number of at least \(minimum)")
+            }
+            return number
+        }
+        if let v = try seconds(.bootDelaySeconds, minimum: 0) { timing.bootDelaySeconds = v }
+        if let v = try seconds(.heartbeatIntervalSeconds, minimum: 0.01) { timing.heartbeatIntervalSeconds = v }
+        if let v = try seconds(.reconnectInitialSeconds, minimum: 0.01) { timing.reconnectInitialSeconds = v }
+        if let v = try seconds(.reconnectMaximumSeconds, minimum: 0.01) { timing.reconnectMaximumSeconds = v }
+        timing.reconnectMaximumSeconds = max(timing.reconnectMaximumSeconds, timing.reconnectInitialSeconds)
+        return timing
+    }
+}
+
+/// What one droplet's stand-in agent is doing. Never carries the key.
+public struct SimulatedAgentStatus: Sendable, Codable, Equatable {
+    public enum State: String, Sendable, Codable {
+        /// The droplet is booting, cloud-init has not started the agent yet, or (never-connect fault)
+        /// it never will.
+        case waiting
+        /// Dialling, saying hello, or between attempts.
+        case connecting
+        /// Welcomed by the hub.
+        case connected
+        /// The hub refused its key; it retries with backoff.
+        case refused
+        /// The droplet is gone or being deleted, the agent was disconnected through the admin API, or
+        /// its `ENGINE_WS_URL` is not one the simulator dials (see ``note``).
+        case stopped
+    }
+
+    public var dropletID: Int64
+    public var agentID: String
+    public var state: State
+    /// The hub as the agent dials it (scheme, host, port, path), or nil when the URL does not parse.
+    public var engine: String?
+    public var heartbeatsSent: Int = 0
+    /// Refusals received from the hub.
+    public var refusals: Int = 0
+    /// Welcomes received (the first connection and every reconnection).
+    public var connections: Int = 0
+    /// Admin control: `false` keeps the connection but sends no heartbeats.
+    public var heartbeatsEnabled: Bool = true
+    /// Admin control: `false` disconnects and stays away.
+    public var connectEnabled: Bool = true
+    /// The faults drawn for this droplet: `never_connect`, `wrong_key`, `late`.
+    public var faults: [String] = []
+    /// Why it is not dialling, or the last connection error.
+    public var note: String?
+
+    enum CodingKeys: String, CodingKey {
+        case state, engine, refusals, connections, faults, note
+        case dropletID = "droplet_id"
+        case agentID = "agent_id"
+        case heartbeatsSent = "heartbeats_sent"
+        case heartbeatsEnabled = "heartbeats_enabled"
+        case connectEnabled = "connect_enabled"
+    }
+}
+
+/// One droplet's agent as the simulator keeps it: in memory only (never persisted, never logged).
+struct AgentRecord: Sendable {
+    var credentials: AgentCredentials
+    /// The key the agent presents (differs from the script's under the wrong-key fault).
+    var presentedKey: String
+    var neverConnects: Bool
+    var lateBy: Double
+    var status: SimulatedAgentStatus
+}
+
+/// What an agent task needs to know about its droplet right now (``SimulatedDigitalOcean/agentAssignment(dropletID:)``).
+struct AgentAssignment: Sendable {
+    var dropletID: Int64
+    var agentID: String
+    var presentedKey: String
+    var engineURL: String
+    var activeAt: Date
+    var neverConnects: Bool
+    var lateBy: Double
+    var heartbeatsEnabled: Bool
+    var connectEnabled: Bool
+    var timing: SimulatorAgentTiming
+}
+
+extension State {
+    /// At create: reads the agent's values from `user_data` and draws this droplet's agent faults.
+    /// Draws only for a droplet that has an agent and only for a fault whose probability is above
+    /// zero, so runs that use neither see the same random sequence as before.
+    mutating func planAgent(for dropletID: Int64, credentials: AgentCredentials) {
+        let neverConnects = rng.chance(faults.agentNeverConnectProbability)
+        let wrongKey = rng.chance(faults.agentWrongKeyProbability)
+        let late = rng.chance(faults.agentLateProbability)
+        var drawn: [String] = []
+        if neverConnects { drawn.append("never_connect") }
+        if wrongKey { drawn.append("wrong_key") }
+        if late { drawn.append("late") }
+        let engine = try? AgentEndpoint.parse(credentials.engineURL).get()
+        agents[dropletID] = AgentRecord(
+            credentials: credentials,
+            presentedKey: wrongKey ? AgentCredentials.wrongKey(for: credentials.key) : credentials.key,
+            neverConnects: neverConnects, lateBy: late ? faults.agentLateSeconds : 0,
+            status: SimulatedAgentStatus(
+                dropletID: dropletID, agentID: credentials.agentID, state: .waiting, engine: engine?.description, faults: drawn
+            )
+        )
+    }
+
+    /// The agent's task keeps running while this is non-nil: the droplet is active and no delete
+    /// was asked for.
+    func agentAssignment(dropletID: Int64, now: Date) -> AgentAssignment? {
+        guard let record = agents[dropletID], let droplet = droplets[dropletID], droplet.deleteRequestedAt == nil,
+            droplet.apiStatus(at: now) == "active", let activeAt = droplet.activeAt
+        else { return nil }
+        return AgentAssignment(
+            dropletID: dropletID, agentID: record.credentials.agentID, presentedKey: record.presentedKey,
+            engineURL: record.credentials.engineURL, activeAt: activeAt, neverConnects: record.neverConnects,
+            lateBy: record.lateBy, heartbeatsEnabled: record.status.heartbeatsEnabled,
+            connectEnabled: record.status.connectEnabled, timing: agentTiming
+        )
+    }
+
+    /// Every agent's status; one whose droplet is gone or being deleted shows `stopped`.
+    func agentStatuses(now: Date) -> [SimulatedAgentStatus] {
+        agents.keys.sorted().compactMap { agentStatus(dropletID: $0, now: now) }
+    }
+
+    func agentStatus(dropletID: Int64, now: Date) -> SimulatedAgentStatus? {
+        guard var status = agents[dropletID]?.status else { return nil }
+        let droplet = droplets[dropletID]
+        if droplet == nil || droplet?.deleteRequestedAt != nil || droplet?.apiStatus(at: now) == nil {
+            status.state = .stopped
+        }
+        return status
+    }
+}
