@@ -103,26 +103,32 @@ public final class EngineHub: Service, Sendable {
         return hub
     }
 
-    /// Serves until the task is cancelled, a graceful shutdown begins, or `shutdown()`. On the
-    /// way out every agent gets a close frame (1001) and the database session is closed.
+    /// Serves until a graceful shutdown begins, `shutdown()`, or the task is cancelled; then returns.
+    /// A graceful shutdown or `shutdown()` sends every agent a close frame (1001) and waits for
+    /// the handshake; cancellation cuts the connections. The database session is closed either way.
     public func run() async throws {
         let first = lifecycle.withLock { state in
             defer { state.running = true }
             return !state.running
         }
         guard first else { throw EngineHubError(code: .invalidConfiguration, message: "the hub is already running") }
-        try await withTaskCancellationOrGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                // Beside accepting, not before: an unreachable database must not delay agents' refusals.
-                group.addTask { await self.directory.warmUp() }
-                try await server.executeThenClose { inbound in
-                    for try await upgrade in inbound {
-                        group.addTask { await self.serve(upgrade) }
+        do {
+            try await withTaskCancellationOrGracefulShutdownHandler {
+                try await withThrowingDiscardingTaskGroup { group in
+                    // Beside accepting, not before: an unreachable database must not delay agents' refusals.
+                    group.addTask { await self.directory.warmUp() }
+                    try await server.executeThenClose { inbound in
+                        for try await upgrade in inbound {
+                            group.addTask { await self.serve(upgrade) }
+                        }
                     }
                 }
+            } onCancelOrGracefulShutdown: {
+                self.beginShutdown()
             }
-        } onCancelOrGracefulShutdown: {
-            self.beginShutdown()
+        } catch  where Task.isCancelled {
+            // Cancelled: connections were cut rather than closed politely; that is what was asked.
+            logger.debug("engine hub cancelled", metadata: ["error": "\(error)"])
         }
         await directory.close()
         logger.info("engine hub stopped")

@@ -224,4 +224,24 @@ struct ConversationTests {
         await client.close()
         await database.close()
     }
+
+    @Test("cancelling run() ends agent connections and returns without an error")
+    func cancellingRunStops() async throws {
+        let database = try await AgentsDatabase.create()
+        let agent = try await database.insertAgent()
+        let hub = try await EngineHub.bind(configuration: quickConfiguration(databaseURL: database.url), logger: testLogger())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await hub.run() }
+            let client = try await WebSocketTestClient.connect(port: hub.port)
+            try await client.sendHello(agentID: agent.idText, key: agent.key)
+            #expect(try await client.next().message?.type == "welcome")
+            group.cancelAll()
+            let end = try await client.nextClose()
+            #expect(end == .ended || end.closeCode == 1001)
+            try await group.waitForAll()
+            await client.close()
+        }
+        await #expect(throws: (any Error).self) { try await WebSocketTestClient.connect(port: hub.port) }
+        await database.close()
+    }
 }
