@@ -73,6 +73,7 @@ public struct DigitalOceanClient: Sendable {
     private let httpClient: HTTPClient
     private let ownsHTTPClient: Bool
     private let logger: Logger
+    private let transportLogger: Logger
     private let baseURL: String
 
     /// Creates a client with its own connection pool; call ``shutdown()`` when done.
@@ -106,6 +107,11 @@ public struct DigitalOceanClient: Sendable {
         self.ownsHTTPClient = ownsHTTPClient
         self.rateBudget = rateBudget
         self.logger = logger
+        // AsyncHTTPClient's trace level dumps the bytes on the wire, a create's user_data (an
+        // agent's key) and the Authorization header among them: never below debug for it.
+        var transportLogger = logger
+        if transportLogger.logLevel < .debug { transportLogger.logLevel = .debug }
+        self.transportLogger = transportLogger
         var base = configuration.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
@@ -326,7 +332,7 @@ public struct DigitalOceanClient: Sendable {
         let headers: HTTPHeaders
         let responseBody: ByteBuffer
         do {
-            let response = try await httpClient.execute(request, deadline: .now() + .init(configuration.requestTimeout), logger: logger)
+            let response = try await httpClient.execute(request, deadline: .now() + .init(configuration.requestTimeout), logger: transportLogger)
             status = Int(response.status.code)
             headers = response.headers
             responseBody = try await response.body.collect(upTo: configuration.maximumResponseBytes)

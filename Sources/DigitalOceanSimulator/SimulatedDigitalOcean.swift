@@ -164,6 +164,12 @@ public final class SimulatedDigitalOcean: Sendable {
         }
     }
 
+    /// The values a droplet's `user_data` carried, key included. In-process only, for tests that
+    /// check where a key went (or did not); never served over HTTP, logged or saved.
+    public func agentCredentials(dropletID: Int64) -> AgentCredentials? {
+        state.withLock { $0.agents[dropletID]?.credentials }
+    }
+
     public var agentTiming: SimulatorAgentTiming { state.withLock { $0.agentTiming } }
 
     public func setAgentTiming(_ timing: SimulatorAgentTiming) { state.withLock { $0.agentTiming = timing } }

@@ -102,6 +102,9 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
     /// … its agent connects ``agentLateSeconds`` later than the boot delay says.
     public var agentLateProbability: Double = 0
     public var agentLateSeconds: Double = 0
+    /// Every create is refused 422 with a message that quotes the request body back, user_data
+    /// included (as some APIs do): the client must keep such echoes out of its errors.
+    public var createRefusedEchoingBody = false
 
     public init() {}
 
@@ -117,6 +120,7 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         case agentWrongKeyProbability = "agent_wrong_key_probability"
         case agentLateProbability = "agent_late_probability"
         case agentLateSeconds = "agent_late_seconds"
+        case createRefusedEchoingBody = "create_refused_echoing_body"
     }
 
     /// Decodes a partial update: absent keys keep the values of `base`.
@@ -152,6 +156,7 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         agentLateProbability = try probability(.agentLateProbability, base.agentLateProbability)
         agentLateSeconds = try seconds(.agentLateSeconds, base.agentLateSeconds)
         failNextRequests = max(0, try c.decodeIfPresent(Int.self, forKey: .failNextRequests) ?? base.failNextRequests)
+        createRefusedEchoingBody = try c.decodeIfPresent(Bool.self, forKey: .createRefusedEchoingBody) ?? base.createRefusedEchoingBody
     }
 }
 

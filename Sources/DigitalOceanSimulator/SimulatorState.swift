@@ -266,6 +266,9 @@ struct State: Sendable {
             return .respond(error(400, "bad_request", "error parsing request body", context))
         }
         func invalid(_ message: String) -> APIResult { .respond(error(422, "unprocessable_entity", message, context)) }
+        if faults.createRefusedEchoingBody {
+            return invalid("cannot create a droplet from \(String(decoding: body, as: UTF8.self))")
+        }
 
         let names: [String]
         let multi: Bool

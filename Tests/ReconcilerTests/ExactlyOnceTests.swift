@@ -68,7 +68,7 @@ struct ExactlyOnceTests {
             #expect(world.simulator.droplet(id: madeAhead)?.deleteRequestedAt == nil, "the adopted droplet was destroyed")
             #expect(world.requests(method: "DELETE").isEmpty, "destroys were sent: \(world.requests(method: "DELETE").map(\.path))")
 
-            let events = try await Self.events(world).filter { $0.serverID == id }
+            let events = try await world.events().filter { $0.serverID == id }
             #expect(events.contains { $0.kind == "adopted" && $0.dropletID == madeAhead }, "no adoption in server_events: \(events)")
             #expect(!events.contains { $0.kind == "create_requested" }, "a create was decided for the row: \(events)")
             #expect(daemon.isRunning)
@@ -91,10 +91,10 @@ struct ExactlyOnceTests {
             try await world.db.query("DELETE FROM servers WHERE id = \(id)")
             // The daemon sees the droplet without its row (an orphan: reported, left alone).
             let seenAsOrphan = try await eventually(timeout: .seconds(30)) {
-                try await Self.events(world).contains { $0.kind == "orphan_seen" && $0.dropletID == original }
+                try await world.events().contains { $0.kind == "orphan_seen" && $0.dropletID == original }
             }
             #expect(seenAsOrphan, "the daemon never looked at the fleet while the row was gone")
-            let mark = try await Self.events(world).last?.id ?? 0
+            let mark = try await world.events().last?.id ?? 0
             try await world.db.query("INSERT INTO servers (id, name) VALUES (\(id), 'comes-back')")
 
             let bound = try await eventually(timeout: .seconds(30)) {
@@ -113,7 +113,7 @@ struct ExactlyOnceTests {
             #expect(world.simulator.droplet(id: original)?.deleteRequestedAt == nil, "the droplet was destroyed")
             #expect(world.requests(method: "DELETE").isEmpty, "destroys were sent: \(world.requests(method: "DELETE").map(\.path))")
 
-            let after = try await Self.events(world, after: mark).filter { $0.serverID == id }
+            let after = try await world.events(after: mark).filter { $0.serverID == id }
             #expect(after.contains { $0.kind == "adopted" && $0.dropletID == original }, "no adoption in server_events: \(after)")
             #expect(!after.contains { $0.kind == "create_requested" }, "a create was decided for the row inserted again: \(after)")
             #expect(daemon.isRunning)
@@ -197,7 +197,7 @@ struct ExactlyOnceTests {
             #expect(answered500.count >= waitedLong.count)
 
             // Every create_requested event's request reached the simulator within the send window.
-            let requested = try await Self.events(world).filter { $0.kind == "create_requested" }
+            let requested = try await world.events().filter { $0.kind == "create_requested" }
             #expect(requested.count == rowCount, "\(requested.count) create intents audited for \(rowCount) rows")
             for event in requested {
                 guard let server = event.serverID else { continue }
@@ -285,7 +285,7 @@ struct ExactlyOnceTests {
             // Resume the old leader: it still holds a plan (the in-flight create's answer, the
             // creates queued behind it), but its lease is long over. It must send and write nothing.
             let revisions = Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0.revision) })
-            let eventMark = try await Self.events(world).last?.id ?? 0
+            let eventMark = try await world.events().last?.id ?? 0
             let logMark = leader.output.utf8.count
             let resumedAt = Date()
             leader.signal(SIGCONT)
@@ -301,7 +301,7 @@ struct ExactlyOnceTests {
                 "the resumed leader does not say it lost leadership:\n\(resumedLog.suffix(3000))")
             let rewritten = try await world.rows().filter { revisions[$0.id] != $0.revision }
             #expect(rewritten.isEmpty, "rows written after the old leader resumed: \(rewritten)")
-            let newEvents = try await Self.events(world, after: eventMark)
+            let newEvents = try await world.events(after: eventMark)
             #expect(newEvents.isEmpty, "audit events written after the old leader resumed: \(newEvents)")
             #expect(try await world.leader() == standbyName, "leadership moved again after the old leader resumed")
             #expect(try await world.invariantViolations().isEmpty)
@@ -345,29 +345,6 @@ struct ExactlyOnceTests {
         } catch {
             try? await client.shutdown()
             throw error
-        }
-    }
-
-    struct Event: Sendable, CustomStringConvertible {
-        var id: Int64
-        var serverID: UUID?
-        var kind: String
-        var dropletID: Int64?
-        var at: Date
-        var message: String
-        var description: String { "#\(id) \(kind) droplet=\(dropletID.map(String.init) ?? "-"): \(message)" }
-    }
-
-    /// `server_events` after the entry with id `mark`, oldest first.
-    static func events(_ world: World, after mark: Int64 = 0) async throws -> [Event] {
-        try await world.db.query(
-            "SELECT id, server_id, kind, droplet_id, created_at, message FROM server_events WHERE id > \(mark) ORDER BY id"
-        ).map { row in
-            Event(
-                id: try row.decode(Int64.self, "id"), serverID: try row.decode(UUID?.self, "server_id"),
-                kind: try row.decode(String.self, "kind"), dropletID: try row.decode(Int64?.self, "droplet_id"),
-                at: try row.decode(Date.self, "created_at"), message: try row.decode(String.self, "message")
-            )
         }
     }
 

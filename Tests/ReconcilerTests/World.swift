@@ -183,6 +183,29 @@ struct World {
         )
     }
 
+    struct Event: Sendable, CustomStringConvertible {
+        var id: Int64
+        var serverID: UUID?
+        var kind: String
+        var dropletID: Int64?
+        var at: Date
+        var message: String
+        var description: String { "#\(id) \(kind) droplet=\(dropletID.map(String.init) ?? "-"): \(message)" }
+    }
+
+    /// `server_events` after the entry with id `mark`, oldest first.
+    func events(after mark: Int64 = 0) async throws -> [Event] {
+        try await db.query(
+            "SELECT id, server_id, kind, droplet_id, created_at, message FROM server_events WHERE id > \(mark) ORDER BY id"
+        ).map { row in
+            Event(
+                id: try row.decode(Int64.self, "id"), serverID: try row.decode(UUID?.self, "server_id"),
+                kind: try row.decode(String.self, "kind"), dropletID: try row.decode(Int64?.self, "droplet_id"),
+                at: try row.decode(Date.self, "created_at"), message: try row.decode(String.self, "message")
+            )
+        }
+    }
+
     func requests(method: String? = nil, route: String? = nil) -> [SimulatorRequestRecord] {
         simulator.requestLog().filter { (method == nil || $0.method == method) && (route == nil || $0.route == route) }
     }
