@@ -4,72 +4,73 @@
 extension AgentEnrollment {
     /// `deploy/cloud-init.sh.tmpl`: the platform's bootstrap script.
     public static let defaultTemplate = #"""
-#!/bin/bash
-# citrus-reconciler's default cloud-init user_data: installs the Citrus Agent on a new server and
-# starts it, so that it connects back to the Engine Hub (design.md, "Agent bootstrap and health").
-#
-# For each create attempt the daemon replaces {AGENT_ID}, {AGENT_KEY} and {ENGINE_WS_URL} and sends
-# the result as the droplet's user_data (at most 64 KiB once rendered). To change it, copy this
-# file, edit it, and point --cloud-init-template (CITRUS_CLOUD_INIT_TEMPLATE) at the copy.
-#
-# The key is a secret on the server too: the script never traces or echoes it (no `set -x`), and it
-# is written only to a root-owned file of mode 0600 that systemd reads for the agent's unit.
-# cloud-init keeps its own root-only copies of user_data under /var/lib/cloud/instance, and the
-# droplet metadata service serves user_data to processes on the server; the key is useless
-# elsewhere once the agent has connected with it, and a new create attempt always gets a new key.
-set -euo pipefail
-set +x
-umask 077
+        #!/bin/bash
+        # citrus-reconciler's default cloud-init user_data: installs the Citrus Agent on a new server and
+        # starts it, so that it connects back to the Engine Hub (design.md, "Agent bootstrap and health").
+        #
+        # For each create attempt the daemon fills in the three placeholders below (the agent's id, its key
+        # and the hub's address, each in braces: every occurrence is replaced, comments too) and sends
+        # the result as the droplet's user_data (at most 64 KiB once rendered). To change it, copy this
+        # file, edit it, and point --cloud-init-template (CITRUS_CLOUD_INIT_TEMPLATE) at the copy.
+        #
+        # The key is a secret on the server too: the script never traces or echoes it (no `set -x`), and it
+        # is written only to a root-owned file of mode 0600 that systemd reads for the agent's unit.
+        # cloud-init keeps its own root-only copies of user_data under /var/lib/cloud/instance, and the
+        # droplet metadata service serves user_data to processes on the server; the key is useless
+        # elsewhere once the agent has connected with it, and a new create attempt always gets a new key.
+        set -euo pipefail
+        set +x
+        umask 077
 
-# Where the platform publishes the agent: set this to your own release location.
-CITRUS_AGENT_URL="https://downloads.example.com/citrus-agent/citrus-agent-linux-amd64"
+        # Where the platform publishes the agent: set this to your own release location.
+        CITRUS_AGENT_URL="https://downloads.example.com/citrus-agent/citrus-agent-linux-amd64"
 
-# 1. A user of its own for the agent.
-if ! id citrus-agent >/dev/null 2>&1; then
-    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin citrus-agent
-fi
+        # 1. A user of its own for the agent.
+        if ! id citrus-agent >/dev/null 2>&1; then
+            useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin citrus-agent
+        fi
 
-# 2. The agent itself.
-curl --fail --silent --show-error --location --proto '=https' --retry 5 --output /tmp/citrus-agent "$CITRUS_AGENT_URL"
-install -m 0755 -o root -g root /tmp/citrus-agent /usr/local/bin/citrus-agent
-rm -f /tmp/citrus-agent
+        # 2. The agent itself.
+        curl --fail --silent --show-error --location --proto '=https' --retry 5 --output /tmp/citrus-agent "$CITRUS_AGENT_URL"
+        install -m 0755 -o root -g root /tmp/citrus-agent /usr/local/bin/citrus-agent
+        rm -f /tmp/citrus-agent
 
-# 3. Its three values, in a file only root can read (systemd reads it before dropping privileges).
-install -d -m 0700 -o root -g root /etc/citrus-agent
-install -m 0600 -o root -g root /dev/null /etc/citrus-agent/agent.env
-cat > /etc/citrus-agent/agent.env <<'CITRUS_AGENT_ENV'
-AGENT_ID={AGENT_ID}
-AGENT_KEY={AGENT_KEY}
-ENGINE_WS_URL={ENGINE_WS_URL}
-CITRUS_AGENT_ENV
+        # 3. Its three values, in a file only root can read (systemd reads it before dropping privileges).
+        install -d -m 0700 -o root -g root /etc/citrus-agent
+        install -m 0600 -o root -g root /dev/null /etc/citrus-agent/agent.env
+        cat > /etc/citrus-agent/agent.env <<'CITRUS_AGENT_ENV'
+        AGENT_ID={AGENT_ID}
+        AGENT_KEY={AGENT_KEY}
+        ENGINE_WS_URL={ENGINE_WS_URL}
+        CITRUS_AGENT_ENV
 
-# 4. The citrus-agent unit: connects to the hub at start-up and stays connected.
-cat > /etc/systemd/system/citrus-agent.service <<'CITRUS_AGENT_UNIT'
-[Unit]
-Description=Citrus Agent (connects this server to the Engine Hub)
-Wants=network-online.target
-After=network-online.target
+        # 4. The citrus-agent unit: connects to the hub at start-up and stays connected.
+        cat > /etc/systemd/system/citrus-agent.service <<'CITRUS_AGENT_UNIT'
+        [Unit]
+        Description=Citrus Agent (connects this server to the Engine Hub)
+        Wants=network-online.target
+        After=network-online.target
 
-[Service]
-EnvironmentFile=/etc/citrus-agent/agent.env
-ExecStart=/usr/local/bin/citrus-agent
-User=citrus-agent
-Group=citrus-agent
-Restart=always
-RestartSec=5
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
+        [Service]
+        EnvironmentFile=/etc/citrus-agent/agent.env
+        ExecStart=/usr/local/bin/citrus-agent
+        User=citrus-agent
+        Group=citrus-agent
+        Restart=always
+        RestartSec=5
+        NoNewPrivileges=yes
+        ProtectSystem=strict
+        ProtectHome=yes
+        PrivateTmp=yes
+        PrivateDevices=yes
 
-[Install]
-WantedBy=multi-user.target
-CITRUS_AGENT_UNIT
-chmod 0644 /etc/systemd/system/citrus-agent.service
+        [Install]
+        WantedBy=multi-user.target
+        CITRUS_AGENT_UNIT
+        chmod 0644 /etc/systemd/system/citrus-agent.service
 
-systemctl daemon-reload
-systemctl enable --now citrus-agent.service
+        systemctl daemon-reload
+        systemctl enable --now citrus-agent.service
 
-"""#
+        """#
 }

@@ -389,7 +389,8 @@ public actor FleetReconciler {
         switch kind {
         case .agentAwaited:
             let timeout = configuration.decision.agentBootstrap.map { " (up to \(DurationText.format($0.timeout)))" } ?? ""
-            return "server \(row.name) is initializing: \(droplet) is active at \(to.ipv4 ?? "its address"); waiting\(timeout) for \(agent) to connect to the Engine Hub"
+            return
+                "server \(row.name) is initializing: \(droplet) is active at \(to.ipv4 ?? "its address"); waiting\(timeout) for \(agent) to connect to the Engine Hub"
         case .agentConnected:
             return "server \(row.name) is active: \(agent) connected to the Engine Hub"
         case .agentTimedOut:

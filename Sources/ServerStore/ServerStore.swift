@@ -90,7 +90,9 @@ public struct ServerStore: Sendable {
 
     private struct RowChanged: Error {}
 
-    private static func update(_ connection: PostgresConnection, id: UUID, expectedRevision: Int64, to state: DaemonState) async throws
+    private static func update(
+        _ connection: PostgresConnection, id: UUID, expectedRevision: Int64, to state: DaemonState
+    ) async throws
         -> Int64?
     {
         let dropletID = state.dropletID.map(String.init)

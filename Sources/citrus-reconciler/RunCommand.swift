@@ -114,7 +114,8 @@ struct Run: AsyncParsableCommand {
                 "digitalocean_url": "\(settings.url.absoluteString)",
                 "resync_interval": "\(settings.loop.resyncInterval)",
                 "settle_period": "\(settings.loop.decision.settlePeriod)",
-                "agent_bootstrap": "\(settings.loop.enrollment.map { "on, hub \($0.engineURL), timeout \(DurationText.format($0.policy.timeout)), stale after \(DurationText.format($0.policy.staleAfter))" } ?? "off")",
+                "agent_bootstrap":
+                    "\(settings.loop.enrollment.map { "on, hub \($0.engineURL), timeout \(DurationText.format($0.policy.timeout)), stale after \(DurationText.format($0.policy.staleAfter))" } ?? "off")",
             ])
         let group = ServiceGroup(
             configuration: .init(

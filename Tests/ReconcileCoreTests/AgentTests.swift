@@ -25,7 +25,9 @@ struct AgentTests {
         return record
     }
 
-    func after(_ record: ServerRecord, droplet: ObservedDroplet = droplet(100, for: 1), configuration: DecisionConfiguration = bootstrap)
+    func after(
+        _ record: ServerRecord, droplet: ObservedDroplet = droplet(100, for: 1), configuration: DecisionConfiguration = bootstrap
+    )
         -> (state: DaemonState, plan: Plan)
     {
         let plan = decide([record], observe([droplet]), configuration: configuration)

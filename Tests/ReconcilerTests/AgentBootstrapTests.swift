@@ -157,11 +157,13 @@ struct AgentBootstrapTests {
     @Test("a create retried after an unknown outcome carries a new key: the first no longer works, the second does")
     func retriedCreateGetsNewKey() async throws {
         var configuration = SimulatorHarness.testConfiguration(seed: 113)
-        // The first create is performed, its answer lost, and the droplet vanishes before it is
-        // ever listed: after the settle period the daemon creates again.
+        // The first create is performed, its answer lost, and the droplet vanishes (half-way
+        // through its boot) before any list shows it (list lag): after the settle period the
+        // daemon finds no droplet with the row's identity and creates again.
         configuration.faults.createResponseLostProbability = 1
         configuration.faults.vanishProbability = 1
-        configuration.bootTime = .seconds(2)
+        configuration.faults.listLagSeconds = 4
+        configuration.bootTime = .seconds(4)
         try await Self.with(simulator: configuration) { world, hub in
             let daemon = try world.daemon(Self.flags(hub))
             defer { daemon.signal(SIGKILL) }
