@@ -251,7 +251,7 @@ let package = Package(
         // The real daemon, installed by deploy/install.sh, under a real systemd (needs root).
         .testTarget(
             name: "SystemTests",
-            dependencies: ["CitrusTestKit", "Postgres", "DigitalOceanSimulator", "ReconcileCore"],
+            dependencies: ["CitrusTestKit", "Postgres", "DigitalOceanSimulator", "EngineHubSimulator", "ReconcileCore"],
             swiftSettings: strict
         ),
     ]

@@ -39,6 +39,8 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case (.initializing, .initializing), (.unreachable, .unreachable): .statusChanged
         case (_, .initializing): .agentAwaited
         case (.initializing, .active): .agentConnected
+        // The agent connected before the droplet was seen active: the wait is stamped, and over.
+        case (let before, .active) where !before.isUp && to.agentAwaitedSince != nil: .agentConnected
         case (.initializing, .failed) where to.lastError?.hasPrefix(DecisionMessages.agentTimeoutPrefix) == true: .agentTimedOut
         case (_, .unreachable): .agentUnreachable
         case (.unreachable, .active): .agentReachable

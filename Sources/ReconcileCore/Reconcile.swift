@@ -341,6 +341,9 @@ extension Decider {
             return
         }
         if let seenAt = row.agent?.seenAt {
+            // Connected before a pass saw the droplet active: the wait took no time, but it was
+            // this agent's to end (the audit trail says so).
+            if !row.state.status.isUp { target.agentAwaitedSince = row.state.agentAwaitedSince ?? plan.now }
             let staleAt = seenAt.adding(policy.staleAfter)
             if plan.now > staleAt {
                 target.status = .unreachable

@@ -75,6 +75,18 @@ struct AgentTests {
         #expect(AuditKind.statusChange(from: record.state, to: state) == .agentConnected)
     }
 
+    @Test("an agent that connected before a pass saw its droplet active: straight to active, audited as its connection")
+    func connectedBeforeSeen() {
+        let record = bound(status: .provisioning, connectedAt: seconds(-1), lastSeenAt: seconds(-1))
+        let (state, _) = after(record)
+        #expect(state.status == .active)
+        #expect(state.agentAwaitedSince == now)
+        #expect(AuditKind.statusChange(from: record.state, to: state) == .agentConnected)
+        // Without bootstrap, the same move is a plain status change.
+        let (plain, _) = after(record, configuration: DecisionConfiguration())
+        #expect(AuditKind.statusChange(from: record.state, to: plain) == .statusChanged)
+    }
+
     @Test("an agent the hub has not seen for longer than the stale period makes the row unreachable, and back")
     func unreachableAndBack() {
         let stale = bound(status: .active, connectedAt: seconds(-600), lastSeenAt: seconds(-121))

@@ -56,7 +56,9 @@ struct AgentBootstrapTests {
 
     @Test("happy path: creating → provisioning → initializing → active through the agent; status shows when it was seen")
     func happyPath() async throws {
-        try await Self.with { world, hub in
+        var configuration = SimulatorHarness.testConfiguration()
+        configuration.agentBootDelay = .milliseconds(1500)  // well after a pass has seen the droplet active
+        try await Self.with(simulator: configuration) { world, hub in
             let daemon = try world.daemon(Self.flags(hub))
             defer { daemon.signal(SIGKILL) }
             let id = try await world.insert("agent-1")

@@ -1,5 +1,6 @@
 import CitrusTestKit
 import DigitalOceanSimulator
+import EngineHubSimulator
 import Foundation
 import Postgres
 import ReconcileCore
@@ -36,47 +37,55 @@ struct ServiceUnderSystemdTests {
         let token = "dop_v1_systemtest_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
         var simulatorConfiguration = SimulatorHarness.testConfiguration(seed: 7)
         simulatorConfiguration.tokens = [token]
+        // The agent connects well after a pass (every 1 s here) has seen its droplet active, so
+        // the row is seen waiting in `initializing` first.
+        simulatorConfiguration.agentBootDelay = .seconds(3)
 
         try await withPostgresCluster { cluster in
             let ownerURL = try await cluster.createDatabase()
             let database = String(ownerURL.split(separator: "/").last ?? "")
             try await prepareDatabase(ownerURL: ownerURL)
 
-            try await SimulatorHarness.withSimulator(configuration: simulatorConfiguration) { sim in
-                let installation = try await Installation.install(token: token)
-                defer { installation.remove() }
-                // The daemon connects as the least-privileged role of deploy/database-role.sql.
-                try installation.writeEnvironment([
-                    "CITRUS_DATABASE_URL": "postgresql://citrus_reconciler@\(cluster.host):\(cluster.port)/\(database)",
-                    "CITRUS_DIGITALOCEAN_URL": sim.baseURL,
-                    "CITRUS_FAST_INTERVAL": "1s",
-                    "CITRUS_RESYNC_INTERVAL": "5s",
-                    "CITRUS_SETTLE_PERIOD": "3s",
-                ])
-                let units = [
-                    Self.unit: try installation.unit(),
-                    Self.bogusOrphansUnit: try installation.unit(arguments: ["--orphans", "bogus"]),
-                    Self.noTokenUnit: try installation.unit(loadsToken: false),
-                    Self.anchor: """
-                    [Unit]
-                    Description=keeps the units under test loaded after they stop
-                    After=\(Self.unit) \(Self.bogusOrphansUnit) \(Self.noTokenUnit)
+            // Agent bootstrap on: the simulator plays cloud-init and the agent, the hub stand-in
+            // runs on the same database, and the daemon makes agents through its own role.
+            try await withEngineHub(configuration: .init(databaseURL: ownerURL)) { hub in
+                try await SimulatorHarness.withSimulator(configuration: simulatorConfiguration) { sim in
+                    let installation = try await Installation.install(token: token)
+                    defer { installation.remove() }
+                    // The daemon connects as the least-privileged role of deploy/database-role.sql.
+                    try installation.writeEnvironment([
+                        "CITRUS_DATABASE_URL": "postgresql://citrus_reconciler@\(cluster.host):\(cluster.port)/\(database)",
+                        "CITRUS_DIGITALOCEAN_URL": sim.baseURL,
+                        "CITRUS_FAST_INTERVAL": "1s",
+                        "CITRUS_RESYNC_INTERVAL": "5s",
+                        "CITRUS_SETTLE_PERIOD": "3s",
+                        "CITRUS_ENGINE_URL": hub.url,
+                    ])
+                    let units = [
+                        Self.unit: try installation.unit(),
+                        Self.bogusOrphansUnit: try installation.unit(arguments: ["--orphans", "bogus"]),
+                        Self.noTokenUnit: try installation.unit(loadsToken: false),
+                        Self.anchor: """
+                        [Unit]
+                        Description=keeps the units under test loaded after they stop
+                        After=\(Self.unit) \(Self.bogusOrphansUnit) \(Self.noTokenUnit)
 
-                    """,
-                ]
-                try await withSystemdSandbox(units: units, start: [Self.anchor]) { systemd in
-                    try await Story.slowDatabaseKeepsItActivatingUntilTheFirstPass(systemd: systemd, cluster: cluster, sim: sim)
-                    // Connected only now: stopping the database above would have ended the session.
-                    let db = try await PostgresConnection.connect(ownerURL)
-                    let story = Story(systemd: systemd, db: db, sim: sim, installation: installation, token: token)
-                    try await story.insertedRowConvergesAndTheJournalTellsItsStory()
-                    try await story.tokenIsNotInTheEnvironmentOrArgv()
-                    try await story.frozenLoopIsRestartedByTheWatchdog()
-                    try await story.stopWaitsForTheRequestInFlightAndExitsZero()
-                    try await story.badConfigurationExits78AndIsNotRestarted()
-                    try await story.timedStart()
-                    try await story.tokenIsNotInTheJournal()
-                    await db.close()
+                        """,
+                    ]
+                    try await withSystemdSandbox(units: units, start: [Self.anchor]) { systemd in
+                        try await Story.slowDatabaseKeepsItActivatingUntilTheFirstPass(systemd: systemd, cluster: cluster, sim: sim)
+                        // Connected only now: stopping the database above would have ended the session.
+                        let db = try await PostgresConnection.connect(ownerURL)
+                        let story = Story(systemd: systemd, db: db, sim: sim, installation: installation, token: token)
+                        try await story.insertedRowConvergesAndTheJournalTellsItsStory()
+                        try await story.tokenIsNotInTheEnvironmentOrArgv()
+                        try await story.frozenLoopIsRestartedByTheWatchdog()
+                        try await story.stopWaitsForTheRequestInFlightAndExitsZero()
+                        try await story.badConfigurationExits78AndIsNotRestarted()
+                        try await story.timedStart()
+                        try await story.secretsAreNotInTheJournal()
+                        await db.close()
+                    }
                 }
             }
         }
@@ -187,7 +196,8 @@ struct Story {
             // The row is written first, so the accepted entry's TO_STATUS is what the row became.
             Event(kind: "status_changed", from: "creating", to: "provisioning", droplet: droplet, requestID: create.requestID),
             Event(kind: "create_accepted", from: "creating", to: "provisioning", droplet: droplet, requestID: create.requestID),
-            Event(kind: "status_changed", from: "provisioning", to: "active", droplet: droplet, requestID: nil),
+            Event(kind: "agent_awaited", from: "provisioning", to: "initializing", droplet: droplet, requestID: nil),
+            Event(kind: "agent_connected", from: "initializing", to: "active", droplet: droplet, requestID: nil),
         ]
         #expect(journal == expected, "journalctl SERVER_ID=\(serverID)")
         for entry in entries {
@@ -252,12 +262,28 @@ struct Story {
         try #require(cmdline.succeeded, "\(cmdline)")
         #expect(cmdline.stdout.split(separator: "\0") == [Substring(installation.binary), "run"], "argv: \(cmdline.stdout)")
         #expect(!cmdline.stdout.contains(token), "the token is in the daemon's argv")
+
+        // No core dump can carry the token or a key: no core size, and the process is not dumpable
+        // (which makes its /proc files root's, although it runs as its own dynamic user).
+        let limits = try await systemd.run(["/bin/cat", "/proc/\(pid)/limits"])
+        let core = limits.stdout.split(separator: "\n").first { $0.hasPrefix("Max core file size") } ?? ""
+        #expect(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"], "\(core)")
+        let owners = try await systemd.run(["/usr/bin/stat", "-c", "%U", "/proc/\(pid)/status", "/proc/\(pid)/loginuid"])
+        let uid = try await systemd.run(["/bin/sh", "-c", "awk '/^Uid:/ {print $2}' /proc/\(pid)/status"])
+        #expect(uid.stdout.trimmingCharacters(in: .whitespacesAndNewlines) != "0", "the daemon runs as root: \(uid)")
+        #expect(owners.stdout.split(separator: "\n").first == "root", "the daemon is dumpable: \(owners)")
     }
 
-    /// Read at the very end, so it covers everything the daemon and systemd logged.
+    /// Read at the very end, so it covers everything the daemon and systemd logged: neither the
+    /// token nor any agent's key (each create's, read back from the simulator) is in the journal.
     /// The export format is binary where a field is (multi-line messages), so it is searched with
-    /// `grep -a` inside the sandbox, the pattern read from the credential file (not put in argv).
-    func tokenIsNotInTheJournal() async throws {
+    /// `grep -a` inside the sandbox, the patterns read from a root-only file (not put in argv).
+    func secretsAreNotInTheJournal() async throws {
+        let keys = sim.simulator.droplets().compactMap { sim.simulator.agentCredentials(dropletID: $0.id)?.key }
+        #expect(!keys.isEmpty, "no droplet carried an agent key: agent bootstrap was not exercised")
+        let secrets = installation.configurationDirectory + "/secrets-to-search-for"
+        try ([token] + keys).joined(separator: "\n").appending("\n").write(toFile: secrets, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: secrets) }
         _ = try await systemd.run(["/bin/journalctl", "--sync"])
         for scope in [["-u", unit], []] {
             let script = """
@@ -268,7 +294,7 @@ struct Story {
                 echo "control $(grep -a -c -F -f "$0" "$0")"
                 rm -f /tmp/citrus-export
                 """
-            let result = try await systemd.run(["/bin/sh", "-c", script, installation.tokenFile] + scope)
+            let result = try await systemd.run(["/bin/sh", "-c", script, secrets] + scope)
             let counts = Dictionary(
                 result.stdout.split(separator: "\n").compactMap { line -> (String, Int)? in
                     let parts = line.split(separator: " ")
@@ -276,8 +302,8 @@ struct Story {
                     return (String(parts[0]), n)
                 }, uniquingKeysWith: { $1 })
             #expect((counts["daemon"] ?? 0) > 10, "journalctl -o export \(scope): too little of the daemon to search: \(result)")
-            #expect(counts["control"] == 1, "the search does not find the token where it is: \(result)")
-            #expect(counts["token"] == 0, "the token is in the journal (journalctl -o export \(scope)): \(result)")
+            #expect(counts["control"] == 1 + keys.count, "the search does not find the secrets where they are: \(result)")
+            #expect(counts["token"] == 0, "the token or an agent's key is in the journal (journalctl -o export \(scope)): \(result)")
         }
     }
 
