@@ -59,45 +59,35 @@ public struct ServerStore: Sendable {
     /// Returns the row's new revision, or nil when someone changed (or deleted) the row meanwhile:
     /// nothing was written; re-read and decide again.
     public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
-        try await Self.update(connection, id: id, expectedRevision: expectedRevision, to: state)
+        try await write(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: nil)
     }
 
-    /// Like `update`, and in the same transaction makes or re-keys the row's agent
+    /// Like `update`, and in the same statement makes or re-keys the row's agent
     /// (`state.agentID`): its `key_sha256` becomes `keySHA256`, and what the hub recorded of an
     /// earlier key (`connected_at`, `last_seen_at`) is cleared, so only the new key works. When
     /// the row changed since `expectedRevision`, nothing is written, the agent included.
     public func update(id: UUID, expectedRevision: Int64, to state: DaemonState, agentKeySHA256 keySHA256: String) async throws -> Int64? {
-        guard let agent = state.agentID else {
+        guard state.agentID != nil else {
             throw PostgresError(code: .decoding, message: "an agent key needs the row's agent id")
         }
-        do {
-            return try await connection.transaction { connection in
-                try await connection.query(
-                    """
-                    INSERT INTO agents (id, key_sha256) VALUES (\(agent), \(keySHA256))
-                    ON CONFLICT (id) DO UPDATE SET key_sha256 = EXCLUDED.key_sha256, connected_at = NULL, last_seen_at = NULL
-                    """)
-                // The agent first: servers.agent_id references it.
-                guard let revision = try await Self.update(connection, id: id, expectedRevision: expectedRevision, to: state) else {
-                    throw RowChanged()  // rolls the agent back too
-                }
-                return revision
-            }
-        } catch is RowChanged {
-            return nil
-        }
+        return try await write(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: keySHA256)
     }
 
-    private struct RowChanged: Error {}
-
-    private static func update(
-        _ connection: PostgresConnection, id: UUID, expectedRevision: Int64, to state: DaemonState
-    ) async throws
-        -> Int64?
-    {
+    /// One statement, not a transaction: the leader's session is shared by concurrent writes, and
+    /// a BEGIN … COMMIT on it would take theirs in (and a rollback would undo them). The row is
+    /// locked and checked first; the agent is written only with a key and only if the row matched;
+    /// the foreign key on servers.agent_id is checked at the end of the statement, after it.
+    private func write(id: UUID, expectedRevision: Int64, to state: DaemonState, agentKeySHA256 keySHA256: String?) async throws -> Int64? {
         let dropletID = state.dropletID.map(String.init)
         let rows = try await connection.query(
             """
+            WITH target AS (
+                SELECT id FROM servers WHERE id = \(id) AND revision = \(expectedRevision) FOR UPDATE
+            ), agent AS (
+                INSERT INTO agents (id, key_sha256) SELECT \(state.agentID), \(keySHA256) FROM target
+                WHERE \(keySHA256)::text IS NOT NULL
+                ON CONFLICT (id) DO UPDATE SET key_sha256 = EXCLUDED.key_sha256, connected_at = NULL, last_seen_at = NULL
+            )
             UPDATE servers SET
                 status = \(state.status.rawValue),
                 digital_ocean_id = \(dropletID),
@@ -112,7 +102,7 @@ public struct ServerStore: Sendable {
                 agent_id = \(state.agentID),
                 agent_awaited_since = \(state.agentAwaitedSince),
                 updated_at = now()
-            WHERE id = \(id) AND revision = \(expectedRevision)
+            WHERE id = (SELECT id FROM target) AND revision = \(expectedRevision)
             RETURNING revision
             """)
         return try rows.first?.decode(Int64.self, "revision")
