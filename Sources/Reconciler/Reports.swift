@@ -9,7 +9,7 @@ public enum Reports {
         let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         func label(_ id: UUID) -> String {
             guard let row = byID[id] else { return id.uuidString.lowercased() }
-            return "\(row.name) (\(id.uuidString.lowercased()))"
+            return "\(escaped(row.name)) (\(id.uuidString.lowercased()))"
         }
         var lines: [String] = []
         for action in plan.actions {
@@ -20,12 +20,12 @@ public enum Reports {
                 if from.dropletID != to.dropletID { changes.append("droplet \(to.dropletID.map(String.init) ?? "none")") }
                 if from.ipv4 != to.ipv4 { changes.append("ipv4 \(to.ipv4 ?? "none")") }
                 if from.ipv6 != to.ipv6 { changes.append("ipv6 \(to.ipv6 ?? "none")") }
-                if from.lastError != to.lastError { changes.append("last_error \(to.lastError.map { "\"\($0)\"" } ?? "cleared")") }
+                if from.lastError != to.lastError { changes.append("last_error \(to.lastError.map { "\"\(escaped($0))\"" } ?? "cleared")") }
                 if changes.isEmpty { changes.append("bookkeeping") }
                 lines.append("update   \(label(id)): \(changes.joined(separator: ", "))")
             case let .create(order, _, _):
                 if let problem = problems[order.rowID] {
-                    lines.append("fail     \(label(order.rowID)): \(problem) (nothing would be sent)")
+                    lines.append("fail     \(label(order.rowID)): \(escaped(problem)) (nothing would be sent)")
                 } else {
                     lines.append(
                         "create   \(label(order.rowID)): \(order.region) \(order.size) \(order.image), tags \(order.tags.joined(separator: ","))"
@@ -39,7 +39,7 @@ public enum Reports {
                 case .orphan: lines.append("destroy  droplet \(droplet): orphan past its grace period")
                 }
             case .note(.orphanSeen(let droplet)):
-                lines.append("orphan   droplet \(droplet.id) (\(droplet.name)): tagged citrus-host, matches no row")
+                lines.append("orphan   droplet \(droplet.id) (\(escaped(droplet.name))): tagged citrus-host, matches no row")
             case let .note(.adopted(id, droplet)):
                 lines.append("adopt    droplet \(droplet) for \(label(id))")
             }
@@ -47,30 +47,45 @@ public enum Reports {
         return lines.isEmpty ? "nothing to do: DigitalOcean matches the table" : lines.joined(separator: "\n")
     }
 
-    /// The servers table as an operator reads it: live rows first, newest last, then history.
-    public static func status(_ rows: [ServerRecord], now: Date = Date()) -> String {
-        let ordered = rows.sorted { a, b in
+    /// Live rows first, oldest first; then history.
+    static func ordered(_ rows: [ServerRecord]) -> [ServerRecord] {
+        rows.sorted { a, b in
             let aLive = a.state.status != .deleted, bLive = b.state.status != .deleted
             if aLive != bLive { return aLive }
             return a.createdAt < b.createdAt
         }
-        let header = ["ID", "NAME", "STATUS", "REGION", "SIZE", "DROPLET", "IPV4", "IPV6", "AGE", "AGENT", "LAST ERROR"]
-        let table = ordered.map { row -> [String] in
+    }
+
+    /// The servers table as an operator reads it: live rows first, newest last, then history.
+    /// `wide` adds the image, the agent's id, attempts and the next retry, and the full id.
+    public static func status(_ rows: [ServerRecord], now: Date = Date(), wide: Bool = false) -> String {
+        var header = ["ID", "NAME", "STATUS", "REGION", "SIZE", "DROPLET", "IPV4", "IPV6", "AGE", "AGENT"]
+        if wide { header += ["IMAGE", "AGENT ID", "ATTEMPTS", "NEXT RETRY"] }
+        header.append("LAST ERROR")
+        let table = ordered(rows).map { row -> [String] in
             var status = row.state.status.rawValue
             if row.deleteRequestedAt != nil, row.state.status != .deleted, row.state.status != .deleting { status += " (delete requested)" }
-            return [
-                String(row.id.uuidString.lowercased().prefix(8)),
-                row.name,
+            let id = row.id.uuidString.lowercased()
+            var cells = [
+                wide ? id : String(id.prefix(8)),
+                escaped(row.name),
                 status,
-                row.region,
-                row.size,
+                escaped(row.region),
+                escaped(row.size),
                 row.state.dropletID.map(String.init) ?? "-",
                 row.state.ipv4 ?? "-",
                 row.state.ipv6 ?? "-",
                 age(from: row.createdAt, to: now),
                 agent(of: row, now: now),
-                row.state.lastError.map { $0.replacingOccurrences(of: "\n", with: " ") } ?? "",
             ]
+            if wide {
+                cells += [
+                    escaped(row.image), row.state.agentID?.uuidString.lowercased() ?? "-", String(row.state.createAttempts),
+                    row.state.nextAttemptAt.map { $0 > now ? "in \(age(from: now, to: $0))" : "due" } ?? "-",
+                ]
+            }
+            cells.append(row.state.lastError.map(escaped) ?? "")
+            return cells
         }
         var counts: [ServerStatus: Int] = [:]
         for row in rows { counts[row.state.status, default: 0] += 1 }

@@ -10,7 +10,7 @@ struct CitrusReconciler: AsyncParsableCommand {
             (one line says what to fix); 1 otherwise.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Migrate.self, Plan.self, Status.self]
+        subcommands: [Run.self, Migrate.self, Plan.self, Status.self, Events.self]
     )
 }
 

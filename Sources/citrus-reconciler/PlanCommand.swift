@@ -18,6 +18,16 @@ struct Plan: AsyncParsableCommand {
     @OptionGroup var loop: LoopOptions
     @OptionGroup var agents: AgentOptions
 
+    @Option(help: ArgumentHelp("text (the default) or json.", valueName: "format"))
+    var output: OutputFormat = .text
+
+    @Flag(help: "Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error (as terraform plan does).")
+    var detailedExitcode = false
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let url: URL
@@ -40,13 +50,19 @@ struct Plan: AsyncParsableCommand {
             repository: PostgresServerRepository(connection: connection), cloud: cloud,
             configuration: configuration, logger: logger, mayAct: { false }
         )
+        var pending = false
         do {
             let (rows, _, plan) = try await reconciler.preview()
             var problems: [UUID: String] = [:]
             for case let .create(order, _, _) in plan.actions {
                 problems[order.rowID] = cloud.problem(with: order)
             }
-            print(Reports.plan(plan, rows: rows, problems: problems, agentBootstrap: configuration.enrollment != nil))
+            let bootstrap = configuration.enrollment != nil
+            switch output {
+            case .text: print(Reports.plan(plan, rows: rows, problems: problems, agentBootstrap: bootstrap))
+            case .json: print(Reports.planJSON(plan, rows: rows, problems: problems, agentBootstrap: bootstrap))
+            }
+            pending = Reports.hasChanges(plan)
         } catch {
             try? await client.shutdown()
             await connection.close()
@@ -55,5 +71,6 @@ struct Plan: AsyncParsableCommand {
         }
         try? await client.shutdown()
         await connection.close()
+        if detailedExitcode && pending { throw ExitCode(2) }
     }
 }

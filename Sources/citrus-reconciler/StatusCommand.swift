@@ -1,26 +1,86 @@
 import ArgumentParser
 import Foundation
 import Postgres
+import ReconcileCore
 import Reconciler
 import ServerStore
+import Timekeeping
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the servers table as an operator reads it.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print the servers table as an operator reads it.",
+        discussion: "Changes nothing. With --watch, redraws every --interval until interrupted."
+    )
 
     @OptionGroup var database: DatabaseOptions
 
+    @Option(help: ArgumentHelp("table (the default), wide (more columns) or json.", valueName: "format"))
+    var output: OutputFormat = .table
+
+    @Option(
+        name: .customLong("status"),
+        help: ArgumentHelp("Only rows in these states (comma-separated or repeated), e.g. --status failed,unreachable.", valueName: "state"))
+    var statuses: [String] = []
+
+    @Flag(help: "Redraw the table every --interval until interrupted (Ctrl-C).")
+    var watch = false
+
+    @Option(help: ArgumentHelp("With --watch: how often to redraw (default 2s).", valueName: "duration"))
+    var interval: String = "2s"
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+        case table, wide, json
+    }
+
     func run() async throws {
+        let wanted: Set<ServerStatus>
+        let every: Duration
+        do throws(ConfigurationError) {
+            wanted = try Self.parse(statuses)
+            guard let parsed = DurationText.parse(interval), parsed >= .milliseconds(100), parsed <= .seconds(3600) else {
+                throw ConfigurationError("--interval \"\(interval)\" must be a duration from 100ms to 1h, such as 2s")
+            }
+            every = parsed
+        } catch {
+            throw error.report(command: "status")
+        }
         let connection = try await database.connect(command: "status", environment: ProcessInfo.processInfo.environment)
         do {
-            let store = ServerStore(connection: connection)
-            let rows = try await store.fetchServers()
-            // Ages on the database's clock, which stamps agents' last_seen_at too.
-            print(Reports.status(rows, now: try await store.now()))
+            repeat {
+                let store = ServerStore(connection: connection)
+                let rows = try await store.fetchServers().filter { wanted.isEmpty || wanted.contains($0.state.status) }
+                // Ages on the database's clock, which stamps agents' last_seen_at too.
+                let now = try await store.now()
+                let text: String
+                switch output {
+                case .table: text = Reports.status(rows, now: now)
+                case .wide: text = Reports.status(rows, now: now, wide: true)
+                case .json: text = Reports.statusJSON(rows)
+                }
+                // Home the cursor and clear the screen, so each redraw replaces the last.
+                let screen = watch && output != .json ? "\u{1b}[H\u{1b}[2J" + text : text
+                FileHandle.standardOutput.write(Data((screen + "\n").utf8))
+                if watch { try await Task.sleep(for: every) }
+            } while watch
         } catch {
             await connection.close()
             FileHandle.standardError.write(Data("citrus-reconciler status: \(error)\n".utf8))
             throw ExitCode.failure
         }
         await connection.close()
+    }
+
+    /// `failed,unreachable` and repeated flags; an unknown state is bad configuration.
+    static func parse(_ values: [String]) throws(ConfigurationError) -> Set<ServerStatus> {
+        var wanted = Set<ServerStatus>()
+        for value in values.flatMap({ $0.split(separator: ",") }) {
+            let name = value.trimmingCharacters(in: .whitespaces).lowercased()
+            guard let status = ServerStatus(rawValue: name) else {
+                let known = ServerStatus.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConfigurationError("--status \"\(name)\" is not a state; use one of \(known)")
+            }
+            wanted.insert(status)
+        }
+        return wanted
     }
 }
