@@ -338,8 +338,10 @@ public struct DigitalOceanClient: Sendable {
             responseBody = try await response.body.collect(upTo: configuration.maximumResponseBytes)
         } catch {
             await rateBudget.finished(permit)
+            DigitalOceanMetrics.response(operation: operation, status: nil)
             throw transportFailure(error, kind: kind, operation: operation)
         }
+        DigitalOceanMetrics.response(operation: operation, status: status)
         let rate = RateLimitHeaders(headers: headers.map { (name: $0.name, value: $0.value) })
         let headerRequestID = headers.first(name: "x-request-id")
         logger.debug(
@@ -364,6 +366,7 @@ public struct DigitalOceanClient: Sendable {
         let detail = apiError?.message ?? "HTTP \(status) without a DigitalOcean error body"
         switch status {
         case 429:
+            DigitalOceanMetrics.rateLimited(perMinute: rate.retryAfter != nil)
             let until = await rateBudget.rateLimited(rate, for: permit)
             failure.code = .rateLimited
             failure.retryAfter = rate.retryAfter

@@ -69,6 +69,7 @@ extension FleetReconciler {
             case .withdrawn: outcome = .withdrawn(reason: failure.message)
             }
         }
+        ReconcilerMetrics.create(outcome)
 
         guard let written = record.written.withLock({ $0 }) else {
             // No intent was written, so nothing was sent: only a refusal by the budget is worth

@@ -368,6 +368,9 @@ public actor FleetReconciler {
         }
         if from.status != to.status {
             let kind = AuditKind.statusChange(from: from, to: to)
+            if kind == .agentConnected, let since = to.agentAwaitedSince ?? from.agentAwaitedSince {
+                ReconcilerMetrics.agentBootstrap(.interval(databaseNow().timeIntervalSince(since)))
+            }
             await audit.emit(
                 event(
                     kind, row: row, droplet: to.dropletID ?? from.dropletID, from: from.status, to: to.status, requestID: requestID,

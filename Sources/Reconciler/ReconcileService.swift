@@ -90,6 +90,7 @@ public struct ReconcileService: Service {
             wake.shutdown()
         }
         await leadership?.resign()
+        ReconcilerMetrics.leading(false)
         logger.notice("reconcile loop stopped")
     }
 
@@ -108,6 +109,7 @@ public struct ReconcileService: Service {
             // wait between passes: it stands by and campaigns at once, not a resync interval later.
             let leading = leadership.isLeading
             if wasLeading && !leading { wake.signal(row: nil) }
+            ReconcilerMetrics.leading(leading)
             wasLeading = leading
             do {
                 try await clock.sleep(for: renewEvery)
@@ -125,8 +127,10 @@ public struct ReconcileService: Service {
                 do {
                     if try await leadership.campaign() {
                         consecutiveFailures = 0
+                        ReconcilerMetrics.leading(true)
                         await reconciler.announceLeadership(true)
                     } else {
+                        ReconcilerMetrics.leading(false)
                         hooks.standingBy()
                         // Short enough for a quick takeover and a prompt shutdown; NOTIFYs are
                         // the leader's business, so they do not wake a standby.
@@ -146,11 +150,13 @@ public struct ReconcileService: Service {
                     continue
                 }
             }
+            if leadership == nil { ReconcilerMetrics.leading(true) }
             _ = wake.take()  // a full pass covers whatever was pending
             var delay: Duration
             do {
-                let summary = try await whileLeading { [reconciler] in try await reconciler.fullPass() }
+                let summary = try await measured(.full) { [reconciler] in try await whileLeading { try await reconciler.fullPass() } }
                 consecutiveFailures = 0
+                ReconcilerMetrics.fullView(summary, clock: clock)
                 hooks.passCompleted(summary)
                 delay = summary.waitingOnCloud ? configuration.fastInterval : configuration.resyncInterval
                 if let wakeUp = summary.nextWakeUp {
@@ -168,6 +174,19 @@ public struct ReconcileService: Service {
                 hooks.passFailed(error)
             }
             try await waitBetweenPasses(delay, quickPasses: leadership?.isLeading ?? true)
+        }
+    }
+
+    /// `body` (a pass), counted and timed.
+    private func measured<T: Sendable>(_ kind: ReconcilerMetrics.PassKind, _ body: () async throws -> T) async throws -> T {
+        let started = clock.uptime()
+        do {
+            let result = try await body()
+            ReconcilerMetrics.pass(kind, succeeded: true, duration: clock.uptime() - started)
+            return result
+        } catch {
+            ReconcilerMetrics.pass(kind, succeeded: false, duration: clock.uptime() - started)
+            throw error
         }
     }
 
@@ -207,7 +226,7 @@ public struct ReconcileService: Service {
             let pending = wake.take()
             if pending.resync { return }
             do {
-                let handled = try await whileLeading { [reconciler] in try await reconciler.quickPass() }
+                let handled = try await measured(.quick) { [reconciler] in try await whileLeading { try await reconciler.quickPass() } }
                 // Anything else that changed (a deletion request, an edited row) needs a full pass.
                 if !pending.rows.isSubset(of: handled) { return }
                 // New droplets are on their way: follow them at the fast interval.
