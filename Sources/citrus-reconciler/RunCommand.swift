@@ -22,6 +22,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var loop: LoopOptions
     @OptionGroup var agents: AgentOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var metrics: MetricsOptions
 
     @Flag(help: "Apply pending schema migrations at start-up instead of refusing to run.")
     var migrate = false
@@ -31,7 +32,7 @@ struct Run: AsyncParsableCommand {
         let settings:
             (
                 url: URL, token: DigitalOceanToken, rates: RateBudget.Configuration, loop: ReconcilerConfiguration,
-                level: Logger.Level, format: LogFormat
+                level: Logger.Level, format: LogFormat, metrics: MetricsAddress?
             )
         do {
             settings = (
@@ -44,7 +45,8 @@ struct Run: AsyncParsableCommand {
                     return configuration
                 }(),
                 try logging.level(),
-                try logging.format()
+                try logging.format(),
+                try metrics.address(environment: environment)
             )
         } catch {
             throw error.report(command: "run")
@@ -62,6 +64,7 @@ struct Run: AsyncParsableCommand {
         let databaseURL = database.connectionString(environment: environment)
 
         let budget = RateBudget(configuration: settings.rates, clock: clock)
+        let metricsService = settings.metrics.map { MetricsService.bootstrap(address: $0, budget: budget, logger: logger) }
         var clientConfiguration = DigitalOceanClient.Configuration(token: settings.token, baseURL: settings.url.absoluteString)
         // The create's deadline is part of its settle bound: one number for both.
         clientConfiguration.requestTimeout = settings.loop.decision.createRequestTimeout
@@ -123,7 +126,7 @@ struct Run: AsyncParsableCommand {
                     .init(service: SequentialService(startup, reconcile), successTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: NotificationService(connectionString: databaseURL, wake: wake, logger: logger)),
                     .init(service: watchdog),
-                ],
+                ] + (metricsService.map { [.init(service: $0)] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
