@@ -20,13 +20,13 @@ struct AgentOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Fail a row whose agent has not connected this long after its droplet became active (env CITRUS_BOOTSTRAP_TIMEOUT; default 15m).",
+            "Fail a row whose agent has not connected this long after its droplet became active (env CITRUS_BOOTSTRAP_TIMEOUT; default 15m; \(DurationRange.text(DurationRange.bootstrapTimeout))).",
             valueName: "duration"))
     var bootstrapTimeout: String?
 
     @Option(
         help: ArgumentHelp(
-            "An active server whose agent the hub has not seen for this long is unreachable (env CITRUS_AGENT_STALE_AFTER; default 2m).",
+            "An active server whose agent the hub has not seen for this long is unreachable (env CITRUS_AGENT_STALE_AFTER; default 2m; \(DurationRange.text(DurationRange.agentStaleAfter)); the hub refreshes last_seen_at every 30s, so below that it flaps).",
             valueName: "duration"))
     var agentStaleAfter: String?
 
@@ -34,10 +34,14 @@ struct AgentOptions: ParsableArguments {
     func enrollment(environment: [String: String]) throws(ConfigurationError) -> AgentEnrollment? {
         let templatePath = cloudInitTemplate ?? environment["CITRUS_CLOUD_INIT_TEMPLATE"]
         var policy = AgentBootstrapPolicy()
-        if let d = try ConfigurationError.duration("bootstrap-timeout", bootstrapTimeout ?? environment["CITRUS_BOOTSTRAP_TIMEOUT"]) {
+        if let d = try ConfigurationError.duration(
+            "bootstrap-timeout", bootstrapTimeout ?? environment["CITRUS_BOOTSTRAP_TIMEOUT"], in: DurationRange.bootstrapTimeout)
+        {
             policy.timeout = d
         }
-        if let d = try ConfigurationError.duration("agent-stale-after", agentStaleAfter ?? environment["CITRUS_AGENT_STALE_AFTER"]) {
+        if let d = try ConfigurationError.duration(
+            "agent-stale-after", agentStaleAfter ?? environment["CITRUS_AGENT_STALE_AFTER"], in: DurationRange.agentStaleAfter)
+        {
             policy.staleAfter = d
         }
         guard let url = engineURL ?? environment["CITRUS_ENGINE_URL"], !url.isEmpty else {

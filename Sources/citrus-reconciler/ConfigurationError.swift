@@ -16,7 +16,9 @@ struct ConfigurationError: Error, CustomStringConvertible {
 extension ConfigurationError {
     /// Prints the error as one line on stderr and returns the exit code to throw.
     func report(command: String) -> ExitCode {
-        FileHandle.standardError.write(Data("citrus-reconciler \(command): configuration error: \(description)\n".utf8))
+        // One line, whatever the text quoted (a server's message, a path).
+        let line = description.split(whereSeparator: \.isNewline).joined(separator: " ")
+        FileHandle.standardError.write(Data("citrus-reconciler \(command): configuration error: \(line)\n".utf8))
         return Self.exitCode
     }
 }
@@ -33,12 +35,30 @@ extension ConfigurationError {
 }
 
 extension ConfigurationError {
-    /// A flag's (or its environment variable's) positive duration; nil when neither was given.
-    static func duration(_ flag: String, _ text: String?) throws(ConfigurationError) -> Duration? {
+    /// A flag's (or its environment variable's) duration within `range`; nil when neither was
+    /// given. Anything else, unreadable or out of range (`1e300s`), names the flag and the range.
+    static func duration(_ flag: String, _ text: String?, in range: ClosedRange<Duration>) throws(ConfigurationError) -> Duration? {
         guard let text else { return nil }
-        guard let parsed = DurationText.parse(text), parsed > .zero else {
-            throw ConfigurationError("--\(flag) \"\(text)\" is not a positive duration such as 500ms, 30s, 5m or 1h")
+        guard let parsed = DurationText.parse(text), range.contains(parsed) else {
+            throw ConfigurationError(
+                "--\(flag) \"\(text)\" must be a duration from \(DurationText.format(range.lowerBound)) to \(DurationText.format(range.upperBound)), such as 500ms, 30s, 5m or 1h30m"
+            )
         }
         return parsed
+    }
+}
+
+/// The range of every duration a flag takes (documented in each flag's help and in the README).
+enum DurationRange {
+    static let resyncInterval: ClosedRange<Duration> = .seconds(1) ... .seconds(86_400)
+    static let fastInterval: ClosedRange<Duration> = .milliseconds(100) ... .seconds(3600)
+    static let settlePeriod: ClosedRange<Duration> = .seconds(1) ... .seconds(3600)
+    static let orphanGrace: ClosedRange<Duration> = .zero ... .seconds(30 * 86_400)
+    static let bootstrapTimeout: ClosedRange<Duration> = .seconds(1) ... .seconds(86_400)
+    static let agentStaleAfter: ClosedRange<Duration> = .seconds(1) ... .seconds(86_400)
+
+    /// "1s…1d", for help texts.
+    static func text(_ range: ClosedRange<Duration>) -> String {
+        "\(DurationText.format(range.lowerBound))…\(DurationText.format(range.upperBound))"
     }
 }
