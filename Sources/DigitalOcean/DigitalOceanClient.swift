@@ -158,7 +158,7 @@ public struct DigitalOceanClient: Sendable {
             failure.operation = "POST /v2/droplets"
             failure.httpStatus = response.status
             failure.requestID = response.requestID
-            failure.underlying = String(describing: error)
+            failure.underlying = ErrorText.capped(String(describing: error))
             throw failure
         }
     }
@@ -190,12 +190,14 @@ public struct DigitalOceanClient: Sendable {
             droplets.append(contentsOf: page.droplets ?? [])
             guard let next = page.links?.pages?.next, !next.isEmpty else { return (droplets, pageNumber) }
             guard let nextPath = Self.pathAndQuery(of: next), nextPath.hasPrefix("/v2/droplets") else {
-                var failure = DigitalOceanError(code: .server, message: "page \(pageNumber) links to an unexpected next page: \(next)")
+                var failure = DigitalOceanError(
+                    code: .server, message: "page \(pageNumber) links to an unexpected next page: \(ErrorText.capped(next))")
                 failure.operation = "GET /v2/droplets"
                 throw failure
             }
             if seen.contains(nextPath) {
-                var failure = DigitalOceanError(code: .server, message: "page \(pageNumber) links back to a page already read: \(next)")
+                var failure = DigitalOceanError(
+                    code: .server, message: "page \(pageNumber) links back to a page already read: \(ErrorText.capped(next))")
                 failure.operation = "GET /v2/droplets"
                 throw failure
             }
@@ -252,6 +254,8 @@ public struct DigitalOceanClient: Sendable {
             do {
                 return try await performOnce(method, pathAndQuery, body: body, kind: kind, operation: operation, gate: gate)
             } catch var failure {
+                // Defence in depth: no wording of ours quotes the token, and none of theirs may.
+                failure = failure.redacting(token: configuration.token.value)
                 failure.attempts = attempt
                 guard kind.retries, attempt < maximumAttempts, failure.isTransient, !Task.isCancelled else { throw failure }
                 var delay = backoff(attempt: attempt)
@@ -266,7 +270,7 @@ public struct DigitalOceanClient: Sendable {
                     "retrying DigitalOcean request",
                     metadata: [
                         "do.operation": "\(operation)", "do.attempt": "\(attempt)", "do.error": "\(failure)",
-                        "do.backoff_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                        "do.backoff": "\(DurationText.format(delay))",
                     ]
                 )
                 do {
@@ -348,7 +352,7 @@ public struct DigitalOceanClient: Sendable {
             "DigitalOcean response",
             metadata: [
                 "do.operation": "\(operation)", "do.status": "\(status)",
-                "do.request_id": "\(headerRequestID ?? "-")", "do.elapsed": "\(ContinuousClock.now - started)",
+                "do.request_id": "\(headerRequestID ?? "-")", "do.elapsed": "\(DurationText.format(ContinuousClock.now - started))",
                 "do.ratelimit_remaining": "\(rate.remaining.map(String.init) ?? "-")",
             ]
         )
@@ -361,9 +365,10 @@ public struct DigitalOceanClient: Sendable {
         var failure = DigitalOceanError(code: .server, message: "")
         failure.operation = operation
         failure.httpStatus = status
-        failure.apiErrorID = apiError?.id
-        failure.requestID = apiError?.requestID ?? headerRequestID
-        let detail = apiError?.message ?? "HTTP \(status) without a DigitalOcean error body"
+        failure.apiErrorID = apiError?.id.map { ErrorText.capped($0, limit: 128) }
+        failure.requestID = (apiError?.requestID ?? headerRequestID).map { ErrorText.capped($0, limit: 128) }
+        // DigitalOcean's words, as many as an operator reads: the rest would only bloat last_error.
+        let detail = apiError?.message.map { ErrorText.capped($0) } ?? "HTTP \(status) without a DigitalOcean error body"
         switch status {
         case 429:
             DigitalOceanMetrics.rateLimited(perMinute: rate.retryAfter != nil)
@@ -416,7 +421,8 @@ public struct DigitalOceanClient: Sendable {
     private func transportFailure(_ error: any Error, kind: Kind, operation: String) -> DigitalOceanError {
         var failure = DigitalOceanError(code: .transport, message: "")
         failure.operation = operation
-        failure.underlying = String(reflecting: error)
+        // The error's type only: its description may quote the request, headers and all.
+        failure.underlying = String(describing: type(of: error))
         let neverSent = Self.failedBeforeSending(error)
         if kind == .create && !neverSent {
             failure.code = .outcomeUnknown
@@ -434,26 +440,18 @@ public struct DigitalOceanClient: Sendable {
         if let http = error as? HTTPClientError {
             return http == .connectTimeout || http == .invalidURL || http == .emptyHost || http == .emptyScheme
                 || http == .alreadyShutdown || http == .getConnectionFromPoolTimeout
+                || http.shortDescription.hasPrefix("Invalid header field")  // refused while building the request
         }
         if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
         return false
     }
 
     static func summary(of error: any Error) -> String {
-        if let http = error as? HTTPClientError {
-            switch http {
-            case .deadlineExceeded, .readTimeout: return "timed out"
-            case .connectTimeout: return "connect timed out"
-            case .remoteConnectionClosed: return "the connection was closed"
-            default: return String(describing: http)
-            }
-        }
-        if error is NIOConnectionError { return "connection refused or unreachable" }
-        return String(describing: error)
+        ErrorText.transportSummary(of: error)
     }
 
     private func undecodable(_ error: any Error, operation: String, response: Response) -> DigitalOceanError {
-        var failure = DigitalOceanError(code: .server, message: "the answer could not be decoded: \(error)")
+        var failure = DigitalOceanError(code: .server, message: "the answer could not be decoded: \(ErrorText.capped("\(error)"))")
         failure.operation = operation
         failure.httpStatus = response.status
         failure.requestID = response.requestID

@@ -1,4 +1,5 @@
 import Foundation
+import Timekeeping
 
 /// Everything the DigitalOcean client throws. `description` is meant for operators and never
 /// contains the token; `debugDescription` adds the underlying error.
@@ -72,7 +73,7 @@ public struct DigitalOceanError: Error, Sendable, CustomStringConvertible, Custo
         if let httpStatus { text += " HTTP \(httpStatus)" }
         if let apiErrorID { text += " \(apiErrorID)" }
         text += ": \(message)"
-        if let retryAfter { text += "; retry after \(retryAfter.components.seconds)s" }
+        if let retryAfter { text += "; retry after \(DurationText.format(retryAfter))" }
         if let requestID { text += " [request \(requestID)]" }
         if attempts > 1 { text += " after \(attempts) attempts" }
         return text

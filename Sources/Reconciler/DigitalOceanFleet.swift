@@ -105,6 +105,10 @@ public struct DigitalOceanFleet: DropletCloud {
         if retryAfter == nil, let reset = error.rateLimitResetAt {
             retryAfter = .interval(reset.timeIntervalSince(clock.now()))
         }
-        return CloudFailure(kind: kind, message: error.description, requestID: error.requestID, retryAfter: retryAfter)
+        // The client caps DigitalOcean's own text at 1 KiB; this bounds the whole line that
+        // reaches last_error and the journal, whatever else an error grows to carry.
+        return CloudFailure(
+            kind: kind, message: ErrorText.capped(error.description, limit: 2 * ErrorText.limit), requestID: error.requestID,
+            retryAfter: retryAfter)
     }
 }

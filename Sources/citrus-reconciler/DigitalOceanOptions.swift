@@ -6,7 +6,8 @@ import Foundation
 struct DigitalOceanOptions: ParsableArguments {
     @Option(
         name: .customLong("digitalocean-url"),
-        help: ArgumentHelp("DigitalOcean API base URL (env CITRUS_DIGITALOCEAN_URL).", valueName: "url")
+        help: ArgumentHelp(
+            "DigitalOcean API base URL (env CITRUS_DIGITALOCEAN_URL; https://, http:// only to 127.0.0.1, ::1 or localhost).", valueName: "url")
     )
     var url: String?
 
@@ -20,15 +21,20 @@ struct DigitalOceanOptions: ParsableArguments {
     var tokenFile: String?
 
     @Option(
-        help: ArgumentHelp("Requests a minute this daemon allows itself (env CITRUS_RATE_PER_MINUTE; DigitalOcean's limit: 250).", valueName: "n"))
+        help: ArgumentHelp(
+            "Requests a minute this daemon allows itself (env CITRUS_RATE_PER_MINUTE; default and DigitalOcean's limit: 250; 1…100000).",
+            valueName: "n"))
     var ratePerMinute: String?
 
-    @Option(help: ArgumentHelp("Requests an hour this daemon allows itself (env CITRUS_RATE_PER_HOUR; DigitalOcean's limit: 5000).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Requests an hour this daemon allows itself (env CITRUS_RATE_PER_HOUR; default and DigitalOcean's limit: 5000; 1…1000000).",
+            valueName: "n"))
     var ratePerHour: String?
 
     @Option(
         help: ArgumentHelp(
-            "Hourly requests left for other users of the token: below this many remaining, the daemon waits (env CITRUS_RATE_RESERVE; default 100).",
+            "Hourly requests left for other users of the token: below this many remaining, the daemon waits (env CITRUS_RATE_RESERVE; default 100; 0 to one less than the hourly rate).",
             valueName: "n"
         ))
     var rateReserve: String?
@@ -54,22 +60,37 @@ struct DigitalOceanOptions: ParsableArguments {
         else {
             throw ConfigurationError("--digitalocean-url \"\(text)\" is not an http(s) URL with a host, like \(Self.defaultURL)")
         }
+        // Every request carries the token: in clear text only where it never leaves the machine.
+        guard scheme == "https" || Self.loopbackHosts.contains(host.lowercased()) else {
+            throw ConfigurationError(
+                "--digitalocean-url \"\(text)\" would send the token in clear text; use https:// (http:// only to 127.0.0.1, ::1 or localhost)")
+        }
         return parsed
     }
 
+    /// Hosts a plain http:// URL may name (the simulator on this machine).
+    static let loopbackHosts: Set<String> = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
     /// The token, from the first source that has one. Never echoed: errors name the source only.
-    func token(environment: [String: String]) throws(ConfigurationError) -> DigitalOceanToken {
+    /// `warn` hears what is worth fixing but not fatal (a token file others may read); by default
+    /// it is written to stderr, for logging is not set up yet when the token is first read.
+    func token(
+        environment: [String: String], warn: (String) -> Void = Self.warnOnStandardError
+    ) throws(ConfigurationError) -> DigitalOceanToken {
         if let tokenFile {
-            return try Self.readToken(at: tokenFile, source: "--digitalocean-token-file")
+            return try Self.readToken(at: tokenFile, source: "--digitalocean-token-file", warn: warn)
         }
         if let directory = environment["CREDENTIALS_DIRECTORY"] {
             let path = URL(fileURLWithPath: directory).appendingPathComponent("digitalocean-token").path
             if FileManager.default.fileExists(atPath: path) {
-                return try Self.readToken(at: path, source: "the systemd credential digitalocean-token")
+                return try Self.readToken(at: path, source: "the systemd credential digitalocean-token", warn: warn)
             }
         }
         for name in ["DIGITALOCEAN_ACCESS_TOKEN", "DIGITALOCEAN_TOKEN"] {
             if let value = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty {
+                if let problem = DigitalOceanToken.problem(with: value) {
+                    throw ConfigurationError("the DigitalOcean token in \(name) \(problem)")
+                }
                 return DigitalOceanToken(value)
             }
         }
@@ -78,19 +99,66 @@ struct DigitalOceanOptions: ParsableArguments {
         )
     }
 
-    private static func readToken(at path: String, source: String) throws(ConfigurationError) -> DigitalOceanToken {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ConfigurationError("the DigitalOcean token file from \(source) (\(path)) does not exist")
+    static func warnOnStandardError(_ warning: String) {
+        FileHandle.standardError.write(Data("citrus-reconciler: warning: \(warning)\n".utf8))
+    }
+
+    /// A token file is refused above this size before more of it is read (a token is a line).
+    static let maximumTokenFileBytes = 64 * 1024
+
+    private static func readToken(at path: String, source: String, warn: (String) -> Void) throws(ConfigurationError) -> DigitalOceanToken {
+        let what = "the DigitalOcean token file from \(source) (\(path))"
+        // O_NONBLOCK: a FIFO put where the file should be must not hang start-up.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { throw ConfigurationError("\(what) does not exist") }
+            throw ConfigurationError("\(what) is not readable by this user; check its owner and mode")
         }
-        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {
-            throw ConfigurationError("the DigitalOcean token file from \(source) (\(path)) is not readable by this user; check its owner and mode")
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw ConfigurationError("\(what) is not a regular file")
         }
-        let contents = String(decoding: data, as: UTF8.self)
-        let token = contents.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { throw ConfigurationError("the DigitalOcean token file from \(source) (\(path)) is empty") }
+        guard info.st_size <= maximumTokenFileBytes else {
+            throw ConfigurationError("\(what) is \(info.st_size) bytes; a token file holds one token (at most \(maximumTokenFileBytes) bytes)")
+        }
+        if let warning = permissionWarning(mode: info.st_mode, owner: info.st_uid, user: geteuid()) {
+            warn("\(what) \(warning)")
+        }
+        // Never more than the cap, whatever the size said (files in /proc say 0).
+        var data = [UInt8](repeating: 0, count: maximumTokenFileBytes + 1)
+        var count = 0
+        while count < data.count {
+            let n = data.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw ConfigurationError("\(what) is not readable by this user; check its owner and mode") }
+            if n == 0 { break }
+            count += n
+        }
+        guard count <= maximumTokenFileBytes else {
+            throw ConfigurationError("\(what) is over \(maximumTokenFileBytes) bytes; a token file holds one token")
+        }
+        let token = String(decoding: data.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw ConfigurationError("\(what) is empty") }
         guard !token.contains(where: \.isWhitespace) else {
-            throw ConfigurationError("the DigitalOcean token file from \(source) (\(path)) holds more than one word; it must hold the token alone")
+            throw ConfigurationError("\(what) holds more than one word; it must hold the token alone")
+        }
+        if let problem = DigitalOceanToken.problem(with: token) {
+            throw ConfigurationError("\(what) \(problem)")
         }
         return DigitalOceanToken(token)
+    }
+
+    /// libpq's rule for `.pgpass`, as a warning: a secret file is the user's alone (0600 or less);
+    /// one owned by root may also be readable by its group (0640, `root:service`). Pure, for tests.
+    static func permissionWarning(mode: mode_t, owner: uid_t, user: uid_t) -> String? {
+        let permissions = mode & 0o777
+        let octal = String(permissions, radix: 8)
+        if owner != user && owner != 0 {
+            return "is owned by uid \(owner), neither this user (uid \(user)) nor root; the token is for this service alone"
+        }
+        let allowed: mode_t = owner == 0 && owner != user ? 0o640 : 0o600
+        guard permissions & ~allowed & 0o077 != 0 else { return nil }
+        return "has group or world access (mode 0\(octal)); it should be u=rw (0600) or less: chmod 600 it"
     }
 }
