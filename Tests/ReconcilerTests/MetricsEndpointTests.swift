@@ -57,6 +57,10 @@ struct MetricsEndpointTests {
             let listsSeen = world.requests(method: "GET", route: "/v2/droplets").filter { $0.status == 200 }.count
             #expect((later["citrus_digitalocean_requests_total{route=\"GET /v2/droplets\",code=\"200\"}"] ?? 0) <= Double(listsSeen))
 
+            if ProcessInfo.processInfo.environment["CITRUS_PRINT_METRICS"] != nil {
+                print("figure: /metrics after convergence:\n\(try MetricsScrape.get(endpoint, "/metrics").body)")
+            }
+
             let health = try MetricsScrape.get(endpoint, "/healthz")
             #expect(health.status == 200 && health.body == "ok\n")
             #expect(try MetricsScrape.get(endpoint, "/nothing-here").status == 404)
