@@ -66,6 +66,19 @@ public actor PostgresConnection {
         return PQstatus(handle) == CONNECTION_OK
     }
 
+    /// Whether the current session is encrypted with TLS (libpq's `PQsslInUse`); false without one.
+    public var isEncrypted: Bool {
+        guard let handle else { return false }
+        return PQsslInUse(handle) == 1
+    }
+
+    /// The host the current session is connected to, as libpq names it (`PQhost`): a host name,
+    /// an address, or a Unix socket directory. Nil without a session.
+    public var serverHost: String? {
+        guard let handle, let host = PQhost(handle) else { return nil }
+        return String(cString: host)
+    }
+
     // MARK: Statements
 
     /// Runs one statement and returns its rows (copied out; nothing refers to libpq afterwards).
