@@ -63,3 +63,19 @@ public func bootstrapLogging(format: LogFormat, identifier: String, level: Logge
     }
     return resolved
 }
+
+/// Bootstraps swift-log for the daemon with a level that can change while it runs (see
+/// ``LogLevelSwitch``); call once, from `main` only.
+@discardableResult
+public func bootstrapLogging(format: LogFormat, identifier: String, level: LogLevelSwitch) -> LogFormat {
+    let resolved = format.resolved()
+    LoggingSystem.bootstrap { label in
+        switch resolved {
+        case .journal:
+            SwitchedLogHandler(JournalLogHandler(label: label, identifier: identifier), levelSwitch: level)
+        case .auto, .text:
+            SwitchedLogHandler(TextLogHandler(label: label, identifier: identifier), levelSwitch: level)
+        }
+    }
+    return resolved
+}

@@ -40,6 +40,16 @@ public struct SystemdNotifier: Sendable {
         send("READY=1\nSTATUS=" + Self.oneLine(text))
     }
 
+    /// `RELOADING=1` with `MONOTONIC_USEC=` (the time of the reload on `CLOCK_MONOTONIC`, as
+    /// sd_notify(3) asks): the daemon is reloading its configuration. Send ``ready(status:)`` when
+    /// done; systemd keeps the unit `reloading` until then.
+    public func reloading() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let usec = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+        send("RELOADING=1\nMONOTONIC_USEC=\(usec)")
+    }
+
     /// `STOPPING=1`: the daemon is shutting down on request.
     public func stopping() { send("STOPPING=1") }
 
