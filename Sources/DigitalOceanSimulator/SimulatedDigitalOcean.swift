@@ -130,6 +130,13 @@ public final class SimulatedDigitalOcean: Sendable {
         state.withLock { change(&$0.faults) }
     }
 
+    /// The bearer tokens accepted, as configured or last set.
+    public var tokens: Set<String> { state.withLock { $0.tokens } }
+
+    /// Replaces the accepted bearer tokens, for a token rotation: requests from now on are checked
+    /// against `tokens`; each token keeps its own rate-limit windows.
+    public func setTokens(_ tokens: Set<String>) { state.withLock { $0.tokens = tokens } }
+
     public var rateLimits: SimulatorRateLimits { state.withLock { $0.rateLimits } }
 
     public func setRateLimits(_ limits: SimulatorRateLimits) { state.withLock { $0.rateLimits = limits } }
