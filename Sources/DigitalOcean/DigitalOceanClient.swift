@@ -66,7 +66,10 @@ public struct DigitalOceanClient: Sendable {
         }
     }
 
+    /// The configuration the client was made with. Its `token` is the first one: see ``replaceToken(_:)``.
     public let configuration: Configuration
+    /// The token requests are sent with; replaced by ``replaceToken(_:)``, shared by every copy.
+    private let token: TokenHolder
     /// Shared by every copy of this client; pass the same one to clients that share a token.
     public let rateBudget: RateBudget
     private let clock: any DaemonClock
@@ -102,19 +105,29 @@ public struct DigitalOceanClient: Sendable {
         configuration: Configuration, httpClient: HTTPClient, ownsHTTPClient: Bool, rateBudget: RateBudget, clock: any DaemonClock, logger: Logger
     ) {
         self.configuration = configuration
+        self.token = TokenHolder(configuration.token)
         self.clock = clock
         self.httpClient = httpClient
         self.ownsHTTPClient = ownsHTTPClient
         self.rateBudget = rateBudget
         self.logger = logger
         // AsyncHTTPClient's trace level dumps the bytes on the wire, a create's user_data (an
-        // agent's key) and the Authorization header among them: never below debug for it.
+        // agent's key) and the Authorization header among them: never below debug for it. Always
+        // set, so that a level changed later (a reload) cannot take it below debug either.
         var transportLogger = logger
-        if transportLogger.logLevel < .debug { transportLogger.logLevel = .debug }
+        transportLogger.logLevel = max(transportLogger.logLevel, .debug)
         self.transportLogger = transportLogger
         var base = configuration.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
+    }
+
+    /// Sends `newToken` with every request from now on (a rotated token, on reload). Requests
+    /// already sent keep the token they were sent with; none is dropped or failed by the change.
+    /// Returns whether the token changed.
+    @discardableResult
+    public func replaceToken(_ newToken: DigitalOceanToken) -> Bool {
+        token.replace(with: newToken)
     }
 
     /// Closes the connection pool if this client created it.
@@ -319,7 +332,7 @@ public struct DigitalOceanClient: Sendable {
         }
         var request = HTTPClientRequest(url: baseURL + pathAndQuery)
         request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(configuration.token.value)")
+        request.headers.add(name: "Authorization", value: "Bearer \(token.current.value)")
         request.headers.add(name: "User-Agent", value: configuration.userAgent)
         request.headers.add(name: "Accept", value: "application/json")
         if let body {
