@@ -28,6 +28,7 @@ struct Run: AsyncParsableCommand {
     var migrate = false
 
     func run() async throws {
+        ReloadService.ignoreHangupUntilListening()
         let environment = ProcessInfo.processInfo.environment
         let settings:
             (
@@ -52,7 +53,16 @@ struct Run: AsyncParsableCommand {
             throw error.report(command: "run")
         }
 
-        bootstrapLogging(format: settings.format, identifier: "citrus-reconciler", level: settings.level)
+        // The level can change on reload: --log-level if given (then fixed), else CITRUS_LOG_LEVEL.
+        let levelFromFlag = Reloader.logLevelFlagGiven() ? settings.level : nil
+        let levels: LogLevelSwitch
+        switch Reloader.startLevel(flag: levelFromFlag, variable: environment["CITRUS_LOG_LEVEL"]) {
+        case .fixed(let level), .level(let level, _): levels = LogLevelSwitch(level)
+        case .invalid(let text, _):
+            throw ConfigurationError("CITRUS_LOG_LEVEL \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical")
+                .report(command: "run")
+        }
+        bootstrapLogging(format: settings.format, identifier: "citrus-reconciler", level: levels)
         let logger = Logger(label: "citrus-reconciler")
         // The token and agents' keys pass through this process's memory: no core dump carries them.
         if citrus_disable_core_dumps() != 0 {
@@ -86,6 +96,11 @@ struct Run: AsyncParsableCommand {
             }
         )
         let readiness = Readiness(notifier: notifier)
+        let reload = ReloadService(
+            reloader: Reloader(
+                readToken: { [digitalOcean] environment throws(ConfigurationError) in try digitalOcean.token(environment: environment) },
+                client: client, levels: levels, levelFromFlag: levelFromFlag, environment: environment, logger: logger),
+            notifier: notifier, isReady: { readiness.isReady })
         let reconcile = ReconcileService(
             reconciler: reconciler,
             leadership: leadership,
@@ -106,6 +121,7 @@ struct Run: AsyncParsableCommand {
             clock: clock,
             logger: logger
         )
+        let transportCheck = DatabaseTransportCheck(connectionString: databaseURL, logger: logger)
         let startup = Startup(
             connectionString: databaseURL, applyMigrations: migrate, notifier: notifier, clock: clock,
             progress: { watchdog.progress() }, logger: logger
@@ -123,9 +139,12 @@ struct Run: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: SequentialService(startup, reconcile), successTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(
+                        service: SequentialService(startup, SequentialService(transportCheck, reconcile)),
+                        successTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: NotificationService(connectionString: databaseURL, wake: wake, logger: logger)),
                     .init(service: watchdog),
+                    .init(service: reload),
                 ] + (metricsService.map { [.init(service: $0)] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
@@ -155,6 +174,9 @@ final class Readiness: Sendable {
     init(notifier: SystemdNotifier) {
         self.notifier = notifier
     }
+
+    /// Whether READY=1 has been sent.
+    var isReady: Bool { sent.withLock { $0 } }
 
     func settled(status: String) {
         let first = sent.withLock { sent in
