@@ -66,8 +66,14 @@ if [ ! -e "$etc/citrus-reconciler.env" ]; then
 # /etc/citrus-reconciler/digitalocean-token (see `systemctl cat citrus-reconciler`).
 
 # libpq conninfo string or URI. When unset, libpq's defaults and PG* variables apply.
-# The role is created by deploy/database-role.sql.
-CITRUS_DATABASE_URL=postgresql://citrus_reconciler@localhost/citrus?sslmode=verify-full
+# The role is created by deploy/database-role.sql. verify-full needs a root certificate: libpq 15
+# finds none by itself under DynamicUser= (sslrootcert=system is libpq 16+), so name the bundle.
+# A password goes in a pgpass credential, not here (see the unit's LoadCredential=pgpass).
+CITRUS_DATABASE_URL=postgresql://citrus_reconciler@localhost/citrus?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt
+
+# Log level (trace, debug, info, notice, warning, error, critical; default info). Applied by
+# `systemctl reload citrus-reconciler` as well as at start.
+#CITRUS_LOG_LEVEL=info
 
 # DigitalOcean API base URL (default https://api.digitalocean.com); point it at citrus-do-sim
 # for a rehearsal.

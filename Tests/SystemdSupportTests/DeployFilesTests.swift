@@ -45,7 +45,7 @@ struct DeployFilesTests {
         }
     }
 
-    /// `systemd/check-unit.sh`: verify is clean and the exposure is at most 2.0.
+    /// `systemd/check-unit.sh`: verify is clean and the exposure is at most 1.1.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
     func unitIsHardenedAndVerifies() async throws {
         let check = try await SystemdCommand.run(
@@ -62,9 +62,17 @@ struct DeployFilesTests {
             "LoadCredential=digitalocean-token:/etc/citrus-reconciler/digitalocean-token",
             "EnvironmentFile=-/etc/citrus-reconciler/citrus-reconciler.env", "DynamicUser=yes",
             "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+            "ExecReload=/bin/kill -HUP $MAINPID", "RuntimeDirectory=citrus-reconciler", "RuntimeDirectoryMode=0700",
+            "IPAddressDeny=169.254.0.0/16 fe80::/10 224.0.0.0/4 ff00::/8", "LimitCORE=0",
+            "MemoryHigh=256M", "MemoryMax=384M", "TasksMax=64",
         ] {
             #expect(lines.contains(required), "missing \(required)")
         }
+        // The reload step copies the same file LoadCredential= names, before the SIGHUP.
+        let reloads = unit.split(separator: "\n").filter { $0.hasPrefix("ExecReload=") }
+        #expect(reloads.count == 2 && reloads.first?.hasPrefix("ExecReload=+/bin/sh ") == true, "\(reloads)")
+        #expect(reloads.first?.contains(" /etc/citrus-reconciler/digitalocean-token ") == true)
+        #expect(reloads.last == "ExecReload=/bin/kill -HUP $MAINPID")
     }
 
     @Test(.enabled(if: geteuid() == 0, "install.sh sets root ownership"))
