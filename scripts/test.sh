@@ -16,6 +16,8 @@ swift format lint --strict --recursive Sources Tests Package.swift
 
 step "building"
 swift build --build-tests
+# swift-argument-parser's man page generator, for the packaging test (scripts/package-deb.sh).
+swift build --product generate-manual
 
 step "testing"
 # One test at a time: the integration suites each run Postgres, a simulator and the daemon, and
