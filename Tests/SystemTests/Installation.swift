@@ -80,11 +80,16 @@ struct Installation {
         ]
         var used: [String: Int] = [:]
         let lines = shipped.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            // The reload step copies the token's source file: this installation's, like LoadCredential=.
+            if line.hasPrefix("ExecReload=+") {
+                used["ExecReload=+", default: 0] += 1
+                return line.replacingOccurrences(of: " /etc/citrus-reconciler/digitalocean-token ", with: " \(tokenFile) ")
+            }
             guard let replacement = replacements[String(line)] else { return String(line) }
             used[String(line), default: 0] += 1
             return replacement
         }
-        for key in replacements.keys where used[key] != 1 {
+        for key in Array(replacements.keys) + ["ExecReload=+"] where used[key] != 1 {
             throw SystemdHarnessError("the shipped unit has \(used[key] ?? 0) lines \"\(key)\"; the system test expects exactly one")
         }
         return lines.joined(separator: "\n")

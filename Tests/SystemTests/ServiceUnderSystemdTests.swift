@@ -79,6 +79,7 @@ struct ServiceUnderSystemdTests {
                         let story = Story(systemd: systemd, db: db, sim: sim, installation: installation, token: token)
                         try await story.insertedRowConvergesAndTheJournalTellsItsStory()
                         try await story.tokenIsNotInTheEnvironmentOrArgv()
+                        try await story.reloadRotatesTheTokenWithoutAFailedRequest()
                         try await story.frozenLoopIsRestartedByTheWatchdog()
                         try await story.stopWaitsForTheRequestInFlightAndExitsZero()
                         try await story.badConfigurationExits78AndIsNotRestarted()
