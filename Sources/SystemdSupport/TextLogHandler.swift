@@ -6,7 +6,8 @@ import Logging
 ///     2025-05-20T14:03:07.125Z warning citrus-reconciler: droplet create failed server_id=3f2… status=503
 ///
 /// Timestamps are UTC with milliseconds. Metadata is sorted `key=value`; values with spaces,
-/// quotes or `=` are quoted, and line breaks are escaped so one entry is always one line.
+/// quotes, `=` or control characters are quoted, and control characters are escaped (see
+/// ``escape(_:)``) so one entry is always one line and cannot drive a terminal.
 /// Each line is written with a single `write(2)` so lines from concurrent tasks never interleave.
 public struct TextLogHandler: LogHandler {
     public var logLevel: Logger.Level
@@ -60,7 +61,7 @@ public struct TextLogHandler: LogHandler {
         line += Self.escape(event.message.description)
         let merged = JournalLogHandler.mergedMetadata(provider: metadataProvider, handler: metadata, event: event.metadata)
         for key in merged.keys.sorted() {
-            line += " \(key)=\(Self.quoteIfNeeded("\(merged[key]!)"))"
+            line += " \(Self.escape(key))=\(Self.quoteIfNeeded("\(merged[key]!)"))"
         }
         if let error = event.error {
             line += " error=\(Self.quoteIfNeeded("\(error)"))"
@@ -81,22 +82,35 @@ public struct TextLogHandler: LogHandler {
         )
     }
 
+    /// One entry is one line, and nothing in it can drive the terminal that shows it: line breaks
+    /// and tabs become `\n`, `\r`, `\t`; every other C0 or C1 control, DEL, U+2028/2029 and the
+    /// bidirectional overrides (text that reads differently than it is) become `\u{..}`. Pure, for tests.
     static func escape(_ text: String) -> String {
-        guard text.contains(where: { $0.isNewline }) else { return text }
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
         var out = ""
-        for character in text {
-            switch character {
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
-            case "\r\n": out += "\\r\\n"
-            default: out.append(character)
+            case "\t": out += "\\t"
+            case _ where needsEscape(scalar): out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
             }
         }
         return out
     }
 
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F: true  // C0, DEL, C1 (0x9B is a one-byte CSI)
+        case 0x2028, 0x2029: true  // line and paragraph separators: line breaks to some readers
+        case 0x202A...0x202E, 0x2066...0x2069, 0x200E, 0x200F, 0x061C: true  // bidi controls
+        default: false
+        }
+    }
+
     static func quoteIfNeeded(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }
+        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { $0 == " " || $0 == "\"" || $0 == "=" || needsEscape($0) }
         guard needsQuotes else { return value }
         let escaped = escape(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))
         return "\"\(escaped)\""
