@@ -15,6 +15,9 @@ import Foundation
 /// - `GET|PUT /_sim/agent-settings`: boot delay, heartbeat interval, reconnect backoff (seconds).
 ///
 /// Every endpoint also answers under `/admin/…` (`POST /admin/droplets/{id}/agent`, `GET /admin/agents`).
+///
+/// A POST, PUT or PATCH must say `Content-Type: application/json` (415 otherwise), so a web page
+/// the operator visits cannot drive the simulator with a cross-site form post.
 extension State {
     mutating func admin(
         _ request: SimulatedDigitalOcean.Request, path: String, query: [(String, String)], now: Date
@@ -31,6 +34,11 @@ extension State {
         }
         func failure(_ status: Int, _ message: String) -> SimulatedDigitalOcean.Response {
             reply(status, ["error": message])
+        }
+        // A page in a browser can POST a form here (no preflight for form types); it cannot send
+        // application/json without one, which this server never grants.
+        if ["POST", "PUT", "PATCH"].contains(request.method), !Self.isJSON(request.header("content-type")) {
+            return failure(415, "\(request.method) \(path) takes a JSON body with Content-Type: application/json")
         }
         let decoder = JSONDecoder()
         switch (request.method, path) {
@@ -118,6 +126,13 @@ extension State {
 }
 
 extension State {
+    /// Whether a Content-Type names JSON (`application/json`, parameters allowed).
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        return mediaType.lowercased() == "application/json"
+    }
+
     /// The droplet id in `/_sim/droplets/{id}/agent`.
     static func agentControlDropletID(_ path: String) -> Int64? {
         let parts = path.split(separator: "/")

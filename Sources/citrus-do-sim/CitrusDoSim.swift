@@ -15,7 +15,7 @@ struct CitrusDoSim: AsyncParsableCommand {
             with retry-after for the per-minute limit) and injectable faults. Prints one line on stdout, \
             the URL it listens on, then serves until SIGTERM or SIGINT.
 
-            Introspection and control (no token, loopback only): GET /_sim/droplets, POST /_sim/droplets \
+            Introspection and control (no token, loopback only; POST, PUT and PATCH need Content-Type: application/json): GET /_sim/droplets, POST /_sim/droplets \
             (inject), GET|DELETE /_sim/requests, GET /_sim/counts, GET|PUT /_sim/faults, \
             GET|PUT /_sim/rate-limits, DELETE /_sim/rate-limits/usage, GET /_sim/health.
 
@@ -23,8 +23,11 @@ struct CitrusDoSim: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Address to listen on.")
+    @Option(help: "Address to listen on: loopback (127.0.0.1, ::1, localhost) unless --allow-remote.")
     var host = "127.0.0.1"
+
+    @Flag(help: "Allow a --host other machines can reach. The simulator has no authentication worth the name: use it on a private network only.")
+    var allowRemote = false
 
     @Option(help: "Port to listen on; 0 picks a free port (read the URL from stdout).")
     var port = 8765
@@ -134,7 +137,23 @@ struct CitrusDoSim: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
     }
 
+    /// Hosts the simulator binds to without --allow-remote.
+    static func isLoopback(_ host: String) -> Bool {
+        let lowered = host.lowercased()
+        if ["localhost", "::1", "[::1]"].contains(lowered) { return true }
+        let octets = lowered.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
     func run() async throws {
+        guard allowRemote || Self.isLoopback(host) else {
+            // Bad configuration: one line and EX_CONFIG (78), like citrus-reconciler.
+            FileHandle.standardError.write(
+                Data(
+                    "citrus-do-sim: configuration error: --host \(host) is not a loopback address; its control API (/_sim) has no authentication. Give --allow-remote to listen there anyway\n"
+                        .utf8))
+            throw ExitCode(78)
+        }
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -179,7 +179,9 @@ import Testing
 
 @Suite struct AgentAdminTests {
     static func call(_ sim: SimulatedDigitalOcean, _ method: String, _ uri: String, _ body: String = "") throws -> (Int, JSONValue) {
-        guard case .respond(let response, _) = sim.handle(.init(method: method, uri: uri, body: Array(body.utf8))) else {
+        let request = SimulatedDigitalOcean.Request(
+            method: method, uri: uri, headers: [(name: "Content-Type", value: "application/json")], body: Array(body.utf8))
+        guard case .respond(let response, _) = sim.handle(request) else {
             throw SimulatorError("no answer")
         }
         return (response.status, response.body.isEmpty ? .null : try JSONValue.parse(response.body))
