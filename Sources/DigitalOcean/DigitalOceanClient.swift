@@ -268,7 +268,7 @@ public struct DigitalOceanClient: Sendable {
                 return try await performOnce(method, pathAndQuery, body: body, kind: kind, operation: operation, gate: gate)
             } catch var failure {
                 // Defence in depth: no wording of ours quotes the token, and none of theirs may.
-                failure = failure.redacting(token: configuration.token.value)
+                failure = failure.redacting(token: token.current.value).redacting(token: configuration.token.value)
                 failure.attempts = attempt
                 guard kind.retries, attempt < maximumAttempts, failure.isTransient, !Task.isCancelled else { throw failure }
                 var delay = backoff(attempt: attempt)

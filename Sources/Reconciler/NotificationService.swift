@@ -4,6 +4,7 @@ import Postgres
 import ReconcileCore
 import ServerStore
 import ServiceLifecycle
+import Timekeeping
 
 /// Turns the `servers` table's NOTIFYs into wake-ups of the loop. Notifications are a hint, never
 /// the only source of truth: when the listening session is re-established, anything sent in
@@ -28,7 +29,7 @@ public struct NotificationService: Service {
             } catch {
                 failures += 1
                 let delay = ReconcileCore.Backoff.delay(failures: failures, base: .milliseconds(500), cap: .seconds(30), jitter: .random(in: 0..<1))
-                logger.warning("cannot LISTEN for row changes yet; retrying in \(delay): \(error)")
+                logger.warning("cannot LISTEN for row changes yet; retrying in \(DurationText.format(delay)): \(error)")
                 try? await Task.sleep(for: delay)
                 continue
             }

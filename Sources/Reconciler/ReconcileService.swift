@@ -144,7 +144,7 @@ public struct ReconcileService: Service {
                     // database, and keeps a standby within the design's 30 s of a takeover.
                     let delay = ReconcileCore.Backoff.delay(
                         failures: consecutiveFailures, base: .milliseconds(500), cap: .seconds(5), jitter: jitter())
-                    logger.error("database unreachable; campaigning again in \(delay): \(error)")
+                    logger.error("database unreachable; campaigning again in \(DurationText.format(delay)): \(error)")
                     hooks.passFailed(error)
                     try await waitBetweenPasses(delay, quickPasses: false)
                     continue
@@ -170,7 +170,7 @@ public struct ReconcileService: Service {
                 delay = ReconcileCore.Backoff.delay(
                     failures: consecutiveFailures, base: .seconds(1), cap: configuration.fastInterval * 6, jitter: jitter())
                 logger.error(
-                    "reconcile pass failed; next try in \(delay.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))): \(error)")
+                    "reconcile pass failed; next try in \(DurationText.format(delay)): \(error)")
                 hooks.passFailed(error)
             }
             try await waitBetweenPasses(delay, quickPasses: leadership?.isLeading ?? true)

@@ -74,7 +74,7 @@ public final class SystemdWatchdog: Service, Sendable {
                 stalled = true
                 logger.critical(
                     "reconcile loop made no progress; withholding WATCHDOG=1 so systemd restarts the daemon",
-                    metadata: ["since_last_progress": "\(now - last)", "watchdog_interval": "\(interval)"]
+                    metadata: ["since_last_progress": "\(DurationText.format(now - last))", "watchdog_interval": "\(DurationText.format(interval))"]
                 )
             }
             do {

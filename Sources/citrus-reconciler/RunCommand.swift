@@ -131,8 +131,8 @@ struct Run: AsyncParsableCommand {
             "citrus-reconciler starting",
             metadata: [
                 "digitalocean_url": "\(settings.url.absoluteString)",
-                "resync_interval": "\(settings.loop.resyncInterval)",
-                "settle_period": "\(settings.loop.decision.settlePeriod)",
+                "resync_interval": "\(DurationText.format(settings.loop.resyncInterval))",
+                "settle_period": "\(DurationText.format(settings.loop.decision.settlePeriod))",
                 "agent_bootstrap":
                     "\(settings.loop.enrollment.map { "on, hub \($0.engineURL), timeout \(DurationText.format($0.policy.timeout)), stale after \(DurationText.format($0.policy.staleAfter))" } ?? "off")",
             ])
@@ -231,11 +231,12 @@ struct Startup: Service {
             } catch let error as ConfigurationError {
                 throw error
             } catch {
+                if let error = error as? PostgresError, let problem = Self.configurationProblem(error) { throw problem }
                 attempt += 1
                 let delay = ReconcileCore.Backoff.delay(failures: attempt, base: .milliseconds(500), cap: .seconds(15), jitter: .random(in: 0..<1))
                 notifier.extendTimeout(delay + .seconds(30))
                 notifier.status("starting: waiting for the database (\(error))")
-                logger.warning("database not ready; retrying in \(delay): \(error)")
+                logger.warning("database not ready; retrying in \(DurationText.format(delay)): \(error)")
                 try? await clock.sleep(for: delay)
             }
         }
@@ -252,8 +253,33 @@ struct Startup: Service {
         }
         notifier.extendTimeout(.seconds(120))
         notifier.status("starting: applying \(pending.count) schema migrations")
-        for applied in try await migrator.migrate(on: connection) {
-            logger.notice("applied migration \(applied)")
+        let applied: [AppliedMigration]
+        do {
+            applied = try await migrator.migrate(on: connection)
+        } catch let error as PostgresError where error.isInsufficientPrivilege {
+            throw ConfigurationError(
+                "run --migrate needs the tables' owner, and this role may not change the schema (\(error.message), SQLSTATE 42501); run `citrus-reconciler migrate` as the owner of the servers table (see deploy/database-role.sql), then start without --migrate"
+            )
         }
+        for migration in applied {
+            logger.notice("applied migration \(migration)")
+        }
+    }
+
+    /// Failures no wait can cure: the server refused the role, or the role lacks a privilege.
+    /// Each is a configuration error (exit 78, which the unit does not restart), not "database not
+    /// ready" forever. Nil for everything worth retrying.
+    static func configurationProblem(_ error: PostgresError) -> ConfigurationError? {
+        if error.isAuthenticationFailure {
+            return ConfigurationError(
+                "the database refused to let this role in (\(error.message)\(error.sqlState.map { ", SQLSTATE \($0)" } ?? "")); check the role in --database-url, its password (.pgpass, PGPASSFILE) and pg_hba.conf"
+            )
+        }
+        if error.isInsufficientPrivilege {
+            return ConfigurationError(
+                "the database role lacks a privilege it needs (\(error.message), SQLSTATE 42501); grant it as in deploy/database-role.sql"
+            )
+        }
+        return nil
     }
 }

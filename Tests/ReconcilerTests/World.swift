@@ -30,6 +30,7 @@ struct World {
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let token = directory.appendingPathComponent("token")
                 try sim.token.write(to: token, atomically: true, encoding: .utf8)
+                chmod(token.path, 0o600)  // as a secret file should be (the daemon warns otherwise)
                 let db = try await PostgresConnection.connect(url)
                 let world = World(cluster: cluster, databaseURL: url, sim: sim, db: db, directory: directory)
                 let migrate = try await world.command(["migrate"])
