@@ -2,19 +2,25 @@
 # Installs citrus-reconciler on a systemd host. Run as root from a checkout after
 # `swift build -c release`:
 #     deploy/install.sh [--root DIR] [--binary PATH] [--token-from-stdin]
+#     deploy/install.sh --uninstall [--root DIR]
 #
 #   --root DIR          install under DIR instead of / (also $CITRUS_INSTALL_ROOT); for packaging
 #                       and tests. systemd is then not told (no daemon-reload).
 #   --binary PATH       the daemon to install (default: .build/release/citrus-reconciler).
 #   --token-from-stdin  read the DigitalOcean API token from stdin into the credential file.
+#   --uninstall         stop and disable the service, remove what install.sh installed; keep
+#                       /etc/citrus-reconciler (configuration and token) and say so.
 #
-# Installs:
+# Installs (as a package would, with /etc/systemd/system left for the operator's overrides):
 #   /usr/local/bin/citrus-reconciler
-#   /etc/systemd/system/citrus-reconciler.service
+#   /usr/lib/systemd/system/citrus-reconciler.service
 #   /usr/lib/systemd/catalog/citrus-reconciler.catalog    (+ journalctl --update-catalog)
+#   bash, zsh and fish completions, and the man page citrus-reconciler(1) when swift-argument-
+#   parser's generate-manual has been built (swift build --product generate-manual)
 #   /etc/citrus-reconciler/                              (root only, 0700)
 #   /etc/citrus-reconciler/citrus-reconciler.env         (example, 0600; never overwritten)
 # It never enables or starts the service, never overwrites the token, and never prints it.
+# A .deb with the same contents: scripts/package-deb.sh.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +28,7 @@ repo=$(dirname "$here")
 root=${CITRUS_INSTALL_ROOT:-/}
 binary="$repo/.build/release/citrus-reconciler"
 token_from_stdin=no
+uninstall=no
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -30,23 +37,65 @@ while [ $# -gt 0 ]; do
         --binary) binary=$2; shift 2 ;;
         --binary=*) binary=${1#--binary=}; shift ;;
         --token-from-stdin) token_from_stdin=yes; shift ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --uninstall) uninstall=yes; shift ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown argument: $1 (see --help)" >&2; exit 64 ;;
     esac
 done
+
+root=${root%/}
+etc="$root/etc/citrus-reconciler"
+unit="$root/usr/lib/systemd/system/citrus-reconciler.service"
+installed="$root/usr/local/bin/citrus-reconciler
+$unit
+$root/usr/lib/systemd/catalog/citrus-reconciler.catalog
+$root/usr/local/share/bash-completion/completions/citrus-reconciler
+$root/usr/local/share/zsh/site-functions/_citrus-reconciler
+$root/usr/local/share/fish/vendor_completions.d/citrus-reconciler.fish
+$root/usr/local/share/man/man1/citrus-reconciler.1"
+
+if [ "$uninstall" = yes ]; then
+    if [ "$root" = "" ] && [ -d /run/systemd/system ]; then
+        systemctl disable --now citrus-reconciler.service 2>/dev/null || true
+    fi
+    echo "$installed" | while read -r file; do rm -f "$file"; done
+    rm -rf "$root/usr/local/share/doc/citrus-reconciler"
+    if [ "$root" = "" ]; then
+        journalctl --update-catalog
+        if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+    fi
+    echo "uninstalled citrus-reconciler from ${root:-/}; kept $etc (configuration and token): remove it yourself when done"
+    exit 0
+fi
 
 if [ ! -x "$binary" ]; then
     echo "install.sh: no daemon at $binary; run 'swift build -c release' or pass --binary" >&2
     exit 66
 fi
 
-root=${root%/}
-etc="$root/etc/citrus-reconciler"
-
-install -d -m 0755 "$root/usr/local/bin" "$root/etc/systemd/system" "$root/usr/lib/systemd/catalog"
+install -d -m 0755 "$root/usr/local/bin" "$root/usr/lib/systemd/system" "$root/usr/lib/systemd/catalog"
 install -m 0755 "$binary" "$root/usr/local/bin/citrus-reconciler"
-install -m 0644 "$repo/systemd/citrus-reconciler.service" "$root/etc/systemd/system/citrus-reconciler.service"
+install -m 0644 "$repo/systemd/citrus-reconciler.service" "$unit"
 install -m 0644 "$here/citrus-reconciler.catalog" "$root/usr/lib/systemd/catalog/citrus-reconciler.catalog"
+# A unit in /etc/systemd/system (an older install.sh put it there) shadows this one: say so.
+if [ -f "$root/etc/systemd/system/citrus-reconciler.service" ]; then
+    echo "note: $root/etc/systemd/system/citrus-reconciler.service shadows the unit just installed;" \
+        "remove it unless it is your own (overrides belong in citrus-reconciler.service.d/)" >&2
+fi
+
+# Completions and the man page, generated from the command-line definitions of this binary.
+share="$root/usr/local/share"
+install -d -m 0755 "$share/bash-completion/completions" "$share/zsh/site-functions" "$share/fish/vendor_completions.d"
+"$binary" --generate-completion-script bash >"$share/bash-completion/completions/citrus-reconciler"
+"$binary" --generate-completion-script zsh >"$share/zsh/site-functions/_citrus-reconciler"
+"$binary" --generate-completion-script fish >"$share/fish/vendor_completions.d/citrus-reconciler.fish"
+manual_tool="$repo/.build/debug/generate-manual"
+install -d -m 0755 "$share/man/man1"
+if [ ! -x "$manual_tool" ]; then
+    echo "no man page: build swift-argument-parser's generator first (swift build --product generate-manual)"
+elif ! "$manual_tool" "$binary" -o "$share/man/man1" 2>/dev/null; then
+    echo "no man page: $binary did not describe its command line"
+fi
 if [ -f "$repo/README.md" ]; then
     install -d -m 0755 "$root/usr/local/share/doc/citrus-reconciler"
     install -m 0644 "$repo/README.md" "$root/usr/local/share/doc/citrus-reconciler/README.md"
@@ -60,25 +109,7 @@ chmod 0700 "$etc"
 if [ ! -e "$etc/citrus-reconciler.env" ]; then
     (
         umask 077
-        cat >"$etc/citrus-reconciler.env" <<'ENV'
-# Environment for citrus-reconciler.service (systemd EnvironmentFile= syntax).
-# The DigitalOcean token does not belong here: it is the credential file
-# /etc/citrus-reconciler/digitalocean-token (see `systemctl cat citrus-reconciler`).
-
-# libpq conninfo string or URI. When unset, libpq's defaults and PG* variables apply.
-# The role is created by deploy/database-role.sql. verify-full needs a root certificate: libpq 15
-# finds none by itself under DynamicUser= (sslrootcert=system is libpq 16+), so name the bundle.
-# A password goes in a pgpass credential, not here (see the unit's LoadCredential=pgpass).
-CITRUS_DATABASE_URL=postgresql://citrus_reconciler@localhost/citrus?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt
-
-# Log level (trace, debug, info, notice, warning, error, critical; default info). Applied by
-# `systemctl reload citrus-reconciler` as well as at start.
-#CITRUS_LOG_LEVEL=info
-
-# DigitalOcean API base URL (default https://api.digitalocean.com); point it at citrus-do-sim
-# for a rehearsal.
-#CITRUS_DIGITALOCEAN_URL=https://api.digitalocean.com
-ENV
+        cat "$here/citrus-reconciler.env.example" >"$etc/citrus-reconciler.env"
     )
     echo "wrote an example $etc/citrus-reconciler.env; edit CITRUS_DATABASE_URL"
 else

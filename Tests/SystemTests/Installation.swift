@@ -17,7 +17,7 @@ struct Installation {
     var configurationDirectory: String { root.path + "/etc/citrus-reconciler" }
     var environmentFile: String { configurationDirectory + "/citrus-reconciler.env" }
     var tokenFile: String { configurationDirectory + "/digitalocean-token" }
-    var unitFile: String { root.path + "/etc/systemd/system/citrus-reconciler.service" }
+    var unitFile: String { root.path + "/usr/lib/systemd/system/citrus-reconciler.service" }
     /// The journal catalog `install.sh` compiled (`journalctl --root --update-catalog`).
     var catalogDatabase: String { root.path + "/var/lib/systemd/catalog/database" }
 

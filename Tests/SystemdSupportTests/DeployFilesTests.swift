@@ -95,7 +95,11 @@ struct DeployFilesTests {
             return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
         }
         #expect(try mode("/usr/local/bin/citrus-reconciler") == 0o755)
-        #expect(try mode("/etc/systemd/system/citrus-reconciler.service") == 0o644)
+        // Where packages put units; /etc/systemd/system stays the operator's.
+        #expect(try mode("/usr/lib/systemd/system/citrus-reconciler.service") == 0o644)
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/etc/systemd/system/citrus-reconciler.service"))
+        #expect(try mode("/usr/local/share/bash-completion/completions/citrus-reconciler") == 0o644)
+        #expect(try mode("/usr/local/share/zsh/site-functions/_citrus-reconciler") == 0o644)
         #expect(try mode("/usr/lib/systemd/catalog/citrus-reconciler.catalog") == 0o644)
         #expect(try mode("/etc/citrus-reconciler") == 0o700)
         #expect(try mode("/etc/citrus-reconciler/citrus-reconciler.env") == 0o600)
@@ -112,5 +116,22 @@ struct DeployFilesTests {
         #expect(again.succeeded, "\(again)")
         #expect(
             try String(contentsOfFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env", encoding: .utf8) == "CITRUS_DATABASE_URL=edited\n")
+        // The example configuration is the shipped file (the .deb's conffile too).
+        let example = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/citrus-reconciler.env.example"), encoding: .utf8)
+        #expect(env == example)
+
+        // Uninstall removes what it installed and keeps the configuration and the token.
+        let uninstall = try await SystemdCommand.run([script, "--uninstall", "--root", root.path])
+        #expect(uninstall.succeeded, "\(uninstall)")
+        #expect(uninstall.stdout.contains("kept \(root.path)/etc/citrus-reconciler"), "\(uninstall)")
+        for gone in [
+            "/usr/local/bin/citrus-reconciler", "/usr/lib/systemd/system/citrus-reconciler.service",
+            "/usr/lib/systemd/catalog/citrus-reconciler.catalog", "/usr/local/share/bash-completion/completions/citrus-reconciler",
+            "/usr/local/share/doc/citrus-reconciler",
+        ] {
+            #expect(!FileManager.default.fileExists(atPath: root.path + gone), "\(gone) is still there")
+        }
+        #expect(try String(contentsOfFile: root.path + "/etc/citrus-reconciler/digitalocean-token", encoding: .utf8) == token)
+        #expect(FileManager.default.fileExists(atPath: root.path + "/etc/citrus-reconciler/citrus-reconciler.env"))
     }
 }
