@@ -31,13 +31,15 @@ let package = Package(
         // prctl(2) is variadic in C, so Swift cannot call it: one small C function instead.
         .target(name: "CProcessHardening"),
 
+        // The version, in one place.
+        .target(name: "BuildVersion", swiftSettings: strict),
         // The one injectable clock: wall time, uptime and sleeping (Foundation only).
         .target(name: "Timekeeping", swiftSettings: strict),
         // libpq wrapper: connections, parameterised queries, transactions, LISTEN/NOTIFY, advisory locks.
         .target(
             name: "Postgres",
             dependencies: [
-                "CLibPQ",
+                "CLibPQ", "Timekeeping",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -46,7 +48,7 @@ let package = Package(
         .target(
             name: "DigitalOcean",
             dependencies: [
-                "Timekeeping",
+                "Timekeeping", "BuildVersion",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -136,7 +138,7 @@ let package = Package(
             name: "citrus-reconciler",
             dependencies: [
                 "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore", "Timekeeping",
-                "CProcessHardening",
+                "CProcessHardening", "BuildVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -67,13 +67,16 @@ HUB_URL=$(first_line "$WORK/hub.url" | sed 's/.* on //')
 HUB_PORT=$(echo "$HUB_URL" | sed -E 's#.*:([0-9]+)/.*#\1#')
 echo "hub at $HUB_URL"
 
+METRICS_PORT=$(free_port)
 step "starting the daemon with agent bootstrap (its log: $WORK/daemon.log)"
 echo "dop_v1_simulator_development_token" >"$WORK/token"
 chmod 600 "$WORK/token"
 "$BIN/citrus-reconciler" run --database-url "$DATABASE_URL" --digitalocean-url "$SIM_URL" \
     --digitalocean-token-file "$WORK/token" --log-format text \
-    --engine-url "$HUB_URL" --agent-stale-after 8s --resync-interval 5s >"$WORK/daemon.log" 2>&1 &
+    --engine-url "$HUB_URL" --agent-stale-after 8s --resync-interval 5s \
+    --metrics-address "127.0.0.1:$METRICS_PORT" >"$WORK/daemon.log" 2>&1 &
 PIDS+=($!)
+echo "metrics at http://127.0.0.1:$METRICS_PORT/metrics"
 
 step "inserting $ROWS rows and one invalid one"
 for i in $(seq "$ROWS"); do sql "INSERT INTO servers (name) VALUES ('demo-$i')"; done
@@ -126,6 +129,17 @@ echo
 echo "demo-1's story (server_events):"
 sql "SELECT to_char(e.created_at, 'HH24:MI:SS') || '  ' || e.kind || '  ' || e.message FROM server_events e
      JOIN servers s ON s.id = e.server_id WHERE s.name = 'demo-1' ORDER BY e.id" | cut -c1-220
+
+# Plain HTTP on loopback with bash alone: GET $1 from the daemon's metrics endpoint.
+http_get() {
+    exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT"
+    printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&3
+    sed '1,/^\r$/d' <&3
+    exec 3<&-
+}
+echo
+echo "the daemon's /metrics (citrus_ series, histogram buckets left out):"
+http_get /metrics | grep '^citrus_' | grep -v '_bucket{' | sort
 
 [ "${DEMO_EXIT:-0}" = "1" ] && exit 0
 step "watching (Ctrl-C to stop)"

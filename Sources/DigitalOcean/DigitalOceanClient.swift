@@ -1,3 +1,4 @@
+import BuildVersion
 import AsyncHTTPClient
 import Foundation
 import Timekeeping
@@ -29,7 +30,7 @@ public struct DigitalOceanToken: Sendable, CustomStringConvertible, CustomDebugS
 ///   gone (`.alreadyGone`), which is what the caller wanted either way.
 /// - Every request first waits on the shared ``RateBudget``; every response feeds it.
 public struct DigitalOceanClient: Sendable {
-    public static let defaultVersion = "0.1.0"
+    public static let defaultVersion = BuildVersion.current
 
     public struct RetryPolicy: Sendable {
         /// Attempts in total for reads and deletes (creates always get exactly one).

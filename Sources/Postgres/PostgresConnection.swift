@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Timekeeping
 import Logging
 import Synchronization
 
@@ -159,7 +160,7 @@ public actor PostgresConnection {
                 logger.warning(
                     "database reconnect failed; retrying",
                     metadata: [
-                        "error": "\(error)", "attempt": "\(attempt + 1)", "retry_in": "\(delay)",
+                        "error": "\(error)", "attempt": "\(attempt + 1)", "retry_in": "\(DurationText.format(delay))",
                     ])
                 attempt += 1
                 try await Task.sleep(for: delay)

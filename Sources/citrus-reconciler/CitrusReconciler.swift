@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildVersion
 import Foundation
 
 struct CitrusReconciler: AsyncParsableCommand {
@@ -9,7 +10,7 @@ struct CitrusReconciler: AsyncParsableCommand {
             Exit status: 0 after a clean stop; 78 for bad configuration, including unknown flags \
             (one line says what to fix); 1 otherwise.
             """,
-        version: "0.1.0",
+        version: BuildVersion.current,
         subcommands: [Run.self, Migrate.self, Plan.self, Status.self, Events.self]
     )
 }
