@@ -33,6 +33,8 @@ let package = Package(
 
         // The version, in one place.
         .target(name: "BuildVersion", swiftSettings: strict),
+        // Untrusted text made safe for terminals and logs.
+        .target(name: "TerminalText", swiftSettings: strict),
         // The one injectable clock: wall time, uptime and sleeping (Foundation only).
         .target(name: "Timekeeping", swiftSettings: strict),
         // libpq wrapper: connections, parameterised queries, transactions, LISTEN/NOTIFY, advisory locks.
@@ -115,7 +117,7 @@ let package = Package(
         .target(
             name: "SystemdSupport",
             dependencies: [
-                "Timekeeping",
+                "Timekeeping", "TerminalText",
                 "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -126,7 +128,7 @@ let package = Package(
         .target(
             name: "Reconciler",
             dependencies: [
-                "ReconcileCore", "ServerStore", "DigitalOcean", "Postgres", "Timekeeping",
+                "ReconcileCore", "ServerStore", "DigitalOcean", "Postgres", "Timekeeping", "TerminalText",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),

@@ -158,7 +158,7 @@ public struct DigitalOceanClient: Sendable {
         } catch {
             throw .localValidation("could not encode the create request: \(error)")
         }
-        let response = try await perform(.POST, "/v2/droplets", body: body, kind: .create, gate: gate)
+        let response = try await perform(.POST, "/v2/droplets", body: body, kind: .create, gate: gate, secrets: request.secrets)
         do {
             let decoded = try DigitalOceanJSON.decoder().decode(DropletCreateResponse.self, from: response.body)
             return CreatedDroplet(droplet: decoded.droplet, actions: decoded.links?.actions ?? [], requestID: response.requestID)
@@ -172,7 +172,7 @@ public struct DigitalOceanClient: Sendable {
             failure.operation = "POST /v2/droplets"
             failure.httpStatus = response.status
             failure.requestID = response.requestID
-            failure.underlying = ErrorText.capped(String(describing: error))
+            failure.underlying = ErrorText.capped(scrubbed(String(describing: error), secrets: request.secrets))
             throw failure
         }
     }
@@ -257,8 +257,11 @@ public struct DigitalOceanClient: Sendable {
         var requestID: String?
     }
 
+    /// `secrets`: texts of this request's body that no error may quote (a create's user_data
+    /// secrets); like the token, they are redacted from DigitalOcean's words before those are cut
+    /// to length, so no cut can leave part of one behind.
     private func perform(
-        _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, gate: SendGate? = nil
+        _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, gate: SendGate? = nil, secrets: [String] = []
     ) async throws(DigitalOceanError) -> Response {
         let operation = "\(method.rawValue) \(pathAndQuery.split(separator: "?", maxSplits: 1).first.map(String.init) ?? pathAndQuery)"
         let maximumAttempts = kind.retries ? max(1, configuration.retry.maximumAttempts) : 1
@@ -266,7 +269,8 @@ public struct DigitalOceanClient: Sendable {
         while true {
             attempt += 1
             do {
-                return try await performOnce(method, pathAndQuery, body: body, kind: kind, operation: operation, gate: gate)
+                return try await performOnce(
+                    method, pathAndQuery, body: body, kind: kind, operation: operation, gate: gate, secrets: secrets)
             } catch var failure {
                 // Defence in depth: no wording of ours quotes the token, and none of theirs may.
                 failure = failure.redacting(token: token.current.value).redacting(token: configuration.token.value)
@@ -307,7 +311,7 @@ public struct DigitalOceanClient: Sendable {
 
     private func performOnce(
         _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, operation: String,
-        gate: SendGate?
+        gate: SendGate?, secrets: [String]
     ) async throws(DigitalOceanError) -> Response {
         // Waiting in line is for pacing; a wait longer than this is reported instead (the hourly
         // limit can mean an hour), and the caller tries again later.
@@ -382,7 +386,7 @@ public struct DigitalOceanClient: Sendable {
         failure.apiErrorID = apiError?.id.map { ErrorText.capped($0, limit: 128) }
         failure.requestID = (apiError?.requestID ?? headerRequestID).map { ErrorText.capped($0, limit: 128) }
         // DigitalOcean's words, as many as an operator reads: the rest would only bloat last_error.
-        let detail = apiError?.message.map { ErrorText.capped($0) } ?? "HTTP \(status) without a DigitalOcean error body"
+        let detail = apiError?.message.map { ErrorText.capped(scrubbed($0, secrets: secrets)) } ?? "HTTP \(status) without a DigitalOcean error body"
         switch status {
         case 429:
             DigitalOceanMetrics.rateLimited(perMinute: rate.retryAfter != nil)
@@ -458,6 +462,13 @@ public struct DigitalOceanClient: Sendable {
         }
         if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
         return false
+    }
+
+    /// `text` without the token or any of `secrets`: done before anything is cut to length.
+    private func scrubbed(_ text: String, secrets: [String]) -> String {
+        ([token.current.value, configuration.token.value] + secrets).reduce(text) { text, secret in
+            ErrorText.redacting(secret, in: text)
+        }
     }
 
     static func summary(of error: any Error) -> String {

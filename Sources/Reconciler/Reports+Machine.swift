@@ -1,30 +1,14 @@
 import Foundation
 import ReconcileCore
+import TerminalText
 
 // Machine-readable renderings (`--output json`) and what terminals are shown of untrusted text.
 
 extension Reports {
-    /// `text` as a terminal may safely show it: control characters (C0, DEL, C1) are written as
-    /// escapes (`\n`, `\t`, `\u{1b}`), so a row's name or an API's error text cannot move the
-    /// cursor, rewrite earlier lines or forge a log line.
+    /// `text` as a terminal may safely show it (`TerminalText.escaped`): a row's name or an
+    /// API's error text cannot move the cursor, rewrite earlier lines or forge a log line.
     public static func escaped(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isControl) else { return text }
-        var out = ""
-        out.reserveCapacity(text.utf8.count + 8)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where isControl(scalar): out += "\\u{\(String(scalar.value, radix: 16))}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
-
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value)
+        TerminalText.escaped(text)
     }
 
     /// Whether a plan changes anything (what `plan --detailed-exitcode` reports as 2). Orphans

@@ -73,6 +73,23 @@ struct ErrorTextTests {
         }
     }
 
+    @Test("a secret of the request that an echo quotes is redacted before the echo is cut, so no cut leaves part of it behind")
+    func secretsRedactedBeforeTheCut() async throws {
+        try await withClient { client, sim in
+            sim.simulator.updateFaults { $0.createRefusedEchoingBody = true }
+            let key = String(repeating: "0123456789abcdef", count: 4)
+            let head = "cannot create a droplet from {\"user_data\":\""
+            // Wherever the echo puts it, some padding places the key across the 1 KiB cut.
+            for padding in stride(from: ErrorText.limit - head.utf8.count - 200, through: ErrorText.limit, by: 16) {
+                var request = DropletCreateRequest(name: "web-1")
+                request.userData = String(repeating: "x", count: max(0, padding)) + key + String(repeating: "y", count: 2000)
+                request.secrets = [key]
+                let error = try #require(await expectFailure { () async throws(DigitalOceanError) in try await client.createDroplet(request) })
+                #expect(!"\(error)".contains(key.prefix(12)), "part of the key survived the cut at padding \(padding)")
+            }
+        }
+    }
+
     @Test("capping cuts on a character boundary and leaves short text alone")
     func cappingKeepsCharactersWhole() {
         #expect(ErrorText.capped("short") == "short")

@@ -29,7 +29,9 @@ struct PackageTests {
         return result.stdout
     }
 
-    @Test("the package holds the daemon, unit, catalog, completions, man page and example configuration, at a package's paths")
+    @Test(
+        "the package holds the daemon, unit, catalog, completions, man page and example configuration at a package's paths, and maintainer scripts that never start it"
+    )
     func contents() async throws {
         let built = try await Self.build()
         defer { try? FileManager.default.removeItem(at: built.directory) }
@@ -77,12 +79,9 @@ struct PackageTests {
         }
         let bash = try String(contentsOf: tree.appendingPathComponent("usr/share/bash-completion/completions/citrus-reconciler"), encoding: .utf8)
         #expect(bash.contains("complete") && bash.contains("--detailed-exitcode"))
-    }
 
-    @Test("maintainer scripts: valid shell, the example configuration a conffile, never starting the service on install")
-    func maintainerScripts() async throws {
-        let built = try await Self.build()
-        defer { try? FileManager.default.removeItem(at: built.directory) }
+        // Maintainer scripts: valid shell, the example configuration a conffile, never starting
+        // the service on install.
         let control = built.directory.appendingPathComponent("control")
         _ = try await Self.run(["/usr/bin/dpkg-deb", "-e", built.deb.path, control.path])
         let conffiles = try String(contentsOf: control.appendingPathComponent("conffiles"), encoding: .utf8)
