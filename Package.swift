@@ -139,7 +139,8 @@ let package = Package(
         .executableTarget(
             name: "citrus-reconciler",
             dependencies: [
-                "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore", "Timekeeping",
+                "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore",
+                "Timekeeping",
                 "CProcessHardening", "BuildVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -246,7 +247,8 @@ let package = Package(
         .testTarget(
             name: "ReconcilerTests",
             dependencies: [
-                "Reconciler", "ReconcileCore", "ServerStore", "Postgres", "DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit",
+                "Reconciler", "ReconcileCore", "ServerStore", "Postgres", "DigitalOcean", "DigitalOceanSimulator",
+                "CitrusTestKit",
                 "EngineHubSimulator",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -265,7 +267,9 @@ let package = Package(
         // The real daemon, installed by deploy/install.sh, under a real systemd (needs root).
         .testTarget(
             name: "SystemTests",
-            dependencies: ["CitrusTestKit", "Postgres", "DigitalOceanSimulator", "EngineHubSimulator", "ReconcileCore"],
+            dependencies: [
+                "CitrusTestKit", "Postgres", "DigitalOceanSimulator", "EngineHubSimulator", "ReconcileCore",
+            ],
             swiftSettings: strict
         ),
     ]

@@ -36,7 +36,8 @@ public final class ChildProcess: @unchecked Sendable {
     /// The exit status, once it has exited (nil while running; a signal shows as 128 + signal).
     public var exitStatus: Int32? {
         guard !process.isRunning else { return nil }
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return process.terminationReason == .uncaughtSignal
+            ? 128 + process.terminationStatus : process.terminationStatus
     }
 
     public func signal(_ signal: Int32) {
@@ -79,7 +80,9 @@ public enum BuiltProducts {
 
     public struct Missing: Error, CustomStringConvertible {
         public var name: String
-        public var description: String { "\(name) is not built next to the tests; run `swift build --build-tests` first" }
+        public var description: String {
+            "\(name) is not built next to the tests; run `swift build --build-tests` first"
+        }
     }
 
     public static func executable(named name: String) throws -> URL {
@@ -91,7 +94,9 @@ public enum BuiltProducts {
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
 public func eventually(
-    timeout: Duration, every interval: Duration = .milliseconds(100), _ condition: () async throws -> Bool
+    timeout: Duration,
+    every interval: Duration = .milliseconds(100),
+    _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout

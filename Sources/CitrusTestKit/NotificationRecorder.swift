@@ -53,7 +53,11 @@ public final class NotificationRecorder: Sendable {
     }
 
     /// Whether any entry from position `from` on matches, after waiting `quiet` for stragglers.
-    public func none(from: Int = 0, within quiet: Duration, where predicate: (PostgresListener.Event) -> Bool) async -> Bool {
+    public func none(
+        from: Int = 0,
+        within quiet: Duration,
+        where predicate: (PostgresListener.Event) -> Bool
+    ) async -> Bool {
         try? await Task.sleep(for: quiet)
         return storage.entries.withLock { entries in
             !entries.dropFirst(from).contains { predicate($0.event) }

@@ -63,13 +63,19 @@ public final class PostgresCluster: Sendable {
     /// Starts the server (again) on the same port and data directory.
     public func start() async throws {
         try await tools.run(
-            tools.pgCtl, ["-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "start"], asPostgres: true
+            tools.pgCtl,
+            ["-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "start"],
+            asPostgres: true
         )
     }
 
     /// Stops the server, disconnecting every client (`-m fast`).
     public func stop() async throws {
-        try await tools.run(tools.pgCtl, ["-D", dataDirectory, "-w", "-t", "60", "-m", "fast", "stop"], asPostgres: true)
+        try await tools.run(
+            tools.pgCtl,
+            ["-D", dataDirectory, "-w", "-t", "60", "-m", "fast", "stop"],
+            asPostgres: true
+        )
     }
 
     public func restart() async throws {
@@ -87,7 +93,10 @@ public final class PostgresCluster: Sendable {
     private func initialize() async throws {
         try await tools.run(
             tools.initdb,
-            ["-D", dataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"],
+            [
+                "-D", dataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync",
+                "--no-instructions",
+            ],
             asPostgres: true
         )
         let settings = """
@@ -117,7 +126,9 @@ public final class PostgresCluster: Sendable {
         let directory = String(cString: made)
         try "\(getpid())\n".write(toFile: directory + "/owner.pid", atomically: true, encoding: .utf8)
         if let owner {
-            guard chown(directory, owner.uid, owner.gid) == 0 else { throw ClusterError("chown \(directory) failed: errno \(errno)") }
+            guard chown(directory, owner.uid, owner.gid) == 0 else {
+                throw ClusterError("chown \(directory) failed: errno \(errno)")
+            }
         }
         return directory
     }
@@ -132,7 +143,9 @@ public final class PostgresCluster: Sendable {
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { throw ClusterError("bind failed: errno \(errno)") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -235,12 +248,18 @@ struct Tools: Sendable {
             candidates += sorted.map { "/usr/lib/postgresql/\($0)/bin" }
         }
         candidates += ["/usr/local/pgsql/bin", "/usr/bin"]
-        guard let binDirectory = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0 + "/initdb") }) else {
-            throw ClusterError("no initdb found (looked in \(candidates.joined(separator: ", "))); install postgresql-15")
+        guard
+            let binDirectory = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0 + "/initdb") })
+        else {
+            throw ClusterError(
+                "no initdb found (looked in \(candidates.joined(separator: ", "))); install postgresql-15"
+            )
         }
         var postgresUser: (uid: uid_t, gid: gid_t)?
         if getuid() == 0 {
-            guard let entry = getpwnam("postgres") else { throw ClusterError("running as root but there is no postgres user") }
+            guard let entry = getpwnam("postgres") else {
+                throw ClusterError("running as root but there is no postgres user")
+            }
             postgresUser = (entry.pointee.pw_uid, entry.pointee.pw_gid)
         }
         return Tools(binDirectory: binDirectory, postgresUser: postgresUser)

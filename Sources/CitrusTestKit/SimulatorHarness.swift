@@ -40,7 +40,13 @@ public enum SimulatorHarness {
         _ body: (Running) async throws -> T
     ) async throws -> T {
         let simulator = try SimulatedDigitalOcean(configuration: configuration)
-        let server = try await SimulatorServer.bind(host: "127.0.0.1", port: 0, simulator: simulator, agents: agents, logger: logger)
+        let server = try await SimulatorServer.bind(
+            host: "127.0.0.1",
+            port: 0,
+            simulator: simulator,
+            agents: agents,
+            logger: logger
+        )
         let running = Running(simulator: simulator, server: server, token: configuration.tokens.sorted().first ?? token)
         return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
             group.addTask { try await server.run() }

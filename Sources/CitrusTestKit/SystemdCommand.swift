@@ -98,7 +98,9 @@ final class SystemdProcessExit: Sendable {
         describe = ([process.executableURL?.path ?? "?"] + (process.arguments ?? [])).joined(separator: " ")
         pid = { process.processIdentifier }
         process.terminationHandler = { [box] finished in
-            let status = finished.terminationReason == .uncaughtSignal ? 128 + finished.terminationStatus : finished.terminationStatus
+            let status =
+                finished.terminationReason == .uncaughtSignal
+                ? 128 + finished.terminationStatus : finished.terminationStatus
             let waiter: CheckedContinuation<Int32, Never>? = box.state.withLock { current in
                 defer { current = .exited(status) }
                 if case .running(let continuation) = current { return continuation }
@@ -132,7 +134,9 @@ final class SystemdProcessExit: Sendable {
             let status: Int32? = box.state.withLock { current in
                 switch current {
                 case .exited(let status): return status
-                case .running: current = .running(continuation); return nil
+                case .running:
+                    current = .running(continuation)
+                    return nil
                 }
             }
             if let status { continuation.resume(returning: status) }

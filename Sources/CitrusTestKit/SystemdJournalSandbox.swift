@@ -60,9 +60,16 @@ public final class SystemdJournalSandbox: Sendable {
     }
 
     /// Runs a command in journald's mount namespace (`nsenter -t PID -m`).
-    public func run(_ command: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(60)) async throws -> SystemdCommandResult
-    {
-        try await SystemdCommand.run(["/usr/bin/nsenter", "-t", String(pid), "-m", "--"] + command, environment: environment, timeout: timeout)
+    public func run(
+        _ command: [String],
+        environment: [String: String]? = nil,
+        timeout: Duration = .seconds(60)
+    ) async throws -> SystemdCommandResult {
+        try await SystemdCommand.run(
+            ["/usr/bin/nsenter", "-t", String(pid), "-m", "--"] + command,
+            environment: environment,
+            timeout: timeout
+        )
     }
 
     /// Entries matching `matches` (`FIELD=value`), every field as a string.

@@ -34,7 +34,12 @@ public struct RecordingLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
 
-    public init(label: String, recorder: Recorder, logLevel: Logger.Level = .trace, metadataProvider: Logger.MetadataProvider? = nil) {
+    public init(
+        label: String,
+        recorder: Recorder,
+        logLevel: Logger.Level = .trace,
+        metadataProvider: Logger.MetadataProvider? = nil
+    ) {
         self.label = label
         self.recorder = recorder
         self.logLevel = logLevel
@@ -60,6 +65,7 @@ public struct RecordingLogHandler: LogHandler {
                 file: event.file,
                 function: event.function,
                 line: event.line
-            ))
+            )
+        )
     }
 }

@@ -29,7 +29,14 @@ public final class SystemdSandbox: Sendable {
     /// The cgroup (in each hierarchy under /sys/fs/cgroup) the sandbox runs in; removed at teardown.
     public let cgroupName: String
 
-    private init(pid: pid_t, pidNamespace: String, launcher: Process, launcherExit: SystemdProcessExit, directory: URL, cgroupName: String) {
+    private init(
+        pid: pid_t,
+        pidNamespace: String,
+        launcher: Process,
+        launcherExit: SystemdProcessExit,
+        directory: URL,
+        cgroupName: String
+    ) {
         self.pid = pid
         self.pidNamespace = pidNamespace
         self.launcher = launcher
@@ -50,7 +57,10 @@ public final class SystemdSandbox: Sendable {
         guard support.supported else { throw SystemdHarnessError(support.reason) }
 
         let id = UUID().uuidString.prefix(8).lowercased()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("citrus-systemd-\(id)", isDirectory: true)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "citrus-systemd-\(id)",
+            isDirectory: true
+        )
         let unitDirectory = directory.appendingPathComponent("units", isDirectory: true)
         try FileManager.default.createDirectory(at: unitDirectory, withIntermediateDirectories: true)
         var all = units
@@ -67,7 +77,10 @@ public final class SystemdSandbox: Sendable {
             let dropIn = unitDirectory.appendingPathComponent("\(name).d", isDirectory: true)
             try FileManager.default.createDirectory(at: dropIn, withIntermediateDirectories: true)
             try "[Unit]\nDefaultDependencies=no\n".write(
-                to: dropIn.appendingPathComponent("zz-citrus-test.conf"), atomically: true, encoding: .utf8)
+                to: dropIn.appendingPathComponent("zz-citrus-test.conf"),
+                atomically: true,
+                encoding: .utf8
+            )
         }
 
         // systemd makes its cgroups under its own; this one is removed at teardown. Without it,
@@ -77,7 +90,10 @@ public final class SystemdSandbox: Sendable {
         for hierarchy in ["systemd", "unified"] {
             let root = "/sys/fs/cgroup/\(hierarchy)"
             if FileManager.default.fileExists(atPath: "\(root)/cgroup.procs") {
-                try FileManager.default.createDirectory(atPath: "\(root)/\(cgroupName)", withIntermediateDirectories: false)
+                try FileManager.default.createDirectory(
+                    atPath: "\(root)/\(cgroupName)",
+                    withIntermediateDirectories: false
+                )
                 cgroupPaths.append("\(root)/\(cgroupName)")
             }
         }
@@ -94,13 +110,16 @@ public final class SystemdSandbox: Sendable {
         let launcher = Process()
         launcher.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
         launcher.arguments = [
-            "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--uts", "--ipc", "--propagation", "private", "/bin/sh", "-c", script,
+            "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--uts", "--ipc", "--propagation", "private",
+            "/bin/sh", "-c", script,
         ]
         launcher.standardInput = FileHandle.nullDevice
         launcher.standardOutput = logHandle
         launcher.standardError = logHandle
         var environment = ProcessInfo.processInfo.environment
-        for variable in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "LISTEN_FDS", "LISTEN_PID"] {
+        for variable in [
+            "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "LISTEN_FDS", "LISTEN_PID",
+        ] {
             environment[variable] = nil
         }
         launcher.environment = environment
@@ -141,8 +160,13 @@ public final class SystemdSandbox: Sendable {
         }
         let namespace = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(systemdPID)/ns/pid")) ?? ""
         let sandbox = SystemdSandbox(
-            pid: systemdPID, pidNamespace: namespace, launcher: launcher, launcherExit: launcherExit,
-            directory: directory, cgroupName: cgroupName)
+            pid: systemdPID,
+            pidNamespace: namespace,
+            launcher: launcher,
+            launcherExit: launcherExit,
+            directory: directory,
+            cgroupName: cgroupName
+        )
 
         // Ready for commands once the manager answers on its private socket.
         while true {
@@ -196,10 +220,16 @@ public final class SystemdSandbox: Sendable {
     }
 
     /// Runs a command inside the namespace (`nsenter -t PID -m -p`).
-    public func run(_ command: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(30)) async throws -> SystemdCommandResult
-    {
+    public func run(
+        _ command: [String],
+        environment: [String: String]? = nil,
+        timeout: Duration = .seconds(30)
+    ) async throws -> SystemdCommandResult {
         try await SystemdCommand.run(
-            ["/usr/bin/nsenter", "-t", String(pid), "-m", "-p", "--"] + command, environment: environment, timeout: timeout)
+            ["/usr/bin/nsenter", "-t", String(pid), "-m", "-p", "--"] + command,
+            environment: environment,
+            timeout: timeout
+        )
     }
 
     public func systemctl(_ arguments: String...) async throws -> SystemdCommandResult {
@@ -217,7 +247,11 @@ public final class SystemdSandbox: Sendable {
 
     /// Waits until `unit`'s `ActiveState` is `state` (e.g. `active`, `inactive`, `failed`).
     @discardableResult
-    public func waitFor(unit: String, activeState state: String, timeout: Duration = .seconds(20)) async throws -> String {
+    public func waitFor(
+        unit: String,
+        activeState state: String,
+        timeout: Duration = .seconds(20)
+    ) async throws -> String {
         let deadline = ContinuousClock.now + timeout
         var last = ""
         while ContinuousClock.now < deadline {
@@ -257,12 +291,15 @@ public final class SystemdSandbox: Sendable {
                     while let item = enumerator.nextObject() as? String {
                         var isDirectory: ObjCBool = false
                         let path = "\(root)/\(item)"
-                        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
+                            isDirectory.boolValue
+                        {
                             directories.append(path)
                         }
                     }
                 }
-                for directory in directories.sorted(by: { $0.count > $1.count }) where rmdir(directory) != 0 && errno != ENOENT {
+                for directory in directories.sorted(by: { $0.count > $1.count })
+                where rmdir(directory) != 0 && errno != ENOENT {
                     remaining = true
                 }
             }
@@ -319,7 +356,8 @@ public func withSystemdSandbox<T>(
 public enum SystemdJournalJSON {
     /// Reads entries matching `matches` with journalctl, run by `run` inside the right namespace.
     public static func entries(
-        _ matches: [String], run: (_ command: [String]) async throws -> SystemdCommandResult
+        _ matches: [String],
+        run: (_ command: [String]) async throws -> SystemdCommandResult
     ) async throws -> [[String: String]] {
         // journald may still be writing what a client just sent; --sync waits for it.
         _ = try await run(["/bin/journalctl", "--sync"])
@@ -330,7 +368,9 @@ public enum SystemdJournalJSON {
 
     public static func parse(_ text: String) throws -> [[String: String]] {
         try text.split(separator: "\n").compactMap { line -> [String: String]? in
-            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                return nil
+            }
             var entry: [String: String] = [:]
             for (key, value) in object {
                 switch value {

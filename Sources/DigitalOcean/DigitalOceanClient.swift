@@ -60,7 +60,11 @@ public struct DigitalOceanClient: Sendable {
         /// Responses larger than this are refused.
         public var maximumResponseBytes: Int = 32 * 1024 * 1024
 
-        public init(token: DigitalOceanToken, baseURL: String = "https://api.digitalocean.com", version: String = DigitalOceanClient.defaultVersion) {
+        public init(
+            token: DigitalOceanToken,
+            baseURL: String = "https://api.digitalocean.com",
+            version: String = DigitalOceanClient.defaultVersion
+        ) {
             self.token = token
             self.baseURL = baseURL
             self.userAgent = "citrus-reconciler/\(version)"
@@ -81,7 +85,12 @@ public struct DigitalOceanClient: Sendable {
     private let baseURL: String
 
     /// Creates a client with its own connection pool; call ``shutdown()`` when done.
-    public init(configuration: Configuration, rateBudget: RateBudget = RateBudget(), clock: any DaemonClock = SystemClock(), logger: Logger) {
+    public init(
+        configuration: Configuration,
+        rateBudget: RateBudget = RateBudget(),
+        clock: any DaemonClock = SystemClock(),
+        logger: Logger
+    ) {
         var http = HTTPClient.Configuration()
         http.timeout = .init(connect: .init(configuration.connectTimeout), read: nil)
         // Redirects would carry the token to wherever they point.
@@ -90,20 +99,38 @@ public struct DigitalOceanClient: Sendable {
         self.init(
             configuration: configuration,
             httpClient: HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: http),
-            ownsHTTPClient: true, rateBudget: rateBudget, clock: clock, logger: logger
+            ownsHTTPClient: true,
+            rateBudget: rateBudget,
+            clock: clock,
+            logger: logger
         )
     }
 
     /// Uses an existing `HTTPClient`, which the caller keeps owning.
     public init(
-        configuration: Configuration, httpClient: HTTPClient, rateBudget: RateBudget = RateBudget(), clock: any DaemonClock = SystemClock(),
+        configuration: Configuration,
+        httpClient: HTTPClient,
+        rateBudget: RateBudget = RateBudget(),
+        clock: any DaemonClock = SystemClock(),
         logger: Logger
     ) {
-        self.init(configuration: configuration, httpClient: httpClient, ownsHTTPClient: false, rateBudget: rateBudget, clock: clock, logger: logger)
+        self.init(
+            configuration: configuration,
+            httpClient: httpClient,
+            ownsHTTPClient: false,
+            rateBudget: rateBudget,
+            clock: clock,
+            logger: logger
+        )
     }
 
     private init(
-        configuration: Configuration, httpClient: HTTPClient, ownsHTTPClient: Bool, rateBudget: RateBudget, clock: any DaemonClock, logger: Logger
+        configuration: Configuration,
+        httpClient: HTTPClient,
+        ownsHTTPClient: Bool,
+        rateBudget: RateBudget,
+        clock: any DaemonClock,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.token = TokenHolder(configuration.token)
@@ -142,7 +169,10 @@ public struct DigitalOceanClient: Sendable {
     ///
     /// `gate` is the caller's last word: see ``SendGate``. When it says no, nothing is sent and the
     /// call throws `.withdrawn`.
-    public func createDroplet(_ request: DropletCreateRequest, gate: SendGate = .open) async throws(DigitalOceanError) -> CreatedDroplet {
+    public func createDroplet(
+        _ request: DropletCreateRequest,
+        gate: SendGate = .open
+    ) async throws(DigitalOceanError) -> CreatedDroplet {
         do {
             return try await sendCreate(request, gate: gate)
         } catch {
@@ -150,7 +180,10 @@ public struct DigitalOceanClient: Sendable {
         }
     }
 
-    private func sendCreate(_ request: DropletCreateRequest, gate: SendGate) async throws(DigitalOceanError) -> CreatedDroplet {
+    private func sendCreate(
+        _ request: DropletCreateRequest,
+        gate: SendGate
+    ) async throws(DigitalOceanError) -> CreatedDroplet {
         try request.validate()
         let body: Data
         do {
@@ -158,10 +191,21 @@ public struct DigitalOceanClient: Sendable {
         } catch {
             throw .localValidation("could not encode the create request: \(error)")
         }
-        let response = try await perform(.POST, "/v2/droplets", body: body, kind: .create, gate: gate, secrets: request.secrets)
+        let response = try await perform(
+            .POST,
+            "/v2/droplets",
+            body: body,
+            kind: .create,
+            gate: gate,
+            secrets: request.secrets
+        )
         do {
             let decoded = try DigitalOceanJSON.decoder().decode(DropletCreateResponse.self, from: response.body)
-            return CreatedDroplet(droplet: decoded.droplet, actions: decoded.links?.actions ?? [], requestID: response.requestID)
+            return CreatedDroplet(
+                droplet: decoded.droplet,
+                actions: decoded.links?.actions ?? [],
+                requestID: response.requestID
+            )
         } catch {
             // Accepted, but we cannot read the id: the droplet exists and we do not know which it is.
             var failure = DigitalOceanError(
@@ -205,19 +249,26 @@ public struct DigitalOceanClient: Sendable {
             guard let next = page.links?.pages?.next, !next.isEmpty else { return (droplets, pageNumber) }
             guard let nextPath = Self.pathAndQuery(of: next), nextPath.hasPrefix("/v2/droplets") else {
                 var failure = DigitalOceanError(
-                    code: .server, message: "page \(pageNumber) links to an unexpected next page: \(ErrorText.capped(next))")
+                    code: .server,
+                    message: "page \(pageNumber) links to an unexpected next page: \(ErrorText.capped(next))"
+                )
                 failure.operation = "GET /v2/droplets"
                 throw failure
             }
             if seen.contains(nextPath) {
                 var failure = DigitalOceanError(
-                    code: .server, message: "page \(pageNumber) links back to a page already read: \(ErrorText.capped(next))")
+                    code: .server,
+                    message: "page \(pageNumber) links back to a page already read: \(ErrorText.capped(next))"
+                )
                 failure.operation = "GET /v2/droplets"
                 throw failure
             }
             pathAndQuery = nextPath
         }
-        var failure = DigitalOceanError(code: .server, message: "the droplet list did not end within \(configuration.maximumPages) pages")
+        var failure = DigitalOceanError(
+            code: .server,
+            message: "the droplet list did not end within \(configuration.maximumPages) pages"
+        )
         failure.operation = "GET /v2/droplets"
         throw failure
     }
@@ -261,21 +312,36 @@ public struct DigitalOceanClient: Sendable {
     /// secrets); like the token, they are redacted from DigitalOcean's words before those are cut
     /// to length, so no cut can leave part of one behind.
     private func perform(
-        _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, gate: SendGate? = nil, secrets: [String] = []
+        _ method: HTTPMethod,
+        _ pathAndQuery: String,
+        body: Data?,
+        kind: Kind,
+        gate: SendGate? = nil,
+        secrets: [String] = []
     ) async throws(DigitalOceanError) -> Response {
-        let operation = "\(method.rawValue) \(pathAndQuery.split(separator: "?", maxSplits: 1).first.map(String.init) ?? pathAndQuery)"
+        let operation =
+            "\(method.rawValue) \(pathAndQuery.split(separator: "?", maxSplits: 1).first.map(String.init) ?? pathAndQuery)"
         let maximumAttempts = kind.retries ? max(1, configuration.retry.maximumAttempts) : 1
         var attempt = 0
         while true {
             attempt += 1
             do {
                 return try await performOnce(
-                    method, pathAndQuery, body: body, kind: kind, operation: operation, gate: gate, secrets: secrets)
+                    method,
+                    pathAndQuery,
+                    body: body,
+                    kind: kind,
+                    operation: operation,
+                    gate: gate,
+                    secrets: secrets
+                )
             } catch var failure {
                 // Defence in depth: no wording of ours quotes the token, and none of theirs may.
                 failure = failure.redacting(token: token.current.value).redacting(token: configuration.token.value)
                 failure.attempts = attempt
-                guard kind.retries, attempt < maximumAttempts, failure.isTransient, !Task.isCancelled else { throw failure }
+                guard kind.retries, attempt < maximumAttempts, failure.isTransient, !Task.isCancelled else {
+                    throw failure
+                }
                 var delay = backoff(attempt: attempt)
                 if failure.code == .rateLimited {
                     // The budget holds every caller until the pause ends; give up if that is too far away.
@@ -310,15 +376,23 @@ public struct DigitalOceanClient: Sendable {
     }
 
     private func performOnce(
-        _ method: HTTPMethod, _ pathAndQuery: String, body: Data?, kind: Kind, operation: String,
-        gate: SendGate?, secrets: [String]
+        _ method: HTTPMethod,
+        _ pathAndQuery: String,
+        body: Data?,
+        kind: Kind,
+        operation: String,
+        gate: SendGate?,
+        secrets: [String]
     ) async throws(DigitalOceanError) -> Response {
         // Waiting in line is for pacing; a wait longer than this is reported instead (the hourly
         // limit can mean an hour), and the caller tries again later.
         if let start = await rateBudget.earliestStart(priority: kind.priority),
             start.timeIntervalSince(clock.now()) > configuration.retry.maximumRateLimitWait.timeInterval
         {
-            var failure = DigitalOceanError(code: .rateLimited, message: "the request budget is spent until \(start); not sending before then")
+            var failure = DigitalOceanError(
+                code: .rateLimited,
+                message: "the request budget is spent until \(start); not sending before then"
+            )
             failure.operation = operation
             failure.rateLimitResetAt = start
             throw failure
@@ -354,7 +428,11 @@ public struct DigitalOceanClient: Sendable {
         let headers: HTTPHeaders
         let responseBody: ByteBuffer
         do {
-            let response = try await httpClient.execute(request, deadline: .now() + .init(configuration.requestTimeout), logger: transportLogger)
+            let response = try await httpClient.execute(
+                request,
+                deadline: .now() + .init(configuration.requestTimeout),
+                logger: transportLogger
+            )
             status = Int(response.status.code)
             headers = response.headers
             responseBody = try await response.body.collect(upTo: configuration.maximumResponseBytes)
@@ -370,7 +448,8 @@ public struct DigitalOceanClient: Sendable {
             "DigitalOcean response",
             metadata: [
                 "do.operation": "\(operation)", "do.status": "\(status)",
-                "do.request_id": "\(headerRequestID ?? "-")", "do.elapsed": "\(DurationText.format(ContinuousClock.now - started))",
+                "do.request_id": "\(headerRequestID ?? "-")",
+                "do.elapsed": "\(DurationText.format(ContinuousClock.now - started))",
                 "do.ratelimit_remaining": "\(rate.remaining.map(String.init) ?? "-")",
             ]
         )
@@ -386,7 +465,9 @@ public struct DigitalOceanClient: Sendable {
         failure.apiErrorID = apiError?.id.map { ErrorText.capped($0, limit: 128) }
         failure.requestID = (apiError?.requestID ?? headerRequestID).map { ErrorText.capped($0, limit: 128) }
         // DigitalOcean's words, as many as an operator reads: the rest would only bloat last_error.
-        let detail = apiError?.message.map { ErrorText.capped(scrubbed($0, secrets: secrets)) } ?? "HTTP \(status) without a DigitalOcean error body"
+        let detail =
+            apiError?.message.map { ErrorText.capped(scrubbed($0, secrets: secrets)) }
+            ?? "HTTP \(status) without a DigitalOcean error body"
         switch status {
         case 429:
             DigitalOceanMetrics.rateLimited(perMinute: rate.retryAfter != nil)
@@ -476,7 +557,10 @@ public struct DigitalOceanClient: Sendable {
     }
 
     private func undecodable(_ error: any Error, operation: String, response: Response) -> DigitalOceanError {
-        var failure = DigitalOceanError(code: .server, message: "the answer could not be decoded: \(ErrorText.capped("\(error)"))")
+        var failure = DigitalOceanError(
+            code: .server,
+            message: "the answer could not be decoded: \(ErrorText.capped("\(error)"))"
+        )
         failure.operation = operation
         failure.httpStatus = response.status
         failure.requestID = response.requestID

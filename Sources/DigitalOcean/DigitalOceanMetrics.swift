@@ -16,7 +16,8 @@ enum DigitalOceanMetrics {
 
     /// A 429: `limit` is `minute` (it carried `retry-after`) or `hour` (it did not).
     static func rateLimited(perMinute: Bool) {
-        Counter(label: "citrus_digitalocean_rate_limited_total", dimensions: [("limit", perMinute ? "minute" : "hour")]).increment()
+        Counter(label: "citrus_digitalocean_rate_limited_total", dimensions: [("limit", perMinute ? "minute" : "hour")])
+            .increment()
     }
 
     /// `GET /v2/droplets/123` → `GET /v2/droplets/:id`: one series per route, not per droplet.

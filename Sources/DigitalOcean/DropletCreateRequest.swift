@@ -56,7 +56,9 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
     }
 
     public func redacting(_ text: String) -> String {
-        secrets.reduce(text) { text, secret in secret.isEmpty ? text : text.replacingOccurrences(of: secret, with: "[redacted]") }
+        secrets.reduce(text) { text, secret in
+            secret.isEmpty ? text : text.replacingOccurrences(of: secret, with: "[redacted]")
+        }
     }
 
     public static let maximumNameLength = 255
@@ -82,9 +84,12 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
         let scalars = Array(name.unicodeScalars)
         guard !scalars.isEmpty else { throw .localValidation("droplet name must not be empty") }
         guard scalars.count <= maximumNameLength else {
-            throw .localValidation("droplet name is \(scalars.count) characters long; at most \(maximumNameLength) are allowed")
+            throw .localValidation(
+                "droplet name is \(scalars.count) characters long; at most \(maximumNameLength) are allowed"
+            )
         }
-        for (offset, scalar) in scalars.enumerated() where !(isASCIIAlphanumeric(scalar) || scalar == "." || scalar == "-") {
+        for (offset, scalar) in scalars.enumerated()
+        where !(isASCIIAlphanumeric(scalar) || scalar == "." || scalar == "-") {
             throw .localValidation(
                 "droplet name \(quoted(name)) has \(quoted(String(scalar))) at position \(offset + 1); only letters, digits, '.' and '-' are allowed"
             )
@@ -100,7 +105,8 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
         guard !scalars.isEmpty else { throw .localValidation("tag names must not be empty") }
         guard scalars.count <= maximumTagLength else {
             throw .localValidation(
-                "tag \(quoted(String(tag.prefix(40))))… is \(scalars.count) characters long; at most \(maximumTagLength) are allowed")
+                "tag \(quoted(String(tag.prefix(40))))… is \(scalars.count) characters long; at most \(maximumTagLength) are allowed"
+            )
         }
         for (offset, scalar) in scalars.enumerated()
         where !(isASCIIAlphanumeric(scalar) || scalar == "_" || scalar == "-" || scalar == ":") {
@@ -115,7 +121,9 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
     }
 
     private static func quoted(_ text: String) -> String {
-        "\"" + text.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 ? String($0) : $0.escaped(asASCII: true) }.joined() + "\""
+        "\""
+            + text.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 ? String($0) : $0.escaped(asASCII: true) }
+            .joined() + "\""
     }
 }
 
@@ -139,7 +147,8 @@ extension DropletCreateRequest: CustomStringConvertible, CustomReflectable {
     /// Everything but the user data, which shows as its size: a request printed or dumped into a
     /// log never carries the secrets inside it.
     public var description: String {
-        "droplet \(name) in \(region) (\(size), \(image)), tags \(tags)" + (userData.map { ", user_data \($0.utf8.count) bytes" } ?? "")
+        "droplet \(name) in \(region) (\(size), \(image)), tags \(tags)"
+            + (userData.map { ", user_data \($0.utf8.count) bytes" } ?? "")
     }
 
     public var customMirror: Mirror {
@@ -148,6 +157,8 @@ extension DropletCreateRequest: CustomStringConvertible, CustomReflectable {
             children: [
                 "name": name, "region": region, "size": size, "image": image, "tags": tags, "ipv6": ipv6,
                 "monitoring": monitoring, "backups": backups, "userDataBytes": userData?.utf8.count as Any,
-            ], displayStyle: .struct)
+            ],
+            displayStyle: .struct
+        )
     }
 }

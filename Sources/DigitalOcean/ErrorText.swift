@@ -43,10 +43,14 @@ public enum ErrorText {
             }
         }
         if error is NIOConnectionError { return "connection refused or unreachable" }
-        if let io = error as? IOError { return "I/O error \(io.errnoCode) (\(String(cString: strerror(io.errnoCode))))" }
+        if let io = error as? IOError {
+            return "I/O error \(io.errnoCode) (\(String(cString: strerror(io.errnoCode))))"
+        }
         if error is CancellationError { return "cancelled" }
         let type = String(describing: Swift.type(of: error))
-        if type.contains("SSL") || type.contains("TLS") { return "TLS failure (\(type)): check the URL's host and its certificate" }
+        if type.contains("SSL") || type.contains("TLS") {
+            return "TLS failure (\(type)): check the URL's host and its certificate"
+        }
         return "unexpected \(type)"
     }
 

@@ -92,7 +92,13 @@ public actor RateBudget {
         public init() {}
 
         /// DigitalOcean's limits, or smaller ones (with shorter windows) for tests.
-        public init(perMinute: Int, perHour: Int, minuteWindow: Duration = .seconds(60), hourWindow: Duration = .seconds(3600), reserve: Int = 0) {
+        public init(
+            perMinute: Int,
+            perHour: Int,
+            minuteWindow: Duration = .seconds(60),
+            hourWindow: Duration = .seconds(3600),
+            reserve: Int = 0
+        ) {
             self.perMinute = perMinute
             self.perHour = perHour
             self.minuteWindow = minuteWindow
@@ -159,16 +165,21 @@ public actor RateBudget {
         let now = clock.now()
         let waiting = waiters.withLock { ($0.queues[0].count, $0.queues[1].count) }
         return Snapshot(
-            limit: ledger.limit, remaining: ledger.estimatedRemaining, resetAt: ledger.resetAt,
+            limit: ledger.limit,
+            remaining: ledger.estimatedRemaining,
+            resetAt: ledger.resetAt,
             pausedUntil: ledger.pausedUntil.flatMap { $0 > now ? $0 : nil },
             pauseReason: ledger.pausedUntil.map { $0 > now } == true ? ledger.pauseReason : nil,
             probing: ledger.probe != .none,
             recoveringUntil: ledger.recoveryUntil.flatMap { $0 > now ? $0 : nil },
-            lastUpdate: ledger.lastUpdate, rateLimitedResponses: ledger.rateLimitedResponses,
+            lastUpdate: ledger.lastUpdate,
+            rateLimitedResponses: ledger.rateLimitedResponses,
             consecutiveRateLimitedResponses: ledger.consecutiveRateLimited,
             sentLastMinute: ledger.sent(within: configuration.minuteWindow, now: now),
             sentLastHour: ledger.sent(within: configuration.hourWindow, now: now),
-            inFlight: ledger.inFlight, waitingMutations: waiting.0, waitingReads: waiting.1,
+            inFlight: ledger.inFlight,
+            waitingMutations: waiting.0,
+            waitingReads: waiting.1,
             reserve: configuration.reserve
         )
     }

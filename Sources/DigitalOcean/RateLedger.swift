@@ -81,11 +81,24 @@ struct RateLedger: Sendable {
         if case .inFlight(_, let deadline) = probe { notBefore(deadline) }
 
         // This process's own sliding windows.
-        notBefore(windowOpening(limit: configuration.minuteLimit(for: priority), window: configuration.minuteWindow.timeInterval + margin, now: now))
-        notBefore(windowOpening(limit: configuration.perHour, window: configuration.hourWindow.timeInterval + margin, now: now))
+        notBefore(
+            windowOpening(
+                limit: configuration.minuteLimit(for: priority),
+                window: configuration.minuteWindow.timeInterval + margin,
+                now: now
+            )
+        )
+        notBefore(
+            windowOpening(
+                limit: configuration.perHour,
+                window: configuration.hourWindow.timeInterval + margin,
+                now: now
+            )
+        )
 
         // Everybody's hourly spend, as reported, above the reserve.
-        if let estimate = estimatedRemaining, estimate <= configuration.hourlyFloor(for: priority, reportedLimit: limit) {
+        if let estimate = estimatedRemaining, estimate <= configuration.hourlyFloor(for: priority, reportedLimit: limit)
+        {
             notBefore(resetOpening(now: now))
         }
 
@@ -125,14 +138,18 @@ struct RateLedger: Sendable {
     mutating func grant(priority: RequestPriority, now: Date) -> UInt64 {
         let sequence = nextSequence
         nextSequence += 1
-        if let estimate = estimatedRemaining, estimate <= configuration.hourlyFloor(for: priority, reportedLimit: limit) {
+        if let estimate = estimatedRemaining, estimate <= configuration.hourlyFloor(for: priority, reportedLimit: limit)
+        {
             resetProbe = (sequence, now.addingTimeInterval(configuration.probeTimeout.timeInterval))
             consumedReset = resetAt
         }
         var probeDue = probe == .required
         if case .inFlight(_, let deadline) = probe, deadline <= now { probeDue = true }
         if probeDue {
-            probe = .inFlight(sequence: sequence, deadline: now.addingTimeInterval(configuration.probeTimeout.timeInterval))
+            probe = .inFlight(
+                sequence: sequence,
+                deadline: now.addingTimeInterval(configuration.probeTimeout.timeInterval)
+            )
         }
         if let pausedUntil, pausedUntil <= now {
             self.pausedUntil = nil
@@ -186,7 +203,11 @@ struct RateLedger: Sendable {
         // and its probe already cover it.
         let fresh = sequence >= pauseBoundary
         let probeRefused: Bool
-        if case .inFlight(let probeSequence, _) = probe { probeRefused = probeSequence == sequence } else { probeRefused = false }
+        if case .inFlight(let probeSequence, _) = probe {
+            probeRefused = probeSequence == sequence
+        } else {
+            probeRefused = false
+        }
         if fresh || probeRefused {
             pauseBoundary = nextSequence
             probe = .required
@@ -225,7 +246,9 @@ struct RateLedger: Sendable {
     }
 
     private mutating func prune(now: Date) {
-        let horizon = now.addingTimeInterval(-(configuration.hourWindow.timeInterval + configuration.safetyMargin.timeInterval))
+        let horizon = now.addingTimeInterval(
+            -(configuration.hourWindow.timeInterval + configuration.safetyMargin.timeInterval)
+        )
         // Only the oldest few can have expired; sends are appended in sequence order.
         if let first = sends.first, first.time <= horizon {
             sends.removeAll { $0.time <= horizon && $0.sequence <= reportedSequence }

@@ -79,7 +79,11 @@ struct AgentConnection: Sendable {
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(
                                     NIOWebSocketFrameAggregator(
-                                        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: 1 << 16))
+                                        minNonFinalFragmentSize: 0,
+                                        maxAccumulatedFrameCount: 64,
+                                        maxAccumulatedFrameSize: 1 << 16
+                                    )
+                                )
                                 return Upgrade.websocket(try NIOAsyncChannel(wrappingChannelSynchronously: channel))
                             }
                         }
@@ -89,11 +93,15 @@ struct AgentConnection: Sendable {
                     headers.add(name: "Content-Length", value: "0")
                     let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: endpoint.target, headers: headers)
                     let configuration = NIOTypedHTTPClientUpgradeConfiguration<Upgrade>(
-                        upgradeRequestHead: head, upgraders: [upgrader],
-                        notUpgradingCompletionHandler: { channel in channel.eventLoop.makeSucceededFuture(.notUpgraded(channel)) }
+                        upgradeRequestHead: head,
+                        upgraders: [upgrader],
+                        notUpgradingCompletionHandler: { channel in
+                            channel.eventLoop.makeSucceededFuture(.notUpgraded(channel))
+                        }
                     )
                     return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                        configuration: .init(upgradeConfiguration: configuration))
+                        configuration: .init(upgradeConfiguration: configuration)
+                    )
                 }
             }
         return try await future.get()
@@ -115,7 +123,9 @@ struct AgentConnection: Sendable {
     }
 
     private func converse(
-        _ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, agentID: String, key: String
+        _ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>,
+        agentID: String,
+        key: String
     ) async throws -> Outcome {
         let progress = ProgressBox()
         let dropletID = self.dropletID
@@ -171,7 +181,9 @@ struct AgentConnection: Sendable {
                     while !Task.isCancelled {
                         let now = Date()
                         let heard = progress.withLock { $0 }
-                        guard let assignment = simulator.agentAssignment(dropletID: dropletID), assignment.connectEnabled else {
+                        guard let assignment = simulator.agentAssignment(dropletID: dropletID),
+                            assignment.connectEnabled
+                        else {
                             progress.withLock { $0.stoppedByAgent = true }
                             try? await outbound.write(Self.close(code: 1000))
                             return
@@ -212,7 +224,10 @@ struct AgentConnection: Sendable {
         if let refusal = heard.refusal { return .refused(reason: refusal) }
         if heard.stoppedByAgent { return .stopped }
         if heard.welcomed { return .welcomedThenClosed }
-        return .failed(heard.closedByHub ? "the hub closed the connection before a welcome" : "no welcome within \(Int(Self.welcomeTimeout)) s")
+        return .failed(
+            heard.closedByHub
+                ? "the hub closed the connection before a welcome" : "no welcome within \(Int(Self.welcomeTimeout)) s"
+        )
     }
 
     static func text(_ message: JSONValue) -> WebSocketFrame {

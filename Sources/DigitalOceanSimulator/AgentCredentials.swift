@@ -56,7 +56,8 @@ public struct AgentCredentials: Sendable, Equatable, CustomStringConvertible, Cu
             key.map { character -> Character in
                 guard let value = character.hexDigitValue else { return character }
                 return digits[15 - value]
-            })
+            }
+        )
         return flipped == key ? key + "0" : flipped
     }
 }
@@ -83,7 +84,8 @@ public struct AgentEndpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// Scheme, host, port and path, without the query (nothing secret goes in a log line).
     public var description: String {
-        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
+        let path =
+            target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
         return (secure ? "wss://" : "ws://") + authority + path
     }
 

@@ -39,7 +39,10 @@ public final class SimulatedAgents: Service, Sendable {
                     for id in self.simulator.agentDropletIDs() where !started.contains(id) {
                         started.insert(id)
                         let agent = SimulatedAgent(
-                            dropletID: id, simulator: self.simulator, logger: self.logger, eventLoopGroup: self.eventLoopGroup
+                            dropletID: id,
+                            simulator: self.simulator,
+                            logger: self.logger,
+                            eventLoopGroup: self.eventLoopGroup
                         )
                         group.addTask { await agent.run() }
                     }
@@ -103,7 +106,11 @@ struct SimulatedAgent: Sendable {
             meta["engine"] = "\(endpoint)"
             logger.info("agent connecting", metadata: meta)
             let outcome = await AgentConnection(
-                endpoint: endpoint, dropletID: dropletID, simulator: simulator, logger: logger, eventLoopGroup: eventLoopGroup
+                endpoint: endpoint,
+                dropletID: dropletID,
+                simulator: simulator,
+                logger: logger,
+                eventLoopGroup: eventLoopGroup
             ).run(agentID: assignment.agentID, key: assignment.presentedKey)
             switch outcome {
             case .welcomedThenClosed:

@@ -78,7 +78,8 @@ public final class SimulatedDigitalOcean: Sendable {
     /// Every droplet ever made, with lifecycle times as of now (future times are not shown).
     public func droplets() -> [SimulatedDroplet] {
         let now = Date()
-        return state.withLock { state in state.order.compactMap { state.droplets[$0] }.map { $0.materialized(at: now) } }
+        return state.withLock { state in state.order.compactMap { state.droplets[$0] }.map { $0.materialized(at: now) }
+        }
     }
 
     public func droplet(id: Int64) -> SimulatedDroplet? {
@@ -103,7 +104,8 @@ public final class SimulatedDigitalOcean: Sendable {
 
     public func clearRequestLog() {
         state.withLock {
-            $0.log.removeAll(); $0.counts.removeAll()
+            $0.log.removeAll()
+            $0.counts.removeAll()
         }
     }
 
@@ -266,7 +268,8 @@ final class Persistence: Sendable {
 
     func save(_ snapshot: PersistedState) {
         let myVersion = version.withLock { v in
-            v += 1; return v
+            v += 1
+            return v
         }
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
@@ -286,7 +289,11 @@ extension SimulatedDroplet {
         if let activeAt = copy.activeAt, activeAt > now { copy.activeAt = nil }
         if let vanishesAt = copy.vanishesAt, vanishesAt <= now { copy.vanishedAt = vanishesAt }
         if let deletedAt = copy.deletedAt, deletedAt > now { copy.deletedAt = nil }
-        if copy.activeAt == nil { copy.publicIPv4 = nil; copy.privateIPv4 = nil; copy.publicIPv6 = nil }
+        if copy.activeAt == nil {
+            copy.publicIPv4 = nil
+            copy.privateIPv4 = nil
+            copy.publicIPv6 = nil
+        }
         return copy
     }
 }

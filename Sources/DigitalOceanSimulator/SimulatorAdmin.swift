@@ -20,7 +20,10 @@ import Foundation
 /// the operator visits cannot drive the simulator with a cross-site form post.
 extension State {
     mutating func admin(
-        _ request: SimulatedDigitalOcean.Request, path: String, query: [(String, String)], now: Date
+        _ request: SimulatedDigitalOcean.Request,
+        path: String,
+        query: [(String, String)],
+        now: Date
     ) -> SimulatedDigitalOcean.Response {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
@@ -69,7 +72,10 @@ extension State {
             return reply(200, faults)
         case ("PUT", "/_sim/faults"), ("PATCH", "/_sim/faults"):
             do {
-                let patch = try decoder.decode(FaultsPatch.self, from: Data(request.body.isEmpty ? Array("{}".utf8) : request.body))
+                let patch = try decoder.decode(
+                    FaultsPatch.self,
+                    from: Data(request.body.isEmpty ? Array("{}".utf8) : request.body)
+                )
                 faults = patch.apply(to: faults)
                 return reply(200, faults)
             } catch {
@@ -111,7 +117,10 @@ extension State {
             let id = Self.agentControlDropletID(path) ?? 0
             guard agents[id] != nil else { return failure(404, "droplet \(id) has no agent") }
             guard let patch = try? JSONValue.parse(request.body), case .object = patch else {
-                return failure(400, #"the body must be a JSON object such as {"heartbeats": false} or {"connected": false}"#)
+                return failure(
+                    400,
+                    #"the body must be a JSON object such as {"heartbeats": false} or {"connected": false}"#
+                )
             }
             for key in ["heartbeats", "connected"] where patch[key] != nil && patch[key]?.boolValue == nil {
                 return failure(422, "\(key) must be a boolean")
@@ -129,7 +138,8 @@ extension State {
     /// Whether a Content-Type names JSON (`application/json`, parameters allowed).
     static func isJSON(_ contentType: String?) -> Bool {
         guard let contentType else { return false }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        let mediaType =
+            contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         return mediaType.lowercased() == "application/json"
     }
 

@@ -10,7 +10,9 @@ public struct SimulatorAgentTiming: Sendable, Codable, Equatable {
     public var reconnectMaximumSeconds: Double = 10
 
     public init(
-        bootDelaySeconds: Double = 1, heartbeatIntervalSeconds: Double = 10, reconnectInitialSeconds: Double = 1,
+        bootDelaySeconds: Double = 1,
+        heartbeatIntervalSeconds: Double = 10,
+        reconnectInitialSeconds: Double = 1,
         reconnectMaximumSeconds: Double = 10
     ) {
         self.bootDelaySeconds = bootDelaySeconds
@@ -131,9 +133,14 @@ extension State {
         agents[dropletID] = AgentRecord(
             credentials: credentials,
             presentedKey: wrongKey ? AgentCredentials.wrongKey(for: credentials.key) : credentials.key,
-            neverConnects: neverConnects, lateBy: late ? faults.agentLateSeconds : 0,
+            neverConnects: neverConnects,
+            lateBy: late ? faults.agentLateSeconds : 0,
             status: SimulatedAgentStatus(
-                dropletID: dropletID, agentID: credentials.agentID, state: .waiting, engine: engine?.description, faults: drawn
+                dropletID: dropletID,
+                agentID: credentials.agentID,
+                state: .waiting,
+                engine: engine?.description,
+                faults: drawn
             )
         )
     }
@@ -145,10 +152,16 @@ extension State {
             droplet.apiStatus(at: now) == "active", let activeAt = droplet.activeAt
         else { return nil }
         return AgentAssignment(
-            dropletID: dropletID, agentID: record.credentials.agentID, presentedKey: record.presentedKey,
-            engineURL: record.credentials.engineURL, activeAt: activeAt, neverConnects: record.neverConnects,
-            lateBy: record.lateBy, heartbeatsEnabled: record.status.heartbeatsEnabled,
-            connectEnabled: record.status.connectEnabled, timing: agentTiming
+            dropletID: dropletID,
+            agentID: record.credentials.agentID,
+            presentedKey: record.presentedKey,
+            engineURL: record.credentials.engineURL,
+            activeAt: activeAt,
+            neverConnects: record.neverConnects,
+            lateBy: record.lateBy,
+            heartbeatsEnabled: record.status.heartbeatsEnabled,
+            connectEnabled: record.status.connectEnabled,
+            timing: agentTiming
         )
     }
 

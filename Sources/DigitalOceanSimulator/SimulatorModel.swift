@@ -28,8 +28,10 @@ public struct SimulatorConfiguration: Sendable {
     public var agentTiming: SimulatorAgentTiming {
         get {
             SimulatorAgentTiming(
-                bootDelaySeconds: agentBootDelay.seconds, heartbeatIntervalSeconds: agentHeartbeatInterval.seconds,
-                reconnectInitialSeconds: agentReconnectInitialDelay.seconds, reconnectMaximumSeconds: agentReconnectMaximumDelay.seconds
+                bootDelaySeconds: agentBootDelay.seconds,
+                heartbeatIntervalSeconds: agentHeartbeatInterval.seconds,
+                reconnectInitialSeconds: agentReconnectInitialDelay.seconds,
+                reconnectMaximumSeconds: agentReconnectMaximumDelay.seconds
             )
         }
         set {
@@ -55,7 +57,12 @@ public struct SimulatorRateLimits: Sendable, Codable, Equatable {
     /// The "hour" window.
     public var hourWindowSeconds: Double = 3600
 
-    public init(perMinute: Int = 250, perHour: Int = 5000, minuteWindowSeconds: Double = 60, hourWindowSeconds: Double = 3600) {
+    public init(
+        perMinute: Int = 250,
+        perHour: Int = 5000,
+        minuteWindowSeconds: Double = 60,
+        hourWindowSeconds: Double = 3600
+    ) {
         self.perMinute = perMinute
         self.perHour = perHour
         self.minuteWindowSeconds = minuteWindowSeconds
@@ -134,19 +141,30 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         func probability(_ key: CodingKeys, _ current: Double) throws -> Double {
             guard let value = try c.decodeIfPresent(Double.self, forKey: key) else { return current }
             guard (0...1).contains(value) else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.rawValue) must be between 0 and 1")
+                throw DecodingError.dataCorruptedError(
+                    forKey: key,
+                    in: c,
+                    debugDescription: "\(key.rawValue) must be between 0 and 1"
+                )
             }
             return value
         }
         func seconds(_ key: CodingKeys, _ current: Double) throws -> Double {
             guard let value = try c.decodeIfPresent(Double.self, forKey: key) else { return current }
             guard value >= 0, value.isFinite else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.rawValue) must be 0 or more")
+                throw DecodingError.dataCorruptedError(
+                    forKey: key,
+                    in: c,
+                    debugDescription: "\(key.rawValue) must be 0 or more"
+                )
             }
             return value
         }
         serverErrorProbability = try probability(.serverErrorProbability, base.serverErrorProbability)
-        createResponseLostProbability = try probability(.createResponseLostProbability, base.createResponseLostProbability)
+        createResponseLostProbability = try probability(
+            .createResponseLostProbability,
+            base.createResponseLostProbability
+        )
         createServerErrorProbability = try probability(.createServerErrorProbability, base.createServerErrorProbability)
         vanishProbability = try probability(.vanishProbability, base.vanishProbability)
         listLagSeconds = try seconds(.listLagSeconds, base.listLagSeconds)
@@ -156,7 +174,8 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         agentLateProbability = try probability(.agentLateProbability, base.agentLateProbability)
         agentLateSeconds = try seconds(.agentLateSeconds, base.agentLateSeconds)
         failNextRequests = max(0, try c.decodeIfPresent(Int.self, forKey: .failNextRequests) ?? base.failNextRequests)
-        createRefusedEchoingBody = try c.decodeIfPresent(Bool.self, forKey: .createRefusedEchoingBody) ?? base.createRefusedEchoingBody
+        createRefusedEchoingBody =
+            try c.decodeIfPresent(Bool.self, forKey: .createRefusedEchoingBody) ?? base.createRefusedEchoingBody
     }
 }
 
@@ -270,8 +289,14 @@ public struct SimulatorDropletInjection: Sendable, Codable {
     public var ageSeconds: Double = 0
 
     public init(
-        name: String, tags: [String] = [], region: String = "sfo3", size: String = "s-1vcpu-512mb-10gb", image: String = "ubuntu-22-04-x64",
-        ipv6: Bool = true, active: Bool = true, ageSeconds: Double = 0
+        name: String,
+        tags: [String] = [],
+        region: String = "sfo3",
+        size: String = "s-1vcpu-512mb-10gb",
+        image: String = "ubuntu-22-04-x64",
+        ipv6: Bool = true,
+        active: Bool = true,
+        ageSeconds: Double = 0
     ) {
         self.name = name
         self.tags = tags
@@ -305,10 +330,25 @@ public struct SimulatorDropletInjection: Sendable, Codable {
 /// The regions, sizes and images the simulator accepts, with the attributes the spec's
 /// `region.yml`, `size.yml` and `image.yml` require.
 enum Catalog {
-    struct RegionInfo { var slug: String; var name: String }
-    struct SizeInfo { var slug: String; var memory: Int64; var vcpus: Int64; var disk: Int64; var transfer: Double; var priceMonthly: Double }
+    struct RegionInfo {
+        var slug: String
+        var name: String
+    }
+    struct SizeInfo {
+        var slug: String
+        var memory: Int64
+        var vcpus: Int64
+        var disk: Int64
+        var transfer: Double
+        var priceMonthly: Double
+    }
     struct ImageInfo {
-        var id: Int64; var slug: String; var name: String; var distribution: String; var minDisk: Int64; var sizeGigabytes: Double;
+        var id: Int64
+        var slug: String
+        var name: String
+        var distribution: String
+        var minDisk: Int64
+        var sizeGigabytes: Double
         var createdAt: String
     }
 
@@ -325,20 +365,40 @@ enum Catalog {
     ]
     static let images: [ImageInfo] = [
         .init(
-            id: 129_211_873, slug: "ubuntu-22-04-x64", name: "22.04 (LTS) x64", distribution: "Ubuntu", minDisk: 7, sizeGigabytes: 2.38,
-            createdAt: "2023-03-23T19:25:39Z"),
+            id: 129_211_873,
+            slug: "ubuntu-22-04-x64",
+            name: "22.04 (LTS) x64",
+            distribution: "Ubuntu",
+            minDisk: 7,
+            sizeGigabytes: 2.38,
+            createdAt: "2023-03-23T19:25:39Z"
+        ),
         .init(
-            id: 155_133_621, slug: "ubuntu-24-04-x64", name: "24.04 (LTS) x64", distribution: "Ubuntu", minDisk: 7, sizeGigabytes: 2.44,
-            createdAt: "2024-04-25T12:10:46Z"),
+            id: 155_133_621,
+            slug: "ubuntu-24-04-x64",
+            name: "24.04 (LTS) x64",
+            distribution: "Ubuntu",
+            minDisk: 7,
+            sizeGigabytes: 2.44,
+            createdAt: "2024-04-25T12:10:46Z"
+        ),
         .init(
-            id: 147_390_281, slug: "debian-12-x64", name: "12 x64", distribution: "Debian", minDisk: 7, sizeGigabytes: 0.98,
-            createdAt: "2023-12-19T10:13:28Z"),
+            id: 147_390_281,
+            slug: "debian-12-x64",
+            name: "12 x64",
+            distribution: "Debian",
+            minDisk: 7,
+            sizeGigabytes: 0.98,
+            createdAt: "2023-12-19T10:13:28Z"
+        ),
     ]
     static let regionFeatures = ["backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"]
 
     static func region(_ slug: String) -> RegionInfo? { regions.first { $0.slug == slug } }
     static func size(_ slug: String) -> SizeInfo? { sizes.first { $0.slug == slug } }
-    static func image(_ slugOrID: String) -> ImageInfo? { images.first { $0.slug == slugOrID || String($0.id) == slugOrID } }
+    static func image(_ slugOrID: String) -> ImageInfo? {
+        images.first { $0.slug == slugOrID || String($0.id) == slugOrID }
+    }
 }
 
 /// SplitMix64: small, fast, and repeatable from a seed: the same sequence on every machine. The
@@ -362,15 +422,21 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     mutating func uuid() -> String {
-        let a = next(), b = next()
-        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: a >> ($0 * 8)) } + (0..<8).map { UInt8(truncatingIfNeeded: b >> ($0 * 8)) }
+        let a = next()
+        let b = next()
+        var bytes =
+            (0..<8).map { UInt8(truncatingIfNeeded: a >> ($0 * 8)) }
+            + (0..<8).map { UInt8(truncatingIfNeeded: b >> ($0 * 8)) }
         bytes[6] = (bytes[6] & 0x0F) | 0x40
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         let hex = bytes.map { String($0, radix: 16).leftPadded(2) }
-        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-" + hex[8..<10].joined() + "-" + hex[10..<16].joined()
+        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-" + hex[8..<10].joined()
+            + "-" + hex[10..<16].joined()
     }
 }
 
 extension String {
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
 }

@@ -26,8 +26,13 @@ public final class SimulatorServer: Service, Sendable {
     }
 
     private init(
-        simulator: SimulatedDigitalOcean, agents: SimulatedAgents?, host: String, port: Int, channel: any Channel,
-        connections: ConnectionTracker, logger: Logger
+        simulator: SimulatedDigitalOcean,
+        agents: SimulatedAgents?,
+        host: String,
+        port: Int,
+        channel: any Channel,
+        connections: ConnectionTracker,
+        logger: Logger
     ) {
         self.simulator = simulator
         self.agents = agents
@@ -64,9 +69,17 @@ public final class SimulatorServer: Service, Sendable {
             .get()
         let boundPort = channel.localAddress?.port ?? port
         logger.info("simulator listening", metadata: ["host": "\(host)", "port": "\(boundPort)"])
-        let runner = agents ? SimulatedAgents(simulator: simulator, logger: logger, eventLoopGroup: eventLoopGroup) : nil
+        let runner =
+            agents ? SimulatedAgents(simulator: simulator, logger: logger, eventLoopGroup: eventLoopGroup) : nil
         return SimulatorServer(
-            simulator: simulator, agents: runner, host: host, port: boundPort, channel: channel, connections: connections, logger: logger)
+            simulator: simulator,
+            agents: runner,
+            host: host,
+            port: boundPort,
+            channel: channel,
+            connections: connections,
+            logger: logger
+        )
     }
 
     /// Serves until cancelled or gracefully shut down, then stops the agents, closes every
@@ -150,13 +163,19 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 write(
                     context: context,
                     response: .init(
-                        status: 413, headers: [("content-type", "application/json; charset=utf-8")],
-                        body: Array(#"{"id":"request_entity_too_large","message":"request body too large"}"#.utf8)), keepAlive: false)
+                        status: 413,
+                        headers: [("content-type", "application/json; charset=utf-8")],
+                        body: Array(#"{"id":"request_entity_too_large","message":"request body too large"}"#.utf8)
+                    ),
+                    keepAlive: false
+                )
                 return
             }
             let request = SimulatedDigitalOcean.Request(
-                method: head.method.rawValue, uri: head.uri,
-                headers: head.headers.map { (name: $0.name, value: $0.value) }, body: bytes
+                method: head.method.rawValue,
+                uri: head.uri,
+                headers: head.headers.map { (name: $0.name, value: $0.value) },
+                body: bytes
             )
             switch simulator.handle(request) {
             case .respond(let response, let delay):
@@ -188,10 +207,17 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
         }
         headers.replaceOrAdd(name: "connection", value: keepAlive ? "keep-alive" : "close")
-        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        let head = HTTPResponseHead(
+            version: .http1_1,
+            status: HTTPResponseStatus(statusCode: response.status),
+            headers: headers
+        )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if !response.body.isEmpty {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))),
+                promise: nil
+            )
         }
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

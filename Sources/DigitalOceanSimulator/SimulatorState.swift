@@ -50,8 +50,10 @@ struct State: Sendable {
 
     func persistable() -> PersistedState {
         PersistedState(
-            droplets: order.compactMap { droplets[$0] }, nextDropletID: nextDropletID,
-            nextActionID: nextActionID, nextAddress: nextAddress
+            droplets: order.compactMap { droplets[$0] },
+            nextDropletID: nextDropletID,
+            nextActionID: nextActionID,
+            nextAddress: nextAddress
         )
     }
 
@@ -63,14 +65,22 @@ struct State: Sendable {
             return .respond(admin(request, path: path, query: query, now: now), delay: .zero)
         }
         if path == "/admin" || path.hasPrefix("/admin/") {  // The same endpoints under another name.
-            return .respond(admin(request, path: "/_sim" + path.dropFirst("/admin".count), query: query, now: now), delay: .zero)
+            return .respond(
+                admin(request, path: "/_sim" + path.dropFirst("/admin".count), query: query, now: now),
+                delay: .zero
+            )
         }
         let requestID = rng.uuid()
         let route = Self.route(of: path)
         sequence += 1
         var record = SimulatorRequestRecord(
-            sequence: sequence, time: now, method: request.method, path: request.uri, route: route,
-            status: nil, requestID: requestID,
+            sequence: sequence,
+            time: now,
+            method: request.method,
+            path: request.uri,
+            route: route,
+            status: nil,
+            requestID: requestID,
             body: request.method == "POST" ? Self.loggedBody(request.body) : nil,
             bodyBytes: request.method == "POST" ? request.body.count : nil
         )
@@ -109,7 +119,11 @@ struct State: Sendable {
     }
 
     mutating func api(
-        _ request: SimulatedDigitalOcean.Request, path: String, query: [(String, String)], now: Date, context: inout ResponseContext
+        _ request: SimulatedDigitalOcean.Request,
+        path: String,
+        query: [(String, String)],
+        now: Date,
+        context: inout ResponseContext
     ) -> APIResult {
         // 1. Authentication: no rate-limit accounting for unknown tokens.
         guard let token = Self.bearerToken(request.header("authorization")), tokens.contains(token) else {
@@ -179,7 +193,11 @@ struct State: Sendable {
 
     // MARK: - List
 
-    mutating func list(query: [(String, String)], now: Date, _ context: ResponseContext) -> SimulatedDigitalOcean.Response {
+    mutating func list(
+        query: [(String, String)],
+        now: Date,
+        _ context: ResponseContext
+    ) -> SimulatedDigitalOcean.Response {
         func value(_ name: String) -> String? { query.last { $0.0 == name }?.1 }
         let tag = value("tag_name")
         let name = value("name")
@@ -207,7 +225,9 @@ struct State: Sendable {
         var matching: [SimulatedDroplet] = []
         if type != "gpus" {  // The simulator has no GPU droplets.
             for id in order {
-                guard let droplet = droplets[id], droplet.apiStatus(at: now) != nil, droplet.listVisibleAt <= now else { continue }
+                guard let droplet = droplets[id], droplet.apiStatus(at: now) != nil, droplet.listVisibleAt <= now else {
+                    continue
+                }
                 if let tag, !droplet.tags.contains(tag) { continue }
                 if let name, droplet.name.lowercased() != name.lowercased() { continue }
                 matching.append(droplet)
@@ -243,7 +263,11 @@ struct State: Sendable {
         )
     }
 
-    mutating func deleteByTag(query: [(String, String)], now: Date, _ context: ResponseContext) -> SimulatedDigitalOcean.Response {
+    mutating func deleteByTag(
+        query: [(String, String)],
+        now: Date,
+        _ context: ResponseContext
+    ) -> SimulatedDigitalOcean.Response {
         guard let tag = query.last(where: { $0.0 == "tag_name" })?.1, !tag.isEmpty else {
             return error(400, "bad_request", "tag_name is required", context)
         }
@@ -295,7 +319,8 @@ struct State: Sendable {
                 return invalid(
                     name.utf8.count > 255 || name.isEmpty
                         ? "Name must be between 1 and 255 characters."
-                        : "Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
+                        : "Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)"
+                )
             }
         }
         guard let sizeSlug = document["size"]?.stringValue, let size = Catalog.size(sizeSlug) else {
@@ -312,7 +337,8 @@ struct State: Sendable {
             regionSlug = Catalog.regions[Int.random(in: 0..<Catalog.regions.count, using: &rng)].slug
         case .some(let value):
             guard let text = value.stringValue,
-                let match = Catalog.region(text) ?? Catalog.regions.first(where: { !text.isEmpty && $0.slug.hasPrefix(text) })
+                let match = Catalog.region(text)
+                    ?? Catalog.regions.first(where: { !text.isEmpty && $0.slug.hasPrefix(text) })
             else {
                 return invalid("You specified an invalid region for Droplet creation.")
             }
@@ -354,10 +380,19 @@ struct State: Sendable {
         var created: [SimulatedDroplet] = []
         for name in names {
             let droplet = makeDroplet(
-                name: name, region: regionSlug, size: size.slug, image: image.slug, tags: tags,
-                ipv6: flags["ipv6"] ?? false, monitoring: flags["monitoring"] ?? false, backups: flags["backups"] ?? false,
-                publicNetworking: flags["public_networking"] ?? true, hasUserData: hasUserData,
-                createdAt: now, active: false, injected: false
+                name: name,
+                region: regionSlug,
+                size: size.slug,
+                image: image.slug,
+                tags: tags,
+                ipv6: flags["ipv6"] ?? false,
+                monitoring: flags["monitoring"] ?? false,
+                backups: flags["backups"] ?? false,
+                publicNetworking: flags["public_networking"] ?? true,
+                hasUserData: hasUserData,
+                createdAt: now,
+                active: false,
+                injected: false
             )
             if let agentCredentials { planAgent(for: droplet.id, credentials: agentCredentials) }
             created.append(droplet)
@@ -375,16 +410,39 @@ struct State: Sendable {
                     ("id", .int(droplet.actionID)), ("rel", "create"),
                     ("href", .string("http://\(context.host)/v2/actions/\(droplet.actionID)")),
                 ])
-            })
+            }
+        )
         if multi {
-            return .respond(json(202, ["droplets": .array(created.map { render($0, now: now) }), "links": .object([("actions", actions)])], context))
+            return .respond(
+                json(
+                    202,
+                    [
+                        "droplets": .array(created.map { render($0, now: now) }),
+                        "links": .object([("actions", actions)]),
+                    ],
+                    context
+                )
+            )
         }
-        return .respond(json(202, ["droplet": render(created[0], now: now), "links": .object([("actions", actions)])], context))
+        return .respond(
+            json(202, ["droplet": render(created[0], now: now), "links": .object([("actions", actions)])], context)
+        )
     }
 
     mutating func makeDroplet(
-        name: String, region: String, size: String, image: String, tags: [String], ipv6: Bool, monitoring: Bool,
-        backups: Bool, publicNetworking: Bool, hasUserData: Bool, createdAt: Date, active: Bool, injected: Bool
+        name: String,
+        region: String,
+        size: String,
+        image: String,
+        tags: [String],
+        ipv6: Bool,
+        monitoring: Bool,
+        backups: Bool,
+        publicNetworking: Bool,
+        hasUserData: Bool,
+        createdAt: Date,
+        active: Bool,
+        injected: Bool
     ) -> SimulatedDroplet {
         let id = nextDropletID
         nextDropletID += 1 + Int64.random(in: 0..<3, using: &rng)
@@ -404,12 +462,29 @@ struct State: Sendable {
             activeAt = nil
         }
         let droplet = SimulatedDroplet(
-            id: id, name: name, region: region, size: size, image: image, tags: tags, ipv6: ipv6,
-            monitoring: monitoring, backups: backups, publicNetworking: publicNetworking, hasUserData: hasUserData,
-            vpcUUID: rng.uuid(), injected: injected, actionID: actionID, createdAt: createdAt, activeAt: activeAt,
+            id: id,
+            name: name,
+            region: region,
+            size: size,
+            image: image,
+            tags: tags,
+            ipv6: ipv6,
+            monitoring: monitoring,
+            backups: backups,
+            publicNetworking: publicNetworking,
+            hasUserData: hasUserData,
+            vpcUUID: rng.uuid(),
+            injected: injected,
+            actionID: actionID,
+            createdAt: createdAt,
+            activeAt: activeAt,
             listVisibleAt: injected ? createdAt : createdAt.addingTimeInterval(faults.listLagSeconds),
-            vanishesAt: vanishesAt, vanishedAt: nil, deleteRequestedAt: nil, deletedAt: nil,
-            publicIPv4: publicNetworking ? publicIPv4 : nil, privateIPv4: privateIPv4,
+            vanishesAt: vanishesAt,
+            vanishedAt: nil,
+            deleteRequestedAt: nil,
+            deletedAt: nil,
+            publicIPv4: publicNetworking ? publicIPv4 : nil,
+            privateIPv4: privateIPv4,
             publicIPv6: publicNetworking && ipv6 ? publicIPv6 : nil
         )
         droplets[id] = droplet
@@ -418,16 +493,30 @@ struct State: Sendable {
     }
 
     mutating func inject(_ injection: SimulatorDropletInjection, now: Date) throws -> SimulatedDroplet {
-        guard Self.isValidName(injection.name) else { throw SimulatorError("invalid droplet name \"\(injection.name)\"") }
+        guard Self.isValidName(injection.name) else {
+            throw SimulatorError("invalid droplet name \"\(injection.name)\"")
+        }
         for tag in injection.tags where !Self.isValidTag(tag) { throw SimulatorError("invalid tag \"\(tag)\"") }
-        guard Catalog.region(injection.region) != nil else { throw SimulatorError("unknown region \(injection.region)") }
+        guard Catalog.region(injection.region) != nil else {
+            throw SimulatorError("unknown region \(injection.region)")
+        }
         guard Catalog.size(injection.size) != nil else { throw SimulatorError("unknown size \(injection.size)") }
         guard Catalog.image(injection.image) != nil else { throw SimulatorError("unknown image \(injection.image)") }
         let created = now.addingTimeInterval(-max(0, injection.ageSeconds))
         let droplet = makeDroplet(
-            name: injection.name, region: injection.region, size: injection.size, image: injection.image,
-            tags: injection.tags, ipv6: injection.ipv6, monitoring: true, backups: false, publicNetworking: true,
-            hasUserData: false, createdAt: created, active: injection.active, injected: true
+            name: injection.name,
+            region: injection.region,
+            size: injection.size,
+            image: injection.image,
+            tags: injection.tags,
+            ipv6: injection.ipv6,
+            monitoring: true,
+            backups: false,
+            publicNetworking: true,
+            hasUserData: false,
+            createdAt: created,
+            active: injection.active,
+            injected: true
         )
         return droplet
     }
@@ -439,7 +528,9 @@ struct State: Sendable {
         let image = Catalog.image(d.image) ?? Catalog.images[0]
         let region = Catalog.region(d.region) ?? Catalog.regions[0]
         let status = d.apiStatus(at: now) ?? "active"
-        let diskInfo: JSONValue = [.object([("type", "local"), ("size", .object([("amount", .int(size.disk)), ("unit", "gib")]))])]
+        let diskInfo: JSONValue = [
+            .object([("type", "local"), ("size", .object([("amount", .int(size.disk)), ("unit", "gib")]))])
+        ]
         var features: [String] = ["private_networking", "droplet_agent"]
         if d.backups { features.append("backups") }
         if d.ipv6 { features.append("ipv6") }
@@ -449,7 +540,12 @@ struct State: Sendable {
         if status == "active" {
             if let ip = d.publicIPv4 {
                 let gateway = ip.split(separator: ".").dropLast().joined(separator: ".") + ".1"
-                v4.append(.object([("ip_address", .string(ip)), ("netmask", "255.255.255.0"), ("gateway", .string(gateway)), ("type", "public")]))
+                v4.append(
+                    .object([
+                        ("ip_address", .string(ip)), ("netmask", "255.255.255.0"), ("gateway", .string(gateway)),
+                        ("type", "public"),
+                    ])
+                )
             }
             if let ip = d.privateIPv4 {
                 // Private interfaces have no gateway.
@@ -457,7 +553,11 @@ struct State: Sendable {
             }
             if let ip = d.publicIPv6 {
                 let gateway = String(ip.dropLast()) + "1"
-                v6.append(.object([("ip_address", .string(ip)), ("netmask", 64), ("gateway", .string(gateway)), ("type", "public")]))
+                v6.append(
+                    .object([
+                        ("ip_address", .string(ip)), ("netmask", 64), ("gateway", .string(gateway)), ("type", "public"),
+                    ])
+                )
             }
         }
         let nextBackupWindow: JSONValue =
@@ -485,10 +585,12 @@ struct State: Sendable {
             (
                 "image",
                 .object([
-                    ("id", .int(image.id)), ("name", .string(image.name)), ("distribution", .string(image.distribution)),
+                    ("id", .int(image.id)), ("name", .string(image.name)),
+                    ("distribution", .string(image.distribution)),
                     ("slug", .string(image.slug)), ("public", true), ("regions", .strings(Catalog.regions.map(\.slug))),
                     ("created_at", .string(image.createdAt)), ("type", "base"), ("min_disk_size", .int(image.minDisk)),
-                    ("size_gigabytes", .double(image.sizeGigabytes)), ("description", .string("\(image.distribution) \(image.name)")),
+                    ("size_gigabytes", .double(image.sizeGigabytes)),
+                    ("description", .string("\(image.distribution) \(image.name)")),
                     ("tags", []), ("status", "available"), ("error_message", ""),
                 ])
             ),
@@ -497,7 +599,8 @@ struct State: Sendable {
                 "size",
                 .object([
                     ("slug", .string(size.slug)), ("memory", .int(size.memory)), ("vcpus", .int(size.vcpus)),
-                    ("disk", .int(size.disk)), ("transfer", .double(size.transfer)), ("price_monthly", .double(size.priceMonthly)),
+                    ("disk", .int(size.disk)), ("transfer", .double(size.transfer)),
+                    ("price_monthly", .double(size.priceMonthly)),
                     ("price_hourly", .double((size.priceMonthly / 672 * 100_000).rounded() / 100_000)),
                     ("regions", .strings(Catalog.regions.map(\.slug))), ("available", true), ("description", "Basic"),
                     ("disk_info", diskInfo),
@@ -508,7 +611,8 @@ struct State: Sendable {
             (
                 "region",
                 .object([
-                    ("name", .string(region.name)), ("slug", .string(region.slug)), ("features", .strings(Catalog.regionFeatures)),
+                    ("name", .string(region.name)), ("slug", .string(region.slug)),
+                    ("features", .strings(Catalog.regionFeatures)),
                     ("available", true), ("sizes", .strings(Catalog.sizes.map(\.slug))),
                 ])
             ),
@@ -520,7 +624,9 @@ struct State: Sendable {
     // MARK: - Responses
 
     func rateHeaders(window: TokenWindow, now: Date) -> [(name: String, value: String)] {
-        let reset = window.oldestInHour.map { Int64(($0 + rateLimits.hourWindowSeconds).rounded(.up)) } ?? Int64(now.timeIntervalSince1970)
+        let reset =
+            window.oldestInHour.map { Int64(($0 + rateLimits.hourWindowSeconds).rounded(.up)) }
+            ?? Int64(now.timeIntervalSince1970)
         return [
             ("ratelimit-limit", String(rateLimits.perHour)),
             ("ratelimit-remaining", String(max(0, rateLimits.perHour - window.inHour))),
@@ -528,15 +634,29 @@ struct State: Sendable {
         ]
     }
 
-    func json(_ status: Int, _ object: KeyValuePairs<String, JSONValue>, _ context: ResponseContext) -> SimulatedDigitalOcean.Response {
+    func json(
+        _ status: Int,
+        _ object: KeyValuePairs<String, JSONValue>,
+        _ context: ResponseContext
+    ) -> SimulatedDigitalOcean.Response {
         SimulatedDigitalOcean.Response(
-            status: status, headers: [("content-type", "application/json; charset=utf-8")],
+            status: status,
+            headers: [("content-type", "application/json; charset=utf-8")],
             body: JSONValue.object(object.map { ($0.key, $0.value) }).serialized()
         )
     }
 
-    func error(_ status: Int, _ id: String, _ message: String, _ context: ResponseContext) -> SimulatedDigitalOcean.Response {
-        json(status, ["id": .string(id), "message": .string(message), "request_id": .string(context.requestID)], context)
+    func error(
+        _ status: Int,
+        _ id: String,
+        _ message: String,
+        _ context: ResponseContext
+    ) -> SimulatedDigitalOcean.Response {
+        json(
+            status,
+            ["id": .string(id), "message": .string(message), "request_id": .string(context.requestID)],
+            context
+        )
     }
 
     func notFound(_ context: ResponseContext) -> SimulatedDigitalOcean.Response {
@@ -545,7 +665,11 @@ struct State: Sendable {
 
     func noContent(_ context: ResponseContext) -> SimulatedDigitalOcean.Response {
         // 204 with a content-type (shared/responses/no_content_with_content_type.yml).
-        SimulatedDigitalOcean.Response(status: 204, headers: [("content-type", "application/json; charset=utf-8")], body: [])
+        SimulatedDigitalOcean.Response(
+            status: 204,
+            headers: [("content-type", "application/json; charset=utf-8")],
+            body: []
+        )
     }
 
     // MARK: - Helpers
@@ -562,7 +686,8 @@ struct State: Sendable {
                     guard key == "user_data", !value.isNull else { return (key, value) }
                     let size = value.stringValue.map { $0.utf8.count } ?? value.serialized().count
                     return (key, .string("<present, \(size) bytes>"))
-                })
+                }
+            )
         }
         return String(decoding: logged.serialized().prefix(65 * 1024), as: UTF8.self)
     }
@@ -573,7 +698,9 @@ struct State: Sendable {
 
     static func isValidName(_ name: String) -> Bool {
         let scalars = Array(name.unicodeScalars)
-        guard !scalars.isEmpty, scalars.count <= 255, let last = scalars.last, isAlphanumeric(last) else { return false }
+        guard !scalars.isEmpty, scalars.count <= 255, let last = scalars.last, isAlphanumeric(last) else {
+            return false
+        }
         return scalars.allSatisfy { isAlphanumeric($0) || $0 == "." || $0 == "-" }
     }
 
@@ -600,7 +727,9 @@ struct State: Sendable {
         guard pieces.count > 1 else { return (path, []) }
         let query = pieces[1].split(separator: "&").map { item -> (String, String) in
             let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let decode = { (s: Substring) in (String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)) }
+            let decode = { (s: Substring) in
+                (String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s))
+            }
             return (decode(kv[0]), kv.count > 1 ? decode(kv[1]) : "")
         }
         return (path, query)
@@ -609,12 +738,16 @@ struct State: Sendable {
     static func encodeQuery(_ items: [(String, String)]) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~:")
-        return items.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }.joined(separator: "&")
+        return items.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }.joined(
+            separator: "&"
+        )
     }
 
     static func route(of path: String) -> String {
         let parts = path.split(separator: "/").map(String.init)
-        if parts.count == 3, parts[0] == "v2", parts[1] == "droplets", Int64(parts[2]) != nil { return "/v2/droplets/{droplet_id}" }
+        if parts.count == 3, parts[0] == "v2", parts[1] == "droplets", Int64(parts[2]) != nil {
+            return "/v2/droplets/{droplet_id}"
+        }
         if parts.count == 3, parts[0] == "v2", parts[1] == "actions" { return "/v2/actions/{action_id}" }
         return path
     }

@@ -12,7 +12,8 @@ enum AdminRoute: Equatable {
     case badAgentID
 
     init(method: HTTPMethod, uri: String) {
-        let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
+        let path =
+            uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         switch parts.count {
         case 1 where parts[0] == "healthz":
@@ -116,7 +117,9 @@ extension EngineHub {
                 return .error(.badRequest, error.message)
             case .success(let request):
                 let closed = drop(agent: agentID, for: request.duration)
-                return .json(DropResponse(agentID: agentID.lowercased, closedConnections: closed, refuseSeconds: request.seconds))
+                return .json(
+                    DropResponse(agentID: agentID.lowercased, closedConnections: closed, refuseSeconds: request.seconds)
+                )
             }
         case .badAgentID:
             return .error(.notFound, "no such agent: the path must hold an agent id (a UUID)")

@@ -23,7 +23,8 @@ struct AgentConnection {
 
     func serve() async {
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
-        guard let id = registry.open(remoteAddress: remoteAddress, at: Date(), signal: { sink.yield(.signal($0)) }) else {
+        guard let id = registry.open(remoteAddress: remoteAddress, at: Date(), signal: { sink.yield(.signal($0)) })
+        else {
             try? await channel.channel.close()
             return
         }
@@ -50,8 +51,13 @@ struct AgentConnection {
                         try await Self.watch(deadline, sink: sink)
                     }
                     let conversation = Conversation(
-                        id: id, outbound: outbound, allocator: channel.channel.allocator, registry: registry,
-                        directory: directory, logger: logger)
+                        id: id,
+                        outbound: outbound,
+                        allocator: channel.channel.allocator,
+                        registry: registry,
+                        directory: directory,
+                        logger: logger
+                    )
                     for await event in events {
                         let action: AgentSession.Action
                         switch event {
@@ -76,7 +82,10 @@ struct AgentConnection {
         } catch {
             logger.debug("agent connection ended with an error", metadata: ["error": "\(error)"])
         }
-        logger.debug("agent connection closed", metadata: session.agentID.map { ["agent_id": "\($0.lowercased)"] } ?? [:])
+        logger.debug(
+            "agent connection closed",
+            metadata: session.agentID.map { ["agent_id": "\($0.lowercased)"] } ?? [:]
+        )
     }
 
     private static func action(for frame: WebSocketFrame, session: inout AgentSession) -> AgentSession.Action {

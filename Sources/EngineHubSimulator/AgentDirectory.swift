@@ -30,7 +30,9 @@ actor AgentDirectory {
         do {
             let rows = try await run("SELECT key_sha256 FROM agents WHERE id = \(agentID)")
             guard let row = rows.first else { return .refused(.unknownAgent) }
-            guard let stored = try row.decode(String?.self, "key_sha256"), !stored.isEmpty else { return .refused(.noKeyStored) }
+            guard let stored = try row.decode(String?.self, "key_sha256"), !stored.isEmpty else {
+                return .refused(.noKeyStored)
+            }
             guard KeyDigest.matches(key, storedHex: stored) else { return .refused(.wrongKey) }
             // Only if the key is still the one just compared: a re-key in between refuses.
             let updated = try await run(
@@ -68,7 +70,10 @@ actor AgentDirectory {
         do {
             _ = try await session()
         } catch {
-            logger.warning("database not reachable yet; agents are refused until it is", metadata: ["error": "\(error)"])
+            logger.warning(
+                "database not reachable yet; agents are refused until it is",
+                metadata: ["error": "\(error)"]
+            )
         }
     }
 
@@ -95,7 +100,11 @@ actor AgentDirectory {
             throw PostgresError(code: .connectionFailed, message: "the database was unreachable moments ago")
         }
         do {
-            let opened = try await PostgresConnection.connect(connectionString, configuration: configuration, logger: logger)
+            let opened = try await PostgresConnection.connect(
+                connectionString,
+                configuration: configuration,
+                logger: logger
+            )
             // Another caller may have connected while this one waited; keep one session.
             if let connection, await connection.isConnected {
                 await opened.close()

@@ -82,7 +82,12 @@ struct AgentSession: Sendable {
         switch phase {
         case .awaitingHello:
             guard case .hello(let agentText, let key) = AgentMessage.parse(text) else {
-                return close(code: CloseCode.helloRequired, reason: "the first message must be a hello", cause: .notAHello, at: now)
+                return close(
+                    code: CloseCode.helloRequired,
+                    reason: "the first message must be a hello",
+                    cause: .notAHello,
+                    at: now
+                )
             }
             guard let agentID = UUID(uuidString: agentText) else {
                 return refuse(agentID: nil, kind: .unknownAgent, at: now)
@@ -103,7 +108,12 @@ struct AgentSession: Sendable {
     mutating func receivedBinary(at now: ContinuousClock.Instant) -> Action {
         switch phase {
         case .awaitingHello:
-            return close(code: CloseCode.helloRequired, reason: "the first message must be a hello", cause: .notAHello, at: now)
+            return close(
+                code: CloseCode.helloRequired,
+                reason: "the first message must be a hello",
+                cause: .notAHello,
+                at: now
+            )
         case .authenticated:
             deadline = now + timing.idleLimit
             return .none
@@ -155,9 +165,19 @@ struct AgentSession: Sendable {
         guard let deadline, now >= deadline else { return .none }
         switch phase {
         case .awaitingHello:
-            return close(code: CloseCode.helloRequired, reason: "no hello within \(timing.helloTimeout)", cause: .helloTimeout, at: now)
+            return close(
+                code: CloseCode.helloRequired,
+                reason: "no hello within \(timing.helloTimeout)",
+                cause: .helloTimeout,
+                at: now
+            )
         case .authenticated:
-            return close(code: CloseCode.goingAway, reason: "nothing received for \(timing.idleLimit)", cause: .idle, at: now)
+            return close(
+                code: CloseCode.goingAway,
+                reason: "nothing received for \(timing.idleLimit)",
+                cause: .idle,
+                at: now
+            )
         case .closing:
             phase = .finished
             self.deadline = nil
@@ -171,7 +191,8 @@ struct AgentSession: Sendable {
     mutating func dropped(at now: ContinuousClock.Instant) -> Action {
         switch phase {
         case .closing, .finished: .none
-        default: close(code: CloseCode.goingAway, reason: RefusalKind.droppedByOperator.reason, cause: .dropped, at: now)
+        default:
+            close(code: CloseCode.goingAway, reason: RefusalKind.droppedByOperator.reason, cause: .dropped, at: now)
         }
     }
 
@@ -182,7 +203,12 @@ struct AgentSession: Sendable {
         }
     }
 
-    private mutating func close(code: UInt16, reason: String, cause: CloseCause, at now: ContinuousClock.Instant) -> Action {
+    private mutating func close(
+        code: UInt16,
+        reason: String,
+        cause: CloseCause,
+        at now: ContinuousClock.Instant
+    ) -> Action {
         phase = .closing
         deadline = now + timing.closeGracePeriod
         return .close(code: code, reason: reason, cause: cause)

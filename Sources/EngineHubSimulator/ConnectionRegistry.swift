@@ -107,8 +107,13 @@ final class ConnectionRegistry: Sendable {
             let id = state.nextID
             state.nextID += 1
             let info = AgentConnectionInfo(
-                connectionID: id, agentID: nil, authenticated: false, connectedSince: date, lastHeartbeatAt: nil,
-                remoteAddress: remoteAddress)
+                connectionID: id,
+                agentID: nil,
+                authenticated: false,
+                connectedSince: date,
+                lastHeartbeatAt: nil,
+                remoteAddress: remoteAddress
+            )
             state.entries[id] = Entry(info: info, signal: signal)
             state.stats.totalConnections += 1
             return id

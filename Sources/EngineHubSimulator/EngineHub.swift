@@ -46,8 +46,12 @@ public final class EngineHub: Service, Sendable {
     private var hostForURL: String { host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host }
 
     private init(
-        configuration: Configuration, port: Int, server: NIOAsyncChannel<EventLoopFuture<Upgrade>, Never>,
-        registry: ConnectionRegistry, directory: AgentDirectory, logger: Logger
+        configuration: Configuration,
+        port: Int,
+        server: NIOAsyncChannel<EventLoopFuture<Upgrade>, Never>,
+        registry: ConnectionRegistry,
+        directory: AgentDirectory,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.host = configuration.host
@@ -82,13 +86,25 @@ public final class EngineHub: Service, Sendable {
                     }
                 }
         } catch {
-            throw EngineHubError(code: .bindFailed, message: "cannot listen on \(configuration.host):\(configuration.port): \(error)")
+            throw EngineHubError(
+                code: .bindFailed,
+                message: "cannot listen on \(configuration.host):\(configuration.port): \(error)"
+            )
         }
         let port = server.channel.localAddress?.port ?? configuration.port
         let directory = AgentDirectory(
-            connectionString: configuration.databaseURL, connectTimeout: configuration.databaseConnectTimeout, logger: logger)
+            connectionString: configuration.databaseURL,
+            connectTimeout: configuration.databaseConnectTimeout,
+            logger: logger
+        )
         let hub = EngineHub(
-            configuration: configuration, port: port, server: server, registry: registry, directory: directory, logger: logger)
+            configuration: configuration,
+            port: port,
+            server: server,
+            registry: registry,
+            directory: directory,
+            logger: logger
+        )
         logger.info("engine hub listening", metadata: ["url": "\(hub.url)"])
         return hub
     }
@@ -166,7 +182,8 @@ public final class EngineHub: Service, Sendable {
         let closed = registry.drop(agent, for: duration, at: .now)
         logger.notice(
             "agent dropped by the operator",
-            metadata: ["agent_id": "\(agent.lowercased)", "connections": "\(closed)", "refuse_for": "\(duration)"])
+            metadata: ["agent_id": "\(agent.lowercased)", "connections": "\(closed)", "refuse_for": "\(duration)"]
+        )
         return closed
     }
 
@@ -177,7 +194,10 @@ public final class EngineHub: Service, Sendable {
 
     // MARK: Connections
 
-    private static func configurePipeline(_ channel: any Channel, maximumMessageBytes: Int) throws -> EventLoopFuture<Upgrade> {
+    private static func configurePipeline(
+        _ channel: any Channel,
+        maximumMessageBytes: Int
+    ) throws -> EventLoopFuture<Upgrade> {
         let remoteAddress = Self.describe(channel.remoteAddress)
         let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
             maxFrameSize: maximumMessageBytes,
@@ -189,8 +209,14 @@ public final class EngineHub: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         NIOWebSocketFrameAggregator(
-                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: maximumMessageBytes))
-                    let agent = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
+                            minNonFinalFragmentSize: 0,
+                            maxAccumulatedFrameCount: 64,
+                            maxAccumulatedFrameSize: maximumMessageBytes
+                        )
+                    )
+                    let agent = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                        wrappingChannelSynchronously: channel
+                    )
                     return Upgrade.agent(agent, remoteAddress: remoteAddress)
                 }
             }
@@ -204,7 +230,8 @@ public final class EngineHub: Service, Sendable {
             }
         )
         return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
-            configuration: .init(upgradeConfiguration: configuration))
+            configuration: .init(upgradeConfiguration: configuration)
+        )
     }
 
     private func serve(_ upgrade: EventLoopFuture<Upgrade>) async {
@@ -213,10 +240,16 @@ public final class EngineHub: Service, Sendable {
             case .agent(let channel, let remoteAddress):
                 registry.forget(channel.channel)
                 let timing = AgentSession.Timing(
-                    helloTimeout: configuration.helloTimeout, idleLimit: configuration.idleLimit,
-                    closeGracePeriod: configuration.closeGracePeriod)
+                    helloTimeout: configuration.helloTimeout,
+                    idleLimit: configuration.idleLimit,
+                    closeGracePeriod: configuration.closeGracePeriod
+                )
                 await AgentConnection(
-                    channel: channel, remoteAddress: remoteAddress, timing: timing, registry: registry, directory: directory,
+                    channel: channel,
+                    remoteAddress: remoteAddress,
+                    timing: timing,
+                    registry: registry,
+                    directory: directory,
                     logger: logger
                 ).serve()
             case .http(let channel):
@@ -240,7 +273,12 @@ public final class EngineHub: Service, Sendable {
                     body = []
                 case .body(let chunk):
                     guard body.count + chunk.readableBytes <= 64 * 1024 else {
-                        try await write(.error(.payloadTooLarge, "the body is too large"), head: head, to: outbound, channel: channel.channel)
+                        try await write(
+                            .error(.payloadTooLarge, "the body is too large"),
+                            head: head,
+                            to: outbound,
+                            channel: channel.channel
+                        )
                         return
                     }
                     body += chunk.readableBytesView
@@ -255,7 +293,9 @@ public final class EngineHub: Service, Sendable {
     }
 
     private func write(
-        _ response: AdminResponse, head: HTTPRequestHead?, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+        _ response: AdminResponse,
+        head: HTTPRequestHead?,
+        to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
         channel: any Channel
     ) async throws {
         var headers = HTTPHeaders()

@@ -40,7 +40,8 @@ extension EngineHub {
             if !allowRemote && !ListenAddress.isLoopback(host) {
                 throw EngineHubError(
                     code: .remoteListenNotAllowed,
-                    message: "refusing to listen on \(host), which is not a loopback address: the stand-in hub has no TLS; "
+                    message:
+                        "refusing to listen on \(host), which is not a loopback address: the stand-in hub has no TLS; "
                         + "allow it explicitly (allowRemote / --allow-remote) if that is really meant"
                 )
             }
@@ -51,7 +52,10 @@ extension EngineHub {
                 throw EngineHubError(code: .invalidConfiguration, message: "the \(name) must be longer than zero")
             }
             guard maximumMessageBytes >= 256 else {
-                throw EngineHubError(code: .invalidConfiguration, message: "the maximum message size must be at least 256 bytes")
+                throw EngineHubError(
+                    code: .invalidConfiguration,
+                    message: "the maximum message size must be at least 256 bytes"
+                )
             }
             do {
                 _ = try ConnectionString(databaseURL)

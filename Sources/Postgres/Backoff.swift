@@ -10,7 +10,12 @@ public struct Backoff: Sendable, Hashable {
     /// The fraction of each delay that is random: 0.5 gives a delay in [d/2, d].
     public var jitter: Double = 0.5
 
-    public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(10), multiplier: Double = 2, jitter: Double = 0.5) {
+    public init(
+        initial: Duration = .milliseconds(100),
+        maximum: Duration = .seconds(10),
+        multiplier: Double = 2,
+        jitter: Double = 0.5
+    ) {
         self.initial = initial
         self.maximum = maximum
         self.multiplier = multiplier

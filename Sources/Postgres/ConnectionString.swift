@@ -87,7 +87,10 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
         while let key = search.range(of: "password", options: .caseInsensitive) {
             var index = key.upperBound
             while index < search.endIndex, search[index] == " " { index = search.index(after: index) }
-            guard index < search.endIndex, search[index] == "=" else { search = search[key.upperBound...]; continue }
+            guard index < search.endIndex, search[index] == "=" else {
+                search = search[key.upperBound...]
+                continue
+            }
             index = search.index(after: index)
             while index < search.endIndex, search[index] == " " { index = search.index(after: index) }
             var value = ""
@@ -95,7 +98,10 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
                 index = search.index(after: index)
                 let start = index
                 while index < search.endIndex, search[index] != "'" {
-                    if search[index] == "\\" { index = search.index(after: index); if index == search.endIndex { break } }
+                    if search[index] == "\\" {
+                        index = search.index(after: index)
+                        if index == search.endIndex { break }
+                    }
                     value.append(search[index])
                     index = search.index(after: index)
                 }

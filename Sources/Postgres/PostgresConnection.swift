@@ -124,7 +124,10 @@ public actor PostgresConnection {
         if commit.commandTag == "ROLLBACK" {
             // The server answers COMMIT with ROLLBACK when a statement in the transaction failed
             // and the error was swallowed by `body`.
-            throw PostgresError(code: .server, message: "the transaction was rolled back because a statement in it failed")
+            throw PostgresError(
+                code: .server,
+                message: "the transaction was rolled back because a statement in it failed"
+            )
         }
         return value
     }
@@ -161,7 +164,8 @@ public actor PostgresConnection {
                     "database reconnect failed; retrying",
                     metadata: [
                         "error": "\(error)", "attempt": "\(attempt + 1)", "retry_in": "\(DurationText.format(delay))",
-                    ])
+                    ]
+                )
                 attempt += 1
                 try await Task.sleep(for: delay)
             }
@@ -181,16 +185,25 @@ public actor PostgresConnection {
         canceller = Canceller(handle)
         backendPID = PQbackendPID(handle)
         sessionNumber += 1
-        logger.debug("database session opened", metadata: ["backend_pid": "\(backendPID)", "session": "\(sessionNumber)"])
+        logger.debug(
+            "database session opened",
+            metadata: ["backend_pid": "\(backendPID)", "session": "\(sessionNumber)"]
+        )
     }
 
     /// Connects with libpq and prepares the session for this library's text decoding.
-    static func connectBlocking(_ connectionString: ConnectionString, configuration: Configuration) throws(PostgresError) -> OpaquePointer {
+    static func connectBlocking(
+        _ connectionString: ConnectionString,
+        configuration: Configuration
+    ) throws(PostgresError) -> OpaquePointer {
         // Keyword arrays let the connection string win over our defaults (expand_dbname=1):
         // `dbname` carries the whole string and is expanded by libpq.
         let timeout = max(1, Int(configuration.connectTimeout.seconds.rounded(.up)))
         // TCP keepalives make a silently vanished server show up as a lost session.
-        var keywords = ["connect_timeout", "fallback_application_name", "keepalives_idle", "keepalives_interval", "keepalives_count"]
+        var keywords = [
+            "connect_timeout", "fallback_application_name", "keepalives_idle", "keepalives_interval",
+            "keepalives_count",
+        ]
         var values = [String(timeout), configuration.applicationName, "30", "10", "3"]
         if let raw = connectionString.raw {
             keywords.append("dbname")
@@ -242,7 +255,11 @@ public actor PostgresConnection {
         return try result.get()
     }
 
-    static func execute(_ query: PostgresQuery, on handle: OpaquePointer, simple: Bool = false) -> Result<PostgresRows, PostgresError> {
+    static func execute(
+        _ query: PostgresQuery,
+        on handle: OpaquePointer,
+        simple: Bool = false
+    ) -> Result<PostgresRows, PostgresError> {
         // libpq takes values as C strings, which end at the first NUL; Postgres text cannot hold
         // one either. Refuse such a value rather than store a silently shortened one.
         if let position = query.binds.firstIndex(where: { $0.text?.utf8.contains(0) == true }) {
@@ -250,7 +267,8 @@ public actor PostgresConnection {
                 PostgresError(
                     code: .invalidQuery,
                     message: "bind parameter $\(position + 1) contains a NUL byte, which Postgres text cannot hold"
-                ))
+                )
+            )
         }
         let types = query.binds.map { Oid($0.type.oid) }
         let pointer: OpaquePointer? =
@@ -275,7 +293,8 @@ public actor PostgresConnection {
                     message: message.isEmpty ? "the statement failed" : message,
                     sqlState: result.field("C"),
                     detail: result.field("D")
-                ))
+                )
+            )
         }
     }
 }

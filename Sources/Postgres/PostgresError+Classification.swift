@@ -18,11 +18,14 @@ extension PostgresError {
     /// carries no SQLSTATE (libpq reports it as text), so its message is read too; the phrases are
     /// the server's and libpq's, which are not translated unless `lc_messages` says so.
     public var isAuthenticationFailure: Bool {
-        if let sqlState { return sqlState == SQLState.invalidPassword || sqlState == SQLState.invalidAuthorizationSpecification }
+        if let sqlState {
+            return sqlState == SQLState.invalidPassword || sqlState == SQLState.invalidAuthorizationSpecification
+        }
         guard code == .connectionFailed else { return false }
         let text = message.lowercased()
         let phrases = [
-            "password authentication failed", "no pg_hba.conf entry", "peer authentication failed", "ident authentication failed",
+            "password authentication failed", "no pg_hba.conf entry", "peer authentication failed",
+            "ident authentication failed",
             "certificate authentication failed", "no password supplied", "pg_hba.conf rejects connection",
         ]
         if phrases.contains(where: text.contains) { return true }

@@ -62,8 +62,11 @@ public final class PostgresListener: AsyncSequence, Sendable {
         let parsed = try ConnectionString(connectionString)
         let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
         let worker = ListenerWorker(
-            connectionString: parsed, channels: channels, configuration: configuration,
-            continuation: continuation, logger: logger
+            connectionString: parsed,
+            channels: channels,
+            configuration: configuration,
+            continuation: continuation,
+            logger: logger
         )
         continuation.onTermination = { _ in worker.requestStop() }
         let started: Result<Void, PostgresError> = await withCheckedContinuation { started in
@@ -157,8 +160,10 @@ final class ListenerWorker: Sendable {
             logger.warning(
                 "listener session lost",
                 metadata: [
-                    "error": "\(connectionString.scrub(String(cString: PQerrorMessage(session.pointer)).trimmingWhitespace()))"
-                ])
+                    "error":
+                        "\(connectionString.scrub(String(cString: PQerrorMessage(session.pointer)).trimmingWhitespace()))"
+                ]
+            )
             return false
         }
         while let notify = PQnotifies(session.pointer) {
@@ -195,7 +200,10 @@ final class ListenerWorker: Sendable {
                 logger.info("listener reconnected", metadata: ["attempts": "\(attempt + 1)"])
                 return session
             } catch {
-                logger.warning("listener reconnect failed", metadata: ["error": "\(error)", "attempt": "\(attempt + 1)"])
+                logger.warning(
+                    "listener reconnect failed",
+                    metadata: ["error": "\(error)", "attempt": "\(attempt + 1)"]
+                )
                 attempt += 1
             }
         }

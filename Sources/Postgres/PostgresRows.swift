@@ -39,7 +39,10 @@ public struct PostgresRow: Sendable {
     public var columns: [String] { names.names }
 
     /// Decodes the value in the column called `column` (the first such, if several share a name).
-    public func decode<Value: PostgresDecodable>(_ type: Value.Type = Value.self, _ column: String) throws(PostgresError) -> Value {
+    public func decode<Value: PostgresDecodable>(
+        _ type: Value.Type = Value.self,
+        _ column: String
+    ) throws(PostgresError) -> Value {
         guard let index = names.index[column] else {
             throw PostgresError(
                 code: .invalidQuery,
@@ -51,9 +54,15 @@ public struct PostgresRow: Sendable {
     }
 
     /// Decodes the value at `index` (0-based).
-    public func decode<Value: PostgresDecodable>(_ type: Value.Type = Value.self, at index: Int) throws(PostgresError) -> Value {
+    public func decode<Value: PostgresDecodable>(
+        _ type: Value.Type = Value.self,
+        at index: Int
+    ) throws(PostgresError) -> Value {
         guard values.indices.contains(index) else {
-            throw PostgresError(code: .invalidQuery, message: "no column at index \(index); the result has \(values.count)")
+            throw PostgresError(
+                code: .invalidQuery,
+                message: "no column at index \(index); the result has \(values.count)"
+            )
         }
         let column = names.names[index]
         guard let text = values[index] else {

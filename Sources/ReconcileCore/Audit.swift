@@ -41,7 +41,8 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case (.initializing, .active): .agentConnected
         // The agent connected before the droplet was seen active: the wait is stamped, and over.
         case (let before, .active) where !before.isUp && to.agentAwaitedSince != nil: .agentConnected
-        case (.initializing, .failed) where to.lastError?.hasPrefix(DecisionMessages.agentTimeoutPrefix) == true: .agentTimedOut
+        case (.initializing, .failed) where to.lastError?.hasPrefix(DecisionMessages.agentTimeoutPrefix) == true:
+            .agentTimedOut
         case (_, .unreachable): .agentUnreachable
         case (.unreachable, .active): .agentReachable
         default: .statusChanged

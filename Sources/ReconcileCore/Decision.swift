@@ -146,7 +146,12 @@ public struct Plan: Sendable, Hashable {
     /// observation does not confirm it: look their identity up, then decide again.
     public var identityLookups: [UUID]
 
-    public init(actions: [Action] = [], waitingOnCloud: Bool = false, nextWakeUp: Date? = nil, identityLookups: [UUID] = []) {
+    public init(
+        actions: [Action] = [],
+        waitingOnCloud: Bool = false,
+        nextWakeUp: Date? = nil,
+        identityLookups: [UUID] = []
+    ) {
         self.actions = actions
         self.waitingOnCloud = waitingOnCloud
         self.nextWakeUp = nextWakeUp

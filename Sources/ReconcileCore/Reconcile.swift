@@ -174,7 +174,12 @@ extension Decider {
 
     // MARK: Rows
 
-    private func decide(row: ServerRecord, index: ObservationIndex, observation: Observation, into plan: inout PlanBuilder) {
+    private func decide(
+        row: ServerRecord,
+        index: ObservationIndex,
+        observation: Observation,
+        into plan: inout PlanBuilder
+    ) {
         let state = row.state
         let recorded = index.recorded(for: row, gone: observation.goneDropletIDs)
         let identityDroplets = index.identityDroplets(of: row.id)
@@ -188,8 +193,15 @@ extension Decider {
 
         if row.deleteRequestedAt != nil {
             decideDeletion(
-                row: row, recorded: recorded, observation: observation, identityDroplets: identityDroplets, index: index,
-                backoffUntil: backoffUntil, createUnsettled: createUnsettled, settleDeadline: settleDeadline, into: &plan
+                row: row,
+                recorded: recorded,
+                observation: observation,
+                identityDroplets: identityDroplets,
+                index: index,
+                backoffUntil: backoffUntil,
+                createUnsettled: createUnsettled,
+                settleDeadline: settleDeadline,
+                into: &plan
             )
             return
         }
@@ -228,7 +240,11 @@ extension Decider {
                 } else {
                     for duplicate in duplicates {
                         let reason = DestroyReason.duplicate(
-                            row: row.id, kept: kept.id, keptCreatedAt: kept.createdAt, duplicateCreatedAt: duplicate.createdAt)
+                            row: row.id,
+                            kept: kept.id,
+                            keptCreatedAt: kept.createdAt,
+                            duplicateCreatedAt: duplicate.createdAt
+                        )
                         plan.actions.append(.destroy(dropletID: duplicate.id, reason: reason))
                     }
                 }
@@ -277,7 +293,8 @@ extension Decider {
     }
 
     /// Follows a bound droplet's status into the row.
-    private func bind(row: ServerRecord, to droplet: ObservedDroplet, hasDuplicates: Bool, into plan: inout PlanBuilder) {
+    private func bind(row: ServerRecord, to droplet: ObservedDroplet, hasDuplicates: Bool, into plan: inout PlanBuilder)
+    {
         let state = row.state
         var target = state
         target.dropletID = droplet.id
@@ -335,7 +352,12 @@ extension Decider {
     /// `initializing` until the agent first connects, `failed` if it has not within the bootstrap
     /// timeout, then `active` or `unreachable` by how recently the hub saw it. Rows without an
     /// agent, and every row while bootstrap is off, are simply `active`.
-    private func followAgent(of row: ServerRecord, droplet: ObservedDroplet, into target: inout DaemonState, plan: inout PlanBuilder) {
+    private func followAgent(
+        of row: ServerRecord,
+        droplet: ObservedDroplet,
+        into target: inout DaemonState,
+        plan: inout PlanBuilder
+    ) {
         guard let policy = configuration.agentBootstrap, let agentID = row.state.agentID else {
             target.status = .active
             return
@@ -347,7 +369,11 @@ extension Decider {
             let staleAt = seenAt.adding(policy.staleAfter)
             if plan.now > staleAt {
                 target.status = .unreachable
-                target.lastError = DecisionMessages.agentUnreachable(agent: agentID, seenAt: seenAt, staleAfter: policy.staleAfter)
+                target.lastError = DecisionMessages.agentUnreachable(
+                    agent: agentID,
+                    seenAt: seenAt,
+                    staleAfter: policy.staleAfter
+                )
             } else {
                 target.status = .active
                 plan.wake(at: staleAt)
@@ -366,7 +392,11 @@ extension Decider {
         if plan.now >= deadline {
             target.status = .failed
             target.lastError = DecisionMessages.agentTimedOut(
-                agent: agentID, droplet: droplet.id, address: target.ipv4, timeout: policy.timeout)
+                agent: agentID,
+                droplet: droplet.id,
+                address: target.ipv4,
+                timeout: policy.timeout
+            )
         } else {
             target.status = .initializing
             plan.wake(at: deadline)
@@ -481,7 +511,11 @@ extension Decider {
 
     private func order(for row: ServerRecord) -> CreateOrder {
         CreateOrder(
-            rowID: row.id, name: row.name, region: row.region, size: row.size, image: row.image,
+            rowID: row.id,
+            name: row.name,
+            region: row.region,
+            size: row.size,
+            image: row.image,
             tags: [FleetTags.fleet, row.identityTag]
         )
     }

@@ -20,10 +20,16 @@ public struct AgentEnrollment: Sendable, Hashable {
 
     /// Checks what can be checked before the first create: the URL, that the template names the
     /// key, and the rendered size (every key and id has the same length, so one rendering tells).
-    public init(engineURL: String, template: String, policy: AgentBootstrapPolicy = AgentBootstrapPolicy()) throws(EnrollmentProblem) {
+    public init(
+        engineURL: String,
+        template: String,
+        policy: AgentBootstrapPolicy = AgentBootstrapPolicy()
+    ) throws(EnrollmentProblem) {
         try Self.validate(engineURL: engineURL)
         guard template.contains(Self.placeholders.key) else {
-            throw EnrollmentProblem("the cloud-init template never mentions {AGENT_KEY}, so no agent could authenticate")
+            throw EnrollmentProblem(
+                "the cloud-init template never mentions {AGENT_KEY}, so no agent could authenticate"
+            )
         }
         self.engineURL = engineURL
         self.template = template
@@ -38,9 +44,12 @@ public struct AgentEnrollment: Sendable, Hashable {
 
     /// `wss://` anywhere; `ws://` (no TLS, the key in the clear) only to this machine.
     static func validate(engineURL: String) throws(EnrollmentProblem) {
-        guard let url = URLComponents(string: engineURL), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty
+        guard let url = URLComponents(string: engineURL), let scheme = url.scheme?.lowercased(), let host = url.host,
+            !host.isEmpty
         else {
-            throw EnrollmentProblem("--engine-url \"\(engineURL)\" is not a URL; give the hub's address, such as wss://hub.example.com/agent")
+            throw EnrollmentProblem(
+                "--engine-url \"\(engineURL)\" is not a URL; give the hub's address, such as wss://hub.example.com/agent"
+            )
         }
         guard !engineURL.contains("{"), !engineURL.contains("}"), !engineURL.contains(where: \.isWhitespace) else {
             throw EnrollmentProblem("--engine-url \"\(engineURL)\" may not contain braces or spaces")
@@ -50,9 +59,12 @@ public struct AgentEnrollment: Sendable, Hashable {
         case "ws" where ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()): return
         case "ws":
             throw EnrollmentProblem(
-                "--engine-url \"\(engineURL)\" is ws:// to another machine, which would send agents' keys unencrypted; use wss://")
+                "--engine-url \"\(engineURL)\" is ws:// to another machine, which would send agents' keys unencrypted; use wss://"
+            )
         default:
-            throw EnrollmentProblem("--engine-url \"\(engineURL)\" must be a wss:// URL (ws:// only to 127.0.0.1 or localhost)")
+            throw EnrollmentProblem(
+                "--engine-url \"\(engineURL)\" must be a wss:// URL (ws:// only to 127.0.0.1 or localhost)"
+            )
         }
     }
 

@@ -21,7 +21,10 @@ public struct AuditTrail: Sendable {
             // The journal entry above is already written; the durable copy is retried nowhere, so say so.
             logger.warning(
                 "could not record audit event in server_events: \(error)",
-                metadata: ["MESSAGE_ID": "\(event.kind.messageID)", "SERVER_ID": "\(event.serverID?.uuidString.lowercased() ?? "")"]
+                metadata: [
+                    "MESSAGE_ID": "\(event.kind.messageID)",
+                    "SERVER_ID": "\(event.serverID?.uuidString.lowercased() ?? "")",
+                ]
             )
         }
     }

@@ -80,15 +80,26 @@ public struct DigitalOceanFleet: DropletCloud {
     /// The platform's standard droplet: IPv6 and monitoring on, backups off, the row's identity tags.
     static func request(for order: CreateOrder) -> DropletCreateRequest {
         DropletCreateRequest(
-            name: order.name, region: order.region, size: order.size, image: order.image,
-            tags: order.tags, ipv6: true, monitoring: true, backups: false
+            name: order.name,
+            region: order.region,
+            size: order.size,
+            image: order.image,
+            tags: order.tags,
+            ipv6: true,
+            monitoring: true,
+            backups: false
         )
     }
 
     static func observed(_ droplet: Droplet) -> ObservedDroplet {
         ObservedDroplet(
-            id: droplet.id, name: droplet.name, status: ReconcileCore.DropletStatus(droplet.status.rawValue),
-            tags: droplet.tags, createdAt: droplet.createdAt, publicIPv4: droplet.publicIPv4, publicIPv6: droplet.publicIPv6
+            id: droplet.id,
+            name: droplet.name,
+            status: ReconcileCore.DropletStatus(droplet.status.rawValue),
+            tags: droplet.tags,
+            createdAt: droplet.createdAt,
+            publicIPv4: droplet.publicIPv4,
+            publicIPv6: droplet.publicIPv6
         )
     }
 
@@ -108,7 +119,10 @@ public struct DigitalOceanFleet: DropletCloud {
         // The client caps DigitalOcean's own text at 1 KiB; this bounds the whole line that
         // reaches last_error and the journal, whatever else an error grows to carry.
         return CloudFailure(
-            kind: kind, message: ErrorText.capped(error.description, limit: 2 * ErrorText.limit), requestID: error.requestID,
-            retryAfter: retryAfter)
+            kind: kind,
+            message: ErrorText.capped(error.description, limit: 2 * ErrorText.limit),
+            requestID: error.requestID,
+            retryAfter: retryAfter
+        )
     }
 }

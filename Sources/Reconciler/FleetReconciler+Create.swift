@@ -38,7 +38,10 @@ extension FleetReconciler {
         let enrollment = configuration.enrollment.map { enrollment in
             let agent = state.agentID ?? UUID()
             let key = AgentEnrollment.newKey()
-            return (agent: agent, keySHA256: AgentEnrollment.keySHA256(key), userData: enrollment.userData(agent: agent, key: key))
+            return (
+                agent: agent, keySHA256: AgentEnrollment.keySHA256(key),
+                userData: enrollment.userData(agent: agent, key: key)
+            )
         }
 
         let record = IntentRecord()
@@ -49,13 +52,19 @@ extension FleetReconciler {
             let gate = SendGate(
                 prepare: {
                     await self.recordIntent(
-                        for: row, revision: revision, state: state, order: order,
-                        agent: enrollment.map { ($0.agent, $0.keySHA256) }, into: record)
+                        for: row,
+                        revision: revision,
+                        state: state,
+                        order: order,
+                        agent: enrollment.map { ($0.agent, $0.keySHA256) },
+                        into: record
+                    )
                 },
                 stillMaySend: {
                     guard let started = record.started.withLock({ $0 }) else { return false }
                     return decider.maySend(intentAge: clock.uptime() - started) && mayAct()
-                })
+                }
+            )
             let accepted = try await cloud.create(order, userData: enrollment?.userData, gate: gate)
             requestID = accepted.requestID
             outcome = .accepted(accepted.droplet)
@@ -78,16 +87,40 @@ extension FleetReconciler {
             let next = decider.afterCreate(outcome, before: state, intent: state, at: databaseNow(), jitter: jitter())
             return await write(row: row, expectedRevision: revision, from: state, to: next) != nil ? next : nil
         }
-        let next = decider.afterCreate(outcome, before: state, intent: written.state, at: databaseNow(), jitter: jitter())
-        let stored = await write(row: row, expectedRevision: written.revision, from: written.state, to: next, requestID: requestID) != nil
+        let next = decider.afterCreate(
+            outcome,
+            before: state,
+            intent: written.state,
+            at: databaseNow(),
+            jitter: jitter()
+        )
+        let stored =
+            await write(
+                row: row,
+                expectedRevision: written.revision,
+                from: written.state,
+                to: next,
+                requestID: requestID
+            ) != nil
         // When the write fails, the intent stands: the next leader settles the row from it.
-        await recordOutcome(outcome, row: row, before: state, next: stored ? next : written.state, recorded: stored, requestID: requestID)
+        await recordOutcome(
+            outcome,
+            row: row,
+            before: state,
+            next: stored ? next : written.state,
+            recorded: stored,
+            requestID: requestID
+        )
         return stored ? next : written.state
     }
 
     /// Runs once the budget lets the create go: writes the intent, then says whether to send.
     private func recordIntent(
-        for row: ServerRecord, revision: Int64, state: DaemonState, order: CreateOrder, agent: (id: UUID, keySHA256: String)?,
+        for row: ServerRecord,
+        revision: Int64,
+        state: DaemonState,
+        order: CreateOrder,
+        agent: (id: UUID, keySHA256: String)?,
         into record: IntentRecord
     ) async -> Bool {
         let started = clock.uptime()
@@ -96,22 +129,33 @@ extension FleetReconciler {
         let intent = decider.intent(from: state, at: databaseNow(), agent: agent?.id)
         guard
             let intentRevision = await write(
-                row: row, expectedRevision: revision, from: state, to: intent, agentKeySHA256: agent?.keySHA256)
+                row: row,
+                expectedRevision: revision,
+                from: state,
+                to: intent,
+                agentKeySHA256: agent?.keySHA256
+            )
         else { return false }
         record.written.withLock { $0 = (intent, intentRevision) }
         let age = clock.uptime() - started
         guard decider.maySend(intentAge: age), mayAct() else {
             logger.warning(
                 "create for server \(row.name) withdrawn: its intent took \(age) to record or leadership lapsed",
-                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"])
+                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"]
+            )
             return false
         }
         await audit.emit(
             event(
-                .createRequested, row: row, from: state.status, to: state.status,
+                .createRequested,
+                row: row,
+                from: state.status,
+                to: state.status,
                 message:
                     "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), attempt \(intent.createAttempts)"
-                    + (agent.map { ", with a new key for agent \($0.id.uuidString.lowercased())" } ?? "")))
+                    + (agent.map { ", with a new key for agent \($0.id.uuidString.lowercased())" } ?? "")
+            )
+        )
         return true
     }
 
@@ -119,7 +163,12 @@ extension FleetReconciler {
     /// `next` is the row as it now stands; `recorded` says whether the outcome's write went through
     /// (it does not when the row changed meanwhile or this replica no longer leads).
     private func recordOutcome(
-        _ outcome: CreateOutcome, row: ServerRecord, before: DaemonState, next: DaemonState, recorded: Bool, requestID: String?
+        _ outcome: CreateOutcome,
+        row: ServerRecord,
+        before: DaemonState,
+        next: DaemonState,
+        recorded: Bool,
+        requestID: String?
     ) async {
         switch outcome {
         case .accepted(let droplet):
@@ -129,27 +178,51 @@ extension FleetReconciler {
                 : "; the row could not be updated (it changed, or this replica no longer leads): the next pass binds the droplet by its identity tag"
             await audit.emit(
                 event(
-                    .createAccepted, row: row, droplet: droplet.id, from: before.status, to: next.status, requestID: requestID,
-                    message: "DigitalOcean accepted droplet \(droplet.id) for server \(row.name)\(note)"))
+                    .createAccepted,
+                    row: row,
+                    droplet: droplet.id,
+                    from: before.status,
+                    to: next.status,
+                    requestID: requestID,
+                    message: "DigitalOcean accepted droplet \(droplet.id) for server \(row.name)\(note)"
+                )
+            )
         case .refused:
             break  // the write's `failed` entry says why
         case .transient:
             await audit.emit(
                 event(
-                    .retrying, row: row, from: before.status, to: next.status, requestID: requestID,
-                    message: "server \(row.name): \(next.lastError ?? "")"))
+                    .retrying,
+                    row: row,
+                    from: before.status,
+                    to: next.status,
+                    requestID: requestID,
+                    message: "server \(row.name): \(next.lastError ?? "")"
+                )
+            )
         case .unknown(let reason):
             await audit.emit(
                 event(
-                    .createUncertain, row: row, from: before.status, to: next.status, requestID: requestID,
+                    .createUncertain,
+                    row: row,
+                    from: before.status,
+                    to: next.status,
+                    requestID: requestID,
                     message:
                         "server \(row.name): the create may or may not have happened (\(reason)); no new create until a look a settle period after \(next.createReachableUntil?.formatted(.iso8601) ?? "the attempt") shows none"
-                ))
+                )
+            )
         case .withdrawn(let reason):
             await audit.emit(
                 event(
-                    .createWithdrawn, row: row, from: before.status, to: next.status,
-                    message: "server \(row.name): create withdrawn before it was sent (\(reason)); nothing was sent, the row is decided again"))
+                    .createWithdrawn,
+                    row: row,
+                    from: before.status,
+                    to: next.status,
+                    message:
+                        "server \(row.name): create withdrawn before it was sent (\(reason)); nothing was sent, the row is decided again"
+                )
+            )
         }
     }
 }

@@ -57,7 +57,9 @@ public struct PassSummary: Sendable, Hashable {
             guard let n = counts[status], n > 0 else { return nil }
             return "\(n) \(status.rawValue)"
         }
-        var line = (parts.isEmpty ? "no servers" : parts.joined(separator: ", ")) + "; \(orphans) orphan" + (orphans == 1 ? "" : "s")
+        var line =
+            (parts.isEmpty ? "no servers" : parts.joined(separator: ", ")) + "; \(orphans) orphan"
+            + (orphans == 1 ? "" : "s")
         if let lastError { line += "; last error: \(lastError)" }
         return line
     }
@@ -162,7 +164,11 @@ public actor FleetReconciler {
         if let pages = lastFleetPages, pages <= 1 {
             let listing = try await cloud.listFleet()
             lastFleetPages = listing.pages
-            observation = Observation(droplets: listing.droplets, listedAt: listedAt, listIsSnapshot: listing.pages <= 1)
+            observation = Observation(
+                droplets: listing.droplets,
+                listedAt: listedAt,
+                listIsSnapshot: listing.pages <= 1
+            )
         } else {
             observation = Observation(droplets: [], listedAt: listedAt)
         }
@@ -198,13 +204,23 @@ public actor FleetReconciler {
     /// per pass) and decides again with what they showed. Lookups go one at a time, like every
     /// read of a pass: reads in flight together all come back 429 when another tool has spent the
     /// minute, and the budget cannot recall them.
-    private func decideWithLookups(rows: [ServerRecord], observation: inout Observation, orphansFirstSeen: [Int64: Date]) async -> Plan {
-        var plan = decider.decide(rows: rows, observation: observation, now: databaseNow(), orphansFirstSeen: orphansFirstSeen)
+    private func decideWithLookups(
+        rows: [ServerRecord],
+        observation: inout Observation,
+        orphansFirstSeen: [Int64: Date]
+    ) async -> Plan {
+        var plan = decider.decide(
+            rows: rows,
+            observation: observation,
+            now: databaseNow(),
+            orphansFirstSeen: orphansFirstSeen
+        )
         let wanted = plan.identityLookups.filter { !observation.identitiesLookedUp.contains($0) }
         guard !wanted.isEmpty else { return plan }
         let (cloud, leads) = (self.cloud, self.leads)
         let results = await Self.concurrently(
-            Array(wanted.prefix(configuration.maxLookupsPerPass)), limit: 1
+            Array(wanted.prefix(configuration.maxLookupsPerPass)),
+            limit: 1
         ) { row in
             guard leads() else { return (row, Result<[ObservedDroplet], any Error>.failure(LeadershipLost())) }
             return (row, await Result { try await cloud.droplets(identity: row) })
@@ -216,10 +232,17 @@ public actor FleetReconciler {
                 let known = Set(observation.droplets.map(\.id))
                 observation.droplets.append(contentsOf: droplets.filter { !known.contains($0.id) })
             case .failure(let error):
-                logger.debug("lookup of server \(row.uuidString.lowercased()) by identity failed; deciding without it: \(error)")
+                logger.debug(
+                    "lookup of server \(row.uuidString.lowercased()) by identity failed; deciding without it: \(error)"
+                )
             }
         }
-        plan = decider.decide(rows: rows, observation: observation, now: databaseNow(), orphansFirstSeen: orphansFirstSeen)
+        plan = decider.decide(
+            rows: rows,
+            observation: observation,
+            now: databaseNow(),
+            orphansFirstSeen: orphansFirstSeen
+        )
         return plan
     }
 
@@ -227,11 +250,13 @@ public actor FleetReconciler {
     public func announceLeadership(_ leading: Bool) async {
         await audit.emit(
             AuditEvent(
-                kind: .leadership, at: databaseNow(),
+                kind: .leadership,
+                at: databaseNow(),
                 message: leading
                     ? "this replica now leads: it holds the advisory lock and reconciles"
                     : "this replica lost leadership; it stopped acting and will campaign again"
-            ))
+            )
+        )
     }
 
     // MARK: Observe
@@ -264,7 +289,12 @@ public actor FleetReconciler {
             case .failure(let error): logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }
         }
-        return Observation(droplets: droplets, goneDropletIDs: gone, listedAt: listedAt, listIsSnapshot: listing.pages <= 1)
+        return Observation(
+            droplets: droplets,
+            goneDropletIDs: gone,
+            listedAt: listedAt,
+            listIsSnapshot: listing.pages <= 1
+        )
     }
 
     // MARK: Act
@@ -344,19 +374,30 @@ public actor FleetReconciler {
     /// Writes a row change (compare-and-set) and its audit events. Returns the new revision.
     @discardableResult
     func write(
-        row: ServerRecord, expectedRevision: Int64, from: DaemonState, to: DaemonState, requestID: String? = nil,
+        row: ServerRecord,
+        expectedRevision: Int64,
+        from: DaemonState,
+        to: DaemonState,
+        requestID: String? = nil,
         agentKeySHA256: String? = nil
     ) async -> Int64? {
         let revision: Int64?
         do {
             if let agentKeySHA256 {
-                revision = try await repository.update(id: row.id, expectedRevision: expectedRevision, to: to, agentKeySHA256: agentKeySHA256)
+                revision = try await repository.update(
+                    id: row.id,
+                    expectedRevision: expectedRevision,
+                    to: to,
+                    agentKeySHA256: agentKeySHA256
+                )
             } else {
                 revision = try await repository.update(id: row.id, expectedRevision: expectedRevision, to: to)
             }
         } catch {
             logger.error(
-                "could not write row \(row.id.uuidString.lowercased()): \(error)", metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"])
+                "could not write row \(row.id.uuidString.lowercased()): \(error)",
+                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"]
+            )
             return nil
         }
         guard let revision else {
@@ -373,31 +414,48 @@ public actor FleetReconciler {
             }
             await audit.emit(
                 event(
-                    kind, row: row, droplet: to.dropletID ?? from.dropletID, from: from.status, to: to.status, requestID: requestID,
-                    message: statusChangeMessage(kind, row: row, from: from, to: to)))
+                    kind,
+                    row: row,
+                    droplet: to.dropletID ?? from.dropletID,
+                    from: from.status,
+                    to: to.status,
+                    requestID: requestID,
+                    message: statusChangeMessage(kind, row: row, from: from, to: to)
+                )
+            )
         }
         if to.status == .failed, from.status != .failed || from.lastError != to.lastError {
             await audit.emit(
                 event(
-                    .failed, row: row, droplet: to.dropletID, from: from.status, to: to.status, requestID: requestID,
-                    message: "server \(row.name) failed: \(to.lastError ?? "no reason recorded")"))
+                    .failed,
+                    row: row,
+                    droplet: to.dropletID,
+                    from: from.status,
+                    to: to.status,
+                    requestID: requestID,
+                    message: "server \(row.name) failed: \(to.lastError ?? "no reason recorded")"
+                )
+            )
         }
         return revision
     }
 
     /// The sentence of a status change's audit entry.
-    private func statusChangeMessage(_ kind: AuditKind, row: ServerRecord, from: DaemonState, to: DaemonState) -> String {
+    private func statusChangeMessage(_ kind: AuditKind, row: ServerRecord, from: DaemonState, to: DaemonState) -> String
+    {
         let agent = to.agentID.map { "agent \($0.uuidString.lowercased())" } ?? "its agent"
         let droplet = to.dropletID.map { "droplet \($0)" } ?? "its droplet"
         switch kind {
         case .agentAwaited:
-            let timeout = configuration.decision.agentBootstrap.map { " (up to \(DurationText.format($0.timeout)))" } ?? ""
+            let timeout =
+                configuration.decision.agentBootstrap.map { " (up to \(DurationText.format($0.timeout)))" } ?? ""
             return
                 "server \(row.name) is initializing: \(droplet) is active at \(to.ipv4 ?? "its address"); waiting\(timeout) for \(agent) to connect to the Engine Hub"
         case .agentConnected:
             return "server \(row.name) is active: \(agent) connected to the Engine Hub"
         case .agentTimedOut:
-            return "server \(row.name) failed: \(agent) did not connect in time; \(droplet) is left running for inspection"
+            return
+                "server \(row.name) failed: \(agent) did not connect in time; \(droplet) is left running for inspection"
         case .agentUnreachable:
             return "server \(row.name) is unreachable: \(to.lastError ?? "its agent has not been seen recently")"
         case .agentReachable:
@@ -436,17 +494,34 @@ public actor FleetReconciler {
             let requestID: String?
             let result: String
             switch outcome {
-            case .destroyed(let id): requestID = id; result = "destroying droplet \(dropletID)"
-            case .alreadyGone: requestID = nil; result = "droplet \(dropletID) was already gone"
+            case .destroyed(let id):
+                requestID = id
+                result = "destroying droplet \(dropletID)"
+            case .alreadyGone:
+                requestID = nil
+                result = "droplet \(dropletID) was already gone"
             }
             await audit.emit(
-                event(kind, row: row, serverID: row == nil ? nil : row?.id, droplet: dropletID, requestID: requestID, message: "\(result): \(why)"))
+                event(
+                    kind,
+                    row: row,
+                    serverID: row == nil ? nil : row?.id,
+                    droplet: dropletID,
+                    requestID: requestID,
+                    message: "\(result): \(why)"
+                )
+            )
         } catch {
             let failure = error as? CloudFailure ?? CloudFailure(kind: .transient, message: "\(error)")
             await audit.emit(
                 event(
-                    failure.kind == .permanent ? .failed : .retrying, row: row, droplet: dropletID, requestID: failure.requestID,
-                    message: "could not destroy droplet \(dropletID) (\(why)): \(failure.message)"))
+                    failure.kind == .permanent ? .failed : .retrying,
+                    row: row,
+                    droplet: dropletID,
+                    requestID: failure.requestID,
+                    message: "could not destroy droplet \(dropletID) (\(why)): \(failure.message)"
+                )
+            )
         }
     }
 
@@ -457,28 +532,50 @@ public actor FleetReconciler {
             orphansFirstSeen[droplet.id] = databaseNow()
             await audit.emit(
                 AuditEvent(
-                    kind: .orphanSeen, at: databaseNow(), dropletID: droplet.id,
+                    kind: .orphanSeen,
+                    at: databaseNow(),
+                    dropletID: droplet.id,
                     message:
-                        "droplet \(droplet.id) (\(droplet.name)) is tagged citrus-host but matches no server row; left alone unless --orphans delete")
+                        "droplet \(droplet.id) (\(droplet.name)) is tagged citrus-host but matches no server row; left alone unless --orphans delete"
+                )
             )
         case let .adopted(id, dropletID):
             let row = rows[id]
             await audit.emit(
                 event(
-                    .adopted, row: row, serverID: id, droplet: dropletID,
-                    message: "server \(row?.name ?? id.uuidString.lowercased()) adopted existing droplet \(dropletID)"))
+                    .adopted,
+                    row: row,
+                    serverID: id,
+                    droplet: dropletID,
+                    message: "server \(row?.name ?? id.uuidString.lowercased()) adopted existing droplet \(dropletID)"
+                )
+            )
         }
     }
 
     // MARK: Helpers
 
     func event(
-        _ kind: AuditKind, row: ServerRecord?, serverID: UUID? = nil, droplet: Int64? = nil,
-        from: ServerStatus? = nil, to: ServerStatus? = nil, requestID: String? = nil, message: String
+        _ kind: AuditKind,
+        row: ServerRecord?,
+        serverID: UUID? = nil,
+        droplet: Int64? = nil,
+        from: ServerStatus? = nil,
+        to: ServerStatus? = nil,
+        requestID: String? = nil,
+        message: String
     ) -> AuditEvent {
         AuditEvent(
-            kind: kind, at: databaseNow(), serverID: row?.id ?? serverID, serverName: row?.name, dropletID: droplet ?? row?.state.dropletID,
-            fromStatus: from, toStatus: to, requestID: requestID, message: message)
+            kind: kind,
+            at: databaseNow(),
+            serverID: row?.id ?? serverID,
+            serverName: row?.name,
+            dropletID: droplet ?? row?.state.dropletID,
+            fromStatus: from,
+            toStatus: to,
+            requestID: requestID,
+            message: message
+        )
     }
 
     private func summary(rows: [ServerRecord], finalStates: [UUID: DaemonState], plan: Plan) -> PassSummary {
@@ -502,12 +599,19 @@ public actor FleetReconciler {
         // Deadlines are on the database's clock; the loop waits on this replica's.
         let wakeUp = plan.nextWakeUp?.addingTimeInterval(-databaseOffset)
         return PassSummary(
-            counts: counts, orphans: orphans.count, waitingOnCloud: plan.waitingOnCloud, nextWakeUp: wakeUp, lastError: lastError)
+            counts: counts,
+            orphans: orphans.count,
+            waitingOnCloud: plan.waitingOnCloud,
+            nextWakeUp: wakeUp,
+            lastError: lastError
+        )
     }
 
     /// Runs `body` over `items` with at most `limit` in flight; results in input order.
     static func concurrently<Item: Sendable, Output: Sendable>(
-        _ items: [Item], limit: Int, _ body: @escaping @Sendable (Item) async -> Output
+        _ items: [Item],
+        limit: Int,
+        _ body: @escaping @Sendable (Item) async -> Output
     ) async -> [Output] {
         guard !items.isEmpty else { return [] }
         return await withTaskGroup(of: (Int, Output).self) { group in

@@ -164,7 +164,9 @@ public final class Leadership<Session: LeaderSession>: LeadershipLease {
             return state.leading
         }
         if wasLeading {
-            logger.critical("lost the database session that held leadership; no DigitalOcean request is sent until leadership is regained")
+            logger.critical(
+                "lost the database session that held leadership; no DigitalOcean request is sent until leadership is regained"
+            )
         }
     }
 

@@ -25,10 +25,19 @@ public struct NotificationService: Service {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let listener: PostgresListener
             do {
-                listener = try await PostgresListener.start(connectionString, channels: [Migration.notificationChannel], logger: logger)
+                listener = try await PostgresListener.start(
+                    connectionString,
+                    channels: [Migration.notificationChannel],
+                    logger: logger
+                )
             } catch {
                 failures += 1
-                let delay = ReconcileCore.Backoff.delay(failures: failures, base: .milliseconds(500), cap: .seconds(30), jitter: .random(in: 0..<1))
+                let delay = ReconcileCore.Backoff.delay(
+                    failures: failures,
+                    base: .milliseconds(500),
+                    cap: .seconds(30),
+                    jitter: .random(in: 0..<1)
+                )
                 logger.warning("cannot LISTEN for row changes yet; retrying in \(DurationText.format(delay)): \(error)")
                 try? await Task.sleep(for: delay)
                 continue

@@ -47,7 +47,8 @@ extension Leadership where Session == PostgresConnection {
                 SET tcp_keepalives_idle = \(unsafeSQL: String(keepalive));
                 SET tcp_keepalives_interval = \(unsafeSQL: String(keepalive));
                 SET tcp_keepalives_count = 2
-                """)
+                """
+            )
             return session
         }
     }

@@ -50,8 +50,15 @@ public struct PostgresServerRepository: ServerRepository {
         try await withStore { try await $0.update(id: id, expectedRevision: expectedRevision, to: state) }
     }
 
-    public func update(id: UUID, expectedRevision: Int64, to state: DaemonState, agentKeySHA256 keySHA256: String) async throws -> Int64? {
-        try await withStore { try await $0.update(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: keySHA256) }
+    public func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKeySHA256 keySHA256: String
+    ) async throws -> Int64? {
+        try await withStore {
+            try await $0.update(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: keySHA256)
+        }
     }
 
     public func record(_ event: AuditEvent) async throws {

@@ -143,7 +143,11 @@ public struct ReconcileService: Service {
                     // Capped low: one cheap statement every few seconds spares a struggling
                     // database, and keeps a standby within the design's 30 s of a takeover.
                     let delay = ReconcileCore.Backoff.delay(
-                        failures: consecutiveFailures, base: .milliseconds(500), cap: .seconds(5), jitter: jitter())
+                        failures: consecutiveFailures,
+                        base: .milliseconds(500),
+                        cap: .seconds(5),
+                        jitter: jitter()
+                    )
                     logger.error("database unreachable; campaigning again in \(DurationText.format(delay)): \(error)")
                     hooks.passFailed(error)
                     try await waitBetweenPasses(delay, quickPasses: false)
@@ -154,7 +158,9 @@ public struct ReconcileService: Service {
             _ = wake.take()  // a full pass covers whatever was pending
             var delay: Duration
             do {
-                let summary = try await measured(.full) { [reconciler] in try await whileLeading { try await reconciler.fullPass() } }
+                let summary = try await measured(.full) { [reconciler] in
+                    try await whileLeading { try await reconciler.fullPass() }
+                }
                 consecutiveFailures = 0
                 ReconcilerMetrics.fullView(summary, clock: clock)
                 hooks.passCompleted(summary)
@@ -168,9 +174,14 @@ public struct ReconcileService: Service {
                 if let leadership, !leadership.isLeading { await reconciler.announceLeadership(false) }
                 consecutiveFailures += 1
                 delay = ReconcileCore.Backoff.delay(
-                    failures: consecutiveFailures, base: .seconds(1), cap: configuration.fastInterval * 6, jitter: jitter())
+                    failures: consecutiveFailures,
+                    base: .seconds(1),
+                    cap: configuration.fastInterval * 6,
+                    jitter: jitter()
+                )
                 logger.error(
-                    "reconcile pass failed; next try in \(DurationText.format(delay)): \(error)")
+                    "reconcile pass failed; next try in \(DurationText.format(delay)): \(error)"
+                )
                 hooks.passFailed(error)
             }
             try await waitBetweenPasses(delay, quickPasses: leadership?.isLeading ?? true)
@@ -178,7 +189,10 @@ public struct ReconcileService: Service {
     }
 
     /// `body` (a pass), counted and timed.
-    private func measured<T: Sendable>(_ kind: ReconcilerMetrics.PassKind, _ body: () async throws -> T) async throws -> T {
+    private func measured<T: Sendable>(
+        _ kind: ReconcilerMetrics.PassKind,
+        _ body: () async throws -> T
+    ) async throws -> T {
         let started = clock.uptime()
         do {
             let result = try await body()
@@ -226,7 +240,9 @@ public struct ReconcileService: Service {
             let pending = wake.take()
             if pending.resync { return }
             do {
-                let handled = try await measured(.quick) { [reconciler] in try await whileLeading { try await reconciler.quickPass() } }
+                let handled = try await measured(.quick) { [reconciler] in
+                    try await whileLeading { try await reconciler.quickPass() }
+                }
                 // Anything else that changed (a deletion request, an edited row) needs a full pass.
                 if !pending.rows.isSubset(of: handled) { return }
                 // New droplets are on their way: follow them at the fast interval.

@@ -19,15 +19,22 @@ public enum ReconcilerMetrics {
 
     /// A pass ended: counted by kind and result, timed by kind.
     static func pass(_ kind: PassKind, succeeded: Bool, duration: Duration) {
-        Counter(label: "citrus_passes_total", dimensions: [("kind", kind.rawValue), ("result", succeeded ? "ok" : "failed")]).increment()
-        Metrics.Timer(label: "citrus_pass_duration_seconds", dimensions: [("kind", kind.rawValue)]).record(duration: duration)
+        Counter(
+            label: "citrus_passes_total",
+            dimensions: [("kind", kind.rawValue), ("result", succeeded ? "ok" : "failed")]
+        ).increment()
+        Metrics.Timer(label: "citrus_pass_duration_seconds", dimensions: [("kind", kind.rawValue)]).record(
+            duration: duration
+        )
     }
 
     /// A full pass completed: rows by status (every status, so a status that empties reads 0),
     /// orphans, and the moment the view was complete.
     static func fullView(_ summary: PassSummary, clock: any DaemonClock) {
         for status in ServerStatus.allCases {
-            Gauge(label: "citrus_servers", dimensions: [("status", status.rawValue)]).record(summary.counts[status] ?? 0)
+            Gauge(label: "citrus_servers", dimensions: [("status", status.rawValue)]).record(
+                summary.counts[status] ?? 0
+            )
         }
         Gauge(label: "citrus_orphans").record(summary.orphans)
         lastFullView.withLock { $0 = (clock, clock.uptime()) }

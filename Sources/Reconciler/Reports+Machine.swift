@@ -59,10 +59,19 @@ extension Reports {
     }
 
     /// `plan --output json`: `{"changes": bool, "actions": [...]}`, in the order a pass would act.
-    public static func planJSON(_ plan: Plan, rows: [ServerRecord], problems: [UUID: String] = [:], agentBootstrap: Bool = false) -> String {
+    public static func planJSON(
+        _ plan: Plan,
+        rows: [ServerRecord],
+        problems: [UUID: String] = [:],
+        agentBootstrap: Bool = false
+    ) -> String {
         let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         func planned(_ action: String, row id: UUID?) -> PlannedAction {
-            PlannedAction(action: action, serverID: id?.uuidString.lowercased(), serverName: id.flatMap { byID[$0]?.name })
+            PlannedAction(
+                action: action,
+                serverID: id?.uuidString.lowercased(),
+                serverName: id.flatMap { byID[$0]?.name }
+            )
         }
         var actions: [PlannedAction] = []
         for action in plan.actions {
@@ -70,7 +79,9 @@ extension Reports {
             case let .update(id, _, from, to):
                 var entry = planned("update", row: id)
                 var changes: [String: PlannedAction.Change] = [:]
-                func note(_ key: String, _ a: String?, _ b: String?) { if a != b { changes[key] = .init(from: a, to: b) } }
+                func note(_ key: String, _ a: String?, _ b: String?) {
+                    if a != b { changes[key] = .init(from: a, to: b) }
+                }
                 note("status", from.status.rawValue, to.status.rawValue)
                 note("droplet_id", from.dropletID.map(String.init), to.dropletID.map(String.init))
                 note("ipv4", from.ipv4, to.ipv4)
@@ -85,7 +96,9 @@ extension Reports {
                     actions.append(entry)
                 } else {
                     var entry = planned("create", row: order.rowID)
-                    (entry.region, entry.size, entry.image, entry.tags) = (order.region, order.size, order.image, order.tags)
+                    (entry.region, entry.size, entry.image, entry.tags) = (
+                        order.region, order.size, order.image, order.tags
+                    )
                     entry.userData = agentBootstrap ? "cloud-init with a new agent key" : nil
                     actions.append(entry)
                 }
@@ -157,13 +170,26 @@ extension Reports {
         json(
             ordered(rows).map { row in
                 ServerEntry(
-                    id: row.id.uuidString.lowercased(), name: row.name, status: row.state.status.rawValue, region: row.region,
-                    size: row.size, image: row.image, dropletID: row.state.dropletID, ipv4: row.state.ipv4, ipv6: row.state.ipv6,
-                    lastError: row.state.lastError, deleteRequested: row.deleteRequestedAt != nil, createdAt: row.createdAt,
-                    createAttempts: row.state.createAttempts, nextAttemptAt: row.state.nextAttemptAt,
-                    agentID: row.state.agentID?.uuidString.lowercased(), agentConnectedAt: row.agent?.connectedAt,
-                    agentLastSeenAt: row.agent?.lastSeenAt)
-            })
+                    id: row.id.uuidString.lowercased(),
+                    name: row.name,
+                    status: row.state.status.rawValue,
+                    region: row.region,
+                    size: row.size,
+                    image: row.image,
+                    dropletID: row.state.dropletID,
+                    ipv4: row.state.ipv4,
+                    ipv6: row.state.ipv6,
+                    lastError: row.state.lastError,
+                    deleteRequested: row.deleteRequestedAt != nil,
+                    createdAt: row.createdAt,
+                    createAttempts: row.state.createAttempts,
+                    nextAttemptAt: row.state.nextAttemptAt,
+                    agentID: row.state.agentID?.uuidString.lowercased(),
+                    agentConnectedAt: row.agent?.connectedAt,
+                    agentLastSeenAt: row.agent?.lastSeenAt
+                )
+            }
+        )
     }
 
     struct EventEntry: Encodable {
@@ -189,9 +215,16 @@ extension Reports {
         json(
             events.map {
                 EventEntry(
-                    at: $0.at, kind: $0.kind.rawValue, fromStatus: $0.fromStatus?.rawValue, toStatus: $0.toStatus?.rawValue,
-                    dropletID: $0.dropletID, requestID: $0.requestID, message: $0.message)
-            })
+                    at: $0.at,
+                    kind: $0.kind.rawValue,
+                    fromStatus: $0.fromStatus?.rawValue,
+                    toStatus: $0.toStatus?.rawValue,
+                    dropletID: $0.dropletID,
+                    requestID: $0.requestID,
+                    message: $0.message
+                )
+            }
+        )
     }
 
     /// One server's audit trail as a table, oldest first (newest last, like `kubectl describe`).
@@ -205,7 +238,8 @@ extension Reports {
             default: status = "-"
             }
             return [
-                event.at.formatted(.iso8601), event.kind.rawValue, status, event.dropletID.map(String.init) ?? "-", escaped(event.message),
+                event.at.formatted(.iso8601), event.kind.rawValue, status, event.dropletID.map(String.init) ?? "-",
+                escaped(event.message),
             ]
         }
         let title = "\(escaped(row.name)) (\(row.id.uuidString.lowercased())): \(row.state.status.rawValue)"

@@ -5,7 +5,12 @@ import ReconcileCore
 public enum Reports {
     /// One line per action a pass would take, in the order it would take them.
     /// - Parameter agentBootstrap: creates would carry a new agent key in their user_data.
-    public static func plan(_ plan: Plan, rows: [ServerRecord], problems: [UUID: String] = [:], agentBootstrap: Bool = false) -> String {
+    public static func plan(
+        _ plan: Plan,
+        rows: [ServerRecord],
+        problems: [UUID: String] = [:],
+        agentBootstrap: Bool = false
+    ) -> String {
         let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         func label(_ id: UUID) -> String {
             guard let row = byID[id] else { return id.uuidString.lowercased() }
@@ -17,10 +22,14 @@ public enum Reports {
             case let .update(id, _, from, to):
                 var changes: [String] = []
                 if from.status != to.status { changes.append("status \(from.status.rawValue) → \(to.status.rawValue)") }
-                if from.dropletID != to.dropletID { changes.append("droplet \(to.dropletID.map(String.init) ?? "none")") }
+                if from.dropletID != to.dropletID {
+                    changes.append("droplet \(to.dropletID.map(String.init) ?? "none")")
+                }
                 if from.ipv4 != to.ipv4 { changes.append("ipv4 \(to.ipv4 ?? "none")") }
                 if from.ipv6 != to.ipv6 { changes.append("ipv6 \(to.ipv6 ?? "none")") }
-                if from.lastError != to.lastError { changes.append("last_error \(to.lastError.map { "\"\(escaped($0))\"" } ?? "cleared")") }
+                if from.lastError != to.lastError {
+                    changes.append("last_error \(to.lastError.map { "\"\(escaped($0))\"" } ?? "cleared")")
+                }
                 if changes.isEmpty { changes.append("bookkeeping") }
                 lines.append("update   \(label(id)): \(changes.joined(separator: ", "))")
             case let .create(order, _, _):
@@ -29,17 +38,23 @@ public enum Reports {
                 } else {
                     lines.append(
                         "create   \(label(order.rowID)): \(order.region) \(order.size) \(order.image), tags \(order.tags.joined(separator: ","))"
-                            + (agentBootstrap ? ", user_data: cloud-init with a new agent key" : ""))
+                            + (agentBootstrap ? ", user_data: cloud-init with a new agent key" : "")
+                    )
                 }
             case let .destroy(droplet, reason):
                 switch reason {
-                case .deleteRequested(let id): lines.append("destroy  droplet \(droplet): deletion requested for \(label(id))")
+                case .deleteRequested(let id):
+                    lines.append("destroy  droplet \(droplet): deletion requested for \(label(id))")
                 case let .duplicate(id, kept, _, _):
-                    lines.append("destroy  droplet \(droplet): duplicate of \(kept) (the oldest, kept) for \(label(id))")
+                    lines.append(
+                        "destroy  droplet \(droplet): duplicate of \(kept) (the oldest, kept) for \(label(id))"
+                    )
                 case .orphan: lines.append("destroy  droplet \(droplet): orphan past its grace period")
                 }
             case .note(.orphanSeen(let droplet)):
-                lines.append("orphan   droplet \(droplet.id) (\(escaped(droplet.name))): tagged citrus-host, matches no row")
+                lines.append(
+                    "orphan   droplet \(droplet.id) (\(escaped(droplet.name))): tagged citrus-host, matches no row"
+                )
             case let .note(.adopted(id, droplet)):
                 lines.append("adopt    droplet \(droplet) for \(label(id))")
             }
@@ -50,7 +65,8 @@ public enum Reports {
     /// Live rows first, oldest first; then history.
     static func ordered(_ rows: [ServerRecord]) -> [ServerRecord] {
         rows.sorted { a, b in
-            let aLive = a.state.status != .deleted, bLive = b.state.status != .deleted
+            let aLive = a.state.status != .deleted
+            let bLive = b.state.status != .deleted
             if aLive != bLive { return aLive }
             return a.createdAt < b.createdAt
         }
@@ -64,7 +80,9 @@ public enum Reports {
         header.append("LAST ERROR")
         let table = ordered(rows).map { row -> [String] in
             var status = row.state.status.rawValue
-            if row.deleteRequestedAt != nil, row.state.status != .deleted, row.state.status != .deleting { status += " (delete requested)" }
+            if row.deleteRequestedAt != nil, row.state.status != .deleted, row.state.status != .deleting {
+                status += " (delete requested)"
+            }
             let id = row.id.uuidString.lowercased()
             var cells = [
                 wide ? id : String(id.prefix(8)),
@@ -80,7 +98,8 @@ public enum Reports {
             ]
             if wide {
                 cells += [
-                    escaped(row.image), row.state.agentID?.uuidString.lowercased() ?? "-", String(row.state.createAttempts),
+                    escaped(row.image), row.state.agentID?.uuidString.lowercased() ?? "-",
+                    String(row.state.createAttempts),
                     row.state.nextAttemptAt.map { $0 > now ? "in \(age(from: now, to: $0))" : "due" } ?? "-",
                 ]
             }
@@ -89,8 +108,11 @@ public enum Reports {
         }
         var counts: [ServerStatus: Int] = [:]
         for row in rows { counts[row.state.status, default: 0] += 1 }
-        let summary = ServerStatus.allCases.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }.joined(separator: ", ")
-        return render([header] + table) + "\n\(rows.count) server\(rows.count == 1 ? "" : "s")" + (summary.isEmpty ? "" : ": \(summary)")
+        let summary = ServerStatus.allCases.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }.joined(
+            separator: ", "
+        )
+        return render([header] + table) + "\n\(rows.count) server\(rows.count == 1 ? "" : "s")"
+            + (summary.isEmpty ? "" : ": \(summary)")
     }
 
     /// "-" without an agent, "not connected" before its first connection, else how long since the

@@ -15,7 +15,12 @@ public protocol ServerRepository: Sendable {
     /// `update`, and with it (atomically, compare-and-set on the row) makes or re-keys the row's
     /// agent `state.agentID`: only `keySHA256` works for it afterwards, and the hub's record of an
     /// earlier key is cleared. The key itself is never handed to a repository.
-    func update(id: UUID, expectedRevision: Int64, to state: DaemonState, agentKeySHA256 keySHA256: String) async throws -> Int64?
+    func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKeySHA256 keySHA256: String
+    ) async throws -> Int64?
     /// Append an entry to the durable audit trail.
     func record(_ event: AuditEvent) async throws
     /// The database's clock, which every replica shares: settle and backoff times are stamped and

@@ -16,7 +16,8 @@ extension Migration {
     /// All migrations, in the order they apply.
     public static let all: [Migration] = [
         Migration(
-            version: 1, name: "create servers",
+            version: 1,
+            name: "create servers",
             sql: """
                 -- The platform's original schema; a no-op where it already exists. A minimal agents
                 -- table stands in for the hub's own when the database has none.
@@ -38,18 +39,22 @@ extension Migration {
                 CREATE INDEX IF NOT EXISTS idx_servers_status ON servers(status);
                 CREATE INDEX IF NOT EXISTS idx_servers_digital_ocean_id ON servers(digital_ocean_id);
                 CREATE INDEX IF NOT EXISTS idx_servers_agent_id ON servers(agent_id);
-                """),
+                """
+        ),
         Migration(
-            version: 2, name: "servers user columns and defaults",
+            version: 2,
+            name: "servers user columns and defaults",
             sql: """
                 ALTER TABLE servers
                     ALTER COLUMN region SET DEFAULT 'sfo3',
                     ALTER COLUMN size SET DEFAULT 's-1vcpu-512mb-10gb',
                     ADD COLUMN IF NOT EXISTS image VARCHAR(100) NOT NULL DEFAULT 'ubuntu-22-04-x64',
                     ADD COLUMN IF NOT EXISTS delete_requested_at TIMESTAMPTZ;
-                """),
+                """
+        ),
         Migration(
-            version: 3, name: "servers daemon bookkeeping and revision",
+            version: 3,
+            name: "servers daemon bookkeeping and revision",
             sql: """
                 ALTER TABLE servers
                     ADD COLUMN IF NOT EXISTS ipv6_address VARCHAR(64),
@@ -72,9 +77,11 @@ extension Migration {
                 CREATE OR REPLACE TRIGGER citrus_servers_bump_revision
                     BEFORE UPDATE ON servers
                     FOR EACH ROW EXECUTE FUNCTION citrus_servers_bump_revision();
-                """),
+                """
+        ),
         Migration(
-            version: 4, name: "server events",
+            version: 4,
+            name: "server events",
             sql: """
                 -- No foreign key: the audit trail outlives the rows it tells about.
                 CREATE TABLE IF NOT EXISTS server_events (
@@ -90,9 +97,11 @@ extension Migration {
                     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
                 );
                 CREATE INDEX IF NOT EXISTS idx_server_events_server_id ON server_events(server_id, id);
-                """),
+                """
+        ),
         Migration(
-            version: 5, name: "notify on user changes",
+            version: 5,
+            name: "notify on user changes",
             sql: """
                 -- Wakes the daemon on inserts, deletes, and changes to the columns users own. The
                 -- daemon's own writes touch none of those, so they never wake it.
@@ -116,16 +125,20 @@ extension Migration {
                 CREATE OR REPLACE TRIGGER citrus_servers_notify
                     AFTER INSERT OR UPDATE OR DELETE ON servers
                     FOR EACH ROW EXECUTE FUNCTION citrus_servers_notify();
-                """),
+                """
+        ),
         Migration(
-            version: 6, name: "servers create reachable-until",
+            version: 6,
+            name: "servers create reachable-until",
             sql: """
                 -- The last instant a row's latest create could have reached DigitalOcean; its settle
                 -- period counts from here, not from the intent.
                 ALTER TABLE servers ADD COLUMN IF NOT EXISTS create_reachable_until TIMESTAMPTZ;
-                """),
+                """
+        ),
         Migration(
-            version: 7, name: "agent bootstrap",
+            version: 7,
+            name: "agent bootstrap",
             sql: """
                 -- What the daemon and the Engine Hub share (design.md, "Agent bootstrap and health"),
                 -- added to the platform's own agents table where it exists. Only the SHA-256 of an
@@ -154,7 +167,8 @@ extension Migration {
                     AFTER UPDATE OF connected_at ON agents
                     FOR EACH ROW WHEN (OLD.connected_at IS NULL AND NEW.connected_at IS NOT NULL)
                     EXECUTE FUNCTION citrus_agents_notify();
-                """),
+                """
+        ),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

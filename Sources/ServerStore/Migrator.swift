@@ -43,12 +43,16 @@ public struct Migrator: Sendable {
                     name TEXT NOT NULL,
                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
                 )
-                """)
+                """
+            )
             // Read after the lock: under READ COMMITTED this sees what a run before us committed.
             let applied = try await Self.appliedVersions(on: connection)
             var done: [AppliedMigration] = []
             for migration in migrations where !applied.contains(migration.version) {
-                logger.info("applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                logger.info(
+                    "applying migration",
+                    metadata: ["version": "\(migration.version)", "name": "\(migration.name)"]
+                )
                 try await connection.runScript(PostgresQuery(unsafeSQL: migration.sql))
                 try await connection.query(
                     "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))"

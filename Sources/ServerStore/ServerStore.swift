@@ -38,7 +38,9 @@ public struct ServerStore: Sendable {
 
     /// Like `fetchServers()`, with the problem found in each row, if any.
     public func fetchServerRows() async throws -> [FetchedServer] {
-        let rows = try await connection.query("SELECT \(unsafeSQL: Self.columns) FROM \(unsafeSQL: Self.source) ORDER BY s.created_at, s.id")
+        let rows = try await connection.query(
+            "SELECT \(unsafeSQL: Self.columns) FROM \(unsafeSQL: Self.source) ORDER BY s.created_at, s.id"
+        )
         return try rows.map(Self.server(from:))
     }
 
@@ -51,7 +53,8 @@ public struct ServerStore: Sendable {
             WHERE s.status = 'creating' AND s.create_attempted_at IS NULL AND s.digital_ocean_id IS NULL
               AND s.delete_requested_at IS NULL
             ORDER BY s.created_at, s.id
-            """)
+            """
+        )
         return try rows.map { try Self.server(from: $0).record }
     }
 
@@ -66,7 +69,12 @@ public struct ServerStore: Sendable {
     /// (`state.agentID`): its `key_sha256` becomes `keySHA256`, and what the hub recorded of an
     /// earlier key (`connected_at`, `last_seen_at`) is cleared, so only the new key works. When
     /// the row changed since `expectedRevision`, nothing is written, the agent included.
-    public func update(id: UUID, expectedRevision: Int64, to state: DaemonState, agentKeySHA256 keySHA256: String) async throws -> Int64? {
+    public func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKeySHA256 keySHA256: String
+    ) async throws -> Int64? {
         guard state.agentID != nil else {
             throw PostgresError(code: .decoding, message: "an agent key needs the row's agent id")
         }
@@ -77,7 +85,12 @@ public struct ServerStore: Sendable {
     /// a BEGIN … COMMIT on it would take theirs in (and a rollback would undo them). The row is
     /// locked and checked first; the agent is written only with a key and only if the row matched;
     /// the foreign key on servers.agent_id is checked at the end of the statement, after it.
-    private func write(id: UUID, expectedRevision: Int64, to state: DaemonState, agentKeySHA256 keySHA256: String?) async throws -> Int64? {
+    private func write(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKeySHA256 keySHA256: String?
+    ) async throws -> Int64? {
         let dropletID = state.dropletID.map(String.init)
         let rows = try await connection.query(
             """
@@ -104,7 +117,8 @@ public struct ServerStore: Sendable {
                 updated_at = now()
             WHERE id = (SELECT id FROM target) AND revision = \(expectedRevision)
             RETURNING revision
-            """)
+            """
+        )
         return try rows.first?.decode(Int64.self, "revision")
     }
 
@@ -126,7 +140,8 @@ public struct ServerStore: Sendable {
                 (server_id, server_name, kind, message, droplet_id, from_status, to_status, do_request_id, created_at)
             VALUES (\(event.serverID), \(event.serverName), \(event.kind.rawValue), \(event.message), \(event.dropletID),
                     \(event.fromStatus?.rawValue), \(event.toStatus?.rawValue), \(event.requestID), \(event.at))
-            """)
+            """
+        )
     }
 
     /// The audit trail of one server, oldest first. Entries of kinds this build does not know
@@ -136,7 +151,8 @@ public struct ServerStore: Sendable {
             """
             SELECT server_id, server_name, kind, message, droplet_id, from_status, to_status, do_request_id, created_at
             FROM server_events WHERE server_id = \(serverID) ORDER BY id
-            """)
+            """
+        )
         return try rows.compactMap { row in
             guard let kind = AuditKind(rawValue: try row.decode(String.self, "kind")) else { return nil }
             return AuditEvent(
@@ -172,7 +188,8 @@ public struct ServerStore: Sendable {
         let problem =
             problems.isEmpty
             ? nil
-            : problems.joined(separator: "; ") + "; fix the row, then set status to 'creating' (or clear the id) to retry"
+            : problems.joined(separator: "; ")
+                + "; fix the row, then set status to 'creating' (or clear the id) to retry"
         let storedError = try row.decode(String?.self, "last_error")
         let state = DaemonState(
             status: problem == nil ? status ?? .failed : .failed,
@@ -209,7 +226,8 @@ public struct ServerStore: Sendable {
                 ? nil
                 : AgentPresence(
                     connectedAt: try row.decode(Date?.self, "agent_connected_at"),
-                    lastSeenAt: try row.decode(Date?.self, "agent_last_seen_at")),
+                    lastSeenAt: try row.decode(Date?.self, "agent_last_seen_at")
+                ),
             storedState: problem == nil ? nil : stored
         )
         return FetchedServer(record: record, problem: problem)

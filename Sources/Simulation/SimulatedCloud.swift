@@ -89,13 +89,19 @@ struct SimulatedCloud: DropletCloud {
             }
         } catch {
             await process.budget.finished(permit)
-            throw CloudFailure(kind: isCreate ? .outcomeUnknown : .transient, message: "cancelled with the request in flight")
+            throw CloudFailure(
+                kind: isCreate ? .outcomeUnknown : .transient,
+                message: "cancelled with the request in flight"
+            )
         }
         world.trace("\(process.name) ← \(what): \(box.value.map { "\($0)" } ?? "no answer")", logged: true)
         switch box.value ?? .lost {
         case .lost:
             await process.budget.finished(permit)
-            throw CloudFailure(kind: isCreate ? .outcomeUnknown : .transient, message: "\(what): no answer within \(Int(timeout)) s")
+            throw CloudFailure(
+                kind: isCreate ? .outcomeUnknown : .transient,
+                message: "\(what): no answer within \(Int(timeout)) s"
+            )
         case .answered(.rateLimited(let wait)):
             await process.budget.rateLimited(RateLimitHeaders(retryAfter: .interval(wait)), for: permit)
             throw CloudFailure(kind: .transient, message: "\(what): HTTP 429", retryAfter: .interval(wait))
@@ -154,13 +160,20 @@ struct SimulatedCloud: DropletCloud {
         let box = ValueBox<ObservedDroplet>()
         let who = process.name
         _ = try await exchange(
-            priority: .mutation, what: "POST /v2/droplets \(world.label(order.rowID))", creating: order.rowID, gate: gate
+            priority: .mutation,
+            what: "POST /v2/droplets \(world.label(order.rowID))",
+            creating: order.rowID,
+            gate: gate
         ) {
             [world] in
-            box.value = world.digitalOcean.make(name: order.name, tags: order.tags, by: who).observed(at: world.time.now)
+            box.value = world.digitalOcean.make(name: order.name, tags: order.tags, by: who).observed(
+                at: world.time.now
+            )
             return .ok
         }
-        guard let droplet = box.value else { throw CloudFailure(kind: .outcomeUnknown, message: "create answered without a droplet") }
+        guard let droplet = box.value else {
+            throw CloudFailure(kind: .outcomeUnknown, message: "create answered without a droplet")
+        }
         return AcceptedCreate(droplet: droplet, requestID: "sim-\(droplet.id)")
     }
 
@@ -170,7 +183,8 @@ struct SimulatedCloud: DropletCloud {
         // Whether this destroy is one the design allows is judged as it leaves, on the rows as
         // they are then: a restore or an operator's change of mind afterwards cannot recall it.
         let check = { [world] in world.digitalOcean.checkDestroy(dropletID, by: who) }
-        _ = try await exchange(priority: .mutation, what: "DELETE /v2/droplets/\(dropletID)", atSend: check) { [world] in
+        _ = try await exchange(priority: .mutation, what: "DELETE /v2/droplets/\(dropletID)", atSend: check) {
+            [world] in
             let existed = world.digitalOcean.lookup(dropletID) != nil
             world.digitalOcean.destroy(dropletID, by: who)
             box.value = existed

@@ -60,7 +60,9 @@ final class SimulatedDatabase: @unchecked Sendable {
     func killSessions(of owner: String, why: String) {
         // In order: a dictionary's order changes from one process to the next (hash seeding),
         // and a replay must be the run it replays.
-        for id in sessions.keys.sorted() where sessions[id]!.owner == owner && sessions[id]!.alive { kill(id, why: why) }
+        for id in sessions.keys.sorted() where sessions[id]!.owner == owner && sessions[id]!.alive {
+            kill(id, why: why)
+        }
     }
 
     /// `idle_session_timeout`: ends sessions that have been silent too long.
@@ -122,7 +124,8 @@ final class SimulatedDatabase: @unchecked Sendable {
     func write(session: Int, id: UUID, expectedRevision: Int64, state: DaemonState) -> Int64? {
         if lockHolder != session {
             world.violation(
-                "row \(world.label(id)) written by session \(session) of \(sessions[session]?.owner ?? "?"), which does not hold leadership")
+                "row \(world.label(id)) written by session \(session) of \(sessions[session]?.owner ?? "?"), which does not hold leadership"
+            )
         }
         guard var row = rows[id], row.revision == expectedRevision else { return nil }
         world.observeWrite(from: row.state, to: state, row: row)
@@ -189,14 +192,17 @@ struct SimulatedRepository: ServerRepository {
     func fetchServers() async throws -> [ServerRecord] {
         try await withSession { session in
             try await session.database.statement(session.id) {
-                session.database.rows.values.sorted { ($0.createdAt, $0.id.uuidString) < ($1.createdAt, $1.id.uuidString) }
+                session.database.rows.values.sorted {
+                    ($0.createdAt, $0.id.uuidString) < ($1.createdAt, $1.id.uuidString)
+                }
             }
         }
     }
 
     func fetchUnattemptedServers() async throws -> [ServerRecord] {
         try await fetchServers().filter {
-            $0.state.status == .creating && $0.state.createAttemptedAt == nil && $0.state.dropletID == nil && $0.deleteRequestedAt == nil
+            $0.state.status == .creating && $0.state.createAttemptedAt == nil && $0.state.dropletID == nil
+                && $0.deleteRequestedAt == nil
         }
     }
 
@@ -209,7 +215,12 @@ struct SimulatedRepository: ServerRepository {
     }
 
     /// The simulated database keeps no agents table: the row's write is all there is to it.
-    func update(id: UUID, expectedRevision: Int64, to state: DaemonState, agentKeySHA256 keySHA256: String) async throws -> Int64? {
+    func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKeySHA256 keySHA256: String
+    ) async throws -> Int64? {
         try await update(id: id, expectedRevision: expectedRevision, to: state)
     }
 

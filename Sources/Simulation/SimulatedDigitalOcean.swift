@@ -22,8 +22,14 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
             let active = now >= activeAt
             let number = id % 250
             return ObservedDroplet(
-                id: id, name: name, status: active ? .active : .new, tags: tags, createdAt: createdAt,
-                publicIPv4: active ? "203.0.113.\(number)" : nil, publicIPv6: active ? "2001:db8::\(number)" : nil)
+                id: id,
+                name: name,
+                status: active ? .active : .new,
+                tags: tags,
+                createdAt: createdAt,
+                publicIPv4: active ? "203.0.113.\(number)" : nil,
+                publicIPv6: active ? "2001:db8::\(number)" : nil
+            )
         }
     }
 
@@ -71,8 +77,13 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
         nextID += 1
         let now = world.time.now
         let droplet = Droplet(
-            id: nextID, name: name, tags: tags, createdAt: now,
-            visibleAt: now.addingTimeInterval(world.faults.listLag()), activeAt: now.addingTimeInterval(world.faults.bootTime()))
+            id: nextID,
+            name: name,
+            tags: tags,
+            createdAt: now,
+            visibleAt: now.addingTimeInterval(world.faults.listLag()),
+            activeAt: now.addingTimeInterval(world.faults.bootTime())
+        )
         if let identity = droplet.identity, tags.contains(FleetTags.fleet), who != "world" {
             let existing = droplets(identity: identity)
             if !existing.isEmpty {

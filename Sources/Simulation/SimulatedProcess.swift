@@ -54,12 +54,20 @@ final class SimulatedProcess: @unchecked Sendable {
             leads: { leadership.isLeading },
             isThrottled: { [clock] in
                 let snapshot = await budget.snapshot
-                return snapshot.waitingMutations + snapshot.waitingReads > 0 || snapshot.pausedUntil.map { $0 > clock.now() } ?? false
+                return snapshot.waitingMutations + snapshot.waitingReads > 0
+                    || snapshot.pausedUntil.map { $0 > clock.now() } ?? false
             }
         )
         let service = ReconcileService(
-            reconciler: reconciler, leadership: leadership, wake: wake, configuration: configuration,
-            renewEvery: leadership.configuration.renewEvery, clock: clock, jitter: { [world] in world.random() }, logger: logger)
+            reconciler: reconciler,
+            leadership: leadership,
+            wake: wake,
+            configuration: configuration,
+            renewEvery: leadership.configuration.renewEvery,
+            clock: clock,
+            jitter: { [world] in world.random() },
+            logger: logger
+        )
         task = Task(executorPreference: executor) {
             try? await service.run()
         }

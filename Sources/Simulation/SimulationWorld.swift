@@ -85,9 +85,17 @@ public final class SimulationWorld: @unchecked Sendable {
         world.drive(until: world.quietAt.addingTimeInterval(world.convergenceBound))
         if world.violations.isEmpty { world.checkConvergence(final: true) }
         let outcome = Outcome(
-            seed: seed, violations: world.violations, trace: world.traceLines, traceHash: world.traceHash, steps: world.steps,
-            virtualSeconds: world.time.now.timeIntervalSince(world.time.origin), requests: world.requests, replicas: world.slots.count,
-            rows: world.database.rows.count, takeovers: world.takeovers)
+            seed: seed,
+            violations: world.violations,
+            trace: world.traceLines,
+            traceHash: world.traceHash,
+            steps: world.steps,
+            virtualSeconds: world.time.now.timeIntervalSince(world.time.origin),
+            requests: world.requests,
+            replicas: world.slots.count,
+            rows: world.database.rows.count,
+            takeovers: world.takeovers
+        )
         world.tearDown()
         return outcome
     }
@@ -135,18 +143,24 @@ public final class SimulationWorld: @unchecked Sendable {
         guard let frozenAt = leaderFrozenAt else { return }
         leaderFrozenAt = nil
         // Measured only for a standby that was running, and not frozen, all the while.
-        guard let process = everyProcess.first(where: { $0.name == owner }), process.runningSince < frozenAt else { return }
+        guard let process = everyProcess.first(where: { $0.name == owner }), process.runningSince < frozenAt else {
+            return
+        }
         takeovers.append(time.now.timeIntervalSince(frozenAt))
     }
 
     /// Called for every row write the database accepts: the trace tells each row's story.
     func observeWrite(from: DaemonState, to: DaemonState, row: ServerRecord) {
-        guard from.status != to.status || from.dropletID != to.dropletID || from.createAttemptedAt != to.createAttemptedAt else { return }
+        guard
+            from.status != to.status || from.dropletID != to.dropletID || from.createAttemptedAt != to.createAttemptedAt
+        else { return }
         trace(
             "db: \(label(row.id)) \(from.status.rawValue) → \(to.status.rawValue)"
                 + (to.dropletID.map { " droplet \($0)" } ?? "")
                 + (from.createAttemptedAt != to.createAttemptedAt
-                    ? " intent \(to.createAttemptedAt.map { String(format: "%.3f", $0.timeIntervalSince(time.origin)) } ?? "cleared")" : ""))
+                    ? " intent \(to.createAttemptedAt.map { String(format: "%.3f", $0.timeIntervalSince(time.origin)) } ?? "cleared")"
+                    : "")
+        )
     }
 
     // MARK: The world's schedule
@@ -163,7 +177,8 @@ public final class SimulationWorld: @unchecked Sendable {
         quietAt = time.origin.addingTimeInterval(faultDuration)
         trace(
             "seed \(seed): \(replicas) replicas (skews \(skews.map { String(format: "%+.1f s", $0) }.joined(separator: ", "))), "
-                + "\(perMinute)/min, pages of \(digitalOcean.pageSize), faults for \(Int(faultDuration)) s")
+                + "\(perMinute)/min, pages of \(digitalOcean.pageSize), faults for \(Int(faultDuration)) s"
+        )
         slots = Array(repeating: nil, count: replicas)
         for slot in 0..<replicas { start(slot: slot) }
         time.schedule(after: 1) { [unowned self] in self.tick() }
@@ -177,9 +192,11 @@ public final class SimulationWorld: @unchecked Sendable {
             rowNumber += 1
             let id = UUID(
                 uuid: (
-                    0, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, UInt8(truncatingIfNeeded: seed), UInt8(truncatingIfNeeded: seed >> 8),
+                    0, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, UInt8(truncatingIfNeeded: seed),
+                    UInt8(truncatingIfNeeded: seed >> 8),
                     UInt8(truncatingIfNeeded: rowNumber >> 8), UInt8(truncatingIfNeeded: rowNumber)
-                ))
+                )
+            )
             labels[id] = "row\(rowNumber)"
             let valid = random() >= 0.1
             if !valid { invalid.insert(id) }
@@ -191,7 +208,9 @@ public final class SimulationWorld: @unchecked Sendable {
             let insertAt = rowNumber <= 3 ? at(0...20) : at(0...end)
             time.schedule(at: insertAt) { [unowned self] in self.insert(row) }
             if random() < 0.25 {
-                time.schedule(at: insertAt.addingTimeInterval(random() * 200)) { [unowned self] in self.requestDeletion(row.id) }
+                time.schedule(at: insertAt.addingTimeInterval(random() * 200)) { [unowned self] in
+                    self.requestDeletion(row.id)
+                }
             }
         }
         // A burst larger than a minute's budget: creates wait long in the rate budget.
@@ -223,20 +242,30 @@ public final class SimulationWorld: @unchecked Sendable {
         // An orphan (fleet tag, no row) and a droplet without the fleet tag: never touched.
         if random() < 0.3 {
             time.schedule(at: at(0...end)) { [unowned self] in
-                let stranger = UUID(uuid: (9, 9, 9, 9, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, UInt8(truncatingIfNeeded: self.seed)))
-                self.digitalOcean.make(name: "orphan", tags: [FleetTags.fleet, FleetTags.identity(for: stranger)], by: "world")
+                let stranger = UUID(
+                    uuid: (9, 9, 9, 9, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, UInt8(truncatingIfNeeded: self.seed))
+                )
+                self.digitalOcean.make(
+                    name: "orphan",
+                    tags: [FleetTags.fleet, FleetTags.identity(for: stranger)],
+                    by: "world"
+                )
             }
         }
         if random() < 0.3 {
             time.schedule(at: at(0...end)) { [unowned self] in
-                guard let row = self.database.rows.values.min(by: { $0.id.uuidString < $1.id.uuidString }) else { return }
+                guard let row = self.database.rows.values.min(by: { $0.id.uuidString < $1.id.uuidString }) else {
+                    return
+                }
                 self.digitalOcean.make(name: "untagged", tags: [row.identityTag], by: "world")
             }
         }
         // An operator renames a row while the daemon works on it.
         if random() < 0.3 {
             time.schedule(at: at(10...end)) { [unowned self] in
-                guard let row = self.database.rows.values.min(by: { $0.id.uuidString < $1.id.uuidString }) else { return }
+                guard let row = self.database.rows.values.min(by: { $0.id.uuidString < $1.id.uuidString }) else {
+                    return
+                }
                 self.database.update(row.id) { $0.name += "-renamed" }
                 self.notify(row.id)
             }
@@ -244,7 +273,9 @@ public final class SimulationWorld: @unchecked Sendable {
         // Processes: crashes with restarts, freezes.
         for _ in 0..<index(4) {
             let slot = index(replicas)
-            time.schedule(at: at(5...end)) { [unowned self] in self.crash(slot: slot, restartAfter: 1 + self.random() * 30) }
+            time.schedule(at: at(5...end)) { [unowned self] in
+                self.crash(slot: slot, restartAfter: 1 + self.random() * 30)
+            }
         }
         for _ in 0..<index(3) {
             let slot = index(replicas)
@@ -277,7 +308,9 @@ public final class SimulationWorld: @unchecked Sendable {
         // The design's promise: a frozen leader is replaced within 30 s by a standby that was
         // running all the while (a standby that froze or crashed meanwhile cannot be asked to).
         if let frozenAt = leaderFrozenAt, time.now.timeIntervalSince(frozenAt) > 30,
-            let standby = slots.first(where: { $0 != nil && $0!.isAlive && !$0!.executor.frozen && $0!.runningSince < frozenAt }),
+            let standby = slots.first(where: {
+                $0 != nil && $0!.isAlive && !$0!.executor.frozen && $0!.runningSince < frozenAt
+            }),
             let standby
         {
             leaderFrozenAt = nil
@@ -296,7 +329,11 @@ public final class SimulationWorld: @unchecked Sendable {
     private func start(slot: Int) {
         incarnations[slot] += 1
         let process = SimulatedProcess(
-            world: self, name: "r\(slot + 1).\(incarnations[slot])", skew: skews[slot], perMinute: budgetPerMinute)
+            world: self,
+            name: "r\(slot + 1).\(incarnations[slot])",
+            skew: skews[slot],
+            perMinute: budgetPerMinute
+        )
         slots[slot] = process
         everyProcess.append(process)
         trace("\(process.name) started")
@@ -324,7 +361,9 @@ public final class SimulationWorld: @unchecked Sendable {
             process.frozenSince = nil
             process.runningSince = self.time.now
             // Thawed before anyone took over (a short freeze): nothing to measure.
-            if let holder = self.database.lockHolder, self.database.owner(of: holder) == process.name { self.leaderFrozenAt = nil }
+            if let holder = self.database.lockHolder, self.database.owner(of: holder) == process.name {
+                self.leaderFrozenAt = nil
+            }
             self.trace("\(process.name) resumed")
         }
     }
@@ -420,7 +459,12 @@ public final class SimulationWorld: @unchecked Sendable {
         disturbed.formUnion(database.rows.keys)
         disturbed.formUnion(snapshot.rows.keys)
         database.restore(snapshot.rows)
-        trace(String(format: "operator: database restored from the backup of %.1f s", snapshot.at.timeIntervalSince(time.origin)))
+        trace(
+            String(
+                format: "operator: database restored from the backup of %.1f s",
+                snapshot.at.timeIntervalSince(time.origin)
+            )
+        )
         for id in database.rows.keys.sorted(by: { $0.uuidString < $1.uuidString }) { notify(id) }
     }
 
@@ -436,7 +480,9 @@ public final class SimulationWorld: @unchecked Sendable {
                 steps += 1
                 stepsAtThisInstant += 1
                 if stepsAtThisInstant > 200_000 {
-                    let busy = everyProcess.filter { $0.executor.runnable }.map { "\($0.name) (\($0.executor.pending) jobs)" }
+                    let busy = everyProcess.filter { $0.executor.runnable }.map {
+                        "\($0.name) (\($0.executor.pending) jobs)"
+                    }
                     violation("livelock: 200,000 steps without time moving in \(busy.joined(separator: ", "))")
                     return
                 }
@@ -474,12 +520,15 @@ public final class SimulationWorld: @unchecked Sendable {
             if [.creating, .provisioning, .deleting].contains(state.status) {
                 problem = "still \(state.status.rawValue)"
             } else if row.deleteRequestedAt != nil {
-                if state.status != .deleted || !live.isEmpty { problem = "deletion requested: \(state.status.rawValue) with \(live.count) droplets" }
+                if state.status != .deleted || !live.isEmpty {
+                    problem = "deletion requested: \(state.status.rawValue) with \(live.count) droplets"
+                }
             } else if invalid.contains(row.id) {
                 if state.status != .failed { problem = "has an invalid name but is \(state.status.rawValue)" }
             } else if state.status == .active {
                 if live.count != 1 || state.dropletID != oldest?.id {
-                    problem = "active with droplet \(state.dropletID.map(String.init) ?? "none") but \(live.count) droplets carry its identity"
+                    problem =
+                        "active with droplet \(state.dropletID.map(String.init) ?? "none") but \(live.count) droplets carry its identity"
                 }
             } else if !(state.status == .failed && disturbed.contains(row.id)) {
                 problem = "is \(state.status.rawValue) (\(state.lastError ?? "no error"))"

@@ -39,7 +39,12 @@ public struct JournalLogHandler: LogHandler {
     public func log(event: LogEvent) {
         let fields = journalFields(for: event)
         if Self.send(fields) != 0 {
-            var text = TextLogHandler(label: label, identifier: identifier, logLevel: logLevel, metadataProvider: metadataProvider)
+            var text = TextLogHandler(
+                label: label,
+                identifier: identifier,
+                logLevel: logLevel,
+                metadataProvider: metadataProvider
+            )
             text.metadata = metadata
             text.log(event: event)
         }

@@ -33,7 +33,12 @@ public final class SystemdWatchdog: Service, Sendable {
     }
 
     /// A watchdog with an explicit interval and ping (tests use this to count pings).
-    public init(interval: Duration?, clock: any DaemonClock = SystemClock(), logger: Logger, ping: @escaping @Sendable () -> Void) {
+    public init(
+        interval: Duration?,
+        clock: any DaemonClock = SystemClock(),
+        logger: Logger,
+        ping: @escaping @Sendable () -> Void
+    ) {
         self.interval = interval
         self.clock = clock
         self.lastProgress = Mutex(clock.uptime())
@@ -74,7 +79,10 @@ public final class SystemdWatchdog: Service, Sendable {
                 stalled = true
                 logger.critical(
                     "reconcile loop made no progress; withholding WATCHDOG=1 so systemd restarts the daemon",
-                    metadata: ["since_last_progress": "\(DurationText.format(now - last))", "watchdog_interval": "\(DurationText.format(interval))"]
+                    metadata: [
+                        "since_last_progress": "\(DurationText.format(now - last))",
+                        "watchdog_interval": "\(DurationText.format(interval))",
+                    ]
                 )
             }
             do {

@@ -60,7 +60,11 @@ public struct TextLogHandler: LogHandler {
         var line = Self.timestamp(date)
         line += " \(event.level.rawValue) \(identifier): "
         line += Self.escape(event.message.description)
-        let merged = JournalLogHandler.mergedMetadata(provider: metadataProvider, handler: metadata, event: event.metadata)
+        let merged = JournalLogHandler.mergedMetadata(
+            provider: metadataProvider,
+            handler: metadata,
+            event: event.metadata
+        )
         for key in merged.keys.sorted() {
             line += " \(Self.escape(key))=\(Self.quoteIfNeeded("\(merged[key]!)"))"
         }
@@ -78,8 +82,13 @@ public struct TextLogHandler: LogHandler {
         gmtime_r(&seconds, &parts)
         return String(
             format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), min(millis, 999)
+            Int(parts.tm_year) + 1900,
+            Int(parts.tm_mon) + 1,
+            Int(parts.tm_mday),
+            Int(parts.tm_hour),
+            Int(parts.tm_min),
+            Int(parts.tm_sec),
+            min(millis, 999)
         )
     }
 
@@ -90,9 +99,13 @@ public struct TextLogHandler: LogHandler {
     }
 
     static func quoteIfNeeded(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { $0 == " " || $0 == "\"" || $0 == "=" || TerminalText.needsEscape($0) }
+        let needsQuotes =
+            value.isEmpty
+            || value.unicodeScalars.contains { $0 == " " || $0 == "\"" || $0 == "=" || TerminalText.needsEscape($0) }
         guard needsQuotes else { return value }
-        let escaped = escape(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))
+        let escaped = escape(
+            value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        )
         return "\"\(escaped)\""
     }
 }

@@ -35,7 +35,9 @@ public enum DurationText {
     /// Digits with an optional fraction ("30", "1.5", ".5"); no sign, no exponent.
     private static func number(_ text: inout Substring) -> Double? {
         let digits = text.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
-        guard !digits.isEmpty, digits.filter({ $0 == "." }).count <= 1, digits != ".", let value = Double(digits) else { return nil }
+        guard !digits.isEmpty, digits.filter({ $0 == "." }).count <= 1, digits != ".", let value = Double(digits) else {
+            return nil
+        }
         text = text.dropFirst(digits.count)
         return value
     }

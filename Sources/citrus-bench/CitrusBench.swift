@@ -42,9 +42,11 @@ struct Run: AsyncParsableCommand {
         progress("scratch directory \(work.path)")
 
         let conditions = BenchResults.Conditions(
-            latencyRows: quick ? 20 : 100, latencyGapMilliseconds: 150,
+            latencyRows: quick ? 20 : 100,
+            latencyGapMilliseconds: 150,
             convergeRows: quick ? 20 : 100,
-            faultRows: quick ? 20 : 50, lostCreateProbability: 0.2,
+            faultRows: quick ? 20 : 50,
+            lostCreateProbability: 0.2,
             burstRows: quick ? 300 : 500,
             steadyServers: quick ? 200 : 1000,
             largeServers: quick ? 2000 : 10_000,
@@ -57,7 +59,14 @@ struct Run: AsyncParsableCommand {
         do {
             let results = try await Self.measure(env, conditions: conditions, quick: quick)
             let elapsed = ContinuousClock.now - started
-            print(Report.render(results, machine: .current(), loadAtStart: loadAtStart, wallSeconds: Double(elapsed.components.seconds)))
+            print(
+                Report.render(
+                    results,
+                    machine: .current(),
+                    loadAtStart: loadAtStart,
+                    wallSeconds: Double(elapsed.components.seconds)
+                )
+            )
         } catch {
             progress("failed: \(error); logs in \(work.path)")
             try? await http.shutdown()
@@ -69,7 +78,11 @@ struct Run: AsyncParsableCommand {
         if !keep { try? FileManager.default.removeItem(at: work) }
     }
 
-    static func measure(_ env: BenchEnvironment, conditions c: BenchResults.Conditions, quick: Bool) async throws -> BenchResults {
+    static func measure(
+        _ env: BenchEnvironment,
+        conditions c: BenchResults.Conditions,
+        quick: Bool
+    ) async throws -> BenchResults {
         progress("decision: 10,000 rows × 10,000 droplets, in process")
         let decision = decisionCPU(rows: 10_000, runs: quick ? 5 : 51)
 
@@ -82,15 +95,33 @@ struct Run: AsyncParsableCommand {
         async let steady = steadyState(env, servers: c.steadyServers, cycles: quick ? 1 : 3)
 
         progress("INSERT → create: \(c.latencyRows) rows one by one, daemon then baseline")
-        let latency = try await measureInsertToCreate(env, rows: c.latencyRows, gap: .milliseconds(c.latencyGapMilliseconds))
+        let latency = try await measureInsertToCreate(
+            env,
+            rows: c.latencyRows,
+            gap: .milliseconds(c.latencyGapMilliseconds)
+        )
 
         // The daemon and the baseline side by side, at the same time, on the same machine.
         progress("convergence: \(c.convergeRows) rows at once, daemon and baseline side by side")
-        async let convergeD = convergeDaemon(env, name: "converge", rows: c.convergeRows, faults: [:], timeout: .seconds(150))
-        async let convergeN = convergeNaive(env, name: "converge", rows: c.convergeRows, faults: [:], timeout: .seconds(150))
+        async let convergeD = convergeDaemon(
+            env,
+            name: "converge",
+            rows: c.convergeRows,
+            faults: [:],
+            timeout: .seconds(150)
+        )
+        async let convergeN = convergeNaive(
+            env,
+            name: "converge",
+            rows: c.convergeRows,
+            faults: [:],
+            timeout: .seconds(150)
+        )
         let convergence = (try await convergeD, try await convergeN)
 
-        progress("faults: \(c.faultRows) rows, \(Int(c.lostCreateProbability * 100))% of create responses lost, side by side")
+        progress(
+            "faults: \(c.faultRows) rows, \(Int(c.lostCreateProbability * 100))% of create responses lost, side by side"
+        )
         let lost = ["create_response_lost_probability": c.lostCreateProbability]
         async let faultsD = convergeDaemon(env, name: "faults", rows: c.faultRows, faults: lost, timeout: .seconds(150))
         async let faultsN = convergeNaive(env, name: "faults", rows: c.faultRows, faults: lost, timeout: .seconds(150))
@@ -106,8 +137,15 @@ struct Run: AsyncParsableCommand {
 
         progress("waiting for the steady-state window to close")
         return BenchResults(
-            conditions: c, decision: decision, replicas: replicas, latency: latency, convergence: convergence,
-            faults: faults, largeFleet: large, burst: burst, steady: try await steady
+            conditions: c,
+            decision: decision,
+            replicas: replicas,
+            latency: latency,
+            convergence: convergence,
+            faults: faults,
+            largeFleet: large,
+            burst: burst,
+            steady: try await steady
         )
     }
 }
@@ -115,7 +153,8 @@ struct Run: AsyncParsableCommand {
 /// The baseline alone, against any DigitalOcean API URL (the simulator by default).
 struct Naive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The naive baseline alone: insert N rows, create each inline, poll each until active; print what it cost."
+        abstract:
+            "The naive baseline alone: insert N rows, create each inline, poll each until active; print what it cost."
     )
 
     @Option(help: "A migrated citrus database (libpq URI).")
@@ -134,12 +173,19 @@ struct Naive: AsyncParsableCommand {
     var timeout = 300
 
     func run() async throws {
-        let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
         let connection = try await PostgresConnection.connect(databaseURL)
         let http = NaivePlatform.makeHTTPClient()
         let naive = NaivePlatform(baseURL: url, token: token, http: http)
         let start = Date()
-        let outcomes = try await naive.provisionAll(count: rows, prefix: "naive", database: connection, timeout: .seconds(timeout))
+        let outcomes = try await naive.provisionAll(
+            count: rows,
+            prefix: "naive",
+            database: connection,
+            timeout: .seconds(timeout)
+        )
         let active = outcomes.compactMap(\.activeAt)
         print(
             "rows \(rows), active \(active.count), create attempts \(outcomes.map(\.createAttempts).reduce(0, +)), seconds \(String(format: "%.1f", (active.max() ?? Date()).timeIntervalSince(start)))"

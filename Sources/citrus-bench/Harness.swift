@@ -41,8 +41,10 @@ final class BenchEnvironment: Sendable {
     func migratedDatabase() async throws -> String {
         let url = try await cluster.createDatabase()
         let migrate = ChildProcess(
-            executable: try executable("citrus-reconciler"), arguments: ["migrate", "--database-url", url],
-            environment: ProcessInfo.processInfo.environment, logFile: log("migrate-\(UUID().uuidString.prefix(8))")
+            executable: try executable("citrus-reconciler"),
+            arguments: ["migrate", "--database-url", url],
+            environment: ProcessInfo.processInfo.environment,
+            logFile: log("migrate-\(UUID().uuidString.prefix(8))")
         )
         try migrate.start()
         guard await migrate.waitForExit(timeout: .seconds(60)) == 0 else {
@@ -52,20 +54,31 @@ final class BenchEnvironment: Sendable {
     }
 
     func startSimulator(
-        _ name: String, bootSeconds: Double = 10, perMinute: Int = 250, perHour: Int = 5000, extra: [String] = []
+        _ name: String,
+        bootSeconds: Double = 10,
+        perMinute: Int = 250,
+        perHour: Int = 5000,
+        extra: [String] = []
     ) async throws -> SimulatorProcess {
         try await SimulatorProcess.start(
-            executable: try executable("citrus-do-sim"), logFile: log(name), http: http,
+            executable: try executable("citrus-do-sim"),
+            logFile: log(name),
+            http: http,
             arguments: [
                 "--port", "0", "--token", Self.token, "--boot-seconds", "\(bootSeconds)",
-                "--rate-per-minute", "\(perMinute)", "--rate-per-hour", "\(perHour)", "--seed", "7", "--log-level", "warning",
+                "--rate-per-minute", "\(perMinute)", "--rate-per-hour", "\(perHour)", "--seed", "7", "--log-level",
+                "warning",
             ] + extra
         )
     }
 
     /// The real daemon: `citrus-reconciler run`, text logs into `<name>.log`.
     func startDaemon(
-        _ name: String, database: String, simulator: SimulatorProcess, resync: String = "60s", fast: String = "5s"
+        _ name: String,
+        database: String,
+        simulator: SimulatorProcess,
+        resync: String = "60s",
+        fast: String = "5s"
     ) throws -> ChildProcess {
         let daemon = ChildProcess(
             executable: try executable("citrus-reconciler"),
@@ -74,7 +87,9 @@ final class BenchEnvironment: Sendable {
                 "--digitalocean-token-file", tokenFile.path, "--resync-interval", resync, "--fast-interval", fast,
                 "--settle-period", "60s", "--log-format", "text",
             ],
-            environment: ProcessInfo.processInfo.environment.filter { $0.key != "NOTIFY_SOCKET" && $0.key != "JOURNAL_STREAM" },
+            environment: ProcessInfo.processInfo.environment.filter {
+                $0.key != "NOTIFY_SOCKET" && $0.key != "JOURNAL_STREAM"
+            },
             logFile: log(name)
         )
         try daemon.start()
@@ -142,8 +157,18 @@ final class SimulatorProcess: Sendable {
         self.http = http
     }
 
-    static func start(executable: URL, logFile: URL, http: HTTPClient, arguments: [String]) async throws -> SimulatorProcess {
-        let process = ChildProcess(executable: executable, arguments: arguments, environment: ProcessInfo.processInfo.environment, logFile: logFile)
+    static func start(
+        executable: URL,
+        logFile: URL,
+        http: HTTPClient,
+        arguments: [String]
+    ) async throws -> SimulatorProcess {
+        let process = ChildProcess(
+            executable: executable,
+            arguments: arguments,
+            environment: ProcessInfo.processInfo.environment,
+            logFile: logFile
+        )
         try process.start()
         var url: String?
         _ = await eventually(timeout: .seconds(20), every: .milliseconds(20)) {
@@ -203,13 +228,17 @@ final class SimulatorProcess: Sendable {
     /// Injects an active droplet and returns it as the simulator made it.
     func inject(name: String, tags: [String]) async throws -> SimDroplet {
         struct Body: Decodable { var droplet: SimDroplet }
-        let json = try JSONSerialization.data(withJSONObject: ["name": name, "tags": tags, "active": true] as [String: Any])
+        let json = try JSONSerialization.data(
+            withJSONObject: ["name": name, "tags": tags, "active": true] as [String: Any]
+        )
         return try Self.decoder.decode(Body.self, from: try await send(.POST, "/_sim/droplets", json: json)).droplet
     }
 
     /// Waits until the request log satisfies `condition`; returns the log then (or at the timeout).
     func waitForRequests(
-        timeout: Duration, every interval: Duration = .milliseconds(100), _ condition: ([LoggedRequest]) -> Bool
+        timeout: Duration,
+        every interval: Duration = .milliseconds(100),
+        _ condition: ([LoggedRequest]) -> Bool
     ) async throws -> [LoggedRequest] {
         var log: [LoggedRequest] = []
         _ = try await eventually(timeout: timeout, every: interval) {

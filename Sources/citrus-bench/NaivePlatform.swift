@@ -28,7 +28,12 @@ struct NaivePlatform: Sendable {
 
     /// One platform request: insert the row, create its droplet, wait until it is active.
     /// With `poll: false` it stops after the create (to time the create alone).
-    func provision(name: String, database: PostgresConnection, until deadline: ContinuousClock.Instant, poll: Bool = true) async throws -> Outcome {
+    func provision(
+        name: String,
+        database: PostgresConnection,
+        until deadline: ContinuousClock.Instant,
+        poll: Bool = true
+    ) async throws -> Outcome {
         let insertedAt = Date()
         let row = try await database.insertServer(name: name)
         var outcome = Outcome(row: row, insertedAt: insertedAt)
@@ -47,7 +52,9 @@ struct NaivePlatform: Sendable {
             try await Task.sleep(for: pollInterval)
             if (try? await status(of: dropletID)) == "active" {
                 outcome.activeAt = Date()
-                try await database.query("UPDATE servers SET status = 'active', digital_ocean_id = \(String(dropletID)) WHERE id = \(row)")
+                try await database.query(
+                    "UPDATE servers SET status = 'active', digital_ocean_id = \(String(dropletID)) WHERE id = \(row)"
+                )
                 break
             }
         }
@@ -90,7 +97,12 @@ struct NaivePlatform: Sendable {
     }
 
     /// `count` platform requests at once (a burst of sign-ups), each its own task.
-    func provisionAll(count: Int, prefix: String, database: PostgresConnection, timeout: Duration) async throws -> [Outcome] {
+    func provisionAll(
+        count: Int,
+        prefix: String,
+        database: PostgresConnection,
+        timeout: Duration
+    ) async throws -> [Outcome] {
         let deadline = ContinuousClock.now + timeout
         return try await withThrowingTaskGroup(of: Outcome.self) { group in
             for n in 1...count {

@@ -46,7 +46,9 @@ struct Machine: Sendable {
             .flatMap { Double($0) }
         var names = utsname()
         uname(&names)
-        let release = withUnsafeBytes(of: names.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let release = withUnsafeBytes(of: names.release) {
+            String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
         let loadavg = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
         return Machine(
             cores: sysconf(Int32(_SC_NPROCESSORS_ONLN)),
@@ -67,94 +69,175 @@ enum Report {
         }
 
         // Insert to create.
-        let ld = r.latency.daemon, ln = r.latency.naive
+        let ld = r.latency.daemon
+        let ln = r.latency.naive
         let latencyNote = ld.samples.count < ld.expected ? " (\(ld.samples.count) of \(ld.expected) rows created)" : ""
         add(
             "INSERT → create request at the API, median (\(c.latencyRows) rows, one every \(c.latencyGapMilliseconds) ms; the baseline creates inline, in the inserting request)",
-            ms(ld.median) + latencyNote, ms(ln.median), ratio(ld.median, ln.median), "< 50 ms",
-            ld.median.map { $0 < 50 && ld.samples.count == ld.expected })
+            ms(ld.median) + latencyNote,
+            ms(ln.median),
+            ratio(ld.median, ln.median),
+            "< 50 ms",
+            ld.median.map { $0 < 50 && ld.samples.count == ld.expected }
+        )
         add("INSERT → create request at the API, p99", ms(ld.p99), ms(ln.p99), ratio(ld.p99, ln.p99), "", nil)
 
         // Convergence.
-        let cd = r.convergence.daemon, cn = r.convergence.naive
+        let cd = r.convergence.daemon
+        let cn = r.convergence.naive
         add(
             "\(c.convergeRows) rows inserted at once: seconds to all `active` (droplets boot in \(format(c.bootSeconds, 0)) s)",
-            seconds(cd.seconds, cd), seconds(cn.seconds, cn), ratio(cd.seconds, cn.seconds), "floor ≈ \(format(c.bootSeconds, 0)) s (boot)", nil)
+            seconds(cd.seconds, cd),
+            seconds(cn.seconds, cn),
+            ratio(cd.seconds, cn.seconds),
+            "floor ≈ \(format(c.bootSeconds, 0)) s (boot)",
+            nil
+        )
         let floorPerRow = Double(c.convergeRows + (c.convergeRows + 199) / 200) / Double(c.convergeRows)
         add(
             "\(c.convergeRows) rows: API requests per row (floor \(format(floorPerRow, 2)))",
-            "\(format(cd.requestsPerRow, 2)) (\(breakdown(cd.tally)))", "\(format(cn.requestsPerRow, 2)) (\(breakdown(cn.tally)))",
-            ratio(cd.requestsPerRow, cn.requestsPerRow), "≤ 1.3", cd.requestsPerRow <= 1.3 && cd.seconds != nil)
+            "\(format(cd.requestsPerRow, 2)) (\(breakdown(cd.tally)))",
+            "\(format(cn.requestsPerRow, 2)) (\(breakdown(cn.tally)))",
+            ratio(cd.requestsPerRow, cn.requestsPerRow),
+            "≤ 1.3",
+            cd.requestsPerRow <= 1.3 && cd.seconds != nil
+        )
         add(
-            "\(c.convergeRows) rows: 429s received", "\(cd.tally.tooManyRequests)", "\(cn.tally.tooManyRequests)",
-            ratio(Double(cd.tally.tooManyRequests), Double(cn.tally.tooManyRequests)), "", nil)
+            "\(c.convergeRows) rows: 429s received",
+            "\(cd.tally.tooManyRequests)",
+            "\(cn.tally.tooManyRequests)",
+            ratio(Double(cd.tally.tooManyRequests), Double(cn.tally.tooManyRequests)),
+            "",
+            nil
+        )
 
         // Faults.
-        let fd = r.faults.daemon, fn = r.faults.naive
+        let fd = r.faults.daemon
+        let fn = r.faults.naive
         let faultLabel = "\(c.faultRows) rows, \(Int(c.lostCreateProbability * 100))% of create responses lost"
         add(
-            "\(faultLabel): duplicate droplets created", "\(fd.duplicates) (\(fd.dropletsCreated) droplets)",
+            "\(faultLabel): duplicate droplets created",
+            "\(fd.duplicates) (\(fd.dropletsCreated) droplets)",
             "\(fn.duplicates) (\(fn.dropletsCreated) droplets)",
-            ratio(Double(fd.duplicates), Double(fn.duplicates)), "0", fd.duplicates == 0)
-        add("\(faultLabel): seconds to all `active`", seconds(fd.seconds, fd), seconds(fn.seconds, fn), ratio(fd.seconds, fn.seconds), "", nil)
+            ratio(Double(fd.duplicates), Double(fn.duplicates)),
+            "0",
+            fd.duplicates == 0
+        )
         add(
-            "\(faultLabel): API requests per row", "\(format(fd.requestsPerRow, 2)) (\(breakdown(fd.tally)))",
+            "\(faultLabel): seconds to all `active`",
+            seconds(fd.seconds, fd),
+            seconds(fn.seconds, fn),
+            ratio(fd.seconds, fn.seconds),
+            "",
+            nil
+        )
+        add(
+            "\(faultLabel): API requests per row",
+            "\(format(fd.requestsPerRow, 2)) (\(breakdown(fd.tally)))",
             "\(format(fn.requestsPerRow, 2)) (\(breakdown(fn.tally)))",
-            ratio(fd.requestsPerRow, fn.requestsPerRow), "", nil)
+            ratio(fd.requestsPerRow, fn.requestsPerRow),
+            "",
+            nil
+        )
 
         // Burst.
-        let bd = r.burst.daemon, bn = r.burst.naive
-        let burstGoal = bd.secondsToAllCreates.map { $0 <= bd.slidingFloorSeconds * 1.1 && bd.tally.tooManyRequests == 0 }
+        let bd = r.burst.daemon
+        let bn = r.burst.naive
+        let burstGoal = bd.secondsToAllCreates.map {
+            $0 <= bd.slidingFloorSeconds * 1.1 && bd.tally.tooManyRequests == 0
+        }
         add(
             "\(c.burstRows)-row burst at 250/min, 5,000/h: seconds to all creates sent",
             burstSeconds(bd)
                 + " (floor \(format(bd.slidingFloorSeconds, 0)) s: \(bd.countedRequests) counted requests incl. \(bd.listPages) list pages, 250 per sliding minute; "
                 + "(\(c.burstRows) + \(bd.listPages)) / 250 per min = \(format(bd.steadyRateFloorSeconds, 0)) s)",
-            burstSeconds(bn), ratio(bd.secondsToAllCreates, bn.secondsToAllCreates), "≤ floor + 10%, no 429", burstGoal ?? false)
+            burstSeconds(bn),
+            ratio(bd.secondsToAllCreates, bn.secondsToAllCreates),
+            "≤ floor + 10%, no 429",
+            burstGoal ?? false
+        )
         add(
-            "\(c.burstRows)-row burst: 429s received (until the last create)", "\(bd.tally.tooManyRequests)", "\(bn.tally.tooManyRequests)",
-            ratio(Double(bd.tally.tooManyRequests), Double(bn.tally.tooManyRequests)), "0", bd.tally.tooManyRequests == 0)
+            "\(c.burstRows)-row burst: 429s received (until the last create)",
+            "\(bd.tally.tooManyRequests)",
+            "\(bn.tally.tooManyRequests)",
+            ratio(Double(bd.tally.tooManyRequests), Double(bn.tally.tooManyRequests)),
+            "0",
+            bd.tally.tooManyRequests == 0
+        )
         add(
-            "\(c.burstRows)-row burst: API requests until the last create", "\(bd.tally.total) (\(breakdown(bd.tally)))",
+            "\(c.burstRows)-row burst: API requests until the last create",
+            "\(bd.tally.total) (\(breakdown(bd.tally)))",
             "\(bn.tally.total) (\(breakdown(bn.tally)))",
-            ratio(Double(bd.tally.total), Double(bn.tally.total)), "", nil)
+            ratio(Double(bd.tally.total), Double(bn.tally.total)),
+            "",
+            nil
+        )
 
         // Steady state.
         let s = r.steady
         add(
             "Steady state, \(count(s.servers)) active servers, nothing to do: requests per hour",
             "\(format(s.perHour, 0)) (\(s.requests) in \(s.cycles) resync cycles, \(format(s.seconds, 0)) s, × 3600/\(format(s.seconds, 0)))",
-            "0 (stops looking once active; notices nothing)", "", "≤ 300", s.perHour <= 300)
+            "0 (stops looking once active; notices nothing)",
+            "",
+            "≤ 300",
+            s.perHour <= 300
+        )
 
         // Decision and full pass.
         let d = r.decision
         add(
             "Decision, \(count(d.rows)) rows × \(count(d.rows)) droplets: CPU per pass (median of \(d.cpuMilliseconds.count); min–max)",
-            "\(ms(Statistics.median(d.cpuMilliseconds))) (\(ms(d.cpuMilliseconds.min()))–\(ms(d.cpuMilliseconds.max())))", "—", "", "< 20 ms",
-            Statistics.median(d.cpuMilliseconds).map { $0 < 20 })
+            "\(ms(Statistics.median(d.cpuMilliseconds))) (\(ms(d.cpuMilliseconds.min()))–\(ms(d.cpuMilliseconds.max())))",
+            "—",
+            "",
+            "< 20 ms",
+            Statistics.median(d.cpuMilliseconds).map { $0 < 20 }
+        )
         let l = r.largeFleet
         add(
             "Full pass at \(count(l.servers)) servers: `citrus-reconciler plan` wall time (start, rows, \((l.servers + 199) / 200) list pages, decision; median of \(l.planSeconds.count))",
-            "\(seconds(Statistics.median(l.planSeconds))) (min \(seconds(l.planSeconds.min())))", "—", "", "", nil)
+            "\(seconds(Statistics.median(l.planSeconds))) (min \(seconds(l.planSeconds.min())))",
+            "—",
+            "",
+            "",
+            nil
+        )
 
         // Memory.
         let idle = r.replicas.idleLeader
         add(
-            "Resident size, daemon idle (leader, empty table; VmRSS)", mib(idle?.current) + " (peak \(mib(idle?.peak)))", "—", "", "< 30 MB",
-            idle.map { $0.current < 30 })
+            "Resident size, daemon idle (leader, empty table; VmRSS)",
+            mib(idle?.current) + " (peak \(mib(idle?.peak)))",
+            "—",
+            "",
+            "< 30 MB",
+            idle.map { $0.current < 30 }
+        )
         add("Resident size, standby replica idle", mib(r.replicas.idleStandby?.current), "—", "", "", nil)
         add(
             "Resident size, daemon with \(count(l.servers)) servers after a full pass",
-            mib(l.daemonResident?.current) + " (peak \(mib(l.daemonResident?.peak)))", "—", "", "", nil)
+            mib(l.daemonResident?.current) + " (peak \(mib(l.daemonResident?.peak)))",
+            "—",
+            "",
+            "",
+            nil
+        )
 
         // Takeover.
         let t = r.replicas.takeoverSeconds
         add(
             "Two replicas: SIGKILL the leader → the standby's first API request (median of \(t.count); max)",
-            "\(seconds(Statistics.median(t))) (max \(seconds(t.max())))", "—", "", "", nil)
+            "\(seconds(Statistics.median(t))) (max \(seconds(t.max())))",
+            "—",
+            "",
+            "",
+            nil
+        )
 
         let missed = rows.filter { $0[5] == "**missed**" }.map { $0[0] }
-        var text = "| Measure | citrus-reconciler | naive baseline | daemon ÷ naive | goal | |\n|---|---|---|---|---|---|\n"
+        var text =
+            "| Measure | citrus-reconciler | naive baseline | daemon ÷ naive | goal | |\n|---|---|---|---|---|---|\n"
         for row in rows { text += "| " + row.joined(separator: " | ") + " |\n" }
         text += """
 
@@ -167,20 +250,30 @@ enum Report {
             Run took \(format(wallSeconds / 60, 1)) minutes.
 
             """
-        text += missed.isEmpty ? "\nEvery goal was met in this run.\n" : "\nGoals missed in this run:\n" + missed.map { "- \($0)\n" }.joined()
+        text +=
+            missed.isEmpty
+            ? "\nEvery goal was met in this run.\n"
+            : "\nGoals missed in this run:\n" + missed.map { "- \($0)\n" }.joined()
         return text
     }
 
-    private static func count(_ value: Int) -> String { value.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US"))) }
+    private static func count(_ value: Int) -> String {
+        value.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))
+    }
     private static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
-    private static func ms(_ value: Double?) -> String { value.map { format($0, $0 < 10 ? 2 : 1) + " ms" } ?? "not measured" }
-    private static func seconds(_ value: Double?) -> String { value.map { format($0, $0 < 10 ? 2 : 1) + " s" } ?? "not measured" }
+    private static func ms(_ value: Double?) -> String {
+        value.map { format($0, $0 < 10 ? 2 : 1) + " ms" } ?? "not measured"
+    }
+    private static func seconds(_ value: Double?) -> String {
+        value.map { format($0, $0 < 10 ? 2 : 1) + " s" } ?? "not measured"
+    }
     private static func mib(_ value: Double?) -> String { value.map { format($0, 1) + " MiB" } ?? "not measured" }
     private static func seconds(_ value: Double?, _ result: ConvergenceResult) -> String {
         value.map { format($0, 1) + " s" } ?? "did not converge (\(result.activeRows) of \(result.rows) active)"
     }
     private static func burstSeconds(_ result: BurstResult) -> String {
-        result.secondsToAllCreates.map { format($0, 1) + " s" } ?? "not done (\(result.createsAccepted) of \(result.rows) sent by the timeout)"
+        result.secondsToAllCreates.map { format($0, 1) + " s" }
+            ?? "not done (\(result.createsAccepted) of \(result.rows) sent by the timeout)"
     }
     private static func ratio(_ daemon: Double?, _ naive: Double?) -> String {
         guard let daemon, let naive else { return "—" }

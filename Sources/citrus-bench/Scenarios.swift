@@ -28,8 +28,12 @@ struct RequestTally: Sendable {
 
 /// Waits for the daemon's first full pass (its first list request), so a scenario starts from a settled daemon.
 func waitForFirstPass(_ simulator: SimulatorProcess, daemon: ChildProcess) async throws {
-    let log = try await simulator.waitForRequests(timeout: .seconds(60)) { $0.contains(where: \.isList) || !daemon.isRunning }
-    guard log.contains(where: \.isList) else { throw BenchError("the daemon made no list request within 60 s: \(daemon.output.suffix(2000))") }
+    let log = try await simulator.waitForRequests(timeout: .seconds(60)) {
+        $0.contains(where: \.isList) || !daemon.isRunning
+    }
+    guard log.contains(where: \.isList) else {
+        throw BenchError("the daemon made no list request within 60 s: \(daemon.output.suffix(2000))")
+    }
     try await Task.sleep(for: .milliseconds(500))
 }
 
@@ -44,7 +48,11 @@ struct LatencyResult: Sendable {
 
 /// Rows inserted one by one; the latency of each is from just before its INSERT is sent to the
 /// simulator's log time of the create for it.
-func measureInsertToCreate(_ env: BenchEnvironment, rows: Int, gap: Duration) async throws -> (daemon: LatencyResult, naive: LatencyResult) {
+func measureInsertToCreate(
+    _ env: BenchEnvironment,
+    rows: Int,
+    gap: Duration
+) async throws -> (daemon: LatencyResult, naive: LatencyResult) {
     // The daemon.
     let database = try await env.migratedDatabase()
     let simulator = try await env.startSimulator("latency-sim")
@@ -78,13 +86,19 @@ func measureInsertToCreate(_ env: BenchEnvironment, rows: Int, gap: Duration) as
     let naive = NaivePlatform(baseURL: naiveSimulator.baseURL, token: BenchEnvironment.token, http: http)
     var sentTimes: [Date] = []
     for n in 1...rows {
-        let outcome = try await naive.provision(name: "latency-\(n)", database: naiveConnection, until: .now + .seconds(30), poll: false)
+        let outcome = try await naive.provision(
+            name: "latency-\(n)",
+            database: naiveConnection,
+            until: .now + .seconds(30),
+            poll: false
+        )
         sentTimes.append(outcome.insertedAt)
         try await Task.sleep(for: gap)
     }
     // One create per row, in order, no failures: the k-th create belongs to the k-th row.
     let naiveCreates = try await naiveSimulator.requests().filter(\.isCreate).sorted { $0.sequence < $1.sequence }
-    let naiveSamples = naiveCreates.count == rows ? zip(sentTimes, naiveCreates).map { $1.time.timeIntervalSince($0) * 1000 } : []
+    let naiveSamples =
+        naiveCreates.count == rows ? zip(sentTimes, naiveCreates).map { $1.time.timeIntervalSince($0) * 1000 } : []
     try await http.shutdown()
     await naiveConnection.close()
     await naiveSimulator.stop()
@@ -106,7 +120,13 @@ struct ConvergenceResult: Sendable {
 }
 
 /// `rows` rows inserted at once; time until all are active, and what it cost at the API.
-func convergeDaemon(_ env: BenchEnvironment, name: String, rows: Int, faults: [String: Double], timeout: Duration) async throws -> ConvergenceResult {
+func convergeDaemon(
+    _ env: BenchEnvironment,
+    name: String,
+    rows: Int,
+    faults: [String: Double],
+    timeout: Duration
+) async throws -> ConvergenceResult {
     let database = try await env.migratedDatabase()
     let simulator = try await env.startSimulator("\(name)-sim")
     let daemon = try env.startDaemon("\(name)-daemon", database: database, simulator: simulator)
@@ -129,12 +149,21 @@ func convergeDaemon(_ env: BenchEnvironment, name: String, rows: Int, faults: [S
     await simulator.stop()
     await connection.close()
     return ConvergenceResult(
-        rows: rows, seconds: converged ? end.timeIntervalSince(start) : nil, activeRows: active,
-        tally: RequestTally(log), dropletsCreated: droplets.count
+        rows: rows,
+        seconds: converged ? end.timeIntervalSince(start) : nil,
+        activeRows: active,
+        tally: RequestTally(log),
+        dropletsCreated: droplets.count
     )
 }
 
-func convergeNaive(_ env: BenchEnvironment, name: String, rows: Int, faults: [String: Double], timeout: Duration) async throws -> ConvergenceResult {
+func convergeNaive(
+    _ env: BenchEnvironment,
+    name: String,
+    rows: Int,
+    faults: [String: Double],
+    timeout: Duration
+) async throws -> ConvergenceResult {
     let database = try await env.migratedDatabase()
     let simulator = try await env.startSimulator("\(name)-naive-sim")
     if !faults.isEmpty { try await simulator.setFaults(faults) }
@@ -151,8 +180,11 @@ func convergeNaive(_ env: BenchEnvironment, name: String, rows: Int, faults: [St
     await connection.close()
     await simulator.stop()
     return ConvergenceResult(
-        rows: rows, seconds: activeTimes.count == rows ? end.timeIntervalSince(start) : nil, activeRows: activeTimes.count,
-        tally: RequestTally(log), dropletsCreated: droplets.count
+        rows: rows,
+        seconds: activeTimes.count == rows ? end.timeIntervalSince(start) : nil,
+        activeRows: activeTimes.count,
+        tally: RequestTally(log),
+        dropletsCreated: droplets.count
     )
 }
 
@@ -232,18 +264,28 @@ func burstNaive(_ env: BenchEnvironment, rows: Int, timeout: Duration) async thr
     return burstResult(log: log, rows: rows, start: start) { $0.filter { $0.isCreate && ($0.status ?? 0) / 100 == 2 } }
 }
 
-private func burstResult(log fullLog: [LoggedRequest], rows: Int, start: Date, accepted: ([LoggedRequest]) -> [LoggedRequest]) -> BurstResult {
+private func burstResult(
+    log fullLog: [LoggedRequest],
+    rows: Int,
+    start: Date,
+    accepted: ([LoggedRequest]) -> [LoggedRequest]
+) -> BurstResult {
     let log = fullLog.filter { $0.time >= start }
     let creates = accepted(log)
     let done = creates.count >= rows
     let last = done ? creates.sorted { $0.sequence < $1.sequence }[rows - 1] : nil
     let window = last.map { last in log.filter { $0.sequence <= last.sequence } } ?? log
     let counted = fullLog.count { request in
-        request.time >= start.addingTimeInterval(-60) && request.sequence <= (last?.sequence ?? Int.max) && request.status != 429
+        request.time >= start.addingTimeInterval(-60) && request.sequence <= (last?.sequence ?? Int.max)
+            && request.status != 429
     }
     return BurstResult(
-        rows: rows, secondsToAllCreates: last.map { $0.time.timeIntervalSince(start) }, createsAccepted: min(creates.count, rows),
-        tally: RequestTally(window), listPages: window.count(where: { $0.isList && $0.status == 200 }), countedRequests: counted
+        rows: rows,
+        secondsToAllCreates: last.map { $0.time.timeIntervalSince(start) },
+        createsAccepted: min(creates.count, rows),
+        tally: RequestTally(window),
+        listPages: window.count(where: { $0.isList && $0.status == 200 }),
+        countedRequests: counted
     )
 }
 
@@ -259,7 +301,13 @@ func seedFleet(_ env: BenchEnvironment, simulator: SimulatorProcess, database: S
         for index in 0..<count {
             if index >= 8, let (done, droplet) = try await group.next() { droplets[done] = droplet }
             group.addTask {
-                (index, try await simulator.inject(name: "fleet-\(index)", tags: [FleetTags.fleet, FleetTags.identity(for: ids[index])]))
+                (
+                    index,
+                    try await simulator.inject(
+                        name: "fleet-\(index)",
+                        tags: [FleetTags.fleet, FleetTags.identity(for: ids[index])]
+                    )
+                )
             }
         }
         for try await (done, droplet) in group { droplets[done] = droplet }
@@ -267,7 +315,9 @@ func seedFleet(_ env: BenchEnvironment, simulator: SimulatorProcess, database: S
     var records: [[String: Any]] = []
     for (index, droplet) in droplets.enumerated() {
         guard let droplet else { throw BenchError("droplet \(index) was not injected") }
-        var record: [String: Any] = ["id": ids[index].uuidString.lowercased(), "name": droplet.name, "droplet": String(droplet.id)]
+        var record: [String: Any] = [
+            "id": ids[index].uuidString.lowercased(), "name": droplet.name, "droplet": String(droplet.id),
+        ]
         record["ip"] = droplet.publicIPv4.map { $0 as Any } ?? NSNull()
         record["ip6"] = droplet.publicIPv6.map { $0 as Any } ?? NSNull()
         records.append(record)
@@ -279,7 +329,8 @@ func seedFleet(_ env: BenchEnvironment, simulator: SimulatorProcess, database: S
         INSERT INTO servers (id, name, status, digital_ocean_id, ip_address, ipv6_address)
         SELECT r.id, r.name, 'active', r.droplet, r.ip, r.ip6
         FROM json_to_recordset(\(json)::json) AS r(id uuid, name text, droplet text, ip text, ip6 text)
-        """)
+        """
+    )
     await connection.close()
 }
 
@@ -299,15 +350,23 @@ func steadyState(_ env: BenchEnvironment, servers: Int, cycles: Int) async throw
     try await seedFleet(env, simulator: simulator, database: database, count: servers)
     let daemon = try env.startDaemon("steady-daemon", database: database, simulator: simulator, resync: "60s")
     defer { daemon.signal(SIGKILL) }
-    let log = try await simulator.waitForRequests(timeout: .seconds(Int64(cycles) * 60 + 90), every: .seconds(2)) { log in
+    let log = try await simulator.waitForRequests(timeout: .seconds(Int64(cycles) * 60 + 90), every: .seconds(2)) {
+        log in
         log.count(where: \.isFirstListPage) > cycles || !daemon.isRunning
     }
     await daemon.stop()
     await simulator.stop()
     let starts = log.filter(\.isFirstListPage).map(\.time)
-    guard starts.count > cycles else { throw BenchError("steady state: saw \(starts.count) passes, needed \(cycles + 1)") }
+    guard starts.count > cycles else {
+        throw BenchError("steady state: saw \(starts.count) passes, needed \(cycles + 1)")
+    }
     let window = log.filter { $0.time >= starts[0] && $0.time < starts[cycles] }
-    return SteadyResult(servers: servers, requests: window.count, seconds: starts[cycles].timeIntervalSince(starts[0]), cycles: cycles)
+    return SteadyResult(
+        servers: servers,
+        requests: window.count,
+        seconds: starts[cycles].timeIntervalSince(starts[0]),
+        cycles: cycles
+    )
 }
 
 struct LargeFleetResult: Sendable {
@@ -330,13 +389,17 @@ func largeFleet(_ env: BenchEnvironment, servers: Int, planRuns: Int) async thro
         let plan = ChildProcess(
             executable: try env.executable("citrus-reconciler"),
             arguments: [
-                "plan", "--database-url", database, "--digitalocean-url", simulator.baseURL, "--digitalocean-token-file", env.tokenFile.path,
+                "plan", "--database-url", database, "--digitalocean-url", simulator.baseURL,
+                "--digitalocean-token-file", env.tokenFile.path,
             ],
-            environment: ProcessInfo.processInfo.environment, logFile: env.log("large-plan-\(run)")
+            environment: ProcessInfo.processInfo.environment,
+            logFile: env.log("large-plan-\(run)")
         )
         let start = ContinuousClock.now
         try plan.start()
-        guard await plan.waitForExit(timeout: .seconds(120)) == 0 else { throw BenchError("plan failed: \(plan.output.suffix(2000))") }
+        guard await plan.waitForExit(timeout: .seconds(120)) == 0 else {
+            throw BenchError("plan failed: \(plan.output.suffix(2000))")
+        }
         let elapsed = ContinuousClock.now - start
         planSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
@@ -354,7 +417,9 @@ func largeFleet(_ env: BenchEnvironment, servers: Int, planRuns: Int) async thro
     await daemon.stop()
     await simulator.stop()
     return LargeFleetResult(
-        servers: servers, planSeconds: planSeconds, daemonResident: resident,
+        servers: servers,
+        planSeconds: planSeconds,
+        daemonResident: resident,
         listSeconds: lists.count >= pages ? lists[pages - 1].timeIntervalSince(lists[0]) : nil
     )
 }
@@ -388,7 +453,9 @@ func replicas(_ env: BenchEnvironment, trials: Int) async throws -> ReplicaResul
         let log = try await simulator.waitForRequests(timeout: .seconds(30), every: .milliseconds(20)) { log in
             log.contains { $0.time > killedAt }
         }
-        if let first = log.first(where: { $0.time > killedAt }) { takeovers.append(first.time.timeIntervalSince(killedAt)) }
+        if let first = log.first(where: { $0.time > killedAt }) {
+            takeovers.append(first.time.timeIntervalSince(killedAt))
+        }
         await leader.waitForExit(timeout: .seconds(5))
         // The killed replica comes back as the standby for the next trial.
         leader = standby
@@ -423,16 +490,31 @@ func decisionCPU(rows count: Int, runs: Int) -> DecisionResult {
         let ipv6 = "2604:a880:4:1d0::\(String(index, radix: 16))"
         rows.append(
             ServerRecord(
-                id: id, revision: 3, name: "fleet-\(index)", createdAt: now.addingTimeInterval(-3600),
+                id: id,
+                revision: 3,
+                name: "fleet-\(index)",
+                createdAt: now.addingTimeInterval(-3600),
                 state: DaemonState(
-                    status: .active, dropletID: dropletID, ipv4: ipv4, ipv6: ipv6, createAttemptedAt: now.addingTimeInterval(-3600), createAttempts: 1
+                    status: .active,
+                    dropletID: dropletID,
+                    ipv4: ipv4,
+                    ipv6: ipv6,
+                    createAttemptedAt: now.addingTimeInterval(-3600),
+                    createAttempts: 1
                 )
-            ))
+            )
+        )
         droplets.append(
             ObservedDroplet(
-                id: dropletID, name: "fleet-\(index)", status: .active, tags: [FleetTags.fleet, FleetTags.identity(for: id)],
-                createdAt: now.addingTimeInterval(-3590), publicIPv4: ipv4, publicIPv6: ipv6
-            ))
+                id: dropletID,
+                name: "fleet-\(index)",
+                status: .active,
+                tags: [FleetTags.fleet, FleetTags.identity(for: id)],
+                createdAt: now.addingTimeInterval(-3590),
+                publicIPv4: ipv4,
+                publicIPv6: ipv6
+            )
+        )
     }
     let observation = Observation(droplets: droplets, listedAt: now)
     let decider = Decider()

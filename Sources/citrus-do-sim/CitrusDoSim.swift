@@ -26,7 +26,10 @@ struct CitrusDoSim: AsyncParsableCommand {
     @Option(help: "Address to listen on: loopback (127.0.0.1, ::1, localhost) unless --allow-remote.")
     var host = "127.0.0.1"
 
-    @Flag(help: "Allow a --host other machines can reach. The simulator has no authentication worth the name: use it on a private network only.")
+    @Flag(
+        help:
+            "Allow a --host other machines can reach. The simulator has no authentication worth the name: use it on a private network only."
+    )
     var allowRemote = false
 
     @Option(help: "Port to listen on; 0 picks a free port (read the URL from stdout).")
@@ -151,7 +154,9 @@ struct CitrusDoSim: AsyncParsableCommand {
             FileHandle.standardError.write(
                 Data(
                     "citrus-do-sim: configuration error: --host \(host) is not a loopback address; its control API (/_sim) has no authentication. Give --allow-remote to listen there anyway\n"
-                        .utf8))
+                        .utf8
+                )
+            )
             throw ExitCode(78)
         }
         let level = logLevel
@@ -178,7 +183,8 @@ struct CitrusDoSim: AsyncParsableCommand {
         configuration.faults.agentLateProbability = agentLateProbability
         configuration.faults.agentLateSeconds = agentLateSeconds
         configuration.agentTiming = SimulatorAgentTiming(
-            bootDelaySeconds: agentBootSeconds, heartbeatIntervalSeconds: agentHeartbeatSeconds,
+            bootDelaySeconds: agentBootSeconds,
+            heartbeatIntervalSeconds: agentHeartbeatSeconds,
             reconnectInitialSeconds: agentReconnectInitialSeconds,
             reconnectMaximumSeconds: max(agentReconnectMaxSeconds, agentReconnectInitialSeconds)
         )
@@ -186,7 +192,13 @@ struct CitrusDoSim: AsyncParsableCommand {
         configuration.stateDirectory = stateDir
 
         let simulator = try SimulatedDigitalOcean(configuration: configuration)
-        let server = try await SimulatorServer.bind(host: host, port: port, simulator: simulator, agents: !noAgents, logger: logger)
+        let server = try await SimulatorServer.bind(
+            host: host,
+            port: port,
+            simulator: simulator,
+            agents: !noAgents,
+            logger: logger
+        )
         // The one line on stdout: scripts read the port from it when using --port 0.
         FileHandle.standardOutput.write(Data((server.baseURL + "\n").utf8))
 

@@ -34,16 +34,22 @@ struct CitrusEngineSim: AsyncParsableCommand {
         help: ArgumentHelp(
             "Postgres connection holding the agents table: a libpq conninfo string or URI (env CITRUS_DATABASE_URL). Unset: libpq's defaults and PG* variables.",
             valueName: "conninfo"
-        ))
+        )
+    )
     var databaseURL: String?
 
-    @Flag(help: "Allow listening on an address that is not loopback (the stand-in has no TLS and no admin authentication).")
+    @Flag(
+        help:
+            "Allow listening on an address that is not loopback (the stand-in has no TLS and no admin authentication)."
+    )
     var allowRemote = false
 
     @Option(help: "Seconds a new connection has to send its hello (protocol: 10).")
     var helloTimeoutSeconds: Double = 10
 
-    @Option(help: "Seconds of silence after which an authenticated connection is closed (3 × the 30 s heartbeat contract).")
+    @Option(
+        help: "Seconds of silence after which an authenticated connection is closed (3 × the 30 s heartbeat contract)."
+    )
     var idleLimitSeconds: Double = 90
 
     @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
@@ -112,7 +118,9 @@ enum Main {
             guard CitrusEngineSim.exitCode(for: error) == .validationFailure else {
                 CitrusEngineSim.exit(withError: error)
             }
-            let message = CitrusEngineSim.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid command line"
+            let message =
+                CitrusEngineSim.message(for: error).split(separator: "\n").first.map(String.init)
+                ?? "invalid command line"
             CitrusEngineSim.exit(withError: CitrusEngineSim.configurationError("\(message) (see --help)"))
         }
     }

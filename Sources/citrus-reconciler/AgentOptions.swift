@@ -9,25 +9,33 @@ struct AgentOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "The Engine Hub's address for new servers' agents: turns agent bootstrap on (env CITRUS_ENGINE_URL; wss://, ws:// only to loopback).",
-            valueName: "url"))
+            valueName: "url"
+        )
+    )
     var engineURL: String?
 
     @Option(
         help: ArgumentHelp(
             "The cloud-init script sent as user_data, with {AGENT_ID}, {AGENT_KEY}, {ENGINE_WS_URL} (env CITRUS_CLOUD_INIT_TEMPLATE; default: the built-in copy of deploy/cloud-init.sh.tmpl).",
-            valueName: "path"))
+            valueName: "path"
+        )
+    )
     var cloudInitTemplate: String?
 
     @Option(
         help: ArgumentHelp(
             "Fail a row whose agent has not connected this long after its droplet became active (env CITRUS_BOOTSTRAP_TIMEOUT; default 15m; \(DurationRange.text(DurationRange.bootstrapTimeout))).",
-            valueName: "duration"))
+            valueName: "duration"
+        )
+    )
     var bootstrapTimeout: String?
 
     @Option(
         help: ArgumentHelp(
             "An active server whose agent the hub has not seen for this long is unreachable (env CITRUS_AGENT_STALE_AFTER; default 2m; \(DurationRange.text(DurationRange.agentStaleAfter)); the hub refreshes last_seen_at every 30s, so below that it flaps).",
-            valueName: "duration"))
+            valueName: "duration"
+        )
+    )
     var agentStaleAfter: String?
 
     /// Nil when bootstrap is off. Every problem is a configuration error (exit 78), found at start-up.
@@ -35,19 +43,24 @@ struct AgentOptions: ParsableArguments {
         let templatePath = cloudInitTemplate ?? environment["CITRUS_CLOUD_INIT_TEMPLATE"]
         var policy = AgentBootstrapPolicy()
         if let d = try ConfigurationError.duration(
-            "bootstrap-timeout", bootstrapTimeout ?? environment["CITRUS_BOOTSTRAP_TIMEOUT"], in: DurationRange.bootstrapTimeout)
-        {
+            "bootstrap-timeout",
+            bootstrapTimeout ?? environment["CITRUS_BOOTSTRAP_TIMEOUT"],
+            in: DurationRange.bootstrapTimeout
+        ) {
             policy.timeout = d
         }
         if let d = try ConfigurationError.duration(
-            "agent-stale-after", agentStaleAfter ?? environment["CITRUS_AGENT_STALE_AFTER"], in: DurationRange.agentStaleAfter)
-        {
+            "agent-stale-after",
+            agentStaleAfter ?? environment["CITRUS_AGENT_STALE_AFTER"],
+            in: DurationRange.agentStaleAfter
+        ) {
             policy.staleAfter = d
         }
         guard let url = engineURL ?? environment["CITRUS_ENGINE_URL"], !url.isEmpty else {
             if let templatePath {
                 throw ConfigurationError(
-                    "--cloud-init-template \(templatePath) is given but agent bootstrap is off; give the hub's address with --engine-url too")
+                    "--cloud-init-template \(templatePath) is given but agent bootstrap is off; give the hub's address with --engine-url too"
+                )
             }
             return nil
         }
@@ -56,7 +69,9 @@ struct AgentOptions: ParsableArguments {
             do {
                 template = try String(contentsOfFile: templatePath, encoding: .utf8)
             } catch {
-                throw ConfigurationError("--cloud-init-template \(templatePath) cannot be read as UTF-8 text: \(error.localizedDescription)")
+                throw ConfigurationError(
+                    "--cloud-init-template \(templatePath) cannot be read as UTF-8 text: \(error.localizedDescription)"
+                )
             }
         }
         do {

@@ -31,8 +31,12 @@ enum Main {
             guard CitrusReconciler.exitCode(for: error) == .validationFailure else {
                 CitrusReconciler.exit(withError: error)
             }
-            let message = CitrusReconciler.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid command line"
-            FileHandle.standardError.write(Data("citrus-reconciler: configuration error: \(message) (see --help)\n".utf8))
+            let message =
+                CitrusReconciler.message(for: error).split(separator: "\n").first.map(String.init)
+                ?? "invalid command line"
+            FileHandle.standardError.write(
+                Data("citrus-reconciler: configuration error: \(message) (see --help)\n".utf8)
+            )
             CitrusReconciler.exit(withError: ConfigurationError.exitCode)
         }
     }

@@ -25,10 +25,16 @@ extension ConfigurationError {
 
 extension ConfigurationError {
     /// A flag's (or its environment variable's) whole-number value; nil when neither was given.
-    static func wholeNumber(_ flag: String, _ text: String?, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+    static func wholeNumber(
+        _ flag: String,
+        _ text: String?,
+        in range: ClosedRange<Int>
+    ) throws(ConfigurationError) -> Int? {
         guard let text else { return nil }
         guard let n = Int(text), range.contains(n) else {
-            throw ConfigurationError("--\(flag) \"\(text)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            throw ConfigurationError(
+                "--\(flag) \"\(text)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)"
+            )
         }
         return n
     }
@@ -37,7 +43,11 @@ extension ConfigurationError {
 extension ConfigurationError {
     /// A flag's (or its environment variable's) duration within `range`; nil when neither was
     /// given. Anything else, unreadable or out of range (`1e300s`), names the flag and the range.
-    static func duration(_ flag: String, _ text: String?, in range: ClosedRange<Duration>) throws(ConfigurationError) -> Duration? {
+    static func duration(
+        _ flag: String,
+        _ text: String?,
+        in range: ClosedRange<Duration>
+    ) throws(ConfigurationError) -> Duration? {
         guard let text else { return nil }
         guard let parsed = DurationText.parse(text), range.contains(parsed) else {
             throw ConfigurationError(

@@ -7,7 +7,8 @@ struct DatabaseOptions: ParsableArguments {
         help: ArgumentHelp(
             "Postgres connection: a libpq conninfo string or URI (env CITRUS_DATABASE_URL). Unset: libpq's defaults and PG* variables, .pgpass and service files apply.",
             valueName: "conninfo"
-        ))
+        )
+    )
     var databaseURL: String?
 
     func connectionString(environment: [String: String]) -> String? {
@@ -22,7 +23,9 @@ struct DatabaseOptions: ParsableArguments {
         } catch  where error.code == .invalidConnectionString {
             throw ConfigurationError("--database-url: \(error.message)").report(command: command)
         } catch {
-            FileHandle.standardError.write(Data("citrus-reconciler \(command): cannot reach the database: \(error)\n".utf8))
+            FileHandle.standardError.write(
+                Data("citrus-reconciler \(command): cannot reach the database: \(error)\n".utf8)
+            )
             throw ExitCode.failure
         }
     }

@@ -33,15 +33,24 @@ struct Events: AsyncParsableCommand {
         do {
             let matches = Self.matching(server, in: try await store.fetchServers())
             switch matches.count {
-            case 0: outcome = .failure(Failure("no server matches \"\(Reports.escaped(server))\" (by id, id prefix or name)"))
+            case 0:
+                outcome = .failure(
+                    Failure("no server matches \"\(Reports.escaped(server))\" (by id, id prefix or name)")
+                )
             case 1:
                 let row = matches[0]
                 let events = try await store.fetchEvents(serverID: row.id)
                 outcome = .success(output == .json ? Reports.eventsJSON(events) : Reports.events(events, of: row))
             default:
-                let list = matches.map { "  \($0.id.uuidString.lowercased())  \(Reports.escaped($0.name))  \($0.state.status.rawValue)" }
+                let list = matches.map {
+                    "  \($0.id.uuidString.lowercased())  \(Reports.escaped($0.name))  \($0.state.status.rawValue)"
+                }
                 outcome = .failure(
-                    Failure("\"\(Reports.escaped(server))\" matches \(matches.count) servers; give the id:\n" + list.joined(separator: "\n")))
+                    Failure(
+                        "\"\(Reports.escaped(server))\" matches \(matches.count) servers; give the id:\n"
+                            + list.joined(separator: "\n")
+                    )
+                )
             }
         } catch {
             outcome = .failure(Failure("\(error)"))

@@ -3,10 +3,17 @@ import Logging
 import SystemdSupport
 
 struct LoggingOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Where logs go: auto (the journal when stderr is the journal, else text), journal, or text.", valueName: "format"))
+    @Option(
+        help: ArgumentHelp(
+            "Where logs go: auto (the journal when stderr is the journal, else text), journal, or text.",
+            valueName: "format"
+        )
+    )
     var logFormat: String = "auto"
 
-    @Option(help: ArgumentHelp("Minimum level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    @Option(
+        help: ArgumentHelp("Minimum level: trace, debug, info, notice, warning, error, critical.", valueName: "level")
+    )
     var logLevel: String = "info"
 
     func format() throws(ConfigurationError) -> LogFormat {
@@ -18,7 +25,9 @@ struct LoggingOptions: ParsableArguments {
 
     func level() throws(ConfigurationError) -> Logger.Level {
         guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ConfigurationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")
+            throw ConfigurationError(
+                "--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical"
+            )
         }
         return level
     }

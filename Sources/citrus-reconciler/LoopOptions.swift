@@ -10,45 +10,67 @@ struct LoopOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Full pass at least this often (env CITRUS_RESYNC_INTERVAL; default 60s; \(DurationRange.text(DurationRange.resyncInterval))).",
-            valueName: "duration"))
+            valueName: "duration"
+        )
+    )
     var resyncInterval: String?
 
     @Option(
         help: ArgumentHelp(
             "Full pass this often while a row waits on DigitalOcean (env CITRUS_FAST_INTERVAL; default 5s; \(DurationRange.text(DurationRange.fastInterval))).",
-            valueName: "duration"))
+            valueName: "duration"
+        )
+    )
     var fastInterval: String?
 
     @Option(
         help: ArgumentHelp(
             "After a create with an unknown outcome, wait this long before believing a list that lacks the droplet (env CITRUS_SETTLE_PERIOD; default 60s; \(DurationRange.text(DurationRange.settlePeriod))).",
             valueName: "duration"
-        ))
+        )
+    )
     var settlePeriod: String?
 
     @Option(
         help: ArgumentHelp(
             "What to do with droplets tagged citrus-host that match no row: report or delete (env CITRUS_ORPHANS; default report).",
-            valueName: "policy"))
+            valueName: "policy"
+        )
+    )
     var orphans: String?
 
     @Option(
         help: ArgumentHelp(
             "With --orphans delete: how long an orphan must be seen before it is destroyed (env CITRUS_ORPHAN_GRACE; default 10m; \(DurationRange.text(DurationRange.orphanGrace))).",
-            valueName: "duration"))
+            valueName: "duration"
+        )
+    )
     var orphanGrace: String?
 
-    @Option(help: ArgumentHelp("Mutating DigitalOcean calls in flight at once (env CITRUS_MAX_CONCURRENT_CALLS; default 4; 1…64).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Mutating DigitalOcean calls in flight at once (env CITRUS_MAX_CONCURRENT_CALLS; default 4; 1…64).",
+            valueName: "n"
+        )
+    )
     var maxConcurrentCalls: String?
 
     func configuration(environment: [String: String]) throws(ConfigurationError) -> ReconcilerConfiguration {
         var configuration = ReconcilerConfiguration()
         func duration(
-            _ flag: String, _ value: String?, _ variable: String, _ range: ClosedRange<Duration>
+            _ flag: String,
+            _ value: String?,
+            _ variable: String,
+            _ range: ClosedRange<Duration>
         ) throws(ConfigurationError) -> Duration? {
             try ConfigurationError.duration(flag, value ?? environment[variable], in: range)
         }
-        if let d = try duration("resync-interval", resyncInterval, "CITRUS_RESYNC_INTERVAL", DurationRange.resyncInterval) {
+        if let d = try duration(
+            "resync-interval",
+            resyncInterval,
+            "CITRUS_RESYNC_INTERVAL",
+            DurationRange.resyncInterval
+        ) {
             configuration.resyncInterval = d
         }
         if let d = try duration("fast-interval", fastInterval, "CITRUS_FAST_INTERVAL", DurationRange.fastInterval) {
@@ -57,15 +79,19 @@ struct LoopOptions: ParsableArguments {
         if let d = try duration("settle-period", settlePeriod, "CITRUS_SETTLE_PERIOD", DurationRange.settlePeriod) {
             configuration.decision.settlePeriod = d
         }
-        let grace = try duration("orphan-grace", orphanGrace, "CITRUS_ORPHAN_GRACE", DurationRange.orphanGrace) ?? .seconds(600)
+        let grace =
+            try duration("orphan-grace", orphanGrace, "CITRUS_ORPHAN_GRACE", DurationRange.orphanGrace) ?? .seconds(600)
         switch orphans ?? environment["CITRUS_ORPHANS"] ?? "report" {
         case "report": configuration.decision.orphanPolicy = .report
         case "delete": configuration.decision.orphanPolicy = .delete(grace: grace)
-        case let other: throw ConfigurationError("--orphans \"\(other)\" is not a policy; use report (the default) or delete")
+        case let other:
+            throw ConfigurationError("--orphans \"\(other)\" is not a policy; use report (the default) or delete")
         }
         if let n = try ConfigurationError.wholeNumber(
-            "max-concurrent-calls", maxConcurrentCalls ?? environment["CITRUS_MAX_CONCURRENT_CALLS"], in: 1...64)
-        {
+            "max-concurrent-calls",
+            maxConcurrentCalls ?? environment["CITRUS_MAX_CONCURRENT_CALLS"],
+            in: 1...64
+        ) {
             configuration.maxConcurrentCalls = n
         }
         return configuration

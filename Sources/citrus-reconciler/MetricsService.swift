@@ -32,11 +32,13 @@ struct MetricsService: Service {
         // A pass can wait minutes in the rate budget; an agent has up to --bootstrap-timeout.
         factory.durationHistogramBuckets = [
             "citrus_pass_duration_seconds": [
-                .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                .milliseconds(500),
                 .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
             ],
             "citrus_agent_bootstrap_seconds": [
-                .seconds(5), .seconds(15), .seconds(30), .seconds(60), .seconds(120), .seconds(180), .seconds(300), .seconds(600),
+                .seconds(5), .seconds(15), .seconds(30), .seconds(60), .seconds(120), .seconds(180), .seconds(300),
+                .seconds(600),
                 .seconds(900), .seconds(1800), .seconds(3600),
             ],
         ]
@@ -47,12 +49,14 @@ struct MetricsService: Service {
             )
         }
         return MetricsService(
-            address: address, registry: registry,
+            address: address,
+            registry: registry,
             refresh: {
                 ReconcilerMetrics.refresh()
                 await budget.publishMetrics()
             },
-            logger: logger)
+            logger: logger
+        )
     }
 
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
@@ -122,7 +126,9 @@ struct MetricsService: Service {
                     var responseHeaders = HTTPHeaders(headers)
                     responseHeaders.add(name: "content-length", value: String(body.count))
                     responseHeaders.add(name: "connection", value: request.isKeepAlive ? "keep-alive" : "close")
-                    try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: status, headers: responseHeaders)))
+                    try await outbound.write(
+                        .head(HTTPResponseHead(version: .http1_1, status: status, headers: responseHeaders))
+                    )
                     if request.method != .HEAD && !body.isEmpty {
                         try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
                     }
@@ -134,7 +140,9 @@ struct MetricsService: Service {
     }
 
     private func respond(to request: HTTPRequestHead) async -> (HTTPResponseStatus, [(String, String)], [UInt8]) {
-        let path = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? request.uri
+        let path =
+            request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
+            ?? request.uri
         let text = ("content-type", "text/plain; charset=utf-8")
         guard path == "/metrics" || path == "/healthz" else {
             return (.notFound, [text], Array("not found; try /metrics or /healthz\n".utf8))

@@ -6,13 +6,17 @@ import ServerStore
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply the schema migrations the database lacks, print them, and exit.",
-        discussion: "Safe to run twice (the second run applies nothing) and concurrently (runs are serialised in the database)."
+        discussion:
+            "Safe to run twice (the second run applies nothing) and concurrently (runs are serialised in the database)."
     )
 
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let connection = try await database.connect(command: "migrate", environment: ProcessInfo.processInfo.environment)
+        let connection = try await database.connect(
+            command: "migrate",
+            environment: ProcessInfo.processInfo.environment
+        )
         do {
             let applied = try await Migrator().migrate(on: connection)
             if applied.isEmpty {

@@ -47,8 +47,11 @@ struct Plan: AsyncParsableCommand {
         let client = DigitalOceanClient(configuration: .init(token: token, baseURL: url.absoluteString), logger: logger)
         let cloud = DigitalOceanFleet(client: client)
         let reconciler = FleetReconciler(
-            repository: PostgresServerRepository(connection: connection), cloud: cloud,
-            configuration: configuration, logger: logger, mayAct: { false }
+            repository: PostgresServerRepository(connection: connection),
+            cloud: cloud,
+            configuration: configuration,
+            logger: logger,
+            mayAct: { false }
         )
         var pending = false
         do {

@@ -51,7 +51,8 @@ struct Reloader: Sendable {
             reloaded.append("log level \(level) from \(origin)\(before == level ? "" : " (was \(before))")")
         case .invalid(let text, let origin):
             logger.error(
-                "reload: kept log level \(levels.level): \(origin) \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical")
+                "reload: kept log level \(levels.level): \(origin) \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical"
+            )
             kept.append("log level \(levels.level) (the new one is not a level)")
         }
 
@@ -63,7 +64,8 @@ struct Reloader: Sendable {
     /// The environment to read the token from on reload, and the source's name for the journal:
     /// the copy `ExecReload=` left in `$RUNTIME_DIRECTORY` stands in for `$CREDENTIALS_DIRECTORY`.
     static func tokenEnvironment(
-        _ environment: [String: String], fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
+        _ environment: [String: String],
+        fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
     ) -> (environment: [String: String], source: String) {
         var environment = environment
         if let runtime = runtimeDirectory(environment), fileExists(runtime + "/digitalocean-token") {
@@ -83,7 +85,8 @@ struct Reloader: Sendable {
     /// `ExecReload=` wrote, else `CITRUS_LOG_LEVEL` of the start-time environment; empty or unset
     /// is `info`, as at start.
     static func logLevel(
-        flag: Logger.Level?, environment: [String: String],
+        flag: Logger.Level?,
+        environment: [String: String],
         readFile: (String) -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) }
     ) -> LevelChoice {
         if let flag { return .fixed(flag) }
@@ -107,7 +110,9 @@ struct Reloader: Sendable {
 
     /// `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`; the first one when several are set).
     static func runtimeDirectory(_ environment: [String: String]) -> String? {
-        guard let value = environment["RUNTIME_DIRECTORY"], let first = value.split(separator: ":").first, first.hasPrefix("/") else {
+        guard let value = environment["RUNTIME_DIRECTORY"], let first = value.split(separator: ":").first,
+            first.hasPrefix("/")
+        else {
             return nil
         }
         return String(first)

@@ -59,8 +59,10 @@ struct Run: AsyncParsableCommand {
         switch Reloader.startLevel(flag: levelFromFlag, variable: environment["CITRUS_LOG_LEVEL"]) {
         case .fixed(let level), .level(let level, _): levels = LogLevelSwitch(level)
         case .invalid(let text, _):
-            throw ConfigurationError("CITRUS_LOG_LEVEL \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical")
-                .report(command: "run")
+            throw ConfigurationError(
+                "CITRUS_LOG_LEVEL \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical"
+            )
+            .report(command: "run")
         }
         bootstrapLogging(format: settings.format, identifier: "citrus-reconciler", level: levels)
         let logger = Logger(label: "citrus-reconciler")
@@ -74,11 +76,21 @@ struct Run: AsyncParsableCommand {
         let databaseURL = database.connectionString(environment: environment)
 
         let budget = RateBudget(configuration: settings.rates, clock: clock)
-        let metricsService = settings.metrics.map { MetricsService.bootstrap(address: $0, budget: budget, logger: logger) }
-        var clientConfiguration = DigitalOceanClient.Configuration(token: settings.token, baseURL: settings.url.absoluteString)
+        let metricsService = settings.metrics.map {
+            MetricsService.bootstrap(address: $0, budget: budget, logger: logger)
+        }
+        var clientConfiguration = DigitalOceanClient.Configuration(
+            token: settings.token,
+            baseURL: settings.url.absoluteString
+        )
         // The create's deadline is part of its settle bound: one number for both.
         clientConfiguration.requestTimeout = settings.loop.decision.createRequestTimeout
-        let client = DigitalOceanClient(configuration: clientConfiguration, rateBudget: budget, clock: clock, logger: logger)
+        let client = DigitalOceanClient(
+            configuration: clientConfiguration,
+            rateBudget: budget,
+            clock: clock,
+            logger: logger
+        )
         let leadership = Leadership.postgres(connectionString: databaseURL, clock: clock, logger: logger)
         let wake = WakeSignal(clock: clock)
         let reconciler = FleetReconciler(
@@ -92,15 +104,25 @@ struct Run: AsyncParsableCommand {
             progress: { watchdog.progress() },
             isThrottled: {
                 let snapshot = await budget.snapshot
-                return snapshot.waitingMutations + snapshot.waitingReads > 0 || snapshot.pausedUntil.map { $0 > clock.now() } ?? false
+                return snapshot.waitingMutations + snapshot.waitingReads > 0
+                    || snapshot.pausedUntil.map { $0 > clock.now() } ?? false
             }
         )
         let readiness = Readiness(notifier: notifier)
         let reload = ReloadService(
             reloader: Reloader(
-                readToken: { [digitalOcean] environment throws(ConfigurationError) in try digitalOcean.token(environment: environment) },
-                client: client, levels: levels, levelFromFlag: levelFromFlag, environment: environment, logger: logger),
-            notifier: notifier, isReady: { readiness.isReady })
+                readToken: { [digitalOcean] environment throws(ConfigurationError) in
+                    try digitalOcean.token(environment: environment)
+                },
+                client: client,
+                levels: levels,
+                levelFromFlag: levelFromFlag,
+                environment: environment,
+                logger: logger
+            ),
+            notifier: notifier,
+            isReady: { readiness.isReady }
+        )
         let reconcile = ReconcileService(
             reconciler: reconciler,
             leadership: leadership,
@@ -123,8 +145,12 @@ struct Run: AsyncParsableCommand {
         )
         let transportCheck = DatabaseTransportCheck(connectionString: databaseURL, logger: logger)
         let startup = Startup(
-            connectionString: databaseURL, applyMigrations: migrate, notifier: notifier, clock: clock,
-            progress: { watchdog.progress() }, logger: logger
+            connectionString: databaseURL,
+            applyMigrations: migrate,
+            notifier: notifier,
+            clock: clock,
+            progress: { watchdog.progress() },
+            logger: logger
         )
 
         logger.notice(
@@ -135,13 +161,15 @@ struct Run: AsyncParsableCommand {
                 "settle_period": "\(DurationText.format(settings.loop.decision.settlePeriod))",
                 "agent_bootstrap":
                     "\(settings.loop.enrollment.map { "on, hub \($0.engineURL), timeout \(DurationText.format($0.policy.timeout)), stale after \(DurationText.format($0.policy.staleAfter))" } ?? "off")",
-            ])
+            ]
+        )
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(
                         service: SequentialService(startup, SequentialService(transportCheck, reconcile)),
-                        successTerminationBehavior: .gracefullyShutdownGroup),
+                        successTerminationBehavior: .gracefullyShutdownGroup
+                    ),
                     .init(service: NotificationService(connectionString: databaseURL, wake: wake, logger: logger)),
                     .init(service: watchdog),
                     .init(service: reload),
@@ -233,7 +261,12 @@ struct Startup: Service {
             } catch {
                 if let error = error as? PostgresError, let problem = Self.configurationProblem(error) { throw problem }
                 attempt += 1
-                let delay = ReconcileCore.Backoff.delay(failures: attempt, base: .milliseconds(500), cap: .seconds(15), jitter: .random(in: 0..<1))
+                let delay = ReconcileCore.Backoff.delay(
+                    failures: attempt,
+                    base: .milliseconds(500),
+                    cap: .seconds(15),
+                    jitter: .random(in: 0..<1)
+                )
                 notifier.extendTimeout(delay + .seconds(30))
                 notifier.status("starting: waiting for the database (\(error))")
                 logger.warning("database not ready; retrying in \(DurationText.format(delay)): \(error)")

@@ -19,7 +19,11 @@ struct Status: AsyncParsableCommand {
 
     @Option(
         name: .customLong("status"),
-        help: ArgumentHelp("Only rows in these states (comma-separated or repeated), e.g. --status failed,unreachable.", valueName: "state"))
+        help: ArgumentHelp(
+            "Only rows in these states (comma-separated or repeated), e.g. --status failed,unreachable.",
+            valueName: "state"
+        )
+    )
     var statuses: [String] = []
 
     @Flag(help: "Redraw the table every --interval until interrupted (Ctrl-C).")
@@ -37,7 +41,8 @@ struct Status: AsyncParsableCommand {
         let every: Duration
         do throws(ConfigurationError) {
             wanted = try Self.parse(statuses)
-            guard let parsed = DurationText.parse(interval), parsed >= .milliseconds(100), parsed <= .seconds(3600) else {
+            guard let parsed = DurationText.parse(interval), parsed >= .milliseconds(100), parsed <= .seconds(3600)
+            else {
                 throw ConfigurationError("--interval \"\(interval)\" must be a duration from 100ms to 1h, such as 2s")
             }
             every = parsed

@@ -6,7 +6,8 @@ import Simulation
 struct CitrusSimulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "citrus-simulate",
-        abstract: "Run the deterministic simulation: the daemon's own code in seeded worlds of faults, crashes and replicas.",
+        abstract:
+            "Run the deterministic simulation: the daemon's own code in seeded worlds of faults, crashes and replicas.",
         discussion: """
             Each seed builds one world (Postgres, DigitalOcean, operators, one to three replicas) in virtual time and \
             checks the safety invariants after every step and convergence once the faults stop. A failing seed is \
@@ -32,7 +33,10 @@ struct CitrusSimulate: ParsableCommand {
             if trace { for line in outcome.trace { print(line) } }
             print(Self.summary(outcome))
             if !outcome.takeovers.isEmpty {
-                print("  frozen leader replaced after " + outcome.takeovers.map { String(format: "%.1f s", $0) }.joined(separator: ", "))
+                print(
+                    "  frozen leader replaced after "
+                        + outcome.takeovers.map { String(format: "%.1f s", $0) }.joined(separator: ", ")
+                )
             }
             for violation in outcome.violations { print("  violation \(violation)") }
             if !outcome.violations.isEmpty { throw ExitCode.failure }
@@ -56,13 +60,25 @@ struct CitrusSimulate: ParsableCommand {
         print(
             String(
                 format: "%llu seeds (%llu…%llu) in %.1f s (%.0f seeds/s, %d steps): %d with violations",
-                seeds, first, first + seeds - 1, elapsed, Double(seeds) / elapsed, steps, failed.count))
+                seeds,
+                first,
+                first + seeds - 1,
+                elapsed,
+                Double(seeds) / elapsed,
+                steps,
+                failed.count
+            )
+        )
         if !takeovers.isEmpty {
             takeovers.sort()
             print(
                 String(
-                    format: "frozen leader replaced: %d times, median %.1f s, worst %.1f s (virtual time)", takeovers.count,
-                    takeovers[takeovers.count / 2], takeovers.last ?? 0))
+                    format: "frozen leader replaced: %d times, median %.1f s, worst %.1f s (virtual time)",
+                    takeovers.count,
+                    takeovers[takeovers.count / 2],
+                    takeovers.last ?? 0
+                )
+            )
         }
         if !failed.isEmpty { throw ExitCode.failure }
     }
@@ -78,7 +94,14 @@ struct CitrusSimulate: ParsableCommand {
     static func summary(_ outcome: SimulationWorld.Outcome) -> String {
         String(
             format: "seed %llu: %d replicas, %d rows, %d requests, %.0f virtual s, %d steps, trace %016llx, %@",
-            outcome.seed, outcome.replicas, outcome.rows, outcome.requests, outcome.virtualSeconds, outcome.steps, outcome.traceHash,
-            outcome.violations.isEmpty ? "no violation" : "\(outcome.violations.count) violations")
+            outcome.seed,
+            outcome.replicas,
+            outcome.rows,
+            outcome.requests,
+            outcome.virtualSeconds,
+            outcome.steps,
+            outcome.traceHash,
+            outcome.violations.isEmpty ? "no violation" : "\(outcome.violations.count) violations"
+        )
     }
 }

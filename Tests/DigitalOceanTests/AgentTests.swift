@@ -29,7 +29,8 @@ import Testing
             """
         #expect(
             AgentCredentials.extract(fromScript: script)
-                == AgentCredentials(agentID: Self.id, key: Self.key, engineURL: "ws://127.0.0.1:9000/agent"))
+                == AgentCredentials(agentID: Self.id, key: Self.key, engineURL: "ws://127.0.0.1:9000/agent")
+        )
     }
 
     @Test func allowsQuotesLeadingSpacesExportAndCRLF() {
@@ -37,12 +38,16 @@ import Testing
             "  export AGENT_ID=\"\(Self.id)\"\r\n\texport   AGENT_KEY='\(Self.key)'\r\n    ENGINE_WS_URL=\"wss://hub.example.com/agent\"  \r\n"
         #expect(
             AgentCredentials.extract(fromScript: script)
-                == AgentCredentials(agentID: Self.id, key: Self.key, engineURL: "wss://hub.example.com/agent"))
+                == AgentCredentials(agentID: Self.id, key: Self.key, engineURL: "wss://hub.example.com/agent")
+        )
     }
 
     @Test func takesTheFirstLineForEachName() {
         let script = "AGENT_ID=first\nAGENT_ID=second\nAGENT_KEY=k1\nENGINE_WS_URL=ws://localhost/\nAGENT_KEY=k2\n"
-        #expect(AgentCredentials.extract(fromScript: script) == AgentCredentials(agentID: "first", key: "k1", engineURL: "ws://localhost/"))
+        #expect(
+            AgentCredentials.extract(fromScript: script)
+                == AgentCredentials(agentID: "first", key: "k1", engineURL: "ws://localhost/")
+        )
     }
 
     @Test(arguments: [
@@ -83,8 +88,13 @@ import Testing
         #expect(v6 == AgentEndpoint(secure: false, host: "::1", port: 81, target: "/"))
         #expect(v6.isLoopback && v6.authority == "[::1]:81")
         #expect(try AgentEndpoint.parse("WS://LocalHost/agent").get().isLoopback)
-        #expect(try AgentEndpoint.parse("wss://127.0.0.1/agent").get() == AgentEndpoint(secure: true, host: "127.0.0.1", port: 443, target: "/agent"))
-        for remote in ["ws://hub.example.com/agent", "ws://10.0.0.1:80/", "ws://[2001:db8::1]/", "ws://127.0.0.1.example.com/"] {
+        #expect(
+            try AgentEndpoint.parse("wss://127.0.0.1/agent").get()
+                == AgentEndpoint(secure: true, host: "127.0.0.1", port: 443, target: "/agent")
+        )
+        for remote in [
+            "ws://hub.example.com/agent", "ws://10.0.0.1:80/", "ws://[2001:db8::1]/", "ws://127.0.0.1.example.com/",
+        ] {
             #expect(try !AgentEndpoint.parse(remote).get().isLoopback, "\(remote)")
         }
         #expect(AgentEndpoint.parse("http://127.0.0.1/") == .failure(.notWebSocket))
@@ -111,7 +121,12 @@ import Testing
     }
 
     static func post(_ body: String, token: String = SimulatorHarness.token) -> SimulatedDigitalOcean.Request {
-        .init(method: "POST", uri: "/v2/droplets", headers: [("authorization", "Bearer \(token)")], body: Array(body.utf8))
+        .init(
+            method: "POST",
+            uri: "/v2/droplets",
+            headers: [("authorization", "Bearer \(token)")],
+            body: Array(body.utf8)
+        )
     }
 
     @Test func theRequestLogNotesUserDataBySizeAndNeverKeepsItsText() throws {
@@ -119,7 +134,9 @@ import Testing
         let script = Self.script(id: UUID().uuidString.lowercased(), key: Self.key, url: "ws://127.0.0.1:1/agent")
         _ = sim.handle(Self.post(Self.createBody(name: "with-agent", userData: script)))
         // A create the API refuses for its user_data (not a string) is logged the same way.
-        _ = sim.handle(Self.post(#"{"name":"bad","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","user_data":["\#(Self.key)"]}"#))
+        _ = sim.handle(
+            Self.post(#"{"name":"bad","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","user_data":["\#(Self.key)"]}"#)
+        )
         // A body that is not JSON is not kept at all, only its size.
         let broken = #"{"name":"broken","user_data":"AGENT_KEY=\#(Self.key)"#
         _ = sim.handle(Self.post(broken))
@@ -142,13 +159,22 @@ import Testing
     }
 
     @Test func theStateFileAndTheAgentListingNeverHoldTheKey() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("do-sim-agents-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "do-sim-agents-\(UUID().uuidString)"
+        )
         defer { try? FileManager.default.removeItem(at: directory) }
         var configuration = SimulatorHarness.testConfiguration()
         configuration.stateDirectory = directory.path
         let sim = try SimulatedDigitalOcean(configuration: configuration)
         let id = UUID().uuidString.lowercased()
-        _ = sim.handle(Self.post(Self.createBody(name: "kept", userData: Self.script(id: id, key: Self.key, url: "ws://127.0.0.1:1/agent"))))
+        _ = sim.handle(
+            Self.post(
+                Self.createBody(
+                    name: "kept",
+                    userData: Self.script(id: id, key: Self.key, url: "ws://127.0.0.1:1/agent")
+                )
+            )
+        )
 
         let agents = sim.agents()
         #expect(agents.map(\.agentID) == [id])
@@ -156,7 +182,10 @@ import Testing
         let listing = String(decoding: try JSONEncoder().encode(agents), as: UTF8.self)
         #expect(!listing.contains(Self.key))
 
-        let stateFile = String(decoding: try Data(contentsOf: directory.appendingPathComponent("simulator-state.json")), as: UTF8.self)
+        let stateFile = String(
+            decoding: try Data(contentsOf: directory.appendingPathComponent("simulator-state.json")),
+            as: UTF8.self
+        )
         #expect(stateFile.contains("kept"))
         #expect(!stateFile.contains(Self.key))
         #expect(!stateFile.contains(id))
@@ -178,9 +207,18 @@ import Testing
 // MARK: - Admin API (transport-free)
 
 @Suite struct AgentAdminTests {
-    static func call(_ sim: SimulatedDigitalOcean, _ method: String, _ uri: String, _ body: String = "") throws -> (Int, JSONValue) {
+    static func call(
+        _ sim: SimulatedDigitalOcean,
+        _ method: String,
+        _ uri: String,
+        _ body: String = ""
+    ) throws -> (Int, JSONValue) {
         let request = SimulatedDigitalOcean.Request(
-            method: method, uri: uri, headers: [(name: "Content-Type", value: "application/json")], body: Array(body.utf8))
+            method: method,
+            uri: uri,
+            headers: [(name: "Content-Type", value: "application/json")],
+            body: Array(body.utf8)
+        )
         guard case .respond(let response, _) = sim.handle(request) else {
             throw SimulatorError("no answer")
         }
@@ -190,15 +228,23 @@ import Testing
     @Test func faultsAndTimingsAreSetThroughTheAdminAPI() throws {
         let sim = try SimulatedDigitalOcean(configuration: SimulatorHarness.testConfiguration())
         let (status, faults) = try Self.call(
-            sim, "PUT", "/_sim/faults",
-            #"{"agent_never_connect_probability":0.25,"agent_wrong_key_probability":2,"agent_late_probability":0.5,"agent_late_seconds":30}"#)
+            sim,
+            "PUT",
+            "/_sim/faults",
+            #"{"agent_never_connect_probability":0.25,"agent_wrong_key_probability":2,"agent_late_probability":0.5,"agent_late_seconds":30}"#
+        )
         #expect(status == 200)
         #expect(faults["agent_wrong_key_probability"]?.doubleValue == 1)  // clamped like the other probabilities
         #expect(sim.faults.agentNeverConnectProbability == 0.25)
         #expect(sim.faults.agentLateProbability == 0.5 && sim.faults.agentLateSeconds == 30)
 
         #expect(try Self.call(sim, "GET", "/_sim/agent-settings").1["boot_delay_seconds"]?.doubleValue == 0.2)
-        let (updated, timing) = try Self.call(sim, "PUT", "/admin/agent-settings", #"{"heartbeat_interval_seconds":3,"boot_delay_seconds":0}"#)
+        let (updated, timing) = try Self.call(
+            sim,
+            "PUT",
+            "/admin/agent-settings",
+            #"{"heartbeat_interval_seconds":3,"boot_delay_seconds":0}"#
+        )
         #expect(updated == 200)
         #expect(timing["heartbeat_interval_seconds"]?.doubleValue == 3)
         #expect(sim.agentTiming.bootDelaySeconds == 0 && sim.agentTiming.heartbeatIntervalSeconds == 3)
@@ -226,7 +272,10 @@ import Testing
         let (_, listing) = try Self.call(sim, "GET", "/_sim/agents")
         #expect(listing["agents"]?.arrayValue?.map { $0["droplet_id"]?.intValue } == [with])
         #expect(!listing.text.contains(AgentSecrecyTests.key))
-        #expect(sim.requestLog().allSatisfy { !$0.path.contains("_sim") && !$0.path.contains("admin") }, "admin calls are not logged")
+        #expect(
+            sim.requestLog().allSatisfy { !$0.path.contains("_sim") && !$0.path.contains("admin") },
+            "admin calls are not logged"
+        )
     }
 }
 
@@ -271,10 +320,19 @@ import Testing
     }
 
     /// Creates a droplet through the HTTP API and returns its id.
-    static func create(_ sim: SimulatorHarness.Running, name: String, url: String, key: String = key) async throws -> Int64 {
+    static func create(
+        _ sim: SimulatorHarness.Running,
+        name: String,
+        url: String,
+        key: String = key
+    ) async throws -> Int64 {
         let script = AgentSecrecyTests.script(id: agentID, key: key, url: url)
         let response = try await raw(
-            .POST, sim.baseURL + "/v2/droplets", token: sim.token, body: AgentSecrecyTests.createBody(name: name, userData: script))
+            .POST,
+            sim.baseURL + "/v2/droplets",
+            token: sim.token,
+            body: AgentSecrecyTests.createBody(name: name, userData: script)
+        )
         #expect(response.status == 202)
         return try #require(try JSONValue.parse(response.body)["droplet"]?["id"]?.intValue)
     }
@@ -289,9 +347,14 @@ import Testing
             let droplet = try await Self.create(sim, name: "agent-1", url: hub.url)
             #expect(try await eventually { hub.heartbeats(on: 0) >= 2 })
             let hello = try #require(hub.messages(on: 0).first)
-            #expect(hello == .object([("agent_id", .string(Self.agentID)), ("key", .string(Self.key)), ("type", "hello")]))
+            #expect(
+                hello == .object([("agent_id", .string(Self.agentID)), ("key", .string(Self.key)), ("type", "hello")])
+            )
             let active = try #require(sim.simulator.droplet(id: droplet)?.activeAt)
-            #expect(try #require(hub.firstHelloAt).timeIntervalSince(active) >= 0.19, "cloud-init waits for the boot delay")
+            #expect(
+                try #require(hub.firstHelloAt).timeIntervalSince(active) >= 0.19,
+                "cloud-init waits for the boot delay"
+            )
 
             let listing = try await raw(.GET, sim.baseURL + "/_sim/agents", token: nil)
             let text = String(decoding: listing.body, as: UTF8.self)
@@ -395,12 +458,20 @@ import Testing
             let remote = try await Self.create(sim, name: "agent-remote", url: "ws://192.0.2.1:\(hub.port)/agent")
             let secure = try await Self.create(sim, name: "agent-tls", url: "wss://127.0.0.1:\(hub.port)/agent")
             #expect(
-                try await eventually { sim.simulator.agent(dropletID: remote)?.note != nil && sim.simulator.agent(dropletID: secure)?.note != nil })
+                try await eventually {
+                    sim.simulator.agent(dropletID: remote)?.note != nil
+                        && sim.simulator.agent(dropletID: secure)?.note != nil
+                }
+            )
             #expect(sim.simulator.agent(dropletID: remote)?.state == .stopped)
             #expect(sim.simulator.agent(dropletID: remote)?.note?.contains("not loopback") == true)
             #expect(sim.simulator.agent(dropletID: secure)?.note?.contains("ws:// only") == true)
             #expect(hub.connectionCount == 0)
-            #expect(recorder.entries.contains { $0.message == "agent not started" && $0.metadata["reason"]?.contains("192.0.2.1") == true })
+            #expect(
+                recorder.entries.contains {
+                    $0.message == "agent not started" && $0.metadata["reason"]?.contains("192.0.2.1") == true
+                }
+            )
             #expect(!recorder.entries.contains { $0.message == "agent connecting" })
         }
     }
@@ -447,7 +518,8 @@ final class TestHub: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
+                    )
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -466,7 +538,9 @@ final class TestHub: Sendable {
     var connectionCount: Int { records.withLock { $0.count } }
     var refusals: Int { refusalCount.withLock { $0 } }
     var firstHelloAt: Date? { helloTime.withLock { $0 } }
-    func messages(on connection: Int) -> [JSONValue] { records.withLock { connection < $0.count ? $0[connection].messages : [] } }
+    func messages(on connection: Int) -> [JSONValue] {
+        records.withLock { connection < $0.count ? $0[connection].messages : [] }
+    }
     func heartbeats(on connection: Int) -> Int { messages(on: connection).filter { $0["type"] == "heartbeat" }.count }
     func isClosed(_ connection: Int) -> Bool { records.withLock { connection < $0.count && $0[connection].closed } }
 
@@ -522,7 +596,10 @@ private final class HubHandler: ChannelInboundHandler {
                 var code = context.channel.allocator.buffer(capacity: 2)
                 code.writeInteger(UInt16(4401))
                 closing = true
-                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: code)), promise: nil)
+                context.writeAndFlush(
+                    wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: code)),
+                    promise: nil
+                )
             }
         case .connectionClose:
             if closing {
@@ -530,7 +607,9 @@ private final class HubHandler: ChannelInboundHandler {
             } else {
                 closing = true
                 let echo = WebSocketFrame(fin: true, opcode: .connectionClose, data: frame.unmaskedData)
-                context.writeAndFlush(wrapOutboundOut(echo)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                context.writeAndFlush(wrapOutboundOut(echo)).assumeIsolated().whenComplete { _ in
+                    context.close(promise: nil)
+                }
             }
         default:
             break

@@ -30,7 +30,11 @@ import Testing
 
     @Test func createReturnsNewDropletThatBecomesActiveWithAddresses() async throws {
         try await withClient { client, sim in
-            let request = DropletCreateRequest(name: "web-1.example.com", tags: ["citrus-host", "citrus-server:8a1f"], userData: "#cloud-config\n")
+            let request = DropletCreateRequest(
+                name: "web-1.example.com",
+                tags: ["citrus-host", "citrus-server:8a1f"],
+                userData: "#cloud-config\n"
+            )
             let created = try await client.createDroplet(request)
 
             #expect(created.droplet.status == .new)
@@ -66,15 +70,21 @@ import Testing
                 (DropletCreateRequest(name: "ok", userData: String(repeating: "x", count: 64 * 1024 + 1)), "64 KiB"),
             ]
             for (request, phrase) in bad {
-                let error = await expectFailure { () async throws(DigitalOceanError) in try await client.createDroplet(request) }
+                let error = await expectFailure { () async throws(DigitalOceanError) in
+                    try await client.createDroplet(request)
+                }
                 #expect(error?.code == .validation)
                 #expect(error?.isPermanent == true)
-                #expect(error?.description.contains(phrase) == true, "\(String(describing: error)) should mention \(phrase)")
+                #expect(
+                    error?.description.contains(phrase) == true,
+                    "\(String(describing: error)) should mention \(phrase)"
+                )
             }
             #expect(sim.simulator.requestLog().isEmpty)
             // The limits themselves are allowed.
             try DropletCreateRequest(
-                name: String(repeating: "a", count: 255), tags: [String(repeating: "t", count: 255)],
+                name: String(repeating: "a", count: 255),
+                tags: [String(repeating: "t", count: 255)],
                 userData: String(repeating: "x", count: 64 * 1024)
             ).validate()
         }
@@ -97,7 +107,9 @@ import Testing
     @Test func unauthorizedIsPermanentAndNeverShowsTheToken() async throws {
         let secret = "dop_v1_wrong_secret_value_123"
         try await withClient(token: secret) { client, sim in
-            let error = await expectFailure { () async throws(DigitalOceanError) in try await client.listDroplets(tag: "citrus-host") }
+            let error = await expectFailure { () async throws(DigitalOceanError) in
+                try await client.listDroplets(tag: "citrus-host")
+            }
             #expect(error?.code == .unauthorized)
             #expect(error?.isPermanent == true)
             #expect(error?.apiErrorID == "unauthorized")
@@ -122,7 +134,10 @@ import Testing
             // Still listed briefly after the delete, as the real API does, then gone.
             #expect(try await client.listDroplets(tag: "citrus-host").map(\.id) == [injected.id])
             #expect(try await eventually { (try? await client.listDroplets(tag: "citrus-host").isEmpty) == true })
-            #expect(await expectFailure { () async throws(DigitalOceanError) in try await client.droplet(id: injected.id) }?.code == .notFound)
+            #expect(
+                await expectFailure { () async throws(DigitalOceanError) in try await client.droplet(id: injected.id) }?
+                    .code == .notFound
+            )
             #expect(sim.simulator.droplet(id: injected.id)?.deletedAt != nil)
             #expect(try await client.deleteDroplet(id: 999) == .alreadyGone)
         }
@@ -148,7 +163,9 @@ import Testing
         try await withClient { client, sim in
             sim.simulator.updateFaults { $0.createResponseLostProbability = 1 }
             let error = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.createDroplet(DropletCreateRequest(name: "lost-1", tags: ["citrus-host", "citrus-server:lost"]))
+                try await client.createDroplet(
+                    DropletCreateRequest(name: "lost-1", tags: ["citrus-host", "citrus-server:lost"])
+                )
             }
             #expect(error?.code == .outcomeUnknown)
             #expect(error?.isTransient == true)
@@ -170,7 +187,8 @@ import Testing
             #expect(sim.simulator.droplets().count == 1)
 
             sim.simulator.updateFaults {
-                $0 = SimulatorFaults(); $0.failNextRequests = 1
+                $0 = SimulatorFaults()
+                $0.failNextRequests = 1
             }
             let beforeCommit = await expectFailure { () async throws(DigitalOceanError) in
                 try await client.createDroplet(DropletCreateRequest(name: "half-2"))
@@ -184,16 +202,24 @@ import Testing
     @Test func unreachableServerIsATransportError() async throws {
         // A port that was just free: bind the simulator, note its port, stop it.
         let port = try await SimulatorHarness.withSimulator { $0.port }
-        var config = DigitalOceanClient.Configuration(token: DigitalOceanToken("t"), baseURL: "http://127.0.0.1:\(port)")
+        var config = DigitalOceanClient.Configuration(
+            token: DigitalOceanToken("t"),
+            baseURL: "http://127.0.0.1:\(port)"
+        )
         config.retry.maximumAttempts = 2
         config.retry.initialBackoff = .milliseconds(5)
         config.connectTimeout = .seconds(1)
-        let client = DigitalOceanClient(configuration: config, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let client = DigitalOceanClient(
+            configuration: config,
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
         let read = await expectFailure { () async throws(DigitalOceanError) in try await client.listDroplets(tag: nil) }
         #expect(read?.code == .transport)
         #expect(read?.attempts == 2)
         // Connection refused: the create never left, so it is not an unknown outcome.
-        let create = await expectFailure { () async throws(DigitalOceanError) in try await client.createDroplet(DropletCreateRequest(name: "x1")) }
+        let create = await expectFailure { () async throws(DigitalOceanError) in
+            try await client.createDroplet(DropletCreateRequest(name: "x1"))
+        }
         #expect(create?.code == .transport)
         try await client.shutdown()
     }
@@ -214,7 +240,9 @@ import Testing
             let created = try await client.createDroplet(DropletCreateRequest(name: "ghost"))
             #expect(created.droplet.status == .new)
             try await Task.sleep(for: .milliseconds(400))
-            let error = await expectFailure { () async throws(DigitalOceanError) in try await client.droplet(id: created.droplet.id) }
+            let error = await expectFailure { () async throws(DigitalOceanError) in
+                try await client.droplet(id: created.droplet.id)
+            }
             #expect(error?.code == .notFound)
             #expect(sim.simulator.droplet(id: created.droplet.id)?.vanishedAt != nil)
             #expect(sim.simulator.droplet(id: created.droplet.id)?.activeAt == nil)

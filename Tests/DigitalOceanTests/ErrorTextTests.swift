@@ -16,7 +16,9 @@ struct ErrorTextTests {
     func refusedHeaderNeverEchoesTheToken() async throws {
         let secret = "dop_v1_SECRET\u{07}token_0123456789"
         try await withClient(token: secret) { client, sim in
-            let read = await expectFailure { () async throws(DigitalOceanError) in try await client.listDroplets(tag: "citrus-host") }
+            let read = await expectFailure { () async throws(DigitalOceanError) in
+                try await client.listDroplets(tag: "citrus-host")
+            }
             let create = await expectFailure { () async throws(DigitalOceanError) in
                 try await client.createDroplet(DropletCreateRequest(name: "web-1"))
             }
@@ -36,12 +38,24 @@ struct ErrorTextTests {
     @Test("transport errors are described in fixed words, whatever their own description says")
     func transportSummaryIsFixedWording() {
         let secret = "dop_v1_SECRET"
-        #expect(ErrorText.transportSummary(of: HTTPClientError.invalidHeaderFieldValues(["Bearer \(secret)"])).contains(secret) == false)
-        #expect(ErrorText.transportSummary(of: HTTPClientError.invalidHeaderFieldNames(["x-\(secret)"])).contains(secret) == false)
-        #expect(ErrorText.transportSummary(of: HTTPClientError.unsupportedScheme(secret)) == "HTTP client error: unsupported scheme")
+        #expect(
+            ErrorText.transportSummary(of: HTTPClientError.invalidHeaderFieldValues(["Bearer \(secret)"])).contains(
+                secret
+            ) == false
+        )
+        #expect(
+            ErrorText.transportSummary(of: HTTPClientError.invalidHeaderFieldNames(["x-\(secret)"])).contains(secret)
+                == false
+        )
+        #expect(
+            ErrorText.transportSummary(of: HTTPClientError.unsupportedScheme(secret))
+                == "HTTP client error: unsupported scheme"
+        )
         #expect(ErrorText.transportSummary(of: HTTPClientError.deadlineExceeded) == "timed out")
         #expect(ErrorText.transportSummary(of: HTTPClientError.remoteConnectionClosed) == "the connection was closed")
-        struct Chatty: Error, CustomStringConvertible { var description: String { "Authorization: Bearer dop_v1_SECRET" } }
+        struct Chatty: Error, CustomStringConvertible {
+            var description: String { "Authorization: Bearer dop_v1_SECRET" }
+        }
         #expect(ErrorText.transportSummary(of: Chatty()) == "unexpected Chatty")
     }
 
@@ -65,7 +79,9 @@ struct ErrorTextTests {
             sim.simulator.updateFaults { $0.createRefusedEchoingBody = true }  // a 422 that quotes the whole request
             var request = DropletCreateRequest(name: "web-1")
             request.userData = String(repeating: "#!/bin/sh\necho hello\n", count: 2500)  // about 50 KiB
-            let error = try #require(await expectFailure { () async throws(DigitalOceanError) in try await client.createDroplet(request) })
+            let error = try #require(
+                await expectFailure { () async throws(DigitalOceanError) in try await client.createDroplet(request) }
+            )
             #expect(error.code == .validation)
             #expect(error.message.utf8.count <= ErrorText.limit + 64, "\(error.message.utf8.count) bytes")
             #expect(error.message.contains("… [cut: "), "\(error.message.suffix(80))")
@@ -73,7 +89,9 @@ struct ErrorTextTests {
         }
     }
 
-    @Test("a secret of the request that an echo quotes is redacted before the echo is cut, so no cut leaves part of it behind")
+    @Test(
+        "a secret of the request that an echo quotes is redacted before the echo is cut, so no cut leaves part of it behind"
+    )
     func secretsRedactedBeforeTheCut() async throws {
         try await withClient { client, sim in
             sim.simulator.updateFaults { $0.createRefusedEchoingBody = true }
@@ -82,9 +100,13 @@ struct ErrorTextTests {
             // Wherever the echo puts it, some padding places the key across the 1 KiB cut.
             for padding in stride(from: ErrorText.limit - head.utf8.count - 200, through: ErrorText.limit, by: 16) {
                 var request = DropletCreateRequest(name: "web-1")
-                request.userData = String(repeating: "x", count: max(0, padding)) + key + String(repeating: "y", count: 2000)
+                request.userData =
+                    String(repeating: "x", count: max(0, padding)) + key + String(repeating: "y", count: 2000)
                 request.secrets = [key]
-                let error = try #require(await expectFailure { () async throws(DigitalOceanError) in try await client.createDroplet(request) })
+                let error = try #require(
+                    await expectFailure { () async throws(DigitalOceanError) in try await client.createDroplet(request)
+                    }
+                )
                 #expect(!"\(error)".contains(key.prefix(12)), "part of the key survived the cut at padding \(padding)")
             }
         }
@@ -103,7 +125,10 @@ struct ErrorTextTests {
     @Test("a token is printable ASCII without spaces, at most 4 KiB; the reason never quotes it")
     func tokenCharacters() {
         #expect(DigitalOceanToken.problem(with: "dop_v1_0123456789abcdef") == nil)
-        for bad in ["dop\u{07}v1", "dop v1", "dop\tv1", "dópv1", "dop\u{7F}", "dop\r\nX-Evil: 1", String(repeating: "a", count: 4097), ""] {
+        for bad in [
+            "dop\u{07}v1", "dop v1", "dop\tv1", "dópv1", "dop\u{7F}", "dop\r\nX-Evil: 1",
+            String(repeating: "a", count: 4097), "",
+        ] {
             let problem = DigitalOceanToken.problem(with: bad)
             #expect(problem != nil, "accepted \(bad.debugDescription)")
             #expect(problem.map { !$0.contains("dop") } ?? true, "\(problem ?? "")")

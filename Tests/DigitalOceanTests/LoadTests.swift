@@ -21,8 +21,14 @@ import Testing
         try await SimulatorHarness.withSimulator(configuration: configuration) { sim in
             let droplet = try sim.simulator.inject(.init(name: "load-target", tags: ["citrus-host"]))
             var httpConfiguration = HTTPClient.Configuration()
-            httpConfiguration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
-            let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
+            httpConfiguration.connectionPool = .init(
+                idleTimeout: .seconds(30),
+                concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency
+            )
+            let client = HTTPClient(
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+                configuration: httpConfiguration
+            )
             let url = sim.baseURL + "/v2/droplets/\(droplet.id)"
             let token = sim.token
             let started = ContinuousClock.now
@@ -45,7 +51,10 @@ import Testing
                     }
                 }
                 var totals = (0, 0)
-                for try await (ok, bad) in group { totals.0 += ok; totals.1 += bad }
+                for try await (ok, bad) in group {
+                    totals.0 += ok
+                    totals.1 += bad
+                }
                 return totals
             }
             let elapsed = ContinuousClock.now - started

@@ -36,7 +36,8 @@ final class ManualClock: RateBudgetClock {
 
     func sleep(until deadline: Date) async throws {
         let id = state.withLock { s in
-            s.nextID += 1; return s.nextID
+            s.nextID += 1
+            return s.nextID
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in

@@ -40,7 +40,10 @@ import Testing
     }
 
     @Test func linksAndPagesAreOptionalAtEveryLevel() throws {
-        for json in [#"{"droplets":[],"meta":{"total":0}}"#, #"{"droplets":[],"links":{}}"#, #"{"droplets":[],"links":{"pages":{}}}"#] {
+        for json in [
+            #"{"droplets":[],"meta":{"total":0}}"#, #"{"droplets":[],"links":{}}"#,
+            #"{"droplets":[],"links":{"pages":{}}}"#,
+        ] {
             let page = try DigitalOceanJSON.decoder().decode(DropletListResponse.self, from: Data(json.utf8))
             #expect(page.links?.pages?.next == nil)
         }
@@ -60,7 +63,11 @@ import Testing
         var config = DigitalOceanClient.Configuration(token: DigitalOceanToken("t"))
         config.retry.initialBackoff = .milliseconds(100)
         config.retry.maximumBackoff = .seconds(1)
-        let client = DigitalOceanClient(configuration: config, httpClient: HTTPClient.shared, logger: Logger(label: "t"))
+        let client = DigitalOceanClient(
+            configuration: config,
+            httpClient: HTTPClient.shared,
+            logger: Logger(label: "t")
+        )
         for attempt in 1...12 {
             let delay = client.backoff(attempt: attempt)
             let ceiling = min(Duration.seconds(1), .milliseconds(100) * (1 << min(attempt - 1, 20)))
@@ -70,10 +77,18 @@ import Testing
 }
 
 @Suite struct SimulatorBehaviourTests {
-    func request(_ method: String, _ uri: String, body: String? = nil, token: String = SimulatorHarness.token) -> SimulatedDigitalOcean.Request {
+    func request(
+        _ method: String,
+        _ uri: String,
+        body: String? = nil,
+        token: String = SimulatorHarness.token
+    ) -> SimulatedDigitalOcean.Request {
         .init(
-            method: method, uri: uri, headers: [(name: "Authorization", value: "Bearer \(token)"), (name: "Host", value: "sim")],
-            body: Array((body ?? "").utf8))
+            method: method,
+            uri: uri,
+            headers: [(name: "Authorization", value: "Bearer \(token)"), (name: "Host", value: "sim")],
+            body: Array((body ?? "").utf8)
+        )
     }
 
     func respond(_ outcome: SimulatedDigitalOcean.Outcome) throws -> SimulatedDigitalOcean.Response {
@@ -85,13 +100,27 @@ import Testing
         let sim = try SimulatedDigitalOcean(configuration: SimulatorHarness.testConfiguration())
         let ten = (1...10).map { "\"n\($0)\"" }.joined(separator: ",")
         let ok = try respond(
-            sim.handle(request("POST", "/v2/droplets", body: #"{"names":[\#(ten)],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","tags":["t"]}"#)))
+            sim.handle(
+                request(
+                    "POST",
+                    "/v2/droplets",
+                    body: #"{"names":[\#(ten)],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","tags":["t"]}"#
+                )
+            )
+        )
         #expect(ok.status == 202)
         let body = try JSONValue.parse(ok.body)
         #expect(body["droplets"]?.arrayValue?.count == 10)
         #expect(body["links"]?["actions"]?.arrayValue?.count == 10)
         let eleven = try respond(
-            sim.handle(request("POST", "/v2/droplets", body: #"{"names":[\#(ten),"n11"],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)))
+            sim.handle(
+                request(
+                    "POST",
+                    "/v2/droplets",
+                    body: #"{"names":[\#(ten),"n11"],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#
+                )
+            )
+        )
         #expect(eleven.status == 422)
         #expect(try JSONValue.parse(eleven.body)["id"] == "unprocessable_entity")
         #expect(sim.droplets().count == 10)
@@ -108,12 +137,21 @@ import Testing
             (#"{"name":"ok","size":"s-1vcpu-1gb","image":"windows"}"#, 422),
             (#"{"name":"ok","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","region":"mars1"}"#, 422),
             (#"{"name":"ok","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","tags":["a b"]}"#, 422),
-            (#"{"name":"ok","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","user_data":"\#(String(repeating: "x", count: 65537))"}"#, 422),
-            (#"{"name":"ok","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","public_networking":false,"ipv6":true}"#, 422),
+            (
+                #"{"name":"ok","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","user_data":"\#(String(repeating: "x", count: 65537))"}"#,
+                422
+            ),
+            (
+                #"{"name":"ok","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","public_networking":false,"ipv6":true}"#,
+                422
+            ),
             (#"not json"#, 400),
         ]
         for (body, status) in cases {
-            #expect(try respond(sim.handle(request("POST", "/v2/droplets", body: body))).status == status, "\(body.prefix(80))")
+            #expect(
+                try respond(sim.handle(request("POST", "/v2/droplets", body: body))).status == status,
+                "\(body.prefix(80))"
+            )
         }
         #expect(sim.droplets().map(\.region) == ["nyc1", "nyc1"])
     }
@@ -142,7 +180,15 @@ import Testing
         configuration.stateDirectory = directory.path
         let first = try SimulatedDigitalOcean(configuration: configuration)
         let kept = try first.inject(.init(name: "kept", tags: ["citrus-host"]))
-        _ = try respond(first.handle(request("POST", "/v2/droplets", body: #"{"name":"made","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)))
+        _ = try respond(
+            first.handle(
+                request(
+                    "POST",
+                    "/v2/droplets",
+                    body: #"{"name":"made","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#
+                )
+            )
+        )
 
         let second = try SimulatedDigitalOcean(configuration: configuration)
         #expect(second.droplets().map(\.name) == ["kept", "made"])
@@ -157,7 +203,14 @@ import Testing
             var ids: [String] = []
             for name in ["a", "b", "c"] {
                 let response = try respond(
-                    sim.handle(request("POST", "/v2/droplets", body: #"{"name":"\#(name)","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)))
+                    sim.handle(
+                        request(
+                            "POST",
+                            "/v2/droplets",
+                            body: #"{"name":"\#(name)","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#
+                        )
+                    )
+                )
                 ids.append(response.header("x-request-id") ?? "")
             }
             return ids + sim.droplets().map { "\($0.id) \($0.vpcUUID)" }
@@ -167,7 +220,10 @@ import Testing
 
     @Test func serverStopsOnGracefulShutdown() async throws {
         let sim = try SimulatedDigitalOcean(configuration: SimulatorHarness.testConfiguration())
-        let server = try await SimulatorServer.bind(simulator: sim, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let server = try await SimulatorServer.bind(
+            simulator: sim,
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await server.run() }
@@ -182,13 +238,24 @@ import Testing
 
     @Test func adminEndpointChangesFaultsAtRunTime() async throws {
         try await SimulatorHarness.withSimulator { sim in
-            let updated = try await raw(.PUT, sim.baseURL + "/_sim/faults", token: nil, body: #"{"list_lag_seconds":4,"fail_next_requests":1}"#)
+            let updated = try await raw(
+                .PUT,
+                sim.baseURL + "/_sim/faults",
+                token: nil,
+                body: #"{"list_lag_seconds":4,"fail_next_requests":1}"#
+            )
             #expect(updated.status == 200)
             #expect(sim.simulator.faults.listLagSeconds == 4 && sim.simulator.faults.failNextRequests == 1)
             let injected = try await raw(
-                .POST, sim.baseURL + "/_sim/droplets", token: nil, body: #"{"name":"orphan-1","tags":["citrus-host"],"active":false}"#)
+                .POST,
+                sim.baseURL + "/_sim/droplets",
+                token: nil,
+                body: #"{"name":"orphan-1","tags":["citrus-host"],"active":false}"#
+            )
             #expect(injected.status == 201)
-            let listed = try JSONValue.parse(Array(try await raw(.GET, sim.baseURL + "/_sim/droplets", token: nil).body))
+            let listed = try JSONValue.parse(
+                Array(try await raw(.GET, sim.baseURL + "/_sim/droplets", token: nil).body)
+            )
             #expect(listed["droplets"]?.arrayValue?.first?["name"] == "orphan-1")
             #expect(try await raw(.GET, sim.baseURL + "/v2/droplets", token: sim.token).status == 500)
             let counts = try JSONValue.parse(Array(try await raw(.GET, sim.baseURL + "/_sim/counts", token: nil).body))

@@ -11,7 +11,8 @@ import Testing
 /// that each test runs in seconds.
 @Suite struct RateBudgetSimulatorTests {
     /// Runs `count` operations with at most `width` at a time.
-    private func run(_ count: Int, width: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async throws {
+    private func run(_ count: Int, width: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async throws
+    {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             while next < min(width, count) {
@@ -29,9 +30,19 @@ import Testing
     }
 
     private func budget(
-        perMinute: Int, perHour: Int, minuteWindow: Duration = .seconds(60), hourWindow: Duration = .seconds(3600), reserve: Int = 0
+        perMinute: Int,
+        perHour: Int,
+        minuteWindow: Duration = .seconds(60),
+        hourWindow: Duration = .seconds(3600),
+        reserve: Int = 0
     ) -> RateBudget {
-        var c = RateBudget.Configuration(perMinute: perMinute, perHour: perHour, minuteWindow: minuteWindow, hourWindow: hourWindow, reserve: reserve)
+        var c = RateBudget.Configuration(
+            perMinute: perMinute,
+            perHour: perHour,
+            minuteWindow: minuteWindow,
+            hourWindow: hourWindow,
+            reserve: reserve
+        )
         c.safetyMargin = .milliseconds(100)
         c.fallbackPause = .seconds(5)
         c.probeTimeout = .seconds(5)
@@ -145,7 +156,9 @@ import Testing
             let theirLast = try #require(log.filter { $0.path != oursPath }.map(\.time).max())
             /// The requests the simulator counted in the hour window just after `record`.
             func used(at record: SimulatorRequestRecord) -> Int {
-                log.filter { $0.status != 429 && $0.time <= record.time && $0.time > record.time.addingTimeInterval(-hour) }.count
+                log.filter {
+                    $0.status != 429 && $0.time <= record.time && $0.time > record.time.addingTimeInterval(-hour)
+                }.count
             }
             let peakUsed = our.map(used).max() ?? 0
             let afterOther = our.filter { $0.time > theirLast }
@@ -231,7 +244,9 @@ import Testing
             let minePath = "/v2/droplets/\(mine)"
             let log = sim.simulator.requestLog().filter { $0.path == minePath }
             let snapshot = await client.rateBudget.snapshot
-            print("minute shared with another tool: 12 reads in \(String(format: "%.2f", elapsed)) s, statuses \(log.map { $0.status ?? 0 })")
+            print(
+                "minute shared with another tool: 12 reads in \(String(format: "%.2f", elapsed)) s, statuses \(log.map { $0.status ?? 0 })"
+            )
             let limitedCount = log.filter { $0.status == 429 }.count
             #expect(limitedCount == 1)
             #expect(longest429Streak(log) == 1)

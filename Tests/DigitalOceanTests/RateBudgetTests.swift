@@ -7,8 +7,12 @@ import Testing
 private let t0 = Date(timeIntervalSince1970: 1_700_000_000)
 
 private func configuration(
-    perMinute: Int = 250, perHour: Int = 5000, reserve: Int = 0, margin: Duration = .zero,
-    readHeadroomPerMinute: Int? = 0, readHeadroomPerHour: Int? = 0
+    perMinute: Int = 250,
+    perHour: Int = 5000,
+    reserve: Int = 0,
+    margin: Duration = .zero,
+    readHeadroomPerMinute: Int? = 0,
+    readHeadroomPerHour: Int? = 0
 ) -> RateBudget.Configuration {
     var c = RateBudget.Configuration(perMinute: perMinute, perHour: perHour, reserve: reserve)
     c.safetyMargin = margin
@@ -19,7 +23,10 @@ private func configuration(
 
 /// Sends `count` requests as fast as the ledger allows, in virtual time; every answer comes at once.
 private func drive(
-    _ ledger: inout RateLedger, count: Int, priority: RequestPriority, from start: Date,
+    _ ledger: inout RateLedger,
+    count: Int,
+    priority: RequestPriority,
+    from start: Date,
     answer: (UInt64, Date) -> RateLimitHeaders = { _, _ in RateLimitHeaders() }
 ) -> [Date] {
     var now = start
@@ -106,7 +113,11 @@ private func peak(_ times: [Date], window seconds: TimeInterval) -> Int {
         #expect(ledger.decide(priority: .mutation, now: reset) == .wait(until: nextReset))
         // If the answer shows room again, requests flow up to the reserve.
         let second = ledger.grant(priority: .mutation, now: nextReset)
-        ledger.observe(RateLimitHeaders(limit: 5000, remaining: 13, reset: nextReset.addingTimeInterval(1)), sequence: second, now: nextReset)
+        ledger.observe(
+            RateLimitHeaders(limit: 5000, remaining: 13, reset: nextReset.addingTimeInterval(1)),
+            sequence: second,
+            now: nextReset
+        )
         var sent = 0
         while ledger.decide(priority: .mutation, now: nextReset) == .send {
             _ = ledger.grant(priority: .mutation, now: nextReset)
@@ -141,11 +152,19 @@ private func peak(_ times: [Date], window seconds: TimeInterval) -> Int {
         var ledger = RateLedger(configuration: c)
         let first = ledger.grant(priority: .mutation, now: t0)
         let inFlight = ledger.grant(priority: .mutation, now: t0)
-        let until = ledger.rateLimited(RateLimitHeaders(remaining: 0, retryAfter: .seconds(5)), sequence: first, now: t0)
+        let until = ledger.rateLimited(
+            RateLimitHeaders(remaining: 0, retryAfter: .seconds(5)),
+            sequence: first,
+            now: t0
+        )
         #expect(until == t0.addingTimeInterval(5.2))
         #expect(ledger.decide(priority: .mutation, now: t0.addingTimeInterval(5)) == .wait(until: until))
         // A request that was already in flight is refused too: it does not start a second pause.
-        ledger.rateLimited(RateLimitHeaders(remaining: 0, retryAfter: .seconds(5)), sequence: inFlight, now: t0.addingTimeInterval(0.1))
+        ledger.rateLimited(
+            RateLimitHeaders(remaining: 0, retryAfter: .seconds(5)),
+            sequence: inFlight,
+            now: t0.addingTimeInterval(0.1)
+        )
         #expect(ledger.rateLimitedResponses == 2)
 
         let pauseEnd = t0.addingTimeInterval(5.4)
@@ -208,7 +227,12 @@ private func peak(_ times: [Date], window seconds: TimeInterval) -> Int {
 @Suite struct RateBudgetActorTests {
     /// Starts `count` acquirers of `priority`, each recording its label when granted.
     private func start(
-        _ count: Int, _ priority: RequestPriority, label: String, budget: RateBudget, into log: Log, group: inout ThrowingTaskGroup<Void, any Error>
+        _ count: Int,
+        _ priority: RequestPriority,
+        label: String,
+        budget: RateBudget,
+        into log: Log,
+        group: inout ThrowingTaskGroup<Void, any Error>
     ) {
         for index in 0..<count {
             group.addTask {

@@ -50,18 +50,25 @@ import Testing
     @Test func hourly429HasNoRetryAfterAndWaitsForTheReset() async throws {
         var configuration = SimulatorHarness.testConfiguration()
         configuration.rateLimits = SimulatorRateLimits(perMinute: 100, perHour: 2, hourWindowSeconds: 2)
-        try await withClient(simulator: configuration, tweak: { $0.retry.maximumRateLimitWait = .zero }) { client, sim in
+        try await withClient(simulator: configuration, tweak: { $0.retry.maximumRateLimitWait = .zero }) {
+            client,
+            sim in
             // Another user of the same token spends the hourly budget; this client's budget has not seen it.
             var otherConfig = client.configuration
             otherConfig.retry.maximumRateLimitWait = .seconds(10)
-            let other = DigitalOceanClient(configuration: otherConfig, logger: Logger(label: "other", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let other = DigitalOceanClient(
+                configuration: otherConfig,
+                logger: Logger(label: "other", factory: { _ in SwiftLogNoOpLogHandler() })
+            )
             _ = try await other.listDroplets(tag: nil)
             _ = try await other.listDroplets(tag: nil)
             // Knowing the budget is spent, the other client would wait for the reset rather than send.
             #expect(await other.rateBudget.earliestStart(priority: .read) != nil)
             try await other.shutdown()
 
-            let error = await expectFailure { () async throws(DigitalOceanError) in try await client.listDroplets(tag: nil) }
+            let error = await expectFailure { () async throws(DigitalOceanError) in
+                try await client.listDroplets(tag: nil)
+            }
             #expect(error?.code == .rateLimited)
             #expect(error?.isTransient == true)
             #expect(error?.retryAfter == nil)
@@ -70,14 +77,19 @@ import Testing
             let pausedUntil = try #require(await client.rateBudget.snapshot.pausedUntil)
             #expect(pausedUntil >= reset && pausedUntil < reset.addingTimeInterval(1))
             // A caller that may not wait is refused locally, without hitting the API again...
-            let refused = await expectFailure { () async throws(DigitalOceanError) in try await client.listDroplets(tag: nil) }
+            let refused = await expectFailure { () async throws(DigitalOceanError) in
+                try await client.listDroplets(tag: nil)
+            }
             #expect(refused?.code == .rateLimited)
             #expect(refused?.rateLimitResetAt == pausedUntil)
             // ...and one that may waits until the reset.
             var patient = client.configuration
             patient.retry.maximumRateLimitWait = .seconds(10)
             let sameBudget = DigitalOceanClient(
-                configuration: patient, rateBudget: client.rateBudget, logger: Logger(label: "patient", factory: { _ in SwiftLogNoOpLogHandler() }))
+                configuration: patient,
+                rateBudget: client.rateBudget,
+                logger: Logger(label: "patient", factory: { _ in SwiftLogNoOpLogHandler() })
+            )
             _ = try await sameBudget.listDroplets(tag: nil)
             try await sameBudget.shutdown()
             #expect(Date() >= reset)
@@ -88,9 +100,13 @@ import Testing
     @Test func retryAfterIsReportedOnPerMinuteLimit() async throws {
         var configuration = SimulatorHarness.testConfiguration()
         configuration.rateLimits = SimulatorRateLimits(perMinute: 1, perHour: 100, minuteWindowSeconds: 30)
-        try await withClient(simulator: configuration, tweak: { $0.retry.maximumRateLimitWait = .seconds(1) }) { client, _ in
+        try await withClient(simulator: configuration, tweak: { $0.retry.maximumRateLimitWait = .seconds(1) }) {
+            client,
+            _ in
             _ = try await client.listDroplets(tag: nil)
-            let error = await expectFailure { () async throws(DigitalOceanError) in try await client.listDroplets(tag: nil) }
+            let error = await expectFailure { () async throws(DigitalOceanError) in
+                try await client.listDroplets(tag: nil)
+            }
             #expect(error?.code == .rateLimited)
             let retryAfter = try #require(error?.retryAfter)
             #expect(retryAfter > .seconds(20) && retryAfter <= .seconds(30))

@@ -9,18 +9,23 @@ import Testing
 /// OpenAPI files by `scripts/validate-do-schemas.py` (jsonschema + PyYAML).
 @Suite struct SchemaValidationTests {
     /// The repository root (this file is Tests/DigitalOceanTests/…).
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     /// `CITRUS_SHARED_DIR`, else the first `shared/digitalocean-openapi` found walking up from the repo root.
     static func specDirectory() -> URL? {
         if let dir = ProcessInfo.processInfo.environment["CITRUS_SHARED_DIR"], !dir.isEmpty {
             let url = URL(fileURLWithPath: dir).appendingPathComponent("digitalocean-openapi")
-            return FileManager.default.fileExists(atPath: url.appendingPathComponent("specification/DigitalOcean-public.v2.yaml").path) ? url : nil
+            return FileManager.default.fileExists(
+                atPath: url.appendingPathComponent("specification/DigitalOcean-public.v2.yaml").path
+            ) ? url : nil
         }
         var dir = repositoryRoot
         for _ in 0..<8 {
             let candidate = dir.appendingPathComponent("shared/digitalocean-openapi")
-            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("specification/DigitalOcean-public.v2.yaml").path) {
+            if FileManager.default.fileExists(
+                atPath: candidate.appendingPathComponent("specification/DigitalOcean-public.v2.yaml").path
+            ) {
                 return candidate
             }
             let parent = dir.deletingLastPathComponent()
@@ -36,7 +41,10 @@ import Testing
     }
 
     static func validate(_ documents: [(schema: String, json: Data)], in directory: URL) throws -> Validation {
-        let spec = try #require(specDirectory(), "shared/digitalocean-openapi not found above \(repositoryRoot.path); set CITRUS_SHARED_DIR")
+        let spec = try #require(
+            specDirectory(),
+            "shared/digitalocean-openapi not found above \(repositoryRoot.path); set CITRUS_SHARED_DIR"
+        )
         var manifest: [[String: String]] = []
         for (index, document) in documents.enumerated() {
             let file = directory.appendingPathComponent("\(index)-\(document.schema).json")
@@ -47,7 +55,10 @@ import Testing
         try JSONSerialization.data(withJSONObject: manifest).write(to: manifestFile)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("scripts/validate-do-schemas.py").path, spec.path, manifestFile.path]
+        process.arguments = [
+            "python3", repositoryRoot.appendingPathComponent("scripts/validate-do-schemas.py").path, spec.path,
+            manifestFile.path,
+        ]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -58,7 +69,10 @@ import Testing
     }
 
     @Test func specIsFound() throws {
-        #expect(Self.specDirectory() != nil, "the official spec files must be present; the schema test cannot pass without them")
+        #expect(
+            Self.specDirectory() != nil,
+            "the official spec files must be present; the schema test cannot pass without them"
+        )
     }
 
     @Test func simulatorResponsesAndClientRequestsMatchTheOfficialSchemas() async throws {
@@ -72,7 +86,11 @@ import Testing
             let token = sim.token
             // The client's own create body, as the simulator received it.
             let created = try await client.createDroplet(
-                DropletCreateRequest(name: "schema-1.example.com", tags: ["citrus-host", "citrus-server:0b9c"], userData: "#!/bin/sh\necho hi\n")
+                DropletCreateRequest(
+                    name: "schema-1.example.com",
+                    tags: ["citrus-host", "citrus-server:0b9c"],
+                    userData: "#!/bin/sh\necho hi\n"
+                )
             )
             let sentBody = try #require(sim.simulator.requestLog().last { $0.method == "POST" }?.body)
             documents.append(("create-request", Data(sentBody.utf8)))
@@ -80,25 +98,41 @@ import Testing
             documents.append(("create-request", try JSONEncoder().encode(DropletCreateRequest(name: "min"))))
 
             let createResponse = try await raw(
-                .POST, base + "/v2/droplets", token: token,
-                body: #"{"name":"raw-1","region":"nyc3","size":"s-2vcpu-2gb","image":"debian-12-x64","backups":true,"ipv6":false}"#)
+                .POST,
+                base + "/v2/droplets",
+                token: token,
+                body:
+                    #"{"name":"raw-1","region":"nyc3","size":"s-2vcpu-2gb","image":"debian-12-x64","backups":true,"ipv6":false}"#
+            )
             #expect(createResponse.status == 202)
             documents.append(("create-response", createResponse.body))
             let multi = try await raw(
-                .POST, base + "/v2/droplets", token: token,
-                body: #"{"names":["m-1","m-2"],"size":"s-1vcpu-1gb","image":"ubuntu-24-04-x64","region":"ams3"}"#)
+                .POST,
+                base + "/v2/droplets",
+                token: token,
+                body: #"{"names":["m-1","m-2"],"size":"s-1vcpu-1gb","image":"ubuntu-24-04-x64","region":"ams3"}"#
+            )
             #expect(multi.status == 202)
             documents.append(("create-response", multi.body))
 
             try await Task.sleep(for: .milliseconds(400))  // let them boot: networks filled in
-            for i in 0..<5 { try sim.simulator.inject(.init(name: "inj-\(i)", tags: ["citrus-host"], active: i % 2 == 0)) }
+            for i in 0..<5 {
+                try sim.simulator.inject(.init(name: "inj-\(i)", tags: ["citrus-host"], active: i % 2 == 0))
+            }
             for page in 1...3 {
                 let list = try await raw(.GET, base + "/v2/droplets?per_page=2&page=\(page)", token: token)
                 #expect(list.status == 200)
                 documents.append(("list-response", list.body))
             }
-            documents.append(("list-response", try await raw(.GET, base + "/v2/droplets?tag_name=citrus-host&per_page=200", token: token).body))
-            documents.append(("list-response", try await raw(.GET, base + "/v2/droplets?tag_name=nothing", token: token).body))
+            documents.append(
+                (
+                    "list-response",
+                    try await raw(.GET, base + "/v2/droplets?tag_name=citrus-host&per_page=200", token: token).body
+                )
+            )
+            documents.append(
+                ("list-response", try await raw(.GET, base + "/v2/droplets?tag_name=nothing", token: token).body)
+            )
             let get = try await raw(.GET, base + "/v2/droplets/\(created.droplet.id)", token: token)
             #expect(get.status == 200)
             documents.append(("get-response", get.body))
@@ -110,12 +144,20 @@ import Testing
             #expect(notFound.status == 404)
             documents.append(("error-404", notFound.body))
             let invalid = try await raw(
-                .POST, base + "/v2/droplets", token: token, body: #"{"name":"bad_name","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)
+                .POST,
+                base + "/v2/droplets",
+                token: token,
+                body: #"{"name":"bad_name","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#
+            )
             #expect(invalid.status == 422)
             documents.append(("error-422", invalid.body))
             let tooMany = try await raw(
-                .POST, base + "/v2/droplets", token: token,
-                body: #"{"names":["a1","a2","a3","a4","a5","a6","a7","a8","a9","a10","a11"],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#)
+                .POST,
+                base + "/v2/droplets",
+                token: token,
+                body:
+                    #"{"names":["a1","a2","a3","a4","a5","a6","a7","a8","a9","a10","a11"],"size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64"}"#
+            )
             #expect(tooMany.status == 422)
             documents.append(("error-422", tooMany.body))
             sim.simulator.updateFaults { $0.failNextRequests = 1 }
@@ -143,7 +185,10 @@ import Testing
         #expect(result.output.contains("validated \(documents.count) documents"), "\(result.output)")
 
         // The validator can fail: a droplet missing required fields and with a wrong id type.
-        let broken = try Self.validate([("get-response", Data(#"{"droplet":{"id":"x","name":"n","sizeSlug":"s"}}"#.utf8))], in: directory)
+        let broken = try Self.validate(
+            [("get-response", Data(#"{"droplet":{"id":"x","name":"n","sizeSlug":"s"}}"#.utf8))],
+            in: directory
+        )
         #expect(broken.status != 0)
         #expect(broken.output.contains("FAIL"))
     }

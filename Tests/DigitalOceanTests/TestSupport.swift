@@ -18,14 +18,21 @@ func withClient<T: Sendable>(
     _ body: (DigitalOceanClient, SimulatorHarness.Running) async throws -> T
 ) async throws -> T {
     try await SimulatorHarness.withSimulator(configuration: configuration) { running in
-        var config = DigitalOceanClient.Configuration(token: DigitalOceanToken(token ?? running.token), baseURL: running.baseURL, version: "test")
+        var config = DigitalOceanClient.Configuration(
+            token: DigitalOceanToken(token ?? running.token),
+            baseURL: running.baseURL,
+            version: "test"
+        )
         config.retry.initialBackoff = .milliseconds(10)
         config.retry.maximumBackoff = .milliseconds(80)
         config.connectTimeout = .seconds(2)
         config.requestTimeout = .seconds(10)
         tweak(&config)
         let client = DigitalOceanClient(
-            configuration: config, rateBudget: budget, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            configuration: config,
+            rateBudget: budget,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
         do {
             let result = try await body(client, running)
             try await client.shutdown()
@@ -39,7 +46,8 @@ func withClient<T: Sendable>(
 
 /// Runs `operation` and returns the DigitalOcean error it throws (a test failure if it does not).
 func expectFailure<T>(
-    _ operation: () async throws(DigitalOceanError) -> T, sourceLocation: SourceLocation = #_sourceLocation
+    _ operation: () async throws(DigitalOceanError) -> T,
+    sourceLocation: SourceLocation = #_sourceLocation
 ) async -> DigitalOceanError? {
     do {
         let value = try await operation()
@@ -81,5 +89,9 @@ func raw(_ method: HTTPMethod, _ url: String, token: String?, body: String? = ni
     }
     let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
     let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
-    return RawResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: Data(buffer: bytes))
+    return RawResponse(
+        status: Int(response.status.code),
+        headers: response.headers.map { ($0.name, $0.value) },
+        body: Data(buffer: bytes)
+    )
 }

@@ -44,7 +44,9 @@ struct TokenRotationTests {
         configuration.tokens = [old]
         try await withClient(simulator: configuration, token: old) { client, sim in
             client.replaceToken(DigitalOceanToken(new))
-            let failure = await #expect(throws: DigitalOceanError.self) { try await client.listDroplets(tag: "citrus-host") }
+            let failure = await #expect(throws: DigitalOceanError.self) {
+                try await client.listDroplets(tag: "citrus-host")
+            }
             #expect(failure?.code == .unauthorized)
             #expect(sim.simulator.requestLog().last?.status == 401)
         }

@@ -24,12 +24,19 @@ enum AdminTestClient {
 
     struct NoResponse: Error {}
 
-    static func request(port: Int, method: HTTPMethod = .GET, path: String, body: String? = nil) async throws -> Response {
+    static func request(
+        port: Int,
+        method: HTTPMethod = .GET,
+        path: String,
+        body: String? = nil
+    ) async throws -> Response {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel
+                    )
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
@@ -37,7 +44,9 @@ enum AdminTestClient {
             headers.add(name: "host", value: "127.0.0.1:\(port)")
             headers.add(name: "content-length", value: String(body?.utf8.count ?? 0))
             if body != nil { headers.add(name: "content-type", value: "application/json") }
-            try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)))
+            try await outbound.write(
+                .head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers))
+            )
             if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body)))) }
             try await outbound.write(.end(nil))
             var head: HTTPResponseHead?

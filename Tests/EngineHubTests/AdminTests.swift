@@ -53,7 +53,11 @@ struct AdminTests {
             #expect(try await client.next().message?.type == "welcome")
 
             let dropped = try await AdminTestClient.request(
-                port: hub.port, method: .POST, path: "/admin/agents/\(agent.idText)/drop", body: #"{"seconds": 30}"#)
+                port: hub.port,
+                method: .POST,
+                path: "/admin/agents/\(agent.idText)/drop",
+                body: #"{"seconds": 30}"#
+            )
             #expect(dropped.status == 200)
             #expect(try dropped.json()["closed_connections"] as? Int == 1)
             #expect(try await client.nextClose().closeCode == 1001)
@@ -77,7 +81,11 @@ struct AdminTests {
             let client = try await WebSocketTestClient.connect(port: hub.port)
             try await client.sendHello(agentID: agent.idText, key: agent.key)
             #expect(try await client.next().message?.type == "welcome")
-            let dropped = try await AdminTestClient.request(port: hub.port, method: .POST, path: "/admin/agents/\(agent.idText)/drop")
+            let dropped = try await AdminTestClient.request(
+                port: hub.port,
+                method: .POST,
+                path: "/admin/agents/\(agent.idText)/drop"
+            )
             #expect(dropped.status == 200)
             #expect(try await client.nextClose().closeCode == 1001)
             #expect(!hub.isRefusing(agent.id))

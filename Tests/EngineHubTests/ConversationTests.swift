@@ -102,7 +102,9 @@ struct ConversationTests {
             let entries = recorder.entries
             #expect(entries.contains { $0.message == "agent refused" && $0.metadata["agent_id"] == agent.idText })
             for entry in entries {
-                let text = ([entry.label, entry.message] + entry.metadata.keys + entry.metadata.values).joined(separator: " ")
+                let text = ([entry.label, entry.message] + entry.metadata.keys + entry.metadata.values).joined(
+                    separator: " "
+                )
                 #expect(!text.contains(presented), "a log entry holds the presented key: \(entry.message)")
                 #expect(!text.contains(agent.key))
             }
@@ -113,7 +115,9 @@ struct ConversationTests {
     func unknownAgentsRefused() async throws {
         try await withHubAndDatabase { hub, database in
             let keyless = try await database.insertAgent(key: nil)
-            for (agentID, key) in [(UUID().uuidString.lowercased(), TestAgent.randomKey()), (keyless.idText, ""), ("not-a-uuid", "x")] {
+            for (agentID, key) in [
+                (UUID().uuidString.lowercased(), TestAgent.randomKey()), (keyless.idText, ""), ("not-a-uuid", "x"),
+            ] {
                 let client = try await WebSocketTestClient.connect(port: hub.port)
                 try await client.sendHello(agentID: agentID, key: key)
                 #expect(try await client.next().message?.type == "refused", "agent \(agentID)")
@@ -214,7 +218,10 @@ struct ConversationTests {
     func shutdownClosesAgents() async throws {
         let database = try await AgentsDatabase.create()
         let agent = try await database.insertAgent()
-        let hub = try await EngineHub.start(configuration: quickConfiguration(databaseURL: database.url), logger: testLogger())
+        let hub = try await EngineHub.start(
+            configuration: quickConfiguration(databaseURL: database.url),
+            logger: testLogger()
+        )
         let client = try await WebSocketTestClient.connect(port: hub.port)
         try await client.sendHello(agentID: agent.idText, key: agent.key)
         #expect(try await client.next().message?.type == "welcome")
@@ -229,7 +236,10 @@ struct ConversationTests {
     func cancellingRunStops() async throws {
         let database = try await AgentsDatabase.create()
         let agent = try await database.insertAgent()
-        let hub = try await EngineHub.bind(configuration: quickConfiguration(databaseURL: database.url), logger: testLogger())
+        let hub = try await EngineHub.bind(
+            configuration: quickConfiguration(databaseURL: database.url),
+            logger: testLogger()
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await hub.run() }
             let client = try await WebSocketTestClient.connect(port: hub.port)

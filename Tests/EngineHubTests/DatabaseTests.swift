@@ -13,7 +13,8 @@ struct DatabaseTests {
         let url = try await PostgresCluster.shared().createDatabase()
         let agent = TestAgent(id: UUID(), key: TestAgent.randomKey())
         let recorder = RecordingLogHandler.Recorder()
-        try await withEngineHub(configuration: quickConfiguration(databaseURL: url), logger: testLogger(recorder)) { hub in
+        try await withEngineHub(configuration: quickConfiguration(databaseURL: url), logger: testLogger(recorder)) {
+            hub in
             let client = try await WebSocketTestClient.connect(port: hub.port)
             try await client.sendHello(agentID: agent.idText, key: agent.key)
             let refusal = try await client.next()
@@ -29,7 +30,9 @@ struct DatabaseTests {
             try await database.query(
                 "CREATE TABLE agents (id uuid primary key, key_sha256 text, created_at timestamptz not null default now(), connected_at timestamptz, last_seen_at timestamptz)"
             )
-            try await database.query("INSERT INTO agents (id, key_sha256) VALUES (\(agent.id), \(TestAgent.digest(of: agent.key)))")
+            try await database.query(
+                "INSERT INTO agents (id, key_sha256) VALUES (\(agent.id), \(TestAgent.digest(of: agent.key)))"
+            )
             let again = try await WebSocketTestClient.connect(port: hub.port)
             try await again.sendHello(agentID: agent.idText, key: agent.key)
             #expect(try await again.next().message?.type == "welcome")
@@ -64,10 +67,13 @@ struct DatabaseTests {
                 "CREATE TABLE agents (id uuid primary key, key_sha256 text, created_at timestamptz not null default now(), connected_at timestamptz, last_seen_at timestamptz)"
             )
             let agent = TestAgent(id: UUID(), key: TestAgent.randomKey())
-            try await admin.query("INSERT INTO agents (id, key_sha256) VALUES (\(agent.id), \(TestAgent.digest(of: agent.key)))")
+            try await admin.query(
+                "INSERT INTO agents (id, key_sha256) VALUES (\(agent.id), \(TestAgent.digest(of: agent.key)))"
+            )
             await admin.close()
 
-            try await withEngineHub(configuration: quickConfiguration(databaseURL: cluster.url()), logger: testLogger()) { hub in
+            try await withEngineHub(configuration: quickConfiguration(databaseURL: cluster.url()), logger: testLogger())
+            { hub in
                 let first = try await WebSocketTestClient.connect(port: hub.port)
                 try await first.sendHello(agentID: agent.idText, key: agent.key)
                 #expect(try await first.next().message?.type == "welcome")

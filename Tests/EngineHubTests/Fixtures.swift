@@ -43,7 +43,8 @@ struct AgentsDatabase {
             """
             CREATE TABLE agents (id uuid primary key, key_sha256 text, created_at timestamptz not null default now(),
                                  connected_at timestamptz, last_seen_at timestamptz)
-            """)
+            """
+        )
         return AgentsDatabase(url: url, connection: connection)
     }
 
@@ -56,8 +57,12 @@ struct AgentsDatabase {
     }
 
     func times(_ agent: TestAgent) async throws -> AgentTimes {
-        let row = try await connection.query("SELECT connected_at, last_seen_at FROM agents WHERE id = \(agent.id)").single()
-        return AgentTimes(connectedAt: try row.decode(Date?.self, "connected_at"), lastSeenAt: try row.decode(Date?.self, "last_seen_at"))
+        let row = try await connection.query("SELECT connected_at, last_seen_at FROM agents WHERE id = \(agent.id)")
+            .single()
+        return AgentTimes(
+            connectedAt: try row.decode(Date?.self, "connected_at"),
+            lastSeenAt: try row.decode(Date?.self, "last_seen_at")
+        )
     }
 
     func close() async {
@@ -104,7 +109,9 @@ func testLogger(_ recorder: RecordingLogHandler.Recorder = .init()) -> Logger {
 
 /// Polls `condition` until it holds; fails the test (and throws) after `timeout`.
 func eventually(
-    within timeout: Duration = .seconds(5), _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    within timeout: Duration = .seconds(5),
+    _ what: String,
+    sourceLocation: SourceLocation = #_sourceLocation,
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout

@@ -6,12 +6,18 @@ import Testing
 
 @Suite("The hub's decisions, with nothing running")
 struct UnitTests {
-    static let timing = AgentSession.Timing(helloTimeout: .seconds(10), idleLimit: .seconds(90), closeGracePeriod: .seconds(1))
+    static let timing = AgentSession.Timing(
+        helloTimeout: .seconds(10),
+        idleLimit: .seconds(90),
+        closeGracePeriod: .seconds(1)
+    )
     let start = ContinuousClock.now
 
     @Test("the key digest is the lowercase hex SHA-256 of the key's text, compared exactly")
     func keyDigest() {
-        #expect(KeyDigest.hex(of: PresentedKey("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            KeyDigest.hex(of: PresentedKey("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        )
         let key = TestAgent.randomKey()
         let stored = TestAgent.digest(of: key)
         #expect(KeyDigest.matches(PresentedKey(key), storedHex: stored))
@@ -44,7 +50,8 @@ struct UnitTests {
             (#"{"kind":"hello"}"#, .unreadable),
             ("[1,2]", .unreadable),
             ("hello", .unreadable),
-        ])
+        ]
+    )
     func parsesMessages(text: String, expected: AgentMessage) {
         #expect(AgentMessage.parse(text) == expected)
     }
@@ -61,12 +68,17 @@ struct UnitTests {
         var session = AgentSession(openedAt: start, timing: Self.timing)
         #expect(session.deadline == start + .seconds(10))
         let id = UUID()
-        let action = session.receivedText(#"{"type":"hello","agent_id":"\#(id.uuidString.lowercased())","key":"k"}"#, at: start)
+        let action = session.receivedText(
+            #"{"type":"hello","agent_id":"\#(id.uuidString.lowercased())","key":"k"}"#,
+            at: start
+        )
         #expect(action == .authenticate(agentID: id, key: PresentedKey("k")))
         #expect(session.deadline == nil)
         #expect(session.authenticationFinished(.accepted, at: start + .seconds(1)) == .welcome(agentID: id))
         #expect(session.deadline == start + .seconds(91))
-        #expect(session.receivedText(#"{"type":"heartbeat"}"#, at: start + .seconds(30)) == .recordHeartbeat(agentID: id))
+        #expect(
+            session.receivedText(#"{"type":"heartbeat"}"#, at: start + .seconds(30)) == .recordHeartbeat(agentID: id)
+        )
         #expect(session.deadline == start + .seconds(120))
         #expect(session.receivedText(#"{"type":"hello","agent_id":"x","key":"y"}"#, at: start + .seconds(31)) == .none)
         #expect(session.deadlinePassed(at: start + .seconds(100)) == .none)
@@ -108,7 +120,10 @@ struct UnitTests {
     @Test("refusals close with 4401 after the refused message; a malformed id is an unknown agent")
     func refusals() {
         var session = AgentSession(openedAt: start, timing: Self.timing)
-        #expect(session.receivedText(#"{"type":"hello","agent_id":"nope","key":"k"}"#, at: start) == .refuse(agentID: nil, kind: .unknownAgent))
+        #expect(
+            session.receivedText(#"{"type":"hello","agent_id":"nope","key":"k"}"#, at: start)
+                == .refuse(agentID: nil, kind: .unknownAgent)
+        )
         #expect(session.phase == .closing)
 
         var wrong = AgentSession(openedAt: start, timing: Self.timing)
@@ -143,7 +158,8 @@ struct UnitTests {
             ("127.0.0.1", true), ("127.1.2.3", true), ("localhost", true), ("::1", true), ("[::1]", true),
             ("::ffff:127.0.0.1", true), ("0.0.0.0", false), ("::", false), ("10.0.0.1", false), ("192.168.1.1", false),
             ("example.com", false), ("128.0.0.1", false),
-        ])
+        ]
+    )
     func loopback(host: String, expected: Bool) {
         #expect(ListenAddress.isLoopback(host) == expected)
     }
@@ -193,7 +209,8 @@ struct UnitTests {
             (.POST, "/admin/stats", .methodNotAllowed(allowed: "GET")),
             (.GET, "/admin", .notFound),
             (.GET, "/agent", .notFound),
-        ])
+        ]
+    )
     func routes(method: HTTPMethod, uri: String, expected: AdminRoute) {
         #expect(AdminRoute(method: method, uri: uri) == expected)
     }
@@ -202,8 +219,10 @@ struct UnitTests {
         "drop bodies",
         arguments: [
             ("", 0.0 as Double?), ("{}", 0), (#"{"seconds": 5}"#, 5), (#"{"seconds": 0.25}"#, 0.25),
-            (#"{"seconds": -1}"#, nil), (#"{"seconds": "5"}"#, nil), (#"{"seconds": true}"#, nil), ("5", nil), ("{", nil),
-        ])
+            (#"{"seconds": -1}"#, nil), (#"{"seconds": "5"}"#, nil), (#"{"seconds": true}"#, nil), ("5", nil),
+            ("{", nil),
+        ]
+    )
     func dropBodies(body: String, expected: Double?) {
         switch DropRequest.parse(Array(body.utf8)) {
         case .success(let request): #expect(request.seconds == expected)

@@ -48,12 +48,15 @@ final class WebSocketTestClient: Sendable {
                     headers.add(name: "host", value: "127.0.0.1:\(port)")
                     let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
                     let configuration = NIOTypedHTTPClientUpgradeConfiguration<Upgrade>(
-                        upgradeRequestHead: head, upgraders: [upgrader],
+                        upgradeRequestHead: head,
+                        upgraders: [upgrader],
                         notUpgradingCompletionHandler: { channel in
                             channel.eventLoop.makeCompletedFuture { Upgrade.refused }
-                        })
+                        }
+                    )
                     return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                        configuration: .init(upgradeConfiguration: configuration))
+                        configuration: .init(upgradeConfiguration: configuration)
+                    )
                 }
             }
         switch try await upgrade.get() {
@@ -135,7 +138,10 @@ private final class Inbox: Sendable {
                 return state.nextWaiter
             }
             guard let id else { return }
-            let nanoseconds = max(0, timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+            let nanoseconds = max(
+                0,
+                timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+            )
             eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { [self] in
                 let expired = state.withLock { state in
                     guard let waiter = state.waiter, waiter.id == id else {

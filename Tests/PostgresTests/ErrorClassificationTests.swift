@@ -12,7 +12,8 @@ struct ErrorClassificationTests {
             #"connection to server on socket "/run/postgresql/.s.PGSQL.5432" failed: FATAL:  Peer authentication failed for user "citrus""#,
             #"connection to server at "db", port 5432 failed: fe_sendauth: no password supplied"#,
             #"connection to server at "127.0.0.1", port 5432 failed: FATAL:  role "ghost" does not exist"#,
-        ])
+        ]
+    )
     func authenticationFailures(message: String) {
         #expect(PostgresError(code: .connectionFailed, message: message).isAuthenticationFailure)
     }
@@ -28,8 +29,14 @@ struct ErrorClassificationTests {
             #expect(!PostgresError(code: .connectionFailed, message: message).isAuthenticationFailure, "\(message)")
         }
         #expect(PostgresError(code: .server, message: "x", sqlState: "28P01").isAuthenticationFailure)
-        #expect(PostgresError(code: .server, message: "permission denied for table servers", sqlState: "42501").isInsufficientPrivilege)
+        #expect(
+            PostgresError(code: .server, message: "permission denied for table servers", sqlState: "42501")
+                .isInsufficientPrivilege
+        )
         #expect(!PostgresError(code: .server, message: "permission denied", sqlState: "42P01").isInsufficientPrivilege)
-        #expect(!PostgresError(code: .server, message: "password authentication failed", sqlState: "57P01").isAuthenticationFailure)
+        #expect(
+            !PostgresError(code: .server, message: "password authentication failed", sqlState: "57P01")
+                .isAuthenticationFailure
+        )
     }
 }

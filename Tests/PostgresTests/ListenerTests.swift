@@ -18,8 +18,12 @@ struct ListenerTests {
                 first?.entry.event
                     == .notification(
                         PostgresNotification(
-                            channel: "citrus_test", payload: "hello 'world' 🍋", pid: await sender.backendPID
-                        )))
+                            channel: "citrus_test",
+                            payload: "hello 'world' 🍋",
+                            pid: await sender.backendPID
+                        )
+                    )
+            )
             #expect(await recorder.first { $0.payload(on: "Odd \"Channel\"") == "second" } != nil)
             listener.stop()
         }
@@ -31,7 +35,11 @@ struct ListenerTests {
             let url = try await cluster.createDatabase()
             var configuration = PostgresListener.Configuration()
             configuration.reconnectBackoff = Backoff(initial: .milliseconds(50), maximum: .milliseconds(500))
-            let listener = try await PostgresListener.start(url, channels: ["citrus_test"], configuration: configuration)
+            let listener = try await PostgresListener.start(
+                url,
+                channels: ["citrus_test"],
+                configuration: configuration
+            )
             let recorder = NotificationRecorder(listener)
 
             try await cluster.restart()
@@ -40,7 +48,9 @@ struct ListenerTests {
 
             let sender = try await PostgresConnection.connect(url)
             try await sender.query("NOTIFY citrus_test, 'after restart'")
-            let after = await recorder.first(from: reconnected?.index ?? 0) { $0.payload(on: "citrus_test") == "after restart" }
+            let after = await recorder.first(from: reconnected?.index ?? 0) {
+                $0.payload(on: "citrus_test") == "after restart"
+            }
             #expect(after != nil)
             listener.stop()
         }

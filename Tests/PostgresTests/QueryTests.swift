@@ -21,7 +21,8 @@ struct QueryTests {
             let rows = try await connection.query("SELECT body, other FROM notes ORDER BY id")
             #expect(try rows.map { try $0.decode(String.self, "body") } == hostile)
             #expect(try rows.allSatisfy { try $0.decode(String?.self, "other") == nil })
-            let count = try await connection.query("SELECT count(*) AS n FROM notes WHERE body = \("O'Reilly")").single()
+            let count = try await connection.query("SELECT count(*) AS n FROM notes WHERE body = \("O'Reilly")")
+                .single()
             #expect(try count.decode(Int.self, "n") == 1)
         }
     }
@@ -63,7 +64,9 @@ struct QueryTests {
             let when = Date(timeIntervalSince1970: 1_234_567_890.5)
             for zone in ["UTC", "Asia/Kolkata", "America/St_Johns", "Europe/Amsterdam"] {
                 try await connection.query(PostgresQuery(unsafeSQL: "SET TIME ZONE '\(zone)'"))
-                let row = try await connection.query("SELECT \(when)::timestamptz AS at, '1900-01-01 00:00:00+00'::timestamptz AS old").single()
+                let row = try await connection.query(
+                    "SELECT \(when)::timestamptz AS at, '1900-01-01 00:00:00+00'::timestamptz AS old"
+                ).single()
                 #expect(try row.decode(Date.self, "at") == when, "zone \(zone)")
                 #expect(try row.decode(Date.self, "old") == Date(timeIntervalSince1970: -2_208_988_800), "zone \(zone)")
             }
@@ -74,7 +77,9 @@ struct QueryTests {
     func decodingErrorNamesColumn() async throws {
         try await withTestDatabase { url in
             let connection = try await PostgresConnection.connect(url)
-            let row = try await connection.query("SELECT 'abc' AS droplet, NULL::int8 AS attempts, 3000000000::int8 AS large").single()
+            let row = try await connection.query(
+                "SELECT 'abc' AS droplet, NULL::int8 AS attempts, 3000000000::int8 AS large"
+            ).single()
             let notANumber = #expect(throws: PostgresError.self) { try row.decode(Int64.self, "droplet") }
             #expect(notANumber?.code == .decoding)
             #expect(notANumber?.column == "droplet")
@@ -94,7 +99,9 @@ struct QueryTests {
     func serverErrors() async throws {
         try await withTestDatabase { url in
             let connection = try await PostgresConnection.connect(url)
-            let error = await #expect(throws: PostgresError.self) { try await connection.query("SELECT * FROM no_such_table") }
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.query("SELECT * FROM no_such_table")
+            }
             #expect(error?.code == .server)
             #expect(error?.sqlState == PostgresError.SQLState.undefinedTable)
             #expect(error?.message.contains("no_such_table") == true)

@@ -20,13 +20,17 @@ struct TransportSecurityTests {
             ("::1", false, false),
             ("/var/run/postgresql", false, false),
             ("", false, false),
-        ])
+        ]
+    )
     func decision(host: String, encrypted: Bool, warns: Bool) {
         let warning = TransportSecurity.warning(host: host, encrypted: encrypted)
         #expect((warning != nil) == warns, "\(host) encrypted=\(encrypted): \(warning ?? "no warning")")
         if let warning {
             #expect(warning.contains(host))
-            #expect(warning.contains("sslrootcert=/etc/ssl/certs/ca-certificates.crt"), "names the form that works with libpq 15")
+            #expect(
+                warning.contains("sslrootcert=/etc/ssl/certs/ca-certificates.crt"),
+                "names the form that works with libpq 15"
+            )
         }
     }
 

@@ -8,12 +8,15 @@ struct UnitTests {
     func interpolation() {
         let name = "x'; DROP TABLE servers; --"
         let limit: Int? = nil
-        let query: PostgresQuery = "SELECT * FROM servers WHERE name = \(name) AND n = \(limit) AND \(identifier: "Col\"umn") = \(true)"
+        let query: PostgresQuery =
+            "SELECT * FROM servers WHERE name = \(name) AND n = \(limit) AND \(identifier: "Col\"umn") = \(true)"
         #expect(query.sql == "SELECT * FROM servers WHERE name = $1 AND n = $2 AND \"Col\"\"umn\" = $3")
         #expect(
             query.binds == [
-                PostgresBind(type: .text, text: name), PostgresBind(type: .int8, text: nil), PostgresBind(type: .bool, text: "true"),
-            ])
+                PostgresBind(type: .text, text: name), PostgresBind(type: .int8, text: nil),
+                PostgresBind(type: .bool, text: "true"),
+            ]
+        )
         #expect(!query.description.contains("DROP"))
     }
 

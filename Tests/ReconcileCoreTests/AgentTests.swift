@@ -16,9 +16,21 @@ struct AgentTests {
 
     /// Row 1 bound to droplet 100 (active, with addresses), with the given agent record.
     func bound(
-        status: ServerStatus, agent: UUID? = agent, awaitedSince: Date? = nil, connectedAt: Date? = nil, lastSeenAt: Date? = nil
+        status: ServerStatus,
+        agent: UUID? = agent,
+        awaitedSince: Date? = nil,
+        connectedAt: Date? = nil,
+        lastSeenAt: Date? = nil
     ) -> ServerRecord {
-        var record = row(1, status: status, dropletID: 100, ipv4: ipv4, ipv6: ipv6, attemptedAt: seconds(-1_000), attempts: 1)
+        var record = row(
+            1,
+            status: status,
+            dropletID: 100,
+            ipv4: ipv4,
+            ipv6: ipv6,
+            attemptedAt: seconds(-1_000),
+            attempts: 1
+        )
         record.state.agentID = agent
         record.state.agentAwaitedSince = awaitedSince
         if agent != nil { record.agent = AgentPresence(connectedAt: connectedAt, lastSeenAt: lastSeenAt) }
@@ -26,7 +38,9 @@ struct AgentTests {
     }
 
     func after(
-        _ record: ServerRecord, droplet: ObservedDroplet = droplet(100, for: 1), configuration: DecisionConfiguration = bootstrap
+        _ record: ServerRecord,
+        droplet: ObservedDroplet = droplet(100, for: 1),
+        configuration: DecisionConfiguration = bootstrap
     )
         -> (state: DaemonState, plan: Plan)
     {
@@ -53,7 +67,9 @@ struct AgentTests {
         #expect(plan.nextWakeUp == seconds(1))
     }
 
-    @Test("no connection within the bootstrap timeout fails the row and says what to look at; the droplet is left alone")
+    @Test(
+        "no connection within the bootstrap timeout fails the row and says what to look at; the droplet is left alone"
+    )
     func timedOut() {
         let record = bound(status: .initializing, awaitedSince: seconds(-900))
         let (state, plan) = after(record)
@@ -68,7 +84,12 @@ struct AgentTests {
 
     @Test("a first connection makes the row active, and a wake-up is set for when it would go stale")
     func connected() {
-        let record = bound(status: .initializing, awaitedSince: seconds(-60), connectedAt: seconds(-5), lastSeenAt: seconds(-5))
+        let record = bound(
+            status: .initializing,
+            awaitedSince: seconds(-60),
+            connectedAt: seconds(-5),
+            lastSeenAt: seconds(-5)
+        )
         let (state, plan) = after(record)
         #expect(state.status == .active)
         #expect(plan.nextWakeUp == seconds(115))
@@ -103,7 +124,9 @@ struct AgentTests {
         #expect(AuditKind.statusChange(from: back.state, to: up) == .agentReachable)
 
         // Exactly at the edge it is still active.
-        #expect(after(bound(status: .active, connectedAt: seconds(-600), lastSeenAt: seconds(-120))).state.status == .active)
+        #expect(
+            after(bound(status: .active, connectedAt: seconds(-600), lastSeenAt: seconds(-120))).state.status == .active
+        )
     }
 
     @Test("a connection seen only as connected_at counts as seen then")
@@ -112,7 +135,9 @@ struct AgentTests {
         #expect(after(bound(status: .active, connectedAt: seconds(-10))).state.status == .active)
     }
 
-    @Test("an active row whose agent never connected (the platform's, from before bootstrap) is not sent back to waiting")
+    @Test(
+        "an active row whose agent never connected (the platform's, from before bootstrap) is not sent back to waiting"
+    )
     func neverSentBack() {
         #expect(after(bound(status: .active)).state.status == .active)
     }
@@ -122,8 +147,12 @@ struct AgentTests {
         #expect(after(bound(status: .provisioning, agent: nil)).state.status == .active)
         let off = DecisionConfiguration()
         #expect(after(bound(status: .provisioning), configuration: off).state.status == .active)
-        #expect(after(bound(status: .initializing, awaitedSince: seconds(-10)), configuration: off).state.status == .active)
-        #expect(after(bound(status: .unreachable, connectedAt: seconds(-999)), configuration: off).state.status == .active)
+        #expect(
+            after(bound(status: .initializing, awaitedSince: seconds(-10)), configuration: off).state.status == .active
+        )
+        #expect(
+            after(bound(status: .unreachable, connectedAt: seconds(-999)), configuration: off).state.status == .active
+        )
     }
 
     @Test("a droplet that vanishes fails an initializing or unreachable row like an active one")
@@ -139,7 +168,11 @@ struct AgentTests {
     @Test("a droplet listed without its address keeps an initializing or unreachable row where it is")
     func addressGlitch() {
         for status in [ServerStatus.initializing, .unreachable] {
-            let record = bound(status: status, awaitedSince: seconds(-10), connectedAt: status == .unreachable ? seconds(-999) : nil)
+            let record = bound(
+                status: status,
+                awaitedSince: seconds(-10),
+                connectedAt: status == .unreachable ? seconds(-999) : nil
+            )
             let (state, _) = after(record, droplet: droplet(100, for: 1, ipv4: nil, ipv6: nil))
             #expect(state.status == status)
             #expect(state.ipv4 == ipv4)
@@ -157,7 +190,13 @@ struct AgentTests {
         #expect(intent.agentAwaitedSince == nil)
         #expect(intent.createAttempts == 2)
         // Withdrawn: the row is as before, but keeps the agent the intent made.
-        let withdrawn = decider.afterCreate(.withdrawn(reason: "stale"), before: state, intent: intent, at: now, jitter: 0)
+        let withdrawn = decider.afterCreate(
+            .withdrawn(reason: "stale"),
+            before: state,
+            intent: intent,
+            at: now,
+            jitter: 0
+        )
         #expect(withdrawn.agentID == other)
         #expect(withdrawn.createAttempts == state.createAttempts)
     }

@@ -30,7 +30,9 @@ struct BackoffTests {
 
     @Test(arguments: cases)
     func delay(_ c: Case) {
-        #expect(Backoff.delay(failures: c.failures, base: .seconds(2), cap: .seconds(300), jitter: c.jitter) == c.expected)
+        #expect(
+            Backoff.delay(failures: c.failures, base: .seconds(2), cap: .seconds(300), jitter: c.jitter) == c.expected
+        )
     }
 
     @Test("the delay always lies in [ceiling/2, ceiling] and never exceeds the cap", arguments: 1...12)
@@ -40,7 +42,9 @@ struct BackoffTests {
             let delay = Backoff.delay(failures: failures, base: .seconds(2), cap: .seconds(300), jitter: jitter)
             #expect(delay >= ceiling / 2 && delay < ceiling)
         }
-        #expect(Backoff.delay(failures: failures, base: .seconds(2), cap: .seconds(300), jitter: 0.999_999) <= .seconds(300))
+        #expect(
+            Backoff.delay(failures: failures, base: .seconds(2), cap: .seconds(300), jitter: 0.999_999) <= .seconds(300)
+        )
     }
 
     @Test("the configuration's base and cap are used")
@@ -84,14 +88,21 @@ struct IdentityTagTests {
             "citrus-serve:a1b2c3d4-e5f6-4711-8899-aabbccddeeffa",  // other prefix, same length
             "CITRUS-SERVER:a1b2c3d4-e5f6-4711-8899-aabbccddeeff",
             "citrus-server:a1b2c3d4-e5f6-4711-8899-aabbccddeeé",
-        ])
+        ]
+    )
     func rejected(tag: String) {
         #expect(FleetTags.row(fromIdentityTag: tag) == nil)
     }
 
     @Test("a droplet's identity is read from whichever tag carries it")
     func dropletIdentity() {
-        let d = ObservedDroplet(id: 1, name: "a", status: .new, tags: ["env:prod", "citrus-host", FleetTags.identity(for: rowID(3))], createdAt: now)
+        let d = ObservedDroplet(
+            id: 1,
+            name: "a",
+            status: .new,
+            tags: ["env:prod", "citrus-host", FleetTags.identity(for: rowID(3))],
+            createdAt: now
+        )
         #expect(d.identity == rowID(3))
         #expect(d.isInFleet)
     }

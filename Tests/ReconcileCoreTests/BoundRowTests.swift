@@ -16,15 +16,24 @@ struct BoundRowTests {
         switch status {
         case .creating:
             row(
-                status: .creating, lastError: "create outcome unknown (503); checking before retrying",
-                attemptedAt: seconds(-300), attempts: 1, failures: 1, nextAttemptAt: seconds(-200)
+                status: .creating,
+                lastError: "create outcome unknown (503); checking before retrying",
+                attemptedAt: seconds(-300),
+                attempts: 1,
+                failures: 1,
+                nextAttemptAt: seconds(-200)
             )
         case .active:
             row(status: .active, dropletID: 100, ipv4: "198.51.100.1", attemptedAt: seconds(-900), attempts: 1)
         default:
             row(
-                status: status, dropletID: 100, lastError: "GET droplet 100: 503", attemptedAt: seconds(-600),
-                attempts: 1, failures: 2, nextAttemptAt: seconds(-10)
+                status: status,
+                dropletID: 100,
+                lastError: "GET droplet 100: 503",
+                attemptedAt: seconds(-600),
+                attempts: 1,
+                failures: 2,
+                nextAttemptAt: seconds(-10)
             )
         }
     }
@@ -62,7 +71,10 @@ struct BoundRowTests {
         #expect(plan.updates.count == 1)
     }
 
-    @Test("active droplet without a public IPv4 → provisioning; a row that is up keeps its status and address", arguments: following)
+    @Test(
+        "active droplet without a public IPv4 → provisioning; a row that is up keeps its status and address",
+        arguments: following
+    )
     func activeWithoutAddress(status: ServerStatus) {
         let r = Self.subject(status)
         let plan = decide([r], observe([droplet(100, for: 1, status: .active, ipv4: nil, ipv6: nil)]))
@@ -143,7 +155,8 @@ struct BoundRowTests {
 
     @Test(
         "recorded droplet neither listed nor fetched → unknown, not gone: no change, keep polling",
-        arguments: [ServerStatus.provisioning, .initializing, .active])
+        arguments: [ServerStatus.provisioning, .initializing, .active]
+    )
     func recordedButUnseen(status: ServerStatus) {
         let r = Self.subject(status)
         let plan = decide([r], observe([]))
@@ -170,7 +183,8 @@ struct BoundRowTests {
 
     @Test(
         "provisioning/active row that records no droplet and has none → failed, nothing created",
-        arguments: [ServerStatus.provisioning, .initializing, .active])
+        arguments: [ServerStatus.provisioning, .initializing, .active]
+    )
     func noDropletAtAll(status: ServerStatus) throws {
         let r = row(status: status, attemptedAt: seconds(-900), attempts: 1)
         let plan = decide([r], observe([]))
@@ -198,7 +212,8 @@ struct BoundRowTests {
 struct AdoptionTests {
     @Test(
         "legacy creating row with a recorded, untagged droplet → adopted, status follows the droplet",
-        arguments: [DropletStatus.new, .active])
+        arguments: [DropletStatus.new, .active]
+    )
     func legacyCreatingRow(dropletStatus: DropletStatus) throws {
         let r = row(status: .creating, dropletID: 555)
         let legacy = droplet(555, for: nil, status: dropletStatus, fleet: false)

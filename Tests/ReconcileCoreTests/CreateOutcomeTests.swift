@@ -7,12 +7,20 @@ import Testing
 struct CreateOutcomeTests {
     let decider = Decider()
     let before = DaemonState(
-        status: .creating, lastError: "an earlier try", createAttemptedAt: seconds(-400), createReachableUntil: seconds(-365),
-        createAttempts: 2, transientFailures: 1, nextAttemptAt: seconds(-5))
+        status: .creating,
+        lastError: "an earlier try",
+        createAttemptedAt: seconds(-400),
+        createReachableUntil: seconds(-365),
+        createAttempts: 2,
+        transientFailures: 1,
+        nextAttemptAt: seconds(-5)
+    )
 
     var intent: DaemonState { decider.intent(from: before, at: now) }
 
-    @Test("the intent stamps the attempt and the last instant it can reach DigitalOcean: send window plus request deadline")
+    @Test(
+        "the intent stamps the attempt and the last instant it can reach DigitalOcean: send window plus request deadline"
+    )
     func intentStamps() {
         #expect(intent.createAttemptedAt == now)
         #expect(intent.createReachableUntil == seconds(35))
@@ -20,7 +28,10 @@ struct CreateOutcomeTests {
         #expect(intent.status == .creating)
     }
 
-    @Test("a create is sent only within the send window of its intent", arguments: [(0.0, true), (5.0, true), (5.001, false), (60.0, false)])
+    @Test(
+        "a create is sent only within the send window of its intent",
+        arguments: [(0.0, true), (5.0, true), (5.001, false), (60.0, false)]
+    )
     func sendWindow(age: Double, sends: Bool) {
         #expect(decider.maySend(intentAge: .interval(age)) == sends)
     }
@@ -39,20 +50,37 @@ struct CreateOutcomeTests {
     static let cases: [Case] = [
         Case(
             testDescription: "accepted → provisioning with the droplet, errors and backoff cleared",
-            outcome: .accepted(droplet(900, for: 1, status: .new)), status: .provisioning, dropletID: 900, keepsIntentStamps: true,
-            backsOff: false, error: nil),
+            outcome: .accepted(droplet(900, for: 1, status: .new)),
+            status: .provisioning,
+            dropletID: 900,
+            keepsIntentStamps: true,
+            backsOff: false,
+            error: nil
+        ),
         Case(
             testDescription: "refused (422) → failed saying why; nothing was made, earlier stamps stand",
-            outcome: .refused(reason: "size is not available"), status: .failed, keepsIntentStamps: false, backsOff: false,
-            error: "DigitalOcean refused the droplet: size is not available"),
+            outcome: .refused(reason: "size is not available"),
+            status: .failed,
+            keepsIntentStamps: false,
+            backsOff: false,
+            error: "DigitalOcean refused the droplet: size is not available"
+        ),
         Case(
             testDescription: "transient (429) → back off; nothing was made, so the attempt's stamps are dropped",
-            outcome: .transient(reason: "HTTP 429", retryAfter: nil), status: .creating, keepsIntentStamps: false, backsOff: true,
-            error: "DigitalOcean did not take the create (HTTP 429)"),
+            outcome: .transient(reason: "HTTP 429", retryAfter: nil),
+            status: .creating,
+            keepsIntentStamps: false,
+            backsOff: true,
+            error: "DigitalOcean did not take the create (HTTP 429)"
+        ),
         Case(
             testDescription: "unknown (5xx, timeout) → back off and keep the stamps: the droplet may exist",
-            outcome: .unknown(reason: "HTTP 500"), status: .creating, keepsIntentStamps: true, backsOff: true,
-            error: "create outcome unknown (HTTP 500)"),
+            outcome: .unknown(reason: "HTTP 500"),
+            status: .creating,
+            keepsIntentStamps: true,
+            backsOff: true,
+            error: "create outcome unknown (HTTP 500)"
+        ),
     ]
 
     @Test(arguments: cases)
@@ -84,13 +112,21 @@ struct CreateOutcomeTests {
 
     @Test("withdrawn → the row as it was before the intent, attempt not counted")
     func withdrawn() {
-        #expect(decider.afterCreate(.withdrawn(reason: "stale"), before: before, intent: intent, at: now, jitter: 0.5) == before)
+        #expect(
+            decider.afterCreate(.withdrawn(reason: "stale"), before: before, intent: intent, at: now, jitter: 0.5)
+                == before
+        )
     }
 
     @Test("a 429's retry-after wins over a shorter backoff")
     func retryAfterWins() {
         let next = decider.afterCreate(
-            .transient(reason: "HTTP 429", retryAfter: .seconds(600)), before: before, intent: intent, at: now, jitter: 0)
+            .transient(reason: "HTTP 429", retryAfter: .seconds(600)),
+            before: before,
+            intent: intent,
+            at: now,
+            jitter: 0
+        )
         #expect(next.nextAttemptAt == seconds(600))
     }
 }
@@ -99,7 +135,9 @@ struct CreateOutcomeTests {
 /// absence is believed only from a look that proves it.
 @Suite("Settle and absence")
 struct SettleAndAbsenceTests {
-    @Test("settle counts from the reachable-until instant, not from the intent: a create that waited in the budget stays unsettled")
+    @Test(
+        "settle counts from the reachable-until instant, not from the intent: a create that waited in the budget stays unsettled"
+    )
     func settleFromReachableUntil() {
         // Intent 100 s ago, but the request could still reach DigitalOcean until 50 s ago.
         let r = row(status: .creating, attemptedAt: seconds(-100), reachableUntil: seconds(-50), attempts: 1)
@@ -109,7 +147,9 @@ struct SettleAndAbsenceTests {
         #expect(decide([r], observe([], listedAt: seconds(11))).creates.count == 1)
     }
 
-    @Test("a row written before reachable-until existed settles from intent + send window + request deadline + settle period")
+    @Test(
+        "a row written before reachable-until existed settles from intent + send window + request deadline + settle period"
+    )
     func derivedReachableUntil() {
         var r = row(status: .creating, attemptedAt: seconds(-90), attempts: 1)
         r.state.createReachableUntil = nil
@@ -125,13 +165,18 @@ struct SettleAndAbsenceTests {
         #expect(plan.creates.isEmpty)
         #expect(plan.identityLookups == [r.id])
         #expect(plan.waitingOnCloud)
-        #expect(decide([r], observe([], snapshot: false, lookedUp: [r.id])).creates.count == 1, "a lookup that finds nothing confirms")
+        #expect(
+            decide([r], observe([], snapshot: false, lookedUp: [r.id])).creates.count == 1,
+            "a lookup that finds nothing confirms"
+        )
     }
 
     @Test("a droplet that already carries a row's identity before its first attempt is adopted, never duplicated")
     func preexistingIdentityAdopted() throws {
         let r = row(status: .creating)
-        for observation in [observe([droplet(77, for: 1)]), observe([droplet(77, for: 1)], snapshot: false, lookedUp: [r.id])] {
+        for observation in [
+            observe([droplet(77, for: 1)]), observe([droplet(77, for: 1)], snapshot: false, lookedUp: [r.id]),
+        ] {
             let plan = decide([r], observation)
             #expect(plan.creates.isEmpty)
             #expect(plan.destroys.isEmpty)

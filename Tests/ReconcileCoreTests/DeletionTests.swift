@@ -12,13 +12,22 @@ struct DeletionTests {
     /// shows up only through the identity tag); the others record droplet 100.
     static func subject(_ status: ServerStatus, nextAttemptAt: Date? = nil) -> ServerRecord {
         row(
-            status: status, dropletID: status == .creating ? nil : 100,
-            ipv4: status == .creating ? nil : ipv4, lastError: status == .failed ? "retries exhausted" : nil,
-            attemptedAt: seconds(-900), attempts: 1, nextAttemptAt: nextAttemptAt, deleteRequested: true
+            status: status,
+            dropletID: status == .creating ? nil : 100,
+            ipv4: status == .creating ? nil : ipv4,
+            lastError: status == .failed ? "retries exhausted" : nil,
+            attemptedAt: seconds(-900),
+            attempts: 1,
+            nextAttemptAt: nextAttemptAt,
+            deleteRequested: true
         )
     }
 
-    @Test("a live droplet → destroy it, row deleting", arguments: deletable, [DropletStatus.new, .active, .off, .archive])
+    @Test(
+        "a live droplet → destroy it, row deleting",
+        arguments: deletable,
+        [DropletStatus.new, .active, .off, .archive]
+    )
     func liveDroplet(status: ServerStatus, dropletStatus: DropletStatus) throws {
         let r = Self.subject(status)
         let plan = decide([r], observe([droplet(100, for: 1, status: dropletStatus)]))
@@ -42,7 +51,8 @@ struct DeletionTests {
 
     @Test(
         "the recorded droplet without the fleet tag (adopted legacy droplet) → never destroyed; the row fails saying why",
-        arguments: [ServerStatus.provisioning, .active, .failed, .deleting])
+        arguments: [ServerStatus.provisioning, .active, .failed, .deleting]
+    )
     func untaggedRecordedDroplet(status: ServerStatus) {
         let r = Self.subject(status)
         let plan = decide([r], observe([droplet(100, for: nil, fleet: false)]))
@@ -51,7 +61,10 @@ struct DeletionTests {
         #expect(plan.after(r).lastError?.contains("no citrus-host tag") == true)
     }
 
-    @Test("the recorded droplet answered 404 → deleted, lastError cleared", arguments: deletable.filter { $0 != .creating })
+    @Test(
+        "the recorded droplet answered 404 → deleted, lastError cleared",
+        arguments: deletable.filter { $0 != .creating }
+    )
     func goneVia404(status: ServerStatus) throws {
         let r = Self.subject(status)
         let plan = decide([r], observe([], gone: [100]))
@@ -62,7 +75,10 @@ struct DeletionTests {
         #expect(plan.destroys.isEmpty && plan.creates.isEmpty)
     }
 
-    @Test("nothing listed and nothing recorded → deleted at once", arguments: [ServerStatus.creating, .failed, .deleting])
+    @Test(
+        "nothing listed and nothing recorded → deleted at once",
+        arguments: [ServerStatus.creating, .failed, .deleting]
+    )
     func nothingAnywhere(status: ServerStatus) {
         var r = Self.subject(status)
         r.state.dropletID = nil
@@ -74,7 +90,8 @@ struct DeletionTests {
 
     @Test(
         "recorded droplet neither listed nor fetched → deleting, nothing destroyed, not deleted",
-        arguments: [ServerStatus.provisioning, .active, .failed, .deleting])
+        arguments: [ServerStatus.provisioning, .active, .failed, .deleting]
+    )
     func recordedUnknown(status: ServerStatus) {
         let r = Self.subject(status)
         let plan = decide([r], observe([]))
@@ -120,7 +137,14 @@ struct DeletionTests {
 
     @Test("after the backoff, a still-listed droplet is destroyed again (DELETE is idempotent)")
     func reissueAfterBackoff() {
-        let r = row(status: .deleting, dropletID: 100, attemptedAt: seconds(-900), failures: 1, nextAttemptAt: seconds(-1), deleteRequested: true)
+        let r = row(
+            status: .deleting,
+            dropletID: 100,
+            attemptedAt: seconds(-900),
+            failures: 1,
+            nextAttemptAt: seconds(-1),
+            deleteRequested: true
+        )
         let plan = decide([r], observe([droplet(100, for: 1)]))
         #expect(plan.destroys.map(\.dropletID) == [100])
         #expect(plan.updates.isEmpty)
@@ -157,7 +181,9 @@ struct DeletionTests {
 struct TerminalRowTests {
     @Test(
         "a deleted row yields no action whatever the list shows",
-        arguments: [false, true], [Optional<DropletStatus>.none, .new, .active, .off])
+        arguments: [false, true],
+        [Optional<DropletStatus>.none, .new, .active, .off]
+    )
     func deletedRow(deleteRequested: Bool, dropletStatus: DropletStatus?) {
         let r = row(status: .deleted, dropletID: 100, attemptedAt: seconds(-900), deleteRequested: deleteRequested)
         let droplets = dropletStatus.map { [droplet(100, for: 1, status: $0)] } ?? []
@@ -171,7 +197,8 @@ struct TerminalRowTests {
 
     @Test(
         "a failed row keeps its live droplet, duplicates included; nothing is written or destroyed",
-        arguments: [DropletStatus.new, .active, .off])
+        arguments: [DropletStatus.new, .active, .off]
+    )
     func failedRowWithDroplet(dropletStatus: DropletStatus) {
         let r = row(status: .failed, dropletID: 100, lastError: "retries exhausted")
         let plan = decide([r], observe([droplet(100, for: 1, status: dropletStatus), droplet(101, for: 1)]))

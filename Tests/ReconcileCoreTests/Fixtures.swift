@@ -40,10 +40,16 @@ func row(
         deleteRequestedAt: deleteRequested ? seconds(-30) : nil,
         createdAt: seconds(-3_600),
         state: DaemonState(
-            status: status, dropletID: dropletID, ipv4: ipv4, ipv6: ipv6, lastError: lastError,
+            status: status,
+            dropletID: dropletID,
+            ipv4: ipv4,
+            ipv6: ipv6,
+            lastError: lastError,
             // By default the attempt could reach DigitalOcean only at its own instant, so tables
             // read "settle period after the attempt"; tests of the send window set it apart.
-            createAttemptedAt: attemptedAt, createReachableUntil: reachableUntil ?? attemptedAt, createAttempts: attempts,
+            createAttemptedAt: attemptedAt,
+            createReachableUntil: reachableUntil ?? attemptedAt,
+            createAttempts: attempts,
             transientFailures: failures,
             nextAttemptAt: nextAttemptAt
         )
@@ -64,17 +70,32 @@ func droplet(
     var tags: [String] = fleet ? [FleetTags.fleet] : []
     if let n { tags.append(FleetTags.identity(for: rowID(n))) }
     return ObservedDroplet(
-        id: id, name: "web-\(n ?? 0)", status: status, tags: tags, createdAt: createdAt,
-        publicIPv4: ipv4, publicIPv6: ipv6
+        id: id,
+        name: "web-\(n ?? 0)",
+        status: status,
+        tags: tags,
+        createdAt: createdAt,
+        publicIPv4: ipv4,
+        publicIPv6: ipv6
     )
 }
 
 /// A look at the fleet; by default a one-page list, which proves absence. `snapshot: false` is a
 /// list of several pages, which proves no absence except for the rows in `lookedUp`.
 func observe(
-    _ droplets: [ObservedDroplet], gone: Set<Int64> = [], listedAt: Date = seconds(-1), snapshot: Bool = true, lookedUp: Set<UUID> = []
+    _ droplets: [ObservedDroplet],
+    gone: Set<Int64> = [],
+    listedAt: Date = seconds(-1),
+    snapshot: Bool = true,
+    lookedUp: Set<UUID> = []
 ) -> Observation {
-    Observation(droplets: droplets, goneDropletIDs: gone, listedAt: listedAt, listIsSnapshot: snapshot, identitiesLookedUp: lookedUp)
+    Observation(
+        droplets: droplets,
+        goneDropletIDs: gone,
+        listedAt: listedAt,
+        listIsSnapshot: snapshot,
+        identitiesLookedUp: lookedUp
+    )
 }
 
 func decide(
@@ -84,7 +105,10 @@ func decide(
     orphansFirstSeen: [Int64: Date] = [:]
 ) -> Plan {
     Decider(configuration: configuration).decide(
-        rows: rows, observation: observation, now: now, orphansFirstSeen: orphansFirstSeen
+        rows: rows,
+        observation: observation,
+        now: now,
+        orphansFirstSeen: orphansFirstSeen
     )
 }
 

@@ -35,11 +35,17 @@ struct World {
                         let records = status != .creating || [.recordedOnly, .gone404, .recordedUnseen].contains(shown)
                         rows.append(
                             row(
-                                n, status: status, dropletID: records ? id : nil,
-                                ipv4: status == .active ? ipv4 : nil, ipv6: status == .active ? ipv6 : nil,
+                                n,
+                                status: status,
+                                dropletID: records ? id : nil,
+                                ipv4: status == .active ? ipv4 : nil,
+                                ipv6: status == .active ? ipv6 : nil,
                                 lastError: status == .failed ? "retries exhausted" : nil,
-                                attemptedAt: attempt, attempts: attempt == nil ? 0 : 1, deleteRequested: deleteRequested
-                            ))
+                                attemptedAt: attempt,
+                                attempts: attempt == nil ? 0 : 1,
+                                deleteRequested: deleteRequested
+                            )
+                        )
                         switch shown {
                         case .nothing, .recordedUnseen: break
                         case .new: droplets.append(droplet(id, for: n, status: .new, ipv4: nil, ipv6: nil))
@@ -93,7 +99,9 @@ struct PropertyTests {
     @Test("deleted and failed rows (without a delete request) are never written, created or destroyed for")
     func terminalRowsAreLeftAlone() {
         let plan = decide(Self.world.rows, Self.world.observation)
-        let quiet = Self.world.rows.filter { $0.state.status == .deleted || ($0.state.status == .failed && $0.deleteRequestedAt == nil) }
+        let quiet = Self.world.rows.filter {
+            $0.state.status == .deleted || ($0.state.status == .failed && $0.deleteRequestedAt == nil)
+        }
         let quietIDs = Set(quiet.map(\.id))
         #expect(!plan.updates.contains { quietIDs.contains($0.row) })
         #expect(!plan.creates.contains { quietIDs.contains($0.order.rowID) })
@@ -103,7 +111,8 @@ struct PropertyTests {
                 case .deleteRequested(let row), .duplicate(let row, _, _, _): quietIDs.contains(row)
                 case .orphan: false
                 }
-            })
+            }
+        )
     }
 
     @Test("an untagged droplet is never destroyed, whatever the rows ask")
@@ -168,7 +177,8 @@ struct PropertyTests {
             observe(
                 [droplet(10, for: 1), droplet(20, for: nil, fleet: false), droplet(99, for: nil, fleet: false)],
                 gone: [50]
-            ))
+            )
+        )
         #expect(plan.actions.isEmpty)
         #expect(!plan.waitingOnCloud)
         #expect(plan.nextWakeUp == nil)
@@ -177,8 +187,14 @@ struct PropertyTests {
     @Test("a healthy droplet tidies stale retry bookkeeping once, then nothing")
     func staleBookkeeping() throws {
         let r = row(
-            status: .active, dropletID: 10, ipv4: ipv4, ipv6: ipv6, lastError: "GET droplet 10: 503",
-            failures: 2, nextAttemptAt: seconds(-5))
+            status: .active,
+            dropletID: 10,
+            ipv4: ipv4,
+            ipv6: ipv6,
+            lastError: "GET droplet 10: 503",
+            failures: 2,
+            nextAttemptAt: seconds(-5)
+        )
         let observation = observe([droplet(10, for: 1)])
         let plan = decide([r], observation)
         let after = try #require(plan.written(r))
@@ -208,7 +224,9 @@ struct WakeUpTests {
         let settled = row(1, status: .active, dropletID: 10, ipv4: ipv4, ipv6: ipv6)
         #expect(!decide([settled], observe([droplet(10, for: 1)])).waitingOnCloud)
         let booting = row(2, status: .provisioning, dropletID: 20)
-        #expect(decide([settled, booting], observe([droplet(10, for: 1), droplet(20, for: 2, status: .new)])).waitingOnCloud)
+        #expect(
+            decide([settled, booting], observe([droplet(10, for: 1), droplet(20, for: 2, status: .new)])).waitingOnCloud
+        )
     }
 }
 
@@ -234,7 +252,9 @@ struct ScaleTests {
             case 0: rows.append(row(n, status: .creating, attemptedAt: seconds(-20), attempts: 1))  // → active
             case 1: rows.append(row(n, status: .active, dropletID: id, ipv4: ipv4, ipv6: ipv6))  // converged
             case 2: rows.append(row(n, status: .provisioning, dropletID: id))  // → active
-            default: rows.append(row(n, status: .active, dropletID: id, ipv4: ipv4, ipv6: ipv6, deleteRequested: true))  // → destroy
+            default:
+                // → destroy
+                rows.append(row(n, status: .active, dropletID: id, ipv4: ipv4, ipv6: ipv6, deleteRequested: true))
             }
         }
         for n in 10_001...10_500 { droplets.append(droplet(Int64(n), for: n)) }  // orphans: no such rows

@@ -23,7 +23,8 @@ struct AgentBootstrapTests {
 
     /// A world with a hub on its database.
     static func with(
-        simulator configuration: SimulatorConfiguration = SimulatorHarness.testConfiguration(), _ body: (World, EngineHub) async throws -> Void
+        simulator configuration: SimulatorConfiguration = SimulatorHarness.testConfiguration(),
+        _ body: (World, EngineHub) async throws -> Void
     ) async throws {
         try await World.with(simulator: configuration) { world in
             try await withEngineHub(configuration: .init(databaseURL: world.databaseURL), logger: quiet) { hub in
@@ -37,24 +38,38 @@ struct AgentBootstrapTests {
         try await world.db.query(
             "SELECT to_status FROM server_events WHERE server_id = \(id) AND from_status IS DISTINCT FROM to_status AND to_status IS NOT NULL ORDER BY id"
         ).map { try $0.decode(String.self, "to_status") }.reduce(into: []) { trail, status in
-            if trail.last != status { trail.append(status) }  // a create's acceptance and its write both say provisioning
+            // A create's acceptance and its write both say provisioning.
+            if trail.last != status { trail.append(status) }
         }
     }
 
     static func status(_ world: World, _ id: UUID) async throws -> String? { try await world.row(id)?.status }
 
-    static func waitFor(_ status: String, _ world: World, _ id: UUID, timeout: Duration = .seconds(30)) async throws -> Bool {
+    static func waitFor(
+        _ status: String,
+        _ world: World,
+        _ id: UUID,
+        timeout: Duration = .seconds(30)
+    ) async throws -> Bool {
         try await eventually(timeout: timeout, every: .milliseconds(100)) { try await Self.status(world, id) == status }
     }
 
-    static func agentRow(_ world: World, _ id: UUID) async throws -> (agent: UUID?, keySHA256: String?, connectedAt: Date?) {
+    static func agentRow(
+        _ world: World,
+        _ id: UUID
+    ) async throws -> (agent: UUID?, keySHA256: String?, connectedAt: Date?) {
         let row = try await world.db.query(
             "SELECT s.agent_id, a.key_sha256, a.connected_at FROM servers s LEFT JOIN agents a ON a.id = s.agent_id WHERE s.id = \(id)"
         ).single()
-        return (try row.decode(UUID?.self, "agent_id"), try row.decode(String?.self, "key_sha256"), try row.decode(Date?.self, "connected_at"))
+        return (
+            try row.decode(UUID?.self, "agent_id"), try row.decode(String?.self, "key_sha256"),
+            try row.decode(Date?.self, "connected_at")
+        )
     }
 
-    @Test("happy path: creating → provisioning → initializing → active through the agent; status shows when it was seen")
+    @Test(
+        "happy path: creating → provisioning → initializing → active through the agent; status shows when it was seen"
+    )
     func happyPath() async throws {
         var configuration = SimulatorHarness.testConfiguration()
         configuration.agentBootDelay = .milliseconds(1500)  // well after a pass has seen the droplet active
@@ -78,7 +93,9 @@ struct AgentBootstrapTests {
             #expect(credentials.agentID == agentID.uuidString.lowercased())
             #expect(credentials.engineURL == hub.url)
             #expect(credentials.key.count == 64 && credentials.key.allSatisfy(\.isHexDigit))
-            let hashed = try await world.db.query("SELECT encode(sha256(convert_to(\(credentials.key), 'UTF8')), 'hex') AS h").single()
+            let hashed = try await world.db.query(
+                "SELECT encode(sha256(convert_to(\(credentials.key), 'UTF8')), 'hex') AS h"
+            ).single()
             #expect(try hashed.decode(String.self, "h") == keySHA256)
             #expect(hub.stats().refused == 0)
 
@@ -89,7 +106,9 @@ struct AgentBootstrapTests {
         }
     }
 
-    @Test("a wrong key is refused by the hub: the row stays initializing, then fails after the timeout; the droplet is left")
+    @Test(
+        "a wrong key is refused by the hub: the row stays initializing, then fails after the timeout; the droplet is left"
+    )
     func wrongKey() async throws {
         var configuration = SimulatorHarness.testConfiguration(seed: 111)
         configuration.faults.agentWrongKeyProbability = 1
@@ -98,7 +117,10 @@ struct AgentBootstrapTests {
             defer { daemon.signal(SIGKILL) }
             let id = try await world.insert("wrong-key")
             #expect(try await Self.waitFor("initializing", world, id))
-            #expect(await eventually(timeout: .seconds(10)) { hub.stats().refused >= 2 }, "the hub refused nothing: \(hub.stats())")
+            #expect(
+                await eventually(timeout: .seconds(10)) { hub.stats().refused >= 2 },
+                "the hub refused nothing: \(hub.stats())"
+            )
             #expect(try await Self.status(world, id) == "initializing")
             #expect(try await Self.waitFor("failed", world, id, timeout: .seconds(20)))
             let row = try #require(try await world.row(id))
@@ -127,7 +149,9 @@ struct AgentBootstrapTests {
         }
     }
 
-    @Test("a heartbeat that stops makes the row unreachable; when it resumes, active again; the same for a hub that drops the agent")
+    @Test(
+        "a heartbeat that stops makes the row unreachable; when it resumes, active again; the same for a hub that drops the agent"
+    )
     func heartbeatStopsAndResumes() async throws {
         try await Self.with { world, hub in
             let daemon = try world.daemon(Self.flags(hub))
@@ -218,11 +242,17 @@ struct AgentBootstrapTests {
         }
     }
 
-    @Test("configuration errors exit 78 with one line: a template over 64 KiB, one without {AGENT_KEY}, ws:// to another host")
+    @Test(
+        "configuration errors exit 78 with one line: a template over 64 KiB, one without {AGENT_KEY}, ws:// to another host"
+    )
     func configurationErrors() async throws {
         try await World.with { world in
             let big = world.directory.appendingPathComponent("big.tmpl")
-            try ("#!/bin/bash\n# {AGENT_KEY}\n" + String(repeating: "x", count: 64 * 1024)).write(to: big, atomically: true, encoding: .utf8)
+            try ("#!/bin/bash\n# {AGENT_KEY}\n" + String(repeating: "x", count: 64 * 1024)).write(
+                to: big,
+                atomically: true,
+                encoding: .utf8
+            )
             let keyless = world.directory.appendingPathComponent("keyless.tmpl")
             try "#!/bin/bash\necho {AGENT_ID}\n".write(to: keyless, atomically: true, encoding: .utf8)
             let cases: [([String], String)] = [
@@ -230,7 +260,10 @@ struct AgentBootstrapTests {
                 (["--engine-url", "ws://127.0.0.1:1/agent", "--cloud-init-template", keyless.path], "{AGENT_KEY}"),
                 (["--engine-url", "ws://hub.example.com/agent"], "wss://"),
                 (["--cloud-init-template", big.path], "--engine-url"),
-                (["--engine-url", "wss://hub.example.com/agent", "--bootstrap-timeout", "soon"], "--bootstrap-timeout"),
+                (
+                    ["--engine-url", "wss://hub.example.com/agent", "--bootstrap-timeout", "soon"],
+                    "--bootstrap-timeout"
+                ),
             ]
             for (flags, mentions) in cases {
                 let result = try await world.command(["run"] + flags, timeout: .seconds(20))
@@ -241,15 +274,22 @@ struct AgentBootstrapTests {
         }
     }
 
-    @Test("the key never leaves the create request: not in logs, events, rows, plan, status, echoed errors or the request log")
+    @Test(
+        "the key never leaves the create request: not in logs, events, rows, plan, status, echoed errors or the request log"
+    )
     func keyNeverLeaves() async throws {
         try await Self.with { world, hub in
             // A short script, so that an echo of the request still holds the key within the 1 KiB
             // of DigitalOcean's words an error keeps.
             let template = world.directory.appendingPathComponent("short.tmpl")
             try "#!/bin/sh\nAGENT_KEY={AGENT_KEY}\nAGENT_ID={AGENT_ID}\nENGINE_WS_URL={ENGINE_WS_URL}\n".write(
-                to: template, atomically: true, encoding: .utf8)
-            let daemon = try world.daemon(Self.flags(hub) + ["--log-level", "trace", "--cloud-init-template", template.path])
+                to: template,
+                atomically: true,
+                encoding: .utf8
+            )
+            let daemon = try world.daemon(
+                Self.flags(hub) + ["--log-level", "trace", "--cloud-init-template", template.path]
+            )
             defer { daemon.signal(SIGKILL) }
             let good = try await world.insert("secret-1")
             #expect(try await Self.waitFor("active", world, good))
@@ -268,11 +308,15 @@ struct AgentBootstrapTests {
             await daemon.stop()
 
             let events = try await world.db.query("SELECT * FROM server_events").map { row in
-                try ["server_name", "kind", "message", "from_status", "to_status", "do_request_id"].map { try row.decode(String?.self, $0) ?? "" }
-                    .joined(separator: " ")
+                try ["server_name", "kind", "message", "from_status", "to_status", "do_request_id"].map {
+                    try row.decode(String?.self, $0) ?? ""
+                }
+                .joined(separator: " ")
             }.joined(separator: "\n")
-            let rows = try await world.db.query("SELECT row_to_json(s)::text AS j FROM servers s").map { try $0.decode(String.self, "j") }
-                .joined(separator: "\n")
+            let rows = try await world.db.query("SELECT row_to_json(s)::text AS j FROM servers s").map {
+                try $0.decode(String.self, "j")
+            }
+            .joined(separator: "\n")
             let requestLog = world.simulator.requestLog().map { "\($0.path) \($0.body ?? "")" }.joined(separator: "\n")
             let places: [(String, String)] = [
                 ("the daemon's log (trace level)", daemon.output), ("server_events", events), ("servers rows", rows),
@@ -289,7 +333,10 @@ struct AgentBootstrapTests {
                 let match = text.firstMatch(of: anyKey).map { text[$0.range] }
                 #expect(match == nil, "a 64-hex-digit secret-shaped text is in \(place): \(match ?? "")")
             }
-            #expect(requestLog.contains("<present, "), "the request log does not even note the user_data: \(requestLog.prefix(500))")
+            #expect(
+                requestLog.contains("<present, "),
+                "the request log does not even note the user_data: \(requestLog.prefix(500))"
+            )
         }
     }
 }

@@ -6,17 +6,24 @@ import Testing
 /// The daemon's half of agent bootstrap, without a database: keys, hashes, rendering, checks.
 @Suite("Agent enrollment")
 struct AgentEnrollmentTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test("the compiled-in default template is deploy/cloud-init.sh.tmpl, byte for byte")
     func defaultTemplateMatchesDeploy() throws {
-        let shipped = try String(contentsOf: Self.root.appendingPathComponent("deploy/cloud-init.sh.tmpl"), encoding: .utf8)
+        let shipped = try String(
+            contentsOf: Self.root.appendingPathComponent("deploy/cloud-init.sh.tmpl"),
+            encoding: .utf8
+        )
         #expect(AgentEnrollment.defaultTemplate == shipped)
     }
 
     @Test("the default template writes the three values as the agent reads them, to a 0600 file, never tracing")
     func defaultTemplateHandlesTheSecret() throws {
-        let enrollment = try AgentEnrollment(engineURL: "wss://hub.example.com/agent", template: AgentEnrollment.defaultTemplate)
+        let enrollment = try AgentEnrollment(
+            engineURL: "wss://hub.example.com/agent",
+            template: AgentEnrollment.defaultTemplate
+        )
         let agent = UUID()
         let key = AgentEnrollment.newKey()
         let script = enrollment.userData(agent: agent, key: key).text
@@ -27,7 +34,10 @@ struct AgentEnrollmentTests {
         #expect(!script.contains("{AGENT_"), "a placeholder was left")
         #expect(script.contains("install -m 0600 -o root -g root /dev/null /etc/citrus-agent/agent.env"))
         #expect(script.contains("set +x") && !lines.contains("set -x"))
-        #expect(lines.filter { $0.contains(key) } == ["AGENT_KEY=\(key)"], "the key appears only in the env file's heredoc")
+        #expect(
+            lines.filter { $0.contains(key) } == ["AGENT_KEY=\(key)"],
+            "the key appears only in the env file's heredoc"
+        )
         #expect(script.contains("citrus-agent.service"))
     }
 
@@ -42,18 +52,27 @@ struct AgentEnrollmentTests {
 
     @Test("the hub's address: wss anywhere, ws only to loopback, nothing else")
     func engineURLs() {
-        for good in ["wss://hub.example.com/agent", "ws://127.0.0.1:8766/agent", "ws://localhost/agent", "ws://[::1]:9/agent"] {
+        for good in [
+            "wss://hub.example.com/agent", "ws://127.0.0.1:8766/agent", "ws://localhost/agent", "ws://[::1]:9/agent",
+        ] {
             #expect(throws: Never.self, "\(good)") { try AgentEnrollment(engineURL: good, template: "{AGENT_KEY}") }
         }
-        for bad in ["ws://hub.example.com/agent", "http://127.0.0.1/agent", "hub.example.com", "wss://{AGENT_KEY}/x", "wss://a b/"] {
-            #expect(throws: EnrollmentProblem.self, "\(bad)") { try AgentEnrollment(engineURL: bad, template: "{AGENT_KEY}") }
+        for bad in [
+            "ws://hub.example.com/agent", "http://127.0.0.1/agent", "hub.example.com", "wss://{AGENT_KEY}/x",
+            "wss://a b/",
+        ] {
+            #expect(throws: EnrollmentProblem.self, "\(bad)") {
+                try AgentEnrollment(engineURL: bad, template: "{AGENT_KEY}")
+            }
         }
     }
 
     @Test("a template is refused when it never names the key, or renders to more than 64 KiB; exactly 64 KiB is fine")
     func templateChecks() throws {
         let url = "wss://hub.example.com/agent"
-        #expect(throws: EnrollmentProblem.self) { try AgentEnrollment(engineURL: url, template: "#!/bin/sh\necho {AGENT_ID}\n") }
+        #expect(throws: EnrollmentProblem.self) {
+            try AgentEnrollment(engineURL: url, template: "#!/bin/sh\necho {AGENT_ID}\n")
+        }
         // The key renders to 64 characters in place of its 11-character placeholder.
         let fits = "{AGENT_KEY}" + String(repeating: "x", count: 64 * 1024 - 64)
         #expect(throws: Never.self) { try AgentEnrollment(engineURL: url, template: fits) }
@@ -62,12 +81,17 @@ struct AgentEnrollmentTests {
 
     @Test("user data and create requests print as their size, never their text")
     func printedWithoutSecrets() throws {
-        let enrollment = try AgentEnrollment(engineURL: "wss://hub.example.com/agent", template: AgentEnrollment.defaultTemplate)
+        let enrollment = try AgentEnrollment(
+            engineURL: "wss://hub.example.com/agent",
+            template: AgentEnrollment.defaultTemplate
+        )
         let key = AgentEnrollment.newKey()
         let userData = enrollment.userData(agent: UUID(), key: key)
         var request = DropletCreateRequest(name: "web-1", userData: userData.text)
         request.secrets = userData.secrets
-        for printed in ["\(userData)", String(reflecting: userData), "\(request)", String(reflecting: request), "\([request])"] {
+        for printed in [
+            "\(userData)", String(reflecting: userData), "\(request)", String(reflecting: request), "\([request])",
+        ] {
             #expect(!printed.contains(key), "\(printed)")
         }
         var dumped = ""

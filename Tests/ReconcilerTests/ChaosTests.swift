@@ -19,7 +19,9 @@ struct ChaosTests {
 
     // MARK: Leadership
 
-    @Test("three replicas, the leader SIGKILLed ten times during a 60-row burst: one droplet per row; takeover time and requests per row")
+    @Test(
+        "three replicas, the leader SIGKILLed ten times during a 60-row burst: one droplet per row; takeover time and requests per row"
+    )
     func leaderKilledDuringBurst() async throws {
         var configuration = SimulatorHarness.testConfiguration(seed: 2024)
         // Widen the window between request and answer, so kills land while creates are in flight.
@@ -35,7 +37,10 @@ struct ChaosTests {
             }
             defer { for process in replicas.values { process.signal(SIGKILL) } }
             for slot in ["alpha", "beta", "gamma"] { try start(slot) }
-            #expect(try await eventually(timeout: .seconds(30)) { try await world.leader() != nil }, "no replica took the lock")
+            #expect(
+                try await eventually(timeout: .seconds(30)) { try await world.leader() != nil },
+                "no replica took the lock"
+            )
 
             var takeovers: [Double] = []  // SIGKILL → the lock held by another replica
             var firstActions: [Double] = []  // SIGKILL → the new leader's first DigitalOcean request
@@ -63,7 +68,11 @@ struct ChaosTests {
                 replicas[leaderName] = nil
                 try start(String(leaderName.split(separator: "-")[0]))
                 // The new leader's first act is its full pass's list; nothing else talks to the simulator.
-                if await eventually(timeout: .seconds(10), every: .milliseconds(10), { world.requests().contains { $0.time > killedAt } }),
+                if await eventually(
+                    timeout: .seconds(10),
+                    every: .milliseconds(10),
+                    { world.requests().contains { $0.time > killedAt } }
+                ),
                     let first = world.requests().first(where: { $0.time > killedAt })
                 {
                     firstActions.append(first.time.timeIntervalSince(killedAt))
@@ -79,7 +88,10 @@ struct ChaosTests {
             #expect(rows.count == 60)
             for row in rows {
                 #expect(row.status == "active", "\(row)")
-                #expect(world.everCreated(for: row.id).count == 1, "\(row.name): \(world.everCreated(for: row.id).count) creates performed")
+                #expect(
+                    world.everCreated(for: row.id).count == 1,
+                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
+                )
             }
 
             let total = world.requests().count
@@ -114,7 +126,11 @@ struct ChaosTests {
             let daemon = try world.daemon(Self.quick)
             defer { daemon.signal(SIGKILL) }
             for i in 0..<40 { try await world.insert("sim-restart-\(i)") }
-            #expect(await eventually(timeout: .seconds(20), every: .milliseconds(10)) { world.requests(method: "POST").count >= 6 })
+            #expect(
+                await eventually(timeout: .seconds(20), every: .milliseconds(10)) {
+                    world.requests(method: "POST").count >= 6
+                }
+            )
 
             // Down hard: listening socket and open connections closed, in-flight answers lost.
             await world.sim.server.close()
@@ -125,7 +141,12 @@ struct ChaosTests {
 
             let restarted = try SimulatedDigitalOcean(configuration: configuration)
             #expect(restarted.droplets().count == before, "the restarted simulator lost droplets")
-            let server = try await SimulatorServer.bind(host: "127.0.0.1", port: world.sim.port, simulator: restarted, logger: Self.quiet)
+            let server = try await SimulatorServer.bind(
+                host: "127.0.0.1",
+                port: world.sim.port,
+                simulator: restarted,
+                logger: Self.quiet
+            )
             world.restartedSimulator.replace(with: restarted)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await server.run() }
@@ -133,10 +154,15 @@ struct ChaosTests {
                 #expect(try await world.unsettledRows().isEmpty)
                 for row in try await world.rows() {
                     #expect(row.status == "active", "\(row)")
-                    #expect(world.everCreated(for: row.id).count == 1, "\(row.name): \(world.everCreated(for: row.id).count) creates performed")
+                    #expect(
+                        world.everCreated(for: row.id).count == 1,
+                        "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
+                    )
                 }
                 #expect(daemon.isRunning)
-                print("figure: simulator down 3 s with \(unsettledAtRestart) of 40 rows unsettled; \(before) droplets survived the restart")
+                print(
+                    "figure: simulator down 3 s with \(unsettledAtRestart) of 40 rows unsettled; \(before) droplets survived the restart"
+                )
                 await daemon.stop()
                 #expect(daemon.exitStatus == 0, "\(daemon.output.suffix(2000))")
                 group.cancelAll()
@@ -152,7 +178,11 @@ struct ChaosTests {
             let daemon = try world.daemon(Self.quick)
             defer { daemon.signal(SIGKILL) }
             for i in 0..<40 { try await world.insert("pg-restart-\(i)") }
-            #expect(await eventually(timeout: .seconds(20), every: .milliseconds(10)) { world.requests(method: "POST").count >= 6 })
+            #expect(
+                await eventually(timeout: .seconds(20), every: .milliseconds(10)) {
+                    world.requests(method: "POST").count >= 6
+                }
+            )
             let unsettledAtRestart = try await world.unsettledRows().count
             #expect(unsettledAtRestart > 0, "the burst was over before the restart; the test proved nothing")
             try await world.cluster.restart()
@@ -166,7 +196,10 @@ struct ChaosTests {
             #expect(rows.count == 50)
             for row in rows {
                 #expect(row.status == "active", "\(row)")
-                #expect(world.everCreated(for: row.id).count == 1, "\(row.name): \(world.everCreated(for: row.id).count) creates performed")
+                #expect(
+                    world.everCreated(for: row.id).count == 1,
+                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
+                )
             }
             #expect(daemon.isRunning)
             await daemon.stop()
@@ -191,7 +224,8 @@ struct ChaosTests {
         configuration.rateLimits = SimulatorRateLimits(perMinute: 30)
         try await World.with(simulator: configuration) { world in
             let daemon = try world.daemon([
-                "--fast-interval", "10s", "--resync-interval", "30s", "--settle-period", "5s", "--rate-per-minute", "30",
+                "--fast-interval", "10s", "--resync-interval", "30s", "--settle-period", "5s", "--rate-per-minute",
+                "30",
             ])
             defer { daemon.signal(SIGKILL) }
             let started = Date()
@@ -201,18 +235,25 @@ struct ChaosTests {
             #expect(try await world.unsettledRows().isEmpty)
             for row in try await world.rows() {
                 #expect(row.status == "active", "\(row)")
-                #expect(world.everCreated(for: row.id).count == 1, "\(row.name): \(world.everCreated(for: row.id).count) creates performed")
+                #expect(
+                    world.everCreated(for: row.id).count == 1,
+                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
+                )
             }
             let requests = world.requests()
             let limited = requests.filter { $0.status == 429 }
             let pairs = RateLimitAudit.consecutive429s(requests)
             let backToBack = pairs.count
-            #expect(backToBack == 0, "two 429s in a row \(backToBack) times, at requests \(pairs.map { "#\($0.0.sequence)-#\($0.1.sequence)" })")
+            #expect(
+                backToBack == 0,
+                "two 429s in a row \(backToBack) times, at requests \(pairs.map { "#\($0.0.sequence)-#\($0.1.sequence)" })"
+            )
             let early = RateLimitAudit.requestsBeforeRetryAfter(requests, limits: configuration.rateLimits)
             let tooEarly = early.count
             #expect(
                 tooEarly == 0,
-                "\(tooEarly) requests sent before a 429's retry-after had passed: \(early.map { "#\($0.sequence) \($0.method) \($0.route)" })")
+                "\(tooEarly) requests sent before a 429's retry-after had passed: \(early.map { "#\($0.sequence) \($0.method) \($0.route)" })"
+            )
             print(
                 "figure: 60 rows at 30 requests/minute converged in \(String(format: "%.0f", took)) s with \(requests.count) requests, \(limited.count) answered 429, \(pairs.count) back-to-back 429s"
             )
@@ -220,11 +261,14 @@ struct ChaosTests {
         }
     }
 
-    @Test("another client spends most of the token's budget at the same time: the daemon converges, no 429 for a request sent after a 429")
+    @Test(
+        "another client spends most of the token's budget at the same time: the daemon converges, no 429 for a request sent after a 429"
+    )
     func anotherClientSpendsTheBudget() async throws {
         try await World.with { world in
             let other = DigitalOceanClient(
-                configuration: .init(token: DigitalOceanToken(world.sim.token), baseURL: world.sim.baseURL), logger: Self.quiet
+                configuration: .init(token: DigitalOceanToken(world.sim.token), baseURL: world.sim.baseURL),
+                logger: Self.quiet
             )
             let daemon = try world.daemon(Self.quick)
             defer { daemon.signal(SIGKILL) }
@@ -242,7 +286,11 @@ struct ChaosTests {
                         if sent >= 220 { try? await Task.sleep(for: .seconds(1)) }
                     }
                 }
-                #expect(await eventually(timeout: .seconds(30)) { world.requests().filter { $0.path.contains(otherTag) }.count >= 200 })
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        world.requests().filter { $0.path.contains(otherTag) }.count >= 200
+                    }
+                )
                 for i in 0..<30 { try await world.insert("shared-\(i)") }
                 try await world.converge(timeout: .seconds(150), daemon: daemon)
                 group.cancelAll()
@@ -252,7 +300,10 @@ struct ChaosTests {
             #expect(try await world.unsettledRows().isEmpty)
             for row in try await world.rows() {
                 #expect(row.status == "active", "\(row)")
-                #expect(world.everCreated(for: row.id).count == 1, "\(row.name): \(world.everCreated(for: row.id).count) creates performed")
+                #expect(
+                    world.everCreated(for: row.id).count == 1,
+                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
+                )
             }
             let all = world.requests()
             let daemons = all.filter { !$0.path.contains(otherTag) }
@@ -277,7 +328,9 @@ struct ChaosTests {
 
     // MARK: Faults
 
-    @Test("every simulator fault at once: vanished droplets fail their rows saying so, the rest converge with one droplet each")
+    @Test(
+        "every simulator fault at once: vanished droplets fail their rows saying so, the rest converge with one droplet each"
+    )
     func allFaultsAtOnce() async throws {
         var configuration = SimulatorHarness.testConfiguration(seed: 31337)
         configuration.faults.serverErrorProbability = 0.15
@@ -288,7 +341,9 @@ struct ChaosTests {
         configuration.faults.latencySeconds = 0.1
         try await World.with(simulator: configuration) { world in
             // The settle period must outlast the list lag: that is what it is for.
-            let daemon = try world.daemon(["--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "5s"])
+            let daemon = try world.daemon([
+                "--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "5s",
+            ])
             defer { daemon.signal(SIGKILL) }
             for i in 0..<30 { try await world.insert("stormy-\(i)") }
             try await world.converge(timeout: .seconds(150), daemon: daemon)

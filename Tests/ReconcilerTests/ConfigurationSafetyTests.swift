@@ -10,7 +10,10 @@ import Testing
 struct ConfigurationSafetyTests {
     /// `citrus-reconciler run` with exactly these arguments (no world defaults appended).
     static func run(
-        _ world: World, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(30)
+        _ world: World,
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        timeout: Duration = .seconds(30)
     ) async throws -> (status: Int32?, output: String) {
         let process = ChildProcess(
             executable: try BuiltProducts.executable(named: "citrus-reconciler"),
@@ -28,7 +31,9 @@ struct ConfigurationSafetyTests {
         output.split(separator: "\n").filter { $0.contains("configuration error") }
     }
 
-    @Test("every duration outside its range exits 78 with one line naming the flag and the range (1e300s used to crash with SIGILL)")
+    @Test(
+        "every duration outside its range exits 78 with one line naming the flag and the range (1e300s used to crash with SIGILL)"
+    )
     func durationRanges() async throws {
         try await World.with { world in
             let hub = ["--engine-url", "ws://127.0.0.1:1/agent"]
@@ -41,10 +46,19 @@ struct ConfigurationSafetyTests {
                 (["--fast-interval", "-1s"], "--fast-interval"),
                 (["--settle-period", "0s"], "--settle-period \"0s\" must be a duration from 1s to 1h"),
                 (["--settle-period", "2h"], "from 1s to 1h"),
-                (["--orphans", "delete", "--orphan-grace", "31d"], "--orphan-grace \"31d\" must be a duration from 0s to 30d"),
-                (hub + ["--bootstrap-timeout", "1e300s"], "--bootstrap-timeout \"1e300s\" must be a duration from 1s to 1d"),
+                (
+                    ["--orphans", "delete", "--orphan-grace", "31d"],
+                    "--orphan-grace \"31d\" must be a duration from 0s to 30d"
+                ),
+                (
+                    hub + ["--bootstrap-timeout", "1e300s"],
+                    "--bootstrap-timeout \"1e300s\" must be a duration from 1s to 1d"
+                ),
                 (hub + ["--agent-stale-after", "nan"], "--agent-stale-after \"nan\" must be a duration from 1s to 1d"),
-                (["--max-concurrent-calls", "65"], "--max-concurrent-calls \"65\" must be a whole number from 1 to 64"),
+                (
+                    ["--max-concurrent-calls", "65"],
+                    "--max-concurrent-calls \"65\" must be a whole number from 1 to 64"
+                ),
                 (["--rate-per-minute", "0"], "--rate-per-minute"),
             ]
             for (flags, mentions) in cases {
@@ -55,9 +69,16 @@ struct ConfigurationSafetyTests {
             }
             // The same through the environment (an EnvironmentFile=).
             let fromEnvironment = try await Self.run(
-                world, world.connectionArguments, environment: ["CITRUS_RESYNC_INTERVAL": "1e300s"], timeout: .seconds(20))
+                world,
+                world.connectionArguments,
+                environment: ["CITRUS_RESYNC_INTERVAL": "1e300s"],
+                timeout: .seconds(20)
+            )
             #expect(fromEnvironment.status == 78, "\(fromEnvironment.output)")
-            #expect(Self.configurationLines(fromEnvironment.output).first?.contains("--resync-interval") == true, "\(fromEnvironment.output)")
+            #expect(
+                Self.configurationLines(fromEnvironment.output).first?.contains("--resync-interval") == true,
+                "\(fromEnvironment.output)"
+            )
             #expect(world.simulator.requestLog().isEmpty, "a refused configuration still called DigitalOcean")
         }
     }
@@ -65,12 +86,20 @@ struct ConfigurationSafetyTests {
     @Test("http:// to another host is refused (the token would travel in clear); loopback http:// is accepted")
     func plainHTTPOnlyToLoopback() async throws {
         try await World.with { world in
-            let token = ["--digitalocean-token-file", world.directory.appendingPathComponent("token").path, "--database-url", world.databaseURL]
-            for url in ["http://203.0.113.5", "http://api.digitalocean.com", "HTTP://10.0.0.1:8080/", "http://[2001:db8::1]/"] {
+            let token = [
+                "--digitalocean-token-file", world.directory.appendingPathComponent("token").path, "--database-url",
+                world.databaseURL,
+            ]
+            for url in [
+                "http://203.0.113.5", "http://api.digitalocean.com", "HTTP://10.0.0.1:8080/", "http://[2001:db8::1]/",
+            ] {
                 let result = try await Self.run(world, token + ["--digitalocean-url", url], timeout: .seconds(20))
                 #expect(result.status == 78, "\(url): \(result.output)")
                 let lines = Self.configurationLines(result.output)
-                #expect(lines.count == 1 && lines[0].contains("clear text") && lines[0].contains("https://"), "\(url): \(result.output)")
+                #expect(
+                    lines.count == 1 && lines[0].contains("clear text") && lines[0].contains("https://"),
+                    "\(url): \(result.output)"
+                )
             }
             // Loopback http:// (the simulator) starts and serves.
             let daemon = try world.daemon()
@@ -104,7 +133,9 @@ struct ConfigurationSafetyTests {
         }
     }
 
-    @Test("token files: over 64 KiB refused unread, not a regular file refused, group/world-readable warned about (without the token)")
+    @Test(
+        "token files: over 64 KiB refused unread, not a regular file refused, group/world-readable warned about (without the token)"
+    )
     func tokenFileChecks() async throws {
         try await World.with { world in
             let base = ["--database-url", world.databaseURL, "--digitalocean-url", world.sim.baseURL]
@@ -116,7 +147,10 @@ struct ConfigurationSafetyTests {
 
             let directoryResult = try await Self.run(world, base + ["--digitalocean-token-file", world.directory.path])
             #expect(directoryResult.status == 78, "\(directoryResult.output)")
-            #expect(Self.configurationLines(directoryResult.output).first?.contains("not a regular file") == true, "\(directoryResult.output)")
+            #expect(
+                Self.configurationLines(directoryResult.output).first?.contains("not a regular file") == true,
+                "\(directoryResult.output)"
+            )
 
             let long = world.directory.appendingPathComponent("long-token")
             try Data(repeating: UInt8(ascii: "b"), count: 5000).write(to: long)
@@ -137,7 +171,9 @@ struct ConfigurationSafetyTests {
         }
     }
 
-    @Test("start-up: an unknown role and a role without privileges exit 78 at once; run --migrate without the owner says it needs the owner")
+    @Test(
+        "start-up: an unknown role and a role without privileges exit 78 at once; run --migrate without the owner says it needs the owner"
+    )
     func databasePermissions() async throws {
         try await World.with { world in
             let cloud = world.connectionArguments.filter { $0 != world.databaseURL && $0 != "--database-url" }
@@ -147,14 +183,25 @@ struct ConfigurationSafetyTests {
                 return components.string!
             }
             // No such role: an authentication failure (SQLSTATE 28000), not "database not ready" forever.
-            let ghost = try await Self.run(world, cloud + ["--database-url", url(role: "ghost")], timeout: .seconds(20))
+            let ghost = try await Self.run(
+                world,
+                cloud + ["--database-url", url(role: "ghost")],
+                timeout: .seconds(20)
+            )
             #expect(ghost.status == 78, "\(ghost.output)")
-            #expect(Self.configurationLines(ghost.output).first?.contains("refused to let this role in") == true, "\(ghost.output)")
+            #expect(
+                Self.configurationLines(ghost.output).first?.contains("refused to let this role in") == true,
+                "\(ghost.output)"
+            )
             #expect(!ghost.output.contains("database not ready"), "\(ghost.output)")
 
             // A role that may log in but read nothing: SQLSTATE 42501.
             try await world.db.query("CREATE ROLE citrus_nobody LOGIN")
-            let nobody = try await Self.run(world, cloud + ["--database-url", url(role: "citrus_nobody")], timeout: .seconds(20))
+            let nobody = try await Self.run(
+                world,
+                cloud + ["--database-url", url(role: "citrus_nobody")],
+                timeout: .seconds(20)
+            )
             #expect(nobody.status == 78, "\(nobody.output)")
             let line = Self.configurationLines(nobody.output).first ?? ""
             #expect(line.contains("lacks a privilege") && line.contains("42501"), "\(nobody.output)")
@@ -162,9 +209,15 @@ struct ConfigurationSafetyTests {
             // An empty database and --migrate by a role that may not create tables.
             let empty = try await world.cluster.createDatabase()
             let migrate = try await Self.run(
-                world, cloud + ["--database-url", url(role: "citrus_nobody", database: empty), "--migrate"], timeout: .seconds(20))
+                world,
+                cloud + ["--database-url", url(role: "citrus_nobody", database: empty), "--migrate"],
+                timeout: .seconds(20)
+            )
             #expect(migrate.status == 78, "\(migrate.output)")
-            #expect(Self.configurationLines(migrate.output).first?.contains("needs the tables' owner") == true, "\(migrate.output)")
+            #expect(
+                Self.configurationLines(migrate.output).first?.contains("needs the tables' owner") == true,
+                "\(migrate.output)"
+            )
         }
     }
 }

@@ -17,7 +17,11 @@ struct ConvergenceTests {
             let daemon = try world.daemon(Self.quick)
             defer { daemon.signal(SIGKILL) }
             // Give the daemon its first pass, so the latency below is the NOTIFY path, not start-up.
-            #expect(await eventually(timeout: .seconds(30)) { !world.requests(method: "GET", route: "/v2/droplets").isEmpty })
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    !world.requests(method: "GET", route: "/v2/droplets").isEmpty
+                }
+            )
 
             var insertedAt: [UUID: Date] = [:]
             for i in 0..<50 {
@@ -63,15 +67,22 @@ struct ConvergenceTests {
         configuration.faults.listLagSeconds = 5
         try await World.with(simulator: configuration) { world in
             // The settle period must outlast the list lag: that is what it is for.
-            let daemon = try world.daemon(["--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "8s"])
+            let daemon = try world.daemon([
+                "--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "8s",
+            ])
             defer { daemon.signal(SIGKILL) }
             for i in 0..<20 { try await world.insert("faulty-\(i)") }
             try await world.converge(timeout: .seconds(150), daemon: daemon)
             for row in try await world.rows() {
                 #expect(row.status == "active", "\(row)")
-                #expect(world.everCreated(for: row.id).count == 1, "\(row.name): \(world.everCreated(for: row.id).count) creates performed")
+                #expect(
+                    world.everCreated(for: row.id).count == 1,
+                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
+                )
             }
-            let lost = world.requests(method: "POST", route: "/v2/droplets").filter { $0.status == nil || $0.status == 500 }
+            let lost = world.requests(method: "POST", route: "/v2/droplets").filter {
+                $0.status == nil || $0.status == 500
+            }
             #expect(!lost.isEmpty, "the faults never hit a create; the test proved nothing")
             await daemon.stop()
         }
@@ -97,12 +108,19 @@ struct ConvergenceTests {
             defer { daemon.signal(SIGKILL) }
             try await world.converge(timeout: .seconds(120), daemon: daemon)
             for row in try await world.rows() {
-                #expect(world.everCreated(for: row.id).count == 1, "\(row.name): \(world.everCreated(for: row.id).count) creates performed")
+                #expect(
+                    world.everCreated(for: row.id).count == 1,
+                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
+                )
             }
             // The kills must have hit the burst, or the test proved nothing.
             #expect(killsDuringTheBurst > 0, "every kill came after the burst was over")
-            let intents = try await world.db.query("SELECT count(*) AS n FROM server_events WHERE kind = 'create_requested'").single().decode(
-                Int.self, "n")
+            let intents = try await world.db.query(
+                "SELECT count(*) AS n FROM server_events WHERE kind = 'create_requested'"
+            ).single().decode(
+                Int.self,
+                "n"
+            )
             print(
                 "figure: \(killsDuringTheBurst) of 5 kills while rows were still creating; \(intents) create intents recorded for 40 rows across 6 daemon lives"
             )
@@ -141,28 +159,42 @@ struct ConvergenceTests {
         }
     }
 
-    @Test("an orphan is left alone by default, destroyed with --orphans delete after its grace; untagged droplets are never touched")
+    @Test(
+        "an orphan is left alone by default, destroyed with --orphans delete after its grace; untagged droplets are never touched"
+    )
     func orphans() async throws {
         try await World.with { world in
             let orphan = try world.simulator.inject(SimulatorDropletInjection(name: "stray", tags: ["citrus-host"]))
-            let foreign = try world.simulator.inject(SimulatorDropletInjection(name: "someone-elses", tags: ["other-team"]))
+            let foreign = try world.simulator.inject(
+                SimulatorDropletInjection(name: "someone-elses", tags: ["other-team"])
+            )
             var daemon = try world.daemon(Self.quick, name: "report")
             try await world.insert("legit")
             try await world.converge(timeout: .seconds(60), daemon: daemon, allowOrphans: [orphan.id])
             try await Task.sleep(for: .seconds(2))
-            #expect(world.simulator.droplet(id: orphan.id)?.deleteRequestedAt == nil, "an orphan was destroyed without --orphans delete")
+            #expect(
+                world.simulator.droplet(id: orphan.id)?.deleteRequestedAt == nil,
+                "an orphan was destroyed without --orphans delete"
+            )
             #expect(daemon.output.contains("\(orphan.id)"), "the orphan was not reported")
             await daemon.stop()
 
             let graceStarted = Date()
             daemon = try world.daemon(Self.quick + ["--orphans", "delete", "--orphan-grace", "3s"], name: "delete")
             defer { daemon.signal(SIGKILL) }
-            #expect(await eventually(timeout: .seconds(30)) { world.simulator.droplet(id: orphan.id)?.deleteRequestedAt != nil })
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    world.simulator.droplet(id: orphan.id)?.deleteRequestedAt != nil
+                }
+            )
             if let destroyedAt = world.simulator.droplet(id: orphan.id)?.deleteRequestedAt {
                 #expect(destroyedAt.timeIntervalSince(graceStarted) >= 3, "destroyed before its grace period")
             }
             try await Task.sleep(for: .seconds(2))
-            #expect(world.simulator.droplet(id: foreign.id)?.deleteRequestedAt == nil, "a droplet without the fleet tag was touched")
+            #expect(
+                world.simulator.droplet(id: foreign.id)?.deleteRequestedAt == nil,
+                "a droplet without the fleet tag was touched"
+            )
             #expect(world.requests(method: "DELETE").allSatisfy { !$0.path.contains("\(foreign.id)") })
             await daemon.stop()
         }
@@ -179,7 +211,8 @@ struct ConvergenceTests {
             let good = try await world.insert("good-one")
             let ok = try await eventually(timeout: .seconds(60)) {
                 let rows = try await world.rows()
-                return rows.filter { $0.status == "failed" }.count == 3 && rows.first { $0.id == good }?.status == "active"
+                return rows.filter { $0.status == "failed" }.count == 3
+                    && rows.first { $0.id == good }?.status == "active"
             }
             let snapshot = try await world.rows()
             #expect(ok, "\(snapshot)")
@@ -188,7 +221,10 @@ struct ConvergenceTests {
             #expect(rows[badRegion]?.lastError?.contains("region") == true, "\(rows[badRegion]?.lastError ?? "nil")")
             #expect(rows[badSize]?.lastError?.contains("size") == true, "\(rows[badSize]?.lastError ?? "nil")")
             let posts = world.requests(method: "POST")
-            #expect(!posts.contains { $0.body?.contains("not_valid") == true }, "a locally invalid row reached DigitalOcean")
+            #expect(
+                !posts.contains { $0.body?.contains("not_valid") == true },
+                "a locally invalid row reached DigitalOcean"
+            )
             #expect(daemon.isRunning)
             await daemon.stop()
         }
@@ -205,7 +241,10 @@ struct ConvergenceTests {
             let db = try await PostgresConnection.connect(world.databaseURL)
             try await db.query("INSERT INTO servers (name) VALUES ('after-restart')")
             let ok = try await eventually(timeout: .seconds(60)) {
-                try await db.query("SELECT count(*) AS n FROM servers WHERE status = 'active'").single().decode(Int.self, "n") == 2
+                try await db.query("SELECT count(*) AS n FROM servers WHERE status = 'active'").single().decode(
+                    Int.self,
+                    "n"
+                ) == 2
             }
             #expect(ok, "\(daemon.output.suffix(3000))")
             #expect(daemon.isRunning)
@@ -226,7 +265,10 @@ struct ConvergenceTests {
             #expect(plan.output.contains("pending-a"))
             #expect(try await world.rows().map(\.revision) == before, "plan wrote to the database")
             #expect(world.requests().allSatisfy { $0.method == "GET" }, "plan sent a mutating request")
-            let events = try await world.db.query("SELECT count(*) AS n FROM server_events").single().decode(Int.self, "n")
+            let events = try await world.db.query("SELECT count(*) AS n FROM server_events").single().decode(
+                Int.self,
+                "n"
+            )
             #expect(events == 0)
         }
     }

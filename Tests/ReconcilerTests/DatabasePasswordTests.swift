@@ -8,15 +8,22 @@ import Testing
 /// argv or logs.
 @Suite("Database password through PGPASSFILE", .serialized)
 struct DatabasePasswordTests {
-    @Test("a role that needs a password logs in with PGPASSFILE, is refused (exit 78) without it, and the password is in no output")
+    @Test(
+        "a role that needs a password logs in with PGPASSFILE, is refused (exit 78) without it, and the password is in no output"
+    )
     func passwordFile() async throws {
         try await World.with { world in
             let password = "pw-\(UUID().uuidString)"
-            try await world.db.query("CREATE ROLE citrus_pw LOGIN SUPERUSER PASSWORD \(unsafeSQL: "'\(password)'")")  // a UUID: no quote to escape
+            // A UUID: no quote to escape.
+            try await world.db.query("CREATE ROLE citrus_pw LOGIN SUPERUSER PASSWORD \(unsafeSQL: "'\(password)'")")
             // The role, and only it, must show a password over TCP (first matching line wins).
             let hba = world.cluster.dataDirectory + "/pg_hba.conf"
             let rules = try String(contentsOfFile: hba, encoding: .utf8)
-            try ("host all citrus_pw 127.0.0.1/32 scram-sha-256\n" + rules).write(toFile: hba, atomically: false, encoding: .utf8)
+            try ("host all citrus_pw 127.0.0.1/32 scram-sha-256\n" + rules).write(
+                toFile: hba,
+                atomically: false,
+                encoding: .utf8
+            )
             try await world.db.query("SELECT pg_reload_conf()")
 
             var components = URLComponents(string: world.databaseURL)!
@@ -26,9 +33,11 @@ struct DatabasePasswordTests {
             func daemon(_ environment: [String: String], _ name: String) throws -> ChildProcess {
                 let process = ChildProcess(
                     executable: try BuiltProducts.executable(named: "citrus-reconciler"),
-                    arguments: ["run", "--log-format", "text", "--database-url", url, "--fast-interval", "300ms"] + cloud,
+                    arguments: ["run", "--log-format", "text", "--database-url", url, "--fast-interval", "300ms"]
+                        + cloud,
                     environment: ["PATH": "/usr/bin:/bin", "HOME": world.directory.path].merging(environment) { $1 },
-                    logFile: world.directory.appendingPathComponent("\(name).log"))
+                    logFile: world.directory.appendingPathComponent("\(name).log")
+                )
                 try process.start()
                 return process
             }
@@ -43,7 +52,10 @@ struct DatabasePasswordTests {
             let pgpass = world.directory.appendingPathComponent("pgpass")
             let database = components.path.dropFirst()
             try "\(world.cluster.host):\(world.cluster.port):\(database):citrus_pw:\(password)\n".write(
-                to: pgpass, atomically: true, encoding: .utf8)
+                to: pgpass,
+                atomically: true,
+                encoding: .utf8
+            )
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: pgpass.path)
             let running = try daemon(["PGPASSFILE": pgpass.path], "with-password")
             defer { running.signal(SIGKILL) }

@@ -24,23 +24,31 @@ struct ExactlyOnceTests {
 
     // MARK: Identity
 
-    @Test("a droplet made ahead of time with a row's identity is adopted when the row arrives: same droplet, no create sent, never destroyed")
+    @Test(
+        "a droplet made ahead of time with a row's identity is adopted when the row arrives: same droplet, no create sent, never destroyed"
+    )
     func dropletMadeAheadOfTimeIsAdopted() async throws {
         var configuration = SimulatorHarness.testConfiguration(seed: 101)
         configuration.faults.listLagSeconds = 2
         try await World.with(simulator: configuration) { world in
             let daemon = try world.daemon(Self.quick)
             defer { daemon.signal(SIGKILL) }
-            #expect(await eventually(timeout: .seconds(30)) { !Self.fleetLists(world).isEmpty }, "the daemon never listed the fleet")
+            #expect(
+                await eventually(timeout: .seconds(30)) { !Self.fleetLists(world).isEmpty },
+                "the daemon never listed the fleet"
+            )
 
             // Provisioned ahead of time through the API, as a platform tool would, and old enough
             // to show in lists before its row exists.
             let id = UUID()
             let tag = Self.identityTag(id)
             let madeAhead = try await Self.withClient(world) { client in
-                let created = try await client.createDroplet(DropletCreateRequest(name: "made-ahead", tags: ["citrus-host", tag]))
+                let created = try await client.createDroplet(
+                    DropletCreateRequest(name: "made-ahead", tags: ["citrus-host", tag])
+                )
                 let listed = await eventually(timeout: .seconds(20), every: .milliseconds(250)) {
-                    (try? await client.listDroplets(tag: "citrus-host"))?.contains { $0.id == created.droplet.id } ?? false
+                    (try? await client.listDroplets(tag: "citrus-host"))?.contains { $0.id == created.droplet.id }
+                        ?? false
                 }
                 #expect(listed, "the droplet made ahead of time never showed in a list")
                 return created.droplet.id
@@ -57,19 +65,36 @@ struct ExactlyOnceTests {
             try await world.converge(timeout: .seconds(30), daemon: daemon)
             // One more full pass over the settled fleet, in case it had second thoughts.
             let convergedAt = Date()
-            #expect(await eventually(timeout: .seconds(20)) { Self.fleetLists(world).contains { $0.time > convergedAt } })
+            #expect(
+                await eventually(timeout: .seconds(20)) { Self.fleetLists(world).contains { $0.time > convergedAt } }
+            )
 
             let row = try #require(try await world.row(id))
             #expect(row.dropletID == madeAhead, "\(row)")
-            #expect(world.droplets(for: id).map(\.id) == [madeAhead], "live droplets with the identity: \(world.droplets(for: id).map(\.id))")
+            #expect(
+                world.droplets(for: id).map(\.id) == [madeAhead],
+                "live droplets with the identity: \(world.droplets(for: id).map(\.id))"
+            )
             let creates = Self.creates(world, for: id)
-            #expect(creates.count == 1, "\(creates.count) creates carried the identity; only the one made ahead of time may")
+            #expect(
+                creates.count == 1,
+                "\(creates.count) creates carried the identity; only the one made ahead of time may"
+            )
             #expect(creates.allSatisfy { $0.time < insertedAt }, "a create for the row was sent after it was inserted")
-            #expect(world.simulator.droplet(id: madeAhead)?.deleteRequestedAt == nil, "the adopted droplet was destroyed")
-            #expect(world.requests(method: "DELETE").isEmpty, "destroys were sent: \(world.requests(method: "DELETE").map(\.path))")
+            #expect(
+                world.simulator.droplet(id: madeAhead)?.deleteRequestedAt == nil,
+                "the adopted droplet was destroyed"
+            )
+            #expect(
+                world.requests(method: "DELETE").isEmpty,
+                "destroys were sent: \(world.requests(method: "DELETE").map(\.path))"
+            )
 
             let events = try await world.events().filter { $0.serverID == id }
-            #expect(events.contains { $0.kind == "adopted" && $0.dropletID == madeAhead }, "no adoption in server_events: \(events)")
+            #expect(
+                events.contains { $0.kind == "adopted" && $0.dropletID == madeAhead },
+                "no adoption in server_events: \(events)"
+            )
             #expect(!events.contains { $0.kind == "create_requested" }, "a create was decided for the row: \(events)")
             #expect(daemon.isRunning)
             await daemon.stop()
@@ -77,7 +102,9 @@ struct ExactlyOnceTests {
         }
     }
 
-    @Test("a row deleted with SQL and inserted again with the same id gets its droplet back: one droplet, none created, none destroyed")
+    @Test(
+        "a row deleted with SQL and inserted again with the same id gets its droplet back: one droplet, none created, none destroyed"
+    )
     func rowInsertedAgainAdoptsItsDroplet() async throws {
         var configuration = SimulatorHarness.testConfiguration(seed: 102)
         configuration.faults.listLagSeconds = 2
@@ -105,17 +132,37 @@ struct ExactlyOnceTests {
             #expect(bound, "the row inserted again did not get its droplet back: \(String(describing: afterInsert))")
             try await world.converge(timeout: .seconds(30), daemon: daemon)
             let convergedAt = Date()
-            #expect(await eventually(timeout: .seconds(20)) { Self.fleetLists(world).contains { $0.time > convergedAt } })
+            #expect(
+                await eventually(timeout: .seconds(20)) { Self.fleetLists(world).contains { $0.time > convergedAt } }
+            )
 
-            #expect(world.droplets(for: id).map(\.id) == [original], "live droplets with the identity: \(world.droplets(for: id).map(\.id))")
-            #expect(world.everCreated(for: id).count == 1, "droplets ever made for the identity: \(world.everCreated(for: id).map(\.id))")
-            #expect(Self.creates(world, for: id).count == 1, "\(Self.creates(world, for: id).count) creates carried the identity")
+            #expect(
+                world.droplets(for: id).map(\.id) == [original],
+                "live droplets with the identity: \(world.droplets(for: id).map(\.id))"
+            )
+            #expect(
+                world.everCreated(for: id).count == 1,
+                "droplets ever made for the identity: \(world.everCreated(for: id).map(\.id))"
+            )
+            #expect(
+                Self.creates(world, for: id).count == 1,
+                "\(Self.creates(world, for: id).count) creates carried the identity"
+            )
             #expect(world.simulator.droplet(id: original)?.deleteRequestedAt == nil, "the droplet was destroyed")
-            #expect(world.requests(method: "DELETE").isEmpty, "destroys were sent: \(world.requests(method: "DELETE").map(\.path))")
+            #expect(
+                world.requests(method: "DELETE").isEmpty,
+                "destroys were sent: \(world.requests(method: "DELETE").map(\.path))"
+            )
 
             let after = try await world.events(after: mark).filter { $0.serverID == id }
-            #expect(after.contains { $0.kind == "adopted" && $0.dropletID == original }, "no adoption in server_events: \(after)")
-            #expect(!after.contains { $0.kind == "create_requested" }, "a create was decided for the row inserted again: \(after)")
+            #expect(
+                after.contains { $0.kind == "adopted" && $0.dropletID == original },
+                "no adoption in server_events: \(after)"
+            )
+            #expect(
+                !after.contains { $0.kind == "create_requested" },
+                "a create was decided for the row inserted again: \(after)"
+            )
             #expect(daemon.isRunning)
             await daemon.stop()
             #expect(daemon.exitStatus == 0, "\(daemon.output.suffix(2000))")
@@ -142,11 +189,15 @@ struct ExactlyOnceTests {
         try await World.with(simulator: configuration) { world in
             let daemon = try world.daemon(Self.quick + ["--rate-per-minute", "\(perMinute)"])
             defer { daemon.signal(SIGKILL) }
-            #expect(await eventually(timeout: .seconds(30)) { !Self.fleetLists(world).isEmpty }, "the daemon never listed the fleet")
+            #expect(
+                await eventually(timeout: .seconds(30)) { !Self.fleetLists(world).isEmpty },
+                "the daemon never listed the fleet"
+            )
 
             let started = Date()
             try await world.db.query(
-                "INSERT INTO servers (name) SELECT 'budget-' || g FROM generate_series(1, \(unsafeSQL: String(rowCount))) AS g")
+                "INSERT INTO servers (name) SELECT 'budget-' || g FROM generate_series(1, \(unsafeSQL: String(rowCount))) AS g"
+            )
             // The first wave: what the minute's budget lets go at once. Then every create still
             // waiting in the budget is performed and answered 500.
             var firstWave = 0
@@ -160,13 +211,19 @@ struct ExactlyOnceTests {
                 return count > 0 && Date().timeIntervalSince(lastChange) >= 3
             }
             #expect(waveOver, "no creates were sent")
-            try #require(firstWave < rowCount, "the budget held no create back (\(firstWave) sent at once); the test proved nothing")
+            try #require(
+                firstWave < rowCount,
+                "the budget held no create back (\(firstWave) sent at once); the test proved nothing"
+            )
             world.simulator.updateFaults { $0.createServerErrorProbability = 1 }
 
             try await world.converge(timeout: .seconds(120), daemon: daemon)
             let took = Date().timeIntervalSince(started)
             #expect(try await world.unsettledRows().isEmpty)
-            #expect(world.requests(method: "DELETE").isEmpty, "destroys were sent: \(world.requests(method: "DELETE").map(\.path))")
+            #expect(
+                world.requests(method: "DELETE").isEmpty,
+                "destroys were sent: \(world.requests(method: "DELETE").map(\.path))"
+            )
 
             let intents = try await Self.intents(world)
             #expect(intents.count == rowCount)
@@ -175,24 +232,41 @@ struct ExactlyOnceTests {
                 let name = intent.name
                 let creates = Self.creates(world, for: intent.id)
                 #expect(creates.count == 1, "\(name): \(creates.count) creates carried its identity")
-                #expect(world.everCreated(for: intent.id).count == 1, "\(name): \(world.everCreated(for: intent.id).count) droplets made")
-                guard let create = creates.first, let attemptedAt = intent.attemptedAt, let reachableUntil = intent.reachableUntil else {
+                #expect(
+                    world.everCreated(for: intent.id).count == 1,
+                    "\(name): \(world.everCreated(for: intent.id).count) droplets made"
+                )
+                guard let create = creates.first, let attemptedAt = intent.attemptedAt,
+                    let reachableUntil = intent.reachableUntil
+                else {
                     Issue.record("\(name): no create, or no intent recorded (\(intent))")
                     continue
                 }
                 // The intent is written when the create leaves the budget, and the create leaves
                 // within the send window of it; the settle bound written with it covers the send.
                 let gap = create.time.timeIntervalSince(attemptedAt)
-                #expect(gap >= -Self.clockSlack && gap <= Self.sendWindow + Self.clockSlack, "\(name): create sent \(gap) s after its intent")
-                #expect(reachableUntil > create.time, "\(name): create sent after its recorded reachable-until \(reachableUntil)")
+                #expect(
+                    gap >= -Self.clockSlack && gap <= Self.sendWindow + Self.clockSlack,
+                    "\(name): create sent \(gap) s after its intent"
+                )
+                #expect(
+                    reachableUntil > create.time,
+                    "\(name): create sent after its recorded reachable-until \(reachableUntil)"
+                )
                 let wait = create.time.timeIntervalSince(intent.createdAt)
                 if wait > 30 {
                     waitedLong.append(wait)
-                    #expect(create.status == 500, "\(name): waited \(wait) s in the budget, answered \(String(describing: create.status))")
+                    #expect(
+                        create.status == 500,
+                        "\(name): waited \(wait) s in the budget, answered \(String(describing: create.status))"
+                    )
                 }
             }
             // The scenario must have happened, or the test proved nothing.
-            #expect(waitedLong.count >= rowCount - firstWave, "only \(waitedLong.count) creates waited long in the budget")
+            #expect(
+                waitedLong.count >= rowCount - firstWave,
+                "only \(waitedLong.count) creates waited long in the budget"
+            )
             let answered500 = Self.creates(world).filter { $0.status == 500 }
             #expect(answered500.count >= waitedLong.count)
 
@@ -205,7 +279,10 @@ struct ExactlyOnceTests {
                     let gap = $0.time.timeIntervalSince(event.at)
                     return gap >= -Self.clockSlack && gap <= Self.sendWindow + Self.clockSlack
                 }
-                #expect(sent, "create_requested at \(event.at) for \(server): no create reached DigitalOcean within the send window")
+                #expect(
+                    sent,
+                    "create_requested at \(event.at) for \(server): no create reached DigitalOcean within the send window"
+                )
             }
             print(
                 "figure: \(rowCount) rows at \(perMinute) requests/minute: \(firstWave) creates at once, \(waitedLong.count) waited \(String(format: "%.0f", median(waitedLong))) s (median) in the budget and were answered 500 (\(answered500.count) creates answered 500 in all); converged in \(String(format: "%.0f", took)) s with \(world.requests().count) requests; \(intents.filter { Self.creates(world, for: $0.id).count > 1 }.count) rows got a second create"
@@ -240,28 +317,48 @@ struct ExactlyOnceTests {
                 try await eventually(timeout: .seconds(30)) {
                     found = try await world.leader()
                     return found != nil
-                }, "no replica took the lock")
+                },
+                "no replica took the lock"
+            )
             let leaderName = try #require(found)
             let leader = try #require(replicas[leaderName])
             let standbyName = leaderName == "alpha" ? "beta" : "alpha"
             let standby = try #require(replicas[standbyName])
             let standbyWaiting = try await eventually(timeout: .seconds(30)) {
-                try await world.db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = \(standbyName)").single().decode(
-                    Int.self, "n") > 0
+                try await world.db.query(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = \(standbyName)"
+                ).single().decode(
+                    Int.self,
+                    "n"
+                ) > 0
             }
             #expect(standbyWaiting, "the standby never connected: \(standby.output.suffix(2000))")
-            #expect(await eventually(timeout: .seconds(30)) { !Self.fleetLists(world).isEmpty }, "the leader never listed the fleet")
+            #expect(
+                await eventually(timeout: .seconds(30)) { !Self.fleetLists(world).isEmpty },
+                "the leader never listed the fleet"
+            )
 
             // A burst the leader works through one create at a time; freeze it mid-request.
-            try await world.db.query("INSERT INTO servers (name) SELECT 'in-flight-' || g FROM generate_series(1, 4) AS g")
-            #expect(await eventually(timeout: .seconds(20), every: .milliseconds(5)) { !Self.creates(world).isEmpty }, "no create was sent")
+            try await world.db.query(
+                "INSERT INTO servers (name) SELECT 'in-flight-' || g FROM generate_series(1, 4) AS g"
+            )
+            #expect(
+                await eventually(timeout: .seconds(20), every: .milliseconds(5)) { !Self.creates(world).isEmpty },
+                "no create was sent"
+            )
             try await Task.sleep(for: .milliseconds(200))
             leader.signal(SIGSTOP)
             let frozenAt = Date()
             world.simulator.updateFaults { $0.latencySeconds = 0 }
-            let queued = try await world.db.query("SELECT count(*) AS n FROM servers WHERE create_attempted_at IS NULL").single().decode(
-                Int.self, "n")
-            #expect(queued >= 2, "the freeze did not land mid-burst (\(queued) rows without an intent); the test proved nothing")
+            let queued = try await world.db.query("SELECT count(*) AS n FROM servers WHERE create_attempted_at IS NULL")
+                .single().decode(
+                    Int.self,
+                    "n"
+                )
+            #expect(
+                queued >= 2,
+                "the freeze did not land mid-burst (\(queued) rows without an intent); the test proved nothing"
+            )
 
             for i in 1...3 { try await world.insert("during-freeze-\(i)") }
             var successor: String?
@@ -272,14 +369,20 @@ struct ExactlyOnceTests {
             let takeover = Date().timeIntervalSince(frozenAt)
             try #require(tookOver, "no replica took over within 30 s of the freeze: \(standby.output.suffix(2000))")
             #expect(successor == standbyName)
-            try await world.converge(timeout: .seconds(max(1, 30 - Date().timeIntervalSince(frozenAt))), daemon: standby)
+            try await world.converge(
+                timeout: .seconds(max(1, 30 - Date().timeIntervalSince(frozenAt))),
+                daemon: standby
+            )
             let converged = Date().timeIntervalSince(frozenAt)
             #expect(converged <= 30, "the fleet converged \(converged) s after the freeze")
             let rows = try await world.rows()
             #expect(rows.count == 7)
             for row in rows {
                 #expect(row.status == "active", "\(row)")
-                #expect(world.everCreated(for: row.id).count == 1, "\(row.name): \(world.everCreated(for: row.id).count) droplets made")
+                #expect(
+                    world.everCreated(for: row.id).count == 1,
+                    "\(row.name): \(world.everCreated(for: row.id).count) droplets made"
+                )
             }
 
             // Resume the old leader: it still holds a plan (the in-flight create's answer, the
@@ -293,12 +396,23 @@ struct ExactlyOnceTests {
             let resumedLog = String(decoding: leader.output.utf8.dropFirst(logMark), as: UTF8.self)
 
             let mutating = world.requests().filter { $0.time >= resumedAt && $0.method != "GET" }
-            #expect(mutating.isEmpty, "mutating requests after the old leader resumed: \(mutating.map { "\($0.method) \($0.path)" })")
-            #expect(!resumedLog.contains("creating droplet"), "the resumed leader decided a create:\n\(resumedLog.suffix(3000))")
-            #expect(!resumedLog.contains("destroying droplet"), "the resumed leader destroyed a droplet:\n\(resumedLog.suffix(3000))")
             #expect(
-                resumedLog.contains("lost the database session that held leadership") || resumedLog.contains("lost leadership"),
-                "the resumed leader does not say it lost leadership:\n\(resumedLog.suffix(3000))")
+                mutating.isEmpty,
+                "mutating requests after the old leader resumed: \(mutating.map { "\($0.method) \($0.path)" })"
+            )
+            #expect(
+                !resumedLog.contains("creating droplet"),
+                "the resumed leader decided a create:\n\(resumedLog.suffix(3000))"
+            )
+            #expect(
+                !resumedLog.contains("destroying droplet"),
+                "the resumed leader destroyed a droplet:\n\(resumedLog.suffix(3000))"
+            )
+            #expect(
+                resumedLog.contains("lost the database session that held leadership")
+                    || resumedLog.contains("lost leadership"),
+                "the resumed leader does not say it lost leadership:\n\(resumedLog.suffix(3000))"
+            )
             let rewritten = try await world.rows().filter { revisions[$0.id] != $0.revision }
             #expect(rewritten.isEmpty, "rows written after the old leader resumed: \(rewritten)")
             let newEvents = try await world.events(after: eventMark)
@@ -335,9 +449,14 @@ struct ExactlyOnceTests {
     }
 
     /// A client of the simulator's API with the world's token, shut down after `body`.
-    static func withClient<T: Sendable>(_ world: World, _ body: (DigitalOceanClient) async throws -> T) async throws -> T {
+    static func withClient<T: Sendable>(
+        _ world: World,
+        _ body: (DigitalOceanClient) async throws -> T
+    ) async throws -> T {
         let client = DigitalOceanClient(
-            configuration: .init(token: DigitalOceanToken(world.sim.token), baseURL: world.sim.baseURL), logger: quiet)
+            configuration: .init(token: DigitalOceanToken(world.sim.token), baseURL: world.sim.baseURL),
+            logger: quiet
+        )
         do {
             let result = try await body(client)
             try await client.shutdown()
@@ -359,10 +478,14 @@ struct ExactlyOnceTests {
     /// Each row's create bookkeeping: when it was inserted, its (latest) intent and the last
     /// instant that create could reach DigitalOcean.
     static func intents(_ world: World) async throws -> [Intent] {
-        try await world.db.query("SELECT id, name, created_at, create_attempted_at, create_reachable_until FROM servers ORDER BY name").map { row in
+        try await world.db.query(
+            "SELECT id, name, created_at, create_attempted_at, create_reachable_until FROM servers ORDER BY name"
+        ).map { row in
             Intent(
-                id: try row.decode(UUID.self, "id"), name: try row.decode(String.self, "name"),
-                createdAt: try row.decode(Date.self, "created_at"), attemptedAt: try row.decode(Date?.self, "create_attempted_at"),
+                id: try row.decode(UUID.self, "id"),
+                name: try row.decode(String.self, "name"),
+                createdAt: try row.decode(Date.self, "created_at"),
+                attemptedAt: try row.decode(Date?.self, "create_attempted_at"),
                 reachableUntil: try row.decode(Date?.self, "create_reachable_until")
             )
         }

@@ -51,7 +51,9 @@ struct HostileInputTests {
                 }
             }
             await #expect(throws: PostgresError.self, "a 51-character region was stored") {
-                try await world.db.query("INSERT INTO servers (name, region) VALUES ('x', \(String(repeating: "r", count: 51)))")
+                try await world.db.query(
+                    "INSERT INTO servers (name, region) VALUES ('x', \(String(repeating: "r", count: 51)))"
+                )
             }
             // A NUL byte cannot be in a Postgres text value: it must be refused, never silently cut.
             await #expect(throws: (any Error).self, "a name with a NUL byte was stored (or truncated)") {
@@ -79,7 +81,8 @@ struct HostileInputTests {
             good.append(try await world.insert("good-1"))
             var badName: [UUID: String] = [:]
             for (label, name) in Self.badNames { badName[try await world.insert(name)] = label }
-            good.append(try await world.insert(String(repeating: "a", count: 251) + ".com"))  // 255: the longest allowed
+            // 255 characters: the longest name allowed.
+            good.append(try await world.insert(String(repeating: "a", count: 251) + ".com"))
             var badField: [UUID: String] = [:]
             for region in ["mars1", "", "sfo3'; DROP TABLE servers; --", "SFO3 "] {
                 badField[try await world.insert("region-\(badField.count)", region: region)] = "region"
@@ -97,7 +100,8 @@ struct HostileInputTests {
                     INSERT INTO servers (name, digital_ocean_id, ip_address, ipv6_address, last_error, agent_id, delete_requested_at)
                     VALUES ('explicit-nulls', NULL, NULL, NULL, NULL, NULL, NULL) RETURNING id
                     """
-                ).single().decode(UUID.self, "id"))
+                ).single().decode(UUID.self, "id")
+            )
             good.append(try await world.insert("good-2"))
 
             let expectedRows = good.count + badName.count + badField.count
@@ -106,24 +110,39 @@ struct HostileInputTests {
                 return rows.count == expectedRows && rows.allSatisfy { $0.status == "active" || $0.status == "failed" }
             }
             let rows = Dictionary(uniqueKeysWithValues: try await world.rows().map { ($0.id, $0) })
-            #expect(settled, "not settled: \(rows.values.filter { $0.status != "active" && $0.status != "failed" })\n\(daemon.output.suffix(3000))")
+            #expect(
+                settled,
+                "not settled: \(rows.values.filter { $0.status != "active" && $0.status != "failed" })\n\(daemon.output.suffix(3000))"
+            )
 
             for id in good {
-                #expect(rows[id]?.status == "active", "good row did not converge: \(rows[id].map(String.init(describing:)) ?? "missing")")
+                #expect(
+                    rows[id]?.status == "active",
+                    "good row did not converge: \(rows[id].map(String.init(describing:)) ?? "missing")"
+                )
             }
             let posts = world.requests(method: "POST", route: "/v2/droplets")
             for (id, label) in badName {
                 let row = rows[id]
                 #expect(row?.status == "failed", "\(label): \(row.map(String.init(describing:)) ?? "missing")")
-                #expect(row?.lastError?.contains("name") == true, "\(label): last_error does not say it is the name: \(row?.lastError ?? "nil")")
+                #expect(
+                    row?.lastError?.contains("name") == true,
+                    "\(label): last_error does not say it is the name: \(row?.lastError ?? "nil")"
+                )
                 let tag = "citrus-server:\(id.uuidString.lowercased())"
-                #expect(!posts.contains { $0.body?.contains(tag) == true }, "\(label): a locally invalid row reached DigitalOcean")
+                #expect(
+                    !posts.contains { $0.body?.contains(tag) == true },
+                    "\(label): a locally invalid row reached DigitalOcean"
+                )
                 #expect(world.everCreated(for: id).isEmpty, "\(label): a droplet was created")
             }
             for (id, field) in badField {
                 let row = rows[id]
                 #expect(row?.status == "failed", "bad \(field): \(row.map(String.init(describing:)) ?? "missing")")
-                #expect(row?.lastError?.contains(field) == true, "bad \(field): last_error does not say so: \(row?.lastError ?? "nil")")
+                #expect(
+                    row?.lastError?.contains(field) == true,
+                    "bad \(field): last_error does not say so: \(row?.lastError ?? "nil")"
+                )
                 #expect(world.everCreated(for: id).isEmpty, "bad \(field): a droplet was created anyway")
             }
             #expect(try await world.invariantViolations().isEmpty)
@@ -132,11 +151,15 @@ struct HostileInputTests {
             // Not stalled: a new row still converges at once, and a bad row's deletion is honoured.
             let late = try await world.insert("late-good")
             if let anyBad = badName.keys.first { try await world.requestDeletion(anyBad) }
-            #expect(try await eventually(timeout: .seconds(20)) { try await world.row(late)?.status == "active" }, "\(daemon.output.suffix(3000))")
+            #expect(
+                try await eventually(timeout: .seconds(20)) { try await world.row(late)?.status == "active" },
+                "\(daemon.output.suffix(3000))"
+            )
             try await world.converge(timeout: .seconds(30), daemon: daemon)
             #expect(daemon.isRunning, "the daemon died: \(daemon.output.suffix(3000))")
             #expect(!daemon.output.contains("Fatal error"))
-            let events = try await world.db.query("SELECT count(*) AS n FROM server_events WHERE kind = 'failed'").single().decode(Int.self, "n")
+            let events = try await world.db.query("SELECT count(*) AS n FROM server_events WHERE kind = 'failed'")
+                .single().decode(Int.self, "n")
             #expect(events >= badName.count + badField.count, "not every failure reached the audit trail")
             await daemon.stop()
             #expect(daemon.exitStatus == 0, "\(daemon.output.suffix(2000))")

@@ -21,7 +21,10 @@ final class InMemoryRepository: ServerRepository, Sendable {
     func fetchServers() async throws -> [ServerRecord] { rows }
 
     func fetchUnattemptedServers() async throws -> [ServerRecord] {
-        rows.filter { $0.state.status == .creating && $0.state.createAttemptedAt == nil && $0.state.dropletID == nil && $0.deleteRequestedAt == nil }
+        rows.filter {
+            $0.state.status == .creating && $0.state.createAttemptedAt == nil && $0.state.dropletID == nil
+                && $0.deleteRequestedAt == nil
+        }
     }
 
     func update(id: UUID, expectedRevision: Int64, to newState: DaemonState) async throws -> Int64? {
@@ -36,7 +39,12 @@ final class InMemoryRepository: ServerRepository, Sendable {
     }
 
     /// No agents table here: the row's write is all there is to it.
-    func update(id: UUID, expectedRevision: Int64, to newState: DaemonState, agentKeySHA256: String) async throws -> Int64? {
+    func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to newState: DaemonState,
+        agentKeySHA256: String
+    ) async throws -> Int64? {
         try await update(id: id, expectedRevision: expectedRevision, to: newState)
     }
 
@@ -57,7 +65,10 @@ struct LoopTests {
         var configuration = SimulatorHarness.testConfiguration()
         configure(&configuration)
         try await SimulatorHarness.withSimulator(configuration: configuration) { sim in
-            var clientConfiguration = DigitalOceanClient.Configuration(token: DigitalOceanToken(sim.token), baseURL: sim.baseURL)
+            var clientConfiguration = DigitalOceanClient.Configuration(
+                token: DigitalOceanToken(sim.token),
+                baseURL: sim.baseURL
+            )
             clientConfiguration.retry.maximumAttempts = 2
             clientConfiguration.retry.initialBackoff = .milliseconds(10)
             clientConfiguration.requestTimeout = .seconds(2)
@@ -68,7 +79,11 @@ struct LoopTests {
             loop.decision.createSendWindow = .milliseconds(500)
             loop.decision.createRequestTimeout = clientConfiguration.requestTimeout
             let reconciler = FleetReconciler(
-                repository: repository, cloud: DigitalOceanFleet(client: client), configuration: loop, logger: Self.logger)
+                repository: repository,
+                cloud: DigitalOceanFleet(client: client),
+                configuration: loop,
+                logger: Self.logger
+            )
             do {
                 try await body(reconciler, repository, sim)
             } catch {

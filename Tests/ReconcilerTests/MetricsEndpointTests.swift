@@ -10,7 +10,9 @@ struct MetricsEndpointTests {
     static let quick = ["--fast-interval", "1s", "--resync-interval", "2s", "--settle-period", "3s"]
     static let metricsFlags = ["--metrics-address", "127.0.0.1:0"]
 
-    @Test("/metrics shows rows by status as in the table, requests, creates, passes, leader and budget; /healthz says ok")
+    @Test(
+        "/metrics shows rows by status as in the table, requests, creates, passes, leader and budget; /healthz says ok"
+    )
     func metricsReflectTheFleet() async throws {
         try await World.with { world in
             let daemon = try world.daemon(Self.quick + Self.metricsFlags)
@@ -24,19 +26,27 @@ struct MetricsEndpointTests {
             // Rows by status: every status, as the table has them, once a pass has seen the table.
             let table = Dictionary(grouping: try await world.rows(), by: \.status).mapValues(\.count)
             #expect(table == ["active": 3, "failed": 1])
-            let statuses = ["creating", "provisioning", "initializing", "active", "unreachable", "failed", "deleting", "deleted"]
+            let statuses = [
+                "creating", "provisioning", "initializing", "active", "unreachable", "failed", "deleting", "deleted",
+            ]
             var metrics: [String: Double] = [:]
             let matches = try await eventually(timeout: .seconds(20), every: .milliseconds(250)) {
                 metrics = try MetricsScrape.values(try MetricsScrape.get(endpoint, "/metrics").body)
                 return statuses.allSatisfy { metrics["citrus_servers{status=\"\($0)\"}"] == Double(table[$0] ?? 0) }
             }
-            #expect(matches, "rows by status differ from the table \(table): \(metrics.filter { $0.key.hasPrefix("citrus_servers") })")
+            #expect(
+                matches,
+                "rows by status differ from the table \(table): \(metrics.filter { $0.key.hasPrefix("citrus_servers") })"
+            )
 
             #expect(metrics["citrus_leader"] == 1)
             #expect(metrics["citrus_creates_total{outcome=\"accepted\"}"] == 3)
             #expect(metrics["citrus_orphans"] == 0)
             let creates = world.requests(method: "POST", route: "/v2/droplets").count
-            #expect(metrics["citrus_digitalocean_requests_total{route=\"POST /v2/droplets\",code=\"202\"}"] == Double(creates))
+            #expect(
+                metrics["citrus_digitalocean_requests_total{route=\"POST /v2/droplets\",code=\"202\"}"]
+                    == Double(creates)
+            )
             let minute = try #require(metrics["citrus_digitalocean_budget_remaining{window=\"minute\"}"])
             let hour = try #require(metrics["citrus_digitalocean_budget_remaining{window=\"hour\"}"])
             #expect(minute >= 0 && minute < 250 && hour >= 0 && hour < 5000, "minute \(minute), hour \(hour)")
@@ -46,16 +56,22 @@ struct MetricsEndpointTests {
 
             // Counters grow with the passes that follow (a resync every 2 s lists the fleet).
             let passes = try #require(metrics["citrus_passes_total{kind=\"full\",result=\"ok\"}"])
-            let lists = try #require(metrics["citrus_digitalocean_requests_total{route=\"GET /v2/droplets\",code=\"200\"}"])
+            let lists = try #require(
+                metrics["citrus_digitalocean_requests_total{route=\"GET /v2/droplets\",code=\"200\"}"]
+            )
             var later: [String: Double] = [:]
             let grew = try await eventually(timeout: .seconds(15), every: .milliseconds(500)) {
                 later = try MetricsScrape.values(try MetricsScrape.get(endpoint, "/metrics").body)
                 return (later["citrus_passes_total{kind=\"full\",result=\"ok\"}"] ?? 0) > passes
-                    && (later["citrus_digitalocean_requests_total{route=\"GET /v2/droplets\",code=\"200\"}"] ?? 0) > lists
+                    && (later["citrus_digitalocean_requests_total{route=\"GET /v2/droplets\",code=\"200\"}"] ?? 0)
+                        > lists
             }
             #expect(grew, "passes \(passes) → \(later["citrus_passes_total{kind=\"full\",result=\"ok\"}"] ?? -1)")
             let listsSeen = world.requests(method: "GET", route: "/v2/droplets").filter { $0.status == 200 }.count
-            #expect((later["citrus_digitalocean_requests_total{route=\"GET /v2/droplets\",code=\"200\"}"] ?? 0) <= Double(listsSeen))
+            #expect(
+                (later["citrus_digitalocean_requests_total{route=\"GET /v2/droplets\",code=\"200\"}"] ?? 0)
+                    <= Double(listsSeen)
+            )
 
             if ProcessInfo.processInfo.environment["CITRUS_PRINT_METRICS"] != nil {
                 print("figure: /metrics after convergence:\n\(try MetricsScrape.get(endpoint, "/metrics").body)")
@@ -67,10 +83,16 @@ struct MetricsEndpointTests {
             #expect(try MetricsScrape.get(endpoint, "/metrics", method: "POST").status == 405)
 
             // A second daemon asked for the same address refuses to start.
-            let second = try world.daemon(Self.quick + ["--metrics-address", "127.0.0.1:\(endpoint.port)"], name: "second")
+            let second = try world.daemon(
+                Self.quick + ["--metrics-address", "127.0.0.1:\(endpoint.port)"],
+                name: "second"
+            )
             defer { second.signal(SIGKILL) }
             #expect(await second.waitForExit(timeout: .seconds(30)) == 78, "\(second.output.suffix(2000))")
-            #expect(second.output.contains("--metrics-address 127.0.0.1:\(endpoint.port) cannot be listened on"), "\(second.output.suffix(2000))")
+            #expect(
+                second.output.contains("--metrics-address 127.0.0.1:\(endpoint.port) cannot be listened on"),
+                "\(second.output.suffix(2000))"
+            )
 
             await daemon.stop()
             #expect(daemon.exitStatus == 0, "daemon did not stop cleanly: \(daemon.output.suffix(2000))")
@@ -85,21 +107,28 @@ struct MetricsEndpointTests {
                 #expect(status == 78, "\(bad): \(output)")
                 let refusals = output.split(separator: "\n").filter { $0.contains("configuration error") }
                 #expect(
-                    refusals.count == 1 && refusals.first?.contains("--metrics-address \"\(bad)\" is not an IP address") == true,
-                    "\(bad): \(output)")
+                    refusals.count == 1
+                        && refusals.first?.contains("--metrics-address \"\(bad)\" is not an IP address") == true,
+                    "\(bad): \(output)"
+                )
             }
             let fromEnvironment = ChildProcess(
                 executable: try BuiltProducts.executable(named: "citrus-reconciler"),
                 arguments: ["run"] + world.connectionArguments,
-                environment: ["PATH": "/usr/bin:/bin", "HOME": world.directory.path, "CITRUS_METRICS_ADDRESS": "nowhere"],
-                logFile: world.directory.appendingPathComponent("environment.log"))
+                environment: [
+                    "PATH": "/usr/bin:/bin", "HOME": world.directory.path, "CITRUS_METRICS_ADDRESS": "nowhere",
+                ],
+                logFile: world.directory.appendingPathComponent("environment.log")
+            )
             try fromEnvironment.start()
             #expect(await fromEnvironment.waitForExit(timeout: .seconds(30)) == 78, "\(fromEnvironment.output)")
             #expect(fromEnvironment.output.contains("--metrics-address \"nowhere\""))
 
             // Not loopback (TEST-NET-1, which no interface here has): allowed, said so, then it
             // cannot be bound, which is a configuration error too. Nothing is opened.
-            let (status, output) = try await world.command(["run", "--log-format", "text", "--metrics-address", "192.0.2.1:9464"])
+            let (status, output) = try await world.command([
+                "run", "--log-format", "text", "--metrics-address", "192.0.2.1:9464",
+            ])
             #expect(status == 78, "\(output)")
             #expect(output.contains("not a loopback address"), "\(output)")
             #expect(output.contains("--metrics-address 192.0.2.1:9464 cannot be listened on"), "\(output)")
@@ -123,8 +152,14 @@ struct MetricsEndpointTests {
             }
             #expect(observed, "\(metrics.filter { $0.key.hasPrefix("citrus_agent") })")
             let seconds = try #require(metrics["citrus_agent_bootstrap_seconds_sum"])
-            #expect(seconds > 0 && seconds < 6, "the agent took \(seconds) s by the histogram; the bootstrap timeout is 6 s")
-            #expect(metrics["citrus_servers{status=\"active\"}"] == 1 || metrics["citrus_servers{status=\"initializing\"}"] == 1)
+            #expect(
+                seconds > 0 && seconds < 6,
+                "the agent took \(seconds) s by the histogram; the bootstrap timeout is 6 s"
+            )
+            #expect(
+                metrics["citrus_servers{status=\"active\"}"] == 1
+                    || metrics["citrus_servers{status=\"initializing\"}"] == 1
+            )
             await daemon.stop()
         }
     }
@@ -150,12 +185,15 @@ enum MetricsScrape {
             found = Int(digits).map { Endpoint(host: "127.0.0.1", port: $0) }
             return found != nil
         }
-        guard let found else { throw Failure(description: "the daemon never said where it serves metrics:\n\(daemon.output.suffix(2000))") }
+        guard let found else {
+            throw Failure(description: "the daemon never said where it serves metrics:\n\(daemon.output.suffix(2000))")
+        }
         return found
     }
 
     /// One request on a fresh connection (`Connection: close`); the status and the body.
-    static func get(_ endpoint: Endpoint, _ path: String, method: String = "GET") throws -> (status: Int, body: String) {
+    static func get(_ endpoint: Endpoint, _ path: String, method: String = "GET") throws -> (status: Int, body: String)
+    {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
         defer { close(fd) }
@@ -167,11 +205,15 @@ enum MetricsScrape {
         address.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
         address.sin_addr.s_addr = inet_addr(endpoint.host)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw Failure(description: "connect to \(endpoint.port): errno \(errno)") }
         let request = Array("\(method) \(path) HTTP/1.1\r\nHost: \(endpoint.host)\r\nConnection: close\r\n\r\n".utf8)
-        guard send(fd, request, request.count, 0) == request.count else { throw Failure(description: "send: errno \(errno)") }
+        guard send(fd, request, request.count, 0) == request.count else {
+            throw Failure(description: "send: errno \(errno)")
+        }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -181,7 +223,9 @@ enum MetricsScrape {
             response.append(contentsOf: buffer[..<n])
         }
         let text = String(decoding: response, as: UTF8.self)
-        guard let split = text.range(of: "\r\n\r\n"), let status = Int(text.split(separator: " ").dropFirst().first ?? "") else {
+        guard let split = text.range(of: "\r\n\r\n"),
+            let status = Int(text.split(separator: " ").dropFirst().first ?? "")
+        else {
             throw Failure(description: "not an HTTP response: \(text.prefix(200))")
         }
         return (status, String(text[split.upperBound...]))
@@ -208,7 +252,8 @@ struct MetricsMemoryMeasurement {
 
     @Test(
         "idle RSS with and without --metrics-address (prints the figures)",
-        .enabled(if: environment["CITRUS_MEASURE_METRICS_RSS"] != nil))
+        .enabled(if: environment["CITRUS_MEASURE_METRICS_RSS"] != nil)
+    )
     func idleResidentSetSize() async throws {
         let runs = Int(Self.environment["CITRUS_MEASURE_RUNS"] ?? "") ?? 3
         let idle = Int(Self.environment["CITRUS_MEASURE_IDLE_SECONDS"] ?? "") ?? 60
@@ -224,7 +269,10 @@ struct MetricsMemoryMeasurement {
             for run in 0..<runs {
                 // Alternate which goes first, so drift over the runs does not favour one side.
                 for withMetrics in run % 2 == 0 ? [false, true] : [true, false] {
-                    let daemon = try world.daemon(flags + (withMetrics ? MetricsEndpointTests.metricsFlags : []), name: "rss-\(run)-\(withMetrics)")
+                    let daemon = try world.daemon(
+                        flags + (withMetrics ? MetricsEndpointTests.metricsFlags : []),
+                        name: "rss-\(run)-\(withMetrics)"
+                    )
                     defer { daemon.signal(SIGKILL) }
                     let endpoint = withMetrics ? try await MetricsScrape.endpoint(of: daemon) : nil
                     let started = ContinuousClock.now
@@ -235,7 +283,9 @@ struct MetricsMemoryMeasurement {
                     }
                     let rss = try #require(Self.residentKiB(pid: daemon.pid), "no VmRSS for \(daemon.pid)")
                     figures[withMetrics, default: []].append(Double(rss))
-                    print("figure: run \(run + 1) \(withMetrics ? "with" : "without") --metrics-address: VmRSS \(rss) KiB after \(idle) s idle")
+                    print(
+                        "figure: run \(run + 1) \(withMetrics ? "with" : "without") --metrics-address: VmRSS \(rss) KiB after \(idle) s idle"
+                    )
                     await daemon.stop()
                     #expect(daemon.exitStatus == 0)
                 }

@@ -14,7 +14,9 @@ struct OperatorOutputTests {
         try JSONSerialization.jsonObject(with: Data(text.utf8))
     }
 
-    @Test("plan --detailed-exitcode: 0 with nothing to do, 2 with changes pending, 1 on error; --output json lists the actions")
+    @Test(
+        "plan --detailed-exitcode: 0 with nothing to do, 2 with changes pending, 1 on error; --output json lists the actions"
+    )
     func planExitCodesAndJSON() async throws {
         try await World.with { world in
             let empty = try await world.command(["plan", "--detailed-exitcode"])
@@ -49,7 +51,9 @@ struct OperatorOutputTests {
             #expect((try Self.json(settled.output) as? [String: Any])?["changes"] as? Bool == false)
 
             let unreachable = try await World.commandAgainst(
-                world, ["plan", "--detailed-exitcode", "--database-url", "postgresql://postgres@127.0.0.1:1/none"])
+                world,
+                ["plan", "--detailed-exitcode", "--database-url", "postgresql://postgres@127.0.0.1:1/none"]
+            )
             #expect(unreachable.status == 1, "\(unreachable.output)")
         }
     }
@@ -67,11 +71,16 @@ struct OperatorOutputTests {
             #expect(json.status == 0)
             let rows = try #require(try Self.json(json.output) as? [[String: Any]], "\(json.output)")
             #expect(
-                Set(rows.compactMap { $0["id"] as? String }) == [good, bad].map { $0.uuidString.lowercased() }.reduce(into: []) { $0.insert($1) })
+                Set(rows.compactMap { $0["id"] as? String })
+                    == [good, bad].map { $0.uuidString.lowercased() }.reduce(into: []) { $0.insert($1) }
+            )
             let ok = try #require(rows.first { $0["name"] as? String == "web-ok" })
             #expect(ok["status"] as? String == "active")
             #expect(ok["droplet_id"] is NSNumber)
-            #expect((rows.first { $0["name"] as? String == "bad_name" }?["last_error"] as? String)?.contains("droplet name") == true)
+            #expect(
+                (rows.first { $0["name"] as? String == "bad_name" }?["last_error"] as? String)?.contains("droplet name")
+                    == true
+            )
 
             let failed = try await world.command(["status", "--status", "failed"])
             #expect(failed.output.contains("bad_name") && !failed.output.contains("web-ok"), "\(failed.output)")
@@ -96,9 +105,13 @@ struct OperatorOutputTests {
             let watcher = ChildProcess(
                 executable: try BuiltProducts.executable(named: "citrus-reconciler"),
                 arguments: ["status", "--watch", "--interval", "200ms", "--database-url", world.databaseURL],
-                environment: ["PATH": "/usr/bin:/bin"], logFile: world.directory.appendingPathComponent("watch.log"))
+                environment: ["PATH": "/usr/bin:/bin"],
+                logFile: world.directory.appendingPathComponent("watch.log")
+            )
             try watcher.start()
-            let redrawn = await eventually(timeout: .seconds(20)) { watcher.output.components(separatedBy: "web-watch").count > 3 }
+            let redrawn = await eventually(timeout: .seconds(20)) {
+                watcher.output.components(separatedBy: "web-watch").count > 3
+            }
             #expect(redrawn, "fewer than 3 tables: \(watcher.output)")
             #expect(watcher.isRunning)
             watcher.signal(SIGINT)
@@ -120,7 +133,10 @@ struct OperatorOutputTests {
             let byName = try await world.command(["events", "web-story"])
             #expect(byName.status == 0, "\(byName.output)")
             let lines = byName.output.split(separator: "\n").map(String.init)
-            #expect(lines.first?.contains("web-story (\(id.uuidString.lowercased())): active") == true, "\(byName.output)")
+            #expect(
+                lines.first?.contains("web-story (\(id.uuidString.lowercased())): active") == true,
+                "\(byName.output)"
+            )
             let kinds = lines.dropFirst(2).map { $0.split(separator: " ", omittingEmptySubsequences: true)[1] }
             #expect(kinds.first == "create_requested" && kinds.last == "status_changed", "\(kinds)")
             #expect(lines.last?.contains("provisioning → active") == true, "newest last: \(byName.output)")
@@ -153,7 +169,10 @@ struct OperatorOutputTests {
             let wide = try await world.command(["status", "--output", "wide"])
             let events = try await world.command(["events", name])
             for (command, result) in [("plan", plan), ("status", status), ("status wide", wide), ("events", events)] {
-                #expect(!result.output.unicodeScalars.contains { $0 == "\u{1b}" || $0 == "\u{7}" }, "\(command) printed a raw control character")
+                #expect(
+                    !result.output.unicodeScalars.contains { $0 == "\u{1b}" || $0 == "\u{7}" },
+                    "\(command) printed a raw control character"
+                )
                 #expect(!result.output.contains("\nforged line"), "\(command) let the name start a line of its own")
                 #expect(result.output.contains("evil\\u{1b}[2J"), "\(command): \(result.output)")
             }
@@ -167,10 +186,12 @@ extension World {
         let process = ChildProcess(
             executable: try BuiltProducts.executable(named: "citrus-reconciler"),
             arguments: arguments + [
-                "--digitalocean-url", world.sim.baseURL, "--digitalocean-token-file", world.directory.appendingPathComponent("token").path,
+                "--digitalocean-url", world.sim.baseURL, "--digitalocean-token-file",
+                world.directory.appendingPathComponent("token").path,
             ],
             environment: ["PATH": "/usr/bin:/bin", "HOME": world.directory.path],
-            logFile: world.directory.appendingPathComponent("command-\(UUID().uuidString.prefix(8)).log"))
+            logFile: world.directory.appendingPathComponent("command-\(UUID().uuidString.prefix(8)).log")
+        )
         try process.start()
         let status = await process.waitForExit(timeout: .seconds(60))
         if status == nil { await process.stop() }

@@ -11,7 +11,11 @@ struct TransportWarningTests {
     static let address = "198.51.100.7"
 
     static func ip(_ arguments: [String]) async throws -> SystemdCommandResult {
-        try await SystemdCommand.run(["/usr/sbin/ip"] + arguments, environment: ["PATH": "/usr/sbin:/usr/bin:/bin"], timeout: .seconds(10))
+        try await SystemdCommand.run(
+            ["/usr/sbin/ip"] + arguments,
+            environment: ["PATH": "/usr/sbin:/usr/bin:/bin"],
+            timeout: .seconds(10)
+        )
     }
 
     @Test("a session to a non-local address without TLS is warned about once at start; 127.0.0.1 is not")
@@ -35,7 +39,11 @@ struct TransportWarningTests {
             try await world.db.query("ALTER SYSTEM SET listen_addresses = \(unsafeSQL: "'127.0.0.1,\(Self.address)'")")
             let hba = world.cluster.dataDirectory + "/pg_hba.conf"
             let rules = try String(contentsOfFile: hba, encoding: .utf8)
-            try (rules + "\nhost all all \(Self.address)/32 trust\n").write(toFile: hba, atomically: false, encoding: .utf8)
+            try (rules + "\nhost all all \(Self.address)/32 trust\n").write(
+                toFile: hba,
+                atomically: false,
+                encoding: .utf8
+            )
             await world.db.close()
             try await world.cluster.stop()
             try await world.cluster.start()
@@ -49,14 +57,17 @@ struct TransportWarningTests {
                     executable: try BuiltProducts.executable(named: "citrus-reconciler"),
                     arguments: ["run", "--log-format", "text", "--database-url", url] + cloud,
                     environment: ["PATH": "/usr/bin:/bin", "HOME": world.directory.path],
-                    logFile: world.directory.appendingPathComponent("transport-\(warns).log"))
+                    logFile: world.directory.appendingPathComponent("transport-\(warns).log")
+                )
                 try daemon.start()
                 let leads = await eventually(timeout: .seconds(30)) { daemon.output.contains("this replica now leads") }
                 #expect(leads, "\(daemon.output)")
                 // The check runs once, after start-up and before the loop: by the first pass it has spoken.
                 try await Task.sleep(for: .seconds(1))
                 await daemon.stop()
-                let warnings = daemon.output.split(separator: "\n").filter { $0.contains("warning") && $0.contains("not encrypted") }
+                let warnings = daemon.output.split(separator: "\n").filter {
+                    $0.contains("warning") && $0.contains("not encrypted")
+                }
                 if warns {
                     #expect(warnings.count == 1, "\(daemon.output)")
                     #expect(warnings.first?.contains(Self.address) == true, "\(warnings)")

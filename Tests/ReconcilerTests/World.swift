@@ -25,7 +25,9 @@ struct World {
         try await withPostgresCluster { cluster in
             let url = try await cluster.createDatabase()
             return try await SimulatorHarness.withSimulator(configuration: configuration) { sim in
-                let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("citrus-world-\(UUID().uuidString.prefix(8))")
+                let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+                    "citrus-world-\(UUID().uuidString.prefix(8))"
+                )
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let token = directory.appendingPathComponent("token")
@@ -60,7 +62,10 @@ struct World {
     }
 
     /// Runs a citrus-reconciler subcommand to completion.
-    func command(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> (status: Int32?, output: String) {
+    func command(
+        _ arguments: [String],
+        timeout: Duration = .seconds(60)
+    ) async throws -> (status: Int32?, output: String) {
         let needsCloud = ["plan", "run"].contains(arguments.first ?? "")
         let process = ChildProcess(
             executable: try BuiltProducts.executable(named: "citrus-reconciler"),
@@ -77,8 +82,12 @@ struct World {
     // MARK: Rows
 
     @discardableResult
-    func insert(_ name: String, region: String = "sfo3", size: String = "s-1vcpu-512mb-10gb", image: String = "ubuntu-22-04-x64") async throws -> UUID
-    {
+    func insert(
+        _ name: String,
+        region: String = "sfo3",
+        size: String = "s-1vcpu-512mb-10gb",
+        image: String = "ubuntu-22-04-x64"
+    ) async throws -> UUID {
         try await db.query(
             "INSERT INTO servers (name, region, size, image) VALUES (\(name), \(region), \(size), \(image)) RETURNING id"
         ).single().decode(UUID.self, "id")
@@ -97,7 +106,9 @@ struct World {
         var ipv6: String?
         var lastError: String?
         var revision: Int64
-        var description: String { "\(name) \(status) droplet=\(dropletID.map(String.init) ?? "-") error=\(lastError ?? "-")" }
+        var description: String {
+            "\(name) \(status) droplet=\(dropletID.map(String.init) ?? "-") error=\(lastError ?? "-")"
+        }
     }
 
     func rows() async throws -> [Row] {
@@ -105,10 +116,14 @@ struct World {
             "SELECT id, name, status, digital_ocean_id, ip_address, ipv6_address, last_error, revision FROM servers ORDER BY created_at, name"
         ).map { row in
             Row(
-                id: try row.decode(UUID.self, "id"), name: try row.decode(String.self, "name"), status: try row.decode(String.self, "status"),
+                id: try row.decode(UUID.self, "id"),
+                name: try row.decode(String.self, "name"),
+                status: try row.decode(String.self, "status"),
                 dropletID: try row.decode(String?.self, "digital_ocean_id").flatMap { Int64($0) },
-                ipv4: try row.decode(String?.self, "ip_address"), ipv6: try row.decode(String?.self, "ipv6_address"),
-                lastError: try row.decode(String?.self, "last_error"), revision: try row.decode(Int64.self, "revision")
+                ipv4: try row.decode(String?.self, "ip_address"),
+                ipv6: try row.decode(String?.self, "ipv6_address"),
+                lastError: try row.decode(String?.self, "last_error"),
+                revision: try row.decode(Int64.self, "revision")
             )
         }
     }
@@ -152,7 +167,9 @@ struct World {
             case "active":
                 if mine.count != 1 { problems.append("\(row.name): \(mine.count) live droplets") }
                 if let only = mine.first, only.id != row.dropletID {
-                    problems.append("\(row.name): records \(row.dropletID.map(String.init) ?? "nil"), droplet is \(only.id)")
+                    problems.append(
+                        "\(row.name): records \(row.dropletID.map(String.init) ?? "nil"), droplet is \(only.id)"
+                    )
                 }
                 if row.ipv4 == nil { problems.append("\(row.name): active without an address") }
             case "deleted":
@@ -200,9 +217,12 @@ struct World {
             "SELECT id, server_id, kind, droplet_id, created_at, message FROM server_events WHERE id > \(mark) ORDER BY id"
         ).map { row in
             Event(
-                id: try row.decode(Int64.self, "id"), serverID: try row.decode(UUID?.self, "server_id"),
-                kind: try row.decode(String.self, "kind"), dropletID: try row.decode(Int64?.self, "droplet_id"),
-                at: try row.decode(Date.self, "created_at"), message: try row.decode(String.self, "message")
+                id: try row.decode(Int64.self, "id"),
+                serverID: try row.decode(UUID?.self, "server_id"),
+                kind: try row.decode(String.self, "kind"),
+                dropletID: try row.decode(Int64?.self, "droplet_id"),
+                at: try row.decode(Date.self, "created_at"),
+                message: try row.decode(String.self, "message")
             )
         }
     }
@@ -215,7 +235,8 @@ struct World {
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     guard !sorted.isEmpty else { return .nan }
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 /// The simulator instance currently serving the world's port, once a test has restarted it.
@@ -276,7 +297,9 @@ extension World {
 /// out by the caller).
 enum RateLimitAudit {
     /// Pairs of consecutive requests that were both answered 429.
-    static func consecutive429s(_ requests: [SimulatorRequestRecord]) -> [(SimulatorRequestRecord, SimulatorRequestRecord)] {
+    static func consecutive429s(
+        _ requests: [SimulatorRequestRecord]
+    ) -> [(SimulatorRequestRecord, SimulatorRequestRecord)] {
         let ordered = requests.sorted { $0.sequence < $1.sequence }
         return zip(ordered, ordered.dropFirst()).filter { $0.status == 429 && $1.status == 429 }
     }
@@ -285,17 +308,25 @@ enum RateLimitAudit {
     /// simulator's `retry-after` is rebuilt from the log: the oldest counted request in the
     /// window, plus the window, rounded up to whole seconds (at least 1). `requests` must be every
     /// request made with the token.
-    static func requestsBeforeRetryAfter(_ requests: [SimulatorRequestRecord], limits: SimulatorRateLimits) -> [SimulatorRequestRecord] {
+    static func requestsBeforeRetryAfter(
+        _ requests: [SimulatorRequestRecord],
+        limits: SimulatorRateLimits
+    ) -> [SimulatorRequestRecord] {
         let ordered = requests.sorted { $0.sequence < $1.sequence }
         var early: [SimulatorRequestRecord] = []
         for (index, request) in ordered.enumerated() where request.status == 429 {
             let now = request.time.timeIntervalSince1970
             let counted = ordered[..<index].filter { $0.status != 429 && $0.status != 401 }
-            guard let oldest = counted.map({ $0.time.timeIntervalSince1970 }).first(where: { $0 > now - limits.minuteWindowSeconds }) else {
+            guard
+                let oldest = counted.map({ $0.time.timeIntervalSince1970 }).first(where: {
+                    $0 > now - limits.minuteWindowSeconds
+                })
+            else {
                 continue
             }
             let retryAfter = max(1, (oldest + limits.minuteWindowSeconds - now).rounded(.up))
-            if let next = ordered.dropFirst(index + 1).first, next.time.timeIntervalSince1970 < now + retryAfter - 0.05 {
+            if let next = ordered.dropFirst(index + 1).first, next.time.timeIntervalSince1970 < now + retryAfter - 0.05
+            {
                 early.append(next)
             }
         }

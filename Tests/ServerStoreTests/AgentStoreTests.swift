@@ -37,7 +37,9 @@ struct AgentStoreTests {
         var intent = record.state
         intent.agentID = agent
         intent.createAttempts = 1
-        let first = try #require(try await store.update(id: id, expectedRevision: record.revision, to: intent, agentKeySHA256: "aa"))
+        let first = try #require(
+            try await store.update(id: id, expectedRevision: record.revision, to: intent, agentKeySHA256: "aa")
+        )
         #expect(try await keyHash(connection, agent) == "aa")
 
         // The hub records a connection; the row shows it.
@@ -74,7 +76,11 @@ struct AgentStoreTests {
         let (url, connection) = try await migratedDatabase()
         let agent = UUID()
         try await connection.query("INSERT INTO agents (id, key_sha256) VALUES (\(agent), 'aa')")
-        let listener = try await PostgresListener.start(url, channels: [Migration.notificationChannel], logger: .init(label: "test"))
+        let listener = try await PostgresListener.start(
+            url,
+            channels: [Migration.notificationChannel],
+            logger: .init(label: "test")
+        )
         defer { listener.stop() }
         try await connection.query("UPDATE agents SET last_seen_at = now() WHERE id = \(agent)")
         try await connection.query("UPDATE agents SET connected_at = now(), last_seen_at = now() WHERE id = \(agent)")
@@ -92,6 +98,9 @@ struct AgentStoreTests {
     }
 
     private func keyHash(_ connection: PostgresConnection, _ agent: UUID) async throws -> String? {
-        try await connection.query("SELECT key_sha256 FROM agents WHERE id = \(agent)").single().decode(String?.self, "key_sha256")
+        try await connection.query("SELECT key_sha256 FROM agents WHERE id = \(agent)").single().decode(
+            String?.self,
+            "key_sha256"
+        )
     }
 }

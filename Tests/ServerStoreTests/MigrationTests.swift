@@ -36,7 +36,9 @@ struct MigrationTests {
             let applied = try await migrator.migrate(on: connection)
             #expect(applied.map(\.version) == Migration.all.map(\.version))
             #expect(try await migrator.pendingMigrations(on: connection).isEmpty)
-            let recorded = try await connection.query("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+            let recorded = try await connection.query(
+                "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
+            )
             #expect(try recorded.map { try $0.decode(Int.self, "version") } == Migration.all.map(\.version))
             // Defaults from the design contract apply to a minimal insert.
             let row = try await connection.query("INSERT INTO servers (name) VALUES ('web-1') RETURNING *").single()
@@ -61,8 +63,11 @@ struct MigrationTests {
                 """
                 INSERT INTO servers (id, name, digital_ocean_id, region, size, ip_address, status, agent_id)
                 VALUES (\(id), 'legacy-1', '123456', 'nyc3', 's-2vcpu-2gb', '203.0.113.7', 'active', \(agent))
-                """)
-            try await connection.query("INSERT INTO servers (name, region, size) VALUES ('legacy-2', 'ams3', 's-1vcpu-1gb')")
+                """
+            )
+            try await connection.query(
+                "INSERT INTO servers (name, region, size) VALUES ('legacy-2', 'ams3', 's-1vcpu-1gb')"
+            )
 
             let applied = try await Migrator().migrate(on: connection)
             #expect(applied.count == Migration.all.count)
@@ -80,7 +85,9 @@ struct MigrationTests {
             #expect(legacy.state.createAttempts == 0)
             let agentStill = try await connection.query("SELECT agent_id FROM servers WHERE id = \(id)").single()
             #expect(try agentStill.decode(UUID.self, "agent_id") == agent)
-            let defaults = try await connection.query("INSERT INTO servers (name) VALUES ('new') RETURNING region, size").single()
+            let defaults = try await connection.query(
+                "INSERT INTO servers (name) VALUES ('new') RETURNING region, size"
+            ).single()
             #expect(try defaults.decode(String.self, "region") == "sfo3")
             #expect(try defaults.decode(String.self, "size") == "s-1vcpu-512mb-10gb")
         }
@@ -92,7 +99,10 @@ struct MigrationTests {
             let connection = try await PostgresConnection.connect(url)
             #expect(try await Migrator().migrate(on: connection).count == Migration.all.count)
             #expect(try await Migrator().migrate(on: connection).isEmpty)
-            #expect(try await connection.query("SELECT count(*) AS n FROM schema_migrations").single().decode(Int.self, "n") == Migration.all.count)
+            #expect(
+                try await connection.query("SELECT count(*) AS n FROM schema_migrations").single().decode(Int.self, "n")
+                    == Migration.all.count
+            )
         }
     }
 
@@ -124,7 +134,9 @@ struct MigrationTests {
     func failingMigrationRollsBack() async throws {
         try await withTestDatabase { url in
             let connection = try await PostgresConnection.connect(url)
-            let broken = Migrator(migrations: Migration.all + [Migration(version: 99, name: "broken", sql: "SELECT * FROM nowhere")])
+            let broken = Migrator(
+                migrations: Migration.all + [Migration(version: 99, name: "broken", sql: "SELECT * FROM nowhere")]
+            )
             await #expect(throws: PostgresError.self) { try await broken.migrate(on: connection) }
             #expect(try await Migrator().pendingMigrations(on: connection).count == Migration.all.count)
         }

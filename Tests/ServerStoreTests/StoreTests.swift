@@ -14,7 +14,10 @@ func migratedDatabase() async throws -> (url: String, connection: PostgresConnec
 
 @discardableResult
 func insertServer(_ connection: PostgresConnection, name: String) async throws -> UUID {
-    try await connection.query("INSERT INTO servers (name) VALUES (\(name)) RETURNING id").single().decode(UUID.self, "id")
+    try await connection.query("INSERT INTO servers (name) VALUES (\(name)) RETURNING id").single().decode(
+        UUID.self,
+        "id"
+    )
 }
 
 @Suite("The server store")
@@ -60,7 +63,10 @@ struct StoreTests {
         try await connection.query("UPDATE servers SET updated_at = '2000-01-01Z' WHERE id = \(id)")
         let record = try #require(try await store.fetchServers().first)
         #expect(try await store.update(id: id, expectedRevision: record.revision, to: record.state) != nil)
-        let updated = try await connection.query("SELECT updated_at FROM servers").single().decode(Date.self, "updated_at")
+        let updated = try await connection.query("SELECT updated_at FROM servers").single().decode(
+            Date.self,
+            "updated_at"
+        )
         #expect(updated > Date(timeIntervalSinceNow: -60))
     }
 
@@ -68,7 +74,9 @@ struct StoreTests {
     func unreadableRows() async throws {
         let (_, connection) = try await migratedDatabase()
         let store = ServerStore(connection: connection)
-        try await connection.query("INSERT INTO servers (name, digital_ocean_id, status) VALUES ('odd-id', 'droplet-abc', 'active')")
+        try await connection.query(
+            "INSERT INTO servers (name, digital_ocean_id, status) VALUES ('odd-id', 'droplet-abc', 'active')"
+        )
         try await connection.query("INSERT INTO servers (name, status) VALUES ('odd-status', 'pending')")
         try await connection.query("INSERT INTO servers (name, digital_ocean_id) VALUES ('blank-id', '')")
         let rows = try await store.fetchServerRows()
@@ -94,10 +102,22 @@ struct StoreTests {
         let id = UUID()
         let at = Date(timeIntervalSince1970: 1_760_000_000.5)
         let first = AuditEvent(
-            kind: .createAccepted, at: at, serverID: id, serverName: "web-1", dropletID: 42,
-            fromStatus: .creating, toStatus: .provisioning, requestID: "req-1", message: "DigitalOcean accepted the droplet"
+            kind: .createAccepted,
+            at: at,
+            serverID: id,
+            serverName: "web-1",
+            dropletID: 42,
+            fromStatus: .creating,
+            toStatus: .provisioning,
+            requestID: "req-1",
+            message: "DigitalOcean accepted the droplet"
         )
-        let second = AuditEvent(kind: .failed, at: at.addingTimeInterval(1), serverID: id, message: "name rejected: 'bad name'")
+        let second = AuditEvent(
+            kind: .failed,
+            at: at.addingTimeInterval(1),
+            serverID: id,
+            message: "name rejected: 'bad name'"
+        )
         try await store.record(first)
         try await store.record(second)
         try await store.record(AuditEvent(kind: .orphanSeen, at: at, dropletID: 7, message: "orphan"))
@@ -132,7 +152,8 @@ struct NotifyTriggerTests {
 
         // Each user column wakes the daemon.
         for change in [
-            "name = 'web-2'", "region = 'nyc3'", "size = 's-1vcpu-1gb'", "image = 'debian-12-x64'", "delete_requested_at = now()",
+            "name = 'web-2'", "region = 'nyc3'", "size = 's-1vcpu-1gb'", "image = 'debian-12-x64'",
+            "delete_requested_at = now()",
         ] {
             mark = recorder.all.count
             try await connection.query("UPDATE servers SET \(unsafeSQL: change) WHERE id = \(id)")
@@ -158,7 +179,9 @@ struct NotifyTriggerTests {
         for index in 0..<100 {
             let sent = ContinuousClock.now
             let id = try await insertServer(connection, name: "latency-\(index)")
-            let arrived = try #require(await recorder.first { $0.payload(on: Migration.notificationChannel) == id.uuidString.lowercased() })
+            let arrived = try #require(
+                await recorder.first { $0.payload(on: Migration.notificationChannel) == id.uuidString.lowercased() }
+            )
             samples.append(arrived.entry.arrived - sent)
         }
         samples.sort()

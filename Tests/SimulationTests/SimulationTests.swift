@@ -18,8 +18,10 @@ struct SimulationTests {
         4, 5, 6,  // hole 2 put back: the quick pass creating without looking for the identity
         23, 24, 27,  // hole 3 put back: a lock without a lease, sessions the server keeps forever
         32313, 75795,  // a process frozen between its intent and its send sent a stale create on resuming
-        4270, 23894, 44476, 45647, 48610, 54105, 85025, 85028,  // the checker: a DELETE on its way when a restore took its request back
-        565, 1155,  // a replica that lost leadership finished its pass (lookups, a list with lost answers) before standing by
+        // the checker: a DELETE on its way when a restore took its request back
+        4270, 23894, 44476, 45647, 48610, 54105, 85025, 85028,
+        // a replica that lost leadership finished its pass (lookups, a list with lost answers) before standing by
+        565, 1155,
         615,  // a standby whose campaigns failed backed off up to 30 s
         99717, 66848,  // (release) a replica that lost leadership waited out a quick pass, then a resync interval
     ]
@@ -27,7 +29,10 @@ struct SimulationTests {
     @Test("seeds that once failed stay fixed", arguments: regressions)
     func regression(seed: UInt64) {
         let outcome = SimulationWorld.run(seed: seed)
-        #expect(outcome.violations.isEmpty, "replay: swift run citrus-simulate --seed \(seed) --trace\n\(outcome.violations.joined(separator: "\n"))")
+        #expect(
+            outcome.violations.isEmpty,
+            "replay: swift run citrus-simulate --seed \(seed) --trace\n\(outcome.violations.joined(separator: "\n"))"
+        )
     }
 
     @Test("2,000 seeds (CITRUS_SIM_SEEDS for more): no invariant broken, every row converges once faults stop")
@@ -50,18 +55,31 @@ struct SimulationTests {
         let (failures, steps, requests, takeovers) = results.totals
         print(
             String(
-                format: "figure: simulation %llu seeds in %.1f s (%.0f seeds/s, %d steps, %d requests), %d with violations",
-                count, elapsed, Double(count) / elapsed, steps, requests, failures.count))
+                format:
+                    "figure: simulation %llu seeds in %.1f s (%.0f seeds/s, %d steps, %d requests), %d with violations",
+                count,
+                elapsed,
+                Double(count) / elapsed,
+                steps,
+                requests,
+                failures.count
+            )
+        )
         if let worst = takeovers.max() {
             print(
                 String(
-                    format: "figure: simulated frozen leader replaced %d times, median %.1f s, worst %.1f s", takeovers.count,
-                    takeovers.sorted()[takeovers.count / 2], worst))
+                    format: "figure: simulated frozen leader replaced %d times, median %.1f s, worst %.1f s",
+                    takeovers.count,
+                    takeovers.sorted()[takeovers.count / 2],
+                    worst
+                )
+            )
             #expect(worst < 30, "a standby takes over within 30 s of a freeze")
         }
         for failure in failures.sorted(by: { $0.seed < $1.seed }).prefix(10) {
             Issue.record(
-                "seed \(failure.seed): \(failure.violations.first ?? "")\n  replay: swift run citrus-simulate --seed \(failure.seed) --trace")
+                "seed \(failure.seed): \(failure.violations.first ?? "")\n  replay: swift run citrus-simulate --seed \(failure.seed) --trace"
+            )
         }
     }
 
@@ -78,7 +96,9 @@ struct SimulationTests {
         #expect(SimulationWorld.run(seed: 5).traceHash != SimulationWorld.run(seed: 6).traceHash)
     }
 
-    @Test("the invariants catch what they guard: a second droplet for an identity, a destroy of a kept or untagged droplet")
+    @Test(
+        "the invariants catch what they guard: a second droplet for an identity, a destroy of a kept or untagged droplet"
+    )
     func invariantsBite() {
         let world = SimulationWorld(seed: 1, verbose: false)
         let row = UUID()

@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 /// The repository root, from this file's path.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 /// The daemon installed by `deploy/install.sh --root DIR`: binary, unit, catalog, environment file
 /// and credential, laid out as on a host but under `DIR`.
@@ -24,12 +25,22 @@ struct Installation {
     /// Runs `deploy/install.sh --root … --binary <built daemon> --token-from-stdin`, the token on
     /// stdin from a file that is removed straight after.
     static func install(token: String) async throws -> Installation {
-        let root = repositoryRoot.appendingPathComponent(".build/citrus-system-\(UUID().uuidString.prefix(8).lowercased())")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let root = repositoryRoot.appendingPathComponent(
+            ".build/citrus-system-\(UUID().uuidString.prefix(8).lowercased())"
+        )
+        try FileManager.default.createDirectory(
+            at: root,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755]
+        )
         let installation = Installation(root: root)
         do {
             let tokenInput = root.appendingPathComponent("token-input")
-            _ = FileManager.default.createFile(atPath: tokenInput.path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(
+                atPath: tokenInput.path,
+                contents: Data((token + "\n").utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
             defer { try? FileManager.default.removeItem(at: tokenInput) }
             let install = try await SystemdCommand.run(
                 [
@@ -37,7 +48,8 @@ struct Installation {
                     repositoryRoot.appendingPathComponent("deploy/install.sh").path, root.path,
                     try BuiltProducts.executable(named: "citrus-reconciler").path, tokenInput.path,
                 ],
-                timeout: .seconds(120))
+                timeout: .seconds(120)
+            )
             guard install.succeeded else { throw SystemdHarnessError("install.sh failed: \(install)") }
             guard !install.stdout.contains(token), !install.stderr.contains(token) else {
                 throw SystemdHarnessError("install.sh printed the token")
@@ -68,10 +80,13 @@ struct Installation {
     func unit(arguments: [String] = [], loadsToken: Bool = true) throws -> String {
         let shipped = try String(contentsOfFile: unitFile, encoding: .utf8)
         let replacements: [String: String] = [
-            "ExecStart=/usr/local/bin/citrus-reconciler run": (["ExecStart=\(binary) run"] + arguments).joined(separator: " "),
+            "ExecStart=/usr/local/bin/citrus-reconciler run": (["ExecStart=\(binary) run"] + arguments).joined(
+                separator: " "
+            ),
             "EnvironmentFile=-/etc/citrus-reconciler/citrus-reconciler.env": "EnvironmentFile=-\(environmentFile)",
             "LoadCredential=digitalocean-token:/etc/citrus-reconciler/digitalocean-token":
-                loadsToken ? "LoadCredential=digitalocean-token:\(tokenFile)" : "# (no LoadCredential= in this test unit)",
+                loadsToken
+                ? "LoadCredential=digitalocean-token:\(tokenFile)" : "# (no LoadCredential= in this test unit)",
             // Short enough to see the watchdog fire within the test; cores of a debug build are not wanted.
             "WatchdogSec=30s": "WatchdogSec=4s\nLimitCORE=0",
             "RestartSec=5s": "RestartSec=2s",
@@ -83,14 +98,19 @@ struct Installation {
             // The reload step copies the token's source file: this installation's, like LoadCredential=.
             if line.hasPrefix("ExecReload=+") {
                 used["ExecReload=+", default: 0] += 1
-                return line.replacingOccurrences(of: " /etc/citrus-reconciler/digitalocean-token ", with: " \(tokenFile) ")
+                return line.replacingOccurrences(
+                    of: " /etc/citrus-reconciler/digitalocean-token ",
+                    with: " \(tokenFile) "
+                )
             }
             guard let replacement = replacements[String(line)] else { return String(line) }
             used[String(line), default: 0] += 1
             return replacement
         }
         for key in Array(replacements.keys) + ["ExecReload=+"] where used[key] != 1 {
-            throw SystemdHarnessError("the shipped unit has \(used[key] ?? 0) lines \"\(key)\"; the system test expects exactly one")
+            throw SystemdHarnessError(
+                "the shipped unit has \(used[key] ?? 0) lines \"\(key)\"; the system test expects exactly one"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -99,7 +119,9 @@ struct Installation {
 /// `psql`, for running `deploy/database-role.sql` as an operator would.
 func findPsql() throws -> String {
     var candidates: [String] = []
-    if let configured = ProcessInfo.processInfo.environment["CITRUS_PG_BINDIR"] { candidates.append(configured + "/psql") }
+    if let configured = ProcessInfo.processInfo.environment["CITRUS_PG_BINDIR"] {
+        candidates.append(configured + "/psql")
+    }
     if let versions = try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql") {
         candidates += versions.compactMap { Int($0) }.sorted(by: >).map { "/usr/lib/postgresql/\($0)/bin/psql" }
     }

@@ -39,10 +39,14 @@ extension Story {
         #expect(line.contains("needs a restart"), "\(line)")
         sim.simulator.setTokens([newToken])
 
-        let id = try await db.query("INSERT INTO servers (name) VALUES ('web-reload.system-test') RETURNING id").single().decode(UUID.self, "id")
+        let id = try await db.query("INSERT INTO servers (name) VALUES ('web-reload.system-test') RETURNING id")
+            .single().decode(UUID.self, "id")
         var status = ""
         let converged = try await eventually(timeout: .seconds(40), every: .milliseconds(200)) {
-            status = try await db.query("SELECT status FROM servers WHERE id = \(id)").single().decode(String.self, "status")
+            status = try await db.query("SELECT status FROM servers WHERE id = \(id)").single().decode(
+                String.self,
+                "status"
+            )
             return status == "active"
         }
         #expect(converged, "the row inserted after the rotation did not converge: \(status)")
@@ -50,7 +54,9 @@ extension Story {
         // SIGHUP alone (no refreshed file needed) reloads and does not kill.
         let hangup = try await systemd.systemctl("kill", "--kill-who=main", "--signal=SIGHUP", unit)
         try #require(hangup.succeeded, "\(hangup)")
-        let hungUp = try await eventually(timeout: .seconds(10), every: .milliseconds(100)) { try await reloadLines().count > reloadsBefore + 1 }
+        let hungUp = try await eventually(timeout: .seconds(10), every: .milliseconds(100)) {
+            try await reloadLines().count > reloadsBefore + 1
+        }
         #expect(hungUp, "SIGHUP did not reload")
 
         // A bad new token (empty file) keeps the current one and says so.
@@ -66,9 +72,11 @@ extension Story {
         try writeToken(newToken)
         _ = try await systemd.run(["/bin/systemctl", "reload", unit], timeout: .seconds(30))
         // Still working with the new token after the refused one.
-        let id2 = try await db.query("INSERT INTO servers (name) VALUES ('web-reload-2.system-test') RETURNING id").single().decode(UUID.self, "id")
+        let id2 = try await db.query("INSERT INTO servers (name) VALUES ('web-reload-2.system-test') RETURNING id")
+            .single().decode(UUID.self, "id")
         let converged2 = try await eventually(timeout: .seconds(40), every: .milliseconds(200)) {
-            try await db.query("SELECT status FROM servers WHERE id = \(id2)").single().decode(String.self, "status") == "active"
+            try await db.query("SELECT status FROM servers WHERE id = \(id2)").single().decode(String.self, "status")
+                == "active"
         }
         #expect(converged2, "no longer converging after a refused token")
 
@@ -88,15 +96,25 @@ extension Story {
 
     /// The daemon's "reloaded: …" journal lines, oldest first.
     private func reloadLines() async throws -> [String] {
-        try await systemd.journalEntries(["_SYSTEMD_UNIT=\(unit)"]).compactMap { $0["MESSAGE"] }.filter { $0.hasPrefix("reloaded: ") }
+        try await systemd.journalEntries(["_SYSTEMD_UNIT=\(unit)"]).compactMap { $0["MESSAGE"] }.filter {
+            $0.hasPrefix("reloaded: ")
+        }
     }
 
     /// Replaces the credential's source file as an operator would: a new file, renamed over it.
     private func writeToken(_ value: String) throws {
         let staging = installation.tokenFile + ".new"
-        guard FileManager.default.createFile(atPath: staging, contents: Data(value.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: staging,
+                contents: Data(value.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else {
             throw SystemdHarnessError("could not write \(staging)")
         }
-        guard rename(staging, installation.tokenFile) == 0 else { throw SystemdHarnessError("could not rename \(staging)") }
+        guard rename(staging, installation.tokenFile) == 0 else {
+            throw SystemdHarnessError("could not rename \(staging)")
+        }
     }
 }

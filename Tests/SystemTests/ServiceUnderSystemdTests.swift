@@ -17,7 +17,8 @@ let namespaceSupport = SystemdCommand.namespaceSupport
 /// configuration, a timed start, and finally the token's absence from everything systemd
 /// recorded. Everything is torn down also when a check fails.
 @Suite(
-    "The daemon under a real systemd", .serialized,
+    "The daemon under a real systemd",
+    .serialized,
     .enabled(if: namespaceSupport.supported, Comment(rawValue: namespaceSupport.reason))
 )
 struct ServiceUnderSystemdTests {
@@ -31,7 +32,8 @@ struct ServiceUnderSystemdTests {
 
     @Test(
         "installed unit: readiness, audit trail in the journal, watchdog, clean stop, exit 78, no token anywhere",
-        .timeLimit(.minutes(4)))
+        .timeLimit(.minutes(4))
+    )
     func installedServiceLifecycle() async throws {
         // A token of this run only, so finding it anywhere is a leak, not a coincidence.
         let token = "dop_v1_systemtest_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
@@ -54,7 +56,8 @@ struct ServiceUnderSystemdTests {
                     defer { installation.remove() }
                     // The daemon connects as the least-privileged role of deploy/database-role.sql.
                     try installation.writeEnvironment([
-                        "CITRUS_DATABASE_URL": "postgresql://citrus_reconciler@\(cluster.host):\(cluster.port)/\(database)",
+                        "CITRUS_DATABASE_URL":
+                            "postgresql://citrus_reconciler@\(cluster.host):\(cluster.port)/\(database)",
                         "CITRUS_DIGITALOCEAN_URL": sim.baseURL,
                         "CITRUS_FAST_INTERVAL": "1s",
                         "CITRUS_RESYNC_INTERVAL": "5s",
@@ -73,7 +76,11 @@ struct ServiceUnderSystemdTests {
                         """,
                     ]
                     try await withSystemdSandbox(units: units, start: [Self.anchor]) { systemd in
-                        try await Story.slowDatabaseKeepsItActivatingUntilTheFirstPass(systemd: systemd, cluster: cluster, sim: sim)
+                        try await Story.slowDatabaseKeepsItActivatingUntilTheFirstPass(
+                            systemd: systemd,
+                            cluster: cluster,
+                            sim: sim
+                        )
                         // Connected only now: stopping the database above would have ended the session.
                         let db = try await PostgresConnection.connect(ownerURL)
                         let story = Story(systemd: systemd, db: db, sim: sim, installation: installation, token: token)
@@ -96,14 +103,18 @@ struct ServiceUnderSystemdTests {
     private func prepareDatabase(ownerURL: String) async throws {
         let migrate = try await SystemdCommand.run(
             [try BuiltProducts.executable(named: "citrus-reconciler").path, "migrate", "--database-url", ownerURL],
-            environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(60))
+            environment: ["PATH": "/usr/bin:/bin"],
+            timeout: .seconds(60)
+        )
         try #require(migrate.succeeded, "\(migrate)")
         let role = try await SystemdCommand.run(
             [
                 try findPsql(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", ownerURL,
                 "-f", repositoryRoot.appendingPathComponent("deploy/database-role.sql").path,
             ],
-            environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(60))
+            environment: ["PATH": "/usr/bin:/bin"],
+            timeout: .seconds(60)
+        )
         try #require(role.succeeded, "\(role)")
     }
 }
@@ -123,7 +134,9 @@ struct Story {
     /// Postgres is down when the unit starts: it stays `activating` and says why, and becomes
     /// `active` only once the first full pass (which lists the droplets) is done.
     static func slowDatabaseKeepsItActivatingUntilTheFirstPass(
-        systemd: SystemdSandbox, cluster: PostgresCluster, sim: SimulatorHarness.Running
+        systemd: SystemdSandbox,
+        cluster: PostgresCluster,
+        sim: SimulatorHarness.Running
     ) async throws {
         let unit = ServiceUnderSystemdTests.unit
         try await cluster.stop()
@@ -175,7 +188,9 @@ struct Story {
         }
         try #require(converged, "row did not converge: \(row)")
         let droplet = try #require(row.droplet)
-        let create = try #require(sim.simulator.requestLog().first { $0.method == "POST" && $0.body?.contains(serverID) == true })
+        let create = try #require(
+            sim.simulator.requestLog().first { $0.method == "POST" && $0.body?.contains(serverID) == true }
+        )
 
         var status = ""
         let summarised = try await eventually(timeout: .seconds(10)) {
@@ -189,14 +204,31 @@ struct Story {
         let entries = try await systemd.journalEntries(["SERVER_ID=\(serverID)"])
         let journal = entries.map { entry in
             Event(
-                kind: entry["MESSAGE_ID"].flatMap { kinds[$0]?.rawValue } ?? "unknown MESSAGE_ID \(entry["MESSAGE_ID"] ?? "none")",
-                from: entry["FROM_STATUS"], to: entry["TO_STATUS"], droplet: entry["DROPLET_ID"], requestID: entry["DO_REQUEST_ID"])
+                kind: entry["MESSAGE_ID"].flatMap { kinds[$0]?.rawValue }
+                    ?? "unknown MESSAGE_ID \(entry["MESSAGE_ID"] ?? "none")",
+                from: entry["FROM_STATUS"],
+                to: entry["TO_STATUS"],
+                droplet: entry["DROPLET_ID"],
+                requestID: entry["DO_REQUEST_ID"]
+            )
         }
         let expected = [
             Event(kind: "create_requested", from: "creating", to: "creating", droplet: nil, requestID: nil),
             // The row is written first, so the accepted entry's TO_STATUS is what the row became.
-            Event(kind: "status_changed", from: "creating", to: "provisioning", droplet: droplet, requestID: create.requestID),
-            Event(kind: "create_accepted", from: "creating", to: "provisioning", droplet: droplet, requestID: create.requestID),
+            Event(
+                kind: "status_changed",
+                from: "creating",
+                to: "provisioning",
+                droplet: droplet,
+                requestID: create.requestID
+            ),
+            Event(
+                kind: "create_accepted",
+                from: "creating",
+                to: "provisioning",
+                droplet: droplet,
+                requestID: create.requestID
+            ),
             Event(kind: "agent_awaited", from: "provisioning", to: "initializing", droplet: droplet, requestID: nil),
             Event(kind: "agent_connected", from: "initializing", to: "active", droplet: droplet, requestID: nil),
         ]
@@ -214,21 +246,39 @@ struct Story {
             "SELECT kind, from_status, to_status, droplet_id, do_request_id FROM server_events WHERE server_id = \(id) ORDER BY id"
         ).map { r in
             Event(
-                kind: try r.decode(String.self, "kind"), from: try r.decode(String?.self, "from_status"), to: try r.decode(String?.self, "to_status"),
-                droplet: try r.decode(Int64?.self, "droplet_id").map(String.init), requestID: try r.decode(String?.self, "do_request_id"))
+                kind: try r.decode(String.self, "kind"),
+                from: try r.decode(String?.self, "from_status"),
+                to: try r.decode(String?.self, "to_status"),
+                droplet: try r.decode(Int64?.self, "droplet_id").map(String.init),
+                requestID: try r.decode(String?.self, "do_request_id")
+            )
         }
         #expect(stored == journal, "server_events differs from the journal")
 
         // journalctl -x explains the entries from the catalog install.sh compiled.
         let copy = try await systemd.run([
-            "/bin/sh", "-c", "mkdir -p /var/lib/systemd/catalog && cp \"$0\" /var/lib/systemd/catalog/database", installation.catalogDatabase,
+            "/bin/sh", "-c", "mkdir -p /var/lib/systemd/catalog && cp \"$0\" /var/lib/systemd/catalog/database",
+            installation.catalogDatabase,
         ])
         #expect(copy.succeeded, "\(copy)")
-        let explained = try await systemd.journalctl("-x", "SERVER_ID=\(serverID)", "MESSAGE_ID=\(AuditKind.createAccepted.messageID)")
+        let explained = try await systemd.journalctl(
+            "-x",
+            "SERVER_ID=\(serverID)",
+            "MESSAGE_ID=\(AuditKind.createAccepted.messageID)"
+        )
         let subject = try catalogSubject(of: .createAccepted)
-            .replacingOccurrences(of: "@DROPLET_ID@", with: droplet).replacingOccurrences(of: "@SERVER_NAME@", with: name)
-        #expect(explained.stdout.contains("Defined-By: citrus-reconciler"), "journalctl -x shows no catalog entry:\n\(explained.stdout)")
-        #expect(explained.stdout.contains(subject), "journalctl -x does not show the catalog's \"\(subject)\":\n\(explained.stdout)")
+            .replacingOccurrences(of: "@DROPLET_ID@", with: droplet).replacingOccurrences(
+                of: "@SERVER_NAME@",
+                with: name
+            )
+        #expect(
+            explained.stdout.contains("Defined-By: citrus-reconciler"),
+            "journalctl -x shows no catalog entry:\n\(explained.stdout)"
+        )
+        #expect(
+            explained.stdout.contains(subject),
+            "journalctl -x does not show the catalog's \"\(subject)\":\n\(explained.stdout)"
+        )
     }
 
     struct Event: Equatable, CustomStringConvertible {
@@ -237,11 +287,16 @@ struct Story {
         var to: String?
         var droplet: String?
         var requestID: String?
-        var description: String { "\(kind) \(from ?? "-")→\(to ?? "-") droplet=\(droplet ?? "-") request=\(requestID ?? "-")" }
+        var description: String {
+            "\(kind) \(from ?? "-")→\(to ?? "-") droplet=\(droplet ?? "-") request=\(requestID ?? "-")"
+        }
     }
 
     private func catalogSubject(of kind: AuditKind) throws -> String {
-        let catalog = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/citrus-reconciler.catalog"), encoding: .utf8)
+        let catalog = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("deploy/citrus-reconciler.catalog"),
+            encoding: .utf8
+        )
         let block = try #require(catalog.components(separatedBy: "\n-- ").first { $0.hasPrefix(kind.messageID) })
         let line = try #require(block.split(separator: "\n").first { $0.hasPrefix("Subject: ") })
         return String(line.dropFirst("Subject: ".count))
@@ -256,20 +311,34 @@ struct Story {
         let environ = try await systemd.run(["/bin/cat", "/proc/\(pid)/environ"])
         try #require(environ.succeeded, "\(environ)")
         let variables = environ.stdout.split(separator: "\0").map(String.init)
-        #expect(variables.contains { $0.hasPrefix("CREDENTIALS_DIRECTORY=") }, "the token comes by LoadCredential=: \(variables)")
-        #expect(variables.contains { $0.hasPrefix("CITRUS_DATABASE_URL=") }, "this is the daemon's environment: \(variables)")
+        #expect(
+            variables.contains { $0.hasPrefix("CREDENTIALS_DIRECTORY=") },
+            "the token comes by LoadCredential=: \(variables)"
+        )
+        #expect(
+            variables.contains { $0.hasPrefix("CITRUS_DATABASE_URL=") },
+            "this is the daemon's environment: \(variables)"
+        )
         #expect(!environ.stdout.contains(token), "the token is in the daemon's environment")
         let cmdline = try await systemd.run(["/bin/cat", "/proc/\(pid)/cmdline"])
         try #require(cmdline.succeeded, "\(cmdline)")
-        #expect(cmdline.stdout.split(separator: "\0") == [Substring(installation.binary), "run"], "argv: \(cmdline.stdout)")
+        #expect(
+            cmdline.stdout.split(separator: "\0") == [Substring(installation.binary), "run"],
+            "argv: \(cmdline.stdout)"
+        )
         #expect(!cmdline.stdout.contains(token), "the token is in the daemon's argv")
 
         // No core dump can carry the token or a key: no core size, and the process is not dumpable
         // (which makes its /proc files root's, although it runs as its own dynamic user).
         let limits = try await systemd.run(["/bin/cat", "/proc/\(pid)/limits"])
         let core = limits.stdout.split(separator: "\n").first { $0.hasPrefix("Max core file size") } ?? ""
-        #expect(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"], "\(core)")
-        let owners = try await systemd.run(["/usr/bin/stat", "-c", "%U", "/proc/\(pid)/status", "/proc/\(pid)/loginuid"])
+        #expect(
+            core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"],
+            "\(core)"
+        )
+        let owners = try await systemd.run([
+            "/usr/bin/stat", "-c", "%U", "/proc/\(pid)/status", "/proc/\(pid)/loginuid",
+        ])
         let uid = try await systemd.run(["/bin/sh", "-c", "awk '/^Uid:/ {print $2}' /proc/\(pid)/status"])
         #expect(uid.stdout.trimmingCharacters(in: .whitespacesAndNewlines) != "0", "the daemon runs as root: \(uid)")
         #expect(owners.stdout.split(separator: "\n").first == "root", "the daemon is dumpable: \(owners)")
@@ -283,7 +352,11 @@ struct Story {
         let keys = sim.simulator.droplets().compactMap { sim.simulator.agentCredentials(dropletID: $0.id)?.key }
         #expect(!keys.isEmpty, "no droplet carried an agent key: agent bootstrap was not exercised")
         let secrets = installation.configurationDirectory + "/secrets-to-search-for"
-        try ([token] + keys).joined(separator: "\n").appending("\n").write(toFile: secrets, atomically: true, encoding: .utf8)
+        try ([token] + keys).joined(separator: "\n").appending("\n").write(
+            toFile: secrets,
+            atomically: true,
+            encoding: .utf8
+        )
         defer { try? FileManager.default.removeItem(atPath: secrets) }
         _ = try await systemd.run(["/bin/journalctl", "--sync"])
         for scope in [["-u", unit], []] {
@@ -301,10 +374,21 @@ struct Story {
                     let parts = line.split(separator: " ")
                     guard parts.count == 2, let n = Int(parts[1]) else { return nil }
                     return (String(parts[0]), n)
-                }, uniquingKeysWith: { $1 })
-            #expect((counts["daemon"] ?? 0) > 10, "journalctl -o export \(scope): too little of the daemon to search: \(result)")
-            #expect(counts["control"] == 1 + keys.count, "the search does not find the secrets where they are: \(result)")
-            #expect(counts["token"] == 0, "the token or an agent's key is in the journal (journalctl -o export \(scope)): \(result)")
+                },
+                uniquingKeysWith: { $1 }
+            )
+            #expect(
+                (counts["daemon"] ?? 0) > 10,
+                "journalctl -o export \(scope): too little of the daemon to search: \(result)"
+            )
+            #expect(
+                counts["control"] == 1 + keys.count,
+                "the search does not find the secrets where they are: \(result)"
+            )
+            #expect(
+                counts["token"] == 0,
+                "the token or an agent's key is in the journal (journalctl -o export \(scope)): \(result)"
+            )
         }
     }
 
@@ -322,7 +406,10 @@ struct Story {
         // Caught in auto-restart, while systemd waits RestartSec= (2s here) before starting it again.
         var seen: [String: String] = [:]
         let killed = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
-            seen = try await systemd.properties(["ActiveState", "SubState", "Result", "ExecMainCode", "ExecMainStatus"], of: unit)
+            seen = try await systemd.properties(
+                ["ActiveState", "SubState", "Result", "ExecMainCode", "ExecMainStatus"],
+                of: unit
+            )
             return seen["SubState"] == "auto-restart"
         }
         #expect(killed, "not killed: \(seen)")
@@ -341,7 +428,9 @@ struct Story {
         #expect(back, "not restarted: \(restarted)")
         let after = try await systemd.property("MainPID", of: unit)
         #expect(after != before["MainPID"] && after != "0", "same main process \(after)")
-        print("figure: frozen → active again in \(milliseconds(ContinuousClock.now - frozenAt)) ms (WatchdogSec=4s, RestartSec=2s)")
+        print(
+            "figure: frozen → active again in \(milliseconds(ContinuousClock.now - frozenAt)) ms (WatchdogSec=4s, RestartSec=2s)"
+        )
     }
 
     // MARK: Stop
@@ -378,7 +467,9 @@ struct Story {
         #expect(stopped >= .seconds(1), "exited without waiting for the create in flight")
 
         let end = try await systemd.properties(
-            ["Result", "ExecMainCode", "ExecMainStatus", "ExecMainPID", "NRestarts", "ActiveState", "SubState"], of: unit)
+            ["Result", "ExecMainCode", "ExecMainStatus", "ExecMainPID", "NRestarts", "ActiveState", "SubState"],
+            of: unit
+        )
         #expect(end["Result"] == "success", "\(end)")
         #expect(end["ExecMainCode"] == "1" && end["ExecMainStatus"] == "0", "did not exit 0: \(end)")
         #expect(restartsBefore == "1")
@@ -393,7 +484,8 @@ struct Story {
         #expect(made.count == 1)
         #expect(
             droplet != nil && droplet == made.first.map { String($0.id) },
-            "the accepted droplet was not recorded: \(String(describing: droplet)), made \(made.map(\.id))")
+            "the accepted droplet was not recorded: \(String(describing: droplet)), made \(made.map(\.id))"
+        )
         #expect(try row.decode(String.self, "status") == "provisioning")
         let accepted = try await db.query(
             "SELECT count(*) AS n FROM server_events WHERE server_id = \(id) AND kind = 'create_accepted'"
@@ -419,13 +511,19 @@ struct Story {
         // Longer than RestartSec= (2s here): a restart would have happened by now.
         try await Task.sleep(for: .seconds(3))
         for (name, line) in cases {
-            let state = try await systemd.properties(["ActiveState", "Result", "ExecMainStatus", "NRestarts"], of: name)
+            let state = try await systemd.properties(
+                ["ActiveState", "Result", "ExecMainStatus", "NRestarts"],
+                of: name
+            )
             #expect(state["ActiveState"] == "failed", "\(name): \(state)")
             #expect(state["Result"] == "exit-code", "\(name): \(state)")
             #expect(state["ExecMainStatus"] == "78", "\(name): \(state)")
             #expect(state["NRestarts"] == "0", "\(name) was restarted: \(state)")
             let messages = try await systemd.journalEntries(["_SYSTEMD_UNIT=\(name)"]).compactMap { $0["MESSAGE"] }
-            #expect(messages.contains { $0.contains("configuration error") && $0.contains(line) }, "\(name): \(messages)")
+            #expect(
+                messages.contains { $0.contains("configuration error") && $0.contains(line) },
+                "\(name): \(messages)"
+            )
         }
     }
 

@@ -26,7 +26,8 @@ enum ChildMode: String {
 
     /// The command that runs this test executable with only the child tests selected.
     static var command: [String] {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return [executable, "--testing-library", "swift-testing", "--filter", "SystemdChildProcess"]
     }
 
@@ -56,17 +57,24 @@ struct SystemdChildProcess {
                 "FROM_STATUS": "provisioning",
                 "TO_STATUS": "active",
                 "DO_REQUEST_ID": "7c1e-req",
-            ])
+            ]
+        )
         logger.error(
             "first line\nsecond line",
-            metadata: ["CITRUS_TEST_RUN": "\(ChildMode.runID)", "last_error": "422 Unprocessable Entity\nname is invalid", "do.request-id": "r2"])
+            metadata: [
+                "CITRUS_TEST_RUN": "\(ChildMode.runID)", "last_error": "422 Unprocessable Entity\nname is invalid",
+                "do.request-id": "r2",
+            ]
+        )
         logger.debug("debug entry", metadata: ["CITRUS_TEST_RUN": "\(ChildMode.runID)"])
         logger.trace("below the level", metadata: ["CITRUS_TEST_RUN": "\(ChildMode.runID)"])
     }
 
     /// Whether `$CREDENTIALS_DIRECTORY/digitalocean-token` can be read (its length, never its contents).
     static func tokenCredentialReadable() -> String {
-        guard let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] else { return "no CREDENTIALS_DIRECTORY" }
+        guard let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] else {
+            return "no CREDENTIALS_DIRECTORY"
+        }
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/digitalocean-token"))
             return data.isEmpty ? "empty" : "true"
@@ -75,7 +83,12 @@ struct SystemdChildProcess {
         }
     }
 
-    @Test(.enabled(if: ChildMode.current == .notifyService || ChildMode.current == .stuckService, "runs only as a unit in the systemd sandbox"))
+    @Test(
+        .enabled(
+            if: ChildMode.current == .notifyService || ChildMode.current == .stuckService,
+            "runs only as a unit in the systemd sandbox"
+        )
+    )
     func beANotifyService() async throws {
         let notifier = SystemdNotifier()
         let format = LogFormat.auto.resolved()
@@ -96,7 +109,8 @@ struct SystemdChildProcess {
                 "CHILD_UID": "\(getuid())",
                 // Whether LoadCredential= delivered the token; never its contents.
                 "TOKEN_CREDENTIAL_READABLE": "\(Self.tokenCredentialReadable())",
-            ])
+            ]
+        )
         notifier.extendTimeout(.seconds(20))
         let watchdog = SystemdWatchdog(notifier: notifier, logger: logger)
         notifier.ready(status: "child ready \(ChildMode.runID)")

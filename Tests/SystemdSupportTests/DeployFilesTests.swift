@@ -4,12 +4,16 @@ import ReconcileCore
 import Testing
 
 /// The repository root, from this file's path.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 @Suite("Unit file, catalog and installer")
 struct DeployFilesTests {
     @Test func catalogExplainsEveryAuditKind() throws {
-        let text = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/citrus-reconciler.catalog"), encoding: .utf8)
+        let text = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("deploy/citrus-reconciler.catalog"),
+            encoding: .utf8
+        )
         let blocks = text.components(separatedBy: "\n-- ").dropFirst()
         var byID: [String: String] = [:]
         for block in blocks {
@@ -35,7 +39,8 @@ struct DeployFilesTests {
         try FileManager.default.createDirectory(at: catalogDirectory, withIntermediateDirectories: true)
         try FileManager.default.copyItem(
             at: repositoryRoot.appendingPathComponent("deploy/citrus-reconciler.catalog"),
-            to: catalogDirectory.appendingPathComponent("citrus-reconciler.catalog"))
+            to: catalogDirectory.appendingPathComponent("citrus-reconciler.catalog")
+        )
         let update = try await SystemdCommand.run(["/bin/journalctl", "--root=\(root.path)", "--update-catalog"])
         #expect(update.succeeded, "\(update)")
         #expect(update.stderr.isEmpty, "\(update)")
@@ -49,12 +54,17 @@ struct DeployFilesTests {
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
     func unitIsHardenedAndVerifies() async throws {
         let check = try await SystemdCommand.run(
-            ["/bin/sh", repositoryRoot.appendingPathComponent("systemd/check-unit.sh").path], timeout: .seconds(120))
+            ["/bin/sh", repositoryRoot.appendingPathComponent("systemd/check-unit.sh").path],
+            timeout: .seconds(120)
+        )
         #expect(check.succeeded, "\(check)")
     }
 
     @Test func unitHasTheDirectivesTheDaemonRelies() throws {
-        let unit = try String(contentsOf: repositoryRoot.appendingPathComponent("systemd/citrus-reconciler.service"), encoding: .utf8)
+        let unit = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("systemd/citrus-reconciler.service"),
+            encoding: .utf8
+        )
         let lines = Set(unit.split(separator: "\n").map(String.init))
         for required in [
             "Type=notify", "NotifyAccess=main", "ExecStart=/usr/local/bin/citrus-reconciler run", "WatchdogSec=30s",
@@ -86,7 +96,10 @@ struct DeployFilesTests {
 
         let script = repositoryRoot.appendingPathComponent("deploy/install.sh").path
         let install = try await SystemdCommand.run(
-            ["/bin/sh", "-c", "exec \"$0\" --root \"$1\" --binary /bin/true --token-from-stdin < \"$2\"", script, root.path, tokenFile.path])
+            [
+                "/bin/sh", "-c", "exec \"$0\" --root \"$1\" --binary /bin/true --token-from-stdin < \"$2\"", script,
+                root.path, tokenFile.path,
+            ])
         #expect(install.succeeded, "\(install)")
         #expect(!install.stdout.contains(token) && !install.stderr.contains(token))
 
@@ -104,20 +117,34 @@ struct DeployFilesTests {
         #expect(try mode("/etc/citrus-reconciler") == 0o700)
         #expect(try mode("/etc/citrus-reconciler/citrus-reconciler.env") == 0o600)
         #expect(try mode("/etc/citrus-reconciler/digitalocean-token") == 0o600)
-        #expect(try String(contentsOfFile: root.path + "/etc/citrus-reconciler/digitalocean-token", encoding: .utf8) == token)
-        let env = try String(contentsOfFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env", encoding: .utf8)
+        #expect(
+            try String(contentsOfFile: root.path + "/etc/citrus-reconciler/digitalocean-token", encoding: .utf8)
+                == token
+        )
+        let env = try String(
+            contentsOfFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env",
+            encoding: .utf8
+        )
         #expect(env.contains("CITRUS_DATABASE_URL="))
         #expect(FileManager.default.fileExists(atPath: root.path + "/var/lib/systemd/catalog/database"))
 
         // A second run keeps the operator's edits.
         try "CITRUS_DATABASE_URL=edited\n".write(
-            toFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env", atomically: true, encoding: .utf8)
+            toFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env",
+            atomically: true,
+            encoding: .utf8
+        )
         let again = try await SystemdCommand.run([script, "--root", root.path, "--binary", "/bin/true"])
         #expect(again.succeeded, "\(again)")
         #expect(
-            try String(contentsOfFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env", encoding: .utf8) == "CITRUS_DATABASE_URL=edited\n")
+            try String(contentsOfFile: root.path + "/etc/citrus-reconciler/citrus-reconciler.env", encoding: .utf8)
+                == "CITRUS_DATABASE_URL=edited\n"
+        )
         // The example configuration is the shipped file (the .deb's conffile too).
-        let example = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/citrus-reconciler.env.example"), encoding: .utf8)
+        let example = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("deploy/citrus-reconciler.env.example"),
+            encoding: .utf8
+        )
         #expect(env == example)
 
         // Uninstall removes what it installed and keeps the configuration and the token.
@@ -126,12 +153,16 @@ struct DeployFilesTests {
         #expect(uninstall.stdout.contains("kept \(root.path)/etc/citrus-reconciler"), "\(uninstall)")
         for gone in [
             "/usr/local/bin/citrus-reconciler", "/usr/lib/systemd/system/citrus-reconciler.service",
-            "/usr/lib/systemd/catalog/citrus-reconciler.catalog", "/usr/local/share/bash-completion/completions/citrus-reconciler",
+            "/usr/lib/systemd/catalog/citrus-reconciler.catalog",
+            "/usr/local/share/bash-completion/completions/citrus-reconciler",
             "/usr/local/share/doc/citrus-reconciler",
         ] {
             #expect(!FileManager.default.fileExists(atPath: root.path + gone), "\(gone) is still there")
         }
-        #expect(try String(contentsOfFile: root.path + "/etc/citrus-reconciler/digitalocean-token", encoding: .utf8) == token)
+        #expect(
+            try String(contentsOfFile: root.path + "/etc/citrus-reconciler/digitalocean-token", encoding: .utf8)
+                == token
+        )
         #expect(FileManager.default.fileExists(atPath: root.path + "/etc/citrus-reconciler/citrus-reconciler.env"))
     }
 }

@@ -61,7 +61,10 @@ struct JournalFieldTests {
                 "TO_STATUS": "active",
                 "DO_REQUEST_ID": "7c1e",
             ],
-            source: "Reconciler", file: "Reconciler/Loop.swift", function: "act()", line: 42
+            source: "Reconciler",
+            file: "Reconciler/Loop.swift",
+            function: "act()",
+            line: 42
         )
         let fields = handler.journalFields(for: event)
         let byName = Dictionary(fields.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
@@ -82,8 +85,14 @@ struct JournalFieldTests {
     @Test func metadataCannotOverrideTheHandlersOwnFields() {
         let handler = JournalLogHandler(label: "l", identifier: "citrus-reconciler", metadataProvider: nil)
         let event = LogEvent(
-            level: .info, message: "real", metadata: ["message": "fake", "priority": "0"],
-            source: "s", file: "f", function: "fn", line: 1)
+            level: .info,
+            message: "real",
+            metadata: ["message": "fake", "priority": "0"],
+            source: "s",
+            file: "f",
+            function: "fn",
+            line: 1
+        )
         let fields = handler.journalFields(for: event)
         #expect(fields.filter { $0.name == "MESSAGE" }.map(\.value) == ["real"])
         #expect(fields.filter { $0.name == "PRIORITY" }.map(\.value) == ["6"])
@@ -95,7 +104,15 @@ struct JournalFieldTests {
         let provider = Logger.MetadataProvider { ["server_id": "from-provider", "trace": "t1"] }
         var handler = JournalLogHandler(label: "l", identifier: "i", metadataProvider: provider)
         handler[metadataKey: "server_id"] = "from-handler"
-        let event = LogEvent(level: .info, message: "m", metadata: ["server_id": "from-event"], source: "s", file: "f", function: "fn", line: 1)
+        let event = LogEvent(
+            level: .info,
+            message: "m",
+            metadata: ["server_id": "from-event"],
+            source: "s",
+            file: "f",
+            function: "fn",
+            line: 1
+        )
         let fields = handler.journalFields(for: event)
         #expect(fields.filter { $0.name == "SERVER_ID" }.map(\.value) == ["from-event"])
         #expect(fields.contains { $0.name == "TRACE" && $0.value == "t1" })

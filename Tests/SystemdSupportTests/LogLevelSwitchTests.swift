@@ -11,7 +11,10 @@ struct LogLevelSwitchTests {
         let levels = LogLevelSwitch(.info)
         func handler(_ label: String) -> SwitchedLogHandler<RecordingLogHandler> {
             // The base's own level is ignored: the switch decides.
-            SwitchedLogHandler(RecordingLogHandler(label: label, recorder: recorder, logLevel: .critical), levelSwitch: levels)
+            SwitchedLogHandler(
+                RecordingLogHandler(label: label, recorder: recorder, logLevel: .critical),
+                levelSwitch: levels
+            )
         }
         let logger = Logger(label: "daemon", factory: handler)
         let copy = logger
@@ -33,8 +36,10 @@ struct LogLevelSwitchTests {
 
         #expect(
             recorder.entries.map(\.message) == [
-                "shown at info", "shown after the switch to debug", "shown at trace", "info for the pinned logger", "shown at error",
-            ])
+                "shown at info", "shown after the switch to debug", "shown at trace", "info for the pinned logger",
+                "shown at error",
+            ]
+        )
         #expect(logger.logLevel == .error && copy.logLevel == .error && pinned.logLevel == .info)
     }
 

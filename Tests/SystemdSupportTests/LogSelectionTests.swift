@@ -49,9 +49,14 @@ struct TextLogHandlerTests {
         var handler = TextLogHandler(label: "l", identifier: "citrus-reconciler", metadataProvider: nil)
         handler[metadataKey: "server_id"] = "abc"
         let event = LogEvent(
-            level: .warning, message: "create failed\nretrying",
+            level: .warning,
+            message: "create failed\nretrying",
             metadata: ["status": "503", "reason": "service unavailable", "empty": ""],
-            source: "s", file: "f", function: "fn", line: 1)
+            source: "s",
+            file: "f",
+            function: "fn",
+            line: 1
+        )
         let line = handler.format(event, at: Date(timeIntervalSince1970: 1_747_749_787.125))
         #expect(
             line
@@ -64,7 +69,9 @@ struct TextLogHandlerTests {
         var fds: [Int32] = [0, 0]
         try #require(pipe(&fds) == 0)
         defer { close(fds[0]) }
-        let logger = Logger(label: "t") { TextLogHandler(label: $0, identifier: "x", metadataProvider: nil, fileDescriptor: fds[1]) }
+        let logger = Logger(label: "t") {
+            TextLogHandler(label: $0, identifier: "x", metadataProvider: nil, fileDescriptor: fds[1])
+        }
         logger.info("hello", metadata: ["k": "v"])
         logger.debug("below the level")
         close(fds[1])
@@ -78,7 +85,12 @@ struct TextLogHandlerTests {
 
 @Suite("sd_notify outside systemd")
 struct NotifierTests {
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["NOTIFY_SOCKET"] == nil, "runs only when the tests are not themselves a notify service"))
+    @Test(
+        .enabled(
+            if: ProcessInfo.processInfo.environment["NOTIFY_SOCKET"] == nil,
+            "runs only when the tests are not themselves a notify service"
+        )
+    )
     func everythingIsANoOpWithoutNotifySocket() {
         let notifier = SystemdNotifier()
         #expect(!notifier.isEnabled)

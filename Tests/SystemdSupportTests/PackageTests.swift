@@ -12,19 +12,30 @@ struct PackageTests {
 
     /// Builds the package from the debug binary into a temporary directory.
     static func build() async throws -> Built {
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("citrus-deb-test-\(UUID().uuidString.prefix(8))")
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+            "citrus-deb-test-\(UUID().uuidString.prefix(8))"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let binary = try BuiltProducts.executable(named: "citrus-reconciler")
         let result = try await SystemdCommand.run(
-            ["/bin/bash", repositoryRoot.appendingPathComponent("scripts/package-deb.sh").path, "--binary", binary.path, "--output", directory.path],
-            environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"], timeout: .seconds(120))
+            [
+                "/bin/bash", repositoryRoot.appendingPathComponent("scripts/package-deb.sh").path, "--binary",
+                binary.path, "--output", directory.path,
+            ],
+            environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"],
+            timeout: .seconds(120)
+        )
         try #require(result.succeeded, "\(result)")
         let path = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
         return Built(deb: URL(fileURLWithPath: path), directory: directory)
     }
 
     static func run(_ arguments: [String]) async throws -> String {
-        let result = try await SystemdCommand.run(arguments, environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"], timeout: .seconds(60))
+        let result = try await SystemdCommand.run(
+            arguments,
+            environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"],
+            timeout: .seconds(60)
+        )
         try #require(result.succeeded, "\(arguments): \(result)")
         return result.stdout
     }
@@ -39,8 +50,13 @@ struct PackageTests {
         let entries = Dictionary(
             listing.split(separator: "\n").map { line -> (String, String) in
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                return (String(fields.last ?? "").replacingOccurrences(of: "./", with: "/", options: .anchored), String(fields.first ?? ""))
-            }, uniquingKeysWith: { first, _ in first })
+                return (
+                    String(fields.last ?? "").replacingOccurrences(of: "./", with: "/", options: .anchored),
+                    String(fields.first ?? "")
+                )
+            },
+            uniquingKeysWith: { first, _ in first }
+        )
         let expected: [String: String] = [
             "/usr/bin/citrus-reconciler": "-rwxr-xr-x",
             "/usr/lib/systemd/system/citrus-reconciler.service": "-rw-r--r--",
@@ -56,28 +72,41 @@ struct PackageTests {
         for (path, mode) in expected {
             #expect(entries[path] == mode, "\(path): \(entries[path] ?? "missing")")
         }
-        #expect(!entries.keys.contains { $0.hasPrefix("/etc/systemd/") || $0.hasPrefix("/usr/local/") }, "\(entries.keys.sorted())")
+        #expect(
+            !entries.keys.contains { $0.hasPrefix("/etc/systemd/") || $0.hasPrefix("/usr/local/") },
+            "\(entries.keys.sorted())"
+        )
         #expect(listing.split(separator: "\n").allSatisfy { $0.contains(" root/root ") }, "files must be root's")
 
         // The version is the binary's own.
         let binary = try BuiltProducts.executable(named: "citrus-reconciler")
         let version = try await Self.run([binary.path, "--version"]).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(
-            try await Self.run(["/usr/bin/dpkg-deb", "-f", built.deb.path, "Version"]).trimmingCharacters(in: .whitespacesAndNewlines) == version)
+            try await Self.run(["/usr/bin/dpkg-deb", "-f", built.deb.path, "Version"]).trimmingCharacters(
+                in: .whitespacesAndNewlines
+            ) == version
+        )
         #expect(built.deb.lastPathComponent.hasPrefix("citrus-reconciler_\(version)_"))
 
         // The unit runs the packaged binary; the man page documents every subcommand.
         let tree = built.directory.appendingPathComponent("tree")
         _ = try await Self.run(["/usr/bin/dpkg-deb", "-x", built.deb.path, tree.path])
-        let unit = try String(contentsOf: tree.appendingPathComponent("usr/lib/systemd/system/citrus-reconciler.service"), encoding: .utf8)
+        let unit = try String(
+            contentsOf: tree.appendingPathComponent("usr/lib/systemd/system/citrus-reconciler.service"),
+            encoding: .utf8
+        )
         #expect(unit.contains("\nExecStart=/usr/bin/citrus-reconciler run\n"))
         let manual = try await Self.run([
-            "/bin/sh", "-c", "gzip -dc \"$0\"", tree.appendingPathComponent("usr/share/man/man1/citrus-reconciler.1.gz").path,
+            "/bin/sh", "-c", "gzip -dc \"$0\"",
+            tree.appendingPathComponent("usr/share/man/man1/citrus-reconciler.1.gz").path,
         ])
         for subcommand in ["run", "migrate", "plan", "status", "events"] {
             #expect(manual.contains(".It Em \(subcommand)"), "the man page lacks \(subcommand)")
         }
-        let bash = try String(contentsOf: tree.appendingPathComponent("usr/share/bash-completion/completions/citrus-reconciler"), encoding: .utf8)
+        let bash = try String(
+            contentsOf: tree.appendingPathComponent("usr/share/bash-completion/completions/citrus-reconciler"),
+            encoding: .utf8
+        )
         #expect(bash.contains("complete") && bash.contains("--detailed-exitcode"))
 
         // Maintainer scripts: valid shell, the example configuration a conffile, never starting
@@ -92,10 +121,19 @@ struct PackageTests {
             _ = try await Self.run(["/bin/sh", "-n", path])
         }
         let postinst = try String(contentsOf: control.appendingPathComponent("postinst"), encoding: .utf8)
-        #expect(!postinst.contains("systemctl start") && !postinst.contains("systemctl enable"), "postinst starts or enables the service")
+        #expect(
+            !postinst.contains("systemctl start") && !postinst.contains("systemctl enable"),
+            "postinst starts or enables the service"
+        )
         let postrm = try String(contentsOf: control.appendingPathComponent("postrm"), encoding: .utf8)
         #expect(!postrm.contains("digitalocean-token"), "purge must not remove the operator's token")
-        let fields = try await Self.run(["/usr/bin/dpkg-deb", "-f", built.deb.path, "Package", "Depends", "Architecture"])
-        #expect(fields.contains("Package: citrus-reconciler") && fields.contains("libpq5") && fields.contains("libsystemd0"), "\(fields)")
+        let fields = try await Self.run([
+            "/usr/bin/dpkg-deb", "-f", built.deb.path, "Package", "Depends", "Architecture",
+        ])
+        #expect(
+            fields.contains("Package: citrus-reconciler") && fields.contains("libpq5")
+                && fields.contains("libsystemd0"),
+            "\(fields)"
+        )
     }
 }

@@ -6,7 +6,9 @@ import Testing
 struct RecordingLogHandlerTests {
     @Test func recordsLevelMessageAndMergedMetadata() {
         let recorder = RecordingLogHandler.Recorder()
-        var logger = Logger(label: "citrus.audit") { RecordingLogHandler(label: $0, recorder: recorder, logLevel: .info) }
+        var logger = Logger(label: "citrus.audit") {
+            RecordingLogHandler(label: $0, recorder: recorder, logLevel: .info)
+        }
         logger[metadataKey: "replica"] = "a"
         logger.debug("dropped")
         logger.notice("status changed", metadata: ["MESSAGE_ID": "f4e0b00a992e45f7b917baf4526d904d", "replica": "b"])

@@ -8,19 +8,29 @@ let namespaceSupport = SystemdCommand.namespaceSupport
 
 /// Tests against a real journald and a real systemd in private namespaces (see CitrusTestKit's
 /// `SystemdSandbox`). They need root; as root they always run.
-@Suite("Real journald and systemd", .serialized, .enabled(if: namespaceSupport.supported, Comment(rawValue: namespaceSupport.reason)))
+@Suite(
+    "Real journald and systemd",
+    .serialized,
+    .enabled(if: namespaceSupport.supported, Comment(rawValue: namespaceSupport.reason))
+)
 struct SystemdSandboxTests {
     @Test func journalHandlerEntriesReadBackWithEveryField() async throws {
         let runID = UUID().uuidString
         try await withSystemdJournalSandbox { journal in
-            let child = try await journal.run(ChildMode.command, environment: ChildMode.journalWriter.environment(runID: runID))
+            let child = try await journal.run(
+                ChildMode.command,
+                environment: ChildMode.journalWriter.environment(runID: runID)
+            )
             #expect(child.succeeded, "\(child)")
             #expect(!child.stderr.contains("first line"), "the handler fell back to stderr: \(child.stderr)")
 
             let entries = try await journal.entries(["CITRUS_TEST_RUN=\(runID)"])
             try #require(entries.count == 3, "\(entries)")
 
-            let audit = try #require(try await journal.entries(["MESSAGE_ID=f4e0b00a992e45f7b917baf4526d904d", "CITRUS_TEST_RUN=\(runID)"]).first)
+            let audit = try #require(
+                try await journal.entries(["MESSAGE_ID=f4e0b00a992e45f7b917baf4526d904d", "CITRUS_TEST_RUN=\(runID)"])
+                    .first
+            )
             #expect(audit["MESSAGE"] == "server web-1 went from provisioning to active")
             #expect(audit["PRIORITY"] == "5")
             #expect(audit["SYSLOG_IDENTIFIER"] == "citrus-reconciler")
@@ -79,7 +89,11 @@ struct SystemdSandboxTests {
             try await withSystemdSandbox(units: ["sleeper.service": unit], start: ["sleeper.service"]) { systemd in
                 namespace = systemd.pidNamespace
                 cgroup = systemd.cgroupName
-                #expect(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/systemd/\(cgroup)/system.slice/sleeper.service"))
+                #expect(
+                    FileManager.default.fileExists(
+                        atPath: "/sys/fs/cgroup/systemd/\(cgroup)/system.slice/sleeper.service"
+                    )
+                )
                 try await systemd.waitFor(unit: "sleeper.service", activeState: "active")
                 throw Boom()
             }
@@ -88,7 +102,10 @@ struct SystemdSandboxTests {
         #expect(SystemdSandbox.processes(inNamespace: namespace).isEmpty, "processes left behind in \(namespace)")
         #expect(!cgroup.isEmpty)
         for hierarchy in try FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup") {
-            #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(hierarchy)/\(cgroup)"), "cgroup left behind in \(hierarchy)")
+            #expect(
+                !FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(hierarchy)/\(cgroup)"),
+                "cgroup left behind in \(hierarchy)"
+            )
         }
     }
 
@@ -105,7 +122,8 @@ struct SystemdSandboxTests {
             LimitCORE=0
 
             """
-        try await withSystemdSandbox(units: ["citrus-child.service": unit], start: ["citrus-child.service"]) { systemd in
+        try await withSystemdSandbox(units: ["citrus-child.service": unit], start: ["citrus-child.service"]) {
+            systemd in
             try await systemd.waitFor(unit: "citrus-child.service", activeState: "active", timeout: .seconds(60))
             #expect(try await systemd.property("StatusText", of: "citrus-child.service") == "child ready \(runID)")
 
@@ -114,7 +132,9 @@ struct SystemdSandboxTests {
             #expect(try await systemd.property("ActiveState", of: "citrus-child.service") == "active")
             #expect(try await systemd.property("WatchdogTimestampMonotonic", of: "citrus-child.service") != "0")
 
-            let started = try #require(try await systemd.journalEntries(["CITRUS_TEST_RUN=\(runID)", "MESSAGE=child started"]).first)
+            let started = try #require(
+                try await systemd.journalEntries(["CITRUS_TEST_RUN=\(runID)", "MESSAGE=child started"]).first
+            )
             #expect(started["LOG_FORMAT"] == "journal", "JOURNAL_STREAM matched stderr")
             #expect(started["NOTIFY_ENABLED"] == "true")
             #expect(started["WATCHDOG_INTERVAL_MS"] == "3000")
@@ -134,7 +154,10 @@ struct SystemdSandboxTests {
         let credential = repositoryRoot.appendingPathComponent(".build/citrus-test-token-\(runID)")
         try "not-a-real-token".write(to: credential, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: credential) }
-        let original = try String(contentsOf: repositoryRoot.appendingPathComponent("systemd/citrus-reconciler.service"), encoding: .utf8)
+        let original = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("systemd/citrus-reconciler.service"),
+            encoding: .utf8
+        )
         var replaced = 0
         let unit = original.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             if line.hasPrefix("ExecStart=") {
@@ -150,15 +173,22 @@ struct SystemdSandboxTests {
         }.joined(separator: "\n")
         try #require(replaced == 2)
 
-        try await withSystemdSandbox(units: ["citrus-reconciler.service": unit], start: ["citrus-reconciler.service"]) { systemd in
+        try await withSystemdSandbox(units: ["citrus-reconciler.service": unit], start: ["citrus-reconciler.service"]) {
+            systemd in
             try await systemd.waitFor(unit: "citrus-reconciler.service", activeState: "active", timeout: .seconds(60))
             #expect(try await systemd.property("StatusText", of: "citrus-reconciler.service") == "child ready \(runID)")
-            let started = try #require(try await systemd.journalEntries(["CITRUS_TEST_RUN=\(runID)", "MESSAGE=child started"]).first)
+            let started = try #require(
+                try await systemd.journalEntries(["CITRUS_TEST_RUN=\(runID)", "MESSAGE=child started"]).first
+            )
             #expect(started["LOG_FORMAT"] == "journal")
             #expect(started["WATCHDOG_INTERVAL_MS"] == "30000")
             #expect(started["TOKEN_CREDENTIAL_READABLE"] == "true")
             #expect(started["CHILD_UID"] != "0", "DynamicUser= gives an unprivileged user")
-            #expect(!(try await systemd.journalctl("-o", "cat", "-u", "citrus-reconciler.service").stdout.contains("not-a-real-token")))
+            #expect(
+                !(try await systemd.journalctl("-o", "cat", "-u", "citrus-reconciler.service").stdout.contains(
+                    "not-a-real-token"
+                ))
+            )
             let stop = try await systemd.systemctl("stop", "citrus-reconciler.service")
             #expect(stop.succeeded, "\(stop)")
         }
@@ -180,7 +210,8 @@ struct SystemdSandboxTests {
             TimeoutAbortSec=5s
 
             """
-        try await withSystemdSandbox(units: ["citrus-stuck.service": unit], start: ["citrus-stuck.service"]) { systemd in
+        try await withSystemdSandbox(units: ["citrus-stuck.service": unit], start: ["citrus-stuck.service"]) {
+            systemd in
             try await systemd.waitFor(unit: "citrus-stuck.service", activeState: "failed", timeout: .seconds(60))
             #expect(try await systemd.property("Result", of: "citrus-stuck.service") == "watchdog")
             // It got READY=1 and pings for the first interval: killed by the watchdog, not a start timeout.
