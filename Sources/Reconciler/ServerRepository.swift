@@ -1,0 +1,28 @@
+import Foundation
+import ReconcileCore
+
+/// Where the rows live. The daemon uses the Postgres store; tests may use anything that behaves.
+public protocol ServerRepository: Sendable {
+    /// Every row, `deleted` ones included.
+    func fetchServers() async throws -> [ServerRecord]
+    /// Rows that only wait for their first create: nothing has been sent for them yet, so their
+    /// decision needs no fresh list (used by the quick pass that follows a NOTIFY).
+    func fetchUnattemptedServers() async throws -> [ServerRecord]
+    /// Compare-and-set write of the daemon-owned columns. Returns the row's new revision, or nil when
+    /// the row changed (or vanished) since `expectedRevision` was read: nothing was written.
+    func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64?
+    /// `update`, and with it (atomically, compare-and-set on the row) makes or re-keys the row's
+    /// agent `state.agentID`: only `keySHA256` works for it afterwards, and the hub's record of an
+    /// earlier key is cleared. The key itself is never handed to a repository.
+    func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKeySHA256 keySHA256: String
+    ) async throws -> Int64?
+    /// Append an entry to the durable audit trail.
+    func record(_ event: AuditEvent) async throws
+    /// The database's clock, which every replica shares: settle and backoff times are stamped and
+    /// compared on it, so that replicas whose own clocks disagree still agree on them.
+    func now() async throws -> Date
+}
