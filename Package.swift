@@ -206,7 +206,12 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "CitrusTestKit"], swiftSettings: strict),
+        .testTarget(name: "TimekeepingTests", dependencies: ["Timekeeping"], swiftSettings: strict),
+        .testTarget(
+            name: "PostgresTests",
+            dependencies: ["Postgres", "Timekeeping", "CitrusTestKit"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "DigitalOceanTests",
             dependencies: [
@@ -222,7 +227,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "ReconcileCoreTests", dependencies: ["ReconcileCore"], swiftSettings: strict),
+        .testTarget(name: "ReconcileCoreTests", dependencies: ["ReconcileCore", "Timekeeping"], swiftSettings: strict),
         .testTarget(
             name: "EngineHubTests",
             dependencies: [

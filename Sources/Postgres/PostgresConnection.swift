@@ -13,7 +13,7 @@ import Synchronization
 public actor PostgresConnection {
     public struct Configuration: Sendable {
         /// How `reconnect()` spaces its attempts.
-        public var reconnectBackoff = Backoff()
+        public var reconnectBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(10))
         /// Gives up connecting after this long when the server does not answer (libpq's `connect_timeout`).
         public var connectTimeout: Duration = .seconds(10)
         /// `application_name` shown in `pg_stat_activity`, unless the connection string sets one.
@@ -153,20 +153,20 @@ public actor PostgresConnection {
     /// advisory locks.
     public func reconnect() async throws {
         close()
-        var attempt = 0
+        var failures = 0
         while true {
             do {
                 try open()
                 return
             } catch {
-                let delay = configuration.reconnectBackoff.delay(attempt: attempt)
+                failures += 1
+                let delay = configuration.reconnectBackoff.delay(failures: failures)
                 logger.warning(
                     "database reconnect failed; retrying",
                     metadata: [
-                        "error": "\(error)", "attempt": "\(attempt + 1)", "retry_in": "\(DurationText.format(delay))",
+                        "error": "\(error)", "attempt": "\(failures)", "retry_in": "\(DurationText.format(delay))",
                     ]
                 )
-                attempt += 1
                 try await Task.sleep(for: delay)
             }
         }
@@ -198,7 +198,7 @@ public actor PostgresConnection {
     ) throws(PostgresError) -> OpaquePointer {
         // Keyword arrays let the connection string win over our defaults (expand_dbname=1):
         // `dbname` carries the whole string and is expanded by libpq.
-        let timeout = max(1, Int(configuration.connectTimeout.seconds.rounded(.up)))
+        let timeout = max(1, Int(configuration.connectTimeout.timeInterval.rounded(.up)))
         // TCP keepalives make a silently vanished server show up as a lost session.
         var keywords = [
             "connect_timeout", "fallback_application_name", "keepalives_idle", "keepalives_interval",

@@ -2,6 +2,7 @@ import CLibPQ
 import Foundation
 import Logging
 import Synchronization
+import Timekeeping
 
 /// A notification delivered by the server (`NOTIFY channel, 'payload'` or `pg_notify`).
 public struct PostgresNotification: Sendable, Hashable {
@@ -32,7 +33,7 @@ public final class PostgresListener: AsyncSequence, Sendable {
     }
 
     public struct Configuration: Sendable {
-        public var reconnectBackoff = Backoff()
+        public var reconnectBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(10))
         /// How long one `poll(2)` waits at most, which bounds how late a stop is noticed.
         public var pollInterval: Duration = .milliseconds(200)
         public var connection = PostgresConnection.Configuration()
@@ -131,7 +132,7 @@ final class ListenerWorker: Sendable {
             return
         }
         started(.success(()))
-        let pollMilliseconds = Int32(max(1, configuration.pollInterval.seconds * 1000))
+        let pollMilliseconds = Int32(max(1, configuration.pollInterval.timeInterval * 1000))
         while !isStopping {
             if !waitForInput(session, timeout: pollMilliseconds) || !drain(session) {
                 guard let replacement = reconnect() else { break }
@@ -193,7 +194,7 @@ final class ListenerWorker: Sendable {
     private func reconnect() -> ConnectionHandle? {
         var attempt = 0
         while !isStopping {
-            let delay = configuration.reconnectBackoff.delay(attempt: attempt)
+            let delay = configuration.reconnectBackoff.delay(failures: attempt + 1)
             guard sleep(delay) else { return nil }
             do {
                 let session = try openSession()
@@ -212,8 +213,8 @@ final class ListenerWorker: Sendable {
 
     /// Sleeps in poll-interval slices so a stop is noticed; false when asked to stop.
     private func sleep(_ duration: Duration) -> Bool {
-        var remaining = duration.seconds
-        let slice = configuration.pollInterval.seconds
+        var remaining = duration.timeInterval
+        let slice = configuration.pollInterval.timeInterval
         while remaining > 0 {
             if isStopping { return false }
             let step = min(slice, remaining)

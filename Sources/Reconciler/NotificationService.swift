@@ -32,12 +32,7 @@ public struct NotificationService: Service {
                 )
             } catch {
                 failures += 1
-                let delay = ReconcileCore.Backoff.delay(
-                    failures: failures,
-                    base: .milliseconds(500),
-                    cap: .seconds(30),
-                    jitter: .random(in: 0..<1)
-                )
+                let delay = Backoff(initial: .milliseconds(500), maximum: .seconds(30)).delay(failures: failures)
                 logger.warning("cannot LISTEN for row changes yet; retrying in \(DurationText.format(delay)): \(error)")
                 try? await Task.sleep(for: delay)
                 continue

@@ -142,12 +142,8 @@ public struct ReconcileService: Service {
                     consecutiveFailures += 1
                     // Capped low: one cheap statement every few seconds spares a struggling
                     // database, and keeps a standby within the design's 30 s of a takeover.
-                    let delay = ReconcileCore.Backoff.delay(
-                        failures: consecutiveFailures,
-                        base: .milliseconds(500),
-                        cap: .seconds(5),
-                        jitter: jitter()
-                    )
+                    let delay = Backoff(initial: .milliseconds(500), maximum: .seconds(5))
+                        .delay(failures: consecutiveFailures, jitter: jitter())
                     logger.error("database unreachable; campaigning again in \(DurationText.format(delay)): \(error)")
                     hooks.passFailed(error)
                     try await waitBetweenPasses(delay, quickPasses: false)
@@ -173,12 +169,8 @@ public struct ReconcileService: Service {
                 // The repository has already ended leadership if the error ended its session.
                 if let leadership, !leadership.isLeading { await reconciler.announceLeadership(false) }
                 consecutiveFailures += 1
-                delay = ReconcileCore.Backoff.delay(
-                    failures: consecutiveFailures,
-                    base: .seconds(1),
-                    cap: configuration.fastInterval * 6,
-                    jitter: jitter()
-                )
+                delay = Backoff(initial: .seconds(1), maximum: configuration.fastInterval * 6)
+                    .delay(failures: consecutiveFailures, jitter: jitter())
                 logger.error(
                     "reconcile pass failed; next try in \(DurationText.format(delay)): \(error)"
                 )

@@ -261,12 +261,7 @@ struct Startup: Service {
             } catch {
                 if let error = error as? PostgresError, let problem = Self.configurationProblem(error) { throw problem }
                 attempt += 1
-                let delay = ReconcileCore.Backoff.delay(
-                    failures: attempt,
-                    base: .milliseconds(500),
-                    cap: .seconds(15),
-                    jitter: .random(in: 0..<1)
-                )
+                let delay = Backoff(initial: .milliseconds(500), maximum: .seconds(15)).delay(failures: attempt)
                 notifier.extendTimeout(delay + .seconds(30))
                 notifier.status("starting: waiting for the database (\(error))")
                 logger.warning("database not ready; retrying in \(DurationText.format(delay)): \(error)")

@@ -2,6 +2,7 @@ import CitrusTestKit
 import Foundation
 import Postgres
 import Testing
+import Timekeeping
 
 @Suite("LISTEN/NOTIFY")
 struct ListenerTests {

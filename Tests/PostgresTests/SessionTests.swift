@@ -2,6 +2,7 @@ import CitrusTestKit
 import Foundation
 import Postgres
 import Testing
+import Timekeeping
 
 @Suite("Sessions, advisory locks and failure")
 struct SessionTests {

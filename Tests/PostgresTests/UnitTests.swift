@@ -20,21 +20,6 @@ struct UnitTests {
         #expect(!query.description.contains("DROP"))
     }
 
-    @Test("backoff grows exponentially, is capped, and is jittered")
-    func backoff() {
-        let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), multiplier: 2, jitter: 0.5)
-        for attempt in 0..<20 {
-            let expected = min(0.1 * Double(1 << min(attempt, 30)), 2.0)
-            for _ in 0..<20 {
-                let delay = backoff.delay(attempt: attempt)
-                #expect(delay <= .seconds(expected) + .nanoseconds(1))
-                #expect(delay >= .seconds(expected / 2) - .nanoseconds(1))
-            }
-        }
-        let samples = Set((0..<20).map { _ in backoff.delay(attempt: 3) })
-        #expect(samples.count > 1)
-    }
-
     @Test("passwords are found in URIs and conninfo strings")
     func redaction() throws {
         #expect(try ConnectionString("postgres://u:p%40ss@h/db").redacted == "postgres://u:***@h/db")

@@ -1,52 +1,10 @@
 import Foundation
 import ReconcileCore
 import Testing
+import Timekeeping
 
-@Suite("Backoff (equal jitter)")
-struct BackoffTests {
-    struct Case: Sendable, CustomTestStringConvertible {
-        var failures: Int
-        var jitter: Double
-        var expected: Duration
-        var testDescription: String { "failures \(failures), jitter \(jitter) → \(expected)" }
-    }
-
-    // base 2 s, cap 300 s: ceilings 2, 4, 8, … 256, then 300.
-    static let cases: [Case] = [
-        Case(failures: 0, jitter: 0.5, expected: .zero),
-        Case(failures: -3, jitter: 0.5, expected: .zero),
-        Case(failures: 1, jitter: 0, expected: .seconds(1)),
-        Case(failures: 1, jitter: 0.5, expected: .milliseconds(1_500)),
-        Case(failures: 2, jitter: 0, expected: .seconds(2)),
-        Case(failures: 3, jitter: 0, expected: .seconds(4)),
-        Case(failures: 3, jitter: 0.5, expected: .seconds(6)),
-        Case(failures: 8, jitter: 0, expected: .seconds(128)),
-        Case(failures: 9, jitter: 0, expected: .seconds(150)),  // 512 s capped at 300
-        Case(failures: 40, jitter: 0, expected: .seconds(150)),
-        Case(failures: Int.max, jitter: 0.5, expected: .seconds(225)),
-        Case(failures: 2, jitter: -1, expected: .seconds(2)),  // clamped to 0
-        Case(failures: 2, jitter: .nan, expected: .seconds(2)),
-    ]
-
-    @Test(arguments: cases)
-    func delay(_ c: Case) {
-        #expect(
-            Backoff.delay(failures: c.failures, base: .seconds(2), cap: .seconds(300), jitter: c.jitter) == c.expected
-        )
-    }
-
-    @Test("the delay always lies in [ceiling/2, ceiling] and never exceeds the cap", arguments: 1...12)
-    func bounds(failures: Int) {
-        let ceiling = min(Duration.seconds(2) * (1 << (failures - 1)), .seconds(300))
-        for jitter in stride(from: 0.0, to: 1.0, by: 0.125) {
-            let delay = Backoff.delay(failures: failures, base: .seconds(2), cap: .seconds(300), jitter: jitter)
-            #expect(delay >= ceiling / 2 && delay < ceiling)
-        }
-        #expect(
-            Backoff.delay(failures: failures, base: .seconds(2), cap: .seconds(300), jitter: 0.999_999) <= .seconds(300)
-        )
-    }
-
+@Suite("Per-row backoff")
+struct RowBackoffTests {
     @Test("the configuration's base and cap are used")
     func configured() {
         var configuration = DecisionConfiguration()
