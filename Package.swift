@@ -186,7 +186,7 @@ let package = Package(
         .executableTarget(
             name: "citrus-bench",
             dependencies: [
-                "ReconcileCore", "Postgres", "CitrusTestKit",
+                "ReconcileCore", "Postgres", "CitrusTestKit", "Timekeeping",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

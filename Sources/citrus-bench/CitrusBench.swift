@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import CitrusTestKit
 import Foundation
 import Postgres
+import Timekeeping
 
 @main
 struct CitrusBench: AsyncParsableCommand {
@@ -64,7 +65,7 @@ struct Run: AsyncParsableCommand {
                     results,
                     machine: .current(),
                     loadAtStart: loadAtStart,
-                    wallSeconds: Double(elapsed.components.seconds)
+                    wallSeconds: elapsed.timeInterval
                 )
             )
         } catch {

@@ -3,6 +3,7 @@ import CitrusTestKit
 import Foundation
 import Postgres
 import ReconcileCore
+import Timekeeping
 
 // Each scenario starts its own simulator (and database), so request logs and rate windows never
 // mix; the daemon and the baseline meet the same simulator configuration and the same faults.
@@ -401,7 +402,7 @@ func largeFleet(_ env: BenchEnvironment, servers: Int, planRuns: Int) async thro
             throw BenchError("plan failed: \(plan.output.suffix(2000))")
         }
         let elapsed = ContinuousClock.now - start
-        planSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        planSeconds.append(elapsed.timeInterval)
     }
     try await simulator.clearRequests()
     let daemon = try env.startDaemon("large-daemon", database: database, simulator: simulator)
