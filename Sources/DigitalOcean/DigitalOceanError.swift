@@ -6,7 +6,7 @@ import Timekeeping
 public struct DigitalOceanError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: String, Sendable {
-            case validation, unauthorized, notFound, rateLimited, server, outcomeUnknown, transport, withdrawn
+            case validation, unauthorized, notFound, rateLimited, busy, server, outcomeUnknown, transport, withdrawn
         }
 
         let base: Base
@@ -19,10 +19,15 @@ public struct DigitalOceanError: Error, Sendable, CustomStringConvertible, Custo
         public static let notFound = Code(base: .notFound)
         /// 429. Transient: wait for `retryAfter` / `rateLimitResetAt`.
         public static let rateLimited = Code(base: .rateLimited)
+        /// A 422 saying the droplet already has a pending event: another action holds it (it is
+        /// `locked`). Transient: send again once that action is done. Inferred from DigitalOcean's
+        /// message, since it gives this the same `unprocessable_entity` id as a bad request.
+        public static let busy = Code(base: .busy)
         /// A 5xx (or an undecodable answer) on a read or delete. Transient.
         public static let server = Code(base: .server)
-        /// A create whose answer never came (timeout, reset) or was a 5xx: the droplet may or may not
-        /// exist. Transient, but never resend blindly: look for the identity tag first.
+        /// A create or droplet action whose answer never came (timeout, reset) or was a 5xx: it may or
+        /// may not have been done. Transient, but never resend blindly: look first (a create's
+        /// identity tag, the droplet and its actions).
         public static let outcomeUnknown = Code(base: .outcomeUnknown)
         /// The request could not be carried out (DNS, connect, TLS, reset on a read). Transient.
         public static let transport = Code(base: .transport)
@@ -60,7 +65,7 @@ public struct DigitalOceanError: Error, Sendable, CustomStringConvertible, Custo
     /// request or an operator.
     public var isTransient: Bool {
         switch code.base {
-        case .rateLimited, .server, .outcomeUnknown, .transport, .withdrawn: true
+        case .rateLimited, .busy, .server, .outcomeUnknown, .transport, .withdrawn: true
         case .validation, .unauthorized, .notFound: false
         }
     }

@@ -68,7 +68,8 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
     /// Checks the rules DigitalOcean enforces, so a bad row fails locally with an operator's message.
     public func validate() throws(DigitalOceanError) {
         try Self.validateName(name)
-        for (field, value) in [("region", region), ("size", size), ("image", image)] where value.isEmpty {
+        try Self.validateSize(size)
+        for (field, value) in [("region", region), ("image", image)] where value.isEmpty {
             throw .localValidation("\(field) must not be empty")
         }
         for tag in tags { try Self.validateTag(tag) }
@@ -79,39 +80,60 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
         }
     }
 
-    /// The spec's pattern `^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$`, at most 255 characters.
+    /// The spec's pattern `^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$`, at most 255 characters: the
+    /// rules for a create's name and a rename's alike.
     public static func validateName(_ name: String) throws(DigitalOceanError) {
-        let scalars = Array(name.unicodeScalars)
-        guard !scalars.isEmpty else { throw .localValidation("droplet name must not be empty") }
-        guard scalars.count <= maximumNameLength else {
+        let count = name.unicodeScalars.count
+        guard count > 0 else { throw .localValidation("droplet name must not be empty") }
+        guard count <= maximumNameLength else {
             throw .localValidation(
-                "droplet name is \(scalars.count) characters long; at most \(maximumNameLength) are allowed"
+                "droplet name is \(count) characters long; at most \(maximumNameLength) are allowed"
             )
         }
-        for (offset, scalar) in scalars.enumerated()
-        where !(isASCIIAlphanumeric(scalar) || scalar == "." || scalar == "-") {
-            throw .localValidation(
-                "droplet name \(quoted(name)) has \(quoted(String(scalar))) at position \(offset + 1); only letters, digits, '.' and '-' are allowed"
-            )
-        }
-        guard let last = scalars.last, isASCIIAlphanumeric(last) else {
+        try requireOnly(name, "droplet name", "'.' and '-'") { $0 == "." || $0 == "-" }
+        guard let last = name.unicodeScalars.last, isASCIIAlphanumeric(last) else {
             throw .localValidation("droplet name \(quoted(name)) must end with a letter or a digit")
         }
     }
 
     /// Tag names: `^[a-zA-Z0-9_\-\:]+$`, at most 255 characters (`resources/tags/models/tags.yml`).
     public static func validateTag(_ tag: String) throws(DigitalOceanError) {
-        let scalars = Array(tag.unicodeScalars)
-        guard !scalars.isEmpty else { throw .localValidation("tag names must not be empty") }
-        guard scalars.count <= maximumTagLength else {
+        let count = tag.unicodeScalars.count
+        guard count > 0 else { throw .localValidation("tag names must not be empty") }
+        guard count <= maximumTagLength else {
             throw .localValidation(
-                "tag \(quoted(String(tag.prefix(40))))… is \(scalars.count) characters long; at most \(maximumTagLength) are allowed"
+                "tag \(quoted(String(tag.prefix(40))))… is \(count) characters long; at most \(maximumTagLength) are allowed"
             )
         }
-        for (offset, scalar) in scalars.enumerated()
-        where !(isASCIIAlphanumeric(scalar) || scalar == "_" || scalar == "-" || scalar == ":") {
+        try requireOnly(tag, "tag", "'_', '-' and ':'") { $0 == "_" || $0 == "-" || $0 == ":" }
+    }
+
+    /// The longest size slug accepted; DigitalOcean's are under 30 characters.
+    public static let maximumSizeLength = 64
+
+    /// A size slug (`s-1vcpu-1gb`, `so1_5-2vcpu-16gb`): the spec gives no pattern, so this only
+    /// refuses what no slug holds (nothing, spaces, slashes, controls, anything past 64 characters).
+    public static func validateSize(_ size: String) throws(DigitalOceanError) {
+        let count = size.unicodeScalars.count
+        guard count > 0 else { throw .localValidation("size must not be empty") }
+        guard count <= maximumSizeLength else {
             throw .localValidation(
-                "tag \(quoted(tag)) has \(quoted(String(scalar))) at position \(offset + 1); only letters, digits, '_', '-' and ':' are allowed"
+                "size \(quoted(String(size.prefix(40))))… is \(count) characters long; at most \(maximumSizeLength) are allowed"
+            )
+        }
+        try requireOnly(size, "size", "'-', '_' and '.'") { $0 == "-" || $0 == "_" || $0 == "." }
+    }
+
+    /// Fails on the first character of `text` that is neither an ASCII letter or digit nor `also`.
+    private static func requireOnly(
+        _ text: String,
+        _ what: String,
+        _ alsoText: String,
+        also: (Unicode.Scalar) -> Bool
+    ) throws(DigitalOceanError) {
+        for (offset, scalar) in text.unicodeScalars.enumerated() where !(isASCIIAlphanumeric(scalar) || also(scalar)) {
+            throw .localValidation(
+                "\(what) \(quoted(text)) has \(quoted(String(scalar))) at position \(offset + 1); only letters, digits, \(alsoText) are allowed"
             )
         }
     }
@@ -136,11 +158,18 @@ public struct CreatedDroplet: Sendable, Equatable {
 }
 
 /// The result of `DELETE /v2/droplets/{id}`. Both mean the droplet is gone or going.
+/// Each carries DigitalOcean's request id (`x-request-id`), to quote to its support.
 public enum DeleteOutcome: Sendable, Equatable {
     /// 204: DigitalOcean accepted the delete.
-    case deleted
+    case deleted(requestID: String?)
     /// 404: there was no such droplet (already deleted, or never existed).
-    case alreadyGone
+    case alreadyGone(requestID: String?)
+
+    public var requestID: String? {
+        switch self {
+        case .deleted(let id), .alreadyGone(let id): id
+        }
+    }
 }
 
 extension DropletCreateRequest: CustomStringConvertible, CustomReflectable {

@@ -36,6 +36,11 @@ public struct Droplet: Decodable, Sendable, Equatable, Identifiable {
     public var publicIPv6: String? { networks.v6.first { $0.type == "public" }?.ipAddress }
     /// The first private IPv4 address.
     public var privateIPv4: String? { networks.v4.first { $0.type == "private" }?.ipAddress }
+    /// `region.slug`, e.g. `sfo3`.
+    public var regionSlug: String { region.slug }
+    /// The image as a create names it: its slug, or its id for an image without one (a snapshot,
+    /// a backup or a custom image); nil when the answer carried neither.
+    public var imageSlug: String? { image.slug ?? image.id.map { String($0) } }
 
     enum CodingKeys: String, CodingKey {
         case id, name, status, locked, memory, vcpus, disk, features, tags, networks, region, size, image

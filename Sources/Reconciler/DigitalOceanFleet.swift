@@ -69,7 +69,7 @@ public struct DigitalOceanFleet: DropletCloud {
     public func destroy(dropletID: Int64) async throws -> DestroyOutcome {
         do {
             switch try await client.deleteDroplet(id: dropletID) {
-            case .deleted: return .destroyed(requestID: nil)
+            case .deleted(let requestID): return .destroyed(requestID: requestID)
             case .alreadyGone: return .alreadyGone
             }
         } catch {

@@ -129,8 +129,13 @@ import Testing
             #expect(missing?.isPermanent == true)
 
             let injected = try sim.simulator.inject(.init(name: "doomed", tags: ["citrus-host"]))
-            #expect(try await client.deleteDroplet(id: injected.id) == .deleted)
-            #expect(try await client.deleteDroplet(id: injected.id) == .alreadyGone)
+            // Each outcome carries the request id DigitalOcean gave it.
+            let deleted = try await client.deleteDroplet(id: injected.id)
+            #expect(deleted.requestID != nil)
+            #expect(deleted == .deleted(requestID: sim.simulator.requestLog().last?.requestID))
+            let again = try await client.deleteDroplet(id: injected.id)
+            #expect(again.requestID != nil && again.requestID != deleted.requestID)
+            #expect(again == .alreadyGone(requestID: sim.simulator.requestLog().last?.requestID))
             // Still listed briefly after the delete, as the real API does, then gone.
             #expect(try await client.listDroplets(tag: "citrus-host").map(\.id) == [injected.id])
             #expect(try await eventually { (try? await client.listDroplets(tag: "citrus-host").isEmpty) == true })
@@ -139,7 +144,10 @@ import Testing
                     .code == .notFound
             )
             #expect(sim.simulator.droplet(id: injected.id)?.deletedAt != nil)
-            #expect(try await client.deleteDroplet(id: 999) == .alreadyGone)
+            guard case .alreadyGone = try await client.deleteDroplet(id: 999) else {
+                Issue.record("a droplet that never existed is already gone")
+                return
+            }
         }
     }
 

@@ -1,0 +1,135 @@
+import Foundation
+
+/// `/v2/droplets`: create, list, read, delete.
+extension DigitalOceanClient {
+    /// `POST /v2/droplets` with a single `name`. Validates locally first; sent once, never resent.
+    ///
+    /// `gate` is the caller's last word: see ``SendGate``. When it says no, nothing is sent and the
+    /// call throws `.withdrawn`.
+    public func createDroplet(
+        _ request: DropletCreateRequest,
+        gate: SendGate = .open
+    ) async throws(DigitalOceanError) -> CreatedDroplet {
+        do {
+            return try await sendCreate(request, gate: gate)
+        } catch {
+            throw request.redacting(error)  // an answer may echo the body, user_data included
+        }
+    }
+
+    private func sendCreate(
+        _ request: DropletCreateRequest,
+        gate: SendGate
+    ) async throws(DigitalOceanError) -> CreatedDroplet {
+        try request.validate()
+        let response = try await perform(
+            .POST,
+            "/v2/droplets",
+            body: try Self.encoded(request, what: "create"),
+            kind: .create,
+            gate: gate,
+            secrets: request.secrets
+        )
+        let decoded = try decode(DropletCreateResponse.self, from: response) { error in
+            // Accepted, but we cannot read the id: the droplet exists and we do not know which it is.
+            var failure = Self.acceptedButUnreadable(
+                "the create",
+                response: response,
+                advice: "look for the droplet by tag before creating again"
+            )
+            failure.operation = "POST /v2/droplets"
+            failure.underlying = ErrorText.capped(scrubbed(String(describing: error), secrets: request.secrets))
+            return failure
+        }
+        return CreatedDroplet(
+            droplet: decoded.droplet,
+            actions: decoded.links?.actions ?? [],
+            requestID: response.requestID
+        )
+    }
+
+    /// `GET /v2/droplets?tag_name=…&per_page=200`, following `links.pages.next` until there is none.
+    /// With `tag == nil`, lists every (non-GPU) droplet of the account.
+    public func listDroplets(tag: String?) async throws(DigitalOceanError) -> [Droplet] {
+        try await listDropletPages(tag: tag).droplets
+    }
+
+    /// `listDroplets(tag:)`, with the number of pages it took and each page's request id. One page
+    /// is one consistent answer; several pages can miss a droplet that shifted between them while
+    /// they were read.
+    public func listDropletPages(
+        tag: String?
+    ) async throws(DigitalOceanError) -> (droplets: [Droplet], pages: Int, requestIDs: [String]) {
+        if let tag { try DropletCreateRequest.validateTag(tag) }
+        var query = [("per_page", String(configuration.pageSize))]
+        if let tag { query.insert(("tag_name", tag), at: 0) }
+        var pathAndQuery = "/v2/droplets?" + Self.encodeQuery(query)
+        var droplets: [Droplet] = []
+        var requestIDs: [String] = []
+        var seen: Set<String> = []
+        func pagingFault(_ message: String) -> DigitalOceanError {
+            var failure = DigitalOceanError(code: .server, message: message)
+            failure.operation = "GET /v2/droplets"
+            return failure
+        }
+        for pageNumber in 1...max(1, configuration.maximumPages) {
+            seen.insert(pathAndQuery)
+            let response = try await perform(.GET, pathAndQuery, kind: .read)
+            let page = try decode(DropletListResponse.self, from: response) { error in
+                undecodable(error, operation: "GET /v2/droplets", response: response)
+            }
+            droplets.append(contentsOf: page.droplets ?? [])
+            if let id = response.requestID { requestIDs.append(id) }
+            guard let next = page.links?.pages?.next, !next.isEmpty else {
+                return (droplets, pageNumber, requestIDs)
+            }
+            guard let nextPath = Self.pathAndQuery(of: next), nextPath.hasPrefix("/v2/droplets") else {
+                throw pagingFault("page \(pageNumber) links to an unexpected next page: \(ErrorText.capped(next))")
+            }
+            if seen.contains(nextPath) {
+                throw pagingFault("page \(pageNumber) links back to a page already read: \(ErrorText.capped(next))")
+            }
+            pathAndQuery = nextPath
+        }
+        throw pagingFault("the droplet list did not end within \(configuration.maximumPages) pages")
+    }
+
+    /// `GET /v2/droplets/{id}`. A missing droplet throws `.notFound`.
+    public func droplet(id: Int64) async throws(DigitalOceanError) -> Droplet {
+        let response = try await perform(.GET, "/v2/droplets/\(id)", kind: .read)
+        return try decode(DropletResponse.self, from: response) { error in
+            undecodable(error, operation: "GET /v2/droplets/\(id)", response: response)
+        }.droplet
+    }
+
+    /// `DELETE /v2/droplets/{id}`: 204 → `.deleted`, 404 → `.alreadyGone`, each with its request id.
+    public func deleteDroplet(id: Int64) async throws(DigitalOceanError) -> DeleteOutcome {
+        do {
+            return .deleted(requestID: try await perform(.DELETE, "/v2/droplets/\(id)", kind: .delete).requestID)
+        } catch  where error.code == .notFound {
+            return .alreadyGone(requestID: error.requestID)
+        }
+    }
+
+    // MARK: - Helpers for mutations
+
+    static func encoded(_ body: some Encodable, what: String) throws(DigitalOceanError) -> Data {
+        do {
+            return try JSONEncoder().encode(body)
+        } catch {
+            throw .localValidation("could not encode the \(what) request: \(error)")
+        }
+    }
+
+    /// A once-only request was accepted, but its answer cannot be read: it was done, and we do not
+    /// know what it made.
+    static func acceptedButUnreadable(_ what: String, response: Response, advice: String) -> DigitalOceanError {
+        var failure = DigitalOceanError(
+            code: .outcomeUnknown,
+            message: "\(what) was accepted (HTTP \(response.status)) but its answer could not be read; \(advice)"
+        )
+        failure.httpStatus = response.status
+        failure.requestID = response.requestID
+        return failure
+    }
+}

@@ -1,0 +1,265 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOPosix
+import Timekeeping
+
+/// Sending one request: the rate budget, the caller's gate, the wire, and what the answer means.
+extension DigitalOceanClient {
+    struct Response {
+        var status: Int
+        var body: ByteBuffer
+        /// `x-request-id`.
+        var requestID: String?
+    }
+
+    /// Sends a request, again after a transient failure when `kind` allows it.
+    ///
+    /// `secrets`: texts of this request's body that no error may quote (a create's user_data
+    /// secrets); like the token, they are redacted from DigitalOcean's words before those are cut
+    /// to length, so no cut can leave part of one behind.
+    func perform(
+        _ method: HTTPMethod,
+        _ pathAndQuery: String,
+        body: Data? = nil,
+        kind: RequestKind,
+        gate: SendGate? = nil,
+        secrets: [String] = []
+    ) async throws(DigitalOceanError) -> Response {
+        let path = pathAndQuery.split(separator: "?", maxSplits: 1).first.map(String.init) ?? pathAndQuery
+        let operation = "\(method.rawValue) \(path)"
+        let maximumAttempts = kind.resendable ? max(1, configuration.retry.maximumAttempts) : 1
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await performOnce(
+                    method,
+                    pathAndQuery,
+                    body: body,
+                    kind: kind,
+                    operation: operation,
+                    gate: gate,
+                    secrets: secrets
+                )
+            } catch var failure {
+                // Defence in depth: no wording of ours quotes the token, and none of theirs may.
+                failure = failure.redacting(token: token.current.value).redacting(token: configuration.token.value)
+                failure.attempts = attempt
+                guard kind.resendable, attempt < maximumAttempts, failure.isTransient, !Task.isCancelled else {
+                    throw failure
+                }
+                var delay = backoff(attempt: attempt)
+                if failure.code == .rateLimited {
+                    // The budget holds every caller until the pause ends; give up if that is too far away.
+                    let until = await rateBudget.earliestStart(priority: kind.priority) ?? clock.now()
+                    if until.timeIntervalSince(clock.now()) > configuration.retry.maximumRateLimitWait.timeInterval {
+                        throw failure
+                    }
+                    delay = .milliseconds(Int64.random(in: 0...100))
+                }
+                logger.notice(
+                    "retrying DigitalOcean request",
+                    metadata: [
+                        "do.operation": "\(operation)", "do.attempt": "\(attempt)", "do.error": "\(failure)",
+                        "do.backoff": "\(DurationText.format(delay))",
+                    ]
+                )
+                do {
+                    try await clock.sleep(for: delay)
+                } catch {
+                    throw failure
+                }
+            }
+        }
+    }
+
+    /// Capped exponential backoff with jitter: a random wait in [d/2, d], d = initial·2^(attempt-1).
+    func backoff(attempt: Int) -> Duration {
+        let initial = configuration.retry.initialBackoff.timeInterval
+        let cap = configuration.retry.maximumBackoff.timeInterval
+        let ceiling = min(cap, initial * pow(2, Double(min(attempt - 1, 30))))
+        let seconds = Double.random(in: (ceiling / 2)...max(ceiling / 2, ceiling))
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
+    private func performOnce(
+        _ method: HTTPMethod,
+        _ pathAndQuery: String,
+        body: Data?,
+        kind: RequestKind,
+        operation: String,
+        gate: SendGate?,
+        secrets: [String]
+    ) async throws(DigitalOceanError) -> Response {
+        // Waiting in line is for pacing; a wait longer than this is reported instead (the hourly
+        // limit can mean an hour), and the caller tries again later.
+        if let start = await rateBudget.earliestStart(priority: kind.priority),
+            start.timeIntervalSince(clock.now()) > configuration.retry.maximumRateLimitWait.timeInterval
+        {
+            var failure = DigitalOceanError(
+                code: .rateLimited,
+                message: "the request budget is spent until \(start); not sending before then"
+            )
+            failure.operation = operation
+            failure.rateLimitResetAt = start
+            throw failure
+        }
+        let permit: RateBudget.Permit
+        do {
+            permit = try await rateBudget.acquire(priority: kind.priority)
+        } catch {
+            var failure = DigitalOceanError(code: .transport, message: "cancelled while waiting for the rate limit")
+            failure.operation = operation
+            throw failure
+        }
+        if let gate, !(await gate.prepare()) {
+            await rateBudget.finished(permit)
+            throw Self.withdrawn(operation)
+        }
+        var request = HTTPClientRequest(url: baseURL + pathAndQuery)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token.current.value)")
+        request.headers.add(name: "User-Agent", value: configuration.userAgent)
+        request.headers.add(name: "Accept", value: "application/json")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: body))
+        }
+        // The last check, with nothing between it and the send that could suspend this task.
+        if let gate, !gate.stillMaySend() {
+            await rateBudget.finished(permit)
+            throw Self.withdrawn(operation)
+        }
+        let started = ContinuousClock.now
+        let status: Int
+        let headers: [(name: String, value: String)]
+        let responseBody: ByteBuffer
+        do {
+            let response = try await httpClient.execute(
+                request,
+                deadline: .now() + .init(configuration.requestTimeout),
+                logger: transportLogger
+            )
+            status = Int(response.status.code)
+            headers = response.headers.map { (name: $0.name, value: $0.value) }
+            responseBody = try await response.body.collect(upTo: configuration.maximumResponseBytes)
+        } catch {
+            await rateBudget.finished(permit)
+            DigitalOceanMetrics.response(operation: operation, status: nil)
+            throw DigitalOceanError.unanswered(
+                summary: ErrorText.transportSummary(of: error),
+                // The error's type only: its description may quote the request, headers and all.
+                underlying: String(describing: type(of: error)),
+                sentMaybe: !Self.failedBeforeSending(error),
+                operation: operation,
+                kind: kind,
+                baseURL: baseURL
+            )
+        }
+        DigitalOceanMetrics.response(operation: operation, status: status)
+        let rate = RateLimitHeaders(headers: headers)
+        let requestID = headers.first { $0.name.lowercased() == "x-request-id" }?.value
+        logger.debug(
+            "DigitalOcean response",
+            metadata: [
+                "do.operation": "\(operation)", "do.status": "\(status)",
+                "do.request_id": "\(requestID ?? "-")",
+                "do.elapsed": "\(DurationText.format(ContinuousClock.now - started))",
+                "do.ratelimit_remaining": "\(rate.remaining.map(String.init) ?? "-")",
+            ]
+        )
+        // Every answer feeds the budget once: a 429 pauses it, anything else updates it.
+        var pausedUntil: Date?
+        if status == 429 {
+            DigitalOceanMetrics.rateLimited(perMinute: rate.retryAfter != nil)
+            pausedUntil = await rateBudget.rateLimited(rate, for: permit)
+        } else {
+            await rateBudget.observe(rate, for: permit)
+        }
+        if (200..<300).contains(status) {
+            return Response(status: status, body: responseBody, requestID: requestID)
+        }
+        throw DigitalOceanError.answered(
+            status: status,
+            headers: headers,
+            body: Data(buffer: responseBody),
+            operation: operation,
+            kind: kind,
+            pausedUntil: pausedUntil,
+            secrets: [token.current.value, configuration.token.value] + secrets
+        )
+    }
+
+    static func withdrawn(_ operation: String) -> DigitalOceanError {
+        var failure = DigitalOceanError(code: .withdrawn, message: "withdrawn before sending; nothing was sent")
+        failure.operation = operation
+        return failure
+    }
+
+    /// Errors raised while connecting, before any byte of the request could have been sent.
+    static func failedBeforeSending(_ error: any Error) -> Bool {
+        if error is NIOConnectionError { return true }
+        if let http = error as? HTTPClientError {
+            return http == .connectTimeout || http == .invalidURL || http == .emptyHost || http == .emptyScheme
+                || http == .alreadyShutdown || http == .getConnectionFromPoolTimeout
+                || http.shortDescription.hasPrefix("Invalid header field")  // refused while building the request
+        }
+        if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
+        return false
+    }
+
+    /// `text` without the token or any of `secrets`: done before anything is cut to length.
+    func scrubbed(_ text: String, secrets: [String]) -> String {
+        ([token.current.value, configuration.token.value] + secrets).reduce(text) { text, secret in
+            ErrorText.redacting(secret, in: text)
+        }
+    }
+
+    /// A 2xx answer whose body is not what the spec says. On a read: a server fault, retried.
+    func undecodable(_ error: any Error, operation: String, response: Response) -> DigitalOceanError {
+        var failure = DigitalOceanError(
+            code: .server,
+            message: "the answer could not be decoded: \(ErrorText.capped("\(error)"))"
+        )
+        failure.operation = operation
+        failure.httpStatus = response.status
+        failure.requestID = response.requestID
+        return failure
+    }
+
+    /// The body of a 2xx answer, decoded; `failure` says what an undecodable one means.
+    func decode<Value: Decodable>(
+        _ type: Value.Type,
+        from response: Response,
+        orElse failure: (any Error) -> DigitalOceanError
+    ) throws(DigitalOceanError) -> Value {
+        do {
+            return try DigitalOceanJSON.decoder().decode(type, from: response.body)
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    // MARK: - URLs
+
+    static func encodeQuery(_ items: [(String, String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~:")
+        return items.map { name, value in
+            "\(name)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
+        }.joined(separator: "&")
+    }
+
+    /// The path and query of a link. Links are followed against the configured base URL so that the
+    /// token only ever goes to that host.
+    static func pathAndQuery(of link: String) -> String? {
+        guard let components = URLComponents(string: link) else { return nil }
+        let path = components.percentEncodedPath
+        guard path.hasPrefix("/") else { return nil }
+        if let query = components.percentEncodedQuery { return path + "?" + query }
+        return path
+    }
+}
