@@ -253,9 +253,11 @@ let package = Package(
             name: "ReconcilerTests",
             dependencies: [
                 "Reconciler", "ReconcileCore", "ServerStore", "Postgres", "DigitalOcean", "DigitalOceanSimulator",
-                "CitrusTestKit",
+                "CitrusTestKit", "Timekeeping",
                 "EngineHubSimulator",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

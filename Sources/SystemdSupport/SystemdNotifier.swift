@@ -15,7 +15,11 @@ public struct SystemdNotifier: Sendable {
     /// or meant for another process (`WATCHDOG_PID` names a different PID).
     public let watchdogInterval: Duration?
 
+    /// Where messages go instead of `sd_notify` (a test's recorder); nil for the service manager.
+    private let deliver: (@Sendable (String) -> Void)?
+
     public init() {
+        self.deliver = nil
         self.isEnabled = getenv("NOTIFY_SOCKET") != nil
         var usec: UInt64 = 0
         // 0: keep WATCHDOG_USEC/WATCHDOG_PID in the environment.
@@ -24,6 +28,14 @@ public struct SystemdNotifier: Sendable {
         } else {
             self.watchdogInterval = nil
         }
+    }
+
+    /// A notifier that hands every message (`KEY=value` lines, as `sd_notify` would get them) to
+    /// `deliver` instead of the service manager: tests see exactly what systemd would.
+    public init(watchdogInterval: Duration? = nil, delivering deliver: @escaping @Sendable (String) -> Void) {
+        self.isEnabled = true
+        self.watchdogInterval = watchdogInterval
+        self.deliver = deliver
     }
 
     /// `READY=1`: start-up is finished; systemd moves the unit from activating to active.
@@ -67,6 +79,7 @@ public struct SystemdNotifier: Sendable {
     /// Sends raw notification assignments (`KEY=value` lines). No-op when not under systemd.
     public func send(_ state: String) {
         guard isEnabled else { return }
+        if let deliver { return deliver(state) }
         _ = state.withCString { sd_notify(0, $0) }
     }
 

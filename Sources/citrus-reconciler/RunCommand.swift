@@ -8,9 +8,9 @@ import ReconcileCore
 import Reconciler
 import ServerStore
 import ServiceLifecycle
-import Synchronization
 import SystemdSupport
 import Timekeeping
+import UnixSignals
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,7 +28,7 @@ struct Run: AsyncParsableCommand {
     var migrate = false
 
     func run() async throws {
-        ReloadService.ignoreHangupUntilListening()
+        HangupSignal.ignore()
         let environment = ProcessInfo.processInfo.environment
         let settings:
             (
@@ -56,7 +56,7 @@ struct Run: AsyncParsableCommand {
         // The level can change on reload: --log-level if given (then fixed), else CITRUS_LOG_LEVEL.
         let levelFromFlag = Reloader.logLevelFlagGiven() ? settings.level : nil
         let levels: LogLevelSwitch
-        switch Reloader.startLevel(flag: levelFromFlag, variable: environment["CITRUS_LOG_LEVEL"]) {
+        switch ReloadSources.startLevel(flag: levelFromFlag, variable: environment["CITRUS_LOG_LEVEL"]) {
         case .fixed(let level), .level(let level, _): levels = LogLevelSwitch(level)
         case .invalid(let text, _):
             throw ConfigurationError(
@@ -109,19 +109,20 @@ struct Run: AsyncParsableCommand {
             }
         )
         let readiness = Readiness(notifier: notifier)
+        let reloader = Reloader(
+            readToken: { [digitalOcean] environment throws(ConfigurationError) in
+                try digitalOcean.token(environment: environment)
+            },
+            client: client,
+            levels: levels,
+            levelFromFlag: levelFromFlag,
+            environment: environment,
+            logger: logger
+        )
         let reload = ReloadService(
-            reloader: Reloader(
-                readToken: { [digitalOcean] environment throws(ConfigurationError) in
-                    try digitalOcean.token(environment: environment)
-                },
-                client: client,
-                levels: levels,
-                levelFromFlag: levelFromFlag,
-                environment: environment,
-                logger: logger
-            ),
-            notifier: notifier,
-            isReady: { readiness.isReady }
+            hangups: await UnixSignalsSequence(trapping: .sighup),
+            readiness: readiness,
+            reload: { reloader.reload() }
         )
         let reconcile = ReconcileService(
             reconciler: reconciler,
@@ -144,12 +145,21 @@ struct Run: AsyncParsableCommand {
             logger: logger
         )
         let transportCheck = DatabaseTransportCheck(connectionString: databaseURL, logger: logger)
-        let startup = Startup(
+        let startup = DatabaseStartup(
             connectionString: databaseURL,
             applyMigrations: migrate,
-            notifier: notifier,
+            hooks: DatabaseStartup.Hooks(
+                waiting: { error, retryIn in
+                    notifier.extendTimeout(retryIn + .seconds(30))
+                    notifier.status("starting: waiting for the database (\(error))")
+                },
+                migrating: { count in
+                    notifier.extendTimeout(.seconds(120))
+                    notifier.status("starting: applying \(count) schema migrations")
+                },
+                progress: { watchdog.progress() }
+            ),
             clock: clock,
-            progress: { watchdog.progress() },
             logger: logger
         )
 
@@ -183,6 +193,9 @@ struct Run: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             try? await client.shutdown()
             throw error.report(command: "run")
+        } catch let error as StartupError {
+            try? await client.shutdown()
+            throw ConfigurationError(error.description).report(command: "run")
         } catch {
             logger.critical("citrus-reconciler stopped on an error: \(error)")
             try? await client.shutdown()
@@ -190,124 +203,5 @@ struct Run: AsyncParsableCommand {
         }
         try? await client.shutdown()
         logger.notice("citrus-reconciler stopped")
-    }
-}
-
-/// READY=1 once, the first time the replica is settled (leader after its first full pass, or
-/// standby); STATUS= every time.
-final class Readiness: Sendable {
-    private let notifier: SystemdNotifier
-    private let sent = Mutex(false)
-
-    init(notifier: SystemdNotifier) {
-        self.notifier = notifier
-    }
-
-    /// Whether READY=1 has been sent.
-    var isReady: Bool { sent.withLock { $0 } }
-
-    func settled(status: String) {
-        let first = sent.withLock { sent in
-            defer { sent = true }
-            return !sent
-        }
-        if first { notifier.ready(status: status) } else { notifier.status(status) }
-    }
-}
-
-/// Runs one service after another (start-up, then the loop) as a single service.
-struct SequentialService: Service {
-    let first: any Service
-    let second: any Service
-
-    init(_ first: any Service, _ second: any Service) {
-        self.first = first
-        self.second = second
-    }
-
-    func run() async throws {
-        try await first.run()
-        guard !Task.isShuttingDownGracefully else { return }
-        try await second.run()
-    }
-}
-
-/// Start-up: wait for the database (telling systemd to extend the start timeout meanwhile), and
-/// make sure the schema is current before the loop may touch a row.
-struct Startup: Service {
-    let connectionString: String?
-    let applyMigrations: Bool
-    let notifier: SystemdNotifier
-    let clock: any DaemonClock
-    let progress: @Sendable () -> Void
-    let logger: Logger
-
-    func run() async throws {
-        var attempt = 0
-        while !Task.isShuttingDownGracefully {
-            progress()
-            do {
-                let connection = try await PostgresConnection.connect(connectionString, logger: logger)
-                do {
-                    try await checkSchema(on: connection)
-                    await connection.close()
-                } catch {
-                    await connection.close()
-                    throw error
-                }
-                return
-            } catch let error as ConfigurationError {
-                throw error
-            } catch {
-                if let error = error as? PostgresError, let problem = Self.configurationProblem(error) { throw problem }
-                attempt += 1
-                let delay = Backoff(initial: .milliseconds(500), maximum: .seconds(15)).delay(failures: attempt)
-                notifier.extendTimeout(delay + .seconds(30))
-                notifier.status("starting: waiting for the database (\(error))")
-                logger.warning("database not ready; retrying in \(DurationText.format(delay)): \(error)")
-                try? await clock.sleep(for: delay)
-            }
-        }
-    }
-
-    private func checkSchema(on connection: PostgresConnection) async throws {
-        let migrator = Migrator()
-        let pending = try await migrator.pendingMigrations(on: connection)
-        guard !pending.isEmpty else { return }
-        guard applyMigrations else {
-            throw ConfigurationError(
-                "the database schema is behind (\(pending.count) migration\(pending.count == 1 ? "" : "s") pending); run `citrus-reconciler migrate` or start with --migrate"
-            )
-        }
-        notifier.extendTimeout(.seconds(120))
-        notifier.status("starting: applying \(pending.count) schema migrations")
-        let applied: [AppliedMigration]
-        do {
-            applied = try await migrator.migrate(on: connection)
-        } catch let error as PostgresError where error.isInsufficientPrivilege {
-            throw ConfigurationError(
-                "run --migrate needs the tables' owner, and this role may not change the schema (\(error.message), SQLSTATE 42501); run `citrus-reconciler migrate` as the owner of the servers table (see deploy/database-role.sql), then start without --migrate"
-            )
-        }
-        for migration in applied {
-            logger.notice("applied migration \(migration)")
-        }
-    }
-
-    /// Failures no wait can cure: the server refused the role, or the role lacks a privilege.
-    /// Each is a configuration error (exit 78, which the unit does not restart), not "database not
-    /// ready" forever. Nil for everything worth retrying.
-    static func configurationProblem(_ error: PostgresError) -> ConfigurationError? {
-        if error.isAuthenticationFailure {
-            return ConfigurationError(
-                "the database refused to let this role in (\(error.message)\(error.sqlState.map { ", SQLSTATE \($0)" } ?? "")); check the role in --database-url, its password (.pgpass, PGPASSFILE) and pg_hba.conf"
-            )
-        }
-        if error.isInsufficientPrivilege {
-            return ConfigurationError(
-                "the database role lacks a privilege it needs (\(error.message), SQLSTATE 42501); grant it as in deploy/database-role.sql"
-            )
-        }
-        return nil
     }
 }

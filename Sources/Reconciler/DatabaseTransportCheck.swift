@@ -5,11 +5,16 @@ import ServiceLifecycle
 /// Once, after start-up: a warning in the journal when the database session goes to another
 /// machine without TLS (``TransportSecurity``). A session that cannot be opened is no news here:
 /// start-up has just connected, and the loop reports its own failures.
-struct DatabaseTransportCheck: Service {
+public struct DatabaseTransportCheck: Service {
     let connectionString: String?
     let logger: Logger
 
-    func run() async throws {
+    public init(connectionString: String?, logger: Logger) {
+        self.connectionString = connectionString
+        self.logger = logger
+    }
+
+    public func run() async throws {
         guard let connection = try? await PostgresConnection.connect(connectionString, logger: logger) else { return }
         let host = await connection.serverHost
         let encrypted = await connection.isEncrypted
