@@ -59,6 +59,21 @@ GRANT UPDATE (
     next_attempt_at,
     agent_id,
     agent_awaited_since,
+    droplet_name,
+    droplet_region,
+    droplet_size,
+    droplet_image,
+    drift,
+    drift_since,
+    change_goal,
+    change_target,
+    change_step,
+    change_action_id,
+    change_sent_at,
+    change_failure,
+    refused_change,
+    refused_value,
+    refused_reason,
     updated_at
 ) ON TABLE servers TO citrus_reconciler;
 

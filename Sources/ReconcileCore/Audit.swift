@@ -31,6 +31,22 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
     case agentUnreachable = "agent_unreachable"
     /// The hub sees the agent again: the server is `active` again.
     case agentReachable = "agent_reachable"
+    /// A step of a live change (rename, power off, resize, power on) is about to be sent.
+    case actionRequested = "action_requested"
+    /// DigitalOcean accepted a droplet action; it is followed to completion by its id.
+    case actionAccepted = "action_accepted"
+    /// A droplet action's answer never came: it may or may not have been carried out.
+    case actionUncertain = "action_uncertain"
+    /// A droplet action completed; the change moves to its next step.
+    case actionCompleted = "action_completed"
+    /// A live change (rename, resize, power on) is complete.
+    case changeCompleted = "change_completed"
+    /// A live change was refused or failed; the row says why, and it is not tried again as it was.
+    case changeFailed = "change_failed"
+    /// The droplet differs from its row in a way the daemon does not (or may not) change.
+    case driftDetected = "drift_detected"
+    /// The droplet matches its row again.
+    case driftCleared = "drift_cleared"
 
     /// The entry a row's status change is written as: the agent's own kinds where the change is
     /// the agent's doing, `status_changed` otherwise.
@@ -68,6 +84,14 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case .agentTimedOut: "bafa90090f724fd5a917e89ee0026b35"
         case .agentUnreachable: "38651076555a49b3b25620f396adaf96"
         case .agentReachable: "a68b804f62614aa6b1fd71832ad8ebc1"
+        case .actionRequested: "695094326fa94d68ac90f233b7f07465"
+        case .actionAccepted: "85a2f617989a4969bcc58c33bd3ae577"
+        case .actionUncertain: "809353156d5846bea4755b89905b0c0f"
+        case .actionCompleted: "b056fe00496d4b229380f5cbcf845ae8"
+        case .changeCompleted: "d4113fed3a414a0cae545b8d2c71fa52"
+        case .changeFailed: "b33ee832aa204734b5f18111594acc84"
+        case .driftDetected: "de3e1b62ca5948c8a5016bb85003b321"
+        case .driftCleared: "1d59454daa6044be8da0b1d391a14a5d"
         }
     }
 }

@@ -90,7 +90,7 @@ extension Decider {
             let duplicates = identityDroplets.filter {
                 $0.id != kept.id && !index.isRecordedByAnother($0, than: row.id)
             }
-            bind(row: row, to: kept, hasDuplicates: !duplicates.isEmpty, into: &plan)
+            bind(row: row, to: kept, hasDuplicates: !duplicates.isEmpty, observation: observation, into: &plan)
             if !duplicates.isEmpty {
                 if let backoffUntil {
                     plan.wake(at: backoffUntil)
@@ -150,8 +150,13 @@ extension Decider {
     }
 
     /// Follows a bound droplet's status into the row.
-    private func bind(row: ServerRecord, to droplet: ObservedDroplet, hasDuplicates: Bool, into plan: inout PlanBuilder)
-    {
+    private func bind(
+        row: ServerRecord,
+        to droplet: ObservedDroplet,
+        hasDuplicates: Bool,
+        observation: Observation,
+        into plan: inout PlanBuilder
+    ) {
         let state = row.state
         var target = state
         target.dropletID = droplet.id
@@ -176,8 +181,10 @@ extension Decider {
         // A row that is up whose droplet briefly lists without an address keeps its status and
         // addresses: a list glitch must not take a server out of service.
         case .off:
+            // Powered off by this daemon's own resize (the change says so), or out of band (drift
+            // says so): either way the server keeps its status.
             target.status = held
-            target.lastError = DecisionMessages.poweredOff(droplet: droplet.id)
+            target.lastError = nil
         case .archive:
             target.status = held
             target.lastError = DecisionMessages.archived(droplet: droplet.id)
@@ -196,13 +203,25 @@ extension Decider {
                 followAgent(of: row, droplet: droplet, into: &target, plan: &plan)
             }
         }
+        var order: DropletActionOrder?
+        // Changes to a live row, once its duplicates (if any) are gone.
+        if !hasDuplicates, droplet.status == .off || (droplet.status == .active && droplet.publicIPv4 != nil) {
+            order = followLiveChanges(of: row, droplet: droplet, observation: observation, into: &target, plan: &plan)
+        } else {
+            target.observed = DropletFacts(droplet)
+        }
         let adopted =
             state.dropletID != droplet.id
             || (state.status == .creating && state.createAttemptedAt == nil)
         if adopted {
             plan.actions.append(.note(.adopted(row: row.id, droplet: droplet.id)))
         }
-        plan.update(row, to: target)
+        if let order {
+            // The step's intent carries the rest of the row's update with it.
+            plan.actions.append(.dropletAction(order, expectedRevision: row.revision, from: state, state: target))
+        } else {
+            plan.update(row, to: target)
+        }
     }
 
     /// The agent's part of a row whose droplet is active (design.md, "Agent bootstrap and health"):

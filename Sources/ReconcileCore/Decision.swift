@@ -21,19 +21,23 @@ public struct Observation: Sendable, Hashable {
     /// at or after `listedAt`; what those lookups found is in `droplets`. For these rows, a droplet
     /// missing from `droplets` is confirmed absent.
     public var identitiesLookedUp: Set<UUID>
+    /// The progress of the actions live changes wait on, by action id, as read in this look.
+    public var actions: [Int64: ActionProgress]
 
     public init(
         droplets: [ObservedDroplet],
         goneDropletIDs: Set<Int64> = [],
         listedAt: Date,
         listIsSnapshot: Bool = false,
-        identitiesLookedUp: Set<UUID> = []
+        identitiesLookedUp: Set<UUID> = [],
+        actions: [Int64: ActionProgress] = [:]
     ) {
         self.droplets = droplets
         self.goneDropletIDs = goneDropletIDs
         self.listedAt = listedAt
         self.listIsSnapshot = listIsSnapshot
         self.identitiesLookedUp = identitiesLookedUp
+        self.actions = actions
     }
 
     /// Whether this observation proves that no droplet carried `row`'s identity when it was taken.
@@ -80,6 +84,8 @@ public struct DecisionConfiguration: Sendable, Hashable {
     public var backoffCap: Duration = .seconds(300)
     /// Nil: bootstrap is off, and rows go from `provisioning` straight to `active`.
     public var agentBootstrap: AgentBootstrapPolicy?
+    /// What the daemon may change on a live droplet (resizes, powering on); renames always.
+    public var liveChanges = LiveChangePolicy()
 
     public init() {}
 }
@@ -131,6 +137,9 @@ public enum Action: Sendable, Hashable {
     case create(CreateOrder, expectedRevision: Int64, state: DaemonState)
     /// DELETE the droplet (404 counts as gone).
     case destroy(dropletID: Int64, reason: DestroyReason)
+    /// Record the step's intent (the loop stamps `change.sentAt` in `state` and writes it over
+    /// `from`), then send the droplet action once. `state` carries the rest of the row's update.
+    case dropletAction(DropletActionOrder, expectedRevision: Int64, from: DaemonState, state: DaemonState)
     case note(AuditNote)
 }
 

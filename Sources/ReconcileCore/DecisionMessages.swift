@@ -7,10 +7,6 @@ public enum DecisionMessages {
         "droplet \(droplet) vanished at DigitalOcean (404); set delete_requested_at or recreate the row"
     }
 
-    public static func poweredOff(droplet: Int64) -> String {
-        "droplet \(droplet) is powered off at DigitalOcean; power it on, or set delete_requested_at"
-    }
-
     public static func archived(droplet: Int64) -> String {
         "droplet \(droplet) is archived at DigitalOcean and will not become active; set delete_requested_at or recreate the row"
     }

@@ -54,6 +54,18 @@ public struct DaemonState: Sendable, Hashable {
     /// When the daemon first saw the droplet active with a public address and began waiting for
     /// its agent (database clock); the bootstrap timeout counts from here. Cleared by a new intent.
     public var agentAwaitedSince: Date?
+    /// What DigitalOcean last showed of the bound droplet (name, region, size, image).
+    public var observed: DropletFacts?
+    /// What differs between the row and its droplet that the daemon does not (or may not) change,
+    /// and what to do about it; nil when the droplet matches the row. Never changes `status`.
+    public var drift: String?
+    /// When the current drift was first seen (database clock).
+    public var driftSince: Date?
+    /// A rename or resize being applied to the droplet.
+    public var change: LiveChange?
+    /// The last change DigitalOcean refused (or that failed): not tried again while the row asks
+    /// for the same value.
+    public var refused: RefusedChange?
 
     public init(
         status: ServerStatus = .creating,
@@ -67,7 +79,12 @@ public struct DaemonState: Sendable, Hashable {
         transientFailures: Int = 0,
         nextAttemptAt: Date? = nil,
         agentID: UUID? = nil,
-        agentAwaitedSince: Date? = nil
+        agentAwaitedSince: Date? = nil,
+        observed: DropletFacts? = nil,
+        drift: String? = nil,
+        driftSince: Date? = nil,
+        change: LiveChange? = nil,
+        refused: RefusedChange? = nil
     ) {
         self.status = status
         self.dropletID = dropletID
@@ -81,6 +98,11 @@ public struct DaemonState: Sendable, Hashable {
         self.nextAttemptAt = nextAttemptAt
         self.agentID = agentID
         self.agentAwaitedSince = agentAwaitedSince
+        self.observed = observed
+        self.drift = drift
+        self.driftSince = driftSince
+        self.change = change
+        self.refused = refused
     }
 }
 
@@ -183,6 +205,16 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
     public var publicIPv4: String?
     /// The first public IPv6 address, if any.
     public var publicIPv6: String?
+    /// The region's slug; nil where the answer did not say.
+    public var region: String?
+    /// The size's slug.
+    public var size: String?
+    /// The image's slug, or its id where it has none.
+    public var image: String?
+    /// The image's id, which a row may name instead of its slug.
+    public var imageID: String?
+    /// An action is in progress on the droplet; DigitalOcean refuses others meanwhile.
+    public var locked: Bool
 
     public init(
         id: Int64,
@@ -191,7 +223,12 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
         tags: [String],
         createdAt: Date,
         publicIPv4: String? = nil,
-        publicIPv6: String? = nil
+        publicIPv6: String? = nil,
+        region: String? = nil,
+        size: String? = nil,
+        image: String? = nil,
+        imageID: String? = nil,
+        locked: Bool = false
     ) {
         self.id = id
         self.name = name
@@ -200,6 +237,11 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
         self.createdAt = createdAt
         self.publicIPv4 = publicIPv4
         self.publicIPv6 = publicIPv6
+        self.region = region
+        self.size = size
+        self.image = image
+        self.imageID = imageID
+        self.locked = locked
     }
 
     /// Whether the droplet belongs to the fleet this daemon manages.

@@ -99,7 +99,12 @@ public struct DigitalOceanFleet: DropletCloud {
             tags: droplet.tags,
             createdAt: droplet.createdAt,
             publicIPv4: droplet.publicIPv4,
-            publicIPv6: droplet.publicIPv6
+            publicIPv6: droplet.publicIPv6,
+            region: droplet.regionSlug,
+            size: droplet.sizeSlug,
+            image: droplet.imageSlug,
+            imageID: droplet.image.id.map { String($0) },
+            locked: droplet.locked
         )
     }
 

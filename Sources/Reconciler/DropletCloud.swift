@@ -77,6 +77,24 @@ public protocol DropletCloud: Sendable {
     /// failure it throws contains the user data's secrets.
     func create(_ order: CreateOrder, userData: UserData?, gate: SendGate) async throws -> AcceptedCreate
     func destroy(dropletID: Int64) async throws -> DestroyOutcome
+    /// Local validation only: the reason the action can never succeed (an invalid name), or nil.
+    func problem(with action: DropletActionOrder) -> String?
+    /// Sends one droplet action (rename, power off, resize, power on), never retried, through
+    /// `gate`, as `create` does: a failure after sending is `.outcomeUnknown`; a droplet busy with
+    /// another action is `.transient`.
+    func perform(_ action: DropletActionOrder, gate: SendGate) async throws -> AcceptedAction
+    /// The progress of an action DigitalOcean accepted.
+    func progress(ofAction id: Int64) async throws -> ActionProgress
+}
+
+public struct AcceptedAction: Sendable, Hashable {
+    public var actionID: Int64
+    public var requestID: String?
+
+    public init(actionID: Int64, requestID: String?) {
+        self.actionID = actionID
+        self.requestID = requestID
+    }
 }
 
 /// A create's `user_data`: the rendered cloud-init script, and the secrets inside it (the agent's

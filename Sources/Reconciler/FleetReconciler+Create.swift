@@ -18,7 +18,7 @@ import Timekeeping
 extension FleetReconciler {
     /// What the gate recorded: when the intent's write began (uptime), the intent as written and
     /// the row's revision after it.
-    private final class IntentRecord: Sendable {
+    final class IntentRecord: Sendable {
         let started = Mutex<Duration?>(nil)
         let written = Mutex<(state: DaemonState, revision: Int64)?>(nil)
     }

@@ -177,7 +177,8 @@ public actor FleetReconciler {
         let actions = plan.actions.filter { action in
             switch action {
             case .create, .update, .note(.adopted): true
-            case .destroy, .note(.orphanSeen): false
+            // Live changes wait for a full pass, which reads what they depend on.
+            case .destroy, .dropletAction, .note(.orphanSeen): false
             }
         }
         _ = await act(on: Plan(actions: actions), rows: rows)
@@ -289,12 +290,14 @@ public actor FleetReconciler {
             case .failure(let error): logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }
         }
-        return Observation(
+        var observation = Observation(
             droplets: droplets,
             goneDropletIDs: gone,
             listedAt: listedAt,
             listIsSnapshot: listing.pages <= 1
         )
+        await observeLiveChanges(rows: rows, into: &observation)
+        return observation
     }
 
     // MARK: Act
@@ -314,7 +317,7 @@ public actor FleetReconciler {
                 }
             case .note(let note):
                 await record(note: note, rows: byID)
-            case .create, .destroy:
+            case .create, .destroy, .dropletAction:
                 calls.append(action)
             }
         }
@@ -366,6 +369,9 @@ public actor FleetReconciler {
         case let .destroy(dropletID, reason):
             await destroy(dropletID: dropletID, reason: reason, rows: rows)
             return nil
+        case let .dropletAction(order, revision, from, state):
+            guard let row = rows[order.rowID] else { return nil }
+            return await send(order, row: row, revision: revision, from: from, state: state).map { (order.rowID, $0) }
         case .update, .note:
             return nil
         }
@@ -424,6 +430,7 @@ public actor FleetReconciler {
                 )
             )
         }
+        await auditLiveChange(row: row, from: from, to: to, requestID: requestID)
         if to.status == .failed, from.status != .failed || from.lastError != to.lastError {
             await audit.emit(
                 event(

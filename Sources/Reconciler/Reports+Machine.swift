@@ -16,7 +16,7 @@ extension Reports {
     public static func hasChanges(_ plan: Plan) -> Bool {
         plan.actions.contains { action in
             switch action {
-            case .update, .create, .destroy, .note(.adopted): true
+            case .update, .create, .destroy, .dropletAction, .note(.adopted): true
             case .note(.orphanSeen): false
             }
         }
@@ -38,6 +38,10 @@ extension Reports {
         var tags: [String]?
         var userData: String?
         var problem: String?
+        /// A rename's new name.
+        var name: String?
+        /// A resize's `disk`.
+        var disk: Bool?
 
         struct Change: Encodable {
             var from: String?
@@ -45,7 +49,7 @@ extension Reports {
         }
 
         enum CodingKeys: String, CodingKey {
-            case action, reason, changes, region, size, image, tags, problem
+            case action, reason, changes, region, size, image, tags, problem, name, disk
             case serverID = "server_id"
             case serverName = "server_name"
             case dropletID = "droplet_id"
@@ -87,6 +91,8 @@ extension Reports {
                 note("ipv4", from.ipv4, to.ipv4)
                 note("ipv6", from.ipv6, to.ipv6)
                 note("last_error", from.lastError, to.lastError)
+                note("drift", from.drift, to.drift)
+                note("change", from.change?.progress, to.change?.progress)
                 entry.changes = changes
                 actions.append(entry)
             case let .create(order, _, _):
@@ -126,7 +132,23 @@ extension Reports {
                 var entry = planned("adopt", row: id)
                 entry.dropletID = droplet
                 actions.append(entry)
+            case let .dropletAction(order, _, _, state):
+                var entry = planned(order.kind.type, row: order.rowID)
+                entry.dropletID = order.dropletID
+                entry.reason = state.change?.progress
+                switch order.kind {
+                case .rename(let name): entry.name = name
+                case .resize(let size, let disk): (entry.size, entry.disk) = (size, disk)
+                case .powerOff, .powerOn: break
+                }
+                actions.append(entry)
             }
+        }
+        for (row, drift) in drift(after: plan, rows: rows) {
+            var entry = planned("drift", row: row.id)
+            entry.dropletID = row.state.dropletID
+            entry.reason = drift
+            actions.append(entry)
         }
         return json(PlanDocument(changes: hasChanges(plan), actions: actions))
     }
@@ -150,9 +172,23 @@ extension Reports {
         var agentID: String?
         var agentConnectedAt: Date?
         var agentLastSeenAt: Date?
+        /// What DigitalOcean last showed: {name, region, size, image}.
+        var droplet: Facts?
+        var drift: String?
+        var driftSince: Date?
+        var change: String?
+        var refused: String?
+
+        struct Facts: Encodable {
+            var name: String
+            var region: String?
+            var size: String?
+            var image: String?
+        }
 
         enum CodingKeys: String, CodingKey {
-            case id, name, status, region, size, image, ipv4, ipv6
+            case id, name, status, region, size, image, ipv4, ipv6, droplet, drift, change, refused
+            case driftSince = "drift_since"
             case dropletID = "droplet_id"
             case lastError = "last_error"
             case deleteRequested = "delete_requested"
@@ -186,7 +222,14 @@ extension Reports {
                     nextAttemptAt: row.state.nextAttemptAt,
                     agentID: row.state.agentID?.uuidString.lowercased(),
                     agentConnectedAt: row.agent?.connectedAt,
-                    agentLastSeenAt: row.agent?.lastSeenAt
+                    agentLastSeenAt: row.agent?.lastSeenAt,
+                    droplet: row.state.observed.map {
+                        ServerEntry.Facts(name: $0.name, region: $0.region, size: $0.size, image: $0.image)
+                    },
+                    drift: row.state.drift,
+                    driftSince: row.state.driftSince,
+                    change: row.state.change?.progress,
+                    refused: row.state.refused.map { "\($0.column) \($0.value): \($0.reason)" }
                 )
             }
         )

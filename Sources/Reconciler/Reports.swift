@@ -30,6 +30,10 @@ public enum Reports {
                 if from.lastError != to.lastError {
                     changes.append("last_error \(to.lastError.map { "\"\(escaped($0))\"" } ?? "cleared")")
                 }
+                if from.change != to.change {
+                    changes.append("change \(to.change.map { "\"\($0.progress)\"" } ?? "done")")
+                }
+                if from.drift != to.drift { changes.append(to.drift == nil ? "drift cleared" : "drift recorded") }
                 if changes.isEmpty { changes.append("bookkeeping") }
                 lines.append("update   \(label(id)): \(changes.joined(separator: ", "))")
             case let .create(order, _, _):
@@ -57,7 +61,12 @@ public enum Reports {
                 )
             case let .note(.adopted(id, droplet)):
                 lines.append("adopt    droplet \(droplet) for \(label(id))")
+            case let .dropletAction(order, _, _, state):
+                lines.append(planLine(order, state: state, label: label(order.rowID)))
             }
+        }
+        for (row, drift) in drift(after: plan, rows: rows) {
+            lines.append("drift    \(label(row.id)): \(escaped(drift))")
         }
         return lines.isEmpty ? "nothing to do: DigitalOcean matches the table" : lines.joined(separator: "\n")
     }
@@ -77,19 +86,20 @@ public enum Reports {
     public static func status(_ rows: [ServerRecord], now: Date = Date(), wide: Bool = false) -> String {
         var header = ["ID", "NAME", "STATUS", "REGION", "SIZE", "DROPLET", "IPV4", "IPV6", "AGE", "AGENT"]
         if wide { header += ["IMAGE", "AGENT ID", "ATTEMPTS", "NEXT RETRY"] }
-        header.append("LAST ERROR")
+        header.append("LAST ERROR / DRIFT")
         let table = ordered(rows).map { row -> [String] in
             var status = row.state.status.rawValue
+            if let note = liveNote(row.state) { status += " (\(note))" }
             if row.deleteRequestedAt != nil, row.state.status != .deleted, row.state.status != .deleting {
                 status += " (delete requested)"
             }
             let id = row.id.uuidString.lowercased()
             var cells = [
                 wide ? id : String(id.prefix(8)),
-                escaped(row.name),
+                beside(row.name, row.state.observed?.name),
                 status,
-                escaped(row.region),
-                escaped(row.size),
+                beside(row.region, row.state.observed?.region),
+                beside(row.size, row.state.observed?.size),
                 row.state.dropletID.map(String.init) ?? "-",
                 row.state.ipv4 ?? "-",
                 row.state.ipv6 ?? "-",
@@ -98,12 +108,15 @@ public enum Reports {
             ]
             if wide {
                 cells += [
-                    escaped(row.image), row.state.agentID?.uuidString.lowercased() ?? "-",
+                    beside(row.image, row.state.observed?.image), row.state.agentID?.uuidString.lowercased() ?? "-",
                     String(row.state.createAttempts),
                     row.state.nextAttemptAt.map { $0 > now ? "in \(age(from: now, to: $0))" : "due" } ?? "-",
                 ]
             }
-            cells.append(row.state.lastError.map(escaped) ?? "")
+            cells.append(
+                [row.state.lastError, row.state.drift.map { "drift: \($0)" }].compactMap { $0.map(escaped) }
+                    .joined(separator: "; ")
+            )
             return cells
         }
         var counts: [ServerStatus: Int] = [:]
@@ -111,8 +124,11 @@ public enum Reports {
         let summary = ServerStatus.allCases.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }.joined(
             separator: ", "
         )
+        let drifted = rows.filter { $0.state.drift != nil && $0.state.status != .deleted }.count
+        let changing = rows.filter { $0.state.change != nil && $0.state.status != .deleted }.count
         return render([header] + table) + "\n\(rows.count) server\(rows.count == 1 ? "" : "s")"
             + (summary.isEmpty ? "" : ": \(summary)")
+            + (drifted + changing == 0 ? "" : "; \(drifted) drifted, \(changing) changing")
     }
 
     /// "-" without an agent, "not connected" before its first connection, else how long since the

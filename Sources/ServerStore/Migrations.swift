@@ -169,6 +169,37 @@ extension Migration {
                     EXECUTE FUNCTION citrus_agents_notify();
                 """
         ),
+        Migration(
+            version: 8,
+            name: "changes to a live row",
+            sql: """
+                -- design.md, "Changes to a live row". What DigitalOcean last showed of the droplet,
+                -- beside the row's own columns (which stay the operator's): compare name with
+                -- droplet_name, and so on.
+                ALTER TABLE servers
+                    ADD COLUMN IF NOT EXISTS droplet_name TEXT,
+                    ADD COLUMN IF NOT EXISTS droplet_region TEXT,
+                    ADD COLUMN IF NOT EXISTS droplet_size TEXT,
+                    ADD COLUMN IF NOT EXISTS droplet_image TEXT,
+                -- What differs and is not being changed, and what to do about it; NULL when nothing.
+                    ADD COLUMN IF NOT EXISTS drift TEXT,
+                    ADD COLUMN IF NOT EXISTS drift_since TIMESTAMPTZ,
+                -- A rename or resize in progress: its goal, current step (0-based), the action
+                -- DigitalOcean accepted for the step, when the step was sent, and why it failed
+                -- while the droplet is powered back on.
+                    ADD COLUMN IF NOT EXISTS change_goal TEXT,
+                    ADD COLUMN IF NOT EXISTS change_target TEXT,
+                    ADD COLUMN IF NOT EXISTS change_step INTEGER,
+                    ADD COLUMN IF NOT EXISTS change_action_id BIGINT,
+                    ADD COLUMN IF NOT EXISTS change_sent_at TIMESTAMPTZ,
+                    ADD COLUMN IF NOT EXISTS change_failure TEXT,
+                -- The last change DigitalOcean refused: not tried again while the row asks for the
+                -- same value. Set refused_change to NULL to have it tried again.
+                    ADD COLUMN IF NOT EXISTS refused_change TEXT,
+                    ADD COLUMN IF NOT EXISTS refused_value TEXT,
+                    ADD COLUMN IF NOT EXISTS refused_reason TEXT;
+                """
+        ),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

@@ -26,7 +26,8 @@ public struct ServerStore: Sendable {
         s.id, s.revision, s.name, s.region, s.size, s.image, s.delete_requested_at, s.created_at, s.status,
         s.digital_ocean_id, s.ip_address, s.ipv6_address, s.last_error, s.create_attempted_at, s.create_reachable_until,
         s.create_attempts, s.transient_failures, s.next_attempt_at, s.agent_id, s.agent_awaited_since,
-        a.connected_at AS agent_connected_at, a.last_seen_at AS agent_last_seen_at
+        a.connected_at AS agent_connected_at, a.last_seen_at AS agent_last_seen_at,
+        \(liveChangeColumns)
         """
     static let source = "servers s LEFT JOIN agents a ON a.id = s.agent_id"
 
@@ -92,6 +93,7 @@ public struct ServerStore: Sendable {
         agentKeySHA256 keySHA256: String?
     ) async throws -> Int64? {
         let dropletID = state.dropletID.map(String.init)
+        let goal = state.change?.goal.columns
         let rows = try await connection.query(
             """
             WITH target AS (
@@ -114,6 +116,21 @@ public struct ServerStore: Sendable {
                 next_attempt_at = \(state.nextAttemptAt),
                 agent_id = \(state.agentID),
                 agent_awaited_since = \(state.agentAwaitedSince),
+                droplet_name = \(state.observed?.name),
+                droplet_region = \(state.observed?.region),
+                droplet_size = \(state.observed?.size),
+                droplet_image = \(state.observed?.image),
+                drift = \(state.drift),
+                drift_since = \(state.driftSince),
+                change_goal = \(goal?.goal),
+                change_target = \(goal?.target),
+                change_step = \(state.change?.stepIndex),
+                change_action_id = \(state.change?.actionID),
+                change_sent_at = \(state.change?.sentAt),
+                change_failure = \(state.change?.failure),
+                refused_change = \(state.refused?.column),
+                refused_value = \(state.refused?.value),
+                refused_reason = \(state.refused?.reason),
                 updated_at = now()
             WHERE id = (SELECT id FROM target) AND revision = \(expectedRevision)
             RETURNING revision
@@ -191,7 +208,7 @@ public struct ServerStore: Sendable {
             : problems.joined(separator: "; ")
                 + "; fix the row, then set status to 'creating' (or clear the id) to retry"
         let storedError = try row.decode(String?.self, "last_error")
-        let state = DaemonState(
+        var state = DaemonState(
             status: problem == nil ? status ?? .failed : .failed,
             dropletID: dropletID,
             ipv4: try row.decode(String?.self, "ip_address"),
@@ -205,6 +222,7 @@ public struct ServerStore: Sendable {
             agentID: try row.decode(UUID?.self, "agent_id"),
             agentAwaitedSince: try row.decode(Date?.self, "agent_awaited_since")
         )
+        try readLiveChange(from: row, into: &state)
         // What the row holds, as near as a DaemonState can say it: when it differs from `state`,
         // the decision writes `state` down, so the row says why it failed in the database too.
         var stored = state

@@ -24,6 +24,7 @@ final class FaultPlan: @unchecked Sendable {
     var statementFailure = 0.0
     var sessionDeath = 0.0
     var notifyLost = 0.0
+    var actionErrored = 0.0
 
     init(world: SimulationWorld) {
         self.world = world
@@ -46,6 +47,7 @@ final class FaultPlan: @unchecked Sendable {
         statementFailure = rate(0.02)
         sessionDeath = rate(0.005)
         notifyLost = rate(0.5)
+        actionErrored = rate(0.2)
     }
 
     private var active: Bool { world.time.now < world.quietAt }
@@ -64,4 +66,5 @@ final class FaultPlan: @unchecked Sendable {
     func databaseStatementFails() -> Bool { chance(statementFailure) }
     func databaseSessionDies() -> Bool { chance(sessionDeath) }
     func notificationLost() -> Bool { world.random() < notifyLost }
+    func actionErrors() -> Bool { chance(actionErrored) }
 }

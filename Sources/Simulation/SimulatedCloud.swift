@@ -16,6 +16,10 @@ struct SimulatedCloud: DropletCloud {
         case ok
         case serverError
         case rateLimited(retryAfter: TimeInterval)
+        /// 422: refused as asked.
+        case refused(String)
+        /// 422: the droplet has a pending event.
+        case busy
     }
 
     private enum Fate {
@@ -111,6 +115,12 @@ struct SimulatedCloud: DropletCloud {
         case .answered(.ok):
             await process.budget.observe(RateLimitHeaders(), for: permit)
             return .ok
+        case .answered(.refused(let reason)):
+            await process.budget.observe(RateLimitHeaders(), for: permit)
+            throw CloudFailure(kind: .permanent, message: "\(what): HTTP 422: \(reason)")
+        case .answered(.busy):
+            await process.budget.observe(RateLimitHeaders(), for: permit)
+            throw CloudFailure(kind: .transient, message: "\(what): HTTP 422: the droplet has a pending event")
         }
     }
 
@@ -191,6 +201,42 @@ struct SimulatedCloud: DropletCloud {
             return .ok
         }
         return box.value == false ? .alreadyGone : .destroyed(requestID: "sim-delete-\(dropletID)")
+    }
+}
+
+extension SimulatedCloud {
+    func problem(with action: DropletActionOrder) -> String? {
+        DigitalOceanFleet.problem(with: action)
+    }
+
+    func perform(_ action: DropletActionOrder, gate: SendGate) async throws -> AcceptedAction {
+        let box = ValueBox<Int64>()
+        let who = process.name
+        _ = try await exchange(
+            priority: .mutation,
+            what: "POST /v2/droplets/\(action.dropletID)/actions \(action.kind.type)",
+            gate: gate
+        ) { [world] in
+            switch world.digitalOcean.startAction(action.kind, on: action.dropletID, by: who) {
+            case .success(let id):
+                box.value = id
+                return .ok
+            case .failure(.busy): return .busy
+            case .failure(.refused(let reason)): return .refused(reason)
+            }
+        }
+        guard let id = box.value else {
+            throw CloudFailure(kind: .outcomeUnknown, message: "action answered without an id")
+        }
+        return AcceptedAction(actionID: id, requestID: "sim-action-\(id)")
+    }
+
+    func progress(ofAction id: Int64) async throws -> ActionProgress {
+        guard let progress = try await read("GET /v2/actions/\(id)", { world.digitalOcean.progress(ofAction: id) })
+        else {
+            throw CloudFailure(kind: .permanent, message: "GET /v2/actions/\(id): HTTP 404")
+        }
+        return progress
     }
 }
 

@@ -16,6 +16,10 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
         /// Lists and tag lookups show it from here on (list lag); GET by id at once.
         var visibleAt: Date
         var activeAt: Date
+        var size = "s-1vcpu-512mb-10gb"
+        var poweredOff = false
+        /// An action is in progress on it (see `SimulatedDigitalOcean+Actions`).
+        var locked = false
         var identity: UUID? { tags.lazy.compactMap(FleetTags.row(fromIdentityTag:)).first }
 
         func observed(at now: Date) -> ObservedDroplet {
@@ -24,17 +28,24 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
             return ObservedDroplet(
                 id: id,
                 name: name,
-                status: active ? .active : .new,
+                status: !active ? .new : poweredOff ? .off : .active,
                 tags: tags,
                 createdAt: createdAt,
                 publicIPv4: active ? "203.0.113.\(number)" : nil,
-                publicIPv6: active ? "2001:db8::\(number)" : nil
+                publicIPv6: active ? "2001:db8::\(number)" : nil,
+                region: "sfo3",
+                size: size,
+                image: "ubuntu-22-04-x64",
+                locked: locked || !active
             )
         }
     }
 
     unowned let world: SimulationWorld
-    private(set) var droplets: [Int64: Droplet] = [:]
+    var droplets: [Int64: Droplet] = [:]
+    /// Droplet actions by id (see `SimulatedDigitalOcean+Actions`).
+    var actions: [Int64: SimulatedAction] = [:]
+    var nextActionID: Int64 = 900_000
     private var nextID: Int64 = 100_000
     /// When each request arrived, for the shared per-minute limit.
     private var arrivals: [Date] = []

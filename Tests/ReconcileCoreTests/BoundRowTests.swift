@@ -93,15 +93,16 @@ struct BoundRowTests {
         #expect(plan.creates.isEmpty && plan.destroys.isEmpty)
     }
 
-    @Test("powered-off droplet → row keeps its droplet and status, lastError says it is off", arguments: following)
+    @Test("powered-off droplet → row keeps its droplet and status; its drift says it is off", arguments: following)
     func poweredOff(status: ServerStatus) throws {
         let r = Self.subject(status)
         let plan = decide([r], observe([droplet(100, for: 1, status: .off)]))
         let after = try #require(plan.written(r))
         #expect(after.status == (status == .creating ? .provisioning : status))
         #expect(after.dropletID == 100)
-        #expect(after.lastError == DecisionMessages.poweredOff(droplet: 100))
-        #expect(after.lastError?.contains("powered off") == true)
+        #expect(after.lastError == nil)
+        #expect(after.drift?.contains("powered off at DigitalOcean") == true)
+        #expect(after.change == nil, "not powered on behind the operator's back")
         #expect(after.ipv4 == r.state.ipv4, "addresses are not touched while off")
         #expect(plan.creates.isEmpty && plan.destroys.isEmpty)
     }
@@ -228,7 +229,7 @@ struct AdoptionTests {
     @Test("legacy active row with a recorded untagged droplet → followed silently, never an orphan")
     func legacyActiveRow() {
         let r = row(status: .active, dropletID: 555, ipv4: ipv4, ipv6: ipv6)
-        let plan = decide([r], observe([droplet(555, for: nil, fleet: false)]))
+        let plan = decide([r], observe([droplet(555, for: nil, fleet: false, name: r.name)]))
         #expect(plan.actions.isEmpty)
     }
 

@@ -51,7 +51,9 @@ func row(
             createReachableUntil: reachableUntil ?? attemptedAt,
             createAttempts: attempts,
             transientFailures: failures,
-            nextAttemptAt: nextAttemptAt
+            nextAttemptAt: nextAttemptAt,
+            // What a bound row has already recorded of its droplet (see `droplet(_:for:)`).
+            observed: dropletID == nil ? nil : DropletFacts(name: "web-\(n)")
         )
     )
 }
@@ -65,13 +67,14 @@ func droplet(
     ipv4: String? = ipv4,
     ipv6: String? = ipv6,
     fleet: Bool = true,
-    createdAt: Date = seconds(-1_800)
+    createdAt: Date = seconds(-1_800),
+    name: String? = nil
 ) -> ObservedDroplet {
     var tags: [String] = fleet ? [FleetTags.fleet] : []
     if let n { tags.append(FleetTags.identity(for: rowID(n))) }
     return ObservedDroplet(
         id: id,
-        name: "web-\(n ?? 0)",
+        name: name ?? "web-\(n ?? 0)",
         status: status,
         tags: tags,
         createdAt: createdAt,

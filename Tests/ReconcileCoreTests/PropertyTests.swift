@@ -175,7 +175,10 @@ struct PropertyTests {
         let plan = decide(
             rows,
             observe(
-                [droplet(10, for: 1), droplet(20, for: nil, fleet: false), droplet(99, for: nil, fleet: false)],
+                [
+                    droplet(10, for: 1), droplet(20, for: nil, fleet: false, name: "web-2"),
+                    droplet(99, for: nil, fleet: false),
+                ],
                 gone: [50]
             )
         )

@@ -1,0 +1,94 @@
+import Foundation
+
+/// `GET /v2/droplets`, `DELETE /v2/droplets?tag_name=`.
+extension SimulatedAccount {
+    mutating func list(
+        query: [(String, String)],
+        now: Date,
+        _ context: ResponseContext
+    ) -> SimulatedDigitalOcean.Response {
+        func value(_ name: String) -> String? { query.last { $0.0 == name }?.1 }
+        let tag = value("tag_name")
+        let name = value("name")
+        let type = value("type")
+        if tag != nil && (name != nil || type != nil) {
+            return error(422, "unprocessable_entity", "tag_name cannot be combined with name or type", context)
+        }
+        if let type, type != "droplets" && type != "gpus" {
+            return error(422, "unprocessable_entity", "type must be droplets or gpus", context)
+        }
+        var page = 1
+        var perPage = 20
+        if let text = value("page") {
+            guard let number = Int(text), number >= 1 else {
+                return error(400, "bad_request", "page must be a positive integer", context)
+            }
+            page = number
+        }
+        if let text = value("per_page") {
+            guard let number = Int(text), number >= 1 else {
+                return error(400, "bad_request", "per_page must be a positive integer", context)
+            }
+            perPage = min(number, 200)  // DigitalOcean's maximum; larger values are capped.
+        }
+        var matching: [SimulatedDroplet] = []
+        if type != "gpus" {  // The simulator has no GPU droplets.
+            for id in order {
+                guard let droplet = droplets[id], droplet.apiStatus(at: now) != nil, droplet.listVisibleAt <= now else {
+                    continue
+                }
+                if let tag, !droplet.tags.contains(tag) { continue }
+                if let name, droplet.name.lowercased() != name.lowercased() { continue }
+                matching.append(droplet)
+            }
+        }
+        let total = matching.count
+        let lastPage = max(1, (total + perPage - 1) / perPage)
+        let start = min(total, (page - 1) * perPage)
+        let pageItems = matching[start..<min(total, start + perPage)]
+
+        let base = query.filter { $0.0 != "page" }
+        func link(_ number: Int) -> JSONValue {
+            .string("http://\(context.host)/v2/droplets?" + Self.encodeQuery(base + [("page", String(number))]))
+        }
+        var pages: [(String, JSONValue)] = []
+        if page > 1 {
+            pages.append(("first", link(1)))
+            pages.append(("prev", link(min(page - 1, lastPage))))
+        }
+        if page < lastPage {
+            pages.append(("last", link(lastPage)))
+            pages.append(("next", link(page + 1)))
+        }
+        let links: JSONValue = pages.isEmpty ? .object([]) : .object([("pages", .object(pages))])
+        return json(
+            200,
+            [
+                "droplets": .array(pageItems.map { render($0, now: now) }),
+                "links": links,
+                "meta": .object([("total", .int(Int64(total)))]),
+            ],
+            context
+        )
+    }
+
+    mutating func deleteByTag(
+        query: [(String, String)],
+        now: Date,
+        _ context: ResponseContext
+    ) -> SimulatedDigitalOcean.Response {
+        guard let tag = query.last(where: { $0.0 == "tag_name" })?.1, !tag.isEmpty else {
+            return error(400, "bad_request", "tag_name is required", context)
+        }
+        for id in order {
+            guard var droplet = droplets[id], droplet.apiStatus(at: now) != nil, droplet.deleteRequestedAt == nil,
+                droplet.tags.contains(tag)
+            else { continue }
+            droplet.deleteRequestedAt = now
+            droplet.deletedAt = now.addingTimeInterval(deleteSeconds)
+            droplets[id] = droplet
+            dirty = true
+        }
+        return noContent(context)
+    }
+}

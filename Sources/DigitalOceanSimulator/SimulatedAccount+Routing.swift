@@ -1,0 +1,188 @@
+import Foundation
+
+/// Which request goes where, and the request log.
+extension SimulatedAccount {
+    mutating func handle(_ request: SimulatedDigitalOcean.Request, now: Date) -> SimulatedDigitalOcean.Outcome {
+        let (path, query) = Self.split(request.uri)
+        if path == "/_sim" || path.hasPrefix("/_sim/") {
+            return .respond(admin(request, path: path, query: query, now: now), delay: .zero)
+        }
+        if path == "/admin" || path.hasPrefix("/admin/") {  // The same endpoints under another name.
+            return .respond(
+                admin(request, path: "/_sim" + path.dropFirst("/admin".count), query: query, now: now),
+                delay: .zero
+            )
+        }
+        let requestID = rng.uuid()
+        let route = Self.route(of: path)
+        sequence += 1
+        var record = SimulatorRequestRecord(
+            sequence: sequence,
+            time: now,
+            method: request.method,
+            path: request.uri,
+            route: route,
+            status: nil,
+            requestID: requestID,
+            body: request.method == "POST" ? Self.loggedBody(request.body) : nil,
+            bodyBytes: request.method == "POST" ? request.body.count : nil
+        )
+        counts[RouteKey(method: request.method, route: route), default: 0] += 1
+
+        var context = ResponseContext(requestID: requestID, host: request.header("host") ?? "127.0.0.1")
+        let result = api(request, path: path, query: query, now: now, context: &context)
+        let delay = Duration.milliseconds(Int64(faults.latencySeconds * 1000))
+        let outcome: SimulatedDigitalOcean.Outcome
+        switch result {
+        case .respond(var response):
+            response.headers.append(contentsOf: context.commonHeaders)
+            record.status = response.status
+            outcome = .respond(response, delay: delay)
+        case .drop:
+            outcome = .dropConnection(delay: delay)
+        }
+        log.append(record)
+        if log.count > requestLogLimit { log.removeFirst(max(1, requestLogLimit / 10)) }
+        return outcome
+    }
+
+    struct ResponseContext {
+        var requestID: String
+        var host: String
+        var rateHeaders: [(name: String, value: String)] = []
+
+        var commonHeaders: [(name: String, value: String)] {
+            [("x-request-id", requestID)] + rateHeaders
+        }
+    }
+
+    enum APIResult {
+        case respond(SimulatedDigitalOcean.Response)
+        case drop
+    }
+
+    mutating func api(
+        _ request: SimulatedDigitalOcean.Request,
+        path: String,
+        query: [(String, String)],
+        now: Date,
+        context: inout ResponseContext
+    ) -> APIResult {
+        // 1. Authentication: no rate-limit accounting for unknown tokens.
+        guard let token = Self.bearerToken(request.header("authorization")), tokens.contains(token) else {
+            context.rateHeaders = rateHeaders(window: TokenWindow(), now: now)
+            return .respond(error(401, "unauthorized", "Unable to authenticate you", context))
+        }
+        // 2. Rate limits, per token, sliding windows. Rejected requests are not counted.
+        var window = windows[token] ?? TokenWindow()
+        let nowSeconds = now.timeIntervalSince1970
+        window.prune(now: nowSeconds, limits: rateLimits)
+        if window.inHour >= rateLimits.perHour {
+            context.rateHeaders = rateHeaders(window: window, now: now)
+            windows[token] = window
+            return .respond(error(429, "too_many_requests", "API rate limit exceeded.", context))
+        }
+        if window.inMinute >= rateLimits.perMinute {
+            context.rateHeaders = rateHeaders(window: window, now: now)
+            let oldest = window.oldestInMinute ?? nowSeconds
+            let retryAfter = max(1, Int((oldest + rateLimits.minuteWindowSeconds - nowSeconds).rounded(.up)))
+            windows[token] = window
+            var response = error(429, "too_many_requests", "API rate limit exceeded.", context)
+            response.headers.append(("retry-after", String(retryAfter)))
+            return .respond(response)
+        }
+        window.times.append(nowSeconds)
+        windows[token] = window
+        context.rateHeaders = rateHeaders(window: window, now: now)
+
+        // 3. Faults that happen before anything is done.
+        if faults.failNextRequests > 0 {
+            faults.failNextRequests -= 1
+            return .respond(error(500, "server_error", "Unexpected server-side error", context))
+        }
+        if rng.chance(faults.serverErrorProbability) {
+            return .respond(error(500, "server_error", "Unexpected server-side error", context))
+        }
+
+        // 4. Routes.
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        switch (request.method, parts.count) {
+        case ("GET", 2) where parts == ["v2", "droplets"]:
+            return .respond(list(query: query, now: now, context))
+        case ("POST", 2) where parts == ["v2", "droplets"]:
+            return create(body: request.body, now: now, context)
+        case ("DELETE", 2) where parts == ["v2", "droplets"]:
+            return .respond(deleteByTag(query: query, now: now, context))
+        case ("GET", 3) where parts[0] == "v2" && parts[1] == "droplets":
+            guard let id = Int64(parts[2]), let droplet = droplets[id], droplet.apiStatus(at: now) != nil else {
+                return .respond(notFound(context))
+            }
+            return .respond(json(200, ["droplet": render(droplet, now: now)], context))
+        case ("DELETE", 3) where parts[0] == "v2" && parts[1] == "droplets":
+            guard let id = Int64(parts[2]), var droplet = droplets[id], droplet.apiStatus(at: now) != nil,
+                droplet.deleteRequestedAt == nil
+            else {
+                return .respond(notFound(context))
+            }
+            droplet.deleteRequestedAt = now
+            droplet.deletedAt = now.addingTimeInterval(deleteSeconds)
+            droplets[id] = droplet
+            dirty = true
+            return .respond(noContent(context))
+        default:
+            return .respond(notFound(context))
+        }
+    }
+
+
+    // MARK: - Helpers
+
+    /// A POST body as the request log keeps it: JSON with the value of `user_data` replaced by a
+    /// note of its size, or nil when the body is not JSON (it might be anything; only its size is
+    /// kept). Never the text of `user_data`.
+    static func loggedBody(_ body: [UInt8]) -> String? {
+        guard !body.isEmpty, let document = try? JSONValue.parse(body) else { return nil }
+        var logged = document
+        if case .object(let pairs) = document {
+            logged = .object(
+                pairs.map { key, value in
+                    guard key == "user_data", !value.isNull else { return (key, value) }
+                    let size = value.stringValue.map { $0.utf8.count } ?? value.serialized().count
+                    return (key, .string("<present, \(size) bytes>"))
+                }
+            )
+        }
+        return String(decoding: logged.serialized().prefix(65 * 1024), as: UTF8.self)
+    }
+
+    static func split(_ uri: String) -> (String, [(String, String)]) {
+        let pieces = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(pieces[0])
+        guard pieces.count > 1 else { return (path, []) }
+        let query = pieces[1].split(separator: "&").map { item -> (String, String) in
+            let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (s: Substring) in
+                (String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s))
+            }
+            return (decode(kv[0]), kv.count > 1 ? decode(kv[1]) : "")
+        }
+        return (path, query)
+    }
+
+    static func encodeQuery(_ items: [(String, String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~:")
+        return items.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }.joined(
+            separator: "&"
+        )
+    }
+
+    static func route(of path: String) -> String {
+        let parts = path.split(separator: "/").map(String.init)
+        if parts.count == 3, parts[0] == "v2", parts[1] == "droplets", Int64(parts[2]) != nil {
+            return "/v2/droplets/{droplet_id}"
+        }
+        if parts.count == 3, parts[0] == "v2", parts[1] == "actions" { return "/v2/actions/{action_id}" }
+        return path
+    }
+}

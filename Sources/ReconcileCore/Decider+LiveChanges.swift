@@ -1,0 +1,441 @@
+import Foundation
+import Timekeeping
+
+// Changes to a live row (design.md, "Changes to a live row"). A bound row whose droplet is active or
+// powered off is compared with it: a changed name is renamed in place, a changed size is resized
+// when the operator allows it, and the rest is drift. A change is a sequence of droplet actions,
+// each followed to completion by its id; a step whose answer was lost is never sent again before
+// the droplet itself has been read and shows it was not carried out.
+
+extension Decider {
+    /// Continues the row's change, or starts the one it asks for, and describes the drift that
+    /// remains. Returns the action to send now, if any; `target` then holds the row as it will be
+    /// written with that action's intent.
+    func followLiveChanges(
+        of row: ServerRecord,
+        droplet: ObservedDroplet,
+        observation: Observation,
+        into target: inout DaemonState,
+        plan: inout PlanBuilder
+    ) -> DropletActionOrder? {
+        let state = row.state
+        target.observed = DropletFacts(droplet)
+        if state.change == nil, let held = Self.outOfBand(row: row, before: state.observed, droplet: droplet) {
+            target.refused = held
+        }
+        if let refused = target.refused, !Self.stands(refused, row: row, droplet: droplet) {
+            target.refused = nil
+        }
+        var order: DropletActionOrder?
+        if let change = state.change {
+            // A change's backoff and its last error outlive the droplet's good health.
+            target.transientFailures = state.transientFailures
+            target.nextAttemptAt = state.nextAttemptAt
+            target.lastError = state.lastError
+            order = continueChange(
+                change,
+                of: row,
+                droplet: droplet,
+                observation: observation,
+                into: &target,
+                plan: &plan
+            )
+        } else if let goal = nextGoal(of: row, status: target.status, droplet: droplet, refused: target.refused) {
+            order = continueChange(
+                LiveChange(goal: goal),
+                of: row,
+                droplet: droplet,
+                observation: observation,
+                into: &target,
+                plan: &plan
+            )
+        }
+        let drift = Self.drift(
+            of: row,
+            droplet: droplet,
+            change: target.change,
+            refused: target.refused,
+            policy: configuration.liveChanges
+        )
+        target.drift = drift
+        target.driftSince = drift == nil ? nil : state.driftSince ?? plan.now
+        return order
+    }
+
+    /// The change the row asks for that the daemon may make now, if any: a rename first, then a
+    /// power-on (only by policy), then a resize (only by permission, only while the server is up).
+    private func nextGoal(
+        of row: ServerRecord,
+        status: ServerStatus,
+        droplet: ObservedDroplet,
+        refused: RefusedChange?
+    ) -> LiveChange.Goal? {
+        let policy = configuration.liveChanges
+        guard status.isUp else { return nil }
+        if row.name != droplet.name, !Self.refuses(refused, column: "name", value: row.name) {
+            return .rename(to: row.name)
+        }
+        // Disruptive changes wait for a server that is in service, not one still bootstrapping.
+        guard status == .active || status == .unreachable else { return nil }
+        if droplet.status == .off, policy.powerOnWhenOff { return .powerOn }
+        if policy.resize != .off, droplet.status == .active, let size = droplet.size, size != row.size,
+            !Self.refuses(refused, column: "size", value: row.size)
+        {
+            return .resize(to: row.size, disk: policy.resize == .allowDisk)
+        }
+        return nil
+    }
+
+    /// One step of a change: reads what became of the step in flight, skips what already holds,
+    /// and asks for the next request when the droplet can take it.
+    private func continueChange(
+        _ start: LiveChange,
+        of row: ServerRecord,
+        droplet: ObservedDroplet,
+        observation: Observation,
+        into target: inout DaemonState,
+        plan: inout PlanBuilder
+    ) -> DropletActionOrder? {
+        var change = start
+        plan.waitingOnCloud = true
+        defer { target.change = change.stepIndex < change.goal.steps.count ? change : nil }
+
+        if let actionID = change.actionID {
+            switch observation.actions[actionID] {
+            case .completed?:
+                change.completeStep()
+                target.lastError = nil
+            case .errored?:
+                let reason = "DigitalOcean reports that action \(actionID) (\(change.step.type)) errored"
+                // The decision draws no randomness; the act layer's outcomes carry the jitter.
+                target = afterStep(
+                    of: change,
+                    failed: .errored(reason: reason),
+                    state: target,
+                    at: plan.now,
+                    jitter: 0.5
+                )
+                guard let next = target.change else {
+                    change = change.finished
+                    return nil
+                }
+                change = next
+            case .inProgress?, nil:
+                return nil
+            }
+        } else if let sentAt = change.sentAt {
+            // Sent, and no answer read: only the droplet says whether it was carried out.
+            if Self.holds(change.step, on: droplet) {
+                change.completeStep()
+                target.lastError = nil
+            } else if droplet.locked {
+                return nil
+            } else {
+                let deadline = actionSettleDeadline(sentAt: sentAt)
+                guard observation.listedAt >= deadline else {
+                    plan.wake(at: deadline)
+                    return nil
+                }
+                // A look taken long enough after shows it was not carried out: it may go again.
+                change.sentAt = nil
+            }
+        }
+
+        // A step whose effect already holds needs no request (carried out before a crash, or
+        // done by hand). A resize whose droplet was powered on meanwhile starts over.
+        while change.stepIndex < change.goal.steps.count {
+            if Self.holds(change.step, on: droplet) {
+                change.completeStep()
+            } else if case .resize = change.step, droplet.status == .active {
+                change.stepIndex = 0
+            } else {
+                break
+            }
+        }
+        guard change.stepIndex < change.goal.steps.count else {
+            finish(change, into: &target)
+            return nil
+        }
+        guard !droplet.locked, Self.canTake(change.step, droplet: droplet) else { return nil }
+        if let backoffUntil = target.nextAttemptAt, backoffUntil > plan.now {
+            plan.wake(at: backoffUntil)
+            return nil
+        }
+        return DropletActionOrder(rowID: row.id, dropletID: droplet.id, kind: change.step)
+    }
+
+    private func finish(_ change: LiveChange, into target: inout DaemonState) {
+        target.change = nil
+        target.transientFailures = 0
+        target.nextAttemptAt = nil
+        target.lastError = nil
+        if let failure = change.failure, let column = change.goal.column {
+            target.refused = RefusedChange(
+                column: column.name,
+                value: column.value,
+                reason: failure + ", and the droplet was powered back on"
+            )
+        }
+    }
+
+    /// The intent of sending `state.change`'s current step, stamped at `now`.
+    public func actionIntent(from state: DaemonState, at now: Date) -> DaemonState {
+        var intent = state
+        intent.change?.sentAt = now
+        intent.change?.actionID = nil
+        return intent
+    }
+
+    /// What a step's request came to, by the core's rules: the row to write after it.
+    public func afterAction(_ outcome: ActionOutcome, intent: DaemonState, at now: Date, jitter: Double) -> DaemonState
+    {
+        guard let change = intent.change else { return intent }
+        var next = intent
+        switch outcome {
+        case .accepted(let actionID):
+            next.change?.actionID = actionID
+            next.lastError = nil
+        case .refused(let reason):
+            next = afterStep(of: change, failed: .refused(reason: reason), state: intent, at: now, jitter: jitter)
+        case .transient(let reason, let retryAfter):
+            next.change?.sentAt = nil
+            next = backedOff(
+                next,
+                reason: "\(change.step.type) of droplet: \(reason)",
+                retryAfter: retryAfter,
+                at: now,
+                jitter: jitter
+            )
+        case .unknown(let reason):
+            // The intent stands: the droplet is read again before the step is repeated.
+            next.lastError =
+                "\(change.progress): no answer (\(reason)); it may or may not have been carried out, and nothing is sent again before the droplet shows which"
+        case .withdrawn:
+            break
+        }
+        return next
+    }
+
+    enum StepFailure {
+        /// DigitalOcean refused the request as asked.
+        case refused(reason: String)
+        /// DigitalOcean accepted it and the action ended `errored`.
+        case errored(reason: String)
+
+        var reason: String {
+            switch self {
+            case .refused(let reason), .errored(let reason): reason
+            }
+        }
+    }
+
+    /// A failed step. A resize that fails once the droplet is off powers it back on and then
+    /// records the refusal; a refused rename is recorded at once; anything else is retried after
+    /// the row's backoff (a power action refused is read again: the droplet may already be there).
+    func afterStep(
+        of change: LiveChange,
+        failed: StepFailure,
+        state: DaemonState,
+        at now: Date,
+        jitter: Double
+    )
+        -> DaemonState
+    {
+        var next = state
+        switch (change.step, failed) {
+        case (.resize, _):
+            var recovering = change
+            recovering.failure = "the \(change.goal.description) failed (\(failed.reason))"
+            recovering.stepIndex = change.goal.steps.count - 1
+            recovering.actionID = nil
+            recovering.sentAt = nil
+            next.change = recovering
+            next.lastError = recovering.failure
+        case (.rename, .refused(let reason)):
+            next.change = nil
+            next.refused = RefusedChange(
+                column: "name",
+                value: change.goal.column?.value ?? "",
+                reason: "the rename was refused: \(reason)"
+            )
+            next.lastError = nil
+            next.transientFailures = 0
+            next.nextAttemptAt = nil
+        default:
+            var retried = change
+            retried.actionID = nil
+            retried.sentAt = nil
+            next.change = retried
+            next = backedOff(
+                next,
+                reason: "\(change.step.type) of droplet: \(failed.reason)",
+                retryAfter: nil,
+                at: now,
+                jitter: jitter
+            )
+        }
+        return next
+    }
+
+    private func backedOff(
+        _ state: DaemonState,
+        reason: String,
+        retryAfter: Duration?,
+        at now: Date,
+        jitter: Double
+    )
+        -> DaemonState
+    {
+        var next = state
+        next.transientFailures += 1
+        var delay = Backoff.delay(failures: next.transientFailures, configuration: configuration, jitter: jitter)
+        if let retryAfter, retryAfter > delay { delay = retryAfter }
+        next.nextAttemptAt = now.adding(delay)
+        next.lastError = "\(state.change?.progress ?? "change"): \(reason); retrying in \(DurationText.format(delay))"
+        return next
+    }
+
+    /// From this instant a look proves whether a step sent at `sentAt` was carried out: a settle
+    /// period after the last instant its request could have reached DigitalOcean.
+    public func actionSettleDeadline(sentAt: Date) -> Date {
+        sentAt.adding(configuration.createSendWindow + configuration.createRequestTimeout + configuration.settlePeriod)
+    }
+
+    // MARK: Facts
+
+    /// Whether the step's effect is what the droplet shows.
+    static func holds(_ step: DropletActionKind, on droplet: ObservedDroplet) -> Bool {
+        switch step {
+        case .rename(let name): droplet.name == name
+        case .powerOff: droplet.status == .off
+        case .resize(let size, _): droplet.size == size
+        case .powerOn: droplet.status == .active
+        }
+    }
+
+    /// Whether DigitalOcean takes the step in the droplet's present state.
+    private static func canTake(_ step: DropletActionKind, droplet: ObservedDroplet) -> Bool {
+        switch step {
+        case .rename: droplet.status == .active || droplet.status == .off
+        case .powerOff: droplet.status == .active
+        case .resize, .powerOn: droplet.status == .off
+        }
+    }
+
+    /// A name or size changed at DigitalOcean (not by this daemon) under a row that matched the
+    /// droplet when it was last seen: held as drift, not undone, until the row asks for something
+    /// else (or an operator clears `refused_change`). A row never seen matching its droplet (a
+    /// droplet adopted with another name) is the operator's wish, and applied.
+    private static func outOfBand(row: ServerRecord, before: DropletFacts?, droplet: ObservedDroplet) -> RefusedChange?
+    {
+        guard let before else { return nil }
+        if before.name == row.name, droplet.name != row.name {
+            return RefusedChange(
+                column: "name",
+                value: row.name,
+                reason:
+                    "the droplet was renamed \(droplet.name) at DigitalOcean, not by this daemon, which does not undo it"
+            )
+        }
+        if let size = droplet.size, before.size == row.size, size != row.size {
+            return RefusedChange(
+                column: "size",
+                value: row.size,
+                reason: "the droplet was resized to \(size) at DigitalOcean, not by this daemon, which does not undo it"
+            )
+        }
+        return nil
+    }
+
+    private static func refuses(_ refused: RefusedChange?, column: String, value: String) -> Bool {
+        refused.map { $0.column == column && $0.value == value } ?? false
+    }
+
+    /// A refusal stands while the row still asks for the refused value and the droplet lacks it.
+    private static func stands(_ refused: RefusedChange, row: ServerRecord, droplet: ObservedDroplet) -> Bool {
+        switch refused.column {
+        case "name": row.name == refused.value && droplet.name != refused.value
+        case "size": row.size == refused.value && droplet.size != refused.value
+        default: false
+        }
+    }
+
+    /// What differs and is not being changed, in words that say what to do; nil when nothing.
+    static func drift(
+        of row: ServerRecord,
+        droplet: ObservedDroplet,
+        change: LiveChange?,
+        refused: RefusedChange?,
+        policy: LiveChangePolicy
+    ) -> String? {
+        var items: [String] = []
+        let applying = change?.failure == nil ? change?.goal : nil
+        if row.name != droplet.name, applying != .rename(to: row.name) {
+            if refuses(refused, column: "name", value: row.name), let refused {
+                items.append(
+                    "name: the row asks \(row.name), the droplet is named \(droplet.name); \(refused.reason). Set the row's name to \(droplet.name) to keep it, or clear refused_change to have it renamed \(row.name)"
+                )
+            } else {
+                items.append(
+                    "name: the row asks \(row.name), the droplet is named \(droplet.name); it is renamed once the server is up and no other change is in progress"
+                )
+            }
+        }
+        if let size = droplet.size, size != row.size, !Self.isResizing(applying, to: row.size) {
+            if let failure = change?.failure {
+                items.append(
+                    "size: the row asks \(row.size), the droplet is \(size); \(failure): powering the droplet back on"
+                )
+            } else if refuses(refused, column: "size", value: row.size), let refused {
+                items.append(
+                    "size: the row asks \(row.size), the droplet is \(size); \(refused.reason). Set the row's size to \(size) to keep it, or clear refused_change to have it resized to \(row.size)"
+                )
+            } else if policy.resize == .off {
+                items.append(
+                    "size: the row asks \(row.size), the droplet is \(size); resizing powers the server off for about a minute and is off: run the daemon with --resize allow, or set size back to \(size)"
+                )
+            } else {
+                items.append(
+                    "size: the row asks \(row.size), the droplet is \(size); it is resized once the server is active, powered on and no other change is in progress"
+                )
+            }
+        }
+        if let region = droplet.region, region != row.region {
+            items.append(
+                "region: the row asks \(row.region), the droplet is in \(region); a droplet cannot move between regions: set delete_requested_at and insert a new row"
+            )
+        }
+        if let image = droplet.image, image != row.image, droplet.imageID != row.image {
+            items.append(
+                "image: the row asks \(row.image), the droplet runs \(image); the daemon does not rebuild droplets: set delete_requested_at and insert a new row"
+            )
+        }
+        if droplet.status == .off, change == nil {
+            items.append(
+                "power: the droplet was powered off at DigitalOcean, not by this daemon; power it on there (or run the daemon with --powered-off power-on), or set delete_requested_at"
+            )
+        }
+        return items.isEmpty ? nil : items.joined(separator: "; and ")
+    }
+
+    private static func isResizing(_ goal: LiveChange.Goal?, to size: String) -> Bool {
+        if case .resize(size, _)? = goal { return true }
+        return false
+    }
+}
+
+extension LiveChange {
+    /// Moves on to the next step.
+    mutating func completeStep() {
+        stepIndex += 1
+        actionID = nil
+        sentAt = nil
+    }
+
+    /// The change with every step done.
+    var finished: LiveChange {
+        var done = self
+        done.stepIndex = goal.steps.count
+        return done
+    }
+}

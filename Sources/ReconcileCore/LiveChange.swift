@@ -1,0 +1,190 @@
+import Foundation
+
+// Changes to a live row (design.md, "Changes to a live row"): the user columns are the operator's
+// wish, the droplet is the fact. A changed `name` is renamed in place, a changed `size` is resized
+// with the operator's permission, and everything else that differs is drift: shown, audited, never
+// written over the row.
+
+/// What DigitalOcean last showed of a row's droplet, kept beside the row's own columns.
+public struct DropletFacts: Sendable, Hashable {
+    public var name: String
+    /// Nil where DigitalOcean's answer did not say (never compared then).
+    public var region: String?
+    public var size: String?
+    /// The image's slug, or its id where it has no slug.
+    public var image: String?
+
+    public init(name: String, region: String? = nil, size: String? = nil, image: String? = nil) {
+        self.name = name
+        self.region = region
+        self.size = size
+        self.image = image
+    }
+
+    public init(_ droplet: ObservedDroplet) {
+        self.init(name: droplet.name, region: droplet.region, size: droplet.size, image: droplet.image)
+    }
+}
+
+/// One request to change a droplet in place: a step of a `LiveChange`.
+public enum DropletActionKind: Sendable, Hashable {
+    case rename(to: String)
+    case powerOff
+    /// Only while the droplet is off. `disk: false` changes CPU and memory and keeps the disk (the
+    /// droplet can be resized back); `true` grows the disk too, which cannot be undone.
+    case resize(to: String, disk: Bool)
+    case powerOn
+
+    /// DigitalOcean's name for it (`type` in the action's body and answer).
+    public var type: String {
+        switch self {
+        case .rename: "rename"
+        case .powerOff: "power_off"
+        case .resize: "resize"
+        case .powerOn: "power_on"
+        }
+    }
+}
+
+/// A change being made to a live droplet, step by step; each step is one DigitalOcean action,
+/// followed to completion before the next is sent. Stored in the row, so a restarted daemon (or
+/// another replica) carries on where this one stopped.
+public struct LiveChange: Sendable, Hashable {
+    public enum Goal: Sendable, Hashable {
+        case rename(to: String)
+        case resize(to: String, disk: Bool)
+        /// The droplet was powered off out of band and the policy says to power it back on.
+        case powerOn
+
+        /// The steps, in order.
+        public var steps: [DropletActionKind] {
+            switch self {
+            case .rename(let name): [.rename(to: name)]
+            case .resize(let size, let disk): [.powerOff, .resize(to: size, disk: disk), .powerOn]
+            case .powerOn: [.powerOn]
+            }
+        }
+
+        /// The row column it applies, and the value it applies.
+        public var column: (name: String, value: String)? {
+            switch self {
+            case .rename(let name): ("name", name)
+            case .resize(let size, _): ("size", size)
+            case .powerOn: nil
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .rename(let name): "rename to \(name)"
+            case .resize(let size, let disk): "resize to \(size)" + (disk ? " (disk included)" : " (CPU and memory)")
+            case .powerOn: "power on"
+            }
+        }
+    }
+
+    public var goal: Goal
+    /// Which of `goal.steps` is current.
+    public var stepIndex: Int
+    /// The action DigitalOcean accepted for the current step, once its answer was read.
+    public var actionID: Int64?
+    /// When the current step's request was decided and recorded (database clock), just before it
+    /// was sent; nil while it has not been. With no `actionID`, its outcome is unknown: the droplet
+    /// is read again before anything is repeated.
+    public var sentAt: Date?
+    /// Why the change failed, while the droplet is being powered back on after it.
+    public var failure: String?
+
+    public init(goal: Goal, stepIndex: Int = 0, actionID: Int64? = nil, sentAt: Date? = nil, failure: String? = nil) {
+        self.goal = goal
+        self.stepIndex = stepIndex
+        self.actionID = actionID
+        self.sentAt = sentAt
+        self.failure = failure
+    }
+
+    /// The current step.
+    public var step: DropletActionKind {
+        let steps = goal.steps
+        return steps[min(max(stepIndex, 0), steps.count - 1)]
+    }
+
+    /// "resize to s-2vcpu-2gb (CPU and memory), step 2 of 3 (resize)".
+    public var progress: String {
+        let steps = goal.steps
+        let recovering = failure == nil ? "" : ", powering the droplet back on after a failure"
+        return "\(goal.description), step \(stepIndex + 1) of \(steps.count) (\(step.type))\(recovering)"
+    }
+}
+
+/// A value of the row that is not applied while the row asks for it: DigitalOcean refused it, the
+/// change failed, or the droplet was changed at DigitalOcean and the daemon does not undo that.
+public struct RefusedChange: Sendable, Hashable {
+    /// `name` or `size`.
+    public var column: String
+    /// The value the row asked for.
+    public var value: String
+    public var reason: String
+
+    public init(column: String, value: String, reason: String) {
+        self.column = column
+        self.value = value
+        self.reason = reason
+    }
+}
+
+/// What the operator allows the daemon to do to a live droplet.
+public struct LiveChangePolicy: Sendable, Hashable {
+    public enum Resize: String, Sendable, Hashable, CaseIterable {
+        /// A changed size is reported as drift (the default).
+        case off
+        /// Power off, resize CPU and memory (the disk is kept, so it can be undone), power on.
+        case allow
+        /// As `allow`, and grow the disk too: irreversible, so it needs its own opt-in.
+        case allowDisk = "allow-disk"
+    }
+
+    public var resize: Resize
+    /// Power a droplet that was powered off out of band back on, rather than report it.
+    public var powerOnWhenOff: Bool
+
+    public init(resize: Resize = .off, powerOnWhenOff: Bool = false) {
+        self.resize = resize
+        self.powerOnWhenOff = powerOnWhenOff
+    }
+}
+
+/// How an action the daemon sent for a live change turned out, as DigitalOcean reports it.
+public enum ActionProgress: Sendable, Hashable {
+    case inProgress
+    case completed
+    case errored
+}
+
+/// The droplet action a decision asks the loop to send.
+public struct DropletActionOrder: Sendable, Hashable {
+    public var rowID: UUID
+    public var dropletID: Int64
+    public var kind: DropletActionKind
+
+    public init(rowID: UUID, dropletID: Int64, kind: DropletActionKind) {
+        self.rowID = rowID
+        self.dropletID = dropletID
+        self.kind = kind
+    }
+}
+
+/// What came of sending one droplet action.
+public enum ActionOutcome: Sendable, Hashable {
+    /// DigitalOcean accepted it; its progress is followed by id.
+    case accepted(actionID: Int64)
+    /// Refused as asked (a 422 such as an invalid name or a size DigitalOcean will not resize to).
+    case refused(reason: String)
+    /// Refused without effect (429, 5xx before it was carried out, the droplet busy with another
+    /// action): retry after the row's backoff.
+    case transient(reason: String, retryAfter: Duration?)
+    /// No answer (a timeout, a lost connection, a 5xx after sending): it may have been carried out.
+    case unknown(reason: String)
+    /// Not sent after all (leadership lapsed, the intent grew stale).
+    case withdrawn(reason: String)
+}

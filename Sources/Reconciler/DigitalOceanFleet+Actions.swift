@@ -1,0 +1,56 @@
+import DigitalOcean
+import Foundation
+import ReconcileCore
+
+// Droplet actions (rename, power off, resize, power on) over the DigitalOcean API client.
+
+extension DigitalOceanFleet {
+    public func problem(with action: DropletActionOrder) -> String? {
+        Self.problem(with: action)
+    }
+
+    /// The client's own validation of the request an action makes: nil when it may be sent.
+    public static func problem(with action: DropletActionOrder) -> String? {
+        do {
+            try Self.request(for: action.kind).validate()
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
+    public func perform(_ action: DropletActionOrder, gate: SendGate) async throws -> AcceptedAction {
+        do {
+            let accepted = try await client.performDropletAction(
+                dropletID: action.dropletID,
+                Self.request(for: action.kind),
+                gate: gate
+            )
+            return AcceptedAction(actionID: accepted.action.id, requestID: accepted.requestID)
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    public func progress(ofAction id: Int64) async throws -> ActionProgress {
+        do {
+            let action = try await client.action(id: id)
+            switch action.status {
+            case .completed: return .completed
+            case .errored: return .errored
+            default: return .inProgress
+            }
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    static func request(for kind: DropletActionKind) -> DropletActionRequest {
+        switch kind {
+        case .rename(let name): .rename(name: name)
+        case .powerOff: .powerOff
+        case .resize(let size, let disk): .resize(size: size, disk: disk)
+        case .powerOn: .powerOn
+        }
+    }
+}
