@@ -32,6 +32,10 @@ public struct ReconcilerConfiguration: Sendable {
 public struct PassSummary: Sendable, Hashable {
     public var counts: [ServerStatus: Int]
     public var orphans: Int
+    /// Live rows whose droplet differs from them in a way the daemon does not change.
+    public var drifted: Int
+    /// Live rows with a rename or resize in progress.
+    public var changing: Int
     public var waitingOnCloud: Bool
     public var nextWakeUp: Date?
     /// The most recent row error, for the one-line status.
@@ -40,12 +44,16 @@ public struct PassSummary: Sendable, Hashable {
     public init(
         counts: [ServerStatus: Int] = [:],
         orphans: Int = 0,
+        drifted: Int = 0,
+        changing: Int = 0,
         waitingOnCloud: Bool = false,
         nextWakeUp: Date? = nil,
         lastError: String? = nil
     ) {
         self.counts = counts
         self.orphans = orphans
+        self.drifted = drifted
+        self.changing = changing
         self.waitingOnCloud = waitingOnCloud
         self.nextWakeUp = nextWakeUp
         self.lastError = lastError
@@ -60,6 +68,8 @@ public struct PassSummary: Sendable, Hashable {
         var line =
             (parts.isEmpty ? "no servers" : parts.joined(separator: ", ")) + "; \(orphans) orphan"
             + (orphans == 1 ? "" : "s")
+        if drifted > 0 { line += ", \(drifted) drifted" }
+        if changing > 0 { line += ", \(changing) changing" }
         if let lastError { line += "; last error: \(lastError)" }
         return line
     }
@@ -589,9 +599,15 @@ public actor FleetReconciler {
         var counts: [ServerStatus: Int] = [:]
         var lastError: String?
         var lastErrorAt = Date.distantPast
+        var drifted = 0
+        var changing = 0
         for row in rows {
             let state = finalStates[row.id] ?? row.state
             counts[state.status, default: 0] += 1
+            if state.status != .deleted {
+                if state.drift != nil { drifted += 1 }
+                if state.change != nil { changing += 1 }
+            }
             if state.status != .deleted, let error = state.lastError, row.createdAt >= lastErrorAt {
                 lastError = error
                 lastErrorAt = row.createdAt
@@ -608,6 +624,8 @@ public actor FleetReconciler {
         return PassSummary(
             counts: counts,
             orphans: orphans.count,
+            drifted: drifted,
+            changing: changing,
             waitingOnCloud: plan.waitingOnCloud,
             nextWakeUp: wakeUp,
             lastError: lastError

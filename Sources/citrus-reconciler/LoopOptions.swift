@@ -55,6 +55,22 @@ struct LoopOptions: ParsableArguments {
     )
     var maxConcurrentCalls: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "A row whose size changed: off reports it as drift; allow powers the droplet off, resizes CPU and memory (the disk is kept, so it can be undone) and powers it on, about a minute of downtime; allow-disk grows the disk too, which cannot be undone (env CITRUS_RESIZE; default off).",
+            valueName: "permission"
+        )
+    )
+    var resize: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A droplet powered off at DigitalOcean, not by this daemon: report it as drift, or power-on (env CITRUS_POWERED_OFF; default report).",
+            valueName: "policy"
+        )
+    )
+    var poweredOff: String?
+
     func configuration(environment: [String: String]) throws(ConfigurationError) -> ReconcilerConfiguration {
         var configuration = ReconcilerConfiguration()
         func duration(
@@ -86,6 +102,19 @@ struct LoopOptions: ParsableArguments {
         case "delete": configuration.decision.orphanPolicy = .delete(grace: grace)
         case let other:
             throw ConfigurationError("--orphans \"\(other)\" is not a policy; use report (the default) or delete")
+        }
+        let resize = resize ?? environment["CITRUS_RESIZE"] ?? "off"
+        guard let permission = LiveChangePolicy.Resize(rawValue: resize) else {
+            throw ConfigurationError(
+                "--resize \"\(resize)\" is not a permission; use off (the default), allow (CPU and memory) or allow-disk (the disk too, irreversible)"
+            )
+        }
+        configuration.decision.liveChanges.resize = permission
+        switch poweredOff ?? environment["CITRUS_POWERED_OFF"] ?? "report" {
+        case "report": configuration.decision.liveChanges.powerOnWhenOff = false
+        case "power-on": configuration.decision.liveChanges.powerOnWhenOff = true
+        case let other:
+            throw ConfigurationError("--powered-off \"\(other)\" is not a policy; use report (the default) or power-on")
         }
         if let n = try ConfigurationError.wholeNumber(
             "max-concurrent-calls",
