@@ -2,7 +2,8 @@
 # Runs citrus-reconciler locally against a throwaway Postgres, the bundled DigitalOcean simulator
 # and the Engine Hub stand-in, and shows the platform's whole flow: rows go creating → provisioning
 # → initializing (droplet up, cloud-init installing the agent) → active (the agent connected to the
-# hub); then one agent is dropped by the hub → unreachable → active again. Ctrl-C stops everything
+# hub); then one agent is dropped by the hub → unreachable → active again; one row is renamed in
+# place and another moved to a region it cannot move to (drift). Ctrl-C stops everything
 # and removes what it made. Nothing leaves 127.0.0.1.
 #
 #   bash scripts/demo.sh              # build, start, insert 5 rows, show the flow, then watch
@@ -125,6 +126,26 @@ show
 echo; echo "demo-1 is unreachable; the hub lets its agent back in after 20 s"
 wait_for "SELECT status = 'active' FROM servers WHERE name = 'demo-1'" 60
 show
+
+step "renaming demo-2 in place, and moving demo-3 to another region (which cannot be done in place)"
+UPDATED_AT=$(sql "UPDATE servers SET name = 'demo-2-renamed' WHERE name = 'demo-2' RETURNING clock_timestamp()")
+sql "UPDATE servers SET region = 'nyc3' WHERE name = 'demo-3'" >/dev/null
+wait_for "SELECT droplet_name = 'demo-2-renamed' AND change_goal IS NULL FROM servers WHERE name = 'demo-2-renamed'" 60
+wait_for "SELECT drift IS NOT NULL FROM servers WHERE name = 'demo-3'" 60
+show
+echo
+sql "SELECT 'UPDATE → droplet renamed and recorded: ' || to_char(extract(epoch FROM e.created_at - '$UPDATED_AT'::timestamptz), 'FM990.0') || ' s'
+     FROM server_events e JOIN servers s ON s.id = e.server_id
+     WHERE s.name = 'demo-2-renamed' AND e.kind = 'change_completed' ORDER BY e.id LIMIT 1"
+echo "demo-2-renamed's rename (server_events):"
+sql "SELECT to_char(e.created_at, 'HH24:MI:SS') || '  ' || e.kind || '  ' || e.message FROM server_events e
+     JOIN servers s ON s.id = e.server_id WHERE s.name = 'demo-2-renamed' AND e.kind LIKE ANY (ARRAY['action_%', 'change_%'])
+     ORDER BY e.id" | cut -c1-220
+echo
+echo "what plan says (demo-3's region is drift: the row keeps its status and says what to do):"
+"$BIN/citrus-reconciler" plan --database-url "$DATABASE_URL" --digitalocean-url "$SIM_URL" \
+    --digitalocean-token-file "$WORK/token" 2>/dev/null | cut -c1-220
+
 echo
 echo "demo-1's story (server_events):"
 sql "SELECT to_char(e.created_at, 'HH24:MI:SS') || '  ' || e.kind || '  ' || e.message FROM server_events e
