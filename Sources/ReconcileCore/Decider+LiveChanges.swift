@@ -120,10 +120,13 @@ extension Decider {
                     return nil
                 }
                 change = next
+            case .unknown?:
+                change.actionID = nil
             case .inProgress?, nil:
                 return nil
             }
-        } else if let sentAt = change.sentAt {
+        }
+        if change.actionID == nil, let sentAt = change.sentAt {
             // Sent, and no answer read: only the droplet says whether it was carried out.
             if Self.holds(change.step, on: droplet) {
                 change.completeStep()

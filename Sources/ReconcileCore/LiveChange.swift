@@ -159,6 +159,9 @@ public enum ActionProgress: Sendable, Hashable {
     case inProgress
     case completed
     case errored
+    /// DigitalOcean does not know the action (404): its outcome is settled by reading the droplet,
+    /// as for a step whose answer was lost.
+    case unknown
 }
 
 /// The droplet action a decision asks the loop to send.

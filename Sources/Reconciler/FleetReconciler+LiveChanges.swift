@@ -290,6 +290,10 @@ extension FleetReconciler {
                     let progress = try await cloud.progress(ofAction: actionID)
                     observation.actions[actionID] = progress
                     readDroplet = progress != .inProgress
+                } catch let failure as CloudFailure where failure.kind == .permanent {
+                    // Unknown to DigitalOcean: the droplet itself says what became of the step.
+                    observation.actions[actionID] = .unknown
+                    readDroplet = true
                 } catch {
                     logger.debug("progress of action \(actionID) could not be read; deciding without it: \(error)")
                 }

@@ -28,6 +28,12 @@ extension SimulatedDigitalOcean {
         if droplet.identity == nil || !droplet.tags.contains(FleetTags.fleet) {
             world.violation("\(who) sent \(kind.type) to droplet \(dropletID), which no row of the fleet keeps")
         }
+        // A step is never repeated while it may still be in progress: a lost answer is settled by
+        // reading the droplet, not by sending the step again.
+        if actions.values.contains(where: { $0.dropletID == dropletID && $0.kind == kind && $0.progress == .inProgress }
+        ) {
+            world.violation("\(who) sent \(kind.type) to droplet \(dropletID) while the same action was in progress")
+        }
         guard !droplet.locked, world.time.now >= droplet.activeAt else { return .failure(.busy) }
         switch kind {
         case .powerOff where droplet.poweredOff: return .failure(.refused("Droplet is already powered off."))

@@ -138,6 +138,21 @@ struct LiveChangeTests {
         #expect(Self.sent(again).map(\.order.kind) == [.rename(to: "web-1-renamed")])
     }
 
+    @Test("an action DigitalOcean no longer knows (404) is settled by the droplet, as a lost answer is")
+    func unknownAction() throws {
+        let change = LiveChange(goal: .rename(to: "web-1-renamed"), actionID: 555, sentAt: seconds(-20))
+        let r = Self.live(name: "web-1-renamed", change: change)
+        var renamed = observe([Self.fleetDroplet(name: "web-1-renamed")])
+        renamed.actions[555] = .unknown
+        #expect(try #require(decide([r], renamed).written(r)).change == nil)
+
+        var notYet = observe([Self.fleetDroplet()])
+        notYet.actions[555] = .unknown
+        let plan = decide([r], notYet)
+        #expect(Self.sent(plan).isEmpty, "not resent before the settle deadline")
+        #expect(plan.nextWakeUp == Decider().actionSettleDeadline(sentAt: seconds(-20)))
+    }
+
     @Test("a rename DigitalOcean refuses is recorded, becomes drift, and is not sent again until the name changes")
     func renameRefused() throws {
         let decider = Decider()
