@@ -119,7 +119,7 @@ extension SimulatedAccount {
         // Faults that happen after the droplets exist.
         if rng.chance(faults.createResponseLostProbability) { return .drop }
         if rng.chance(faults.createServerErrorProbability) {
-            return .respond(error(500, "server_error", "Unexpected server-side error", context))
+            return .respond(serverError(context))
         }
         let actions = JSONValue.array(
             created.map { droplet in

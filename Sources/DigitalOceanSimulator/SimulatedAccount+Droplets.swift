@@ -1,7 +1,27 @@
 import Foundation
 
-/// `GET /v2/droplets`, `DELETE /v2/droplets?tag_name=`.
+/// `GET /v2/droplets`, `GET /v2/droplets/{id}`, `DELETE /v2/droplets/{id}`, `DELETE /v2/droplets?tag_name=`.
 extension SimulatedAccount {
+    func read(dropletID: Int64?, now: Date, _ context: ResponseContext) -> SimulatedDigitalOcean.Response {
+        guard let id = dropletID, let droplet = droplets[id], droplet.apiStatus(at: now) != nil else {
+            return notFound(context)
+        }
+        return json(200, ["droplet": render(droplet, now: now)], context)
+    }
+
+    mutating func delete(dropletID: Int64?, now: Date, _ context: ResponseContext) -> SimulatedDigitalOcean.Response {
+        guard let id = dropletID, var droplet = droplets[id], droplet.apiStatus(at: now) != nil,
+            droplet.deleteRequestedAt == nil
+        else {
+            return notFound(context)
+        }
+        droplet.deleteRequestedAt = now
+        droplet.deletedAt = now.addingTimeInterval(deleteSeconds)
+        droplets[id] = droplet
+        dirty = true
+        return noContent(context)
+    }
+
     mutating func list(
         query: [(String, String)],
         now: Date,

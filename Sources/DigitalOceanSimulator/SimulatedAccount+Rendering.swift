@@ -125,6 +125,10 @@ extension SimulatedAccount {
         )
     }
 
+    func serverError(_ context: ResponseContext) -> SimulatedDigitalOcean.Response {
+        error(500, "server_error", "Unexpected server-side error", context)
+    }
+
     func notFound(_ context: ResponseContext) -> SimulatedDigitalOcean.Response {
         error(404, "not_found", "The resource you were accessing could not be found.", context)
     }
@@ -136,26 +140,6 @@ extension SimulatedAccount {
             headers: [("content-type", "application/json; charset=utf-8")],
             body: []
         )
-    }
-
-    // MARK: - Helpers
-
-    /// A POST body as the request log keeps it: JSON with the value of `user_data` replaced by a
-    /// note of its size, or nil when the body is not JSON (it might be anything; only its size is
-    /// kept). Never the text of `user_data`.
-    static func loggedBody(_ body: [UInt8]) -> String? {
-        guard !body.isEmpty, let document = try? JSONValue.parse(body) else { return nil }
-        var logged = document
-        if case .object(let pairs) = document {
-            logged = .object(
-                pairs.map { key, value in
-                    guard key == "user_data", !value.isNull else { return (key, value) }
-                    let size = value.stringValue.map { $0.utf8.count } ?? value.serialized().count
-                    return (key, .string("<present, \(size) bytes>"))
-                }
-            )
-        }
-        return String(decoding: logged.serialized().prefix(65 * 1024), as: UTF8.self)
     }
 
     static func timestamp(_ date: Date) -> String {

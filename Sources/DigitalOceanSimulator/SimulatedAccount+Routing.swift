@@ -68,43 +68,23 @@ extension SimulatedAccount {
         now: Date,
         context: inout ResponseContext
     ) -> APIResult {
-        // 1. Authentication: no rate-limit accounting for unknown tokens.
-        guard let token = Self.bearerToken(request.header("authorization")), tokens.contains(token) else {
+        // Unknown tokens are refused before any rate-limit accounting.
+        guard let token = authenticatedToken(request) else {
             context.rateHeaders = rateHeaders(window: TokenWindow(), now: now)
             return .respond(error(401, "unauthorized", "Unable to authenticate you", context))
         }
-        // 2. Rate limits, per token, sliding windows. Rejected requests are not counted.
-        var window = windows[token] ?? TokenWindow()
-        let nowSeconds = now.timeIntervalSince1970
-        window.prune(now: nowSeconds, limits: rateLimits)
-        if window.inHour >= rateLimits.perHour {
-            context.rateHeaders = rateHeaders(window: window, now: now)
-            windows[token] = window
-            return .respond(error(429, "too_many_requests", "API rate limit exceeded.", context))
-        }
-        if window.inMinute >= rateLimits.perMinute {
-            context.rateHeaders = rateHeaders(window: window, now: now)
-            let oldest = window.oldestInMinute ?? nowSeconds
-            let retryAfter = max(1, Int((oldest + rateLimits.minuteWindowSeconds - nowSeconds).rounded(.up)))
-            windows[token] = window
-            var response = error(429, "too_many_requests", "API rate limit exceeded.", context)
-            response.headers.append(("retry-after", String(retryAfter)))
-            return .respond(response)
-        }
-        window.times.append(nowSeconds)
-        windows[token] = window
-        context.rateHeaders = rateHeaders(window: window, now: now)
+        if let refusal = count(token: token, now: now, context: &context) { return .respond(refusal) }
+        if let fault = requestFault(context) { return .respond(fault) }
+        return route(request, path: path, query: query, now: now, context: context)
+    }
 
-        // 3. Faults that happen before anything is done.
-        if faults.failNextRequests > 0 {
-            faults.failNextRequests -= 1
-            return .respond(error(500, "server_error", "Unexpected server-side error", context))
-        }
-        if rng.chance(faults.serverErrorProbability) {
-            return .respond(error(500, "server_error", "Unexpected server-side error", context))
-        }
-
-        // 4. Routes.
+    mutating func route(
+        _ request: SimulatedDigitalOcean.Request,
+        path: String,
+        query: [(String, String)],
+        now: Date,
+        context: ResponseContext
+    ) -> APIResult {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         switch (request.method, parts.count) {
         case ("GET", 2) where parts == ["v2", "droplets"]:
@@ -114,26 +94,13 @@ extension SimulatedAccount {
         case ("DELETE", 2) where parts == ["v2", "droplets"]:
             return .respond(deleteByTag(query: query, now: now, context))
         case ("GET", 3) where parts[0] == "v2" && parts[1] == "droplets":
-            guard let id = Int64(parts[2]), let droplet = droplets[id], droplet.apiStatus(at: now) != nil else {
-                return .respond(notFound(context))
-            }
-            return .respond(json(200, ["droplet": render(droplet, now: now)], context))
+            return .respond(read(dropletID: Int64(parts[2]), now: now, context))
         case ("DELETE", 3) where parts[0] == "v2" && parts[1] == "droplets":
-            guard let id = Int64(parts[2]), var droplet = droplets[id], droplet.apiStatus(at: now) != nil,
-                droplet.deleteRequestedAt == nil
-            else {
-                return .respond(notFound(context))
-            }
-            droplet.deleteRequestedAt = now
-            droplet.deletedAt = now.addingTimeInterval(deleteSeconds)
-            droplets[id] = droplet
-            dirty = true
-            return .respond(noContent(context))
+            return .respond(delete(dropletID: Int64(parts[2]), now: now, context))
         default:
             return .respond(notFound(context))
         }
     }
-
 
     // MARK: - Helpers
 

@@ -1,4 +1,5 @@
 import Foundation
+import Timekeeping
 
 /// The simulated account: droplets, accepted tokens, rate windows, faults and the request log, and
 /// the API's behaviour over them. A value, always used under ``SimulatedDigitalOcean``'s lock.
@@ -33,8 +34,8 @@ struct SimulatedAccount: Sendable {
 
     init(configuration: SimulatorConfiguration) {
         tokens = configuration.tokens
-        bootSeconds = configuration.bootTime.seconds
-        deleteSeconds = configuration.deleteTime.seconds
+        bootSeconds = configuration.bootTime.timeInterval
+        deleteSeconds = configuration.deleteTime.timeInterval
         faults = configuration.faults
         rateLimits = configuration.rateLimits
         requestLogLimit = max(1, configuration.requestLogLimit)

@@ -43,11 +43,11 @@ public final class SimulatedDigitalOcean: Sendable {
         case dropConnection(delay: Duration)
     }
 
-    private let state: Mutex<State>
+    private let state: Mutex<SimulatedAccount>
     private let persistence: Persistence?
 
     public init(configuration: SimulatorConfiguration = SimulatorConfiguration()) throws {
-        var state = State(configuration: configuration)
+        var state = SimulatedAccount(configuration: configuration)
         if let directory = configuration.stateDirectory {
             let persistence = try Persistence(directory: directory)
             if let saved = try persistence.load() { state.restore(saved) }

@@ -182,7 +182,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 if delay <= .zero {
                     write(context: context, response: response, keepAlive: keepAlive)
                 } else {
-                    context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+                    context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
                         self.write(context: context, response: response, keepAlive: keepAlive)
                     }
                 }
@@ -190,7 +190,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 if delay <= .zero {
                     context.close(promise: nil)
                 } else {
-                    context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+                    context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
                         context.close(promise: nil)
                     }
                 }
@@ -226,12 +226,5 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 context.close(promise: nil)
             }
         }
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let c = components
-        return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
     }
 }

@@ -18,7 +18,7 @@ import Foundation
 ///
 /// A POST, PUT or PATCH must say `Content-Type: application/json` (415 otherwise), so a web page
 /// the operator visits cannot drive the simulator with a cross-site form post.
-extension State {
+extension SimulatedAccount {
     mutating func admin(
         _ request: SimulatedDigitalOcean.Request,
         path: String,
@@ -134,7 +134,7 @@ extension State {
     }
 }
 
-extension State {
+extension SimulatedAccount {
     /// Whether a Content-Type names JSON (`application/json`, parameters allowed).
     static func isJSON(_ contentType: String?) -> Bool {
         guard let contentType else { return false }
