@@ -8,15 +8,21 @@ import Timekeeping
 
 /// Turns the `servers` table's NOTIFYs into wake-ups of the loop. Notifications are a hint, never
 /// the only source of truth: when the listening session is re-established, anything sent in
-/// between is lost, so the loop is asked for a full resync.
+/// between is lost, so the loop is asked for a full resync. Ends on graceful shutdown or
+/// cancellation, while listening or while waiting to try again.
 public struct NotificationService: Service {
+    /// How attempts to LISTEN are spaced while the database is not there.
+    public static let backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
+
     let connectionString: String?
     let wake: WakeSignal
+    let clock: any DaemonClock
     let logger: Logger
 
-    public init(connectionString: String?, wake: WakeSignal, logger: Logger) {
+    public init(connectionString: String?, wake: WakeSignal, clock: any DaemonClock = SystemClock(), logger: Logger) {
         self.connectionString = connectionString
         self.wake = wake
+        self.clock = clock
         self.logger = logger
     }
 
@@ -32,9 +38,14 @@ public struct NotificationService: Service {
                 )
             } catch {
                 failures += 1
-                let delay = Backoff(initial: .milliseconds(500), maximum: .seconds(30)).delay(failures: failures)
+                let delay = Self.backoff.delay(failures: failures)
                 logger.warning("cannot LISTEN for row changes yet; retrying in \(DurationText.format(delay)): \(error)")
-                try? await Task.sleep(for: delay)
+                let clock = self.clock
+                do {
+                    try await cancelWhenGracefulShutdown { try await clock.sleep(for: delay) }
+                } catch {
+                    return
+                }
                 continue
             }
             failures = 0

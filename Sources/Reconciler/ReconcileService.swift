@@ -33,8 +33,10 @@ public struct ReconcileHooks: Sendable {
 }
 
 /// The daemon's loop as a `Service`: a full pass, then wait for a NOTIFY, a backoff or settle
-/// deadline, or the (fast or resync) interval; repeat until graceful shutdown. Shutdown never
-/// interrupts a pass: requests in flight finish and their results are written first.
+/// deadline, or the (fast or resync) interval; repeat until graceful shutdown or cancellation.
+/// Graceful shutdown never interrupts a pass: requests in flight finish and their results are
+/// written first. Cancellation ends every wait at once (and the pass's requests with it); either
+/// way leadership is given up before `run` returns.
 public struct ReconcileService: Service {
     let reconciler: FleetReconciler
     /// Nil: this replica acts alone (tests, tools). Otherwise it acts only while it leads.
@@ -77,17 +79,21 @@ public struct ReconcileService: Service {
     public func run() async throws {
         let wake = self.wake
         let hooks = self.hooks
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await loop() }
-                if leadership != nil { group.addTask { await keepLease() } }
-                // The loop ends on shutdown or cancellation; the lease keeper goes with it.
-                try await group.next()
-                group.cancelAll()
+        do {
+            try await withGracefulShutdownHandler {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await loop() }
+                    if leadership != nil { group.addTask { await keepLease() } }
+                    // The loop ends on shutdown or cancellation; the lease keeper goes with it.
+                    try await group.next()
+                    group.cancelAll()
+                }
+            } onGracefulShutdown: {
+                hooks.stopping()
+                wake.shutdown()
             }
-        } onGracefulShutdown: {
-            hooks.stopping()
-            wake.shutdown()
+        } catch is CancellationError {
+            logger.info("reconcile loop cancelled")
         }
         await leadership?.resign()
         ReconcilerMetrics.leading(false)
@@ -134,7 +140,7 @@ public struct ReconcileService: Service {
                         hooks.standingBy()
                         // Short enough for a quick takeover and a prompt shutdown; NOTIFYs are
                         // the leader's business, so they do not wake a standby.
-                        try? await clock.sleep(for: configuration.standbyPollInterval)
+                        try await clock.sleep(for: configuration.standbyPollInterval)
                         _ = wake.take()
                         continue
                     }
@@ -220,15 +226,16 @@ public struct ReconcileService: Service {
     }
 
     /// Waits up to `delay`, running quick passes for NOTIFYs about new rows; returns early when a
-    /// full pass is due (a NOTIFY about anything else, a resync request, or shutdown).
+    /// full pass is due (a NOTIFY about anything else, a resync request, or shutdown). Throws
+    /// `CancellationError` when cancelled.
     private func waitBetweenPasses(_ delay: Duration, quickPasses: Bool) async throws {
         var deadline = clock.uptime() + delay
-        while clock.uptime() < deadline && !Task.isCancelled {
+        while clock.uptime() < deadline {
             hooks.progress()
             let slice = min(deadline - clock.uptime(), heartbeat)
-            guard await wake.wait(for: slice) else { continue }
+            guard try await wake.wait(for: slice) else { continue }
             if wake.isShuttingDown || !quickPasses { return }
-            try? await clock.sleep(for: configuration.debounce)  // gather a burst of inserts into one pass
+            try await clock.sleep(for: configuration.debounce)  // gather a burst of inserts into one pass
             let pending = wake.take()
             if pending.resync { return }
             do {

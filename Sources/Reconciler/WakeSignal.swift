@@ -52,7 +52,11 @@ public final class WakeSignal: Sendable {
 
     /// Waits until something arrives, shutdown begins, or `duration` passes. Returns true when
     /// there is news (pending rows or shutdown).
-    public func wait(for duration: Duration) async -> Bool {
+    ///
+    /// Throws `CancellationError` when the waiting task is cancelled, before or during the wait:
+    /// a cancelled wait returns at once, and "no news" would send a caller round its loop again.
+    public func wait(for duration: Duration) async throws(CancellationError) -> Bool {
+        if Task.isCancelled { throw CancellationError() }
         if state.withLock({ $0.hasNews }) { return true }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForNews() }
@@ -60,6 +64,7 @@ public final class WakeSignal: Sendable {
             await group.next()
             group.cancelAll()
         }
+        if Task.isCancelled { throw CancellationError() }
         return state.withLock { $0.hasNews }
     }
 

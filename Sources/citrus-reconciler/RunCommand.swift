@@ -3,6 +3,7 @@ import CProcessHardening
 import DigitalOcean
 import Foundation
 import Logging
+import MetricsEndpoint
 import Postgres
 import ReconcileCore
 import Reconciler
@@ -77,7 +78,10 @@ struct Run: AsyncParsableCommand {
 
         let budget = RateBudget(configuration: settings.rates, clock: clock)
         let metricsService = settings.metrics.map {
-            MetricsService.bootstrap(address: $0, budget: budget, logger: logger)
+            MetricsService.bootstrap(address: $0, logger: logger) {
+                ReconcilerMetrics.refresh()
+                await budget.publishMetrics()
+            }
         }
         var clientConfiguration = DigitalOceanClient.Configuration(
             token: settings.token,
@@ -180,7 +184,14 @@ struct Run: AsyncParsableCommand {
                         service: SequentialService(startup, SequentialService(transportCheck, reconcile)),
                         successTerminationBehavior: .gracefullyShutdownGroup
                     ),
-                    .init(service: NotificationService(connectionString: databaseURL, wake: wake, logger: logger)),
+                    .init(
+                        service: NotificationService(
+                            connectionString: databaseURL,
+                            wake: wake,
+                            clock: clock,
+                            logger: logger
+                        )
+                    ),
                     .init(service: watchdog),
                     .init(service: reload),
                 ] + (metricsService.map { [.init(service: $0)] } ?? []),
@@ -194,6 +205,9 @@ struct Run: AsyncParsableCommand {
             try? await client.shutdown()
             throw error.report(command: "run")
         } catch let error as StartupError {
+            try? await client.shutdown()
+            throw ConfigurationError(error.description).report(command: "run")
+        } catch let error as MetricsEndpointError {
             try? await client.shutdown()
             throw ConfigurationError(error.description).report(command: "run")
         } catch {

@@ -1,3 +1,4 @@
+import CitrusTestKit
 import Logging
 import ServiceLifecycle
 import ServiceLifecycleTestKit
@@ -68,5 +69,28 @@ struct WatchdogTests {
             }
         }
         #expect(pings.value == 0)
+    }
+
+    @Test("cancelling its task ends the watchdog while it waits to ping, without another wait", .timeLimit(.minutes(1)))
+    func endsWhenCancelled() async throws {
+        let clock = ManualClock()
+        let pings = Pings()
+        let watchdog = SystemdWatchdog(interval: .seconds(30), clock: clock, logger: Logger(label: "test")) {
+            pings.record()
+        }
+        let run = Task { try await watchdog.run() }
+        await clock.waitForSleeps(1)
+        run.cancel()
+        try await run.value
+        #expect(clock.sleepsBegun == 1)
+        #expect(pings.value == 1)
+    }
+
+    @Test("cancelling its task ends a watchdog that has nothing to watch", .timeLimit(.minutes(1)))
+    func endsWhenCancelledWithoutAnInterval() async throws {
+        let watchdog = SystemdWatchdog(interval: nil, logger: Logger(label: "test")) {}
+        let run = Task { try await watchdog.run() }
+        run.cancel()
+        try await run.value
     }
 }

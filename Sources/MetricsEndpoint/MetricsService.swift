@@ -1,4 +1,3 @@
-import DigitalOcean
 import Foundation
 import Logging
 import Metrics
@@ -6,27 +5,47 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Prometheus
-import Reconciler
 import ServiceLifecycle
 import Synchronization
 
 /// The metrics endpoint: a small HTTP/1.1 server (SwiftNIO) answering `GET /metrics` with the
 /// Prometheus text exposition of everything recorded through swift-metrics, and `GET /healthz`
-/// with `200 ok`. It binds when it starts; an address it cannot bind is a configuration error.
-struct MetricsService: Service {
+/// with `200 ok`. It binds when it starts; an address it cannot bind is a ``MetricsEndpointError``
+/// (a configuration error). It ends on graceful shutdown or cancellation, closing the listener
+/// and every connection still open.
+public struct MetricsService: Service {
     let address: MetricsAddress
     let registry: PrometheusCollectorRegistry
     /// Brings time-dependent values (ages, the rate budget) up to date before each export.
     let refresh: @Sendable () async -> Void
     let logger: Logger
     /// Connections served at once; more are closed on arrival (a scraper needs one).
-    var maximumConnections = 16
+    public var maximumConnections = 16
     /// A connection that sends nothing for this long is closed.
-    var idleTimeout: TimeAmount = .seconds(60)
+    public var idleTimeout: TimeAmount = .seconds(60)
+    /// Told the address once it listens (with the port the system chose when 0 was asked for).
+    public var listening: @Sendable (MetricsAddress) -> Void = { _ in }
+
+    /// An endpoint exporting `registry`, which `refresh` brings up to date before each export.
+    public init(
+        address: MetricsAddress,
+        registry: PrometheusCollectorRegistry,
+        logger: Logger,
+        refresh: @escaping @Sendable () async -> Void = {}
+    ) {
+        self.address = address
+        self.registry = registry
+        self.logger = logger
+        self.refresh = refresh
+    }
 
     /// Bootstraps swift-metrics with a Prometheus registry (once per process, before anything is
     /// recorded) and returns the service that exports it.
-    static func bootstrap(address: MetricsAddress, budget: RateBudget, logger: Logger) -> MetricsService {
+    public static func bootstrap(
+        address: MetricsAddress,
+        logger: Logger,
+        refresh: @escaping @Sendable () async -> Void
+    ) -> MetricsService {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         // A pass can wait minutes in the rate budget; an agent has up to --bootstrap-timeout.
@@ -48,20 +67,12 @@ struct MetricsService: Service {
                 "the metrics endpoint listens on \(address), which is not a loopback address: anyone who can reach it can read the fleet's counts"
             )
         }
-        return MetricsService(
-            address: address,
-            registry: registry,
-            refresh: {
-                ReconcilerMetrics.refresh()
-                await budget.publishMetrics()
-            },
-            logger: logger
-        )
+        return MetricsService(address: address, registry: registry, logger: logger, refresh: refresh)
     }
 
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
-    func run() async throws {
+    public func run() async throws {
         let idleTimeout = self.idleTimeout
         let server: NIOAsyncChannel<Connection, Never>
         do {
@@ -78,11 +89,12 @@ struct MetricsService: Service {
                 }
         } catch {
             let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
-            throw ConfigurationError("--metrics-address \(address) cannot be listened on: \(reason)")
+            throw MetricsEndpointError(address: address, reason: reason)
         }
         var bound = address
         if let port = server.channel.localAddress?.port { bound.port = port }  // the real one when 0 was asked for
         logger.notice("serving metrics at http://\(bound)/metrics")
+        listening(bound)
 
         let open = ConnectionCount()
         let maximumConnections = self.maximumConnections
@@ -184,4 +196,13 @@ private final class CloseWhenIdle: ChannelInboundHandler, Sendable {
             context.fireUserInboundEventTriggered(event)
         }
     }
+}
+
+/// The endpoint's address cannot be listened on (in use, not this machine's, not permitted).
+public struct MetricsEndpointError: Error, CustomStringConvertible, Sendable {
+    public var address: MetricsAddress
+    /// The system's words for why.
+    public var reason: String
+
+    public var description: String { "--metrics-address \(address) cannot be listened on: \(reason)" }
 }
