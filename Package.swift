@@ -31,6 +31,15 @@ let package = Package(
         // prctl(2) is variadic in C, so Swift cannot call it: one small C function instead.
         .target(name: "CProcessHardening"),
 
+        // What every executable shares: exit 78 for bad configuration, stderr logging for the tools.
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The version, in one place.
         .target(name: "BuildVersion", swiftSettings: strict),
         // Untrusted text made safe for terminals and logs.
@@ -96,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "citrus-engine-sim",
             dependencies: [
-                "EngineHubSimulator", "Postgres",
+                "EngineHubSimulator", "Postgres", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -155,7 +164,7 @@ let package = Package(
             name: "citrus-reconciler",
             dependencies: [
                 "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore",
-                "Timekeeping", "MetricsEndpoint",
+                "Timekeeping", "MetricsEndpoint", "CommandLineSupport",
                 "CProcessHardening", "BuildVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -167,7 +176,7 @@ let package = Package(
         .executableTarget(
             name: "citrus-do-sim",
             dependencies: [
-                "DigitalOceanSimulator",
+                "DigitalOceanSimulator", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -252,6 +261,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation"], swiftSettings: strict),
+        .testTarget(name: "CommandLineSupportTests", dependencies: ["CommandLineSupport"], swiftSettings: strict),
         .testTarget(
             name: "MetricsEndpointTests",
             dependencies: [

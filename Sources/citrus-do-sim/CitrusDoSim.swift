@@ -1,10 +1,10 @@
 import ArgumentParser
+import CommandLineSupport
 import DigitalOceanSimulator
 import Foundation
 import Logging
 import ServiceLifecycle
 
-@main
 struct CitrusDoSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "citrus-do-sim",
@@ -150,21 +150,12 @@ struct CitrusDoSim: AsyncParsableCommand {
 
     func run() async throws {
         guard allowRemote || Self.isLoopback(host) else {
-            // Bad configuration: one line and EX_CONFIG (78), like citrus-reconciler.
-            FileHandle.standardError.write(
-                Data(
-                    "citrus-do-sim: configuration error: --host \(host) is not a loopback address; its control API (/_sim) has no authentication. Give --allow-remote to listen there anyway\n"
-                        .utf8
-                )
+            throw ConfigurationExit.report(
+                "--host \(host) is not a loopback address; its control API (/_sim) has no authentication. Give --allow-remote to listen there anyway",
+                program: "citrus-do-sim"
             )
-            throw ExitCode(78)
         }
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapStandardErrorLogging(level: logLevel)
         let logger = Logger(label: "citrus-do-sim")
 
         var configuration = SimulatorConfiguration()
@@ -209,4 +200,7 @@ struct CitrusDoSim: AsyncParsableCommand {
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+@main
+enum Main {
+    static func main() async { await CitrusDoSim.mainExitingOnBadConfiguration() }
+}

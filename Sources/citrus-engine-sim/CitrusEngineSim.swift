@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import EngineHubSimulator
 import Foundation
 import Logging
@@ -56,12 +57,7 @@ struct CitrusEngineSim: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() async throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapStandardErrorLogging(level: logLevel)
         let logger = Logger(label: "citrus-engine-sim")
 
         var configuration = EngineHub.Configuration(host: host, port: port)
@@ -97,33 +93,11 @@ struct CitrusEngineSim: AsyncParsableCommand {
 
     /// Prints one line on stderr and returns exit 78 (EX_CONFIG) to throw.
     static func configurationError(_ message: String) -> ExitCode {
-        FileHandle.standardError.write(Data("citrus-engine-sim: configuration error: \(message)\n".utf8))
-        return ExitCode(78)
+        ConfigurationExit.report(message, program: "citrus-engine-sim")
     }
 }
 
 @main
 enum Main {
-    /// Like `CitrusEngineSim.main()`, except that a command line that does not parse is bad
-    /// configuration too: exit 78, not the parser's usual 64.
-    static func main() async {
-        do {
-            var command = try CitrusEngineSim.parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            guard CitrusEngineSim.exitCode(for: error) == .validationFailure else {
-                CitrusEngineSim.exit(withError: error)
-            }
-            let message =
-                CitrusEngineSim.message(for: error).split(separator: "\n").first.map(String.init)
-                ?? "invalid command line"
-            CitrusEngineSim.exit(withError: CitrusEngineSim.configurationError("\(message) (see --help)"))
-        }
-    }
+    static func main() async { await CitrusEngineSim.mainExitingOnBadConfiguration() }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BuildVersion
+import CommandLineSupport
 import Foundation
 
 struct CitrusReconciler: AsyncParsableCommand {
@@ -17,27 +18,5 @@ struct CitrusReconciler: AsyncParsableCommand {
 
 @main
 enum Main {
-    /// Like `CitrusReconciler.main()`, except that a command line that does not parse is bad
-    /// configuration too: exit 78 (which the unit does not restart), not the parser's usual 64.
-    static func main() async {
-        do {
-            var command = try CitrusReconciler.parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            guard CitrusReconciler.exitCode(for: error) == .validationFailure else {
-                CitrusReconciler.exit(withError: error)
-            }
-            let message =
-                CitrusReconciler.message(for: error).split(separator: "\n").first.map(String.init)
-                ?? "invalid command line"
-            FileHandle.standardError.write(
-                Data("citrus-reconciler: configuration error: \(message) (see --help)\n".utf8)
-            )
-            CitrusReconciler.exit(withError: ConfigurationError.exitCode)
-        }
-    }
+    static func main() async { await CitrusReconciler.mainExitingOnBadConfiguration() }
 }

@@ -1,11 +1,12 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Timekeeping
 
 /// Bad configuration: the daemon prints one line saying what to fix and exits 78 (EX_CONFIG), which
 /// the unit's `RestartPreventExitStatus=78` keeps systemd from restarting in a loop.
 struct ConfigurationError: Error, CustomStringConvertible {
-    static let exitCode = ExitCode(78)
+    static let exitCode = ConfigurationExit.code
     var description: String
 
     init(_ description: String) {
@@ -16,10 +17,7 @@ struct ConfigurationError: Error, CustomStringConvertible {
 extension ConfigurationError {
     /// Prints the error as one line on stderr and returns the exit code to throw.
     func report(command: String) -> ExitCode {
-        // One line, whatever the text quoted (a server's message, a path).
-        let line = description.split(whereSeparator: \.isNewline).joined(separator: " ")
-        FileHandle.standardError.write(Data("citrus-reconciler \(command): configuration error: \(line)\n".utf8))
-        return Self.exitCode
+        ConfigurationExit.report(description, program: "citrus-reconciler \(command)")
     }
 }
 
