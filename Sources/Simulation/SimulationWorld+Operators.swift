@@ -1,0 +1,92 @@
+import DigitalOceanSimulator
+import Foundation
+import Logging
+import ReconcileCore
+import Reconciler
+
+/// What operators (and the world) do to the rows and the droplets.
+extension SimulationWorld {
+    func insert(_ row: ServerRecord) {
+        var row = row
+        row.createdAt = time.now
+        row.state = DaemonState()
+        database.insert(row)
+        trace("operator: INSERT \(label(row.id)) (\(row.name))")
+        notify(row.id)
+    }
+
+    func requestDeletion(_ id: UUID) {
+        guard database.rows[id] != nil, time.now < quietAt else { return }
+        database.update(id) { $0.deleteRequestedAt = self.time.now }
+        trace("operator: delete requested for \(label(id))")
+        notify(id)
+    }
+
+    /// NOTIFY reaches every listening process a moment later, unless it is lost.
+    func notify(_ id: UUID) {
+        for process in slots.compactMap({ $0 }) where process.isAlive {
+            guard !faults.notificationLost() else { continue }
+            time.schedule(after: 0.001 + random() * 0.05) { process.wake.signal(row: id) }
+        }
+    }
+
+    /// Whether no create for `id` may still be in flight or hidden by list lag.
+    func quiet(_ id: UUID) -> Bool {
+        guard let sent = lastCreateSentAt[id] else { return true }
+        return time.now.timeIntervalSince(sent) > requestTimeout + FaultPlan.maxLateEffect + FaultPlan.maxListLag + 5
+    }
+
+    func deleteAndReinsert() {
+        let candidates = database.rows.values.filter {
+            $0.state.status == .active && $0.deleteRequestedAt == nil && $0.state.dropletID != nil && quiet($0.id)
+        }.sorted { $0.id.uuidString < $1.id.uuidString }
+        guard !candidates.isEmpty else { return }
+        let row = candidates[index(candidates.count)]
+        database.remove(row.id)
+        trace("operator: DELETE \(label(row.id)) with SQL; it comes back with the same id")
+        notify(row.id)
+        time.schedule(after: 1 + random() * 20) { [unowned self] in
+            var again = row
+            again.revision = 0
+            self.insert(again)
+        }
+    }
+
+    func destroyOutOfBand() {
+        let candidates = database.rows.values.filter { $0.state.dropletID != nil && $0.deleteRequestedAt == nil }
+            .sorted { $0.id.uuidString < $1.id.uuidString }
+        guard !candidates.isEmpty else { return }
+        let row = candidates[index(candidates.count)]
+        for droplet in digitalOcean.droplets(identity: row.id) { digitalOcean.destroy(droplet.id, by: "world") }
+        disturbed.insert(row.id)
+        trace("operator: destroyed \(label(row.id))'s droplet at DigitalOcean, out of band")
+    }
+
+    /// A restore needs a quiet moment. A backup cannot know of a create intended or sent since
+    /// (no daemon could: its only record is the row the restore takes back), nor take back a
+    /// deletion whose DELETE may already be on its way.
+    func restore() {
+        guard let snapshot else { return }
+        let window = requestTimeout + FaultPlan.maxLateEffect + FaultPlan.maxListLag + 10
+        let createsSettled = database.rows.values.allSatisfy { row in
+            quiet(row.id) && row.state.createAttemptedAt.map { time.now.timeIntervalSince($0) > window } ?? true
+        }
+        let deletionsKept = database.rows.values.allSatisfy { row in
+            row.deleteRequestedAt == nil || snapshot.rows[row.id]?.deleteRequestedAt != nil
+        }
+        guard createsSettled, deletionsKept else {
+            trace("operator: restore skipped (creates or deletions in flight)")
+            return
+        }
+        disturbed.formUnion(database.rows.keys)
+        disturbed.formUnion(snapshot.rows.keys)
+        database.restore(snapshot.rows)
+        trace(
+            String(
+                format: "operator: database restored from the backup of %.1f s",
+                snapshot.at.timeIntervalSince(time.origin)
+            )
+        )
+        for id in database.rows.keys.sorted(by: { $0.uuidString < $1.uuidString }) { notify(id) }
+    }
+}

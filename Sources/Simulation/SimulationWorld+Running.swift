@@ -1,0 +1,77 @@
+import DigitalOceanSimulator
+import Foundation
+import Logging
+import ReconcileCore
+import Reconciler
+
+/// Driving the world step by step, tearing it down, and judging convergence.
+extension SimulationWorld {
+    func drive(until end: Date) {
+        while !finished {
+            var stepsAtThisInstant = 0
+            while violations.isEmpty {
+                let runnable = everyProcess.filter { $0.executor.runnable }
+                guard !runnable.isEmpty else { break }
+                runnable[index(runnable.count)].executor.runOne(pick: index)
+                steps += 1
+                stepsAtThisInstant += 1
+                if stepsAtThisInstant > 200_000 {
+                    let busy = everyProcess.filter { $0.executor.runnable }.map {
+                        "\($0.name) (\($0.executor.pending) jobs)"
+                    }
+                    violation("livelock: 200,000 steps without time moving in \(busy.joined(separator: ", "))")
+                    return
+                }
+            }
+            guard violations.isEmpty, time.advance(limit: end) else { return }
+        }
+    }
+
+    func tearDown() {
+        time.draining = true
+        for process in everyProcess { process.stop() }
+        var rounds = 0
+        while rounds < 1_000_000 {
+            rounds += 1
+            let runnable = everyProcess.filter { $0.executor.runnable }
+            if let process = runnable.first {
+                process.executor.runOne { _ in 0 }
+            } else if !time.advance(limit: .distantFuture) {
+                break
+            }
+        }
+    }
+
+    /// Whether every row has converged; when `final`, a row that has not is a violation.
+    @discardableResult
+    func checkConvergence(final: Bool) -> Bool {
+        var converged = true
+        for row in database.rows.values.sorted(by: { $0.id.uuidString < $1.id.uuidString }) {
+            let live = digitalOcean.droplets(identity: row.id).filter { $0.tags.contains(FleetTags.fleet) }
+            let oldest = live.min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            let state = row.state
+            var problem: String?
+            if [.creating, .provisioning, .deleting].contains(state.status) {
+                problem = "still \(state.status.rawValue)"
+            } else if row.deleteRequestedAt != nil {
+                if state.status != .deleted || !live.isEmpty {
+                    problem = "deletion requested: \(state.status.rawValue) with \(live.count) droplets"
+                }
+            } else if invalid.contains(row.id) {
+                if state.status != .failed { problem = "has an invalid name but is \(state.status.rawValue)" }
+            } else if state.status == .active {
+                if live.count != 1 || state.dropletID != oldest?.id {
+                    problem =
+                        "active with droplet \(state.dropletID.map(String.init) ?? "none") but \(live.count) droplets carry its identity"
+                }
+            } else if !(state.status == .failed && disturbed.contains(row.id)) {
+                problem = "is \(state.status.rawValue) (\(state.lastError ?? "no error"))"
+            }
+            if let problem {
+                converged = false
+                if final { violation("\(label(row.id)) did not converge: \(problem)") }
+            }
+        }
+        return converged
+    }
+}
