@@ -34,7 +34,10 @@ enum Catalog {
     static let sizes: [SizeInfo] = [
         .init(slug: "s-1vcpu-512mb-10gb", memory: 512, vcpus: 1, disk: 10, transfer: 0.5, priceMonthly: 4),
         .init(slug: "s-1vcpu-1gb", memory: 1024, vcpus: 1, disk: 25, transfer: 1, priceMonthly: 6),
+        .init(slug: "s-1vcpu-2gb", memory: 2048, vcpus: 1, disk: 50, transfer: 2, priceMonthly: 12),
         .init(slug: "s-2vcpu-2gb", memory: 2048, vcpus: 2, disk: 60, transfer: 3, priceMonthly: 18),
+        .init(slug: "s-2vcpu-4gb", memory: 4096, vcpus: 2, disk: 80, transfer: 4, priceMonthly: 24),
+        .init(slug: "s-4vcpu-8gb", memory: 8192, vcpus: 4, disk: 160, transfer: 5, priceMonthly: 48),
     ]
     static let images: [ImageInfo] = [
         .init(

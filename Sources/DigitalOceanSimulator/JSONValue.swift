@@ -149,8 +149,10 @@ public enum JSONValue: Sendable, Equatable, Decodable {
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
-    ExpressibleByArrayLiteral, ExpressibleByNilLiteral
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
 {
+    /// An object, its keys in the order written.
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(elements) }
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int64) { self = .int(value) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
@@ -161,4 +163,16 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 extension JSONValue {
     static func strings(_ values: [String]) -> JSONValue { .array(values.map { .string($0) }) }
     static func optional(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
+}
+
+extension JSONValue {
+    /// A number of seconds under `key` of an object, for partial updates: nil when absent or null;
+    /// throws when it is not a finite number of at least `minimum`.
+    func seconds(_ key: String, minimum: Double) throws -> Double? {
+        guard let value = self[key], !value.isNull else { return nil }
+        guard let number = value.doubleValue, number.isFinite, number >= minimum else {
+            throw SimulatorError("\(key) must be a number of at least \(minimum)")
+        }
+        return number
+    }
 }

@@ -14,6 +14,13 @@ import Foundation
 /// - `POST /_sim/droplets/{id}/agent`: `{"heartbeats": false|true, "connected": false|true}`.
 /// - `GET|PUT /_sim/agent-settings`: boot delay, heartbeat interval, reconnect backoff (seconds).
 ///
+/// - `GET /_sim/actions`: every droplet action so far (rename, power_off, power_on, resize).
+/// - `POST /_sim/droplets/{id}/actions`: a change out of band, done at once, as a person in the
+///   control panel makes it; the body is the API's (`{"type": "power_off"}`).
+/// - `GET|PUT /_sim/action-settings`: how long each action type runs (seconds).
+/// - `GET|POST|DELETE /_sim/action-faults`: the faults aimed at actions; POST adds one
+///   (`{"kind": "lost_answer", "type": "power_off", "droplet_id": 5000000001, "count": 1}`).
+///
 /// Every endpoint also answers under `/admin/…` (`POST /admin/droplets/{id}/agent`, `GET /admin/agents`).
 ///
 /// A POST, PUT or PATCH must say `Content-Type: application/json` (415 otherwise), so a web page
@@ -113,6 +120,40 @@ extension SimulatedAccount {
             } catch {
                 return failure(400, "the body must be a JSON object")
             }
+        case ("GET", "/_sim/actions"):
+            return reply(200, ["actions": actions.values.sorted { $0.id < $1.id }])
+        case ("POST", _) where Self.dropletID(in: path, under: "actions") != nil:
+            let id = Self.dropletID(in: path, under: "actions") ?? 0
+            do {
+                let action = try changeOutOfBand(dropletID: id, body: request.body, now: now)
+                return reply(201, ["action": action])
+            } catch {
+                return failure(error.status, error.message)
+            }
+        case ("GET", "/_sim/action-settings"):
+            return reply(200, actionTiming)
+        case ("PUT", "/_sim/action-settings"), ("PATCH", "/_sim/action-settings"):
+            do {
+                let patch = try JSONValue.parse(request.body.isEmpty ? Array("{}".utf8) : request.body)
+                actionTiming = try SimulatorActionTiming.patched(patch, base: actionTiming)
+                return reply(200, actionTiming)
+            } catch let error as SimulatorError {
+                return failure(422, error.description)
+            } catch {
+                return failure(400, "the body must be a JSON object")
+            }
+        case ("GET", "/_sim/action-faults"):
+            return reply(200, ["action_faults": faults.actionFaults])
+        case ("POST", "/_sim/action-faults"):
+            do {
+                faults.actionFaults.append(try decoder.decode(SimulatorActionFault.self, from: Data(request.body)))
+                return reply(201, ["action_faults": faults.actionFaults])
+            } catch {
+                return failure(422, String(describing: error))
+            }
+        case ("DELETE", "/_sim/action-faults"):
+            faults.actionFaults.removeAll()
+            return .init(status: 204, headers: [], body: [])
         case ("POST", _) where Self.agentControlDropletID(path) != nil:
             let id = Self.agentControlDropletID(path) ?? 0
             guard agents[id] != nil else { return failure(404, "droplet \(id) has no agent") }
@@ -145,8 +186,13 @@ extension SimulatedAccount {
 
     /// The droplet id in `/_sim/droplets/{id}/agent`.
     static func agentControlDropletID(_ path: String) -> Int64? {
+        dropletID(in: path, under: "agent")
+    }
+
+    /// The droplet id in `/_sim/droplets/{id}/{leaf}`.
+    static func dropletID(in path: String, under leaf: String) -> Int64? {
         let parts = path.split(separator: "/")
-        guard parts.count == 4, parts[0] == "_sim", parts[1] == "droplets", parts[3] == "agent" else { return nil }
+        guard parts.count == 4, parts[0] == "_sim", parts[1] == "droplets", parts[3] == leaf else { return nil }
         return Int64(parts[2])
     }
 }
@@ -154,9 +200,14 @@ extension SimulatedAccount {
 /// A partial faults update: absent keys keep their current values.
 struct FaultsPatch: Decodable {
     var json: JSONValue
+    /// `action_faults` replaces the list; a malformed one refuses the whole update.
+    var actionFaults: [SimulatorActionFault]?
 
     init(from decoder: any Decoder) throws {
         json = try JSONValue(from: decoder)
+        if let list = json["action_faults"], !list.isNull {
+            actionFaults = try JSONDecoder().decode([SimulatorActionFault].self, from: Data(list.serialized()))
+        }
     }
 
     func apply(to current: SimulatorFaults) -> SimulatorFaults {
@@ -174,6 +225,7 @@ struct FaultsPatch: Decodable {
         if let v = probability("agent_wrong_key_probability") { faults.agentWrongKeyProbability = v }
         if let v = probability("agent_late_probability") { faults.agentLateProbability = v }
         if let v = seconds("agent_late_seconds") { faults.agentLateSeconds = v }
+        if let actionFaults { faults.actionFaults = actionFaults }
         return faults
     }
 }

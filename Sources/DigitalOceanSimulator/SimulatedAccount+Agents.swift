@@ -29,11 +29,12 @@ extension SimulatedAccount {
         )
     }
 
-    /// The agent's task keeps running while this is non-nil: the droplet is active and no delete
-    /// was asked for.
+    /// The agent's task keeps running while this is non-nil: the droplet is active (or powered off)
+    /// and no delete was asked for.
     func agentAssignment(dropletID: Int64, now: Date) -> AgentAssignment? {
         guard let record = agents[dropletID], let droplet = droplets[dropletID], droplet.deleteRequestedAt == nil,
-            droplet.apiStatus(at: now) == "active", let activeAt = droplet.activeAt
+            let status = droplet.apiStatus(at: now), status == "active" || status == "off",
+            let activeAt = droplet.activeAt
         else { return nil }
         return AgentAssignment(
             dropletID: dropletID,
@@ -44,7 +45,8 @@ extension SimulatedAccount {
             neverConnects: record.neverConnects,
             lateBy: record.lateBy,
             heartbeatsEnabled: record.status.heartbeatsEnabled,
-            connectEnabled: record.status.connectEnabled,
+            // Powered off, the agent is down with its droplet; it comes back with it.
+            connectEnabled: record.status.connectEnabled && droplet.poweredOffAt == nil,
             timing: agentTiming
         )
     }

@@ -32,13 +32,7 @@ extension SimulatedAccount {
             return invalid("Name is required.")
         }
         for name in names {
-            guard Self.isValidName(name) else {
-                return invalid(
-                    name.utf8.count > 255 || name.isEmpty
-                        ? "Name must be between 1 and 255 characters."
-                        : "Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)"
-                )
-            }
+            if let problem = Self.nameProblem(name) { return invalid(problem) }
         }
         guard let sizeSlug = document["size"]?.stringValue, let size = Catalog.size(sizeSlug) else {
             return invalid("You specified an invalid size for Droplet creation.")
@@ -236,6 +230,14 @@ extension SimulatedAccount {
             injected: true
         )
         return droplet
+    }
+
+    /// DigitalOcean's words for a name it refuses (for a create and a rename alike), or nil.
+    static func nameProblem(_ name: String) -> String? {
+        guard !isValidName(name) else { return nil }
+        return name.utf8.count > 255 || name.isEmpty
+            ? "Name must be between 1 and 255 characters."
+            : "Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)"
     }
 
     static func isValidName(_ name: String) -> Bool {

@@ -37,20 +37,6 @@ extension SimulatedAccount {
         if let type, type != "droplets" && type != "gpus" {
             return error(422, "unprocessable_entity", "type must be droplets or gpus", context)
         }
-        var page = 1
-        var perPage = 20
-        if let text = value("page") {
-            guard let number = Int(text), number >= 1 else {
-                return error(400, "bad_request", "page must be a positive integer", context)
-            }
-            page = number
-        }
-        if let text = value("per_page") {
-            guard let number = Int(text), number >= 1 else {
-                return error(400, "bad_request", "per_page must be a positive integer", context)
-            }
-            perPage = min(number, 200)  // DigitalOcean's maximum; larger values are capped.
-        }
         var matching: [SimulatedDroplet] = []
         if type != "gpus" {  // The simulator has no GPU droplets.
             for id in order {
@@ -62,31 +48,18 @@ extension SimulatedAccount {
                 matching.append(droplet)
             }
         }
-        let total = matching.count
-        let lastPage = max(1, (total + perPage - 1) / perPage)
-        let start = min(total, (page - 1) * perPage)
-        let pageItems = matching[start..<min(total, start + perPage)]
-
-        let base = query.filter { $0.0 != "page" }
-        func link(_ number: Int) -> JSONValue {
-            .string("http://\(context.host)/v2/droplets?" + Self.encodeQuery(base + [("page", String(number))]))
+        let page: Page
+        do {
+            page = try Self.page(of: matching.count, query: query, path: "/v2/droplets", host: context.host)
+        } catch {
+            return self.error(error.status, error.id, error.message, context)
         }
-        var pages: [(String, JSONValue)] = []
-        if page > 1 {
-            pages.append(("first", link(1)))
-            pages.append(("prev", link(min(page - 1, lastPage))))
-        }
-        if page < lastPage {
-            pages.append(("last", link(lastPage)))
-            pages.append(("next", link(page + 1)))
-        }
-        let links: JSONValue = pages.isEmpty ? .object([]) : .object([("pages", .object(pages))])
         return json(
             200,
             [
-                "droplets": .array(pageItems.map { render($0, now: now) }),
-                "links": links,
-                "meta": .object([("total", .int(Int64(total)))]),
+                "droplets": .array(matching[page.range].map { render($0, now: now) }),
+                "links": page.links,
+                "meta": page.meta,
             ],
             context
         )

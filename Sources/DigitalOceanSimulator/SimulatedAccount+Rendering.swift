@@ -1,22 +1,24 @@
 import Foundation
 
-/// Droplets as `droplet.yml` describes them, and the shapes of every answer.
+/// Droplets as `droplet.yml` describes them, actions as `action.yml` does, and the shapes of every answer.
 extension SimulatedAccount {
     func render(_ d: SimulatedDroplet, now: Date) -> JSONValue {
         let size = Catalog.size(d.size) ?? Catalog.sizes[0]
         let image = Catalog.image(d.image) ?? Catalog.images[0]
         let region = Catalog.region(d.region) ?? Catalog.regions[0]
         let status = d.apiStatus(at: now) ?? "active"
-        let diskInfo: JSONValue = [
-            .object([("type", "local"), ("size", .object([("amount", .int(size.disk)), ("unit", "gib")]))])
-        ]
+        func diskInfo(_ gigabytes: Int64) -> JSONValue {
+            [.object([("type", "local"), ("size", .object([("amount", .int(gigabytes)), ("unit", "gib")]))])]
+        }
+        let disk = diskGB(of: d)
         var features: [String] = ["private_networking", "droplet_agent"]
         if d.backups { features.append("backups") }
         if d.ipv6 { features.append("ipv6") }
         if d.monitoring { features.append("monitoring") }
         var v4: [JSONValue] = []
         var v6: [JSONValue] = []
-        if status == "active" {
+        // Addresses stay while it is off; a booting droplet has none yet.
+        if status == "active" || status == "off" {
             if let ip = d.publicIPv4 {
                 let gateway = ip.split(separator: ".").dropLast().joined(separator: ".") + ".1"
                 v4.append(
@@ -51,9 +53,9 @@ extension SimulatedAccount {
             ("name", .string(d.name)),
             ("memory", .int(size.memory)),
             ("vcpus", .int(size.vcpus)),
-            ("disk", .int(size.disk)),
-            ("disk_info", diskInfo),
-            ("locked", .bool(false)),
+            ("disk", .int(disk)),
+            ("disk_info", diskInfo(disk)),
+            ("locked", .bool(isLocked(d, now: now))),
             ("status", .string(status)),
             ("kernel", .null),
             ("created_at", .string(Self.timestamp(d.createdAt))),
@@ -82,21 +84,40 @@ extension SimulatedAccount {
                     ("price_monthly", .double(size.priceMonthly)),
                     ("price_hourly", .double((size.priceMonthly / 672 * 100_000).rounded() / 100_000)),
                     ("regions", .strings(Catalog.regions.map(\.slug))), ("available", true), ("description", "Basic"),
-                    ("disk_info", diskInfo),
+                    ("disk_info", diskInfo(size.disk)),
                 ])
             ),
             ("size_slug", .string(size.slug)),
             ("networks", .object([("v4", .array(v4)), ("v6", .array(v6))])),
-            (
-                "region",
-                .object([
-                    ("name", .string(region.name)), ("slug", .string(region.slug)),
-                    ("features", .strings(Catalog.regionFeatures)),
-                    ("available", true), ("sizes", .strings(Catalog.sizes.map(\.slug))),
-                ])
-            ),
+            ("region", render(region)),
             ("tags", .strings(d.tags)),
             ("vpc_uuid", .string(d.vpcUUID)),
+        ])
+    }
+
+    /// `regions/models/region.yml`.
+    func render(_ region: Catalog.RegionInfo) -> JSONValue {
+        .object([
+            ("name", .string(region.name)), ("slug", .string(region.slug)),
+            ("features", .strings(Catalog.regionFeatures)),
+            ("available", true), ("sizes", .strings(Catalog.sizes.map(\.slug))),
+        ])
+    }
+
+    /// `actions/models/action.yml`: `completed_at` is null while in progress.
+    func render(_ action: SimulatedAction, now: Date) -> JSONValue {
+        let region = Catalog.region(action.region) ?? Catalog.regions[0]
+        let inProgress = now < action.endsAt
+        return .object([
+            ("id", .int(action.id)),
+            ("status", .string(action.status(at: now))),
+            ("type", .string(action.type)),
+            ("started_at", .string(Self.timestamp(action.startedAt))),
+            ("completed_at", inProgress ? .null : .string(Self.timestamp(action.endsAt))),
+            ("resource_id", .int(action.dropletID)),
+            ("resource_type", "droplet"),
+            ("region", render(region)),
+            ("region_slug", .string(region.slug)),
         ])
     }
 

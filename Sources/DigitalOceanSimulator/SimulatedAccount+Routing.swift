@@ -3,6 +3,7 @@ import Foundation
 /// Which request goes where, and the request log.
 extension SimulatedAccount {
     mutating func handle(_ request: SimulatedDigitalOcean.Request, now: Date) -> SimulatedDigitalOcean.Outcome {
+        settleActions(now: now)
         let (path, query) = Self.split(request.uri)
         if path == "/_sim" || path.hasPrefix("/_sim/") {
             return .respond(admin(request, path: path, query: query, now: now), delay: .zero)
@@ -97,6 +98,14 @@ extension SimulatedAccount {
             return .respond(read(dropletID: Int64(parts[2]), now: now, context))
         case ("DELETE", 3) where parts[0] == "v2" && parts[1] == "droplets":
             return .respond(delete(dropletID: Int64(parts[2]), now: now, context))
+        case ("POST", 4) where parts[0] == "v2" && parts[1] == "droplets" && parts[3] == "actions":
+            return postAction(dropletID: Int64(parts[2]), body: request.body, now: now, context)
+        case ("GET", 4) where parts[0] == "v2" && parts[1] == "droplets" && parts[3] == "actions":
+            return .respond(listActions(dropletID: Int64(parts[2]), query: query, now: now, context))
+        case ("GET", 5) where parts[0] == "v2" && parts[1] == "droplets" && parts[3] == "actions":
+            return .respond(readAction(id: Int64(parts[4]), dropletID: Int64(parts[2]), now: now, context))
+        case ("GET", 3) where parts[0] == "v2" && parts[1] == "actions":
+            return .respond(readAction(id: Int64(parts[2]), now: now, context))
         default:
             return .respond(notFound(context))
         }
@@ -144,12 +153,21 @@ extension SimulatedAccount {
         )
     }
 
+    /// The route with ids replaced: `/v2/droplets/{droplet_id}/actions`.
     static func route(of path: String) -> String {
         let parts = path.split(separator: "/").map(String.init)
-        if parts.count == 3, parts[0] == "v2", parts[1] == "droplets", Int64(parts[2]) != nil {
+        guard parts.count >= 3, parts[0] == "v2" else { return path }
+        switch (parts[1], parts.count) {
+        case ("droplets", 3) where Int64(parts[2]) != nil:
             return "/v2/droplets/{droplet_id}"
+        case ("droplets", 4) where Int64(parts[2]) != nil && parts[3] == "actions":
+            return "/v2/droplets/{droplet_id}/actions"
+        case ("droplets", 5) where Int64(parts[2]) != nil && parts[3] == "actions":
+            return "/v2/droplets/{droplet_id}/actions/{action_id}"
+        case ("actions", 3):
+            return "/v2/actions/{action_id}"
+        default:
+            return path
         }
-        if parts.count == 3, parts[0] == "v2", parts[1] == "actions" { return "/v2/actions/{action_id}" }
-        return path
     }
 }

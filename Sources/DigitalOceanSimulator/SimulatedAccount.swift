@@ -6,7 +6,8 @@ import Timekeeping
 ///
 /// Its behaviour is in one file per question: `+Routing` (which request goes where, the request
 /// log), `+Authentication`, `+RateLimits`, `+Faults`, `+Droplets` (list, read, delete), `+Create`,
-/// `+Rendering` (droplet.yml as JSON, error bodies), `+Admin` (`/_sim`), `+Agents`.
+/// `+Actions` (droplet actions: checks, timing, effects), `+ActionRoutes` (their endpoints),
+/// `+Rendering` (droplet.yml and action.yml as JSON, error bodies), `+Admin` (`/_sim`), `+Agents`.
 struct SimulatedAccount: Sendable {
     var tokens: Set<String>
     var bootSeconds: Double
@@ -31,6 +32,11 @@ struct SimulatedAccount: Sendable {
     /// Agents by droplet id: in memory only (never in the state file or the request log).
     var agents: [Int64: AgentRecord] = [:]
     var agentTiming: SimulatorAgentTiming
+    /// Droplet actions by id (a create's own action is not kept here: see `createAction(of:)`).
+    var actions: [Int64: SimulatedAction] = [:]
+    /// Actions whose effect has not landed yet, by id.
+    var unsettledActionIDs: Set<Int64> = []
+    var actionTiming: SimulatorActionTiming
 
     init(configuration: SimulatorConfiguration) {
         tokens = configuration.tokens
@@ -40,6 +46,7 @@ struct SimulatedAccount: Sendable {
         rateLimits = configuration.rateLimits
         requestLogLimit = max(1, configuration.requestLogLimit)
         agentTiming = configuration.agentTiming
+        actionTiming = configuration.actionTiming
         var system = SystemRandomNumberGenerator()
         rng = SeededGenerator(seed: configuration.seed ?? system.next())
     }
@@ -52,6 +59,10 @@ struct SimulatedAccount: Sendable {
         nextDropletID = max(nextDropletID, saved.nextDropletID)
         nextActionID = max(nextActionID, saved.nextActionID)
         nextAddress = max(nextAddress, saved.nextAddress)
+        for action in saved.actions ?? [] {
+            actions[action.id] = action
+            if !action.settled { unsettledActionIDs.insert(action.id) }
+        }
     }
 
     func persistable() -> PersistedState {
@@ -59,7 +70,8 @@ struct SimulatedAccount: Sendable {
             droplets: order.compactMap { droplets[$0] },
             nextDropletID: nextDropletID,
             nextActionID: nextActionID,
-            nextAddress: nextAddress
+            nextAddress: nextAddress,
+            actions: actions.values.sorted { $0.id < $1.id }
         )
     }
 }

@@ -134,7 +134,7 @@ struct SimulatedAgent: Sendable {
             case .stopped:
                 continue  // Disconnected through the admin API, or the droplet is going: no backoff.
             }
-            let retryAt = Date().addingTimeInterval(backoff)
+            let retryAt = simulator.clock.now().addingTimeInterval(backoff)
             guard await waitWhilePresent(until: retryAt) else { return }
             backoff = min(backoff * 2, assignment.timing.reconnectMaximumSeconds)
         }
@@ -150,7 +150,7 @@ struct SimulatedAgent: Sendable {
 
     /// Waits until `deadline`; false if the droplet went away (or the task was cancelled) first.
     private func waitWhilePresent(until deadline: Date) async -> Bool {
-        await waitWhilePresent { _ in Date() < deadline }
+        await waitWhilePresent { _ in simulator.clock.now() < deadline }
     }
 
     /// Waits while `condition` holds; false if the droplet went away (or the task was cancelled).

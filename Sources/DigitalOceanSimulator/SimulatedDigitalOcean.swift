@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Timekeeping
 
 /// The simulated DigitalOcean account: droplets, per-token rate limits, faults and a request log.
 ///
@@ -43,8 +44,10 @@ public final class SimulatedDigitalOcean: Sendable {
         case dropConnection(delay: Duration)
     }
 
-    private let state: Mutex<SimulatedAccount>
-    private let persistence: Persistence?
+    /// The simulator's time (``SimulatorConfiguration/clock``).
+    public let clock: any DaemonClock
+    let state: Mutex<SimulatedAccount>
+    let persistence: Persistence?
 
     public init(configuration: SimulatorConfiguration = SimulatorConfiguration()) throws {
         var state = SimulatedAccount(configuration: configuration)
@@ -56,13 +59,14 @@ public final class SimulatedDigitalOcean: Sendable {
             self.persistence = nil
         }
         self.state = Mutex(state)
+        self.clock = configuration.clock
     }
 
     // MARK: - Requests
 
     /// Handles one HTTP request.
     public func handle(_ request: Request) -> Outcome {
-        let now = Date()
+        let now = clock.now()
         let (outcome, snapshot) = state.withLock { state -> (Outcome, PersistedState?) in
             let outcome = state.handle(request, now: now)
             let snapshot = state.dirty && persistence != nil ? state.persistable() : nil
@@ -77,14 +81,13 @@ public final class SimulatedDigitalOcean: Sendable {
 
     /// Every droplet ever made, with lifecycle times as of now (future times are not shown).
     public func droplets() -> [SimulatedDroplet] {
-        let now = Date()
-        return state.withLock { state in state.order.compactMap { state.droplets[$0] }.map { $0.materialized(at: now) }
-        }
+        let now = clock.now()
+        return settled(now) { state in state.order.compactMap { state.droplets[$0] }.map { $0.materialized(at: now) } }
     }
 
     public func droplet(id: Int64) -> SimulatedDroplet? {
-        let now = Date()
-        return state.withLock { $0.droplets[id]?.materialized(at: now) }
+        let now = clock.now()
+        return settled(now) { $0.droplets[id]?.materialized(at: now) }
     }
 
     /// The `/v2` requests received, oldest first (bounded by `requestLogLimit`).
@@ -112,7 +115,7 @@ public final class SimulatedDigitalOcean: Sendable {
     /// Puts a droplet into the account without going through the API or its rate limits.
     @discardableResult
     public func inject(_ injection: SimulatorDropletInjection) throws -> SimulatedDroplet {
-        let now = Date()
+        let now = clock.now()
         let (droplet, snapshot) = try state.withLock { state -> (SimulatedDroplet, PersistedState?) in
             let droplet = try state.inject(injection, now: now)
             state.dirty = false
@@ -151,13 +154,13 @@ public final class SimulatedDigitalOcean: Sendable {
     /// Each droplet's stand-in agent (droplets created with `user_data` that carries the agent's
     /// values), in droplet id order. Never the key.
     public func agents() -> [SimulatedAgentStatus] {
-        let now = Date()
-        return state.withLock { $0.agentStatuses(now: now) }
+        let now = clock.now()
+        return settled(now) { $0.agentStatuses(now: now) }
     }
 
     public func agent(dropletID: Int64) -> SimulatedAgentStatus? {
-        let now = Date()
-        return state.withLock { $0.agentStatus(dropletID: dropletID, now: now) }
+        let now = clock.now()
+        return settled(now) { $0.agentStatus(dropletID: dropletID, now: now) }
     }
 
     /// `heartbeats: false` keeps the agent connected without heartbeats; `connected: false`
@@ -185,15 +188,15 @@ public final class SimulatedDigitalOcean: Sendable {
 
     /// Droplets whose agent should be running now: active, no delete asked for, with agent values.
     func agentDropletIDs() -> [Int64] {
-        let now = Date()
-        return state.withLock { state in
+        let now = clock.now()
+        return settled(now) { state in
             state.agents.keys.sorted().filter { state.agentAssignment(dropletID: $0, now: now) != nil }
         }
     }
 
     func agentAssignment(dropletID: Int64) -> AgentAssignment? {
-        let now = Date()
-        return state.withLock { $0.agentAssignment(dropletID: dropletID, now: now) }
+        let now = clock.now()
+        return settled(now) { $0.agentAssignment(dropletID: dropletID, now: now) }
     }
 
     func updateAgentStatus(dropletID: Int64, _ change: (inout SimulatedAgentStatus) -> Void) {
@@ -201,6 +204,14 @@ public final class SimulatedDigitalOcean: Sendable {
             guard var status = state.agents[dropletID]?.status else { return }
             change(&status)
             state.agents[dropletID]?.status = status
+        }
+    }
+
+    /// `body` on the account with every action that has ended by `now` settled.
+    func settled<T>(_ now: Date, _ body: (inout SimulatedAccount) throws -> T) rethrows -> T {
+        try state.withLock { state in
+            state.settleActions(now: now)
+            return try body(&state)
         }
     }
 
@@ -244,6 +255,8 @@ struct PersistedState: Codable, Sendable {
     var nextDropletID: Int64
     var nextActionID: Int64
     var nextAddress: Int64
+    /// Absent in files written before the simulator had actions.
+    var actions: [SimulatedAction]?
 }
 
 /// Atomic JSON snapshots in `<state-dir>/simulator-state.json`. Writes carry a version so a slow

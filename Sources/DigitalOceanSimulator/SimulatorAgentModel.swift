@@ -32,11 +32,7 @@ public struct SimulatorAgentTiming: Sendable, Codable, Equatable {
     static func patched(_ json: JSONValue, base: SimulatorAgentTiming) throws -> SimulatorAgentTiming {
         var timing = base
         func seconds(_ key: CodingKeys, minimum: Double) throws -> Double? {
-            guard let value = json[key.rawValue], !value.isNull else { return nil }
-            guard let number = value.doubleValue, number.isFinite, number >= minimum else {
-                throw SimulatorError("\(key.rawValue) must be a number of at least \(minimum)")
-            }
-            return number
+            try json.seconds(key.rawValue, minimum: minimum)
         }
         if let v = try seconds(.bootDelaySeconds, minimum: 0) { timing.bootDelaySeconds = v }
         if let v = try seconds(.heartbeatIntervalSeconds, minimum: 0.01) { timing.heartbeatIntervalSeconds = v }

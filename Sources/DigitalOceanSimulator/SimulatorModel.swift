@@ -9,6 +9,12 @@ public struct SimulatorConfiguration: Sendable {
     public var bootTime: Duration = .seconds(5)
     /// A deleted droplet still lists (and reads) for this long, then disappears.
     public var deleteTime: Duration = .seconds(3)
+    /// How long droplet actions (rename, power_off, power_on, resize) run.
+    public var actionTiming = SimulatorActionTiming()
+    /// The simulator's time: droplet lifecycles, actions, rate windows and the stand-in agents'
+    /// boot delays follow it. Tests pass a clock they move (CitrusTestKit's `ManualClock`) to end
+    /// an action or a boot without waiting for it; connections and latency still take real time.
+    public var clock: any DaemonClock = SystemClock()
     public var rateLimits = SimulatorRateLimits()
     public var faults = SimulatorFaults()
     /// Makes ids, addresses, request ids and fault draws repeatable.
@@ -113,6 +119,8 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
     /// Every create is refused 422 with a message that quotes the request body back, user_data
     /// included (as some APIs do): the client must keep such echoes out of its errors.
     public var createRefusedEchoingBody = false
+    /// Faults aimed at droplet actions, each spent after its `count` matching actions.
+    public var actionFaults: [SimulatorActionFault] = []
 
     public init() {}
 
@@ -129,6 +137,7 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         case agentLateProbability = "agent_late_probability"
         case agentLateSeconds = "agent_late_seconds"
         case createRefusedEchoingBody = "create_refused_echoing_body"
+        case actionFaults = "action_faults"
     }
 
     /// Decodes a partial update: absent keys keep the values of `base`.
@@ -177,6 +186,7 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         failNextRequests = max(0, try c.decodeIfPresent(Int.self, forKey: .failNextRequests) ?? base.failNextRequests)
         createRefusedEchoingBody =
             try c.decodeIfPresent(Bool.self, forKey: .createRefusedEchoingBody) ?? base.createRefusedEchoingBody
+        actionFaults = try c.decodeIfPresent([SimulatorActionFault].self, forKey: .actionFaults) ?? base.actionFaults
     }
 }
 
@@ -216,11 +226,16 @@ public struct SimulatedDroplet: Sendable, Codable, Equatable {
     public var privateIPv4: String?
     public var publicIPv6: String?
 
+    /// When a `power_off` (or an operator) turned it off; nil while it is on.
+    public var poweredOffAt: Date?
+    /// Its disk in GB when that differs from its size's: after a resize without `disk: true`.
+    public var disk: Int64?
+
     /// The status the API reports at `now`, or nil when the API no longer knows the droplet.
     public func apiStatus(at now: Date) -> String? {
         if let deletedAt, deletedAt <= now { return nil }
         if let vanishesAt, vanishesAt <= now { return nil }
-        if let activeAt, activeAt <= now { return "active" }
+        if let activeAt, activeAt <= now { return poweredOffAt == nil ? "active" : "off" }
         return "new"
     }
 
@@ -240,6 +255,8 @@ public struct SimulatedDroplet: Sendable, Codable, Equatable {
         case publicIPv4 = "public_ipv4"
         case privateIPv4 = "private_ipv4"
         case publicIPv6 = "public_ipv6"
+        case poweredOffAt = "powered_off_at"
+        case disk
     }
 }
 
