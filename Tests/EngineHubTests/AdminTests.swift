@@ -13,13 +13,15 @@ struct AdminTests {
             let health = try await AdminTestClient.request(port: hub.port, path: "/healthz")
             #expect(health.status == 200)
 
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: agent.idText, key: agent.key)
+            let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await client.next().message?.type == "welcome")
             try await client.sendHeartbeat()
             try await eventually("heartbeat recorded") { hub.stats().heartbeats == 1 }
-            let stranger = try await WebSocketTestClient.connect(port: hub.port)
-            try await stranger.sendHello(agentID: UUID().uuidString.lowercased(), key: "nope")
+            let stranger = try await WebSocketTestClient.hello(
+                port: hub.port,
+                agentID: UUID().uuidString.lowercased(),
+                key: "nope"
+            )
             #expect(try await stranger.nextClose().closeCode == 4401)
             try await eventually("the refused connection is gone") { hub.stats().connections == 1 }
 
@@ -48,8 +50,7 @@ struct AdminTests {
     func dropOverHTTP() async throws {
         try await withHubAndDatabase { hub, database in
             let agent = try await database.insertAgent()
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: agent.idText, key: agent.key)
+            let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await client.next().message?.type == "welcome")
 
             let dropped = try await AdminTestClient.request(
@@ -63,8 +64,7 @@ struct AdminTests {
             #expect(try await client.nextClose().closeCode == 1001)
             #expect(hub.isRefusing(agent.id))
 
-            let again = try await WebSocketTestClient.connect(port: hub.port)
-            try await again.sendHello(agentID: agent.idText, key: agent.key)
+            let again = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await again.next().message?.reason == "dropped by the hub operator")
             let stats = try await AdminTestClient.request(port: hub.port, path: "/admin/stats").json()
             #expect(stats["dropped_refusals"] as? Int == 1)
@@ -78,8 +78,7 @@ struct AdminTests {
     func dropWithoutWindowAndBadRequests() async throws {
         try await withHubAndDatabase { hub, database in
             let agent = try await database.insertAgent()
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: agent.idText, key: agent.key)
+            let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await client.next().message?.type == "welcome")
             let dropped = try await AdminTestClient.request(
                 port: hub.port,

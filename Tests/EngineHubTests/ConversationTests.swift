@@ -13,8 +13,7 @@ struct ConversationTests {
             let agent = try await database.insertAgent()
             #expect(try await database.times(agent) == AgentTimes(connectedAt: nil, lastSeenAt: nil))
 
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: agent.idText, key: agent.key)
+            let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await client.next() == .text(#"{"type":"welcome"}"#))
 
             let times = try await database.times(agent)
@@ -35,15 +34,13 @@ struct ConversationTests {
     func reconnectKeepsConnectedAt() async throws {
         try await withHubAndDatabase { hub, database in
             let agent = try await database.insertAgent()
-            let first = try await WebSocketTestClient.connect(port: hub.port)
-            try await first.sendHello(agentID: agent.idText, key: agent.key)
+            let first = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await first.next().message?.type == "welcome")
             let before = try await database.times(agent)
             await first.close()
 
             try await Task.sleep(for: .milliseconds(20))
-            let second = try await WebSocketTestClient.connect(port: hub.port)
-            try await second.sendHello(agentID: agent.idText, key: agent.key)
+            let second = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await second.next().message?.type == "welcome")
             let after = try await database.times(agent)
             #expect(after.connectedAt == before.connectedAt)
@@ -56,8 +53,7 @@ struct ConversationTests {
     func heartbeatAdvancesLastSeen() async throws {
         try await withHubAndDatabase { hub, database in
             let agent = try await database.insertAgent()
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: agent.idText, key: agent.key)
+            let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await client.next().message?.type == "welcome")
             var previous = try #require(try await database.times(agent).lastSeenAt)
             let connectedAt = try await database.times(agent).connectedAt
@@ -83,8 +79,7 @@ struct ConversationTests {
         try await withHubAndDatabase(recorder: recorder) { hub, database in
             let agent = try await database.insertAgent()
             let presented = TestAgent.randomKey()
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: agent.idText, key: presented)
+            let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: presented)
 
             let refusal = try await client.next()
             #expect(refusal.message?.type == "refused")
@@ -118,8 +113,7 @@ struct ConversationTests {
             for (agentID, key) in [
                 (UUID().uuidString.lowercased(), TestAgent.randomKey()), (keyless.idText, ""), ("not-a-uuid", "x"),
             ] {
-                let client = try await WebSocketTestClient.connect(port: hub.port)
-                try await client.sendHello(agentID: agentID, key: key)
+                let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agentID, key: key)
                 #expect(try await client.next().message?.type == "refused", "agent \(agentID)")
                 #expect(try await client.nextClose().closeCode == 4401, "agent \(agentID)")
                 await client.close()
@@ -161,8 +155,7 @@ struct ConversationTests {
     func idleAgentClosed() async throws {
         try await withHubAndDatabase(configure: { $0.idleLimit = .milliseconds(400) }) { hub, database in
             let agent = try await database.insertAgent()
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: agent.idText, key: agent.key)
+            let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await client.next().message?.type == "welcome")
             // Heartbeats keep it open past the limit...
             for _ in 0..<4 {
@@ -183,18 +176,15 @@ struct ConversationTests {
         try await withHubAndDatabase { hub, database in
             let agent = try await database.insertAgent()
             let other = try await database.insertAgent()
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: agent.idText, key: agent.key)
+            let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await client.next().message?.type == "welcome")
-            let bystander = try await WebSocketTestClient.connect(port: hub.port)
-            try await bystander.sendHello(agentID: other.idText, key: other.key)
+            let bystander = try await WebSocketTestClient.hello(port: hub.port, agentID: other.idText, key: other.key)
             #expect(try await bystander.next().message?.type == "welcome")
 
             #expect(hub.drop(agent: agent.id, for: .milliseconds(800)) == 1)
             #expect(try await client.nextClose().closeCode == 1001)
 
-            let refused = try await WebSocketTestClient.connect(port: hub.port)
-            try await refused.sendHello(agentID: agent.idText, key: agent.key)
+            let refused = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             let refusal = try await refused.next()
             #expect(refusal.message?.type == "refused")
             #expect(refusal.message?.reason == "dropped by the hub operator")
@@ -203,8 +193,7 @@ struct ConversationTests {
             #expect(hub.stats().refused == 0)
 
             try await eventually("the drop window ends") { !hub.isRefusing(agent.id) }
-            let back = try await WebSocketTestClient.connect(port: hub.port)
-            try await back.sendHello(agentID: agent.idText, key: agent.key)
+            let back = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await back.next().message?.type == "welcome")
 
             // The other agent never noticed.
@@ -222,8 +211,7 @@ struct ConversationTests {
             configuration: quickConfiguration(databaseURL: database.url),
             logger: testLogger()
         )
-        let client = try await WebSocketTestClient.connect(port: hub.port)
-        try await client.sendHello(agentID: agent.idText, key: agent.key)
+        let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
         #expect(try await client.next().message?.type == "welcome")
         await hub.shutdown()
         #expect(try await client.nextClose().closeCode == 1001)
@@ -242,8 +230,7 @@ struct ConversationTests {
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await hub.run() }
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: agent.idText, key: agent.key)
+            let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await client.next().message?.type == "welcome")
             group.cancelAll()
             let end = try await client.nextClose()

@@ -15,8 +15,7 @@ struct DatabaseTests {
         let recorder = RecordingLogHandler.Recorder()
         try await withEngineHub(configuration: quickConfiguration(databaseURL: url), logger: testLogger(recorder)) {
             hub in
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: agent.idText, key: agent.key)
+            let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             let refusal = try await client.next()
             #expect(refusal.message?.type == "refused")
             #expect(refusal.message?.reason?.contains("database") == true)
@@ -33,8 +32,7 @@ struct DatabaseTests {
             try await database.query(
                 "INSERT INTO agents (id, key_sha256) VALUES (\(agent.id), \(TestAgent.digest(of: agent.key)))"
             )
-            let again = try await WebSocketTestClient.connect(port: hub.port)
-            try await again.sendHello(agentID: agent.idText, key: agent.key)
+            let again = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
             #expect(try await again.next().message?.type == "welcome")
             await again.close()
             await database.close()
@@ -48,8 +46,11 @@ struct DatabaseTests {
         var configuration = quickConfiguration(databaseURL: "postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")
         configuration.databaseConnectTimeout = .seconds(1)
         try await withEngineHub(configuration: configuration, logger: testLogger()) { hub in
-            let client = try await WebSocketTestClient.connect(port: hub.port)
-            try await client.sendHello(agentID: UUID().uuidString.lowercased(), key: TestAgent.randomKey())
+            let client = try await WebSocketTestClient.hello(
+                port: hub.port,
+                agentID: UUID().uuidString.lowercased(),
+                key: TestAgent.randomKey()
+            )
             #expect(try await client.next().message?.type == "refused")
             #expect(try await client.nextClose().closeCode == 4401)
             #expect(hub.stats().databaseErrors == 1)
@@ -74,15 +75,13 @@ struct DatabaseTests {
 
             try await withEngineHub(configuration: quickConfiguration(databaseURL: cluster.url()), logger: testLogger())
             { hub in
-                let first = try await WebSocketTestClient.connect(port: hub.port)
-                try await first.sendHello(agentID: agent.idText, key: agent.key)
+                let first = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
                 #expect(try await first.next().message?.type == "welcome")
                 await first.close()
 
                 try await cluster.restart()
 
-                let second = try await WebSocketTestClient.connect(port: hub.port)
-                try await second.sendHello(agentID: agent.idText, key: agent.key)
+                let second = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
                 #expect(try await second.next(within: .seconds(10)).message?.type == "welcome")
                 await second.close()
             }

@@ -69,6 +69,13 @@ final class WebSocketTestClient: Sendable {
         try await send(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(string: text)))
     }
 
+    /// Connects to the hub's `/agent` and says hello, as every agent begins.
+    static func hello(port: Int, agentID: String, key: String) async throws -> WebSocketTestClient {
+        let client = try await connect(port: port)
+        try await client.sendHello(agentID: agentID, key: key)
+        return client
+    }
+
     func sendHello(agentID: String, key: String) async throws {
         try await send(text: #"{"type":"hello","agent_id":"\#(agentID)","key":"\#(key)"}"#)
     }

@@ -84,15 +84,8 @@ struct ChaosTests {
             let leaderProcess = try await world.leader().flatMap { replicas[$0] }
             try await world.converge(timeout: .seconds(120), daemon: leaderProcess)
             #expect(try await world.unsettledRows().isEmpty)
-            let rows = try await world.rows()
+            let rows = try await world.expectEveryRowActiveAndCreatedOnce()
             #expect(rows.count == 60)
-            for row in rows {
-                #expect(row.status == "active", "\(row)")
-                #expect(
-                    world.everCreated(for: row.id).count == 1,
-                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
-                )
-            }
 
             let total = world.requests().count
             let byRoute = Dictionary(grouping: world.requests()) { "\($0.method) \($0.route)" }.mapValues(\.count)
@@ -152,13 +145,7 @@ struct ChaosTests {
                 group.addTask { try await server.run() }
                 try await world.converge(timeout: .seconds(90), daemon: daemon)
                 #expect(try await world.unsettledRows().isEmpty)
-                for row in try await world.rows() {
-                    #expect(row.status == "active", "\(row)")
-                    #expect(
-                        world.everCreated(for: row.id).count == 1,
-                        "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
-                    )
-                }
+                try await world.expectEveryRowActiveAndCreatedOnce()
                 #expect(daemon.isRunning)
                 print(
                     "figure: simulator down 3 s with \(unsettledAtRestart) of 40 rows unsettled; \(before) droplets survived the restart"
@@ -192,15 +179,8 @@ struct ChaosTests {
 
             try await world.converge(timeout: .seconds(90), daemon: daemon)
             #expect(try await world.unsettledRows().isEmpty)
-            let rows = try await world.rows()
+            let rows = try await world.expectEveryRowActiveAndCreatedOnce()
             #expect(rows.count == 50)
-            for row in rows {
-                #expect(row.status == "active", "\(row)")
-                #expect(
-                    world.everCreated(for: row.id).count == 1,
-                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
-                )
-            }
             #expect(daemon.isRunning)
             await daemon.stop()
             #expect(daemon.exitStatus == 0, "\(daemon.output.suffix(2000))")
@@ -233,13 +213,7 @@ struct ChaosTests {
             try await world.converge(timeout: .seconds(170), daemon: daemon)
             let took = Date().timeIntervalSince(started)
             #expect(try await world.unsettledRows().isEmpty)
-            for row in try await world.rows() {
-                #expect(row.status == "active", "\(row)")
-                #expect(
-                    world.everCreated(for: row.id).count == 1,
-                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
-                )
-            }
+            try await world.expectEveryRowActiveAndCreatedOnce()
             let requests = world.requests()
             let limited = requests.filter { $0.status == 429 }
             let pairs = RateLimitAudit.consecutive429s(requests)
@@ -298,13 +272,7 @@ struct ChaosTests {
             try await other.shutdown()
             let took = Date().timeIntervalSince(started)
             #expect(try await world.unsettledRows().isEmpty)
-            for row in try await world.rows() {
-                #expect(row.status == "active", "\(row)")
-                #expect(
-                    world.everCreated(for: row.id).count == 1,
-                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
-                )
-            }
+            try await world.expectEveryRowActiveAndCreatedOnce()
             let all = world.requests()
             let daemons = all.filter { !$0.path.contains(otherTag) }
             let pairs = RateLimitAudit.consecutive429s(daemons)

@@ -73,13 +73,7 @@ struct ConvergenceTests {
             defer { daemon.signal(SIGKILL) }
             for i in 0..<20 { try await world.insert("faulty-\(i)") }
             try await world.converge(timeout: .seconds(150), daemon: daemon)
-            for row in try await world.rows() {
-                #expect(row.status == "active", "\(row)")
-                #expect(
-                    world.everCreated(for: row.id).count == 1,
-                    "\(row.name): \(world.everCreated(for: row.id).count) creates performed"
-                )
-            }
+            try await world.expectEveryRowActiveAndCreatedOnce()
             let lost = world.requests(method: "POST", route: "/v2/droplets").filter {
                 $0.status == nil || $0.status == 500
             }

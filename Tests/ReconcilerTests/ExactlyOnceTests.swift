@@ -56,17 +56,12 @@ struct ExactlyOnceTests {
 
             let insertedAt = Date()
             try await world.db.query("INSERT INTO servers (id, name) VALUES (\(id), 'made-ahead')")
-            let bound = try await eventually(timeout: .seconds(30)) {
-                let row = try await world.row(id)
-                return row?.status == "active" && row?.dropletID == madeAhead
-            }
-            let afterInsert = try await world.row(id)
-            #expect(bound, "the row did not bind to the droplet made ahead of time: \(String(describing: afterInsert))")
-            try await world.converge(timeout: .seconds(30), daemon: daemon)
-            // One more full pass over the settled fleet, in case it had second thoughts.
-            let convergedAt = Date()
-            #expect(
-                await eventually(timeout: .seconds(20)) { Self.fleetLists(world).contains { $0.time > convergedAt } }
+            try await Self.expectBound(
+                world,
+                id,
+                to: madeAhead,
+                daemon: daemon,
+                "the row did not bind to the droplet made ahead of time"
             )
 
             let row = try #require(try await world.row(id))
@@ -124,16 +119,12 @@ struct ExactlyOnceTests {
             let mark = try await world.events().last?.id ?? 0
             try await world.db.query("INSERT INTO servers (id, name) VALUES (\(id), 'comes-back')")
 
-            let bound = try await eventually(timeout: .seconds(30)) {
-                let row = try await world.row(id)
-                return row?.status == "active" && row?.dropletID == original
-            }
-            let afterInsert = try await world.row(id)
-            #expect(bound, "the row inserted again did not get its droplet back: \(String(describing: afterInsert))")
-            try await world.converge(timeout: .seconds(30), daemon: daemon)
-            let convergedAt = Date()
-            #expect(
-                await eventually(timeout: .seconds(20)) { Self.fleetLists(world).contains { $0.time > convergedAt } }
+            try await Self.expectBound(
+                world,
+                id,
+                to: original,
+                daemon: daemon,
+                "the row inserted again did not get its droplet back"
             )
 
             #expect(
@@ -444,6 +435,31 @@ struct ExactlyOnceTests {
     }
 
     /// The daemon's lists of the whole fleet (each full pass starts with one).
+    /// Waits for the row to be active on `droplet` (`failure` says what it means if it is not),
+    /// for the fleet to converge, and for one more full pass over the settled fleet, in case the
+    /// daemon had second thoughts.
+    static func expectBound(
+        _ world: World,
+        _ id: UUID,
+        to droplet: Int64,
+        daemon: ChildProcess,
+        _ failure: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let bound = try await eventually(timeout: .seconds(30)) {
+            let row = try await world.row(id)
+            return row?.status == "active" && row?.dropletID == droplet
+        }
+        let row = try await world.row(id)
+        #expect(bound, "\(failure): \(String(describing: row))", sourceLocation: sourceLocation)
+        try await world.converge(timeout: .seconds(30), daemon: daemon)
+        let convergedAt = Date()
+        #expect(
+            await eventually(timeout: .seconds(20)) { fleetLists(world).contains { $0.time > convergedAt } },
+            sourceLocation: sourceLocation
+        )
+    }
+
     static func fleetLists(_ world: World) -> [SimulatorRequestRecord] {
         world.requests(method: "GET", route: "/v2/droplets").filter { $0.path.contains("tag_name=citrus-host") }
     }

@@ -188,6 +188,20 @@ struct World {
         return problems
     }
 
+    /// Every row active, each made by exactly one create at DigitalOcean; the rows.
+    @discardableResult
+    func expectEveryRowActiveAndCreatedOnce(
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [Row] {
+        let rows = try await rows()
+        for row in rows {
+            #expect(row.status == "active", "\(row)", sourceLocation: sourceLocation)
+            let creates = everCreated(for: row.id).count
+            #expect(creates == 1, "\(row.name): \(creates) creates performed", sourceLocation: sourceLocation)
+        }
+        return rows
+    }
+
     /// Waits until the invariant holds; fails the test with what is still wrong otherwise.
     func converge(timeout: Duration, daemon: ChildProcess? = nil, allowOrphans: Set<Int64> = []) async throws {
         var last: [String] = []
