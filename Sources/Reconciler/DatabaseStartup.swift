@@ -105,12 +105,8 @@ public struct DatabaseStartup: Service {
                 let delay = Self.backoff.delay(failures: failures, jitter: jitter())
                 hooks.waiting(error, delay)
                 logger.warning("database not ready; retrying in \(DurationText.format(delay)): \(error)")
-                let clock = self.clock
-                do {
-                    try await cancelWhenGracefulShutdown { try await clock.sleep(for: delay) }
-                } catch {
-                    return  // shutdown or cancellation: the loop must not start
-                }
+                // Shutdown or cancellation: the loop must not start.
+                guard await clock.sleepUnlessStopping(for: delay) else { return }
             }
         }
     }

@@ -40,12 +40,7 @@ public struct NotificationService: Service {
                 failures += 1
                 let delay = Self.backoff.delay(failures: failures)
                 logger.warning("cannot LISTEN for row changes yet; retrying in \(DurationText.format(delay)): \(error)")
-                let clock = self.clock
-                do {
-                    try await cancelWhenGracefulShutdown { try await clock.sleep(for: delay) }
-                } catch {
-                    return
-                }
+                guard await clock.sleepUnlessStopping(for: delay) else { return }
                 continue
             }
             failures = 0
