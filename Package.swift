@@ -4,6 +4,25 @@ import PackageDescription
 /// The project's own targets treat every warning as an error; dependencies are not affected.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
+// The dependencies' products, each named once.
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let asyncHTTPClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioFoundationCompat: Target.Dependency = .product(name: "NIOFoundationCompat", package: "swift-nio")
+let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioWebSocket: Target.Dependency = .product(name: "NIOWebSocket", package: "swift-nio")
+let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let serviceLifecycleTestKit: Target.Dependency = .product(
+    name: "ServiceLifecycleTestKit",
+    package: "swift-service-lifecycle"
+)
+let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swift-service-lifecycle")
+
 let package = Package(
     name: "citrus-reconciler",
     platforms: [.macOS(.v15)],
@@ -34,10 +53,7 @@ let package = Package(
         // What every executable shares: exit 78 for bad configuration, stderr logging for the tools.
         .target(
             name: "CommandLineSupport",
-            dependencies: [
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: [argumentParser, logging],
             swiftSettings: strict
         ),
         // The version, in one place.
@@ -49,24 +65,15 @@ let package = Package(
         // libpq wrapper: connections, parameterised queries, transactions, LISTEN/NOTIFY, advisory locks.
         .target(
             name: "Postgres",
-            dependencies: [
-                "CLibPQ", "Timekeeping",
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["CLibPQ", "Timekeeping", logging],
             swiftSettings: strict
         ),
         // DigitalOcean API v2 client: droplet models, typed errors, shared rate budget.
         .target(
             name: "DigitalOcean",
             dependencies: [
-                "Timekeeping", "BuildVersion",
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                "Timekeeping", "BuildVersion", metrics, asyncHTTPClient, nioCore, nioPosix, nioHTTP1,
+                nioFoundationCompat, logging,
             ],
             swiftSettings: strict
         ),
@@ -74,14 +81,8 @@ let package = Package(
         .target(
             name: "DigitalOceanSimulator",
             dependencies: [
-                "Timekeeping",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Timekeeping", nioCore, nioPosix, nioHTTP1, nioWebSocket, nioFoundationCompat, logging,
+                serviceLifecycle,
             ],
             swiftSettings: strict
         ),
@@ -90,25 +91,15 @@ let package = Package(
         .target(
             name: "EngineHubSimulator",
             dependencies: [
-                "Postgres",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Postgres", crypto, nioCore, nioPosix, nioHTTP1, nioWebSocket, nioFoundationCompat, logging,
+                serviceLifecycle,
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "citrus-engine-sim",
             dependencies: [
-                "EngineHubSimulator", "Postgres", "CommandLineSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "EngineHubSimulator", "Postgres", "CommandLineSupport", argumentParser, logging, serviceLifecycle,
             ],
             swiftSettings: strict
         ),
@@ -117,70 +108,42 @@ let package = Package(
         // Schema migrations and the servers/events tables over Postgres.
         .target(
             name: "ServerStore",
-            dependencies: [
-                "Postgres", "ReconcileCore",
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["Postgres", "ReconcileCore", logging],
             swiftSettings: strict
         ),
         // sd_notify, the watchdog and the journald log handler.
         .target(
             name: "SystemdSupport",
-            dependencies: [
-                "Timekeeping", "TerminalText",
-                "CSystemd",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["Timekeeping", "TerminalText", "CSystemd", logging, serviceLifecycle],
             swiftSettings: strict
         ),
         // The loop: observe, decide, act.
         .target(
             name: "Reconciler",
             dependencies: [
-                "ReconcileCore", "ServerStore", "DigitalOcean", "Postgres", "Timekeeping", "TerminalText",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "ReconcileCore", "ServerStore", "DigitalOcean", "Postgres", "Timekeeping", "TerminalText", crypto,
+                metrics, logging, serviceLifecycle,
             ],
             swiftSettings: strict
         ),
         // The Prometheus endpoint: /metrics and /healthz over a small SwiftNIO server.
         .target(
             name: "MetricsEndpoint",
-            dependencies: [
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: [metrics, prometheus, nioCore, nioPosix, nioHTTP1, logging, serviceLifecycle],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "citrus-reconciler",
             dependencies: [
                 "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore",
-                "Timekeeping", "MetricsEndpoint", "CommandLineSupport",
-                "CProcessHardening", "BuildVersion",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                "Timekeeping", "MetricsEndpoint", "CommandLineSupport", "CProcessHardening", "BuildVersion",
+                argumentParser, logging, serviceLifecycle, unixSignals,
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "citrus-do-sim",
-            dependencies: [
-                "DigitalOceanSimulator", "CommandLineSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["DigitalOceanSimulator", "CommandLineSupport", argumentParser, logging, serviceLifecycle],
             swiftSettings: strict
         ),
         // The deterministic simulation: the daemon's own loop, reconciler, leadership and rate
@@ -188,29 +151,21 @@ let package = Package(
         .target(
             name: "Simulation",
             dependencies: [
-                "Reconciler", "ReconcileCore", "DigitalOcean", "DigitalOceanSimulator", "Timekeeping",
-                .product(name: "Logging", package: "swift-log"),
+                "Reconciler", "ReconcileCore", "DigitalOcean", "DigitalOceanSimulator", "Timekeeping", logging,
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "citrus-simulate",
-            dependencies: [
-                "Simulation",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["Simulation", argumentParser],
             swiftSettings: strict
         ),
         // Benchmarks: the real binaries against Postgres and the simulator, beside a naive baseline.
         .executableTarget(
             name: "citrus-bench",
             dependencies: [
-                "ReconcileCore", "Postgres", "CitrusTestKit", "Timekeeping",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ReconcileCore", "Postgres", "CitrusTestKit", "Timekeeping", asyncHTTPClient, nioCore, nioHTTP1,
+                nioFoundationCompat, argumentParser,
             ],
             swiftSettings: strict
         ),
@@ -218,10 +173,7 @@ let package = Package(
         // Shared test support: a throwaway Postgres cluster, the simulator in-process, process helpers.
         .target(
             name: "CitrusTestKit",
-            dependencies: [
-                "Postgres", "DigitalOceanSimulator", "Timekeeping",
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["Postgres", "DigitalOceanSimulator", "Timekeeping", logging],
             swiftSettings: strict
         ),
 
@@ -234,15 +186,8 @@ let package = Package(
         .testTarget(
             name: "DigitalOceanTests",
             dependencies: [
-                "DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit", "Timekeeping",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                "DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit", "Timekeeping", asyncHTTPClient, nioCore,
+                nioHTTP1, nioWebSocket, nioPosix, logging, serviceLifecycle, serviceLifecycleTestKit,
             ],
             swiftSettings: strict
         ),
@@ -250,13 +195,8 @@ let package = Package(
         .testTarget(
             name: "EngineHubTests",
             dependencies: [
-                "EngineHubSimulator", "Postgres", "ServerStore", "CitrusTestKit",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                "EngineHubSimulator", "Postgres", "ServerStore", "CitrusTestKit", crypto, nioCore, nioPosix, nioHTTP1,
+                nioWebSocket, logging,
             ],
             swiftSettings: strict
         ),
@@ -265,15 +205,8 @@ let package = Package(
         .testTarget(
             name: "MetricsEndpointTests",
             dependencies: [
-                "MetricsEndpoint",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                "MetricsEndpoint", asyncHTTPClient, prometheus, nioCore, nioHTTP1, nioPosix, logging, serviceLifecycle,
+                serviceLifecycleTestKit,
             ],
             swiftSettings: strict
         ),
@@ -288,21 +221,15 @@ let package = Package(
             name: "ReconcilerTests",
             dependencies: [
                 "Reconciler", "ReconcileCore", "ServerStore", "Postgres", "DigitalOcean", "DigitalOceanSimulator",
-                "CitrusTestKit", "Timekeeping",
-                "EngineHubSimulator",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                "CitrusTestKit", "Timekeeping", "EngineHubSimulator", logging, serviceLifecycle,
+                serviceLifecycleTestKit,
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: [
-                "SystemdSupport", "CitrusTestKit", "ReconcileCore",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                "SystemdSupport", "CitrusTestKit", "ReconcileCore", logging, serviceLifecycle, serviceLifecycleTestKit,
             ],
             swiftSettings: strict
         ),
