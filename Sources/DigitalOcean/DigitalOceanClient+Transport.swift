@@ -76,13 +76,11 @@ extension DigitalOceanClient {
         }
     }
 
-    /// Capped exponential backoff with jitter: a random wait in [d/2, d], d = initial·2^(attempt-1).
+    /// The daemon's one backoff (Timekeeping's): a random wait in [d/2, d), d = initial·2^(attempt-1)
+    /// capped at the policy's maximum.
     func backoff(attempt: Int) -> Duration {
-        let initial = configuration.retry.initialBackoff.timeInterval
-        let cap = configuration.retry.maximumBackoff.timeInterval
-        let ceiling = min(cap, initial * pow(2, Double(min(attempt - 1, 30))))
-        let seconds = Double.random(in: (ceiling / 2)...max(ceiling / 2, ceiling))
-        return .milliseconds(Int64(seconds * 1000))
+        Backoff(initial: configuration.retry.initialBackoff, maximum: configuration.retry.maximumBackoff)
+            .delay(failures: attempt)
     }
 
     private func performOnce(

@@ -83,14 +83,9 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
     /// The spec's pattern `^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$`, at most 255 characters: the
     /// rules for a create's name and a rename's alike.
     public static func validateName(_ name: String) throws(DigitalOceanError) {
-        let count = name.unicodeScalars.count
-        guard count > 0 else { throw .localValidation("droplet name must not be empty") }
-        guard count <= maximumNameLength else {
-            throw .localValidation(
-                "droplet name is \(count) characters long; at most \(maximumNameLength) are allowed"
-            )
+        try requireCharacters(name, "droplet name", maximum: maximumNameLength, "'.' and '-'") {
+            $0 == "." || $0 == "-"
         }
-        try requireOnly(name, "droplet name", "'.' and '-'") { $0 == "." || $0 == "-" }
         guard let last = name.unicodeScalars.last, isASCIIAlphanumeric(last) else {
             throw .localValidation("droplet name \(quoted(name)) must end with a letter or a digit")
         }
@@ -98,14 +93,9 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
 
     /// Tag names: `^[a-zA-Z0-9_\-\:]+$`, at most 255 characters (`resources/tags/models/tags.yml`).
     public static func validateTag(_ tag: String) throws(DigitalOceanError) {
-        let count = tag.unicodeScalars.count
-        guard count > 0 else { throw .localValidation("tag names must not be empty") }
-        guard count <= maximumTagLength else {
-            throw .localValidation(
-                "tag \(quoted(String(tag.prefix(40))))… is \(count) characters long; at most \(maximumTagLength) are allowed"
-            )
+        try requireCharacters(tag, "tag", maximum: maximumTagLength, "'_', '-' and ':'") {
+            $0 == "_" || $0 == "-" || $0 == ":"
         }
-        try requireOnly(tag, "tag", "'_', '-' and ':'") { $0 == "_" || $0 == "-" || $0 == ":" }
     }
 
     /// The longest size slug accepted; DigitalOcean's are under 30 characters.
@@ -114,23 +104,27 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
     /// A size slug (`s-1vcpu-1gb`, `so1_5-2vcpu-16gb`): the spec gives no pattern, so this only
     /// refuses what no slug holds (nothing, spaces, slashes, controls, anything past 64 characters).
     public static func validateSize(_ size: String) throws(DigitalOceanError) {
-        let count = size.unicodeScalars.count
-        guard count > 0 else { throw .localValidation("size must not be empty") }
-        guard count <= maximumSizeLength else {
-            throw .localValidation(
-                "size \(quoted(String(size.prefix(40))))… is \(count) characters long; at most \(maximumSizeLength) are allowed"
-            )
+        try requireCharacters(size, "size", maximum: maximumSizeLength, "'-', '_' and '.'") {
+            $0 == "-" || $0 == "_" || $0 == "."
         }
-        try requireOnly(size, "size", "'-', '_' and '.'") { $0 == "-" || $0 == "_" || $0 == "." }
     }
 
-    /// Fails on the first character of `text` that is neither an ASCII letter or digit nor `also`.
-    private static func requireOnly(
+    /// `text` is 1 to `maximum` characters, each an ASCII letter or digit or one that `also` allows
+    /// (`alsoText` names them); the error names the first one that is not.
+    private static func requireCharacters(
         _ text: String,
         _ what: String,
+        maximum: Int,
         _ alsoText: String,
         also: (Unicode.Scalar) -> Bool
     ) throws(DigitalOceanError) {
+        let count = text.unicodeScalars.count
+        guard count > 0 else { throw .localValidation("\(what) must not be empty") }
+        guard count <= maximum else {
+            throw .localValidation(
+                "\(what) \(quoted(String(text.prefix(40))))… is \(count) characters long; at most \(maximum) are allowed"
+            )
+        }
         for (offset, scalar) in text.unicodeScalars.enumerated() where !(isASCIIAlphanumeric(scalar) || also(scalar)) {
             throw .localValidation(
                 "\(what) \(quoted(text)) has \(quoted(String(scalar))) at position \(offset + 1); only letters, digits, \(alsoText) are allowed"

@@ -39,25 +39,14 @@ extension SimulatedAccount {
         guard let id = dropletID, let droplet = droplets[id], droplet.apiStatus(at: now) != nil else {
             return notFound(context)
         }
-        let history = actionHistory(of: droplet)
-        do {
-            let page = try Self.page(
-                of: history.count,
-                query: query,
-                path: "/v2/droplets/\(id)/actions",
-                host: context.host
-            )
-            return json(
-                200,
-                [
-                    "actions": .array(history[page.range].map { render($0, now: now) }),
-                    "links": page.links,
-                    "meta": page.meta,
-                ],
-                context
-            )
-        } catch {
-            return self.error(error.status, error.id, error.message, context)
+        return pagedList(
+            "actions",
+            actionHistory(of: droplet),
+            query: query,
+            path: "/v2/droplets/\(id)/actions",
+            context
+        ) {
+            render($0, now: now)
         }
     }
 

@@ -50,6 +50,24 @@ extension SimulatedAccount {
         if ["POST", "PUT", "PATCH"].contains(request.method), !Self.isJSON(request.header("content-type")) {
             return failure(415, "\(request.method) \(path) takes a JSON body with Content-Type: application/json")
         }
+        /// Settings with the request's partial update (seconds) applied, and the answer: the new
+        /// settings, or why they stay as they were.
+        func patched<Settings: Encodable>(
+            _ current: Settings,
+            with patch: (JSONValue, Settings) throws -> Settings
+        ) -> (Settings, SimulatedDigitalOcean.Response) {
+            do {
+                let updated = try patch(
+                    try JSONValue.parse(request.body.isEmpty ? Array("{}".utf8) : request.body),
+                    current
+                )
+                return (updated, reply(200, updated))
+            } catch let error as SimulatorError {
+                return (current, failure(422, error.description))
+            } catch {
+                return (current, failure(400, "the body must be a JSON object"))
+            }
+        }
         let decoder = JSONDecoder()
         switch (request.method, path) {
         case ("GET", "/_sim/health"):
@@ -111,15 +129,9 @@ extension SimulatedAccount {
         case ("GET", "/_sim/agent-settings"):
             return reply(200, agentTiming)
         case ("PUT", "/_sim/agent-settings"), ("PATCH", "/_sim/agent-settings"):
-            do {
-                let patch = try JSONValue.parse(request.body.isEmpty ? Array("{}".utf8) : request.body)
-                agentTiming = try SimulatorAgentTiming.patched(patch, base: agentTiming)
-                return reply(200, agentTiming)
-            } catch let error as SimulatorError {
-                return failure(422, error.description)
-            } catch {
-                return failure(400, "the body must be a JSON object")
-            }
+            let (updated, response) = patched(agentTiming, with: SimulatorAgentTiming.patched)
+            agentTiming = updated
+            return response
         case ("GET", "/_sim/actions"):
             return reply(200, ["actions": actions.values.sorted { $0.id < $1.id }])
         case ("POST", _) where Self.dropletID(in: path, under: "actions") != nil:
@@ -133,15 +145,9 @@ extension SimulatedAccount {
         case ("GET", "/_sim/action-settings"):
             return reply(200, actionTiming)
         case ("PUT", "/_sim/action-settings"), ("PATCH", "/_sim/action-settings"):
-            do {
-                let patch = try JSONValue.parse(request.body.isEmpty ? Array("{}".utf8) : request.body)
-                actionTiming = try SimulatorActionTiming.patched(patch, base: actionTiming)
-                return reply(200, actionTiming)
-            } catch let error as SimulatorError {
-                return failure(422, error.description)
-            } catch {
-                return failure(400, "the body must be a JSON object")
-            }
+            let (updated, response) = patched(actionTiming, with: SimulatorActionTiming.patched)
+            actionTiming = updated
+            return response
         case ("GET", "/_sim/action-faults"):
             return reply(200, ["action_faults": faults.actionFaults])
         case ("POST", "/_sim/action-faults"):

@@ -48,21 +48,7 @@ extension SimulatedAccount {
                 matching.append(droplet)
             }
         }
-        let page: Page
-        do {
-            page = try Self.page(of: matching.count, query: query, path: "/v2/droplets", host: context.host)
-        } catch {
-            return self.error(error.status, error.id, error.message, context)
-        }
-        return json(
-            200,
-            [
-                "droplets": .array(matching[page.range].map { render($0, now: now) }),
-                "links": page.links,
-                "meta": page.meta,
-            ],
-            context
-        )
+        return pagedList("droplets", matching, query: query, path: "/v2/droplets", context) { render($0, now: now) }
     }
 
     mutating func deleteByTag(

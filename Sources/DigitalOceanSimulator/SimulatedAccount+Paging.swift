@@ -46,3 +46,26 @@ extension SimulatedAccount {
         )
     }
 }
+
+extension SimulatedAccount {
+    /// A 200 with the page of `items` the query asks for under `key`, with `links` and `meta`.
+    func pagedList<Item>(
+        _ key: String,
+        _ items: [Item],
+        query: [(String, String)],
+        path: String,
+        _ context: ResponseContext,
+        render: (Item) -> JSONValue
+    ) -> SimulatedDigitalOcean.Response {
+        do {
+            let page = try Self.page(of: items.count, query: query, path: path, host: context.host)
+            return json(
+                200,
+                [key: .array(items[page.range].map(render)), "links": page.links, "meta": page.meta],
+                context
+            )
+        } catch {
+            return self.error(error.status, error.id, error.message, context)
+        }
+    }
+}

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Timekeeping
 
 /// Plays cloud-init for the simulator: once a droplet created with agent values in its `user_data`
 /// is active, starts a stand-in Citrus Agent that dials `ENGINE_WS_URL` (loopback only) and speaks
@@ -92,12 +93,14 @@ struct SimulatedAgent: Sendable {
             endpoint = parsed
         }
 
-        var backoff = first.timing.reconnectInitialSeconds
+        // Failed attempts since the last welcome: the reconnect delay doubles with each, without
+        // jitter, from the initial delay up to the maximum (Timekeeping's backoff, its ceiling).
+        var failures = 0
         while let assignment = simulator.agentAssignment(dropletID: dropletID), !Task.isCancelled {
             guard assignment.connectEnabled else {
                 simulator.updateAgentStatus(dropletID: dropletID) { $0.state = .stopped }
                 guard await waitWhilePresent(while: { !$0.connectEnabled }) else { return }
-                backoff = assignment.timing.reconnectInitialSeconds
+                failures = 0
                 continue
             }
             simulator.updateAgentStatus(dropletID: dropletID) { $0.state = .connecting }
@@ -115,7 +118,7 @@ struct SimulatedAgent: Sendable {
             switch outcome {
             case .welcomedThenClosed:
                 logger.info("agent connection ended", metadata: meta)
-                backoff = assignment.timing.reconnectInitialSeconds
+                failures = 0
                 simulator.updateAgentStatus(dropletID: dropletID) { $0.state = .connecting }
             case .refused(let reason):
                 meta["reason"] = "\(reason)"
@@ -134,9 +137,12 @@ struct SimulatedAgent: Sendable {
             case .stopped:
                 continue  // Disconnected through the admin API, or the droplet is going: no backoff.
             }
-            let retryAt = simulator.clock.now().addingTimeInterval(backoff)
-            guard await waitWhilePresent(until: retryAt) else { return }
-            backoff = min(backoff * 2, assignment.timing.reconnectMaximumSeconds)
+            failures += 1
+            let delay = Backoff(
+                initial: .interval(assignment.timing.reconnectInitialSeconds),
+                maximum: .interval(assignment.timing.reconnectMaximumSeconds)
+            ).ceiling(failures: failures)
+            guard await waitWhilePresent(until: simulator.clock.now().adding(delay)) else { return }
         }
     }
 

@@ -49,18 +49,6 @@ import Testing
         return c.budget
     }
 
-    /// The most records in any window of `seconds`.
-    private func peak(_ records: [SimulatorRequestRecord], window seconds: TimeInterval) -> Int {
-        let times = records.map(\.time).sorted()
-        var best = 0
-        var low = 0
-        for high in times.indices {
-            while times[high].timeIntervalSince(times[low]) >= seconds { low += 1 }
-            best = max(best, high - low + 1)
-        }
-        return best
-    }
-
     private func longest429Streak(_ records: [SimulatorRequestRecord]) -> Int {
         var longest = 0
         var current = 0
@@ -94,7 +82,7 @@ import Testing
             let elapsed = seconds(ContinuousClock.now - started)
             let log = sim.simulator.requestLog()
             let limited = log.filter { $0.status == 429 }.count
-            let busiest = peak(log, window: window)
+            let busiest = peak(log.map(\.time), window: window)
             print(
                 "burst of 60 at 30 per \(Int(window)) s: \(log.count) requests in \(String(format: "%.2f", elapsed)) s, busiest window \(busiest), 429s \(limited), rate \(String(format: "%.1f", Double(log.count) / elapsed * window)) per window"
             )

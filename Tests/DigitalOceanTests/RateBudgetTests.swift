@@ -44,7 +44,7 @@ private func drive(
 }
 
 /// The most requests in any window of `seconds` (a window holds times t with start <= t < start + seconds).
-private func peak(_ times: [Date], window seconds: TimeInterval) -> Int {
+func peak(_ times: [Date], window seconds: TimeInterval) -> Int {
     let sorted = times.sorted()
     var best = 0
     var low = 0
