@@ -446,7 +446,9 @@ import Testing
         }
         try await Self.withWorld(configuration: configuration) { hub, sim in
             let droplet = try await Self.create(sim, name: "agent-late", url: hub.url)
-            #expect(try await eventually { hub.connectionCount == 1 })
+            // The hello, not only the connection: it is read a moment after the connection opens.
+            #expect(try await eventually { hub.firstHelloAt != nil })
+            #expect(hub.connectionCount == 1)
             let active = try #require(sim.simulator.droplet(id: droplet)?.activeAt)
             #expect(try #require(hub.firstHelloAt).timeIntervalSince(active) >= 0.99)
         }
