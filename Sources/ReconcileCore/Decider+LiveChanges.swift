@@ -378,11 +378,8 @@ extension Decider {
                 items.append(
                     "name: the row asks \(row.name), the droplet is named \(droplet.name); \(refused.reason). Set the row's name to \(droplet.name) to keep it, or clear refused_change to have it renamed \(row.name)"
                 )
-            } else {
-                items.append(
-                    "name: the row asks \(row.name), the droplet is named \(droplet.name); it is renamed once the server is up and no other change is in progress"
-                )
             }
+            // Otherwise a rename is on its way (once the server is up and no other change runs): not drift.
         }
         if let size = droplet.size, size != row.size, !Self.isResizing(applying, to: row.size) {
             if let failure = change?.failure {
@@ -397,11 +394,9 @@ extension Decider {
                 items.append(
                     "size: the row asks \(row.size), the droplet is \(size); resizing powers the server off for about a minute and is off: run the daemon with --resize allow, or set size back to \(size)"
                 )
-            } else {
-                items.append(
-                    "size: the row asks \(row.size), the droplet is \(size); it is resized once the server is active, powered on and no other change is in progress"
-                )
             }
+            // Otherwise a permitted resize is on its way (once the server is active and powered
+            // on, and no other change runs): not drift. A droplet off by hand is drift of its own.
         }
         if let region = droplet.region, region != row.region {
             items.append(
@@ -415,7 +410,7 @@ extension Decider {
         }
         if droplet.status == .off, change == nil {
             items.append(
-                "power: the droplet was powered off at DigitalOcean, not by this daemon; power it on there (or run the daemon with --powered-off power-on), or set delete_requested_at"
+                "power: the droplet is powered off at DigitalOcean and no change of this daemon's is in progress; power it on there (or run the daemon with --powered-off power-on), or set delete_requested_at"
             )
         }
         return items.isEmpty ? nil : items.joined(separator: "; and ")

@@ -215,7 +215,10 @@ extension SimulatedCloud {
         _ = try await exchange(
             priority: .mutation,
             what: "POST /v2/droplets/\(action.dropletID)/actions \(action.kind.type)",
-            gate: gate
+            gate: gate,
+            atSend: { [world] in
+                if action.kind == .powerOff { world.digitalOcean.poweredOffByDaemon.insert(action.dropletID) }
+            }
         ) { [world] in
             switch world.digitalOcean.startAction(action.kind, on: action.dropletID, by: who) {
             case .success(let id):

@@ -30,9 +30,17 @@ extension SimulatedDigitalOcean {
         }
         // A step is never repeated while it may still be in progress: a lost answer is settled by
         // reading the droplet, not by sending the step again.
-        if actions.values.contains(where: { $0.dropletID == dropletID && $0.kind == kind && $0.progress == .inProgress }
-        ) {
+        // (A row whose records were taken back, by a restore or a delete and insert, cannot know.)
+        let remembers = droplet.identity.map { !world.forgetful($0) } ?? true
+        let running = actions.values.contains {
+            $0.dropletID == dropletID && $0.kind == kind && $0.progress == .inProgress
+        }
+        if remembers, running {
             world.violation("\(who) sent \(kind.type) to droplet \(dropletID) while the same action was in progress")
+        }
+        // Never powered on behind the operator's back: only what a daemon powered off itself.
+        if kind == .powerOn, who != "world", !poweredOffByDaemon.contains(dropletID) {
+            world.violation("\(who) powered on droplet \(dropletID), which no daemon powered off")
         }
         guard !droplet.locked, world.time.now >= droplet.activeAt else { return .failure(.busy) }
         switch kind {
@@ -44,7 +52,12 @@ extension SimulatedDigitalOcean {
         default: break
         }
         nextActionID += 1
-        let action = SimulatedAction(id: nextActionID, dropletID: dropletID, kind: kind, progress: .inProgress)
+        let action = SimulatedAction(
+            id: nextActionID,
+            dropletID: dropletID,
+            kind: kind,
+            progress: .inProgress
+        )
         actions[action.id] = action
         droplet.locked = true
         droplets[dropletID] = droplet
@@ -72,7 +85,9 @@ extension SimulatedDigitalOcean {
             switch action.kind {
             case .rename(let name): droplet.name = name
             case .powerOff: droplet.poweredOff = true
-            case .powerOn: droplet.poweredOff = false
+            case .powerOn:
+                droplet.poweredOff = false
+                poweredOffByDaemon.remove(action.dropletID)
             case .resize(let size, _): droplet.size = size
             }
         }

@@ -46,6 +46,9 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
     /// Droplet actions by id (see `SimulatedDigitalOcean+Actions`).
     var actions: [Int64: SimulatedAction] = [:]
     var nextActionID: Int64 = 900_000
+    /// Droplets a daemon sent a power_off to since it last powered them on: the only ones it may
+    /// power on (the simulation runs with `--powered-off report`).
+    var poweredOffByDaemon: Set<Int64> = []
     private var nextID: Int64 = 100_000
     /// When each request arrived, for the shared per-minute limit.
     private var arrivals: [Date] = []

@@ -41,6 +41,7 @@ final class SimulatedProcess: @unchecked Sendable {
         }
         var configuration = ReconcilerConfiguration()
         configuration.decision.createRequestTimeout = .interval(world.requestTimeout)
+        configuration.decision.liveChanges.resize = world.resizeAllowed ? .allow : .off
         let budget = self.budget
         let leadership = self.leadership
         reconciler = FleetReconciler(

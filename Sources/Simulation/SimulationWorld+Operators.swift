@@ -43,6 +43,7 @@ extension SimulationWorld {
         guard !candidates.isEmpty else { return }
         let row = candidates[index(candidates.count)]
         database.remove(row.id)
+        reinserted.insert(row.id)
         trace("operator: DELETE \(label(row.id)) with SQL; it comes back with the same id")
         notify(row.id)
         time.schedule(after: 1 + random() * 20) { [unowned self] in

@@ -51,7 +51,9 @@ extension SimulationWorld {
             let oldest = live.min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
             let state = row.state
             var problem: String?
-            if [.creating, .provisioning, .deleting].contains(state.status) {
+            if state.status == .provisioning, row.deleteRequestedAt == nil, heldOff(row, droplet: oldest) {
+                problem = nil
+            } else if [.creating, .provisioning, .deleting].contains(state.status) {
                 problem = "still \(state.status.rawValue)"
             } else if row.deleteRequestedAt != nil {
                 if state.status != .deleted || !live.isEmpty {
@@ -63,6 +65,8 @@ extension SimulationWorld {
                 if live.count != 1 || state.dropletID != oldest?.id {
                     problem =
                         "active with droplet \(state.dropletID.map(String.init) ?? "none") but \(live.count) droplets carry its identity"
+                } else if let oldest, let live = liveProblem(of: row, droplet: oldest) {
+                    problem = live
                 }
             } else if !(state.status == .failed && disturbed.contains(row.id)) {
                 problem = "is \(state.status.rawValue) (\(state.lastError ?? "no error"))"

@@ -139,6 +139,7 @@ extension SimulationWorld {
                 }
             }
         }
+        scheduleLiveChanges(end: end, at: at)
         time.schedule(at: quietAt) { [unowned self] in self.becomeQuiet() }
     }
 

@@ -63,6 +63,12 @@ public final class SimulationWorld: @unchecked Sendable {
     /// they may end failed; every other valid row must end active or deleted.
     var disturbed: Set<UUID> = []
     var invalid: Set<UUID> = []
+    /// Whether this seed's replicas run with `--resize allow` (see `SimulationWorld+LiveChanges`).
+    var resizeAllowed: Bool { seed % 2 == 0 }
+    /// Rows whose droplet a person changed at DigitalOcean (renamed, powered off).
+    var changedByHand: Set<UUID> = []
+    /// Rows deleted with SQL and inserted again: their records of changes in flight are gone.
+    var reinserted: Set<UUID> = []
     var snapshot: (at: Date, rows: [UUID: ServerRecord])?
     /// When the process holding the lock was frozen, while it still holds it.
     var leaderFrozenAt: Date?

@@ -1,0 +1,107 @@
+import Foundation
+import ReconcileCore
+
+/// Changes to live rows (issue 13) under the world's faults: operators rename rows and change
+/// their size (resizes allowed in some seeds), and people change droplets at DigitalOcean by hand.
+/// At the end every row that was left alone by hand must show its droplet as the row asks, with
+/// no change in flight and no droplet left powered off by the daemon.
+extension SimulationWorld {
+    static let sizes = ["s-1vcpu-512mb-10gb", "s-1vcpu-1gb", "s-2vcpu-2gb"]
+
+    /// Draws this seed's live changes; `at` picks an instant in a range of seconds.
+    func scheduleLiveChanges(end: Double, at: (ClosedRange<Double>) -> Date) {
+        // Drawn from the seed, not the generator, so the draws of every other event stay as they were.
+        trace("live changes: resizes \(resizeAllowed ? "allowed" : "reported as drift")")
+        for round in 0..<index(4) {
+            time.schedule(at: at(10...end)) { [unowned self] in self.renameRow(round: round) }
+        }
+        for _ in 0..<index(3) {
+            time.schedule(at: at(10...end)) { [unowned self] in self.changeSize() }
+        }
+        if random() < 0.2 { time.schedule(at: at(30...end)) { [unowned self] in self.renameByHand() } }
+        if random() < 0.2 { time.schedule(at: at(30...end)) { [unowned self] in self.powerOffByHand() } }
+    }
+
+    private func liveRow() -> ServerRecord? {
+        let candidates = database.rows.values.filter { $0.deleteRequestedAt == nil && !invalid.contains($0.id) }
+            .sorted { $0.id.uuidString < $1.id.uuidString }
+        return candidates.isEmpty ? nil : candidates[index(candidates.count)]
+    }
+
+    private func renameRow(round: Int) {
+        guard let row = liveRow() else { return }
+        let name = "web-\(labels[row.id] ?? "x")-r\(round)"
+        database.update(row.id) { $0.name = name }
+        trace("operator: \(label(row.id)) renamed \(name)")
+        notify(row.id)
+    }
+
+    private func changeSize() {
+        guard let row = liveRow() else { return }
+        let size = Self.sizes[index(Self.sizes.count)]
+        database.update(row.id) { $0.size = size }
+        trace("operator: \(label(row.id)) asks for size \(size)")
+        notify(row.id)
+    }
+
+    /// A person renames a droplet in the control panel: drift, never undone.
+    private func renameByHand() {
+        guard let row = liveRow(), let droplet = digitalOcean.droplets(identity: row.id).first else { return }
+        digitalOcean.droplets[droplet.id]?.name = "by-hand"
+        changedByHand.insert(row.id)
+        trace("operator: droplet \(droplet.id) of \(label(row.id)) renamed by hand")
+    }
+
+    /// A person powers a droplet off in the control panel: drift, never powered on by the daemon.
+    private func powerOffByHand() {
+        guard let row = liveRow(), let droplet = digitalOcean.droplets(identity: row.id).first,
+            !droplet.locked, !droplet.poweredOff, time.now >= droplet.activeAt
+        else { return }
+        digitalOcean.droplets[droplet.id]?.poweredOff = true
+        changedByHand.insert(row.id)
+        trace("operator: droplet \(droplet.id) of \(label(row.id)) powered off by hand")
+    }
+
+    /// Whether the row's records may not know what happened to its droplet: changed by hand, taken
+    /// back by a restore, or deleted and inserted again.
+    func forgetful(_ id: UUID) -> Bool {
+        changedByHand.contains(id) || disturbed.contains(id) || reinserted.contains(id)
+    }
+
+    /// A row whose droplet is off, which it may not know it asked for, holds its status with drift
+    /// that says so: converged.
+    func heldOff(_ row: ServerRecord, droplet: SimulatedDigitalOcean.Droplet?) -> Bool {
+        guard let droplet, droplet.poweredOff, forgetful(row.id) else { return false }
+        return row.state.drift?.contains("power:") == true && row.state.change == nil
+    }
+
+    /// What is wrong with an active row's droplet once the world is quiet, or nil.
+    func liveProblem(of row: ServerRecord, droplet: SimulatedDigitalOcean.Droplet) -> String? {
+        let state = row.state
+        if let change = state.change { return "still changing: \(change.progress)" }
+        if digitalOcean.actions.values.contains(where: { $0.dropletID == droplet.id && $0.progress == .inProgress }) {
+            return "an action still runs on droplet \(droplet.id)"
+        }
+        if forgetful(row.id) {
+            // Changed by hand, or the row's records taken back: whatever differs is drift.
+            let differs = droplet.name != row.name || droplet.poweredOff
+            if differs, state.drift == nil { return "its droplet differs, but no drift is recorded" }
+            return nil
+        }
+        if droplet.poweredOff { return "droplet \(droplet.id) left powered off" }
+        let refused = state.refused.map { "\($0.column)=\($0.value)" }
+        if droplet.name != row.name, refused != "name=\(row.name)" {
+            return "droplet \(droplet.id) is named \(droplet.name), the row asks \(row.name)"
+        }
+        if resizeAllowed, droplet.size != row.size, refused != "size=\(row.size)" {
+            return "droplet \(droplet.id) is \(droplet.size), the row asks \(row.size)"
+        }
+        if !resizeAllowed, droplet.size != row.size, state.drift?.contains("size:") != true {
+            return "its size differs from its droplet's and no drift says so"
+        }
+        if droplet.name == row.name, droplet.size == row.size, state.drift != nil {
+            return "drift recorded with nothing different: \(state.drift ?? "")"
+        }
+        return nil
+    }
+}
