@@ -312,6 +312,31 @@ struct LiveChangeIntegrationTests {
         }
     }
 
+    @Test("a droplet resized at DigitalOcean is drift, not resized back even with --resize allow")
+    func outOfBandResize() async throws {
+        try await World.with(simulator: Self.configuration(seed: 310)) { world in
+            let daemon = try world.daemon(Self.quick + ["--resize", "allow"])
+            defer { daemon.signal(SIGKILL) }
+            let (id, droplet) = try await Self.activeRow(world, "web-k")
+            for body: JSONValue in [
+                .object([("type", .string("power_off"))]),
+                .object([("type", .string("resize")), ("size", .string("s-1vcpu-1gb"))]),
+                .object([("type", .string("power_on"))]),
+            ] {
+                try world.simulator.changeOutOfBand(dropletID: droplet, body)
+            }
+            let drifted = try await eventually(timeout: .seconds(20)) {
+                (try await Self.live(world, id)).drift?.contains("resized to s-1vcpu-1gb at DigitalOcean") == true
+            }
+            let row = try await Self.live(world, id)
+            #expect(drifted, "\(row)")
+            #expect(row.status == "active")
+            try await Task.sleep(for: .seconds(3))
+            #expect(Self.daemonActions(world, droplet: droplet).isEmpty, "not resized back")
+            #expect(world.simulator.droplet(id: droplet)?.size == "s-1vcpu-1gb")
+        }
+    }
+
     // MARK: Request ids
 
     @Test("every mutating request's DigitalOcean request id is in server_events and the log: create, rename, destroy")
