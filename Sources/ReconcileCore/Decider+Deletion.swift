@@ -1,0 +1,77 @@
+import Foundation
+
+// A row whose deletion was requested: destroy what it is bound to, and mark it deleted only once
+// a look proves the droplet gone.
+
+extension Decider {
+    func decideDeletion(
+        row: ServerRecord,
+        recorded: Recorded,
+        observation: Observation,
+        identityDroplets: [ObservedDroplet],
+        index: ObservationIndex,
+        backoffUntil: Date?,
+        createUnsettled: Bool,
+        settleDeadline: Date?,
+        into plan: inout PlanBuilder
+    ) {
+        let state = row.state
+        var bound = identityDroplets.filter { !index.isRecordedByAnother($0, than: row.id) }
+        var recordedUnknown = false
+        var untaggedRecorded: ObservedDroplet?
+        switch recorded {
+        case .observed(let droplet) where !bound.contains(where: { $0.id == droplet.id }):
+            // Design rule 5: droplets without the fleet tag are never touched, not even on request.
+            if droplet.isInFleet { bound.append(droplet) } else { untaggedRecorded = droplet }
+        case .unknown:
+            recordedUnknown = true
+        case .observed, .none, .gone:
+            break
+        }
+
+        var target = state
+        if let untagged = untaggedRecorded, bound.isEmpty, !createUnsettled {
+            target.status = .failed
+            target.lastError = DecisionMessages.untaggedNotDestroyed(droplet: untagged.id)
+            target.transientFailures = 0
+            target.nextAttemptAt = nil
+            plan.update(row, to: target)
+            return
+        }
+        if bound.isEmpty && !recordedUnknown && !createUnsettled && !observation.confirmsAbsence(of: row.id) {
+            // `deleted` is final: believe the absence only from a view that proves it.
+            if target.status != .deleting {
+                target.status = .deleting
+                target.lastError = nil
+            }
+            plan.lookUp(row.id)
+            plan.update(row, to: target)
+            return
+        }
+        if bound.isEmpty && !recordedUnknown && !createUnsettled {
+            target.status = .deleted
+            target.lastError = nil
+            target.transientFailures = 0
+            target.nextAttemptAt = nil
+            plan.update(row, to: target)
+            return
+        }
+
+        if target.status != .deleting {
+            target.status = .deleting
+            target.lastError = nil
+        }
+        plan.waitingOnCloud = true
+        if createUnsettled, let settleDeadline { plan.wake(at: settleDeadline) }
+        if !bound.isEmpty {
+            if let backoffUntil {
+                plan.wake(at: backoffUntil)
+            } else {
+                for droplet in bound {
+                    plan.actions.append(.destroy(dropletID: droplet.id, reason: .deleteRequested(row: row.id)))
+                }
+            }
+        }
+        plan.update(row, to: target)
+    }
+}

@@ -1,0 +1,267 @@
+import Foundation
+import Logging
+import ReconcileCore
+import Timekeeping
+
+// Act: a plan's row writes and DigitalOcean calls, and their audit entries.
+
+extension FleetReconciler {
+    // MARK: Act
+
+    /// Performs a plan: row writes first, then DigitalOcean calls with bounded concurrency.
+    /// Returns each row's state after the pass (for the summary).
+    func act(on plan: Plan, rows: [ServerRecord]) async -> [UUID: DaemonState] {
+        let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var finalStates: [UUID: DaemonState] = [:]
+        var calls: [Action] = []
+        for action in plan.actions {
+            switch action {
+            case let .update(id, revision, from, to):
+                guard let row = byID[id] else { continue }
+                if await write(row: row, expectedRevision: revision, from: from, to: to) != nil {
+                    finalStates[id] = to
+                }
+            case .note(let note):
+                await record(note: note, rows: byID)
+            case .create, .destroy, .dropletAction:
+                calls.append(action)
+            }
+        }
+        let pending = calls
+        let results = await whileReportingThrottle {
+            await Self.concurrently(pending, limit: self.configuration.maxConcurrentCalls) { action in
+                let result = await self.perform(action, rows: byID)
+                self.progress()
+                return result
+            }
+        }
+        for case let (id, state)? in results { finalStates[id] = state }
+        return finalStates
+    }
+
+    /// Runs `body`; meanwhile, every few seconds, reports progress if (and only if) requests are
+    /// being held back on purpose by the rate budget. A call that simply hangs reports nothing,
+    /// so the watchdog still catches it.
+    func whileReportingThrottle<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+        let isThrottled = self.isThrottled
+        let progress = self.progress
+        let clock = self.clock
+        return await withTaskGroup(of: T?.self) { group in
+            group.addTask { await body() }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await clock.sleep(for: .seconds(2))
+                    if Task.isCancelled { break }
+                    if await isThrottled() { progress() }
+                }
+                return nil
+            }
+            var result: T?
+            while let next = await group.next() {
+                if let next {
+                    result = next
+                    group.cancelAll()
+                }
+            }
+            return result!
+        }
+    }
+
+    func perform(_ action: Action, rows: [UUID: ServerRecord]) async -> (UUID, DaemonState)? {
+        switch action {
+        case let .create(order, revision, state):
+            guard let row = rows[order.rowID] else { return nil }
+            return await create(order, row: row, revision: revision, state: state).map { (order.rowID, $0) }
+        case let .destroy(dropletID, reason):
+            await destroy(dropletID: dropletID, reason: reason, rows: rows)
+            return nil
+        case let .dropletAction(order, revision, from, state):
+            guard let row = rows[order.rowID] else { return nil }
+            return await send(order, row: row, revision: revision, from: from, state: state).map { (order.rowID, $0) }
+        case .update, .note:
+            return nil
+        }
+    }
+
+    /// Writes a row change (compare-and-set) and its audit events. Returns the new revision.
+    @discardableResult
+    func write(
+        row: ServerRecord,
+        expectedRevision: Int64,
+        from: DaemonState,
+        to: DaemonState,
+        requestID: String? = nil,
+        agentKeySHA256: String? = nil
+    ) async -> Int64? {
+        let revision: Int64?
+        do {
+            if let agentKeySHA256 {
+                revision = try await repository.update(
+                    id: row.id,
+                    expectedRevision: expectedRevision,
+                    to: to,
+                    agentKeySHA256: agentKeySHA256
+                )
+            } else {
+                revision = try await repository.update(id: row.id, expectedRevision: expectedRevision, to: to)
+            }
+        } catch {
+            logger.error(
+                "could not write row \(row.id.uuidString.lowercased()): \(error)",
+                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"]
+            )
+            return nil
+        }
+        guard let revision else {
+            logger.info(
+                "row changed while deciding; leaving it to the next pass",
+                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())", "SERVER_NAME": "\(row.name)"]
+            )
+            return nil
+        }
+        if from.status != to.status {
+            let kind = AuditKind.statusChange(from: from, to: to)
+            if kind == .agentConnected, let since = to.agentAwaitedSince ?? from.agentAwaitedSince {
+                ReconcilerMetrics.agentBootstrap(.interval(databaseNow().timeIntervalSince(since)))
+            }
+            await audit.emit(
+                event(
+                    kind,
+                    row: row,
+                    droplet: to.dropletID ?? from.dropletID,
+                    from: from.status,
+                    to: to.status,
+                    requestID: requestID,
+                    message: statusChangeMessage(kind, row: row, from: from, to: to)
+                )
+            )
+        }
+        await auditLiveChange(row: row, from: from, to: to, requestID: requestID)
+        if to.status == .failed, from.status != .failed || from.lastError != to.lastError {
+            await audit.emit(
+                event(
+                    .failed,
+                    row: row,
+                    droplet: to.dropletID,
+                    from: from.status,
+                    to: to.status,
+                    requestID: requestID,
+                    message: "server \(row.name) failed: \(to.lastError ?? "no reason recorded")"
+                )
+            )
+        }
+        return revision
+    }
+
+    /// The sentence of a status change's audit entry.
+    func statusChangeMessage(_ kind: AuditKind, row: ServerRecord, from: DaemonState, to: DaemonState) -> String {
+        let agent = to.agentID.map { "agent \($0.uuidString.lowercased())" } ?? "its agent"
+        let droplet = to.dropletID.map { "droplet \($0)" } ?? "its droplet"
+        switch kind {
+        case .agentAwaited:
+            let timeout =
+                configuration.decision.agentBootstrap.map { " (up to \(DurationText.format($0.timeout)))" } ?? ""
+            return
+                "server \(row.name) is initializing: \(droplet) is active at \(to.ipv4 ?? "its address"); waiting\(timeout) for \(agent) to connect to the Engine Hub"
+        case .agentConnected:
+            return "server \(row.name) is active: \(agent) connected to the Engine Hub"
+        case .agentTimedOut:
+            return
+                "server \(row.name) failed: \(agent) did not connect in time; \(droplet) is left running for inspection"
+        case .agentUnreachable:
+            return "server \(row.name) is unreachable: \(to.lastError ?? "its agent has not been seen recently")"
+        case .agentReachable:
+            return "server \(row.name) is active again: the Engine Hub sees \(agent) again"
+        default:
+            return "server \(row.name) is now \(to.status.rawValue) (was \(from.status.rawValue))"
+        }
+    }
+
+    func destroy(dropletID: Int64, reason: DestroyReason, rows: [UUID: ServerRecord]) async {
+        let now = databaseNow()
+        if let asked = recentDestroys[dropletID], now < asked.adding(configuration.destroyRepeatInterval) { return }
+        guard mayAct() else { return }
+        let row: ServerRecord?
+        let kind: AuditKind
+        let why: String
+        switch reason {
+        case .deleteRequested(let id):
+            row = rows[id]
+            kind = .destroyRequested
+            why = "deletion was requested for server \(row?.name ?? id.uuidString.lowercased())"
+        case let .duplicate(id, kept, keptCreatedAt, duplicateCreatedAt):
+            row = rows[id]
+            kind = .duplicateResolved
+            why =
+                "it duplicates droplet \(kept), which server \(row?.name ?? id.uuidString.lowercased()) keeps as the one with history "
+                + "(created \(keptCreatedAt.formatted(.iso8601)), this one \(duplicateCreatedAt.formatted(.iso8601)))"
+        case .orphan:
+            row = nil
+            kind = .destroyRequested
+            why = "it is an orphan (tagged citrus-host, matching no row) past its grace period"
+        }
+        do {
+            let outcome = try await cloud.destroy(dropletID: dropletID)
+            recentDestroys[dropletID] = now
+            let requestID: String?
+            let result: String
+            switch outcome {
+            case .destroyed(let id):
+                requestID = id
+                result = "destroying droplet \(dropletID)"
+            case .alreadyGone:
+                requestID = nil
+                result = "droplet \(dropletID) was already gone"
+            }
+            await audit.emit(
+                event(
+                    kind,
+                    row: row,
+                    serverID: row == nil ? nil : row?.id,
+                    droplet: dropletID,
+                    requestID: requestID,
+                    message: "\(result): \(why)"
+                )
+            )
+        } catch {
+            let failure = error as? CloudFailure ?? CloudFailure(kind: .transient, message: "\(error)")
+            await audit.emit(
+                event(
+                    failure.kind == .permanent ? .failed : .retrying,
+                    row: row,
+                    droplet: dropletID,
+                    requestID: failure.requestID,
+                    message: "could not destroy droplet \(dropletID) (\(why)): \(failure.message)"
+                )
+            )
+        }
+    }
+
+    func record(note: AuditNote, rows: [UUID: ServerRecord]) async {
+        switch note {
+        case .orphanSeen(let droplet):
+            guard orphansFirstSeen[droplet.id] == nil else { return }
+            orphansFirstSeen[droplet.id] = databaseNow()
+            await audit.emit(
+                AuditEvent(
+                    kind: .orphanSeen,
+                    at: databaseNow(),
+                    dropletID: droplet.id,
+                    message:
+                        "droplet \(droplet.id) (\(droplet.name)) is tagged citrus-host but matches no server row; left alone unless --orphans delete"
+                )
+            )
+        case let .adopted(id, dropletID):
+            let row = rows[id]
+            await audit.emit(
+                event(
+                    .adopted,
+                    row: row,
+                    serverID: id,
+                    droplet: dropletID,
+                    message: "server \(row?.name ?? id.uuidString.lowercased()) adopted existing droplet \(dropletID)"
+                )
+            )
+        }
+    }
+}

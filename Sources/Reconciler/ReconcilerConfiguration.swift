@@ -1,0 +1,79 @@
+import Foundation
+import ReconcileCore
+
+public struct ReconcilerConfiguration: Sendable {
+    public var decision = DecisionConfiguration()
+    /// Agent bootstrap; nil: off (rows go from `provisioning` straight to `active`). Setting it
+    /// sets the decision's policy too, so the two never disagree.
+    public var enrollment: AgentEnrollment? {
+        didSet { decision.agentBootstrap = enrollment?.policy }
+    }
+    /// A full pass at least this often, even with nothing to do (NOTIFY is not stored by Postgres).
+    public var resyncInterval: Duration = .seconds(60)
+    /// A full pass this often while some row waits on DigitalOcean.
+    public var fastInterval: Duration = .seconds(5)
+    /// How long to gather NOTIFYs before acting on them, so a burst of inserts makes one pass.
+    public var debounce: Duration = .milliseconds(20)
+    /// Mutating DigitalOcean calls in flight at once.
+    public var maxConcurrentCalls = 4
+    /// Direct lookups of recorded-but-unlisted droplets in one pass.
+    public var maxLookupsPerPass = 50
+    /// A destroy already accepted is not re-sent for this long while the droplet still lists.
+    public var destroyRepeatInterval: Duration = .seconds(30)
+    /// How often a standby replica tries to take leadership.
+    public var standbyPollInterval: Duration = .milliseconds(500)
+
+    public init() {}
+}
+
+/// What a pass leaves behind, for STATUS= and for scheduling the next one.
+public struct PassSummary: Sendable, Hashable {
+    public var counts: [ServerStatus: Int]
+    public var orphans: Int
+    /// Live rows whose droplet differs from them in a way the daemon does not change.
+    public var drifted: Int
+    /// Live rows with a rename or resize in progress.
+    public var changing: Int
+    public var waitingOnCloud: Bool
+    public var nextWakeUp: Date?
+    /// The most recent row error, for the one-line status.
+    public var lastError: String?
+
+    public init(
+        counts: [ServerStatus: Int] = [:],
+        orphans: Int = 0,
+        drifted: Int = 0,
+        changing: Int = 0,
+        waitingOnCloud: Bool = false,
+        nextWakeUp: Date? = nil,
+        lastError: String? = nil
+    ) {
+        self.counts = counts
+        self.orphans = orphans
+        self.drifted = drifted
+        self.changing = changing
+        self.waitingOnCloud = waitingOnCloud
+        self.nextWakeUp = nextWakeUp
+        self.lastError = lastError
+    }
+
+    /// "3 active, 1 provisioning, 1 failed; 0 orphans", in lifecycle order.
+    public var oneLine: String {
+        let parts = ServerStatus.allCases.compactMap { status -> String? in
+            guard let n = counts[status], n > 0 else { return nil }
+            return "\(n) \(status.rawValue)"
+        }
+        var line =
+            (parts.isEmpty ? "no servers" : parts.joined(separator: ", ")) + "; \(orphans) orphan"
+            + (orphans == 1 ? "" : "s")
+        if drifted > 0 { line += ", \(drifted) drifted" }
+        if changing > 0 { line += ", \(changing) changing" }
+        if let lastError { line += "; last error: \(lastError)" }
+        return line
+    }
+}
+
+/// A pass ended early: this replica no longer leads.
+public struct LeadershipLost: Error, CustomStringConvertible {
+    public var description: String { "this replica no longer leads; the pass stopped" }
+}
