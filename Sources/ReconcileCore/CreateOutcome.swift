@@ -115,3 +115,15 @@ extension Decider {
         state.nextAttemptAt = now.adding(delay)
     }
 }
+
+/// What a request sent once through an intent can come to, short of being accepted: a create's
+/// outcome and a droplet action's share these cases.
+public protocol GatedOutcome: Sendable {
+    static func refused(reason: String) -> Self
+    static func transient(reason: String, retryAfter: Duration?) -> Self
+    static func unknown(reason: String) -> Self
+    static func withdrawn(reason: String) -> Self
+}
+
+extension CreateOutcome: GatedOutcome {}
+extension ActionOutcome: GatedOutcome {}

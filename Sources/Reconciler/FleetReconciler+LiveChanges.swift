@@ -27,102 +27,44 @@ extension FleetReconciler {
             return await write(row: row, expectedRevision: revision, from: from, to: next) != nil ? next : nil
         }
         guard mayAct() else { return nil }
-        let record = IntentRecord()
-        let outcome: ActionOutcome
-        var requestID: String?
-        do {
-            let (clock, decider, mayAct) = (self.clock, self.decider, self.mayAct)
-            let gate = SendGate(
-                prepare: {
-                    await self.recordActionIntent(
-                        order,
-                        row: row,
-                        revision: revision,
-                        from: from,
-                        state: state,
-                        into: record
-                    )
-                },
-                stillMaySend: {
-                    guard let started = record.started.withLock({ $0 }) else { return false }
-                    return decider.maySend(intentAge: clock.uptime() - started) && mayAct()
-                }
-            )
-            let accepted = try await cloud.perform(order, gate: gate)
-            requestID = accepted.requestID
-            outcome = .accepted(actionID: accepted.actionID)
-        } catch {
-            let failure = error as? CloudFailure ?? CloudFailure(kind: .outcomeUnknown, message: "\(error)")
-            requestID = failure.requestID
-            switch failure.kind {
-            case .permanent: outcome = .refused(reason: failure.message)
-            case .transient: outcome = .transient(reason: failure.message, retryAfter: failure.retryAfter)
-            case .outcomeUnknown: outcome = .unknown(reason: failure.message)
-            case .withdrawn: outcome = .withdrawn(reason: failure.message)
-            }
-        }
-
-        guard let written = record.written.withLock({ $0 }) else {
-            // Nothing was written, so nothing was sent: only a refusal by the budget backs off.
-            guard case .transient = outcome else { return nil }
-            let next = decider.afterAction(outcome, intent: state, at: databaseNow(), jitter: jitter())
-            return await write(row: row, expectedRevision: revision, from: from, to: next) != nil ? next : nil
-        }
-        let next = decider.afterAction(outcome, intent: written.state, at: databaseNow(), jitter: jitter())
-        let stored =
-            await write(
-                row: row,
-                expectedRevision: written.revision,
-                from: written.state,
-                to: next,
-                requestID: requestID
-            ) != nil
-        await recordActionOutcome(
-            outcome,
-            order: order,
+        let decider = self.decider
+        let sent = await sendGated(
             row: row,
-            intent: written.state,
-            next: next,
+            revision: revision,
+            from: from,
+            intent: { now in decider.actionIntent(from: state, at: now) },
+            what: "\(order.kind.type) of droplet \(order.dropletID)",
+            announce: Announcement(kind: .actionRequested, droplet: order.dropletID) { intent in
+                "server \(row.name): sending \(Self.describe(order.kind)) to droplet \(order.dropletID) (\(intent.change?.progress ?? order.kind.type))"
+            }
+        ) { gate in
+            try await cloud.perform(order, gate: gate)
+        }
+        let (outcome, requestID): (ActionOutcome, String?) = sent.outcome {
+            (.accepted(actionID: $0.actionID), $0.requestID)
+        }
+        let backsOff = if case .transient = outcome { true } else { false }
+        let (after, _) = await writeOutcome(
+            of: sent.written,
+            row: row,
+            revision: revision,
+            from: from,
+            backsOff: backsOff,
             requestID: requestID
-        )
-        return stored ? next : written.state
-    }
-
-    /// Runs once the budget lets the step go: writes its intent, then says whether to send.
-    private func recordActionIntent(
-        _ order: DropletActionOrder,
-        row: ServerRecord,
-        revision: Int64,
-        from: DaemonState,
-        state: DaemonState,
-        into record: IntentRecord
-    ) async -> Bool {
-        let started = clock.uptime()
-        record.started.withLock { $0 = started }
-        guard mayAct() else { return false }
-        let intent = decider.actionIntent(from: state, at: databaseNow())
-        guard let intentRevision = await write(row: row, expectedRevision: revision, from: from, to: intent) else {
-            return false
+        ) { intent in
+            decider.afterAction(outcome, intent: intent ?? state, at: databaseNow(), jitter: jitter())
         }
-        record.written.withLock { $0 = (intent, intentRevision) }
-        let age = clock.uptime() - started
-        guard decider.maySend(intentAge: age), mayAct() else {
-            logger.warning(
-                "\(order.kind.type) of droplet \(order.dropletID) withdrawn: its intent took \(age) to record or leadership lapsed",
-                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"]
-            )
-            return false
-        }
-        await audit.emit(
-            event(
-                .actionRequested,
+        if let written = sent.written {
+            await recordActionOutcome(
+                outcome,
+                order: order,
                 row: row,
-                droplet: order.dropletID,
-                message:
-                    "server \(row.name): sending \(Self.describe(order.kind)) to droplet \(order.dropletID) (\(intent.change?.progress ?? order.kind.type))"
+                intent: written.state,
+                next: after ?? written.state,
+                requestID: requestID
             )
-        )
-        return true
+        }
+        return after
     }
 
     private func recordActionOutcome(
@@ -180,95 +122,59 @@ extension FleetReconciler {
     /// The audit entries of a write's change to a row's live change and drift.
     func auditLiveChange(row: ServerRecord, from: DaemonState, to: DaemonState, requestID: String?) async {
         let droplet = to.dropletID ?? from.dropletID
+        for (kind, message) in Self.liveChangeEntries(row: row, droplet: droplet, from: from, to: to) {
+            await audit.emit(event(kind, row: row, droplet: droplet, requestID: requestID, message: message))
+        }
+    }
+
+    /// What a write's change to a row's live change and drift says in the audit trail.
+    static func liveChangeEntries(
+        row: ServerRecord,
+        droplet id: Int64?,
+        from: DaemonState,
+        to: DaemonState
+    ) -> [(AuditKind, String)] {
+        var entries: [(AuditKind, String)] = []
+        let droplet = "droplet \(id.map(String.init) ?? "?")"
+        let server = "server \(row.name)"
         if let before = from.change {
-            let after = to.change
-            if after == nil, let refused = to.refused, refused != from.refused {
-                await audit.emit(
-                    event(
+            switch to.change {
+            case nil where to.refused != nil && to.refused != from.refused:
+                entries.append(
+                    (
                         .changeFailed,
-                        row: row,
-                        droplet: droplet,
-                        requestID: requestID,
-                        message:
-                            "server \(row.name): \(before.goal.description) of droplet \(droplet.map(String.init) ?? "?") did not happen: \(refused.reason)"
+                        "\(server): \(before.goal.description) of \(droplet) did not happen: \(to.refused?.reason ?? "")"
                     )
                 )
-            } else if after == nil {
-                await audit.emit(
-                    event(
-                        before.failure == nil ? .changeCompleted : .changeFailed,
-                        row: row,
-                        droplet: droplet,
-                        message: before.failure.map {
-                            "server \(row.name): \($0); droplet \(droplet.map(String.init) ?? "?") is powered on again"
-                        }
-                            ?? "server \(row.name): \(before.goal.description) of droplet \(droplet.map(String.init) ?? "?") completed"
-                    )
+            case nil:
+                if let failure = before.failure {
+                    entries.append((.changeFailed, "\(server): \(failure); \(droplet) is powered on again"))
+                } else {
+                    entries.append((.changeCompleted, "\(server): \(before.goal.description) of \(droplet) completed"))
+                }
+            case let after? where after.failure != nil && before.failure == nil:
+                entries.append((.changeFailed, "\(server): \(after.failure ?? ""); powering \(droplet) back on"))
+            case let after? where after.stepIndex > before.stepIndex:
+                entries.append(
+                    (.actionCompleted, "\(server): \(before.step.type) of \(droplet) done; \(after.progress)")
                 )
-            } else if let after, after.failure != nil, before.failure == nil {
-                await audit.emit(
-                    event(
-                        .changeFailed,
-                        row: row,
-                        droplet: droplet,
-                        requestID: requestID,
-                        message:
-                            "server \(row.name): \(after.failure ?? "the change failed"); powering droplet \(droplet.map(String.init) ?? "?") back on"
-                    )
-                )
-            } else if let after, after.stepIndex > before.stepIndex {
-                await audit.emit(
-                    event(
-                        .actionCompleted,
-                        row: row,
-                        droplet: droplet,
-                        message:
-                            "server \(row.name): \(before.step.type) of droplet \(droplet.map(String.init) ?? "?") done; \(after.progress)"
-                    )
-                )
+            case _?:
+                break
             }
         } else if to.change == nil, let refused = to.refused, refused != from.refused {
-            await audit.emit(
-                event(
-                    .changeFailed,
-                    row: row,
-                    droplet: droplet,
-                    message:
-                        "server \(row.name): the \(refused.column) \(refused.value) was not applied: \(refused.reason)"
-                )
+            entries.append(
+                (.changeFailed, "\(server): the \(refused.column) \(refused.value) was not applied: \(refused.reason)")
             )
         }
         switch (from.drift, to.drift) {
-        case (nil, let drift?):
-            await audit.emit(
-                event(
-                    .driftDetected,
-                    row: row,
-                    droplet: droplet,
-                    message: "server \(row.name) drifts from its droplet: \(drift)"
-                )
-            )
-        case (let old?, let drift?) where old != drift:
-            await audit.emit(
-                event(
-                    .driftDetected,
-                    row: row,
-                    droplet: droplet,
-                    message: "server \(row.name) drifts from its droplet: \(drift)"
-                )
-            )
+        case (let old, let drift?) where old != drift:
+            entries.append((.driftDetected, "\(server) drifts from its droplet: \(drift)"))
         case (_?, nil):
-            await audit.emit(
-                event(
-                    .driftCleared,
-                    row: row,
-                    droplet: droplet,
-                    message: "server \(row.name) matches its droplet again"
-                )
-            )
+            entries.append((.driftCleared, "\(server) matches its droplet again"))
         default:
             break
         }
+        return entries
     }
 
     /// Reads what live changes wait on: each action's progress, and the droplet itself (fresher

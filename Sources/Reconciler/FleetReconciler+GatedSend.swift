@@ -1,0 +1,176 @@
+import DigitalOcean
+import Foundation
+import ReconcileCore
+import Synchronization
+import Timekeeping
+
+// The order every request that must not go out late follows (a create, a droplet action); it is
+// the heart of exactly-once:
+//   1. wait for the rate budget (nothing is written yet: a crash here leaves no trace to settle);
+//   2. once it lets the request go, write the intent (the database's time) through the leading
+//      session;
+//   3. send only if this replica still may act and the intent is still fresh (its write began no
+//      longer ago than the send window), checked once after the write and once more right before
+//      the request leaves, with nothing in between that could suspend: otherwise withdraw it;
+//   4. the caller records what came of it, by the core's rules.
+// A long wait in the budget therefore never shortens a settle period, and a deposed or resumed
+// leader sends nothing.
+
+extension FleetReconciler {
+    /// What the gate recorded: when the intent's write began (uptime), the intent as written and
+    /// the row's revision after it.
+    final class IntentRecord: Sendable {
+        let started = Mutex<Duration?>(nil)
+        let written = Mutex<(state: DaemonState, revision: Int64)?>(nil)
+    }
+
+    /// What a gated request came to.
+    struct GatedSend<Accepted: Sendable>: Sendable {
+        var result: Result<Accepted, CloudFailure>
+        /// The intent as written and the row's revision after it; nil when none was written,
+        /// and then nothing was sent.
+        var written: (state: DaemonState, revision: Int64)?
+
+        /// The core's outcome and DigitalOcean's request id, given what an acceptance means.
+        func outcome<Outcome: GatedOutcome>(
+            accepted: (Accepted) -> (Outcome, String?)
+        ) -> (outcome: Outcome, requestID: String?) {
+            switch result {
+            case .success(let value):
+                return accepted(value)
+            case .failure(let failure):
+                let outcome: Outcome =
+                    switch failure.kind {
+                    case .permanent: .refused(reason: failure.message)
+                    case .transient: .transient(reason: failure.message, retryAfter: failure.retryAfter)
+                    case .outcomeUnknown: .unknown(reason: failure.message)
+                    case .withdrawn: .withdrawn(reason: failure.message)
+                    }
+                return (outcome, failure.requestID)
+            }
+        }
+    }
+
+    /// The audit entry written once the intent is recorded and the request is about to leave.
+    struct Announcement: Sendable {
+        var kind: AuditKind
+        var droplet: Int64?
+        var message: @Sendable (_ intent: DaemonState) -> String
+    }
+
+    /// Sends one request through a `SendGate` that records its intent first (see above).
+    /// - Parameters:
+    ///   - intent: the intent to write, given the database's time when the budget let it go.
+    ///   - agentKeySHA256: a new agent key's hash, written with the intent (creates with bootstrap).
+    ///   - what: how the withdrawal warning names the request.
+    func sendGated<Accepted: Sendable>(
+        row: ServerRecord,
+        revision: Int64,
+        from state: DaemonState,
+        intent: @escaping @Sendable (Date) -> DaemonState,
+        agentKeySHA256: String? = nil,
+        what: String,
+        announce: Announcement,
+        send: (SendGate) async throws -> Accepted
+    ) async -> GatedSend<Accepted> {
+        let record = IntentRecord()
+        let (clock, decider, mayAct) = (self.clock, self.decider, self.mayAct)
+        let gate = SendGate(
+            prepare: {
+                await self.recordIntent(
+                    row: row,
+                    revision: revision,
+                    from: state,
+                    intent: intent,
+                    agentKeySHA256: agentKeySHA256,
+                    what: what,
+                    announce: announce,
+                    into: record
+                )
+            },
+            stillMaySend: {
+                guard let started = record.started.withLock({ $0 }) else { return false }
+                return decider.maySend(intentAge: clock.uptime() - started) && mayAct()
+            }
+        )
+        let result: Result<Accepted, CloudFailure>
+        do {
+            result = .success(try await send(gate))
+        } catch {
+            result = .failure(error as? CloudFailure ?? CloudFailure(kind: .outcomeUnknown, message: "\(error)"))
+        }
+        return GatedSend(result: result, written: record.written.withLock { $0 })
+    }
+
+    /// Writes what came of a gated request and returns the row as it now stands (nil: as it was).
+    /// Without an intent nothing was sent: only a refusal by the budget (`backsOff`) is written,
+    /// over the row as it was. With one, `next(intent)` is written over the intent; when that
+    /// write fails the intent stands, and the next leader settles the row from it.
+    func writeOutcome(
+        of sent: (state: DaemonState, revision: Int64)?,
+        row: ServerRecord,
+        revision: Int64,
+        from: DaemonState,
+        backsOff: Bool,
+        requestID: String?,
+        next: (_ intent: DaemonState?) -> DaemonState
+    ) async -> (state: DaemonState?, stored: Bool) {
+        guard let sent else {
+            guard backsOff else { return (nil, false) }
+            let after = next(nil)
+            let stored = await write(row: row, expectedRevision: revision, from: from, to: after) != nil
+            return (stored ? after : nil, stored)
+        }
+        let after = next(sent.state)
+        let stored =
+            await write(row: row, expectedRevision: sent.revision, from: sent.state, to: after, requestID: requestID)
+            != nil
+        return (stored ? after : sent.state, stored)
+    }
+
+    /// Runs once the budget lets the request go: writes the intent, then says whether to send.
+    private func recordIntent(
+        row: ServerRecord,
+        revision: Int64,
+        from state: DaemonState,
+        intent makeIntent: @Sendable (Date) -> DaemonState,
+        agentKeySHA256: String?,
+        what: String,
+        announce: Announcement,
+        into record: IntentRecord
+    ) async -> Bool {
+        let started = clock.uptime()
+        record.started.withLock { $0 = started }
+        guard mayAct() else { return false }
+        let intent = makeIntent(databaseNow())
+        guard
+            let intentRevision = await write(
+                row: row,
+                expectedRevision: revision,
+                from: state,
+                to: intent,
+                agentKeySHA256: agentKeySHA256
+            )
+        else { return false }
+        record.written.withLock { $0 = (intent, intentRevision) }
+        let age = clock.uptime() - started
+        guard decider.maySend(intentAge: age), mayAct() else {
+            logger.warning(
+                "\(what) withdrawn: its intent took \(age) to record or leadership lapsed",
+                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"]
+            )
+            return false
+        }
+        await audit.emit(
+            event(
+                announce.kind,
+                row: row,
+                droplet: announce.droplet,
+                from: state.status,
+                to: state.status,
+                message: announce.message(intent)
+            )
+        )
+        return true
+    }
+}
