@@ -17,6 +17,9 @@ public protocol LeadershipLease: Sendable {
     func renew() async -> Bool
     /// Gives leadership up (graceful shutdown), so a standby can take over at once.
     func resign() async
+    /// How many times this replica has taken leadership: a term begun and ended between two looks
+    /// at `isLeading` still shows here.
+    var term: Int { get }
 }
 
 /// A database session that can hold the leadership lock: Postgres in the daemon, an in-memory one
@@ -67,6 +70,7 @@ public final class Leadership<Session: LeaderSession>: LeadershipLease {
     private struct State {
         var session: Session?
         var leading = false
+        var term = 0
         /// Uptime at the start of the last round trip that confirmed the lock.
         var confirmedAt: Duration?
     }
@@ -129,6 +133,7 @@ public final class Leadership<Session: LeaderSession>: LeadershipLease {
         return state.withLock { state in
             guard state.session === session else { return false }
             state.leading = true
+            state.term += 1
             state.confirmedAt = started
             return true
         }
@@ -169,6 +174,8 @@ public final class Leadership<Session: LeaderSession>: LeadershipLease {
             )
         }
     }
+
+    public var term: Int { state.withLock { $0.term } }
 
     public func resign() async {
         let (session, wasLeading) = state.withLock { state -> (Session?, Bool) in

@@ -105,6 +105,7 @@ public struct ReconcileService: Service {
     private func keepLease() async {
         guard let leadership else { return }
         var wasLeading = false
+        var seenTerm = leadership.term
         // Until cancelled, not until shutdown: the loop finishes the requests in flight first, and
         // their results are written while this keeps the lease.
         while !Task.isCancelled {
@@ -113,10 +114,14 @@ public struct ReconcileService: Service {
             }
             // However the loss was noticed (here, or by a write of a pass), wake the loop from its
             // wait between passes: it stands by and campaigns at once, not a resync interval later.
+            // A term taken and lost between two ticks counts too: the loop may be waiting out a
+            // resync interval as a leader that no longer is.
             let leading = leadership.isLeading
-            if wasLeading && !leading { wake.signal(row: nil) }
+            let term = leadership.term
+            if !leading && (wasLeading || term != seenTerm) { wake.signal(row: nil) }
             ReconcilerMetrics.leading(leading)
             wasLeading = leading
+            seenTerm = term
             do {
                 try await clock.sleep(for: renewEvery)
             } catch {

@@ -26,6 +26,7 @@ final class ScriptedLease: LeadershipLease {
         switch campaign {
         case .wins:
             state.withLock { $0.leading = true }
+            terms.withLock { $0 += 1 }
             return true
         case .loses: return false
         case .fails: throw PostgresUnreachable()
@@ -33,6 +34,9 @@ final class ScriptedLease: LeadershipLease {
     }
 
     func renew() async -> Bool { isLeading }
+
+    var term: Int { terms.withLock { $0 } }
+    private let terms = Mutex(0)
 
     func resign() async {
         state.withLock {

@@ -23,6 +23,9 @@ struct SimulationTests {
         // a replica that lost leadership finished its pass (lookups, a list with lost answers) before standing by
         565, 1155,
         615,  // a standby whose campaigns failed backed off up to 30 s
+        // (release) a replica that took leadership and lost it between two lease ticks waited out
+        // its resync interval before campaigning again (the other leader froze meanwhile)
+        1538,
         99717, 66848,  // (release) a replica that lost leadership waited out a quick pass, then a resync interval
     ]
 
