@@ -100,8 +100,17 @@ extension Decider {
         plan.waitingOnCloud = true
         defer { target.change = change.stepIndex < change.goal.steps.count ? change : nil }
 
+        // What became of the step in flight: by its id, or, its answer lost, by the droplet's
+        // history (its effect alone would not do: a person may have undone it since).
+        var progress = change.actionID.flatMap { observation.actions[$0] }
+        if change.actionID == nil, let sentAt = change.sentAt,
+            let found = Self.action(of: change.step, sentAt: sentAt, in: observation.actionHistory[droplet.id])
+        {
+            change.actionID = found.id
+            progress = found.progress
+        }
         if let actionID = change.actionID {
-            switch observation.actions[actionID] {
+            switch progress {
             case .completed?:
                 change.completeStep()
                 target.lastError = nil
@@ -127,19 +136,20 @@ extension Decider {
             }
         }
         if change.actionID == nil, let sentAt = change.sentAt {
-            // Sent, and no answer read: only the droplet says whether it was carried out.
+            // Sent, no answer read, and not in the droplet's history: the droplet says the rest.
             if Self.holds(change.step, on: droplet) {
                 change.completeStep()
                 target.lastError = nil
             } else if droplet.locked {
                 return nil
             } else {
+                // Only a history read a settle period after the send, without the action, proves
+                // it was not carried out: then it may go again.
                 let deadline = actionSettleDeadline(sentAt: sentAt)
-                guard observation.listedAt >= deadline else {
+                guard observation.listedAt >= deadline, observation.actionHistory[droplet.id] != nil else {
                     plan.wake(at: deadline)
                     return nil
                 }
-                // A look taken long enough after shows it was not carried out: it may go again.
                 change.sentAt = nil
             }
         }
@@ -300,6 +310,22 @@ extension Decider {
 
     /// From this instant a look proves whether a step sent at `sentAt` was carried out: a settle
     /// period after the last instant its request could have reached DigitalOcean.
+    /// How far DigitalOcean's clock may be behind the database's when an action's start is
+    /// compared with the intent recorded just before it was sent.
+    static let clockSlack: Duration = .seconds(5)
+
+    /// The action a step sent at `sentAt` became, in the droplet's history: the oldest of its type
+    /// that DigitalOcean started after the intent was recorded.
+    static func action(
+        of step: DropletActionKind,
+        sentAt: Date,
+        in history: [ObservedAction]?
+    ) -> ObservedAction? {
+        let earliest = sentAt.adding(.zero - clockSlack)
+        return history?.filter { $0.type == step.type && ($0.startedAt.map { $0 >= earliest } ?? false) }
+            .min { $0.id < $1.id }
+    }
+
     public func actionSettleDeadline(sentAt: Date) -> Date {
         sentAt.adding(configuration.createSendWindow + configuration.createRequestTimeout + configuration.settlePeriod)
     }

@@ -23,6 +23,9 @@ public struct Observation: Sendable, Hashable {
     public var identitiesLookedUp: Set<UUID>
     /// The progress of the actions live changes wait on, by action id, as read in this look.
     public var actions: [Int64: ActionProgress]
+    /// The recent action history of droplets whose change has a step of unknown outcome, by
+    /// droplet id, as read in this look.
+    public var actionHistory: [Int64: [ObservedAction]]
 
     public init(
         droplets: [ObservedDroplet],
@@ -30,7 +33,8 @@ public struct Observation: Sendable, Hashable {
         listedAt: Date,
         listIsSnapshot: Bool = false,
         identitiesLookedUp: Set<UUID> = [],
-        actions: [Int64: ActionProgress] = [:]
+        actions: [Int64: ActionProgress] = [:],
+        actionHistory: [Int64: [ObservedAction]] = [:]
     ) {
         self.droplets = droplets
         self.goneDropletIDs = goneDropletIDs
@@ -38,6 +42,7 @@ public struct Observation: Sendable, Hashable {
         self.listIsSnapshot = listIsSnapshot
         self.identitiesLookedUp = identitiesLookedUp
         self.actions = actions
+        self.actionHistory = actionHistory
     }
 
     /// Whether this observation proves that no droplet carried `row`'s identity when it was taken.

@@ -164,6 +164,24 @@ public enum ActionProgress: Sendable, Hashable {
     case unknown
 }
 
+/// One entry of a droplet's action history (`GET /v2/droplets/{id}/actions`): actions by anyone,
+/// this daemon's and a person's alike.
+public struct ObservedAction: Sendable, Hashable {
+    public var id: Int64
+    /// `rename`, `power_off`, `power_on`, `resize`, …
+    public var type: String
+    public var progress: ActionProgress
+    /// DigitalOcean's clock.
+    public var startedAt: Date?
+
+    public init(id: Int64, type: String, progress: ActionProgress, startedAt: Date?) {
+        self.id = id
+        self.type = type
+        self.progress = progress
+        self.startedAt = startedAt
+    }
+}
+
 /// The droplet action a decision asks the loop to send.
 public struct DropletActionOrder: Sendable, Hashable {
     public var rowID: UUID

@@ -34,14 +34,32 @@ extension DigitalOceanFleet {
 
     public func progress(ofAction id: Int64) async throws -> ActionProgress {
         do {
-            let action = try await client.action(id: id)
-            switch action.status {
-            case .completed: return .completed
-            case .errored: return .errored
-            default: return .inProgress
+            return Self.progress(of: try await client.action(id: id))
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    public func actions(ofDroplet id: Int64) async throws -> [ObservedAction] {
+        do {
+            return try await client.dropletActions(dropletID: id).map { action in
+                ObservedAction(
+                    id: action.id,
+                    type: action.type,
+                    progress: Self.progress(of: action),
+                    startedAt: action.startedAt
+                )
             }
         } catch {
             throw failure(error)
+        }
+    }
+
+    static func progress(of action: DropletAction) -> ActionProgress {
+        switch action.status {
+        case .completed: .completed
+        case .errored: .errored
+        default: .inProgress
         }
     }
 

@@ -85,6 +85,8 @@ public protocol DropletCloud: Sendable {
     func perform(_ action: DropletActionOrder, gate: SendGate) async throws -> AcceptedAction
     /// The progress of an action DigitalOcean accepted.
     func progress(ofAction id: Int64) async throws -> ActionProgress
+    /// A droplet's recent actions, newest first (one page): whoever sent them.
+    func actions(ofDroplet id: Int64) async throws -> [ObservedAction]
 }
 
 public struct AcceptedAction: Sendable, Hashable {

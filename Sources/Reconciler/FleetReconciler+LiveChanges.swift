@@ -205,6 +205,14 @@ extension FleetReconciler {
                 }
             }
             guard readDroplet else { continue }
+            if change.actionID == nil, change.sentAt != nil {
+                // A step whose answer was lost: the droplet's history says whether it arrived.
+                do {
+                    observation.actionHistory[dropletID] = try await cloud.actions(ofDroplet: dropletID)
+                } catch {
+                    logger.debug("history of droplet \(dropletID) could not be read; deciding without it: \(error)")
+                }
+            }
             do {
                 if let droplet = try await cloud.droplet(id: dropletID) {
                     fresh[dropletID] = droplet

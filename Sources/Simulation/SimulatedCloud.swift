@@ -234,6 +234,10 @@ extension SimulatedCloud {
         return AcceptedAction(actionID: id, requestID: "sim-action-\(id)")
     }
 
+    func actions(ofDroplet id: Int64) async throws -> [ObservedAction] {
+        try await read("GET /v2/droplets/\(id)/actions") { world.digitalOcean.history(of: id) }
+    }
+
     func progress(ofAction id: Int64) async throws -> ActionProgress {
         guard let progress = try await read("GET /v2/actions/\(id)", { world.digitalOcean.progress(ofAction: id) })
         else {

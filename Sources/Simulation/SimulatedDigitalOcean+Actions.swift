@@ -8,6 +8,7 @@ struct SimulatedAction {
     var dropletID: Int64
     var kind: DropletActionKind
     var progress: ActionProgress
+    var startedAt: Date
 }
 
 extension SimulatedDigitalOcean {
@@ -39,7 +40,8 @@ extension SimulatedDigitalOcean {
             world.violation("\(who) sent \(kind.type) to droplet \(dropletID) while the same action was in progress")
         }
         // Never powered on behind the operator's back: only what a daemon powered off itself.
-        if kind == .powerOn, who != "world", !poweredOffByDaemon.contains(dropletID) {
+        // (Again, a row whose records a restore or a delete and insert took back cannot know.)
+        if kind == .powerOn, who != "world", remembers, !poweredOffByDaemon.contains(dropletID) {
             world.violation("\(who) powered on droplet \(dropletID), which no daemon powered off")
         }
         guard !droplet.locked, world.time.now >= droplet.activeAt else { return .failure(.busy) }
@@ -56,7 +58,8 @@ extension SimulatedDigitalOcean {
             id: nextActionID,
             dropletID: dropletID,
             kind: kind,
-            progress: .inProgress
+            progress: .inProgress,
+            startedAt: world.time.now
         )
         actions[action.id] = action
         droplet.locked = true
@@ -97,5 +100,24 @@ extension SimulatedDigitalOcean {
 
     func progress(ofAction id: Int64) -> ActionProgress? {
         actions[id]?.progress
+    }
+
+    /// A change made in the control panel: in the droplet's history like any other action.
+    func recordByHand(_ kind: DropletActionKind, on dropletID: Int64) {
+        nextActionID += 1
+        actions[nextActionID] = SimulatedAction(
+            id: nextActionID,
+            dropletID: dropletID,
+            kind: kind,
+            progress: .completed,
+            startedAt: world.time.now
+        )
+    }
+
+    /// A droplet's actions, newest first, as `GET /v2/droplets/{id}/actions` lists them.
+    func history(of dropletID: Int64) -> [ObservedAction] {
+        actions.values.filter { $0.dropletID == dropletID }.sorted { $0.id > $1.id }.map {
+            ObservedAction(id: $0.id, type: $0.kind.type, progress: $0.progress, startedAt: $0.startedAt)
+        }
     }
 }

@@ -48,6 +48,7 @@ extension SimulationWorld {
     private func renameByHand() {
         guard let row = liveRow(), let droplet = digitalOcean.droplets(identity: row.id).first else { return }
         digitalOcean.droplets[droplet.id]?.name = "by-hand"
+        digitalOcean.recordByHand(.rename(to: "by-hand"), on: droplet.id)
         changedByHand.insert(row.id)
         trace("operator: droplet \(droplet.id) of \(label(row.id)) renamed by hand")
     }
@@ -58,6 +59,7 @@ extension SimulationWorld {
             !droplet.locked, !droplet.poweredOff, time.now >= droplet.activeAt
         else { return }
         digitalOcean.droplets[droplet.id]?.poweredOff = true
+        digitalOcean.recordByHand(.powerOff, on: droplet.id)
         changedByHand.insert(row.id)
         trace("operator: droplet \(droplet.id) of \(label(row.id)) powered off by hand")
     }

@@ -133,9 +133,45 @@ struct LiveChangeTests {
         #expect(Self.sent(done).isEmpty)
         #expect(try #require(done.written(r)).change == nil)
 
-        // After the deadline, unlocked and not renamed: it goes again.
-        let again = decide([late], observe([Self.fleetDroplet()], listedAt: seconds(-1)))
-        #expect(Self.sent(again).map(\.order.kind) == [.rename(to: "web-1-renamed")])
+        // After the deadline, unlocked and not renamed, but the droplet's history was not read:
+        // nothing proves the rename never arrived.
+        #expect(Self.sent(decide([late], observe([Self.fleetDroplet()], listedAt: seconds(-1)))).isEmpty)
+
+        // After the deadline, with a history that lacks it: it goes again.
+        var unsent = observe([Self.fleetDroplet()], listedAt: seconds(-1))
+        unsent.actionHistory[100] = [
+            ObservedAction(id: 3, type: "power_on", progress: .completed, startedAt: seconds(-900))
+        ]
+        #expect(Self.sent(decide([late], unsent)).map(\.order.kind) == [.rename(to: "web-1-renamed")])
+    }
+
+    @Test(
+        "a power-on whose answer was lost, then undone by hand: the history proves it arrived, so it is not sent again"
+    )
+    func lostAnswerFoundInHistory() throws {
+        let configuration = Self.configuration(resize: .allow)
+        let sentAt = seconds(-200)
+        let change = LiveChange(goal: .resize(to: "s-2vcpu-2gb", disk: false), stepIndex: 2, sentAt: sentAt)
+        let r = Self.live(size: "s-2vcpu-2gb", change: change)
+        var observation = observe([Self.fleetDroplet(size: "s-2vcpu-2gb", status: .off)], listedAt: seconds(-1))
+        observation.actionHistory[100] = [
+            ObservedAction(id: 12, type: "power_off", progress: .completed, startedAt: seconds(-100)),  // by hand
+            ObservedAction(id: 11, type: "power_on", progress: .completed, startedAt: seconds(-199)),  // this daemon's
+            ObservedAction(id: 10, type: "resize", progress: .completed, startedAt: seconds(-260)),
+        ]
+        let plan = decide([r], observation, configuration: configuration)
+        #expect(Self.sent(plan).isEmpty, "powered on once already; off again is a person's doing")
+        let after = try #require(plan.written(r))
+        #expect(after.change == nil)
+        #expect(after.drift?.contains("powered off") == true)
+
+        // Still running in the history: wait for it.
+        observation.actionHistory[100] = [
+            ObservedAction(id: 11, type: "power_on", progress: .inProgress, startedAt: seconds(-199))
+        ]
+        let waiting = decide([r], observation, configuration: configuration)
+        #expect(Self.sent(waiting).isEmpty)
+        #expect(waiting.after(r).change?.actionID == 11, "the action found is followed by its id")
     }
 
     @Test("an action DigitalOcean no longer knows (404) is settled by the droplet, as a lost answer is")
