@@ -62,6 +62,15 @@ extension Decider {
         }
     }
 
+    /// Whether the droplet has every value the row asks for (values the answer did not carry
+    /// count as matching, as they are never compared).
+    static func matches(_ row: ServerRecord, _ droplet: ObservedDroplet) -> Bool {
+        droplet.name == row.name
+            && (droplet.size.map { $0 == row.size } ?? true)
+            && (droplet.region.map { $0 == row.region } ?? true)
+            && (droplet.image.map { $0 == row.image || droplet.imageID == row.image } ?? true)
+    }
+
     /// What differs and is not being changed, in words that say what to do; nil when nothing.
     static func drift(
         of row: ServerRecord,

@@ -19,6 +19,13 @@ extension Decider {
         plan: inout PlanBuilder
     ) -> DropletActionOrder? {
         let state = row.state
+        // The common case, kept cheap (every converged row, every pass): a droplet that is on,
+        // matches its row and what the row recorded of it, with nothing in flight or refused.
+        if state.change == nil, state.refused == nil, state.drift == nil, droplet.status == .active,
+            let observed = state.observed, observed.describes(droplet), Self.matches(row, droplet)
+        {
+            return nil
+        }
         target.observed = DropletFacts(droplet)
         if state.change == nil, let held = Self.outOfBand(row: row, before: state.observed, droplet: droplet) {
             target.refused = held

@@ -205,14 +205,55 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
     public var publicIPv4: String?
     /// The first public IPv6 address, if any.
     public var publicIPv6: String?
+    /// Where and what it runs, in one immutable box: a pass copies every droplet several times,
+    /// and a copy then costs one reference count, not four.
+    private var placement: Placement
+
+    private final class Placement: Sendable, Hashable {
+        let region: String?
+        let size: String?
+        let image: String?
+        let imageID: String?
+
+        init(region: String?, size: String?, image: String?, imageID: String?) {
+            self.region = region
+            self.size = size
+            self.image = image
+            self.imageID = imageID
+        }
+
+        static func == (a: Placement, b: Placement) -> Bool {
+            a === b || (a.region == b.region && a.size == b.size && a.image == b.image && a.imageID == b.imageID)
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(region)
+            hasher.combine(size)
+            hasher.combine(image)
+            hasher.combine(imageID)
+        }
+    }
+
     /// The region's slug; nil where the answer did not say.
-    public var region: String?
+    public var region: String? {
+        get { placement.region }
+        set { placement = Placement(region: newValue, size: size, image: image, imageID: imageID) }
+    }
     /// The size's slug.
-    public var size: String?
+    public var size: String? {
+        get { placement.size }
+        set { placement = Placement(region: region, size: newValue, image: image, imageID: imageID) }
+    }
     /// The image's slug, or its id where it has none.
-    public var image: String?
+    public var image: String? {
+        get { placement.image }
+        set { placement = Placement(region: region, size: size, image: newValue, imageID: imageID) }
+    }
     /// The image's id, which a row may name instead of its slug.
-    public var imageID: String?
+    public var imageID: String? {
+        get { placement.imageID }
+        set { placement = Placement(region: region, size: size, image: image, imageID: newValue) }
+    }
     /// An action is in progress on the droplet; DigitalOcean refuses others meanwhile.
     public var locked: Bool
 
@@ -237,10 +278,7 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
         self.createdAt = createdAt
         self.publicIPv4 = publicIPv4
         self.publicIPv6 = publicIPv6
-        self.region = region
-        self.size = size
-        self.image = image
-        self.imageID = imageID
+        self.placement = Placement(region: region, size: size, image: image, imageID: imageID)
         self.locked = locked
     }
 

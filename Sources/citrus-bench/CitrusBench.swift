@@ -32,7 +32,26 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Keep the scratch directory (logs of every process) instead of removing it.")
     var keep = false
 
+    @Flag(help: "Only the decision's CPU at 10,000 rows × 10,000 droplets (no database, no daemon; seconds).")
+    var decisionOnly = false
+
     func run() async throws {
+        if decisionOnly {
+            let decision = decisionCPU(rows: 10_000, runs: 51)
+            let sorted = decision.cpuMilliseconds.sorted()
+            print(
+                String(
+                    format:
+                        "decision, 10,000 rows × 10,000 droplets: median %.1f ms CPU (%.1f–%.1f ms, %d runs), %d actions",
+                    sorted[sorted.count / 2],
+                    sorted.first ?? 0,
+                    sorted.last ?? 0,
+                    sorted.count,
+                    decision.actions
+                )
+            )
+            return
+        }
         let started = ContinuousClock.now
         let loadAtStart = Machine.current().load
         let binDirectory =

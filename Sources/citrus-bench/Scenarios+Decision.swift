@@ -35,7 +35,14 @@ func decisionCPU(rows count: Int, runs: Int) -> DecisionResult {
                     ipv4: ipv4,
                     ipv6: ipv6,
                     createAttemptedAt: now.addingTimeInterval(-3600),
-                    createAttempts: 1
+                    createAttempts: 1,
+                    // What a converged row records of its droplet (after its first pass).
+                    observed: DropletFacts(
+                        name: "fleet-\(index)",
+                        region: "sfo3",
+                        size: "s-1vcpu-512mb-10gb",
+                        image: "ubuntu-22-04-x64"
+                    )
                 )
             )
         )
@@ -47,7 +54,11 @@ func decisionCPU(rows count: Int, runs: Int) -> DecisionResult {
                 tags: [FleetTags.fleet, FleetTags.identity(for: id)],
                 createdAt: now.addingTimeInterval(-3590),
                 publicIPv4: ipv4,
-                publicIPv6: ipv6
+                publicIPv6: ipv6,
+                region: "sfo3",
+                size: "s-1vcpu-512mb-10gb",
+                image: "ubuntu-22-04-x64",
+                imageID: "112929454"
             )
         )
     }
