@@ -121,7 +121,8 @@ struct CancellationTests {
         let lease = ScriptedLease(.loses)
         try await withLoop(leadership: lease) { service, clock in
             let run = Task { try await service.run() }
-            try await cancelWhileWaiting(run, on: clock)
+            // Two waits: the lease keeper's and the loop's (counting one raced the other's start).
+            try await cancelWhileWaiting(run, on: clock, sleeps: 2)
         }
         #expect(lease.resigned)
     }
@@ -130,7 +131,8 @@ struct CancellationTests {
     func backingOff() async throws {
         try await withLoop(leadership: ScriptedLease(.fails)) { service, clock in
             let run = Task { try await service.run() }
-            try await cancelWhileWaiting(run, on: clock)
+            // Two waits: the lease keeper's and the loop's.
+            try await cancelWhileWaiting(run, on: clock, sleeps: 2)
         }
     }
 
