@@ -68,6 +68,16 @@ public enum DropletActionKind: Sendable, Hashable {
     case resize(to: String, disk: Bool)
     case powerOn
 
+    /// How the audit trail names it: "rename to web-2", "resize to s-2vcpu-2gb (CPU and memory)".
+    public var description: String {
+        switch self {
+        case .rename(let name): "rename to \(name)"
+        case .powerOff: "power off"
+        case .resize(let size, let disk): "resize to \(size)" + (disk ? " (disk included)" : " (CPU and memory)")
+        case .powerOn: "power on"
+        }
+    }
+
     /// DigitalOcean's name for it (`type` in the action's body and answer).
     public var type: String {
         switch self {
@@ -107,11 +117,12 @@ public struct LiveChange: Sendable, Hashable {
             }
         }
 
+        /// Its one step that says what it is for (a resize's resize, not its power-off).
         public var description: String {
             switch self {
-            case .rename(let name): "rename to \(name)"
-            case .resize(let size, let disk): "resize to \(size)" + (disk ? " (disk included)" : " (CPU and memory)")
-            case .powerOn: "power on"
+            case .rename(let name): DropletActionKind.rename(to: name).description
+            case .resize(let size, let disk): DropletActionKind.resize(to: size, disk: disk).description
+            case .powerOn: DropletActionKind.powerOn.description
             }
         }
     }

@@ -7,7 +7,8 @@ import Timekeeping
 // create's: wait for the budget, record the step's intent (`change_sent_at`) through the leading
 // session, send only if this replica still may act and the intent is fresh, then record what came
 // of it by the core's rules (`Decider.afterAction`). An answer that never came leaves the intent:
-// the next passes read the droplet, and nothing is sent again before it shows the step undone.
+// the next passes read the droplet and its action history, and nothing is sent again before they
+// show the step was not carried out.
 
 extension FleetReconciler {
     func send(
@@ -35,7 +36,7 @@ extension FleetReconciler {
             intent: { now in decider.actionIntent(from: state, at: now) },
             what: "\(order.kind.type) of droplet \(order.dropletID)",
             announce: Announcement(kind: .actionRequested, droplet: order.dropletID) { intent in
-                "server \(row.name): sending \(Self.describe(order.kind)) to droplet \(order.dropletID) (\(intent.change?.progress ?? order.kind.type))"
+                "server \(row.name): sending \(order.kind.description) to droplet \(order.dropletID) (\(intent.change?.progress ?? order.kind.type))"
             }
         ) { gate in
             try await cloud.perform(order, gate: gate)
@@ -75,7 +76,7 @@ extension FleetReconciler {
         next: DaemonState,
         requestID: String?
     ) async {
-        let what = "\(Self.describe(order.kind)) of droplet \(order.dropletID)"
+        let what = "\(order.kind.description) of droplet \(order.dropletID)"
         switch outcome {
         case .accepted(let actionID):
             await audit.emit(
@@ -228,14 +229,5 @@ extension FleetReconciler {
         let listed = Set(observation.droplets.map(\.id))
         observation.droplets = observation.droplets.map { fresh[$0.id] ?? $0 }
         observation.droplets += fresh.values.filter { !listed.contains($0.id) }
-    }
-
-    static func describe(_ kind: DropletActionKind) -> String {
-        switch kind {
-        case .rename(let name): "rename to \(name)"
-        case .powerOff: "power off"
-        case .resize(let size, let disk): "resize to \(size)" + (disk ? " with its disk" : " (CPU and memory only)")
-        case .powerOn: "power on"
-        }
     }
 }
