@@ -60,38 +60,72 @@ extension DigitalOceanClient {
     public func listDropletPages(
         tag: String?
     ) async throws(DigitalOceanError) -> (droplets: [Droplet], pages: Int, requestIDs: [String]) {
-        if let tag { try DropletCreateRequest.validateTag(tag) }
-        var query = [("per_page", String(configuration.pageSize))]
-        if let tag { query.insert(("tag_name", tag), at: 0) }
-        var pathAndQuery = "/v2/droplets?" + Self.encodeQuery(query)
         var droplets: [Droplet] = []
         var requestIDs: [String] = []
         var seen: Set<String> = []
-        func pagingFault(_ message: String) -> DigitalOceanError {
-            var failure = DigitalOceanError(code: .server, message: message)
-            failure.operation = "GET /v2/droplets"
-            return failure
-        }
+        var link: String?
         for pageNumber in 1...max(1, configuration.maximumPages) {
-            seen.insert(pathAndQuery)
-            let response = try await perform(.GET, pathAndQuery, kind: .read)
-            let page = try decode(DropletListResponse.self, from: response) { error in
-                undecodable(error, operation: "GET /v2/droplets", response: response)
+            let page = try await dropletPage(tag: tag, number: pageNumber, link: link)
+            droplets.append(contentsOf: page.droplets)
+            if let id = page.requestID { requestIDs.append(id) }
+            guard let next = page.next else { return (droplets, pageNumber, requestIDs) }
+            if let link { seen.insert(link) }
+            if seen.contains(next) {
+                throw Self.pagingFault(
+                    "page \(pageNumber) links back to a page already read: \(ErrorText.capped(next))"
+                )
             }
-            droplets.append(contentsOf: page.droplets ?? [])
-            if let id = response.requestID { requestIDs.append(id) }
-            guard let next = page.links?.pages?.next, !next.isEmpty else {
-                return (droplets, pageNumber, requestIDs)
-            }
-            guard let nextPath = Self.pathAndQuery(of: next), nextPath.hasPrefix("/v2/droplets") else {
-                throw pagingFault("page \(pageNumber) links to an unexpected next page: \(ErrorText.capped(next))")
-            }
-            if seen.contains(nextPath) {
-                throw pagingFault("page \(pageNumber) links back to a page already read: \(ErrorText.capped(next))")
-            }
-            pathAndQuery = nextPath
+            link = next
         }
-        throw pagingFault("the droplet list did not end within \(configuration.maximumPages) pages")
+        throw Self.pagingFault("the droplet list did not end within \(configuration.maximumPages) pages")
+    }
+
+    /// One page of `GET /v2/droplets?tag_name=…&per_page=200`: page `number` (from 1) at `link`, the
+    /// address the page before gave as its next (nil for the first page). The page's `next` is the
+    /// address of the one after it, checked to be a droplet list that goes forward.
+    public func dropletPage(
+        tag: String?,
+        number: Int,
+        link: String?
+    ) async throws(DigitalOceanError) -> DropletPage {
+        guard number <= configuration.maximumPages else {
+            throw Self.pagingFault("the droplet list did not end within \(configuration.maximumPages) pages")
+        }
+        let pathAndQuery: String
+        if let link {
+            pathAndQuery = link
+        } else {
+            if let tag { try DropletCreateRequest.validateTag(tag) }
+            var query = [("per_page", String(configuration.pageSize))]
+            if let tag { query.insert(("tag_name", tag), at: 0) }
+            pathAndQuery = "/v2/droplets?" + Self.encodeQuery(query)
+        }
+        let response = try await perform(.GET, pathAndQuery, kind: .read)
+        let page = try decode(DropletListResponse.self, from: response) { error in
+            undecodable(error, operation: "GET /v2/droplets", response: response)
+        }
+        var nextPath: String?
+        if let next = page.links?.pages?.next, !next.isEmpty {
+            guard let path = Self.pathAndQuery(of: next), path.hasPrefix("/v2/droplets") else {
+                throw Self.pagingFault("page \(number) links to an unexpected next page: \(ErrorText.capped(next))")
+            }
+            guard path != pathAndQuery else {
+                throw Self.pagingFault("page \(number) links back to itself: \(ErrorText.capped(next))")
+            }
+            nextPath = path
+        }
+        return DropletPage(
+            droplets: page.droplets ?? [],
+            next: nextPath,
+            total: page.meta?.total,
+            requestID: response.requestID
+        )
+    }
+
+    static func pagingFault(_ message: String) -> DigitalOceanError {
+        var failure = DigitalOceanError(code: .server, message: message)
+        failure.operation = "GET /v2/droplets"
+        return failure
     }
 
     /// `GET /v2/droplets/{id}`. A missing droplet throws `.notFound`.

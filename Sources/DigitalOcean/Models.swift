@@ -208,6 +208,16 @@ struct PageLinks: Decodable, Sendable {
     var pages: Pages?
 }
 
+/// One page of a droplet list.
+public struct DropletPage: Sendable {
+    public var droplets: [Droplet]
+    /// The next page's path and query; nil on the last page.
+    public var next: String?
+    /// The whole list's length, as DigitalOcean counted it for this page.
+    public var total: Int?
+    public var requestID: String?
+}
+
 struct DropletListResponse: Decodable, Sendable {
     struct Meta: Decodable, Sendable { var total: Int? }
     var droplets: [Droplet]?

@@ -62,7 +62,11 @@ extension Decider {
             target.lastError = nil
         }
         plan.waitingOnCloud = true
-        if createUnsettled, let settleDeadline { plan.wake(at: settleDeadline) }
+        if createUnsettled, let settleDeadline {
+            plan.wake(at: settleDeadline)
+            // A droplet the create made is destroyed as soon as a lookup finds it.
+            if !observation.identitiesLookedUp.contains(row.id) { plan.lookUp(row.id) }
+        }
         if !bound.isEmpty {
             if let backoffUntil {
                 plan.wake(at: backoffUntil)

@@ -71,7 +71,7 @@ extension Decider {
 
     /// The change the row asks for that the daemon may make now, if any: a rename first, then a
     /// power-on (only by policy), then a resize (only by permission, only while the server is up).
-    private func nextGoal(
+    func nextGoal(
         of row: ServerRecord,
         status: ServerStatus,
         droplet: ObservedDroplet,

@@ -25,7 +25,10 @@ extension Decider {
             if let dropletID = row.state.dropletID, let position = index.byID[dropletID] { claimed[position] = true }
             decide(row: row, index: index, observation: observation, into: &builder)
         }
-        decideOrphans(index: index, claimed: claimed, orphansFirstSeen: orphansFirstSeen, into: &builder)
+        // Between full lists the observation holds only what belongs to rows: nothing is an orphan.
+        if observation.isFullView {
+            decideOrphans(index: index, claimed: claimed, orphansFirstSeen: orphansFirstSeen, into: &builder)
+        }
         return builder.plan
     }
 
@@ -46,7 +49,7 @@ extension Decider {
         // A create whose outcome nobody has seen yet: the droplet may still appear in a list.
         let createUnsettled =
             state.dropletID == nil && identityDroplets.isEmpty
-            && settleDeadline.map { observation.listedAt < $0 } ?? false
+            && settleDeadline.map { observation.seenAt(row.id) < $0 } ?? false
 
         if row.deleteRequestedAt != nil {
             decideDeletion(
@@ -119,8 +122,11 @@ extension Decider {
             target.lastError = DecisionMessages.vanished(droplet: dropletID)
             plan.update(row, to: target)
         case .none where createUnsettled:
+            // Only absence has to wait for the settle period. Its identity is looked up every
+            // pass meanwhile: a droplet it finds is the create's, and is bound at once.
             plan.waitingOnCloud = true
             if let settleDeadline { plan.wake(at: settleDeadline) }
+            if !observation.identitiesLookedUp.contains(row.id) { plan.lookUp(row.id) }
         case .none where state.status == .creating:
             // No attempt yet, or one whose absence a look taken after the settle period confirms.
             // Nothing is created on a view that may have missed a droplet (a list of several

@@ -21,6 +21,13 @@ public struct Observation: Sendable, Hashable {
     /// at or after `listedAt`; what those lookups found is in `droplets`. For these rows, a droplet
     /// missing from `droplets` is confirmed absent.
     public var identitiesLookedUp: Set<UUID>
+    /// When this look's identity lookups began (at or after `listedAt`); a looked-up row was seen
+    /// then. Nil: none were made.
+    public var lookupsBeganAt: Date?
+    /// Whether `droplets` holds the whole fleet (a full list, this pass's). False between full
+    /// lists: then it holds only what the pass read fresh (lookups by id and by identity) and the
+    /// droplets of rows at rest as the last full list showed them, so nothing is an orphan.
+    public var isFullView: Bool
     /// The progress of the actions live changes wait on, by action id, as read in this look.
     public var actions: [Int64: ActionProgress]
     /// The recent action history of droplets whose change has a step of unknown outcome, by
@@ -33,6 +40,8 @@ public struct Observation: Sendable, Hashable {
         listedAt: Date,
         listIsSnapshot: Bool = false,
         identitiesLookedUp: Set<UUID> = [],
+        lookupsBeganAt: Date? = nil,
+        isFullView: Bool = true,
         actions: [Int64: ActionProgress] = [:],
         actionHistory: [Int64: [ObservedAction]] = [:]
     ) {
@@ -41,6 +50,8 @@ public struct Observation: Sendable, Hashable {
         self.listedAt = listedAt
         self.listIsSnapshot = listIsSnapshot
         self.identitiesLookedUp = identitiesLookedUp
+        self.lookupsBeganAt = lookupsBeganAt
+        self.isFullView = isFullView
         self.actions = actions
         self.actionHistory = actionHistory
     }
@@ -48,6 +59,13 @@ public struct Observation: Sendable, Hashable {
     /// Whether this observation proves that no droplet carried `row`'s identity when it was taken.
     public func confirmsAbsence(of row: UUID) -> Bool {
         listIsSnapshot || identitiesLookedUp.contains(row)
+    }
+
+    /// When this look saw `row`'s identity: when its lookup began, if it was looked up, else when
+    /// the look began. Settle periods are measured against this instant.
+    public func seenAt(_ row: UUID) -> Date {
+        guard identitiesLookedUp.contains(row), let lookupsBeganAt else { return listedAt }
+        return max(listedAt, lookupsBeganAt)
     }
 }
 

@@ -13,10 +13,16 @@ public struct DigitalOceanFleet: DropletCloud {
         self.clock = clock
     }
 
-    public func listFleet() async throws -> FleetListing {
+    /// A page's droplets are reduced to the decision's facts at once: at 50,000 droplets the full
+    /// models (networks, kernels, features, ...) would be most of the daemon's memory.
+    public func listFleetPage(_ cursor: FleetListCursor) async throws -> FleetPage {
         do {
-            let listed = try await client.listDropletPages(tag: FleetTags.fleet)
-            return FleetListing(droplets: listed.droplets.map(Self.observed), pages: listed.pages)
+            let page = try await client.dropletPage(tag: FleetTags.fleet, number: cursor.page, link: cursor.link)
+            return FleetPage(
+                droplets: page.droplets.map(Self.observed),
+                next: page.next.map { FleetListCursor(page: cursor.page + 1, link: $0) },
+                total: page.total
+            )
         } catch {
             throw failure(error)
         }

@@ -49,6 +49,37 @@ public enum DestroyOutcome: Sendable, Hashable {
     case alreadyGone
 }
 
+/// Where a list of the fleet goes on: the page after the last one read.
+public struct FleetListCursor: Sendable, Hashable {
+    /// The page's number, from 1.
+    public var page: Int
+    /// The page's address as the page before linked it (DigitalOcean's `links.pages.next`); nil
+    /// for the first page.
+    public var link: String?
+
+    public init(page: Int, link: String?) {
+        self.page = page
+        self.link = link
+    }
+
+    public static let first = FleetListCursor(page: 1, link: nil)
+}
+
+/// One page of the fleet list, already reduced to what the decision needs.
+public struct FleetPage: Sendable {
+    public var droplets: [ObservedDroplet]
+    /// The page after this one; nil on the last page.
+    public var next: FleetListCursor?
+    /// How many droplets the whole list holds, as DigitalOcean counted them for this page.
+    public var total: Int?
+
+    public init(droplets: [ObservedDroplet], next: FleetListCursor?, total: Int? = nil) {
+        self.droplets = droplets
+        self.next = next
+        self.total = total
+    }
+}
+
 /// The fleet as one list showed it.
 public struct FleetListing: Sendable, Hashable {
     public var droplets: [ObservedDroplet]
@@ -63,8 +94,9 @@ public struct FleetListing: Sendable, Hashable {
 
 /// DigitalOcean as the loop needs it. Every method throws `CloudFailure`.
 public protocol DropletCloud: Sendable {
-    /// All droplets tagged `citrus-host`, every page.
-    func listFleet() async throws -> FleetListing
+    /// One page of the droplets tagged `citrus-host`. A list of many pages is read a page at a
+    /// time, so that it can be paced and can go on where it was after a failure.
+    func listFleetPage(_ cursor: FleetListCursor) async throws -> FleetPage
     /// The droplets carrying one row's identity tag (`tag_name=citrus-server:<uuid>`): one page,
     /// so an empty answer confirms that none existed when it was taken.
     func droplets(identity row: UUID) async throws -> [ObservedDroplet]
@@ -87,6 +119,20 @@ public protocol DropletCloud: Sendable {
     func progress(ofAction id: Int64) async throws -> ActionProgress
     /// A droplet's recent actions, newest first (one page): whoever sent them.
     func actions(ofDroplet id: Int64) async throws -> [ObservedAction]
+}
+
+extension DropletCloud {
+    /// All droplets tagged `citrus-host`, every page, read one after the other.
+    public func listFleet() async throws -> FleetListing {
+        var droplets: [ObservedDroplet] = []
+        var cursor = FleetListCursor.first
+        while true {
+            let page = try await listFleetPage(cursor)
+            droplets.append(contentsOf: page.droplets)
+            guard let next = page.next else { return FleetListing(droplets: droplets, pages: cursor.page) }
+            cursor = next
+        }
+    }
 }
 
 public struct AcceptedAction: Sendable, Hashable {

@@ -8,10 +8,17 @@ import Timekeeping
 extension FleetReconciler {
     // MARK: Observe
 
-    func observe(rows: [ServerRecord]) async throws -> Observation {
-        let listedAt = databaseNow()
-        let listing = try await cloud.listFleet()
-        lastFleetPages = listing.pages
+    /// What a pass sees of DigitalOcean: the whole fleet when a full list completes in it (or at
+    /// once, with `wholeList`), else a look at what waits on DigitalOcean (see `targetedObservation`).
+    func observe(rows: [ServerRecord], wholeList: Bool = false) async throws -> Observation {
+        let lookAt = databaseNow()
+        let followUps = followUps(of: rows)
+        startFullListIfDue(followUps: followUps.count, at: lookAt)
+        guard let (listing, listedAt, took) = try await continueFullList(wholeList: wholeList) else {
+            var observation = await targetedObservation(rows: rows, at: lookAt, followUps: followUps)
+            await observeLiveChanges(rows: rows, into: &observation)
+            return observation
+        }
         var droplets = listing.droplets
         let listed = Set(droplets.map(\.id))
         // A row may record a droplet the list does not show: a new one hidden by list lag, one
@@ -30,12 +37,20 @@ extension FleetReconciler {
             return (id, await Result { try await cloud.droplet(id: id) })
         }
         for (id, result) in lookups {
+            progress()
             switch result {
             case .success(let droplet?): droplets.append(droplet)
             case .success(nil): gone.insert(id)
             case .failure(let error): logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }
         }
+        var byID = [Int64: ObservedDroplet](minimumCapacity: droplets.count)
+        for droplet in droplets where !gone.contains(droplet.id) { byID[droplet.id] = droplet }
+        view = FleetView(droplets: byID, listedAt: listedAt, pages: listing.pages, took: took)
+        logger.info(
+            "full list: \(listing.droplets.count) droplets in \(listing.pages) page\(listing.pages == 1 ? "" : "s"), took \(DurationText.format(took)); next full list in \(DurationText.format(fullListInterval(pages: listing.pages)))",
+            metadata: ["FLEET_PAGES": "\(listing.pages)", "FLEET_DROPLETS": "\(listing.droplets.count)"]
+        )
         var observation = Observation(
             droplets: droplets,
             goneDropletIDs: gone,

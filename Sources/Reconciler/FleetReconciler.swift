@@ -28,9 +28,14 @@ public actor FleetReconciler {
     var orphansFirstSeen: [Int64: Date] = [:]
     /// Destroys DigitalOcean accepted recently, so a droplet that still lists is not asked again.
     var recentDestroys: [Int64: Date] = [:]
-    /// Pages the last fleet list took (nil before the first): the quick path lists the fleet when
-    /// one page shows it, and looks identities up one by one otherwise.
-    var lastFleetPages: Int?
+    /// The fleet as the last full list showed it (nil before the first), and the full list in
+    /// progress, if any (see FleetReconciler+FleetView.swift).
+    var view: FleetView?
+    var scan: FleetScan?
+    /// The operator asked for a full list (a reload): the next pass starts one, due or not.
+    var fullListRequested = false
+    /// Orphans the last full view showed: passes between full lists see none.
+    var lastOrphanCount = 0
     /// The database's clock minus this replica's, as of the last read of it.
     var databaseOffset: TimeInterval = 0
 
@@ -77,11 +82,19 @@ public actor FleetReconciler {
 
     // MARK: Passes
 
-    /// Reads every row, lists the fleet, decides and acts.
+    /// Reads every live row, looks at DigitalOcean (the next slice of a full list when one is due,
+    /// and fresh reads of what waits on it), decides and acts.
     public func fullPass() async throws -> PassSummary {
-        let (rows, _, plan) = try await look()
+        // Requests held back by the rate budget are progress: the watchdog should not fire on them.
+        let looked = await whileReportingThrottle { await Result { try await self.look() } }
+        let (rows, observation, plan) = try looked.get()
         let finalStates = await act(on: plan, rows: rows)
-        return summary(rows: rows, finalStates: finalStates, plan: plan)
+        return summary(rows: rows, finalStates: finalStates, plan: plan, isFullView: observation.isFullView)
+    }
+
+    /// The next pass lists the whole fleet, whenever the last full list was.
+    public func requestFullList() {
+        fullListRequested = true
     }
 
     /// Acts on rows that wait for their first create, at once after a NOTIFY: it looks for their
@@ -94,9 +107,8 @@ public actor FleetReconciler {
         let listedAt = databaseNow()
         var observation: Observation
         // One request either way for a fleet that fits one page, and the list covers every row.
-        if let pages = lastFleetPages, pages <= 1 {
+        if let pages = view?.pages, pages <= 1 {
             let listing = try await cloud.listFleet()
-            lastFleetPages = listing.pages
             observation = Observation(
                 droplets: listing.droplets,
                 listedAt: listedAt,
@@ -120,15 +132,20 @@ public actor FleetReconciler {
 
     /// What one full pass would do, with nothing changed anywhere (DigitalOcean is only read).
     public func preview() async throws -> (rows: [ServerRecord], observation: Observation, plan: Plan) {
-        try await look()
+        requestFullList()
+        return try await look(wholeList: true)
     }
 
     /// Observes and decides: rows, the fleet list, lookups of recorded droplets the list did not
     /// show, and lookups of identities whose absence the decision needs confirmed.
-    private func look() async throws -> (rows: [ServerRecord], observation: Observation, plan: Plan) {
+    private func look(
+        wholeList: Bool = false
+    ) async throws -> (
+        rows: [ServerRecord], observation: Observation, plan: Plan
+    ) {
         let rows = try await repository.fetchServers()
         try await synchroniseClock()
-        var observation = try await observe(rows: rows)
+        var observation = try await observe(rows: rows, wholeList: wholeList)
         let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: orphansFirstSeen)
         guard leads() else { throw LeadershipLost() }
         return (rows, observation, plan)
@@ -151,6 +168,8 @@ public actor FleetReconciler {
         )
         let wanted = plan.identityLookups.filter { !observation.identitiesLookedUp.contains($0) }
         guard !wanted.isEmpty else { return plan }
+        // A looked-up row was seen no earlier than this: its settle period is measured against it.
+        observation.lookupsBeganAt = databaseNow()
         let (cloud, leads) = (self.cloud, self.leads)
         let results = await Self.concurrently(
             Array(wanted.prefix(configuration.maxLookupsPerPass)),
@@ -160,6 +179,7 @@ public actor FleetReconciler {
             return (row, await Result { try await cloud.droplets(identity: row) })
         }
         for (row, result) in results {
+            progress()
             switch result {
             case .success(let droplets):
                 observation.identitiesLookedUp.insert(row)
@@ -218,7 +238,12 @@ public actor FleetReconciler {
         )
     }
 
-    private func summary(rows: [ServerRecord], finalStates: [UUID: DaemonState], plan: Plan) -> PassSummary {
+    private func summary(
+        rows: [ServerRecord],
+        finalStates: [UUID: DaemonState],
+        plan: Plan,
+        isFullView: Bool
+    ) -> PassSummary {
         var counts: [ServerStatus: Int] = [:]
         var lastError: String?
         var lastErrorAt = Date.distantPast
@@ -237,20 +262,32 @@ public actor FleetReconciler {
             }
         }
         // One scan of the plan: the orphans it saw, counted, and the only ones worth remembering.
-        var orphans = Set<Int64>()
-        for case .note(.orphanSeen(let droplet)) in plan.actions { orphans.insert(droplet.id) }
-        orphansFirstSeen = orphansFirstSeen.filter { orphans.contains($0.key) }
-        let horizon = databaseNow().adding(.zero - configuration.destroyRepeatInterval)
+        // Only a full view shows orphans; passes between full lists keep what the last one saw.
+        if isFullView {
+            var orphans = Set<Int64>()
+            for case .note(.orphanSeen(let droplet)) in plan.actions { orphans.insert(droplet.id) }
+            orphansFirstSeen = orphansFirstSeen.filter { orphans.contains($0.key) }
+            lastOrphanCount = orphans.count
+        }
+        let now = databaseNow()
+        let horizon = now.adding(.zero - configuration.destroyRepeatInterval)
         recentDestroys = recentDestroys.filter { $0.value > horizon }
         // Deadlines are on the database's clock; the loop waits on this replica's.
-        let wakeUp = plan.nextWakeUp?.addingTimeInterval(-databaseOffset)
+        var wakeUp = plan.nextWakeUp
+        // The next slice of a full list in progress, or the next full list, is a reason to wake too.
+        for instant in [scan.map { $0.resumeAt ?? now }, nextFullListAt() ?? now] {
+            guard let instant else { continue }
+            wakeUp = min(wakeUp ?? instant, instant)
+        }
         return PassSummary(
             counts: counts,
-            orphans: orphans.count,
+            orphans: lastOrphanCount,
             drifted: drifted,
             changing: changing,
             waitingOnCloud: plan.waitingOnCloud,
-            nextWakeUp: wakeUp,
+            nextWakeUp: wakeUp?.addingTimeInterval(-databaseOffset),
+            fullViewAge: view.map { .interval(now.timeIntervalSince($0.listedAt)) },
+            listing: scan.map { PassSummary.ListProgress(read: $0.pagesRead, pages: $0.estimatedPages) },
             lastError: lastError
         )
     }

@@ -1,5 +1,6 @@
 import Foundation
 import ReconcileCore
+import Timekeeping
 
 public struct ReconcilerConfiguration: Sendable {
     public var decision = DecisionConfiguration()
@@ -12,6 +13,15 @@ public struct ReconcilerConfiguration: Sendable {
     public var resyncInterval: Duration = .seconds(60)
     /// A full pass this often while some row waits on DigitalOcean.
     public var fastInterval: Duration = .seconds(5)
+    /// What full lists of the fleet may spend an hour, in requests (pages): a fleet of P pages is
+    /// listed every P × 3600 / this seconds, or every `resyncInterval` if that is longer. Between
+    /// full lists, passes read only what waits on DigitalOcean.
+    public var listBudgetPerHour = 750
+    /// Pages of a full list read in one pass, and how soon the next slice may follow: a list of
+    /// many pages takes at most 25 pages every 10 s (150 a minute, of the 250 DigitalOcean allows),
+    /// so new rows, and the watchdog, never wait for a whole list.
+    public var listPagesPerSlice = 25
+    public var listSliceInterval: Duration = .seconds(10)
     /// How long to gather NOTIFYs before acting on them, so a burst of inserts makes one pass.
     public var debounce: Duration = .milliseconds(20)
     /// Mutating DigitalOcean calls in flight at once.
@@ -36,6 +46,20 @@ public struct PassSummary: Sendable, Hashable {
     public var changing: Int
     public var waitingOnCloud: Bool
     public var nextWakeUp: Date?
+    /// How old the last full list of the fleet was at the end of the pass; nil before the first.
+    public var fullViewAge: Duration?
+    /// A full list in progress: pages read, and the list's length in pages if known.
+    public var listing: ListProgress?
+
+    public struct ListProgress: Sendable, Hashable {
+        public var read: Int
+        public var pages: Int?
+
+        public init(read: Int, pages: Int?) {
+            self.read = read
+            self.pages = pages
+        }
+    }
     /// The most recent row error, for the one-line status.
     public var lastError: String?
 
@@ -46,6 +70,8 @@ public struct PassSummary: Sendable, Hashable {
         changing: Int = 0,
         waitingOnCloud: Bool = false,
         nextWakeUp: Date? = nil,
+        fullViewAge: Duration? = nil,
+        listing: ListProgress? = nil,
         lastError: String? = nil
     ) {
         self.counts = counts
@@ -54,6 +80,8 @@ public struct PassSummary: Sendable, Hashable {
         self.changing = changing
         self.waitingOnCloud = waitingOnCloud
         self.nextWakeUp = nextWakeUp
+        self.fullViewAge = fullViewAge
+        self.listing = listing
         self.lastError = lastError
     }
 
@@ -68,6 +96,15 @@ public struct PassSummary: Sendable, Hashable {
             + (orphans == 1 ? "" : "s")
         if drifted > 0 { line += ", \(drifted) drifted" }
         if changing > 0 { line += ", \(changing) changing" }
+        // How stale the daemon's view of the whole fleet is: between full lists it reads only what waits.
+        if let listing {
+            line += "; listing the fleet, page \(listing.read)" + (listing.pages.map { " of about \($0)" } ?? "")
+        }
+        if let fullViewAge {
+            line += "; full view \(DurationText.format(.seconds(fullViewAge.components.seconds))) old"
+        } else if listing == nil {
+            line += "; no full view yet"
+        }
         if let lastError { line += "; last error: \(lastError)" }
         return line
     }

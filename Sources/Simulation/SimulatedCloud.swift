@@ -143,15 +143,10 @@ struct SimulatedCloud: DropletCloud {
         }
     }
 
-    func listFleet() async throws -> FleetListing {
-        var droplets: [ObservedDroplet] = []
-        var page = 1
-        while true {
-            let (items, more) = try await read("GET /v2/droplets page \(page)") { world.digitalOcean.fleetPage(page) }
-            droplets.append(contentsOf: items)
-            guard more else { return FleetListing(droplets: droplets, pages: page) }
-            page += 1
-        }
+    func listFleetPage(_ cursor: FleetListCursor) async throws -> FleetPage {
+        let page = cursor.page
+        let (items, more) = try await read("GET /v2/droplets page \(page)") { world.digitalOcean.fleetPage(page) }
+        return FleetPage(droplets: items, next: more ? FleetListCursor(page: page + 1, link: nil) : nil)
     }
 
     func droplets(identity row: UUID) async throws -> [ObservedDroplet] {

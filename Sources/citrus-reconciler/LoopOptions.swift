@@ -25,6 +25,14 @@ struct LoopOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
+            "Requests an hour that full lists of the fleet may spend: a fleet of P pages of 200 is listed every P × 3600 / N seconds, or every --resync-interval if that is longer; between full lists only what waits on DigitalOcean is read (env CITRUS_LIST_BUDGET; default 750, 15% of DigitalOcean's 5,000 an hour; 10…5000).",
+            valueName: "n"
+        )
+    )
+    var listBudget: String?
+
+    @Option(
+        help: ArgumentHelp(
             "After a create with an unknown outcome, wait this long before believing a list that lacks the droplet (env CITRUS_SETTLE_PERIOD; default 60s; \(DurationRange.text(DurationRange.settlePeriod))).",
             valueName: "duration"
         )
@@ -122,6 +130,13 @@ struct LoopOptions: ParsableArguments {
             in: 1...64
         ) {
             configuration.maxConcurrentCalls = n
+        }
+        if let n = try ConfigurationError.wholeNumber(
+            "list-budget",
+            listBudget ?? environment["CITRUS_LIST_BUDGET"],
+            in: 10...5000
+        ) {
+            configuration.listBudgetPerHour = n
         }
         return configuration
     }

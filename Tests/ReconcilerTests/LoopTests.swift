@@ -173,7 +173,7 @@ struct LoopTests {
         }
     }
 
-    @Test("a converged fleet costs one list request per pass and writes nothing")
+    @Test("a converged fleet costs no request between full lists, one list request per full list, and writes nothing")
     func steadyStateIsCheap() async throws {
         try await withFleet { reconciler, repository, sim in
             for i in 0..<5 { repository.insert(row("steady-\(i)")) }
@@ -185,7 +185,11 @@ struct LoopTests {
             sim.simulator.clearRequestLog()
             let writes = repository.writes
             for _ in 0..<3 { _ = try await reconciler.fullPass() }
-            #expect(sim.simulator.requestLog().count == 3)
+            #expect(sim.simulator.requestLog().isEmpty, "passes between full lists read only what waits")
+            await reconciler.requestFullList()
+            let summary = try await reconciler.fullPass()
+            #expect(summary.fullViewAge.map { $0 < .seconds(5) } == true)
+            #expect(sim.simulator.requestLog().count == 1)
             #expect(sim.simulator.requestLog().allSatisfy { $0.method == "GET" && $0.route == "/v2/droplets" })
             #expect(repository.writes == writes)
         }

@@ -1,0 +1,168 @@
+import Foundation
+import Logging
+import ReconcileCore
+import Timekeeping
+
+// The fleet as the last full list showed it, and the full list itself: read a slice of pages at a
+// time, at a cadence that the fleet's size and the budget decide, going on where it was after a
+// failure. Between full lists a pass reads fresh only the rows that are not at rest.
+
+/// The fleet as the last full list showed it, kept up to date by the reads of the passes since.
+struct FleetView {
+    var droplets: [Int64: ObservedDroplet]
+    /// When the list began (database clock).
+    let listedAt: Date
+    let pages: Int
+    /// From its first page to its last.
+    let took: Duration
+}
+
+/// A full list in progress.
+struct FleetScan {
+    /// When its first page was asked for (database clock): what the finished list is as old as.
+    let startedAt: Date
+    let startedUptime: Duration
+    var cursor = FleetListCursor.first
+    var droplets: [ObservedDroplet] = []
+    /// As DigitalOcean last counted the list, and its first page's length: the list's length in
+    /// pages, estimated (for progress in STATUS= and the log).
+    var total: Int?
+    var pageSize: Int?
+    /// Not before this instant (database clock): the next slice's turn.
+    var resumeAt: Date?
+
+    var pagesRead: Int { cursor.page - 1 }
+
+    var estimatedPages: Int? {
+        guard let total, let pageSize, pageSize > 0 else { return nil }
+        return max(1, (total + pageSize - 1) / pageSize)
+    }
+}
+
+extension FleetReconciler {
+    /// How long a full list stays fresh enough: the operator's resync interval at the most often,
+    /// and no more often than the list's pages fit into what lists may spend an hour.
+    func fullListInterval(pages: Int) -> Duration {
+        let derived = Duration.interval(Double(pages) * 3600 / Double(max(1, configuration.listBudgetPerHour)))
+        return max(configuration.resyncInterval, derived)
+    }
+
+    /// When the next full list is due, as the current view stands (nil: now).
+    func nextFullListAt() -> Date? {
+        guard let view, !fullListRequested else { return nil }
+        return view.listedAt.adding(fullListInterval(pages: view.pages))
+    }
+
+    /// Starts a full list if one is due: the view is missing or old, the operator asked for one,
+    /// or more rows wait on DigitalOcean than the list has pages (one list is then cheaper than a
+    /// lookup each).
+    func startFullListIfDue(followUps: Int, at now: Date) {
+        guard scan == nil else { return }
+        let due = nextFullListAt().map { now >= $0 } ?? true
+        let cheaper = view.map { followUps > $0.pages } ?? false
+        guard due || cheaper else { return }
+        fullListRequested = false
+        scan = FleetScan(startedAt: now, startedUptime: clock.uptime())
+    }
+
+    /// Reads the next slice of the full list in progress, if its turn has come: every page when
+    /// `wholeList` (a one-off look, such as `plan`). Returns the list once its last page is read.
+    /// A page that fails throws; the list keeps what it read and goes on from that page next time.
+    func continueFullList(wholeList: Bool) async throws -> (listing: FleetListing, startedAt: Date, took: Duration)? {
+        guard var current = scan else { return nil }
+        if !wholeList, let resumeAt = current.resumeAt, databaseNow() < resumeAt { return nil }
+        let sliceStart = databaseNow()
+        var read = 0
+        while wholeList || read < configuration.listPagesPerSlice {
+            guard leads() else { throw LeadershipLost() }
+            let page: FleetPage
+            do {
+                page = try await cloud.listFleetPage(current.cursor)
+            } catch {
+                current.resumeAt = nil
+                scan = current
+                throw FleetListFailure(page: current.cursor.page, pages: current.estimatedPages, underlying: error)
+            }
+            read += 1
+            progress()
+            current.droplets.append(contentsOf: page.droplets)
+            current.total = page.total ?? current.total
+            if current.pageSize == nil, page.next != nil { current.pageSize = page.droplets.count }
+            guard let next = page.next else {
+                scan = nil
+                let listing = FleetListing(droplets: current.droplets, pages: current.cursor.page)
+                return (listing, current.startedAt, clock.uptime() - current.startedUptime)
+            }
+            current.cursor = next
+        }
+        // Paced: the next slice waits its turn, so the list never takes the whole minute's budget.
+        current.resumeAt = sliceStart.adding(configuration.listSliceInterval)
+        scan = current
+        logger.debug(
+            "full list: \(current.pagesRead) pages read so far; the next slice goes at \(current.resumeAt!.formatted(.iso8601))"
+        )
+        return nil
+    }
+
+    /// A pass's look between full lists: the recorded droplets of rows at rest as the view shows
+    /// them, and a fresh read of each other row's droplet (a bounded number per pass).
+    func targetedObservation(rows: [ServerRecord], at lookAt: Date, followUps: [Int64]) async -> Observation {
+        var droplets: [ObservedDroplet] = []
+        var gone = Set<Int64>()
+        if let view {
+            for row in rows {
+                guard let id = row.state.dropletID, let droplet = view.droplets[id],
+                    decider.isAtRest(row, droplet: droplet)
+                else { continue }
+                droplets.append(droplet)
+            }
+        }
+        let (cloud, leads) = (self.cloud, self.leads)
+        let lookups = await Self.concurrently(Array(followUps.prefix(configuration.maxLookupsPerPass)), limit: 1) {
+            id in
+            guard leads() else { return (id, Result<ObservedDroplet?, any Error>.failure(LeadershipLost())) }
+            return (id, await Result { try await cloud.droplet(id: id) })
+        }
+        for (id, result) in lookups {
+            progress()
+            switch result {
+            case .success(let droplet?):
+                droplets.append(droplet)
+                view?.droplets[id] = droplet
+            case .success(nil):
+                gone.insert(id)
+                view?.droplets[id] = nil
+            case .failure(let error):
+                logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
+            }
+        }
+        return Observation(droplets: droplets, goneDropletIDs: gone, listedAt: lookAt, isFullView: false)
+    }
+
+    /// The droplets of rows that are not at rest, to be read fresh between full lists. Before the
+    /// first full list, rows in service wait for it (reading each would cost a request per row);
+    /// rows on their way somewhere (created, deleted, changed) are read at once.
+    func followUps(of rows: [ServerRecord]) -> [Int64] {
+        rows.compactMap { row -> Int64? in
+            guard let id = row.state.dropletID else { return nil }
+            let cached = view?.droplets[id]
+            if decider.isAtRest(row, droplet: cached) { return nil }
+            let transitional =
+                row.deleteRequestedAt != nil || row.state.change != nil
+                || !(row.state.status.isUp || row.state.status == .failed)
+            return transitional || view != nil ? id : nil
+        }
+    }
+}
+
+/// A page of the full list could not be read; the list goes on from that page next time.
+struct FleetListFailure: Error, CustomStringConvertible {
+    let page: Int
+    let pages: Int?
+    let underlying: any Error
+
+    var description: String {
+        let of = pages.map { " (of about \($0))" } ?? ""
+        return "listing the fleet stopped at page \(page)\(of), which it will go on from: \(underlying)"
+    }
+}
