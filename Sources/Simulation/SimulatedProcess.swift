@@ -42,6 +42,8 @@ final class SimulatedProcess: @unchecked Sendable {
         var configuration = ReconcilerConfiguration()
         configuration.decision.createRequestTimeout = .interval(world.requestTimeout)
         configuration.decision.liveChanges.resize = world.resizeAllowed ? .allow : .off
+        configuration.listBudgetPerHour = world.listBudgetPerHour
+        configuration.listPagesPerSlice = world.listPagesPerSlice
         let budget = self.budget
         let leadership = self.leadership
         reconciler = FleetReconciler(

@@ -19,7 +19,8 @@ extension SimulationWorld {
         quietAt = time.origin.addingTimeInterval(faultDuration)
         trace(
             "seed \(seed): \(replicas) replicas (skews \(skews.map { String(format: "%+.1f s", $0) }.joined(separator: ", "))), "
-                + "\(perMinute)/min, pages of \(digitalOcean.pageSize), faults for \(Int(faultDuration)) s"
+                + "\(perMinute)/min, pages of \(digitalOcean.pageSize), full lists \(listBudgetPerHour) requests/h "
+                + "in slices of \(listPagesPerSlice), faults for \(Int(faultDuration)) s"
         )
         slots = Array(repeating: nil, count: replicas)
         for slot in 0..<replicas { start(slot: slot) }

@@ -1,0 +1,154 @@
+import CitrusTestKit
+import DigitalOcean
+import DigitalOceanSimulator
+import Foundation
+import Logging
+import ReconcileCore
+import Reconciler
+import Testing
+
+/// The full list and the passes between: what each costs at DigitalOcean, against the simulator
+/// with pages of two droplets, so that a fleet of ten is a list of five pages.
+@Suite("Full lists and the passes between them")
+struct FleetViewTests {
+    static let logger = Logger(label: "fleet-view-tests", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    func withFleet(
+        configure: (inout ReconcilerConfiguration) -> Void = { _ in },
+        _ body: (FleetReconciler, InMemoryRepository, SimulatorHarness.Running) async throws -> Void
+    ) async throws {
+        try await SimulatorHarness.withSimulator(configuration: SimulatorHarness.testConfiguration()) { sim in
+            var clientConfiguration = DigitalOceanClient.Configuration(
+                token: DigitalOceanToken(sim.token),
+                baseURL: sim.baseURL
+            )
+            clientConfiguration.pageSize = 2
+            clientConfiguration.retry.maximumAttempts = 2
+            clientConfiguration.retry.initialBackoff = .milliseconds(10)
+            clientConfiguration.requestTimeout = .seconds(2)
+            let client = DigitalOceanClient(configuration: clientConfiguration, logger: Self.logger)
+            let repository = InMemoryRepository()
+            var loop = ReconcilerConfiguration()
+            loop.decision.settlePeriod = .milliseconds(500)
+            loop.decision.createSendWindow = .milliseconds(500)
+            loop.decision.createRequestTimeout = clientConfiguration.requestTimeout
+            configure(&loop)
+            let reconciler = FleetReconciler(
+                repository: repository,
+                cloud: DigitalOceanFleet(client: client),
+                configuration: loop,
+                logger: Self.logger
+            )
+            do {
+                try await body(reconciler, repository, sim)
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+        }
+    }
+
+    /// Requests that read a page of the whole fleet (tag `citrus-host`), as opposed to lookups.
+    static func fleetPages(_ sim: SimulatorHarness.Running) -> [SimulatorRequestRecord] {
+        sim.simulator.requestLog().filter {
+            $0.route == "/v2/droplets" && $0.path.contains("citrus-host")
+        }
+    }
+
+    @Test(
+        "between full lists a new row costs its identity lookup, its create and reads of its own droplet: never a page of the fleet"
+    )
+    func newRowBetweenFullLists() async throws {
+        try await withFleet { reconciler, repository, sim in
+            for i in 0..<9 { repository.insert(ServerRecord(id: UUID(), name: "steady-\(i)", createdAt: Date())) }
+            let converged = try await eventually(timeout: .seconds(20)) {
+                _ = try await reconciler.fullPass()
+                return repository.rows.allSatisfy { $0.state.status == .active }
+            }
+            #expect(converged)
+            await reconciler.requestFullList()
+            let listed = try await reconciler.fullPass()
+            #expect(listed.listing == nil && listed.fullViewAge != nil)
+            sim.simulator.clearRequestLog()
+
+            let fresh = ServerRecord(id: UUID(), name: "fresh", createdAt: Date())
+            repository.insert(fresh)
+            #expect(try await reconciler.quickPass() == [fresh.id])
+            let active = try await eventually(timeout: .seconds(20)) {
+                _ = try await reconciler.fullPass()
+                return repository.row(fresh.id)?.state.status == .active
+            }
+            #expect(active)
+            let log = sim.simulator.requestLog()
+            #expect(Self.fleetPages(sim).isEmpty, "a page of the fleet was read: \(log.map(\.path))")
+            let dropletID = try #require(repository.row(fresh.id)?.state.dropletID)
+            #expect(log.filter { $0.method == "POST" }.count == 1)
+            let reads = log.filter { $0.method == "GET" && $0.route == "/v2/droplets/{droplet_id}" }
+            #expect(!reads.isEmpty && reads.allSatisfy { $0.path == "/v2/droplets/\(dropletID)" })
+            #expect(log.count == 2 + reads.count, "\(log.map(\.path))")
+            #expect(repository.rows.allSatisfy { $0.state.status == .active })
+        }
+    }
+
+    @Test(
+        "a full list of many pages is read a slice per pass, and a page that fails is read again without starting over"
+    )
+    func slicedAndResumed() async throws {
+        try await withFleet(configure: {
+            $0.listPagesPerSlice = 2
+            $0.listSliceInterval = .zero
+        }) { reconciler, _, sim in
+            // Ten orphans: a list of five pages, and nothing else to do.
+            for i in 0..<10 {
+                _ = try sim.simulator.inject(SimulatorDropletInjection(name: "stray-\(i)", tags: [FleetTags.fleet]))
+            }
+            let first = try await reconciler.fullPass()
+            #expect(first.listing == PassSummary.ListProgress(read: 2, pages: 5))
+            #expect(first.fullViewAge == nil)
+            #expect(first.oneLine.contains("listing the fleet, page 2 of about 5"), "\(first.oneLine)")
+
+            sim.simulator.updateFaults { $0.failNextRequests = 2 }  // the page and the client's retry
+            await #expect {
+                _ = try await reconciler.fullPass()
+            } throws: { error in
+                "\(error)".contains("listing the fleet stopped at page 3 (of about 5), which it will go on from")
+            }
+
+            let third = try await reconciler.fullPass()
+            #expect(third.listing == PassSummary.ListProgress(read: 4, pages: 5))
+            let last = try await reconciler.fullPass()
+            #expect(last.listing == nil)
+            #expect(last.orphans == 10)
+            #expect(last.fullViewAge.map { $0 < .seconds(30) } == true)
+            #expect(last.oneLine.contains("full view"), "\(last.oneLine)")
+
+            let pages = Self.fleetPages(sim).map(\.path)
+            #expect(
+                pages.filter { !$0.contains("&page=") && !$0.contains("?page=") }.count == 1,
+                "the list started over: \(pages)"
+            )
+            #expect(pages.filter { $0.contains("&page=3") || $0.contains("?page=3") }.count == 3, "\(pages)")
+            #expect(pages.count == 7, "\(pages)")
+
+            // Between full lists the orphans stay counted as the last full list saw them.
+            let between = try await reconciler.fullPass()
+            #expect(between.orphans == 10)
+            #expect(Self.fleetPages(sim).count == 7)
+        }
+    }
+
+    @Test("more rows waiting than the fleet has pages: one full list is cheaper than a lookup each, and is made")
+    func manyWaitingRowsListTheFleet() async throws {
+        try await withFleet { reconciler, repository, sim in
+            for i in 0..<6 { repository.insert(ServerRecord(id: UUID(), name: "wave-\(i)", createdAt: Date())) }
+            _ = try await reconciler.fullPass()  // the first full list (empty), then the creates
+            sim.simulator.clearRequestLog()
+            // Six rows wait for their droplets; the fleet is three pages of two: it is listed.
+            _ = try await reconciler.fullPass()
+            let log = sim.simulator.requestLog()
+            #expect(Self.fleetPages(sim).count == 3, "\(log.map(\.path))")
+            #expect(!log.contains { $0.route == "/v2/droplets/{droplet_id}" }, "\(log.map(\.path))")
+        }
+    }
+}
