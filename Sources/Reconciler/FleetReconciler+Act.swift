@@ -21,6 +21,9 @@ extension FleetReconciler {
                 if await write(row: row, expectedRevision: revision, from: from, to: to) != nil {
                     finalStates[id] = to
                 }
+                // Thousands of writes in one pass (a fleet adopted, a migration's new columns
+                // filled) are progress too, one by one.
+                progress()
             case .note(let note):
                 await record(note: note, rows: byID)
             case .create, .destroy, .dropletAction:

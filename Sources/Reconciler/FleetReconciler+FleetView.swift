@@ -30,6 +30,27 @@ struct FleetScan {
     var pageSize: Int?
     /// Not before this instant (database clock): the next slice's turn.
     var resumeAt: Date?
+    /// When each listed droplet's page came back (database clock), and what reads by id since the
+    /// list began found (nil: 404) and when they were sent. A list read over minutes can be older
+    /// than what a pass read since (a rename it followed to completion, a destroy): the fresher
+    /// read wins when the list is done.
+    var listedAt: [Int64: Date] = [:]
+    var readSince: [Int64: (droplet: ObservedDroplet?, at: Date)] = [:]
+
+    /// The finished list, each droplet as its freshest read showed it.
+    func merged(_ droplets: [ObservedDroplet]) -> [ObservedDroplet] {
+        guard !readSince.isEmpty else { return droplets }
+        var result: [ObservedDroplet] = []
+        result.reserveCapacity(droplets.count)
+        for droplet in droplets {
+            guard let read = readSince[droplet.id], read.at > listedAt[droplet.id] ?? .distantFuture else {
+                result.append(droplet)
+                continue
+            }
+            if let fresher = read.droplet { result.append(fresher) }
+        }
+        return result
+    }
 
     var pagesRead: Int { cursor.page - 1 }
 
@@ -85,12 +106,14 @@ extension FleetReconciler {
             }
             read += 1
             progress()
+            let pageAt = databaseNow()
+            for droplet in page.droplets { current.listedAt[droplet.id] = pageAt }
             current.droplets.append(contentsOf: page.droplets)
             current.total = page.total ?? current.total
             if current.pageSize == nil, page.next != nil { current.pageSize = page.droplets.count }
             guard let next = page.next else {
                 scan = nil
-                let listing = FleetListing(droplets: current.droplets, pages: current.cursor.page)
+                let listing = FleetListing(droplets: current.merged(current.droplets), pages: current.cursor.page)
                 return (listing, current.startedAt, clock.uptime() - current.startedUptime)
             }
             current.cursor = next
@@ -117,21 +140,24 @@ extension FleetReconciler {
                 droplets.append(droplet)
             }
         }
-        let (cloud, leads) = (self.cloud, self.leads)
+        let (cloud, leads, clock, offset) = (self.cloud, self.leads, self.clock, databaseOffset)
         let lookups = await Self.concurrently(Array(followUps.prefix(configuration.maxLookupsPerPass)), limit: 1) {
             id in
-            guard leads() else { return (id, Result<ObservedDroplet?, any Error>.failure(LeadershipLost())) }
-            return (id, await Result { try await cloud.droplet(id: id) })
+            let sentAt = clock.now().addingTimeInterval(offset)
+            guard leads() else { return (id, sentAt, Result<ObservedDroplet?, any Error>.failure(LeadershipLost())) }
+            return (id, sentAt, await Result { try await cloud.droplet(id: id) })
         }
-        for (id, result) in lookups {
+        for (id, sentAt, result) in lookups {
             progress()
             switch result {
             case .success(let droplet?):
                 droplets.append(droplet)
                 view?.droplets[id] = droplet
+                scan?.readSince[id] = (droplet, sentAt)
             case .success(nil):
                 gone.insert(id)
                 view?.droplets[id] = nil
+                scan?.readSince[id] = (nil, sentAt)
             case .failure(let error):
                 logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }

@@ -28,8 +28,8 @@ public enum ReconcilerMetrics {
         )
     }
 
-    /// A full pass completed: rows by status (every status, so a status that empties reads 0),
-    /// orphans, and the moment the view was complete.
+    /// A pass completed: rows by status (every status, so a status that empties reads 0), orphans
+    /// as the last full list saw them, and when that list began.
     static func fullView(_ summary: PassSummary, clock: any DaemonClock) {
         for status in ServerStatus.allCases {
             Gauge(label: "citrus_servers", dimensions: [("status", status.rawValue)]).record(
@@ -37,8 +37,10 @@ public enum ReconcilerMetrics {
             )
         }
         Gauge(label: "citrus_orphans").record(summary.orphans)
-        lastFullView.withLock { $0 = (clock, clock.uptime()) }
-        Gauge(label: "citrus_last_full_view_age_seconds").record(0)
+        // The view is as old as its full list, which passes between full lists do not renew.
+        guard let age = summary.fullViewAge else { return }
+        lastFullView.withLock { $0 = (clock, clock.uptime() - age) }
+        Gauge(label: "citrus_last_full_view_age_seconds").record(age.timeInterval)
     }
 
     /// Whether this replica leads (1) or stands by (0).

@@ -17,7 +17,9 @@ struct FleetViewTests {
         configure: (inout ReconcilerConfiguration) -> Void = { _ in },
         _ body: (FleetReconciler, InMemoryRepository, SimulatorHarness.Running) async throws -> Void
     ) async throws {
-        try await SimulatorHarness.withSimulator(configuration: SimulatorHarness.testConfiguration()) { sim in
+        var simulator = SimulatorHarness.testConfiguration()
+        simulator.actionTiming.rename = .milliseconds(200)
+        try await SimulatorHarness.withSimulator(configuration: simulator) { sim in
             var clientConfiguration = DigitalOceanClient.Configuration(
                 token: DigitalOceanToken(sim.token),
                 baseURL: sim.baseURL
@@ -149,6 +151,47 @@ struct FleetViewTests {
             let log = sim.simulator.requestLog()
             #expect(Self.fleetPages(sim).count == 3, "\(log.map(\.path))")
             #expect(!log.contains { $0.route == "/v2/droplets/{droplet_id}" }, "\(log.map(\.path))")
+        }
+    }
+
+    @Test(
+        "a rename the daemon completed while a full list was being read is not mistaken for drift when the list ends: the fresher read wins"
+    )
+    func fresherReadsWinOverASlowList() async throws {
+        try await withFleet(configure: {
+            $0.listPagesPerSlice = 1
+            $0.listSliceInterval = .zero
+        }) { reconciler, repository, sim in
+            for i in 0..<5 { repository.insert(ServerRecord(id: UUID(), name: "web-\(i)", createdAt: Date())) }
+            let converged = try await eventually(timeout: .seconds(20)) {
+                let summary = try await reconciler.fullPass()
+                return summary.listing == nil && repository.rows.allSatisfy { $0.state.status == .active }
+            }
+            #expect(converged)
+            // A full list of three pages begins: this pass reads its first page, droplets as named now.
+            await reconciler.requestFullList()
+            let started = try await reconciler.fullPass()
+            #expect(started.listing?.read == 1)
+            for var row in repository.rows {
+                row.name += "-renamed"
+                row.revision += 1
+                repository.insert(row)
+            }
+            // Renames are sent and followed to completion while the list goes on.
+            var last = try await reconciler.fullPass()
+            let renamed = try await eventually(timeout: .seconds(20)) {
+                last = try await reconciler.fullPass()
+                return repository.rows.allSatisfy { $0.state.change == nil && $0.state.observed?.name == $0.name }
+            }
+            #expect(renamed)
+            while last.listing != nil { last = try await reconciler.fullPass() }
+            #expect(last.fullViewAge != nil)
+            for row in repository.rows {
+                #expect(row.state.drift == nil, "\(row.name): \(row.state.drift ?? "")")
+                #expect(row.state.refused == nil, "\(row.name): \(String(describing: row.state.refused))")
+            }
+            let sent = sim.simulator.requestLog().filter { $0.route.hasSuffix("/actions") && $0.method == "POST" }
+            #expect(sent.count == 5, "one rename per row: \(sent.map(\.path))")
         }
     }
 }
