@@ -89,6 +89,16 @@ extension Decider {
         case .unknown: kept = nil
         }
 
+        // A list of several pages may be minutes old when it ends (it is read over several passes):
+        // a droplet it shows may be gone since. Before a row is bound to a droplet it does not
+        // record, or a duplicate is destroyed, its identity is looked up, and that answer decides.
+        if kept != nil, !observation.listIsSnapshot, !observation.identitiesLookedUp.contains(row.id),
+            identityDroplets.contains(where: { $0.id != state.dropletID })
+        {
+            plan.lookUp(row.id)
+            return
+        }
+
         if let kept {
             let duplicates = identityDroplets.filter {
                 $0.id != kept.id && !index.isRecordedByAnother($0, than: row.id)

@@ -178,18 +178,27 @@ public actor FleetReconciler {
             guard leads() else { return (row, Result<[ObservedDroplet], any Error>.failure(LeadershipLost())) }
             return (row, await Result { try await cloud.droplets(identity: row) })
         }
+        // What a lookup found replaces what the list showed of that identity: it is the fresher
+        // answer (a droplet destroyed since the list's page was read is gone from it).
+        var found: [UUID: [ObservedDroplet]] = [:]
         for (row, result) in results {
             progress()
             switch result {
             case .success(let droplets):
                 observation.identitiesLookedUp.insert(row)
-                let known = Set(observation.droplets.map(\.id))
-                observation.droplets.append(contentsOf: droplets.filter { !known.contains($0.id) })
+                found[row] = droplets
             case .failure(let error):
                 logger.debug(
                     "lookup of server \(row.uuidString.lowercased()) by identity failed; deciding without it: \(error)"
                 )
             }
+        }
+        if !found.isEmpty {
+            let fresh = Set(found.values.joined().map(\.id))
+            observation.droplets.removeAll { droplet in
+                fresh.contains(droplet.id) || droplet.identity.map { found[$0] != nil } ?? false
+            }
+            observation.droplets.append(contentsOf: found.values.joined())
         }
         plan = decider.decide(
             rows: rows,
@@ -202,6 +211,10 @@ public actor FleetReconciler {
 
     /// Records a change of leadership in the audit trail.
     public func announceLeadership(_ leading: Bool) async {
+        // A replica that leads again starts from a new full list, as any new leader does: what it
+        // saw before is as old as its time out of office, and others acted meanwhile.
+        view = nil
+        scan = nil
         await audit.emit(
             AuditEvent(
                 kind: .leadership,

@@ -132,4 +132,27 @@ struct FollowUpTests {
         #expect(observation.seenAt(rowID(1)) == max(seconds(-75), seconds(lookupAt)))
         #expect(observation.seenAt(rowID(2)) == seconds(-75), "a row not looked up was seen when the look began")
     }
+
+    @Test(
+        "a list of several pages decides no adoption and no duplicate on its own: the identity is looked up first, and that answer decides"
+    )
+    func presenceInALongListIsConfirmed() {
+        // The row records 700; the list also shows an older droplet with its identity, which may
+        // have been destroyed since its page was read.
+        let bound = row(1, status: .active, dropletID: 700, ipv4: ipv4, ipv6: ipv6)
+        let recorded = droplet(700, for: 1, createdAt: seconds(-60))
+        let older = droplet(600, for: 1, createdAt: seconds(-600))
+        let fromList = decide([bound], observe([recorded, older], snapshot: false))
+        #expect(fromList.identityLookups == [rowID(1)])
+        #expect(fromList.destroys.isEmpty && fromList.updates.isEmpty)
+        // The lookup shows only the recorded one: nothing to destroy, nothing to rebind.
+        let confirmed = decide([bound], observe([recorded], snapshot: false, lookedUp: [rowID(1)]))
+        #expect(confirmed.destroys.isEmpty)
+        #expect(confirmed.identityLookups.isEmpty)
+        // A row with nothing recorded adopts only what a lookup (or a one-page list) shows.
+        let fresh = row(2)
+        let existing = droplet(800, for: 2)
+        #expect(decide([fresh], observe([existing], snapshot: false)).identityLookups == [rowID(2)])
+        #expect(decide([fresh], observe([existing])).notes.contains(.adopted(row: rowID(2), droplet: 800)))
+    }
 }
