@@ -75,12 +75,14 @@ extension FleetReconciler {
     }
 
     /// Starts a full list if one is due: the view is missing or old, the operator asked for one,
-    /// or more rows wait on DigitalOcean than the list has pages (one list is then cheaper than a
-    /// lookup each).
+    /// or, for a fleet listed in one slice, more rows wait on DigitalOcean than the list has pages
+    /// (one list is then cheaper than a lookup each: a burst of 100 new rows in a fleet of 1,000
+    /// is followed by five pages a pass, not 100 reads). A larger fleet's list is never repeated
+    /// back to back: its rows are read one by one, a bounded number a pass.
     func startFullListIfDue(followUps: Int, at now: Date) {
         guard scan == nil else { return }
         let due = nextFullListAt().map { now >= $0 } ?? true
-        let cheaper = view.map { followUps > $0.pages } ?? false
+        let cheaper = view.map { followUps > $0.pages && $0.pages <= configuration.listPagesPerSlice } ?? false
         guard due || cheaper else { return }
         fullListRequested = false
         scan = FleetScan(startedAt: now, startedUptime: clock.uptime())
