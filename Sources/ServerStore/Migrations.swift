@@ -200,6 +200,30 @@ extension Migration {
                     ADD COLUMN IF NOT EXISTS refused_reason TEXT;
                 """
         ),
+        Migration(
+            version: 9,
+            name: "live rows index and fleet view",
+            sql: """
+                -- Each pass reads only live rows (status <> 'deleted'), oldest first. Deleted rows are
+                -- history and pile up; this partial index holds the live rows alone, in the read's
+                -- order, so the read costs what the live rows cost however long the history grows.
+                -- The predicate must stay exactly the read's WHERE clause for the planner to use it.
+                CREATE INDEX IF NOT EXISTS servers_live_by_age ON servers (created_at, id) WHERE status <> 'deleted';
+
+                -- The last full list of the fleet at DigitalOcean (the daemon lists in full only now
+                -- and then at large fleets, and follows what changes in between), so that `status`
+                -- can say how stale that view is. One row at most: the CHECK admits only id = true.
+                CREATE TABLE IF NOT EXISTS fleet_view (
+                    id BOOLEAN PRIMARY KEY DEFAULT true CHECK (id),
+                    listed_at TIMESTAMPTZ NOT NULL,
+                    pages INT NOT NULL,
+                    droplets INT NOT NULL,
+                    took_ms BIGINT NOT NULL,
+                    next_list_at TIMESTAMPTZ,
+                    recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                );
+                """
+        ),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

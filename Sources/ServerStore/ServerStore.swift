@@ -45,6 +45,25 @@ public struct ServerStore: Sendable {
         return try rows.map(Self.server(from:))
     }
 
+    /// Every row that is not `deleted`, oldest first: what a pass decides about. Deleted rows are
+    /// history that only grows, and the decision ignores them, so the reconciler does not read
+    /// them. Rows the daemon cannot interpret come back as `failed` records, as in `fetchServers()`.
+    public func fetchLiveServers() async throws -> [ServerRecord] {
+        try await fetchLiveServerRows().map(\.record)
+    }
+
+    /// Like `fetchLiveServers()`, with the problem found in each row, if any.
+    public func fetchLiveServerRows() async throws -> [FetchedServer] {
+        try await connection.query(PostgresQuery(unsafeSQL: Self.liveServersQuery)).map(Self.server(from:))
+    }
+
+    /// The live rows' read, as one constant so a test can EXPLAIN exactly it. The WHERE clause is
+    /// the predicate of migration 9's partial index `servers_live_by_age` (written as a literal,
+    /// not a parameter, so the planner can match the two), and the order is its key: the planner
+    /// reads the index in order and never touches the deleted rows.
+    static let liveServersQuery =
+        "SELECT \(columns) FROM \(source) WHERE s.status <> 'deleted' ORDER BY s.created_at, s.id"
+
     /// Rows that wait for their first create and nothing else: no create was ever sent for them,
     /// so deciding about them needs no fresh list (the loop's quick path after a NOTIFY).
     public func fetchUnattemptedServers() async throws -> [ServerRecord] {

@@ -93,6 +93,57 @@ struct MigrationTests {
         }
     }
 
+    @Test("migration 9 on an empty database: the live-rows index and a fleet_view that holds one row at most")
+    func migrationNineEmpty() async throws {
+        try await withTestDatabase { url in
+            let connection = try await PostgresConnection.connect(url)
+            let upToEight = Migrator(migrations: Migration.all.filter { $0.version <= 8 })
+            #expect(try await upToEight.migrate(on: connection).count == 8)
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == [9])
+            let index = try await connection.query(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = 'servers' AND indexname = 'servers_live_by_age'"
+            ).single().decode(String.self, "indexdef")
+            #expect(index.contains("(created_at, id)") && index.contains("'deleted'"), "\(index)")
+            try await connection.query(
+                "INSERT INTO fleet_view (listed_at, pages, droplets, took_ms) VALUES (now(), 1, 0, 12)"
+            )
+            // A second row cannot exist: the key is true, and false is refused.
+            await #expect(throws: PostgresError.self) {
+                try await connection.query(
+                    "INSERT INTO fleet_view (listed_at, pages, droplets, took_ms) VALUES (now(), 1, 0, 12)"
+                )
+            }
+            await #expect(throws: PostgresError.self) {
+                try await connection.query(
+                    "INSERT INTO fleet_view (id, listed_at, pages, droplets, took_ms) VALUES (false, now(), 1, 0, 12)"
+                )
+            }
+            let row = try await connection.query("SELECT next_list_at, recorded_at FROM fleet_view").single()
+            #expect(try row.decode(Date?.self, "next_list_at") == nil)
+            #expect(try row.decode(Date.self, "recorded_at") > Date(timeIntervalSinceNow: -60))
+        }
+    }
+
+    @Test("migration 9 on a database with rows and history: rows untouched, live ones read, no full view yet")
+    func migrationNineWithRows() async throws {
+        try await withTestDatabase { url in
+            let connection = try await PostgresConnection.connect(url)
+            _ = try await Migrator(migrations: Migration.all.filter { $0.version <= 8 }).migrate(on: connection)
+            for (name, status) in [("old", "deleted"), ("web-1", "active"), ("web-2", "creating"), ("gone", "deleted")]
+            {
+                try await connection.query("INSERT INTO servers (name, status) VALUES (\(name), \(status))")
+            }
+            let before = try await ServerStore(connection: connection).fetchServers()
+
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == [9])
+            let store = ServerStore(connection: connection)
+            #expect(try await store.fetchServers() == before)
+            #expect(Set(try await store.fetchLiveServers().map(\.name)) == ["web-1", "web-2"])
+            #expect(try await store.fullView() == nil)
+            #expect(try await Migrator().migrate(on: connection).isEmpty)
+        }
+    }
+
     @Test("a second run applies nothing")
     func idempotent() async throws {
         try await withTestDatabase { url in
