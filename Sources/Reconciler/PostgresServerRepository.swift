@@ -39,7 +39,7 @@ public struct PostgresServerRepository: ServerRepository {
     }
 
     public func fetchServers() async throws -> [ServerRecord] {
-        try await withStore { try await $0.fetchServers() }
+        try await withStore { try await $0.fetchLiveServers() }
     }
 
     public func fetchUnattemptedServers() async throws -> [ServerRecord] {
@@ -63,6 +63,10 @@ public struct PostgresServerRepository: ServerRepository {
 
     public func record(_ event: AuditEvent) async throws {
         try await withStore { try await $0.record(event) }
+    }
+
+    public func recordFullView(_ record: FullViewRecord) async throws {
+        try await withStore { try await $0.recordFullView(record) }
     }
 
     public func now() async throws -> Date {

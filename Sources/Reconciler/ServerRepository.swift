@@ -3,7 +3,9 @@ import ReconcileCore
 
 /// Where the rows live. The daemon uses the Postgres store; tests may use anything that behaves.
 public protocol ServerRepository: Sendable {
-    /// Every row, `deleted` ones included.
+    /// Every live row (status not `deleted`), oldest first. Deleted rows are history: the decision
+    /// ignores them (a droplet that still carries a deleted row's identity is an orphan either
+    /// way), and at a large fleet their history would cost each pass memory and time.
     func fetchServers() async throws -> [ServerRecord]
     /// Rows that only wait for their first create: nothing has been sent for them yet, so their
     /// decision needs no fresh list (used by the quick pass that follows a NOTIFY).
@@ -22,6 +24,9 @@ public protocol ServerRepository: Sendable {
     ) async throws -> Int64?
     /// Append an entry to the durable audit trail.
     func record(_ event: AuditEvent) async throws
+    /// Records the last full list of the fleet (replacing the one before), so that `status` can
+    /// say how stale the daemon's full view of DigitalOcean is.
+    func recordFullView(_ record: FullViewRecord) async throws
     /// The database's clock, which every replica shares: settle and backoff times are stamped and
     /// compared on it, so that replicas whose own clocks disagree still agree on them.
     func now() async throws -> Date

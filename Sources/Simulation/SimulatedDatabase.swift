@@ -28,6 +28,8 @@ final class SimulatedDatabase: @unchecked Sendable {
     /// Ends sessions silent for longer than this (`idle_session_timeout`).
     let silenceLimit: TimeInterval
     var auditEvents = 0
+    /// The last full view of the fleet the leader recorded (`fleet_view`).
+    var fullView: FullViewRecord?
 
     init(world: SimulationWorld, silenceLimit: TimeInterval) {
         self.world = world
@@ -189,10 +191,11 @@ struct SimulatedRepository: ServerRepository {
         }
     }
 
+    /// Live rows only, as the store reads them: `deleted` rows are history the daemon never reads.
     func fetchServers() async throws -> [ServerRecord] {
         try await withSession { session in
             try await session.database.statement(session.id) {
-                session.database.rows.values.sorted {
+                session.database.rows.values.filter { $0.state.status != .deleted }.sorted {
                     ($0.createdAt, $0.id.uuidString) < ($1.createdAt, $1.id.uuidString)
                 }
             }
@@ -227,6 +230,13 @@ struct SimulatedRepository: ServerRepository {
     func record(_ event: AuditEvent) async throws {
         try await withSession { session in
             try await session.database.statement(session.id) { session.database.auditEvents += 1 }
+        }
+    }
+
+    /// Kept in memory, as the one row of `fleet_view` is: a write through the leading session.
+    func recordFullView(_ record: FullViewRecord) async throws {
+        try await withSession { session in
+            try await session.database.statement(session.id) { session.database.fullView = record }
         }
     }
 

@@ -18,7 +18,8 @@ final class InMemoryRepository: ServerRepository, Sendable {
     var writes: Int { state.withLock { $0.writes } }
     func row(_ id: UUID) -> ServerRecord? { state.withLock { $0.rows[id] } }
 
-    func fetchServers() async throws -> [ServerRecord] { rows }
+    /// Live rows only, as the Postgres store reads them.
+    func fetchServers() async throws -> [ServerRecord] { rows.filter { $0.state.status != .deleted } }
 
     func fetchUnattemptedServers() async throws -> [ServerRecord] {
         rows.filter {
@@ -49,6 +50,10 @@ final class InMemoryRepository: ServerRepository, Sendable {
     }
 
     func record(_ event: AuditEvent) async throws { state.withLock { $0.events.append(event) } }
+
+    func recordFullView(_ record: FullViewRecord) async throws { fullViews.withLock { $0.append(record) } }
+    /// Every full view recorded, oldest first.
+    let fullViews = Mutex<[FullViewRecord]>([])
 
     func now() async throws -> Date { Date() }
 }
