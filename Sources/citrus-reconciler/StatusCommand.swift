@@ -58,8 +58,11 @@ struct Status: AsyncParsableCommand {
                 let now = try await store.now()
                 let text: String
                 switch output {
-                case .table: text = Reports.status(rows, now: now)
-                case .wide: text = Reports.status(rows, now: now, wide: true)
+                case .table, .wide:
+                    let table = Reports.status(rows, now: now, wide: output == .wide)
+                    text = table + "\n" + (try await Self.fullView(store, now: now))
+                // An array of rows, as before: scripts read it as one, and the full view has no
+                // place in it that would not break them.
                 case .json: text = Reports.statusJSON(rows)
                 }
                 // Home the cursor and clear the screen, so each redraw replaces the last.
@@ -73,6 +76,17 @@ struct Status: AsyncParsableCommand {
             throw ExitCode.failure
         }
         await connection.close()
+    }
+
+    /// The line about the last full view of DigitalOcean. A database not yet migrated to
+    /// `fleet_view` (a new binary before `migrate`) still gets its table, with a word on why not.
+    static func fullView(_ store: ServerStore, now: Date) async throws -> String {
+        do {
+            return Reports.fullView(try await store.fullView(), now: now)
+        } catch let error as PostgresError where error.sqlState == PostgresError.SQLState.undefinedTable {
+            return "DigitalOcean last seen in full: unknown (this database has no fleet_view yet; "
+                + "run citrus-reconciler migrate)"
+        }
     }
 
     /// `failed,unreachable` and repeated flags; an unknown state is bad configuration.

@@ -1,6 +1,8 @@
 import CitrusTestKit
 import Foundation
 import Postgres
+import ReconcileCore
+import ServerStore
 import Testing
 
 /// Issue 12's machine-readable output and the operator's commands: `plan --output json` and
@@ -95,6 +97,38 @@ struct OperatorOutputTests {
             let unknown = try await world.command(["status", "--status", "broken"])
             #expect(unknown.status == 78, "\(unknown.output)")
             #expect(unknown.output.contains("is not a state"))
+        }
+    }
+
+    @Test("status says under its table how stale the last full view of DigitalOcean is; the JSON stays an array")
+    func statusFullView() async throws {
+        try await World.with { world in
+            try await world.insert("web-view")
+            let before = try await world.command(["status"])
+            #expect(before.status == 0)
+            #expect(before.output.contains("DigitalOcean last seen in full: never"), "\(before.output)")
+
+            let store = ServerStore(connection: world.db)
+            let now = try await store.now()
+            try await store.recordFullView(
+                FullViewRecord(
+                    listedAt: now.addingTimeInterval(-252),
+                    pages: 250,
+                    droplets: 50_000,
+                    took: .milliseconds(71_200),
+                    nextListAt: now.addingTimeInterval(-3)
+                )
+            )
+            for output in ["table", "wide"] {
+                let after = try await world.command(["status", "--output", output])
+                #expect(after.status == 0)
+                // The age is on the database's clock, a moment after `now`: 4m12s or a second more.
+                #expect(after.output.contains("DigitalOcean last seen in full 4m1"), "\(after.output)")
+                #expect(after.output.contains("(250 pages, 50,000 droplets, listed in 1m11s)"), "\(after.output)")
+                #expect(after.output.contains("next full list overdue by "), "\(after.output)")
+            }
+            let json = try await world.command(["status", "--output", "json"])
+            #expect((try Self.json(json.output) as? [[String: Any]])?.count == 1, "\(json.output)")
         }
     }
 
