@@ -51,6 +51,20 @@ extension FleetReconciler {
             "full list: \(listing.droplets.count) droplets in \(listing.pages) page\(listing.pages == 1 ? "" : "s"), took \(DurationText.format(took)); next full list in \(DurationText.format(fullListInterval(pages: listing.pages)))",
             metadata: ["FLEET_PAGES": "\(listing.pages)", "FLEET_DROPLETS": "\(listing.droplets.count)"]
         )
+        // For `citrus-reconciler status`, which reads only the database. A failure to record it
+        // costs the operator that line, not the pass.
+        let record = FullViewRecord(
+            listedAt: listedAt,
+            pages: listing.pages,
+            droplets: listing.droplets.count,
+            took: took,
+            nextListAt: nextFullListAt()
+        )
+        do {
+            try await repository.recordFullView(record)
+        } catch {
+            logger.warning("could not record the full list for `status`: \(error)")
+        }
         var observation = Observation(
             droplets: droplets,
             goneDropletIDs: gone,

@@ -89,6 +89,9 @@ struct OperatorOutputTests {
             #expect(failed.output.contains("1 server: 1 failed"))
             let both = try await world.command(["status", "--status", "failed,active"])
             #expect(both.output.contains("bad_name") && both.output.contains("web-ok"))
+            // The daemon's last full list, as it recorded it: one page, the two droplets or fewer.
+            #expect(both.output.contains("DigitalOcean last seen in full "), "\(both.output)")
+            #expect(both.output.contains("(1 page, "), "\(both.output)")
 
             let wide = try await world.command(["status", "--output", "wide"])
             #expect(wide.output.contains("AGENT ID") && wide.output.contains("ATTEMPTS"), "\(wide.output)")
