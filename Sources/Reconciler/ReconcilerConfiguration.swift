@@ -22,8 +22,6 @@ public struct ReconcilerConfiguration: Sendable {
     /// so new rows, and the watchdog, never wait for a whole list.
     public var listPagesPerSlice = 25
     public var listSliceInterval: Duration = .seconds(10)
-    /// How long to gather NOTIFYs before acting on them, so a burst of inserts makes one pass.
-    public var debounce: Duration = .milliseconds(20)
     /// Mutating DigitalOcean calls in flight at once.
     public var maxConcurrentCalls = 4
     /// Direct lookups of recorded-but-unlisted droplets in one pass.

@@ -200,3 +200,248 @@ struct LoopTests {
         }
     }
 }
+
+/// A meeting point for one task and a test: `hold()` suspends until `release()`, and `reached()`
+/// returns once something holds. No clock, no sleeps. `reached()` also returns when the test is
+/// cancelled (its time limit), so a loop that never gets there fails the test instead of hanging it.
+final class Gate: Sendable {
+    private struct State {
+        var holder: CheckedContinuation<Void, Never>?
+        var released = false
+        var reached = false
+        var watchers: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWatcher: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    func hold() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let (resumeNow, watchers) = state.withLock { state in
+                state.reached = true
+                defer { state.watchers = [:] }
+                if state.released { return (true, Array(state.watchers.values)) }
+                state.holder = continuation
+                return (false, Array(state.watchers.values))
+            }
+            for watcher in watchers { watcher.resume() }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    func reached() async {
+        let id = state.withLock { state in
+            state.nextWatcher += 1
+            return state.nextWatcher
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state in
+                    if state.reached || Task.isCancelled { return true }
+                    state.watchers[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.watchers.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    func release() {
+        let holder = state.withLock { state in
+            state.released = true
+            defer { state.holder = nil }
+            return state.holder
+        }
+        holder?.resume()
+    }
+}
+
+/// The in-memory rows, counting the loop's reads (a full pass reads every live row, a quick pass
+/// the rows waiting for their first create). The first quick pass can be held right after its
+/// read, so a test acts while that pass runs.
+final class CountingRepository: ServerRepository, Sendable {
+    let memory = InMemoryRepository()
+    let firstQuickRead = Gate()
+    private let holdsFirstQuickRead: Bool
+    private let reads = Mutex((full: 0, quick: 0))
+
+    init(holdingFirstQuickRead: Bool = false) {
+        holdsFirstQuickRead = holdingFirstQuickRead
+    }
+
+    var fullPasses: Int { reads.withLock { $0.full } }
+    var quickPasses: Int { reads.withLock { $0.quick } }
+
+    func fetchServers() async throws -> [ServerRecord] {
+        reads.withLock { $0.full += 1 }
+        return try await memory.fetchServers()
+    }
+
+    func fetchUnattemptedServers() async throws -> [ServerRecord] {
+        let rows = try await memory.fetchUnattemptedServers()
+        let count = reads.withLock { reads in
+            reads.quick += 1
+            return reads.quick
+        }
+        if holdsFirstQuickRead && count == 1 { await firstQuickRead.hold() }
+        return rows
+    }
+
+    func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
+        try await memory.update(id: id, expectedRevision: expectedRevision, to: state)
+    }
+
+    func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKeySHA256: String
+    ) async throws -> Int64? {
+        try await memory.update(id: id, expectedRevision: expectedRevision, to: state)
+    }
+
+    func record(_ event: AuditEvent) async throws { try await memory.record(event) }
+    func recordFullView(_ record: FullViewRecord) async throws { try await memory.recordFullView(record) }
+    func now() async throws -> Date { try await memory.now() }
+}
+
+/// What the loop does with NOTIFYs between full passes: the first is acted on at once (no
+/// debounce: the clock here never moves), and what arrives during a quick pass is taken by one
+/// quick pass right after it.
+@Suite("Wake-ups: leading edge, then trailing", .timeLimit(.minutes(1)))
+struct WakeUpTests {
+    static let logger = Logger(label: "wake-up-tests", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// The loop over `repository` and the in-process simulator, on a clock that never moves. It
+    /// has finished its first full pass and waits when `body` begins.
+    func withLoop(
+        _ repository: CountingRepository,
+        _ body: (WakeSignal, ManualClock, SimulatedDigitalOcean) async throws -> Void
+    ) async throws {
+        try await SimulatorHarness.withSimulator(configuration: SimulatorHarness.testConfiguration()) { sim in
+            let client = DigitalOceanClient(
+                configuration: DigitalOceanClient.Configuration(
+                    token: DigitalOceanToken(sim.token),
+                    baseURL: sim.baseURL
+                ),
+                logger: Self.logger
+            )
+            let clock = ManualClock()
+            let wake = WakeSignal(clock: clock)
+            let service = ReconcileService(
+                reconciler: FleetReconciler(
+                    repository: repository,
+                    cloud: DigitalOceanFleet(client: client),
+                    logger: Self.logger
+                ),
+                wake: wake,
+                configuration: ReconcilerConfiguration(),
+                clock: clock,
+                jitter: { 0 },
+                logger: Self.logger
+            )
+            let run = Task { try await service.run() }
+            await clock.waitForSleeps(1)
+            #expect(repository.fullPasses == 1)
+            do {
+                try await body(wake, clock, sim.simulator)
+            } catch {
+                run.cancel()
+                try? await client.shutdown()
+                throw error
+            }
+            run.cancel()
+            _ = try? await run.value
+            try await client.shutdown()
+        }
+    }
+
+    func row(_ name: String) -> ServerRecord {
+        ServerRecord(id: UUID(), name: name, createdAt: Date())
+    }
+
+    /// The creates the simulator received, by the row whose identity tag each carried.
+    func creates(_ simulator: SimulatedDigitalOcean, for rows: [ServerRecord]) -> [String: Int] {
+        let bodies = simulator.requestLog().filter { $0.method == "POST" && $0.route == "/v2/droplets" }.compactMap(
+            \.body
+        )
+        return Dictionary(
+            uniqueKeysWithValues: rows.map { row in (row.name, bodies.count { $0.contains(row.identityTag) }) }
+        )
+    }
+
+    @Test("a NOTIFY about a new row starts a quick pass at once: its create leaves with no time passing")
+    func leadingEdge() async throws {
+        let repository = CountingRepository()
+        try await withLoop(repository) { wake, clock, simulator in
+            let new = row("leading")
+            repository.memory.insert(new)
+            wake.signal(row: new.id)
+            // The loop's next wait begins only once the quick pass is over.
+            await clock.waitForSleeps(2)
+            #expect(clock.uptime() == .zero)
+            #expect(repository.quickPasses == 1)
+            #expect(repository.fullPasses == 1, "a new row needs no full pass")
+            #expect(creates(simulator, for: [new]) == ["leading": 1])
+            #expect(repository.memory.row(new.id)?.state.createAttemptedAt != nil)
+        }
+    }
+
+    @Test("NOTIFYs that arrive during a quick pass make exactly one more quick pass, right after, covering them all")
+    func trailingPass() async throws {
+        let repository = CountingRepository(holdingFirstQuickRead: true)
+        try await withLoop(repository) { wake, clock, simulator in
+            let first = row("first")
+            repository.memory.insert(first)
+            wake.signal(row: first.id)
+            await repository.firstQuickRead.reached()
+            // The first pass has read its rows; three more arrive while it runs.
+            let later = [row("later-1"), row("later-2"), row("later-3")]
+            for row in later {
+                repository.memory.insert(row)
+                wake.signal(row: row.id)
+            }
+            repository.firstQuickRead.release()
+            await clock.waitForSleeps(2)
+            #expect(clock.uptime() == .zero)
+            #expect(repository.quickPasses == 2, "one pass at the leading edge, one trailing")
+            #expect(repository.fullPasses == 1)
+            #expect(creates(simulator, for: [first] + later) == ["first": 1, "later-1": 1, "later-2": 1, "later-3": 1])
+        }
+    }
+
+    @Test("the tail of a burst a quick pass already read asks for no further pass")
+    func burstTail() async throws {
+        let repository = CountingRepository(holdingFirstQuickRead: true)
+        try await withLoop(repository) { wake, clock, simulator in
+            // One INSERT of three rows: all readable before the first of its notifications arrives.
+            let burst = [row("burst-1"), row("burst-2"), row("burst-3")]
+            burst.forEach(repository.memory.insert)
+            wake.signal(row: burst[0].id)
+            await repository.firstQuickRead.reached()
+            for row in burst.dropFirst() { wake.signal(row: row.id) }
+            repository.firstQuickRead.release()
+            await clock.waitForSleeps(2)
+            #expect(repository.quickPasses == 1)
+            #expect(repository.fullPasses == 1)
+            #expect(creates(simulator, for: burst) == ["burst-1": 1, "burst-2": 1, "burst-3": 1])
+        }
+    }
+
+    @Test("a NOTIFY about a row that is not new (a deletion request) still asks for a full pass at once")
+    func otherChangesNeedAFullPass() async throws {
+        let repository = CountingRepository()
+        try await withLoop(repository) { wake, clock, _ in
+            var old = row("old")
+            old.deleteRequestedAt = Date()
+            repository.memory.insert(old)
+            wake.signal(row: old.id)
+            // The quick pass finds nothing new; the loop goes round to a full pass, then waits.
+            await clock.waitForSleeps(2)
+            #expect(clock.uptime() == .zero)
+            #expect(repository.fullPasses == 2)
+        }
+    }
+}
