@@ -35,6 +35,14 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Only the decision's CPU at 10,000 rows × 10,000 droplets (no database, no daemon; seconds).")
     var decisionOnly = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Only these scenarios, the daemon alone (no baseline beside it), one line each: \(OnlyScenario.names).",
+            valueName: "scenario"
+        )
+    )
+    var only: [OnlyScenario] = []
+
     func run() async throws {
         if decisionOnly {
             let decision = decisionCPU(rows: 10_000, runs: 51)
@@ -77,16 +85,20 @@ struct Run: AsyncParsableCommand {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let env = try BenchEnvironment(binDirectory: binDirectory, workDirectory: work, cluster: cluster, http: http)
         do {
-            let results = try await Self.measure(env, conditions: conditions, quick: quick)
-            let elapsed = ContinuousClock.now - started
-            print(
-                Report.render(
-                    results,
-                    machine: .current(),
-                    loadAtStart: loadAtStart,
-                    wallSeconds: elapsed.timeInterval
+            if !only.isEmpty {
+                print(try await Self.measure(only: only, env, conditions: conditions))
+            } else {
+                let results = try await Self.measure(env, conditions: conditions, quick: quick)
+                let elapsed = ContinuousClock.now - started
+                print(
+                    Report.render(
+                        results,
+                        machine: .current(),
+                        loadAtStart: loadAtStart,
+                        wallSeconds: elapsed.timeInterval
+                    )
                 )
-            )
+            }
         } catch {
             progress("failed: \(error); logs in \(work.path)")
             try? await http.shutdown()

@@ -6,7 +6,7 @@ import ReconcileCore
 import Timekeeping
 
 struct LatencyResult: Sendable {
-    var samples: [Double]  // milliseconds
+    var samples: [Double]  // milliseconds, in insert order
     var expected: Int
     var median: Double? { Statistics.median(samples) }
     var p99: Double? { Statistics.percentile(samples, 99) }
@@ -17,7 +17,8 @@ struct LatencyResult: Sendable {
 func measureInsertToCreate(
     _ env: BenchEnvironment,
     rows: Int,
-    gap: Duration
+    gap: Duration,
+    baseline: Bool = true
 ) async throws -> (daemon: LatencyResult, naive: LatencyResult) {
     // The daemon.
     let database = try await env.migratedDatabase()
@@ -39,10 +40,16 @@ func measureInsertToCreate(
     for request in log where request.isCreate {
         if let row = request.identity, firstCreate[row] == nil { firstCreate[row] = request.time }
     }
-    let daemonSamples = inserted.compactMap { row, sent in firstCreate[row].map { $0.timeIntervalSince(sent) * 1000 } }
+    // In insert order, so a trend along the run (the fleet grows by one droplet a row) shows.
+    let daemonSamples = inserted.sorted { $0.value < $1.value }.compactMap { row, sent in
+        firstCreate[row].map { $0.timeIntervalSince(sent) * 1000 }
+    }
     await daemon.stop()
     await simulator.stop()
     await connection.close()
+    guard baseline else {
+        return (LatencyResult(samples: daemonSamples, expected: rows), LatencyResult(samples: [], expected: rows))
+    }
 
     // The baseline, creating inline after its INSERT (it never polls here, so nothing else is logged).
     let naiveDatabase = try await env.migratedDatabase()

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+
+/// A scenario `citrus-bench run --only` can run by itself, to measure one figure while changing
+/// the code that moves it, in seconds or a few minutes instead of the whole run.
+enum OnlyScenario: String, ExpressibleByArgument, CaseIterable {
+    case insertToCreate = "insert-to-create"
+    case converge
+    case burst
+
+    static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+}
+
+extension Run {
+    /// The chosen scenarios, under the full run's conditions, one line of figures each.
+    static func measure(
+        only scenarios: [OnlyScenario],
+        _ env: BenchEnvironment,
+        conditions c: BenchResults.Conditions
+    ) async throws -> String {
+        var lines: [String] = []
+        for scenario in scenarios {
+            switch scenario {
+            case .insertToCreate:
+                progress("INSERT → create: \(c.latencyRows) rows one by one, the daemon alone")
+                let daemon = try await measureInsertToCreate(
+                    env,
+                    rows: c.latencyRows,
+                    gap: .milliseconds(c.latencyGapMilliseconds),
+                    baseline: false
+                ).daemon
+                // Medians of each tenth of the run, in insert order: the fleet grows by a droplet
+                // a row, so a cost that grows with it shows as a rising trend.
+                let tenth = max(1, daemon.samples.count / 10)
+                let trend = stride(from: 0, to: daemon.samples.count, by: tenth).compactMap { start in
+                    Statistics.median(Array(daemon.samples[start..<min(start + tenth, daemon.samples.count)]))
+                }
+                lines.append(
+                    "INSERT → create (\(c.latencyRows) rows, one every \(c.latencyGapMilliseconds) ms): median "
+                        + "\(figure(daemon.median, "ms")), p99 \(figure(daemon.p99, "ms")) "
+                        + "(\(daemon.samples.count) of \(daemon.expected) rows created); medians by tenth of the run: "
+                        + trend.map { String(format: "%.1f", $0) }.joined(separator: ", ") + " ms"
+                )
+            case .converge:
+                progress("convergence: \(c.convergeRows) rows at once, the daemon alone")
+                let result = try await convergeDaemon(
+                    env,
+                    name: "converge",
+                    rows: c.convergeRows,
+                    faults: [:],
+                    timeout: .seconds(150)
+                )
+                let t = result.tally
+                lines.append(
+                    "\(c.convergeRows) rows at once: \(figure(result.seconds, "s")) to all active; "
+                        + String(format: "%.2f", result.requestsPerRow) + " requests per row "
+                        + "(\(t.creates) creates, \(t.listPages) list pages, \(t.dropletGets) GETs by id); "
+                        + "\(t.tooManyRequests) answered 429"
+                )
+            case .burst:
+                progress("burst: \(c.burstRows) rows under 250/min and 5,000/h, the daemon alone (up to 4 minutes)")
+                let result = try await burstDaemon(env, rows: c.burstRows, timeout: .seconds(240))
+                lines.append(
+                    "\(c.burstRows)-row burst: \(figure(result.secondsToAllCreates, "s")) to all creates sent "
+                        + "(floor \(String(format: "%.0f", result.slidingFloorSeconds)) s: "
+                        + "\(result.countedRequests) counted requests incl. \(result.listPages) list pages); "
+                        + "\(result.tally.total) requests, \(result.tally.tooManyRequests) answered 429"
+                )
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func figure(_ value: Double?, _ unit: String) -> String {
+        value.map { String(format: $0 < 10 ? "%.2f" : "%.1f", $0) + " " + unit } ?? "not measured"
+    }
+}
