@@ -7,6 +7,7 @@ enum OnlyScenario: String, ExpressibleByArgument, CaseIterable {
     case insertToCreate = "insert-to-create"
     case converge
     case burst
+    case faults
 
     static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
@@ -65,6 +66,16 @@ extension Run {
                         + "(floor \(String(format: "%.0f", result.slidingFloorSeconds)) s: "
                         + "\(result.countedRequests) counted requests incl. \(result.listPages) list pages); "
                         + "\(result.tally.total) requests, \(result.tally.tooManyRequests) answered 429"
+                )
+            case .faults:
+                progress("faults: 30 rows under 20% 5xx, 20% lost create answers, 10% created-then-500, 5 s list lag")
+                let result = try await convergeUnderFaults(env, name: "stormy", rows: 30, timeout: .seconds(300))
+                let t = result.tally
+                lines.append(
+                    "30 rows under faults: median \(figure(result.median, "s")), all \(figure(result.worst, "s")) "
+                        + "to active (\(result.perRow.count) of 30 active); \(result.duplicates) duplicate droplets; "
+                        + "\(t.total) requests (\(t.creates) creates, \(t.listPages) list pages, "
+                        + "\(t.dropletGets) GETs by id), \(t.tooManyRequests) answered 429"
                 )
             }
         }
