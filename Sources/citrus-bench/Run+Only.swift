@@ -75,7 +75,8 @@ extension Run {
                     "30 rows under faults: median \(figure(result.median, "s")), all \(figure(result.worst, "s")) "
                         + "to active (\(result.perRow.count) of 30 active); \(result.duplicates) duplicate droplets; "
                         + "\(t.total) requests (\(t.creates) creates, \(t.listPages) list pages, "
-                        + "\(t.dropletGets) GETs by id), \(t.tooManyRequests) answered 429"
+                        + "\(t.dropletGets) GETs by id), \(t.tooManyRequests) answered 429; "
+                        + "\(result.faultedCreates) creates unanswered or answered 500"
                 )
             }
         }

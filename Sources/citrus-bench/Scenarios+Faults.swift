@@ -7,6 +7,8 @@ struct FaultConvergenceResult: Sendable {
     /// Each row's seconds from the INSERT to `active`, for the rows that got there in time.
     var perRow: [Double]
     var tally: RequestTally
+    /// Creates that met a fault: no answer, or a 500 (performed or not).
+    var faultedCreates: Int
     var dropletsCreated: Int
     var median: Double? { Statistics.median(perRow) }
     var worst: Double? { perRow.count == rows ? perRow.max() : nil }
@@ -31,10 +33,10 @@ func convergeUnderFaults(
     try await waitForFirstPass(simulator, daemon: daemon)
     try await simulator.clearRequests()
     try await simulator.setFaults([
-        "serverErrorProbability": 0.2,
-        "createResponseLostProbability": 0.2,
-        "createServerErrorProbability": 0.1,
-        "listLagSeconds": 5,
+        "server_error_probability": 0.2,
+        "create_response_lost_probability": 0.2,
+        "create_server_error_probability": 0.1,
+        "list_lag_seconds": 5,
     ])
     let connection = try await PostgresConnection.connect(database)
     let start = Date()
@@ -58,6 +60,7 @@ func convergeUnderFaults(
         rows: rows,
         perRow: activeAt.values.map { $0.timeIntervalSince(start) },
         tally: RequestTally(log),
+        faultedCreates: log.filter { $0.isCreate && ($0.status == nil || $0.status == 500) }.count,
         dropletsCreated: droplets.count
     )
 }
