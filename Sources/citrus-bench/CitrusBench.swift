@@ -32,7 +32,7 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Keep the scratch directory (logs of every process) instead of removing it.")
     var keep = false
 
-    @Flag(help: "Only the decision's CPU at 10,000 rows × 10,000 droplets (no database, no daemon; seconds).")
+    @Flag(help: "Only the decision's CPU at --decision-rows rows × as many droplets (no database, no daemon; seconds).")
     var decisionOnly = false
 
     @Option(
@@ -43,14 +43,44 @@ struct Run: AsyncParsableCommand {
     )
     var only: [OnlyScenario] = []
 
+    @Option(help: "Rows (and droplets) for --decision-only.")
+    var decisionRows = 10_000
+
+    @Flag(
+        help:
+            "Also measure the 50,000-server steady figure: one whole full-list cycle, about 20 minutes more (bench.sh --scale)."
+    )
+    var scale = false
+
+    @Flag(help: "Only the scale scenarios (10,000 and 50,000 servers, the watchdog under systemd) and their table.")
+    var scaleOnly = false
+
+    @Flag(
+        help:
+            "Only the watchdog under systemd over a seeded 50,000-server fleet (3,000 with --quick); prints its outcome."
+    )
+    var watchdogOnly = false
+
+    @Flag(help: "Skip the scale scenarios (the table of the scenarios before issue 15, about 6 minutes).")
+    var skipScale = false
+
+    @Option(
+        help:
+            "The repository checkout, for deploy/install.sh and the shipped unit (the watchdog step; default: the current directory)."
+    )
+    var repository: String?
+
     func run() async throws {
         if decisionOnly {
-            let decision = decisionCPU(rows: 10_000, runs: 51)
+            let decision = decisionCPU(rows: decisionRows, runs: 51)
             let sorted = decision.cpuMilliseconds.sorted()
+            let size = decisionRows.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))
             print(
                 String(
                     format:
-                        "decision, 10,000 rows × 10,000 droplets: median %.1f ms CPU (%.1f–%.1f ms, %d runs), %d actions",
+                        "decision, %@ rows × %@ droplets: median %.1f ms CPU (%.1f–%.1f ms, %d runs), %d actions",
+                    size,
+                    size,
                     sorted[sorted.count / 2],
                     sorted.first ?? 0,
                     sorted.last ?? 0,
@@ -59,6 +89,9 @@ struct Run: AsyncParsableCommand {
                 )
             )
             return
+        }
+        guard !(scaleOnly && skipScale) else {
+            throw ValidationError("--scale-only and --skip-scale exclude each other")
         }
         let started = ContinuousClock.now
         let loadAtStart = Machine.current().load
@@ -84,15 +117,47 @@ struct Run: AsyncParsableCommand {
         let cluster = try await PostgresCluster.start()
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let env = try BenchEnvironment(binDirectory: binDirectory, workDirectory: work, cluster: cluster, http: http)
+        let repositoryURL = URL(fileURLWithPath: repository ?? FileManager.default.currentDirectoryPath)
+        if watchdogOnly {
+            do {
+                let servers = quick ? 3_000 : 50_000
+                let database = try await env.migratedDatabase()
+                let simulator = try await env.startSimulator("watchdog-sim")
+                try await seedFleet(env, simulator: simulator, database: database, count: servers, recordObserved: true)
+                let outcome = try await watchdogUnderSystemd(
+                    env,
+                    fleet: SeededFleet(database: database, simulator: simulator, servers: servers),
+                    repository: repositoryURL
+                )
+                await simulator.stop()
+                print("watchdog: " + ScaleReport.watchdog(outcome).0)
+                if case .measured(let proof) = outcome {
+                    for line in proof.watchdogTimeouts + proof.withheld + proof.fullListLines { print("  \(line)") }
+                    for status in proof.statuses { print("  STATUS=\(status)") }
+                }
+            } catch {
+                progress("failed: \(error); logs in \(work.path)")
+            }
+            try? await http.shutdown()
+            cluster.destroy()
+            if !keep { try? FileManager.default.removeItem(at: work) }
+            return
+        }
         do {
             if !only.isEmpty {
                 print(try await Self.measure(only: only, env, conditions: conditions))
             } else {
-                let results = try await Self.measure(env, conditions: conditions, quick: quick)
+                let results =
+                    scaleOnly ? nil : try await Self.measure(env, conditions: conditions, quick: quick)
+                let scaleResults =
+                    skipScale
+                    ? nil
+                    : try await Self.measureScale(env, quick: quick, largeSteady: scale, repository: repositoryURL)
                 let elapsed = ContinuousClock.now - started
                 print(
                     Report.render(
                         results,
+                        scale: scaleResults,
                         machine: .current(),
                         loadAtStart: loadAtStart,
                         wallSeconds: elapsed.timeInterval
@@ -178,6 +243,55 @@ struct Run: AsyncParsableCommand {
             largeFleet: large,
             burst: burst,
             steady: try await steady
+        )
+    }
+}
+
+extension Run {
+    /// Two fleets (10,000 and 50,000 servers; 1,000 and 3,000 with --quick) at DigitalOcean's real
+    /// limits, one after the other, then the watchdog under systemd over the larger one.
+    static func measureScale(
+        _ env: BenchEnvironment,
+        quick: Bool,
+        largeSteady: Bool,
+        repository: URL
+    ) async throws -> ScaleResults {
+        let sizes = quick ? [1_000, 3_000] : [10_000, 50_000]
+        let bootSeconds = 10.0
+        progress("decision: 50,000 rows × 50,000 droplets, in process")
+        let decision = decisionCPU(rows: 50_000, runs: quick ? 3 : 21)
+
+        progress("scale: \(sizes[0]) servers at 250/min and 5,000/h, with one whole full-list cycle")
+        let (small, smallFleet) = try await scaleFleet(env, servers: sizes[0], steady: true, bootSeconds: bootSeconds)
+        await smallFleet.simulator.stop()
+
+        progress(
+            "scale: \(sizes[1]) servers at 250/min and 5,000/h\(largeSteady ? ", with one whole full-list cycle (about 20 minutes)" : "")"
+        )
+        var (large, largeFleet) = try await scaleFleet(
+            env,
+            servers: sizes[1],
+            steady: largeSteady,
+            bootSeconds: bootSeconds
+        )
+        if !largeSteady {
+            large.steadyNote = "not measured here: opt-in, `bash scripts/bench.sh --scale` (about 20 minutes more)"
+        }
+
+        let watchdog: WatchdogOutcome
+        do {
+            watchdog = try await watchdogUnderSystemd(env, fleet: largeFleet, repository: repository)
+        } catch {
+            progress("watchdog step failed: \(error)")
+            watchdog = .notRun("the step failed: \(error)")
+        }
+        await largeFleet.simulator.stop()
+        return ScaleResults(
+            bootSeconds: bootSeconds,
+            fleets: [small, large],
+            decision: decision,
+            watchdog: watchdog,
+            largeSteady: largeSteady
         )
     }
 }

@@ -114,9 +114,10 @@ struct LoggedRequest: Decodable, Sendable {
 
     var isCreate: Bool { method == "POST" && route == "/v2/droplets" }
     var isList: Bool { method == "GET" && route == "/v2/droplets" }
-    /// The first page of a list: the start of a pass.
+    /// The first page of a list of the whole fleet: the start of a pass (of a full list, once
+    /// passes between full lists read only what waits, by id or by identity tag).
     var isFirstListPage: Bool {
-        guard isList else { return false }
+        guard isList, !isTargetedList else { return false }
         let query = path.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
         let page = query.split(separator: "&").first(where: { $0.hasPrefix("page=") })
         return page == nil || page == "page=1"

@@ -61,7 +61,47 @@ struct Machine: Sendable {
 }
 
 enum Report {
-    static func render(_ r: BenchResults, machine: Machine, loadAtStart: String, wallSeconds: Double) -> String {
+    /// The table of the scenarios before issue 15 (when run), the scale table (when run), the
+    /// machine, and every goal missed.
+    static func render(
+        _ r: BenchResults?,
+        scale: ScaleResults?,
+        machine: Machine,
+        loadAtStart: String,
+        wallSeconds: Double
+    ) -> String {
+        var text = ""
+        var missed: [String] = []
+        if let r {
+            let main = mainTable(r)
+            text += main.table
+            missed += main.missed
+        }
+        let boot = r?.conditions.bootSeconds ?? scale?.bootSeconds ?? 10
+        text += """
+
+            Machine: \(machine.cores) CPUs (`nproc`), \(machine.cpuModel) (/proc/cpuinfo), \(machine.memory) RAM, \(machine.kernel); \
+            load average \(loadAtStart) at the start and \(machine.load) at the end (the cores are shared with other work). \
+            Release build, loopback only, one throwaway Postgres 15 (fsync off), a separate `citrus-do-sim` per scenario \
+            (250/min and 5,000/h unless noted, boot \(format(boot, 0)) s, seed 7). Daemon flags: `--fast-interval 5s \
+            --resync-interval 60s --settle-period 60s`. Baseline: create inline after its INSERT, name from the clock, tag \
+            `citrus-host` only, any failure retried after 1 s, then GET the droplet every 5 s until active; no rate budget. \
+            Run took \(format(wallSeconds / 60, 1)) minutes.
+
+            """
+        if let scale {
+            let table = ScaleReport.render(scale)
+            text += "\n## At scale (issue 15)\n\n" + table.table
+            missed += table.missed
+        }
+        text +=
+            missed.isEmpty
+            ? "\nEvery goal was met in this run.\n"
+            : "\nGoals missed in this run:\n" + missed.map { "- \($0)\n" }.joined()
+        return text
+    }
+
+    static func mainTable(_ r: BenchResults) -> (table: String, missed: [String]) {
         let c = r.conditions
         var rows: [[String]] = []
         func add(_ measure: String, _ daemon: String, _ naive: String, _ ratio: String, _ goal: String, _ met: Bool?) {
@@ -239,22 +279,7 @@ enum Report {
         var text =
             "| Measure | citrus-reconciler | naive baseline | daemon ÷ naive | goal | |\n|---|---|---|---|---|---|\n"
         for row in rows { text += "| " + row.joined(separator: " | ") + " |\n" }
-        text += """
-
-            Machine: \(machine.cores) CPUs (`nproc`), \(machine.cpuModel) (/proc/cpuinfo), \(machine.memory) RAM, \(machine.kernel); \
-            load average \(loadAtStart) at the start and \(machine.load) at the end (the cores are shared with other work). \
-            Release build, loopback only, one throwaway Postgres 15 (fsync off), a separate `citrus-do-sim` per scenario \
-            (250/min and 5,000/h unless noted, boot \(format(c.bootSeconds, 0)) s, seed 7). Daemon flags: `--fast-interval 5s \
-            --resync-interval 60s --settle-period 60s`. Baseline: create inline after its INSERT, name from the clock, tag \
-            `citrus-host` only, any failure retried after 1 s, then GET the droplet every 5 s until active; no rate budget. \
-            Run took \(format(wallSeconds / 60, 1)) minutes.
-
-            """
-        text +=
-            missed.isEmpty
-            ? "\nEvery goal was met in this run.\n"
-            : "\nGoals missed in this run:\n" + missed.map { "- \($0)\n" }.joined()
-        return text
+        return (text, missed)
     }
 
     private static func count(_ value: Int) -> String {

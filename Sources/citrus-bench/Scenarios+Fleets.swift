@@ -6,8 +6,16 @@ import ReconcileCore
 import Timekeeping
 
 /// Injects `count` active droplets tagged as the daemon would tag them, and the matching rows
-/// (active, droplet id and addresses recorded): a fleet with nothing to do.
-func seedFleet(_ env: BenchEnvironment, simulator: SimulatorProcess, database: String, count: Int) async throws {
+/// (active, droplet id and addresses recorded): a fleet with nothing to do. With `recordObserved`
+/// the rows also hold what a converged row records of its droplet (name, region, size, image:
+/// the simulator's defaults), so the daemon's first pass has no row to write.
+func seedFleet(
+    _ env: BenchEnvironment,
+    simulator: SimulatorProcess,
+    database: String,
+    count: Int,
+    recordObserved: Bool = false
+) async throws {
     let ids = (0..<count).map { _ in UUID() }
     var droplets = [SimDroplet?](repeating: nil, count: count)
     try await withThrowingTaskGroup(of: (Int, SimDroplet).self) { group in
@@ -38,13 +46,27 @@ func seedFleet(_ env: BenchEnvironment, simulator: SimulatorProcess, database: S
     }
     let json = String(decoding: try JSONSerialization.data(withJSONObject: records), as: UTF8.self)
     let connection = try await PostgresConnection.connect(database)
-    try await connection.query(
-        """
-        INSERT INTO servers (id, name, status, digital_ocean_id, ip_address, ipv6_address)
-        SELECT r.id, r.name, 'active', r.droplet, r.ip, r.ip6
-        FROM json_to_recordset(\(json)::json) AS r(id uuid, name text, droplet text, ip text, ip6 text)
-        """
-    )
+    if recordObserved {
+        // The injected droplets' region, size and image are the simulator's defaults, which are
+        // also the table's.
+        try await connection.query(
+            """
+            INSERT INTO servers (id, name, status, digital_ocean_id, ip_address, ipv6_address,
+                droplet_name, droplet_region, droplet_size, droplet_image)
+            SELECT r.id, r.name, 'active', r.droplet, r.ip, r.ip6,
+                r.name, 'sfo3', 's-1vcpu-512mb-10gb', 'ubuntu-22-04-x64'
+            FROM json_to_recordset(\(json)::json) AS r(id uuid, name text, droplet text, ip text, ip6 text)
+            """
+        )
+    } else {
+        try await connection.query(
+            """
+            INSERT INTO servers (id, name, status, digital_ocean_id, ip_address, ipv6_address)
+            SELECT r.id, r.name, 'active', r.droplet, r.ip, r.ip6
+            FROM json_to_recordset(\(json)::json) AS r(id uuid, name text, droplet text, ip text, ip6 text)
+            """
+        )
+    }
     await connection.close()
 }
 
@@ -122,12 +144,12 @@ func largeFleet(_ env: BenchEnvironment, servers: Int, planRuns: Int) async thro
     defer { daemon.signal(SIGKILL) }
     let pages = (servers + 199) / 200
     let log = try await simulator.waitForRequests(timeout: .seconds(120), every: .milliseconds(250)) {
-        $0.count(where: \.isList) >= pages || !daemon.isRunning
+        $0.count(where: \.isFullListPage) >= pages || !daemon.isRunning
     }
     // The pass ends with the decision and (no) writes after the last page; give it time to settle.
     try await Task.sleep(for: .seconds(3))
     let resident = ResidentSize.of(pid: daemon.pid)
-    let lists = log.filter(\.isList).map(\.time)
+    let lists = log.filter(\.isFullListPage).map(\.time)
     await daemon.stop()
     await simulator.stop()
     return LargeFleetResult(

@@ -1,0 +1,304 @@
+import AsyncHTTPClient
+import CitrusTestKit
+import Foundation
+import Postgres
+import Timekeeping
+
+// The watchdog at scale: the release daemon run by a real systemd 252 (CitrusTestKit's
+// SystemdSandbox: PID 1 of a private PID + mount namespace, with its journal) under the unit file
+// as shipped, WatchdogSec= and all, over a seeded fleet of 50,000 servers at DigitalOcean's real
+// limits, through a complete full list and the targeted passes of a few new rows after it.
+//
+// A bench step rather than a system test: it needs the release build the unit ships with (a debug
+// daemon is a different program for this purpose), 50,000 droplets seeded and a full list that
+// cannot take less than a minute at 250 requests a minute, which is the benchmark's business; and
+// it reuses the fleet the 50,000-server scenario seeded.
+
+struct WatchdogProof: Sendable {
+    var servers: Int
+    /// `WatchdogSec=` as the shipped unit says, and as systemd read it (`WatchdogUSec`).
+    var watchdogSec: String
+    var watchdogUSec: String
+    /// From `systemctl start` to the end of the observation.
+    var seconds: Double
+    var nRestarts: String
+    var activeState: String
+    var result: String
+    /// systemd's "Watchdog timeout" lines in the sandbox's journal (anywhere in it).
+    var watchdogTimeouts: [String]
+    /// The daemon's own warning that it withholds its pings.
+    var withheld: [String]
+    var fullListLines: [String]
+    /// Complete full lists in the simulator's log, and the first one's length.
+    var completeFullLists: Int
+    var firstListSeconds: Double?
+    var firstListPages: Int?
+    var tally: ScaleTally
+    var rowsInserted: Int
+    var rowsActive: Int
+    /// The longest interval between two `WATCHDOG=1` systemd received (`WatchdogTimestamp`,
+    /// sampled every second), and how many it received.
+    var longestPingGap: Double?
+    var pings: Int
+    /// Every distinct `STATUS=` seen, in order (the last ones).
+    var statuses: [String]
+    /// How long `systemctl stop` took at the end (nil: it failed or took over 90 s).
+    var stopSeconds: Double?
+
+    var passed: Bool {
+        nRestarts == "0" && watchdogTimeouts.isEmpty && withheld.isEmpty && !fullListLines.isEmpty
+            && completeFullLists >= 1 && activeState == "active" && rowsActive == rowsInserted
+    }
+}
+
+enum WatchdogOutcome: Sendable {
+    case measured(WatchdogProof)
+    case notRun(String)
+}
+
+/// Runs the proof against `fleet` (its simulator and database); the simulator's request log and
+/// rate usage are cleared first (a new hour for a new process: the daemon's ledger starts empty).
+func watchdogUnderSystemd(
+    _ env: BenchEnvironment,
+    fleet: SeededFleet,
+    repository: URL,
+    newRows: Int = 5,
+    timeout: Duration = .seconds(600)
+) async throws -> WatchdogOutcome {
+    let support = SystemdCommand.namespaceSupport
+    guard support.supported else { return .notRun(support.reason) }
+    let installer = repository.appendingPathComponent("deploy/install.sh")
+    let shippedUnit = repository.appendingPathComponent("systemd/citrus-reconciler.service")
+    guard FileManager.default.fileExists(atPath: installer.path),
+        FileManager.default.fileExists(atPath: shippedUnit.path)
+    else {
+        return .notRun("no deploy/install.sh and systemd/citrus-reconciler.service under \(repository.path)")
+    }
+
+    // install.sh's layout under the repository's .build: the sandbox sees the host's file system
+    // read-only, except /tmp, /run and /var/log, which are its own.
+    let root = repository.appendingPathComponent(".build/citrus-bench-unit-\(getpid())")
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: root) }
+    let install = try await SystemdCommand.run(
+        [
+            "/bin/sh", "-c", "exec /bin/sh \"$0\" --root \"$1\" --binary \"$2\" --token-from-stdin <\"$3\"",
+            installer.path, root.path, try env.executable("citrus-reconciler").path, env.tokenFile.path,
+        ],
+        timeout: .seconds(120)
+    )
+    guard install.succeeded else { throw BenchError("install.sh failed: \(install)") }
+    let etc = root.path + "/etc/citrus-reconciler"
+    let environmentFile = etc + "/citrus-reconciler.env"
+    let tokenFile = etc + "/digitalocean-token"
+    try """
+    # written by citrus-bench: the bench's daemon settings
+    CITRUS_DATABASE_URL=\(fleet.database)
+    CITRUS_DIGITALOCEAN_URL=\(fleet.simulator.baseURL)
+    CITRUS_RESYNC_INTERVAL=60s
+    CITRUS_FAST_INTERVAL=5s
+    CITRUS_SETTLE_PERIOD=60s
+
+    """.write(toFile: environmentFile, atomically: false, encoding: .utf8)
+
+    let (unitText, watchdogSec) = try shippedUnitWithPaths(
+        try String(
+            contentsOf: root.appendingPathComponent("usr/lib/systemd/system/citrus-reconciler.service"),
+            encoding: .utf8
+        ),
+        binary: root.path + "/usr/local/bin/citrus-reconciler",
+        environmentFile: environmentFile,
+        tokenFile: tokenFile
+    )
+    let unit = "citrus-reconciler.service"
+    let anchor = "citrus-bench-anchor.target"
+    let units = [
+        unit: unitText,
+        // Keeps the unit loaded (and its NRestarts and Result readable) whatever it does.
+        anchor: "[Unit]\nDescription=keeps the unit under test loaded\nAfter=\(unit)\n",
+    ]
+
+    try await fleet.simulator.clearRequests()
+    try await fleet.simulator.send(.DELETE, "/_sim/rate-limits/usage")
+    let pages = (fleet.servers + 199) / 200
+    let connection = try await PostgresConnection.connect(fleet.database)
+    func observe(
+        units: [String: String],
+        unit: String,
+        anchor: String,
+        watchdogSec: String
+    ) async throws
+        -> WatchdogProof
+    {
+        try await withSystemdSandbox(units: units, start: [anchor]) { systemd in
+            let started = Date()
+            let start = try await systemd.systemctl("start", "--no-block", unit)
+            guard start.succeeded else { throw BenchError("systemctl start failed: \(start)") }
+            let deadline = ContinuousClock.now + timeout
+            var statuses: [String] = []
+            var lastPing: Double?
+            var longestGap: Double?
+            var pings = 0
+            var listEndedAt: Date?
+            var listCompleteAt: Date?
+            var rowsInsertedAt: Date?
+            var rowsActive = 0
+            var nextJournalRead = ContinuousClock.now
+            var journalText = ""
+
+            func properties() async throws -> [String: String] {
+                let shown = try await systemd.systemctl(
+                    "show",
+                    "--property=ActiveState",
+                    "--property=NRestarts",
+                    "--property=StatusText",
+                    "--property=WatchdogTimestampMonotonic",
+                    "--property=Result",
+                    "--property=WatchdogUSec",
+                    unit
+                )
+                var values: [String: String] = [:]
+                for line in shown.stdout.split(separator: "\n") {
+                    guard let equals = line.firstIndex(of: "=") else { continue }
+                    values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+                }
+                return values
+            }
+
+            progress(
+                "watchdog: \(unit) under systemd, \(watchdogSec) as shipped, \(fleet.servers) servers; a full list (\(pages) pages), then \(newRows) new rows and 60 s of passes"
+            )
+            var finalProperties: [String: String] = [:]
+            while ContinuousClock.now < deadline {
+                let values = try await properties()
+                finalProperties = values
+                if let status = values["StatusText"], !status.isEmpty, statuses.last != status {
+                    statuses.append(status)
+                }
+                if let text = values["WatchdogTimestampMonotonic"], let micro = Double(text), micro > 0 {
+                    let ping = micro / 1_000_000
+                    if let lastPing, ping > lastPing {
+                        longestGap = max(longestGap ?? 0, ping - lastPing)
+                        pings += 1
+                    } else if lastPing == nil {
+                        pings += 1
+                    }
+                    lastPing = ping
+                }
+                if values["NRestarts"].map({ $0 != "0" }) == true { break }
+                if ContinuousClock.now >= nextJournalRead {
+                    journalText = try await systemd.journalctl("-u", unit, "-o", "cat").stdout
+                    nextJournalRead = ContinuousClock.now + .seconds(5)
+                }
+                if listEndedAt == nil {
+                    let lists = FullListSpan.all(in: try await fleet.simulator.requests())
+                    let sawLine = journalText.split(separator: "\n").contains { fullListMessage(in: String($0)) != nil }
+                    if let first = lists.first, first.pages >= pages, listCompleteAt == nil { listCompleteAt = Date() }
+                    // A daemon that logs no `full list:` line goes on 15 s after its last page.
+                    if let first = lists.first, let listCompleteAt,
+                        sawLine || Date().timeIntervalSince(listCompleteAt) > 15
+                    {
+                        listEndedAt = Date()
+                        progress(
+                            "watchdog: first full list done (\(first.pages) pages in \(String(format: "%.0f", first.seconds)) s); inserting \(newRows) rows"
+                        )
+                        _ = try await connection.insertServers(count: newRows, prefix: "watchdog")
+                        rowsInsertedAt = Date()
+                    }
+                } else {
+                    rowsActive = try await connection.query(
+                        "SELECT count(*) AS n FROM servers WHERE name LIKE 'watchdog-%' AND status = 'active'"
+                    ).single().decode(Int.self, "n")
+                    if rowsActive >= newRows, let rowsInsertedAt, Date().timeIntervalSince(rowsInsertedAt) >= 60 {
+                        break
+                    }
+                }
+                try await Task.sleep(for: .seconds(1))
+            }
+            let observed = Date().timeIntervalSince(started)
+
+            // What systemd and the journal recorded.
+            _ = try await systemd.journalctl("--sync")
+            let unitJournal = try await systemd.journalctl("-u", unit, "-o", "cat").stdout
+            let wholeJournal = try await systemd.journalctl("-o", "cat").stdout
+            let log = try await fleet.simulator.requests()
+            let lists = FullListSpan.all(in: log).filter { $0.pages >= pages }
+            // A stop waits for the requests in flight (TimeoutStopSec=60s as shipped).
+            let stopping = ContinuousClock.now
+            let stop = try? await systemd.run(["/bin/systemctl", "--no-pager", "stop", unit], timeout: .seconds(90))
+            let stopSeconds = (ContinuousClock.now - stopping).timeInterval
+            if stop?.succeeded != true { progress("watchdog: systemctl stop: \(stop.map { "\($0)" } ?? "timed out")") }
+            return WatchdogProof(
+                servers: fleet.servers,
+                watchdogSec: watchdogSec,
+                watchdogUSec: finalProperties["WatchdogUSec"] ?? "?",
+                seconds: observed,
+                nRestarts: finalProperties["NRestarts"] ?? "?",
+                activeState: finalProperties["ActiveState"] ?? "?",
+                result: finalProperties["Result"] ?? "?",
+                watchdogTimeouts: wholeJournal.split(separator: "\n").map(String.init).filter {
+                    $0.contains("Watchdog timeout")
+                },
+                withheld: unitJournal.split(separator: "\n").map(String.init).filter {
+                    $0.contains("withholding WATCHDOG=1")
+                },
+                fullListLines: unitJournal.split(separator: "\n").compactMap { fullListMessage(in: String($0)) },
+                completeFullLists: lists.count,
+                firstListSeconds: lists.first?.seconds,
+                firstListPages: lists.first?.pages,
+                tally: ScaleTally(log),
+                rowsInserted: rowsInsertedAt == nil ? 0 : newRows,
+                rowsActive: rowsActive,
+                longestPingGap: longestGap,
+                pings: pings,
+                statuses: Array(statuses.suffix(6)),
+                stopSeconds: stop?.succeeded == true ? stopSeconds : nil
+            )
+        }
+    }
+
+    do {
+        let proof = try await observe(units: units, unit: unit, anchor: anchor, watchdogSec: watchdogSec)
+        await connection.close()
+        return .measured(proof)
+    } catch {
+        await connection.close()
+        throw error
+    }
+}
+
+/// The installed unit with only its paths moved into the installation (ExecStart=,
+/// EnvironmentFile=, LoadCredential= and the reload step's token path); every other line, the
+/// watchdog, restart, limits and hardening, exactly as shipped. Returns it and its `WatchdogSec=`.
+func shippedUnitWithPaths(
+    _ shipped: String,
+    binary: String,
+    environmentFile: String,
+    tokenFile: String
+) throws -> (String, String) {
+    let replacements = [
+        "ExecStart=/usr/local/bin/citrus-reconciler run": "ExecStart=\(binary) run",
+        "EnvironmentFile=-/etc/citrus-reconciler/citrus-reconciler.env": "EnvironmentFile=-\(environmentFile)",
+        "LoadCredential=digitalocean-token:/etc/citrus-reconciler/digitalocean-token":
+            "LoadCredential=digitalocean-token:\(tokenFile)",
+    ]
+    var used: [String: Int] = [:]
+    var watchdog: [String] = []
+    let lines = shipped.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+        if line.hasPrefix("WatchdogSec=") { watchdog.append(String(line)) }
+        if line.hasPrefix("ExecReload=+") {
+            used["ExecReload=+", default: 0] += 1
+            return line.replacingOccurrences(of: " /etc/citrus-reconciler/digitalocean-token ", with: " \(tokenFile) ")
+        }
+        guard let replacement = replacements[String(line)] else { return String(line) }
+        used[String(line), default: 0] += 1
+        return replacement
+    }
+    for key in Array(replacements.keys) + ["ExecReload=+"] where used[key] != 1 {
+        throw BenchError("the shipped unit has \(used[key] ?? 0) lines \"\(key)\"; expected exactly one")
+    }
+    guard watchdog.count == 1 else {
+        throw BenchError("the shipped unit has \(watchdog.count) WatchdogSec= lines; expected exactly one")
+    }
+    return (lines.joined(separator: "\n"), watchdog[0])
+}
