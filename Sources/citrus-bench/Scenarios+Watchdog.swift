@@ -131,6 +131,10 @@ func watchdogUnderSystemd(
         -> WatchdogProof
     {
         try await withSystemdSandbox(units: units, start: [anchor]) { systemd in
+            // The sandbox boots PID 1 logging to its console; its own lines about the unit (a
+            // "Watchdog timeout", a restart) belong in the journal beside the daemon's.
+            let logTarget = try await systemd.run(["/usr/bin/systemd-analyze", "log-target", "journal"])
+            guard logTarget.succeeded else { throw BenchError("systemd-analyze log-target journal: \(logTarget)") }
             let started = Date()
             let start = try await systemd.systemctl("start", "--no-block", unit)
             guard start.succeeded else { throw BenchError("systemctl start failed: \(start)") }
