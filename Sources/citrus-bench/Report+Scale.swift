@@ -173,7 +173,7 @@ enum ScaleReport {
         case .measured(let w):
             let gap =
                 w.longestPingGap.map {
-                    "longest interval between WATCHDOG=1 pings \(format($0, 1)) s (\(w.pings) pings)"
+                    "longest time without a WATCHDOG=1 ping \(format($0, 1)) s (\(w.pings) pings)"
                 } ?? "no WATCHDOG=1 seen"
             let list =
                 w.firstListSeconds.map { "\(w.firstListPages ?? 0) pages in \(format($0, 0)) s" } ?? "none complete"

@@ -148,8 +148,16 @@ final class LogTail {
 /// text log handler puts the time, level and label before it, and metadata after).
 func fullListMessage(in line: String) -> String? {
     guard let range = line.range(of: "full list: "), !line.contains("pages read so far") else { return nil }
-    let message = line[range.lowerBound...]
-    return message.count > 200 ? String(message.prefix(200)) + "…" : String(message)
+    // The text handler appends metadata as ` KEY=value`; the message is what comes before.
+    var words: [Substring] = []
+    for word in line[range.lowerBound...].split(separator: " ", omittingEmptySubsequences: false) {
+        if let equals = word.firstIndex(of: "="), word[..<equals].allSatisfy({ $0.isUppercase || $0 == "_" }) {
+            break
+        }
+        words.append(word)
+    }
+    let message = words.joined(separator: " ")
+    return message.count > 200 ? String(message.prefix(200)) + "…" : message
 }
 
 // MARK: Results

@@ -36,8 +36,8 @@ struct WatchdogProof: Sendable {
     var tally: ScaleTally
     var rowsInserted: Int
     var rowsActive: Int
-    /// The longest interval between two `WATCHDOG=1` systemd received (`WatchdogTimestamp`,
-    /// sampled every second), and how many it received.
+    /// The longest time systemd went without a `WATCHDOG=1` (`WatchdogTimestampMonotonic`, sampled
+    /// every second: between two pings, or from the last one to a sample), and how many it received.
     var longestPingGap: Double?
     var pings: Int
     /// Every distinct `STATUS=` seen, in order (the last ones).
@@ -179,15 +179,19 @@ func watchdogUnderSystemd(
                 if let status = values["StatusText"], !status.isEmpty, statuses.last != status {
                     statuses.append(status)
                 }
+                // CLOCK_MONOTONIC is the host's and the sandbox's alike (no time namespace): the
+                // silence since the last ping counts too, not only the gaps between two.
                 if let text = values["WatchdogTimestampMonotonic"], let micro = Double(text), micro > 0 {
                     let ping = micro / 1_000_000
-                    if let lastPing, ping > lastPing {
-                        longestGap = max(longestGap ?? 0, ping - lastPing)
-                        pings += 1
-                    } else if lastPing == nil {
-                        pings += 1
-                    }
+                    if lastPing.map({ ping > $0 }) ?? true { pings += 1 }
+                    if let lastPing, ping > lastPing { longestGap = max(longestGap ?? 0, ping - lastPing) }
                     lastPing = ping
+                }
+                if let lastPing {
+                    var now = timespec()
+                    clock_gettime(CLOCK_MONOTONIC, &now)
+                    let silence = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 - lastPing
+                    longestGap = max(longestGap ?? 0, silence)
                 }
                 if values["NRestarts"].map({ $0 != "0" }) == true { break }
                 if ContinuousClock.now >= nextJournalRead {
