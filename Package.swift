@@ -4,6 +4,19 @@ import PackageDescription
 /// The project's own targets treat every warning as an error; dependencies are not affected.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
+/// How a release build links the daemon (BENCHMARKS.md, "Idle resident size"): with lld, which
+/// packs the relative relocations (DT_RELR: about 20 KiB instead of a 2.9 MiB table that the
+/// dynamic loader reads whole at every start), and without exporting the executable's own
+/// symbols, which the static Swift runtime's link file asks for (`-export-dynamic`) but nothing
+/// looks up (their tables were 2 MiB resident). Release builds are made with
+/// `--static-swift-stdlib` (scripts/bench.sh, scripts/package-deb.sh, README).
+let daemonLinking: [LinkerSetting] = [
+    .unsafeFlags(
+        ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"],
+        .when(platforms: [.linux], configuration: .release)
+    )
+]
+
 // The dependencies' products, each named once.
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let asyncHTTPClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
@@ -139,7 +152,8 @@ let package = Package(
                 "Timekeeping", "MetricsEndpoint", "CommandLineSupport", "CProcessHardening", "BuildVersion",
                 argumentParser, logging, serviceLifecycle, unixSignals,
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: daemonLinking
         ),
         .executableTarget(
             name: "citrus-do-sim",

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs citrus-reconciler on a systemd host. Run as root from a checkout after
-# `swift build -c release`:
+# `swift build -c release --static-swift-stdlib --product citrus-reconciler`:
 #     deploy/install.sh [--root DIR] [--binary PATH] [--token-from-stdin]
 #     deploy/install.sh --uninstall [--root DIR]
 #
@@ -69,7 +69,7 @@ if [ "$uninstall" = yes ]; then
 fi
 
 if [ ! -x "$binary" ]; then
-    echo "install.sh: no daemon at $binary; run 'swift build -c release' or pass --binary" >&2
+    echo "install.sh: no daemon at $binary; run 'swift build -c release --static-swift-stdlib --product citrus-reconciler' or pass --binary" >&2
     exit 66
 fi
 

@@ -19,10 +19,12 @@ source scripts/setup.sh
 
 ensure_system_packages
 step "building (release)"
-swift build -c release --product citrus-reconciler >/dev/null
-swift build -c release --product citrus-do-sim >/dev/null
-swift build -c release --product citrus-bench >/dev/null
-BIN=$(swift build -c release --show-bin-path)
+# The daemon as it ships (scripts/package-deb.sh): the Swift runtime linked in. The simulator and the
+# bench are built the same way, so that one set of release objects serves all three.
+swift build -c release --static-swift-stdlib --product citrus-reconciler >/dev/null
+swift build -c release --static-swift-stdlib --product citrus-do-sim >/dev/null
+swift build -c release --static-swift-stdlib --product citrus-bench >/dev/null
+BIN=$(swift build -c release --static-swift-stdlib --show-bin-path)
 
 step "running the benchmark (progress below, the table at the end)"
 TABLE=$(mktemp)

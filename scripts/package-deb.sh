@@ -24,10 +24,20 @@ while [ $# -gt 0 ]; do
 done
 
 command -v dpkg-deb >/dev/null || { echo "package-deb.sh: dpkg-deb is missing (apt-get install -y dpkg)" >&2; exit 69; }
+# What the daemon loads, by package: the Swift runtime and Foundation are linked in (ldd shows
+# libpq, libsystemd, libstdc++, libgcc_s, zlib and libc's own libraries).
+depends="libc6, libgcc-s1, libpq5, libstdc++6, libsystemd0, zlib1g"
 if [ -z "$binary" ]; then
     # The Swift runtime is linked in, so the package needs no toolchain on the host.
     swift build -c release --static-swift-stdlib --product citrus-reconciler
     binary="$repo/.build/release/citrus-reconciler"
+    # A library the binary needs beyond $depends would be missing on a host without Swift.
+    for library in $(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+        case "$library" in
+            libc.so.* | libm.so.* | ld-linux*.so.* | libgcc_s.so.* | libpq.so.* | libstdc++.so.* | libsystemd.so.* | libz.so.*) ;;
+            *) echo "package-deb.sh: the daemon needs $library, which Depends does not name" >&2; exit 70 ;;
+        esac
+    done
 fi
 [ -x "$binary" ] || { echo "package-deb.sh: no executable at $binary" >&2; exit 66; }
 manual_tool="$repo/.build/debug/generate-manual"
@@ -80,7 +90,7 @@ Version: $version
 Architecture: $arch
 Maintainer: citrus-reconciler developers <citrus-reconciler@localhost>
 Installed-Size: $size
-Depends: libc6, libpq5, libsystemd0
+Depends: $depends
 Section: admin
 Priority: optional
 Description: makes DigitalOcean droplets match the rows of a Postgres table

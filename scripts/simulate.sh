@@ -19,7 +19,9 @@ while [ $# -gt 0 ]; do
 done
 
 step "building citrus-simulate (release)"
-swift build -c release --product citrus-simulate >/dev/null
+# --static-swift-stdlib as every release build here (scripts/bench.sh, scripts/package-deb.sh):
+# without it, the release objects they share would all be compiled again.
+swift build -c release --static-swift-stdlib --product citrus-simulate >/dev/null
 binary=.build/release/citrus-simulate
 
 if [ ${#passthrough[@]} -gt 0 ]; then
