@@ -71,21 +71,22 @@ let package = Package(
         ),
         // The version, in one place.
         .target(name: "BuildVersion", swiftSettings: strict),
-        // Untrusted text made safe for terminals and logs.
+        // Untrusted text made safe for terminals and logs; the string searching and trimming that
+        // FoundationEssentials lacks.
         .target(name: "TerminalText", swiftSettings: strict),
-        // The one injectable clock: wall time, uptime and sleeping (Foundation only).
-        .target(name: "Timekeeping", swiftSettings: strict),
+        // The one injectable clock: wall time, uptime and sleeping; duration texts.
+        .target(name: "Timekeeping", dependencies: ["TerminalText"], swiftSettings: strict),
         // libpq wrapper: connections, parameterised queries, transactions, LISTEN/NOTIFY, advisory locks.
         .target(
             name: "Postgres",
-            dependencies: ["CLibPQ", "Timekeeping", logging],
+            dependencies: ["CLibPQ", "Timekeeping", "TerminalText", logging],
             swiftSettings: strict
         ),
         // DigitalOcean API v2 client: droplet models, typed errors, shared rate budget.
         .target(
             name: "DigitalOcean",
             dependencies: [
-                "Timekeeping", "BuildVersion", metrics, asyncHTTPClient, nioCore, nioPosix, nioHTTP1,
+                "Timekeeping", "BuildVersion", "TerminalText", metrics, asyncHTTPClient, nioCore, nioPosix, nioHTTP1,
                 nioFoundationCompat, logging,
             ],
             swiftSettings: strict
@@ -121,7 +122,7 @@ let package = Package(
         // Schema migrations and the servers/events tables over Postgres.
         .target(
             name: "ServerStore",
-            dependencies: ["Postgres", "ReconcileCore", logging],
+            dependencies: ["Postgres", "ReconcileCore", "TerminalText", logging],
             swiftSettings: strict
         ),
         // sd_notify, the watchdog and the journald log handler.
@@ -150,7 +151,7 @@ let package = Package(
             dependencies: [
                 "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore",
                 "Timekeeping", "MetricsEndpoint", "CommandLineSupport", "CProcessHardening", "BuildVersion",
-                argumentParser, logging, serviceLifecycle, unixSignals,
+                "TerminalText", argumentParser, logging, serviceLifecycle, unixSignals,
             ],
             swiftSettings: strict,
             linkerSettings: daemonLinking

@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Bad configuration ends a program with one line on stderr saying what to fix and exit 78
 /// (EX_CONFIG), which the units' `RestartPreventExitStatus=78` keeps systemd from restarting in a
@@ -12,7 +16,7 @@ public enum ConfigurationExit {
     /// message quoted, a server's words or a path, its line breaks become spaces) and returns the
     /// exit code to throw.
     public static func report(_ message: String, program: String) -> ExitCode {
-        FileHandle.standardError.write(Data((line(message, program: program) + "\n").utf8))
+        StandardStreams.writeError(line(message, program: program) + "\n")
         return code
     }
 

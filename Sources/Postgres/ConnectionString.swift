@@ -1,5 +1,10 @@
-import Foundation
 import CLibPQ
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import TerminalText
 
 /// A libpq connection string (key=value conninfo or a postgres:// URI), kept away from logs.
 ///
@@ -74,7 +79,7 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
     static func guessedSecrets(in text: String) -> [String] {
         var found: [String] = []
         // URI form: scheme://user:password@host
-        if let schemeEnd = text.range(of: "://") {
+        if let schemeEnd = text.range(ofText: "://") {
             let rest = text[schemeEnd.upperBound...]
             let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
             let authority = rest[..<authorityEnd]
@@ -84,7 +89,7 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
         }
         // password=value in conninfo or as a URI query parameter.
         var search = text[...]
-        while let key = search.range(of: "password", options: .caseInsensitive) {
+        while let key = search.range(ofText: "password", ignoringCase: true) {
             var index = key.upperBound
             while index < search.endIndex, search[index] == " " { index = search.index(after: index) }
             guard index < search.endIndex, search[index] == "=" else {
@@ -121,18 +126,6 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = self[...]
-        while let range = rest.range(of: target) {
-            result += rest[..<range.lowerBound]
-            result += replacement
-            rest = rest[range.upperBound...]
-        }
-        return result + rest
-    }
-
     func replacingQuotedFragments(with replacement: String) -> String {
         var result = ""
         var inQuote = false
@@ -151,15 +144,8 @@ extension String {
     /// exit messages want one.
     func oneLine() -> String {
         split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { $0.trimmingSpaces() }
             .filter { !$0.isEmpty }
             .joined(separator: " ")
-    }
-
-    func trimmingWhitespace() -> String {
-        var view = self[...]
-        while let first = view.first, first.isWhitespace { view = view.dropFirst() }
-        while let last = view.last, last.isWhitespace { view = view.dropLast() }
-        return String(view)
     }
 }

@@ -1,8 +1,16 @@
 import CLibPQ
-import Foundation
-import Timekeeping
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Logging
 import Synchronization
+import TerminalText
+import Timekeeping
 
 /// One libpq session. Every libpq call runs on the connection's own thread (the actor's executor).
 ///

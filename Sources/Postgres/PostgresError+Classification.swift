@@ -1,3 +1,5 @@
+import TerminalText
+
 extension PostgresError.SQLState {
     /// 42501: the role lacks a privilege (a GRANT is missing, or DDL needs the object's owner).
     public static let insufficientPrivilege = "42501"
@@ -30,7 +32,9 @@ extension PostgresError {
         ]
         if phrases.contains(where: text.contains) { return true }
         // FATAL:  role "ghost" does not exist
-        if let role = text.range(of: "role \""), text[role.upperBound...].contains("\" does not exist") { return true }
+        if let role = text.range(ofText: "role \""), text[role.upperBound...].contains("\" does not exist") {
+            return true
+        }
         return false
     }
 }

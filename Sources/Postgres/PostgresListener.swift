@@ -1,7 +1,15 @@
 import CLibPQ
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Logging
 import Synchronization
+import TerminalText
 import Timekeeping
 
 /// A notification delivered by the server (`NOTIFY channel, 'payload'` or `pg_notify`).
@@ -71,9 +79,9 @@ public final class PostgresListener: AsyncSequence, Sendable {
         )
         continuation.onTermination = { _ in worker.requestStop() }
         let started: Result<Void, PostgresError> = await withCheckedContinuation { started in
-            let thread = Thread { worker.run(started: { started.resume(returning: $0) }) }
-            thread.name = "postgres-listener"
-            thread.start()
+            startDetachedThread(named: "postgres-listener") {
+                worker.run(started: { started.resume(returning: $0) })
+            }
         }
         try started.get()
         return PostgresListener(stream: stream, worker: worker)

@@ -1,4 +1,9 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import TerminalText
 
 /// A SQL statement whose interpolated values travel as bind parameters, never as SQL text.
 ///

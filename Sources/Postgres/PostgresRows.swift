@@ -1,5 +1,9 @@
 import CLibPQ
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The rows of one statement's result, copied out of libpq (the `PGresult` is already freed).
 public struct PostgresRows: Sendable, RandomAccessCollection {

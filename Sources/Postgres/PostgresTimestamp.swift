@@ -1,4 +1,11 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// timestamptz in libpq's text format. Sessions are opened with `DateStyle=ISO`, so the server
 /// writes `YYYY-MM-DD HH:MM:SS[.ffffff]±HH[:MM[:SS]][ BC]` whatever the session time zone is.

@@ -1,4 +1,9 @@
-import Foundation
+import Dispatch
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Synchronization
 
 /// A serial executor backed by one dedicated thread.
@@ -15,9 +20,7 @@ final class ThreadExecutor: SerialExecutor, Sendable {
     private let wakeUp = DispatchSemaphore(value: 0)
 
     init(name: String) {
-        let thread = Thread { [self] in runLoop() }
-        thread.name = name
-        thread.start()
+        startDetachedThread(named: name) { [self] in runLoop() }
     }
 
     func enqueue(_ job: consuming ExecutorJob) {

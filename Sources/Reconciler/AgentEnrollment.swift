@@ -1,6 +1,11 @@
 import Crypto
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import ReconcileCore
+import TerminalText
 
 /// Agent bootstrap, the daemon's half (design.md, "Agent bootstrap and health"): before each
 /// create the row's agent gets a fresh key, and the droplet's `user_data` is the cloud-init
@@ -87,9 +92,9 @@ public struct AgentEnrollment: Sendable, Hashable {
         // The URL is checked to hold no braces and the id and key are hex, so no replacement can
         // create a placeholder that a later one would fill.
         template
-            .replacingOccurrences(of: Self.placeholders.agentID, with: agent.uuidString.lowercased())
-            .replacingOccurrences(of: Self.placeholders.key, with: key)
-            .replacingOccurrences(of: Self.placeholders.engineURL, with: engineURL)
+            .replacingAll(Self.placeholders.agentID, with: agent.uuidString.lowercased())
+            .replacingAll(Self.placeholders.key, with: key)
+            .replacingAll(Self.placeholders.engineURL, with: engineURL)
     }
 
     private static func hex(_ bytes: [UInt8]) -> String {

@@ -1,5 +1,9 @@
 import DigitalOcean
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import ReconcileCore
 
 // Droplet actions (rename, power off, resize, power on) over the DigitalOcean API client.

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import ReconcileCore
 
 // What `plan` and `status` show of changes to live rows: the droplet actions a pass would send,

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import ReconcileCore
 
 /// Human-readable renderings for `citrus-reconciler plan` and `citrus-reconciler status`.
@@ -155,7 +159,7 @@ public enum Reports {
         let widths = (0..<columns).map { c in table.map { $0[c].count }.max() ?? 0 }
         return table.map { row in
             row.enumerated().map { c, cell in
-                c == columns - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                c == columns - 1 ? cell : cell + String(repeating: " ", count: widths[c] - cell.count)
             }.joined(separator: "  ")
         }.joined(separator: "\n")
     }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import ReconcileCore
 
 /// Where the rows live. The daemon uses the Postgres store; tests may use anything that behaves.

@@ -1,7 +1,12 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Logging
 import Postgres
 import ReconcileCore
+import TerminalText
 
 /// A row of `servers` as read, with what was wrong with it if it could not be read faithfully.
 public struct FetchedServer: Sendable, Hashable {
@@ -213,7 +218,7 @@ public struct ServerStore: Sendable {
             problems.append("servers.status '\(rawStatus)' is not a state this daemon knows")
         }
         // An empty or blank digital_ocean_id means "none"; anything else must be a droplet id.
-        let rawDroplet = try row.decode(String?.self, "digital_ocean_id")?.trimmingCharacters(in: .whitespaces)
+        let rawDroplet = try row.decode(String?.self, "digital_ocean_id")?.trimmingSpaces()
         var dropletID: Int64?
         if let rawDroplet, !rawDroplet.isEmpty {
             dropletID = Int64(rawDroplet)

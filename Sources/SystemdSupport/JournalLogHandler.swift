@@ -1,5 +1,9 @@
 import CSystemd
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Logging
 
 /// A swift-log handler that writes each entry to the systemd journal with `sd_journal_sendv(3)`,

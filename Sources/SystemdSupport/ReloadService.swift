@@ -1,4 +1,11 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import ServiceLifecycle
 
 /// Runs `reload` on every hangup (SIGHUP: `systemctl reload`) until graceful shutdown or

@@ -1,5 +1,10 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Logging
+import TerminalText
 
 /// Where a reload finds the token and the log level under systemd 252, which does not refresh
 /// `$CREDENTIALS_DIRECTORY` on reload (the start-time copy stays):
@@ -59,7 +64,7 @@ public enum ReloadSources {
         origin: String = "CITRUS_LOG_LEVEL"
     ) -> LevelChoice {
         if let flag { return .fixed(flag) }
-        let text = (variable ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = (variable ?? "").trimmingWhitespace()
         if text.isEmpty { return .level(.info, origin: "the default (CITRUS_LOG_LEVEL unset)") }
         guard let level = Logger.Level(rawValue: text.lowercased()) else { return .invalid(text, origin: origin) }
         return .level(level, origin: origin)

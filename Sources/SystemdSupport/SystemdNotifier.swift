@@ -1,5 +1,12 @@
 import CSystemd
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Tells the service manager about the daemon's state through `sd_notify(3)`.
 ///

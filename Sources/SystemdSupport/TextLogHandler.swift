@@ -1,4 +1,11 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Logging
 import TerminalText
 
@@ -80,16 +87,16 @@ public struct TextLogHandler: LogHandler {
         let millis = Int((interval - Double(seconds)) * 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-            Int(parts.tm_year) + 1900,
-            Int(parts.tm_mon) + 1,
-            Int(parts.tm_mday),
-            Int(parts.tm_hour),
-            Int(parts.tm_min),
-            Int(parts.tm_sec),
-            min(millis, 999)
-        )
+        let date =
+            "\(digits(Int(parts.tm_year) + 1900, 4))-\(digits(Int(parts.tm_mon) + 1, 2))-\(digits(Int(parts.tm_mday), 2))"
+        let time = "\(digits(Int(parts.tm_hour), 2)):\(digits(Int(parts.tm_min), 2)):\(digits(Int(parts.tm_sec), 2))"
+        return "\(date)T\(time).\(digits(min(millis, 999), 3))Z"
+    }
+
+    /// `value` in decimal, zero-padded to `width` digits (`%0*d`).
+    private static func digits(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: max(0, width - text.count)) + text
     }
 
     /// One entry is one line, and nothing in it can drive the terminal that shows it
@@ -104,7 +111,7 @@ public struct TextLogHandler: LogHandler {
             || value.unicodeScalars.contains { $0 == " " || $0 == "\"" || $0 == "=" || TerminalText.needsEscape($0) }
         guard needsQuotes else { return value }
         let escaped = escape(
-            value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            value.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"")
         )
         return "\"\(escaped)\""
     }

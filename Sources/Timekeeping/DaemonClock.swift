@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The one source of time for everything that stamps or waits: the reconcile loop, the
 /// DigitalOcean client and its rate budget, leadership's lease and the watchdog.

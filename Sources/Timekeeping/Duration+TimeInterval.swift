@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The one conversion between `Duration` and `TimeInterval` (seconds as a `Double`), for
 /// `Date` arithmetic and for printing figures.

@@ -1,4 +1,9 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import TerminalText
 
 /// Durations as operators write and read them: "500ms", "1.5s", "30s", "5m", "1h30m", "7d".
 public enum DurationText {
@@ -13,7 +18,7 @@ public enum DurationText {
     /// "500ms", "1.5s", "5m", "1h30m", "2d", or a bare number of seconds; to the millisecond. Nil
     /// when it is none of those, negative, or longer than ``maximum`` (`1e300s` is nil, not a crash).
     public static func parse(_ text: String) -> Duration? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let trimmed = text.trimmingSpaces().lowercased()
         guard !trimmed.isEmpty else { return nil }
         var rest = Substring(trimmed)
         if let seconds = number(&rest), rest.isEmpty {

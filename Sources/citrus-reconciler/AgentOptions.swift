@@ -1,5 +1,12 @@
 import ArgumentParser
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import ReconcileCore
 import Reconciler
 import Timekeeping
@@ -70,7 +77,7 @@ struct AgentOptions: ParsableArguments {
                 template = try String(contentsOfFile: templatePath, encoding: .utf8)
             } catch {
                 throw ConfigurationError(
-                    "--cloud-init-template \(templatePath) cannot be read as UTF-8 text: \(error.localizedDescription)"
+                    "--cloud-init-template \(templatePath) cannot be read as UTF-8 text: \(readFailure(error))"
                 )
             }
         }
@@ -80,4 +87,16 @@ struct AgentOptions: ParsableArguments {
             throw ConfigurationError(error.description)
         }
     }
+}
+
+/// Why a file could not be read as text, in the system's words ("No such file or directory"):
+/// FoundationEssentials' errors have no `localizedDescription`.
+func readFailure(_ error: any Error) -> String {
+    if let error = error as? CocoaError {
+        if let cause = error.underlying as? POSIXError {
+            return String(cString: strerror(cause.code.rawValue))
+        }
+        if error.code == .fileReadInapplicableStringEncoding { return "not valid UTF-8" }
+    }
+    return "\(error)"
 }

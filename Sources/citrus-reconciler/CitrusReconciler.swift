@@ -1,7 +1,11 @@
 import ArgumentParser
 import BuildVersion
 import CommandLineSupport
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 struct CitrusReconciler: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

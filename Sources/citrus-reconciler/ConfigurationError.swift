@@ -1,6 +1,10 @@
 import ArgumentParser
 import CommandLineSupport
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Timekeeping
 
 /// Bad configuration: the daemon prints one line saying what to fix and exits 78 (EX_CONFIG), which

@@ -1,5 +1,10 @@
 import ArgumentParser
-import Foundation
+import CommandLineSupport
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Postgres
 
 struct DatabaseOptions: ParsableArguments {
@@ -23,9 +28,7 @@ struct DatabaseOptions: ParsableArguments {
         } catch  where error.code == .invalidConnectionString {
             throw ConfigurationError("--database-url: \(error.message)").report(command: command)
         } catch {
-            FileHandle.standardError.write(
-                Data("citrus-reconciler \(command): cannot reach the database: \(error)\n".utf8)
-            )
+            StandardStreams.writeError("citrus-reconciler \(command): cannot reach the database: \(error)\n")
             throw ExitCode.failure
         }
     }

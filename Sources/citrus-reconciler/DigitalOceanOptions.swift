@@ -1,6 +1,15 @@
 import ArgumentParser
+import CommandLineSupport
 import DigitalOcean
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
+import TerminalText
 
 /// Where DigitalOcean is and how to prove who we are.
 struct DigitalOceanOptions: ParsableArguments {
@@ -121,7 +130,7 @@ struct DigitalOceanOptions: ParsableArguments {
             }
         }
         for name in ["DIGITALOCEAN_ACCESS_TOKEN", "DIGITALOCEAN_TOKEN"] {
-            if let value = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty {
+            if let value = environment[name]?.trimmingWhitespace(), !value.isEmpty {
                 if let problem = DigitalOceanToken.problem(with: value) {
                     throw ConfigurationError("the DigitalOcean token in \(name) \(problem)")
                 }
@@ -134,7 +143,7 @@ struct DigitalOceanOptions: ParsableArguments {
     }
 
     static func warnOnStandardError(_ warning: String) {
-        FileHandle.standardError.write(Data("citrus-reconciler: warning: \(warning)\n".utf8))
+        StandardStreams.writeError("citrus-reconciler: warning: \(warning)\n")
     }
 
     /// A token file is refused above this size before more of it is read (a token is a line).
@@ -180,7 +189,7 @@ struct DigitalOceanOptions: ParsableArguments {
         guard count <= maximumTokenFileBytes else {
             throw ConfigurationError("\(what) is over \(maximumTokenFileBytes) bytes; a token file holds one token")
         }
-        let token = String(decoding: data.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = String(decoding: data.prefix(count), as: UTF8.self).trimmingWhitespace()
         guard !token.isEmpty else { throw ConfigurationError("\(what) is empty") }
         guard !token.contains(where: \.isWhitespace) else {
             throw ConfigurationError("\(what) holds more than one word; it must hold the token alone")

@@ -1,5 +1,10 @@
 import ArgumentParser
-import Foundation
+import CommandLineSupport
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Postgres
 import ReconcileCore
 import Reconciler
@@ -59,7 +64,7 @@ struct Events: AsyncParsableCommand {
         switch outcome {
         case .success(let text): print(text)
         case .failure(let failure):
-            FileHandle.standardError.write(Data("citrus-reconciler events: \(failure.message)\n".utf8))
+            StandardStreams.writeError("citrus-reconciler events: \(failure.message)\n")
             throw ExitCode.failure
         }
     }

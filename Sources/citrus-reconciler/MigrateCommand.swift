@@ -1,5 +1,10 @@
 import ArgumentParser
-import Foundation
+import CommandLineSupport
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Postgres
 import ServerStore
 
@@ -26,7 +31,7 @@ struct Migrate: AsyncParsableCommand {
             }
         } catch {
             await connection.close()
-            FileHandle.standardError.write(Data("citrus-reconciler migrate: \(error)\n".utf8))
+            StandardStreams.writeError("citrus-reconciler migrate: \(error)\n")
             throw ExitCode.failure
         }
         await connection.close()

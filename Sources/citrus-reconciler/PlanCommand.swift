@@ -1,6 +1,11 @@
 import ArgumentParser
+import CommandLineSupport
 import DigitalOcean
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Logging
 import Postgres
 import ReconcileCore
@@ -69,7 +74,7 @@ struct Plan: AsyncParsableCommand {
         } catch {
             try? await client.shutdown()
             await connection.close()
-            FileHandle.standardError.write(Data("citrus-reconciler plan: \(error)\n".utf8))
+            StandardStreams.writeError("citrus-reconciler plan: \(error)\n")
             throw ExitCode.failure
         }
         try? await client.shutdown()

@@ -1,7 +1,14 @@
 import ArgumentParser
 import CProcessHardening
 import DigitalOcean
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Logging
 import MetricsEndpoint
 import Postgres

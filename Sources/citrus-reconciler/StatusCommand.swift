@@ -1,9 +1,15 @@
 import ArgumentParser
-import Foundation
+import CommandLineSupport
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Postgres
 import ReconcileCore
 import Reconciler
 import ServerStore
+import TerminalText
 import Timekeeping
 
 struct Status: AsyncParsableCommand {
@@ -67,12 +73,12 @@ struct Status: AsyncParsableCommand {
                 }
                 // Home the cursor and clear the screen, so each redraw replaces the last.
                 let screen = watch && output != .json ? "\u{1b}[H\u{1b}[2J" + text : text
-                FileHandle.standardOutput.write(Data((screen + "\n").utf8))
+                StandardStreams.writeOutput(screen + "\n")
                 if watch { try await Task.sleep(for: every) }
             } while watch
         } catch {
             await connection.close()
-            FileHandle.standardError.write(Data("citrus-reconciler status: \(error)\n".utf8))
+            StandardStreams.writeError("citrus-reconciler status: \(error)\n")
             throw ExitCode.failure
         }
         await connection.close()
@@ -93,7 +99,7 @@ struct Status: AsyncParsableCommand {
     static func parse(_ values: [String]) throws(ConfigurationError) -> Set<ServerStatus> {
         var wanted = Set<ServerStatus>()
         for value in values.flatMap({ $0.split(separator: ",") }) {
-            let name = value.trimmingCharacters(in: .whitespaces).lowercased()
+            let name = value.trimmingSpaces().lowercased()
             guard let status = ServerStatus(rawValue: name) else {
                 let known = ServerStatus.allCases.map(\.rawValue).joined(separator: ", ")
                 throw ConfigurationError("--status \"\(name)\" is not a state; use one of \(known)")
