@@ -25,6 +25,10 @@ let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioFoundationCompat: Target.Dependency = .product(name: "NIOFoundationCompat", package: "swift-nio")
+let nioFoundationEssentialsCompat: Target.Dependency = .product(
+    name: "NIOFoundationEssentialsCompat",
+    package: "swift-nio"
+)
 let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
 let nioWebSocket: Target.Dependency = .product(name: "NIOWebSocket", package: "swift-nio")
@@ -87,7 +91,7 @@ let package = Package(
             name: "DigitalOcean",
             dependencies: [
                 "Timekeeping", "BuildVersion", "TerminalText", metrics, asyncHTTPClient, nioCore, nioPosix, nioHTTP1,
-                nioFoundationCompat, logging,
+                nioFoundationEssentialsCompat, logging,
             ],
             swiftSettings: strict
         ),

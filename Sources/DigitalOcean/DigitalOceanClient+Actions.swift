@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Droplet actions: `POST /v2/droplets/{id}/actions`, `GET /v2/actions/{id}`,
 /// `GET /v2/droplets/{id}/actions`.

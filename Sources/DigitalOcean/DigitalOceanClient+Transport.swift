@@ -1,7 +1,11 @@
 import AsyncHTTPClient
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import NIOCore
-import NIOFoundationCompat
+import NIOFoundationEssentialsCompat
 import NIOHTTP1
 import NIOPosix
 import Timekeeping
@@ -244,11 +248,25 @@ extension DigitalOceanClient {
     // MARK: - URLs
 
     static func encodeQuery(_ items: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~:")
-        return items.map { name, value in
-            "\(name)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
-        }.joined(separator: "&")
+        items.map { name, value in "\(name)=\(percentEncoded(value))" }.joined(separator: "&")
+    }
+
+    /// `value` with every byte but ASCII letters, digits and `-._~:` as `%XX` (UTF-8), as
+    /// `addingPercentEncoding(withAllowedCharacters:)` did for ASCII; FoundationEssentials has no
+    /// CharacterSet.
+    static func percentEncoded(_ value: String) -> String {
+        var out = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"), UInt8(ascii: ":"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return out
     }
 
     /// The path and query of a link. Links are followed against the configured base URL so that the

@@ -1,10 +1,15 @@
 import BuildVersion
 import AsyncHTTPClient
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import TerminalText
 import Timekeeping
 import Logging
 import NIOCore
-import NIOFoundationCompat
+import NIOFoundationEssentialsCompat
 import NIOHTTP1
 import NIOPosix
 
@@ -13,7 +18,7 @@ public struct DigitalOceanToken: Sendable, CustomStringConvertible, CustomDebugS
     let value: String
 
     public init(_ value: String) {
-        self.value = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        self.value = value.trimmingWhitespace()
     }
 
     public var description: String { "<redacted token>" }

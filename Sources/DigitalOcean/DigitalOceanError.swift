@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Timekeeping
 
 /// Everything the DigitalOcean client throws. `description` is meant for operators and never

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Metrics
 
 /// The client's metrics, through swift-metrics only: with no factory bootstrapped they record

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// An action as `POST /v2/droplets/{id}/actions`, `GET /v2/actions/{id}` and
 /// `GET /v2/droplets/{id}/actions` return it (`specification/resources/actions/models/action.yml`).

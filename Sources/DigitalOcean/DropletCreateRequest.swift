@@ -1,3 +1,5 @@
+import TerminalText
+
 /// A single-droplet `POST /v2/droplets` body (`models/droplet_single_create.yml` + `droplet_create.yml`).
 ///
 /// Call ``validate()`` to reject a bad row without sending anything; the client calls it too.
@@ -57,7 +59,7 @@ public struct DropletCreateRequest: Sendable, Equatable, Encodable {
 
     public func redacting(_ text: String) -> String {
         secrets.reduce(text) { text, secret in
-            secret.isEmpty ? text : text.replacingOccurrences(of: secret, with: "[redacted]")
+            secret.isEmpty ? text : text.replacingAll(secret, with: "[redacted]")
         }
     }
 

@@ -1,5 +1,10 @@
 import AsyncHTTPClient
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import TerminalText
 import NIOCore
 import NIOPosix
 
@@ -58,7 +63,7 @@ public enum ErrorText {
     /// looked for: it would match everywhere and the token is never that short).
     public static func redacting(_ secret: String, in text: String) -> String {
         guard secret.count >= 4 else { return text }
-        return text.replacingOccurrences(of: secret, with: "[redacted]")
+        return text.replacingAll(secret, with: "[redacted]")
     }
 }
 

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A droplet as `GET /v2/droplets` and `GET /v2/droplets/{id}` return it
 /// (`specification/resources/droplets/models/droplet.yml`).

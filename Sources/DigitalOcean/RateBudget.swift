@@ -1,4 +1,9 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import TerminalText
 import Synchronization
 import Timekeeping
 
@@ -31,7 +36,7 @@ public struct RateLimitHeaders: Sendable, Equatable {
     /// Parses from header name/value pairs; names compare case-insensitively.
     public init<S: Sequence>(headers: S) where S.Element == (name: String, value: String) {
         for (name, value) in headers {
-            let trimmed = value.trimmingCharacters(in: .whitespaces)
+            let trimmed = value.trimmingSpaces()
             switch name.lowercased() {
             case "ratelimit-limit": limit = Int(trimmed)
             case "ratelimit-remaining": remaining = Int(trimmed)

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The kinds of entries in the audit trail. Each has a fixed 128-bit journal `MESSAGE_ID`, so an
 /// auditor can filter by kind and `journalctl -x` can explain it from the catalog in `deploy/`.

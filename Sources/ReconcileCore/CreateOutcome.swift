@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Timekeeping
 
 /// What came of one create, as the act layer saw it. The rules that turn it into the row's next

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 // A row whose deletion was requested: destroy what it is bound to, and mark it deleted only once
 // a look proves the droplet gone.

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 // What a live row's droplet shows, and the drift: what differs and is not being changed, in words
 // that say what to do.

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 // Between two full lists of the fleet, a pass reads fresh only what it must: the rows that are not
 // at rest. This is the rule that says which.

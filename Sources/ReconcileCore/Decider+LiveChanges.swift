@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Timekeeping
 
 // Changes to a live row (design.md, "Changes to a live row"). A bound row whose droplet is active or

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// What one pass observed at DigitalOcean.
 public struct Observation: Sendable, Hashable {

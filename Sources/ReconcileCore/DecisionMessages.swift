@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Timekeeping
 
 /// The lastError texts the decision writes. Operators read them, so each says what to do.

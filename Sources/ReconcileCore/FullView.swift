@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The last complete list of the fleet at DigitalOcean, as the leader recorded it. Between full
 /// lists the daemon follows only what changes, so this says how stale its view of the rest

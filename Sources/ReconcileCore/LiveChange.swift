@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 // Changes to a live row (design.md, "Changes to a live row"): the user columns are the operator's
 // wish, the droplet is the fact. A changed `name` is renamed in place, a changed `size` is resized

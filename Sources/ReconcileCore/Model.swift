@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Timekeeping
 
 /// The lifecycle of a row in `servers`, as the design contract names it.

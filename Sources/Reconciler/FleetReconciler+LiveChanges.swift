@@ -1,5 +1,9 @@
 import DigitalOcean
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import ReconcileCore
 import Timekeeping
 

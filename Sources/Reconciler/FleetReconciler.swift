@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Logging
 import ReconcileCore
 import Timekeeping
@@ -106,8 +110,10 @@ public actor FleetReconciler {
         try await synchroniseClock()
         let listedAt = databaseNow()
         var observation: Observation
-        // One request either way for a fleet that fits one page, and the list covers every row.
-        if let pages = view?.pages, pages <= 1 {
+        // Several new rows in a fleet that fits one page: one list covers them all. One row (the
+        // common case: rows inserted one by one) costs one request either way, and a lookup of its
+        // identity answers in a fraction of the time a page of up to 200 droplets takes.
+        if rows.count > 1, let pages = view?.pages, pages <= 1 {
             let listing = try await cloud.listFleet()
             observation = Observation(
                 droplets: listing.droplets,
