@@ -61,6 +61,15 @@ struct Run: AsyncParsableCommand {
     )
     var watchdogOnly = false
 
+    @Option(
+        name: .customLong("scale-size"),
+        help: "A fleet size for the scale scenarios, repeated for several (default: 10,000 and 50,000)."
+    )
+    var scaleSizes: [Int] = []
+
+    @Flag(help: "Skip the watchdog step of the scale scenarios.")
+    var skipWatchdog = false
+
     @Flag(help: "Skip the scale scenarios (the table of the scenarios before issue 15, about 6 minutes).")
     var skipScale = false
 
@@ -152,7 +161,14 @@ struct Run: AsyncParsableCommand {
                 let scaleResults =
                     skipScale
                     ? nil
-                    : try await Self.measureScale(env, quick: quick, largeSteady: scale, repository: repositoryURL)
+                    : try await Self.measureScale(
+                        env,
+                        sizes: scaleSizes.isEmpty ? (quick ? [1_000, 3_000] : [10_000, 50_000]) : scaleSizes.sorted(),
+                        quick: quick,
+                        largeSteady: scale,
+                        watchdog: !skipWatchdog,
+                        repository: repositoryURL
+                    )
                 let elapsed = ContinuousClock.now - started
                 print(
                     Report.render(
@@ -248,47 +264,56 @@ struct Run: AsyncParsableCommand {
 }
 
 extension Run {
-    /// Two fleets (10,000 and 50,000 servers; 1,000 and 3,000 with --quick) at DigitalOcean's real
-    /// limits, one after the other, then the watchdog under systemd over the larger one.
+    /// Fleets of `sizes` servers (10,000 and 50,000; 1,000 and 3,000 with --quick) at DigitalOcean's
+    /// real limits, one after the other, each but the largest with a whole full-list cycle (the
+    /// largest with one only when `largeSteady`), then the watchdog under systemd over the largest.
     static func measureScale(
         _ env: BenchEnvironment,
+        sizes: [Int],
         quick: Bool,
         largeSteady: Bool,
+        watchdog runWatchdog: Bool,
         repository: URL
     ) async throws -> ScaleResults {
-        let sizes = quick ? [1_000, 3_000] : [10_000, 50_000]
         let bootSeconds = 10.0
-        progress("decision: 50,000 rows × 50,000 droplets, in process")
-        let decision = decisionCPU(rows: 50_000, runs: quick ? 3 : 21)
+        let largest = sizes.last ?? 50_000
+        progress("decision: \(largest) rows × \(largest) droplets, in process")
+        let decision = decisionCPU(rows: largest, runs: quick ? 3 : 21)
 
-        progress("scale: \(sizes[0]) servers at 250/min and 5,000/h, with one whole full-list cycle")
-        let (small, smallFleet) = try await scaleFleet(env, servers: sizes[0], steady: true, bootSeconds: bootSeconds)
-        await smallFleet.simulator.stop()
-
-        progress(
-            "scale: \(sizes[1]) servers at 250/min and 5,000/h\(largeSteady ? ", with one whole full-list cycle (about 20 minutes)" : "")"
-        )
-        var (large, largeFleet) = try await scaleFleet(
-            env,
-            servers: sizes[1],
-            steady: largeSteady,
-            bootSeconds: bootSeconds
-        )
-        if !largeSteady {
-            large.steadyNote = "not measured here: opt-in, `bash scripts/bench.sh --scale` (about 20 minutes more)"
+        var results: [ScaleResult] = []
+        var largeFleet: SeededFleet?
+        for (index, servers) in sizes.enumerated() {
+            let isLargest = index == sizes.count - 1
+            let steady = !isLargest || largeSteady
+            progress(
+                "scale: \(servers) servers at 250/min and 5,000/h\(steady ? ", with one whole full-list cycle" : "")"
+            )
+            var (result, fleet) = try await scaleFleet(env, servers: servers, steady: steady, bootSeconds: bootSeconds)
+            if !steady {
+                result.steadyNote =
+                    "not measured here: opt-in, `bash scripts/bench.sh --scale` (about 20 minutes more)"
+            }
+            results.append(result)
+            if isLargest {
+                largeFleet = fleet
+            } else {
+                await fleet.simulator.stop()
+            }
         }
 
-        let watchdog: WatchdogOutcome
-        do {
-            watchdog = try await watchdogUnderSystemd(env, fleet: largeFleet, repository: repository)
-        } catch {
-            progress("watchdog step failed: \(error)")
-            watchdog = .notRun("the step failed: \(error)")
+        var watchdog = WatchdogOutcome.notRun("skipped (--skip-watchdog)")
+        if runWatchdog, let largeFleet {
+            do {
+                watchdog = try await watchdogUnderSystemd(env, fleet: largeFleet, repository: repository)
+            } catch {
+                progress("watchdog step failed: \(error)")
+                watchdog = .notRun("the step failed: \(error)")
+            }
         }
-        await largeFleet.simulator.stop()
+        await largeFleet?.simulator.stop()
         return ScaleResults(
             bootSeconds: bootSeconds,
-            fleets: [small, large],
+            fleets: results,
             decision: decision,
             watchdog: watchdog,
             largeSteady: largeSteady

@@ -70,6 +70,18 @@ enum ScaleReport {
             nil
         )
 
+        add(
+            "The daemon's CPU at rest, between full lists (from one list's end to the next one's first page, within the steady cycle)",
+            s.fleets.map { fleet in
+                guard let c = fleet.steady, let cpu = c.restCPUSeconds else { return "not measured" }
+                return
+                    "\(format(cpu, 1)) s in \(duration(c.restSeconds)) (\(format(cpu / c.restSeconds * 100, 1))% of a core)"
+            },
+            "—",
+            "",
+            nil
+        )
+
         // New rows.
         func rowsCell(_ r: RowsToActive?) -> String {
             guard let r else { return "not measured" }
@@ -180,6 +192,10 @@ enum ScaleReport {
             let status = w.statuses.last.map { "; last STATUS=: `\($0)`" } ?? ""
             let stop =
                 w.stopSeconds.map { "; `systemctl stop` took \(format($0, 1)) s" } ?? "; `systemctl stop` failed"
+            let memory =
+                "; peak resident under systemd \(megabytes(w.peak?.peak)), MemoryMax=\(w.memoryMax), "
+                + (w.memoryCurrentPeak.map { "MemoryCurrent at most \(format($0, 1)) MiB" }
+                    ?? "MemoryCurrent not set (no memory controller in the sandbox's cgroups: the limit is not enforced here)")
             let cell =
                 "\(w.passed ? "no starvation" : "**starved or incomplete**"): \(count(w.servers)) servers, "
                 + "ran \(duration(w.seconds)) under the shipped unit (\(w.watchdogSec), WatchdogUSec=\(w.watchdogUSec)): "
@@ -188,7 +204,7 @@ enum ScaleReport {
                 + "NRestarts=\(w.nRestarts), ActiveState=\(w.activeState), Result=\(w.result), "
                 + "\(w.watchdogTimeouts.count) \"Watchdog timeout\" lines, "
                 + "\(w.withheld.count) \"withholding WATCHDOG=1\" lines, \(w.fullListLines.count) `full list:` lines; "
-                + "\(gap)\(status)\(stop)"
+                + "\(gap)\(status)\(stop)\(memory)"
             return (cell, w.passed)
         }
     }

@@ -164,11 +164,14 @@ func fullListMessage(in line: String) -> String? {
 
 struct FullListCost: Sendable {
     var span: FullListSpan
-    /// The daemon's CPU from the moment its first page was seen to its `full list:` line (or, when
-    /// it logs none, a few seconds after its last page).
-    var cpuSeconds: Double?
+    /// The daemon's CPU so far (/proc/PID/stat) when its first page was seen, and at its
+    /// `full list:` line (or, when it logs none, a few seconds after its last page), and when.
+    var cpuAtStart: Double?
+    var cpuAtEnd: Double?
+    var endSeenAt: Date
     /// The daemon's own line for it, if it logs one.
     var daemonLine: String?
+    var cpuSeconds: Double? { cpuAtStart.flatMap { start in cpuAtEnd.map { $0 - start } } }
 }
 
 struct SteadyCycle: Sendable {
@@ -176,6 +179,9 @@ struct SteadyCycle: Sendable {
     var seconds: Double
     var tally: ScaleTally
     var pagesPerList: Int
+    /// The daemon's CPU at rest: from the end of one full list to the first page of the next.
+    var restCPUSeconds: Double?
+    var restSeconds: Double
     var perHour: Double { Double(tally.total) / seconds * 3600 }
 }
 
@@ -308,10 +314,11 @@ private func measureScale(
                 "\(label): full list \(index + 1) did not complete within \(timeout) (\(lists.last.map { "\($0.pages) of \(pages) pages" } ?? "no page"))"
             )
         }
-        let cpu = processCPUSeconds(pid: daemon.pid)
         return FullListCost(
             span: lists[index],
-            cpuSeconds: cpuAtStart.flatMap { start in cpu.map { $0 - start } },
+            cpuAtStart: cpuAtStart,
+            cpuAtEnd: processCPUSeconds(pid: daemon.pid),
+            endSeenAt: Date(),
             daemonLine: fullListLines.count > linesBefore ? fullListLines[linesBefore] : nil
         )
     }
@@ -334,7 +341,9 @@ private func measureScale(
         cycle = SteadyCycle(
             seconds: second.span.start.timeIntervalSince(firstList.span.start),
             tally: ScaleTally(window),
-            pagesPerList: firstList.span.pages
+            pagesPerList: firstList.span.pages,
+            restCPUSeconds: firstList.cpuAtEnd.flatMap { end in second.cpuAtStart.map { $0 - end } },
+            restSeconds: second.span.start.timeIntervalSince(firstList.endSeenAt)
         )
         progress(
             "\(label): steady: \(cycle!.tally.total) requests in \(String(format: "%.0f", cycle!.seconds)) s = \(String(format: "%.0f", cycle!.perHour)) an hour"

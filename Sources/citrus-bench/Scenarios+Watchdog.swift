@@ -44,6 +44,13 @@ struct WatchdogProof: Sendable {
     var statuses: [String]
     /// How long `systemctl stop` took at the end (nil: it failed or took over 90 s).
     var stopSeconds: Double?
+    /// The daemon's peak resident size under systemd (VmHWM of the unit's main process, read from
+    /// the host every second; the highest of its processes if it was restarted).
+    var peak: ResidentSize?
+    /// The unit's `MemoryMax=` as systemd shows it, and the highest `MemoryCurrent` it reported
+    /// (nil: not set, as without the memory controller in the sandbox's cgroup hierarchy).
+    var memoryMax: String
+    var memoryCurrentPeak: Double?
 
     var passed: Bool {
         nRestarts == "0" && watchdogTimeouts.isEmpty && withheld.isEmpty && !fullListLines.isEmpty
@@ -159,6 +166,8 @@ func watchdogUnderSystemd(
                     "--property=WatchdogTimestampMonotonic",
                     "--property=Result",
                     "--property=WatchdogUSec",
+                    "--property=MemoryCurrent",
+                    "--property=MemoryMax",
                     unit
                 )
                 var values: [String: String] = [:]
@@ -173,9 +182,17 @@ func watchdogUnderSystemd(
                 "watchdog: \(unit) under systemd, \(watchdogSec) as shipped, \(fleet.servers) servers; a full list (\(pages) pages), then \(newRows) new rows and 60 s of passes"
             )
             var finalProperties: [String: String] = [:]
+            var peak: ResidentSize?
+            var memoryCurrentPeak: Double?
             while ContinuousClock.now < deadline {
                 let values = try await properties()
                 finalProperties = values
+                if let bytes = values["MemoryCurrent"].flatMap(Double.init) {
+                    memoryCurrentPeak = max(memoryCurrentPeak ?? 0, bytes / 1_048_576)
+                }
+                for pid in unitProcesses(cgroup: systemd.cgroupName, unit: unit) {
+                    if let size = ResidentSize.of(pid: pid), size.peak > peak?.peak ?? 0 { peak = size }
+                }
                 if let status = values["StatusText"], !status.isEmpty, statuses.last != status {
                     statuses.append(status)
                 }
@@ -260,7 +277,10 @@ func watchdogUnderSystemd(
                 longestPingGap: longestGap,
                 pings: pings,
                 statuses: Array(statuses.suffix(6)),
-                stopSeconds: stop?.succeeded == true ? stopSeconds : nil
+                stopSeconds: stop?.succeeded == true ? stopSeconds : nil,
+                peak: peak,
+                memoryMax: finalProperties["MemoryMax"] ?? "?",
+                memoryCurrentPeak: memoryCurrentPeak
             )
         }
     }
@@ -273,6 +293,30 @@ func watchdogUnderSystemd(
         await connection.close()
         throw error
     }
+}
+
+/// Host PIDs of the daemon's processes in `unit`'s cgroup inside the sandbox's `cgroup`, in any
+/// hierarchy that has it.
+func unitProcesses(cgroup: String, unit: String) -> [Int32] {
+    var pids: Set<Int32> = []
+    let hierarchies = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []
+    for hierarchy in hierarchies {
+        let root = "/sys/fs/cgroup/\(hierarchy)/\(cgroup)"
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else { continue }
+        while let item = enumerator.nextObject() as? String {
+            guard item.hasSuffix("/" + unit) || item == unit,
+                let procs = try? String(contentsOfFile: "\(root)/\(item)/cgroup.procs", encoding: .utf8)
+            else { continue }
+            for line in procs.split(separator: "\n") {
+                guard let pid = Int32(line),
+                    (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("citrus-reconcil")
+                        == true
+                else { continue }
+                pids.insert(pid)
+            }
+        }
+    }
+    return Array(pids)
 }
 
 /// The installed unit with only its paths moved into the installation (ExecStart=,
