@@ -206,8 +206,8 @@ public struct Decider: Sendable {
     }
 
     /// - Parameters:
-    ///   - rows: every row of `servers`, `deleted` ones included (they are history: a droplet that
-    ///     names a deleted row is treated as an orphan).
+    ///   - rows: every live row of `servers` (the loop reads no `deleted` ones; any passed are
+    ///     history, and a droplet that names only a deleted row is an orphan either way).
     ///   - observation: what the list (and any direct lookups) showed.
     ///   - now: the clock.
     ///   - orphansFirstSeen: when the loop first saw each orphan droplet (for the grace period).
