@@ -11,44 +11,18 @@ import Testing
 /// with pages of two droplets, so that a fleet of ten is a list of five pages.
 @Suite("Full lists and the passes between them")
 struct FleetViewTests {
-    static let logger = Logger(label: "fleet-view-tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
+    /// The loop tests' fleet, with pages of two droplets and renames that take 200 ms.
     func withFleet(
         configure: (inout ReconcilerConfiguration) -> Void = { _ in },
         _ body: (FleetReconciler, InMemoryRepository, SimulatorHarness.Running) async throws -> Void
     ) async throws {
-        var simulator = SimulatorHarness.testConfiguration()
-        simulator.actionTiming.rename = .milliseconds(200)
-        try await SimulatorHarness.withSimulator(configuration: simulator) { sim in
-            var clientConfiguration = DigitalOceanClient.Configuration(
-                token: DigitalOceanToken(sim.token),
-                baseURL: sim.baseURL
-            )
-            clientConfiguration.pageSize = 2
-            clientConfiguration.retry.maximumAttempts = 2
-            clientConfiguration.retry.initialBackoff = .milliseconds(10)
-            clientConfiguration.requestTimeout = .seconds(2)
-            let client = DigitalOceanClient(configuration: clientConfiguration, logger: Self.logger)
-            let repository = InMemoryRepository()
-            var loop = ReconcilerConfiguration()
-            loop.decision.settlePeriod = .milliseconds(500)
-            loop.decision.createSendWindow = .milliseconds(500)
-            loop.decision.createRequestTimeout = clientConfiguration.requestTimeout
-            configure(&loop)
-            let reconciler = FleetReconciler(
-                repository: repository,
-                cloud: DigitalOceanFleet(client: client),
-                configuration: loop,
-                logger: Self.logger
-            )
-            do {
-                try await body(reconciler, repository, sim)
-            } catch {
-                try? await client.shutdown()
-                throw error
-            }
-            try await client.shutdown()
-        }
+        try await LoopTests().withFleet(
+            configure: { $0.actionTiming.rename = .milliseconds(200) },
+            client: { $0.pageSize = 2 },
+            loop: configure,
+            body
+        )
     }
 
     /// Requests that read a page of the whole fleet (tag `citrus-host`), as opposed to lookups.

@@ -65,6 +65,8 @@ struct LoopTests {
 
     func withFleet(
         configure: (inout SimulatorConfiguration) -> Void = { _ in },
+        client configureClient: (inout DigitalOceanClient.Configuration) -> Void = { _ in },
+        loop configureLoop: (inout ReconcilerConfiguration) -> Void = { _ in },
         _ body: (FleetReconciler, InMemoryRepository, SimulatorHarness.Running) async throws -> Void
     ) async throws {
         var configuration = SimulatorHarness.testConfiguration()
@@ -74,6 +76,7 @@ struct LoopTests {
                 token: DigitalOceanToken(sim.token),
                 baseURL: sim.baseURL
             )
+            configureClient(&clientConfiguration)
             clientConfiguration.retry.maximumAttempts = 2
             clientConfiguration.retry.initialBackoff = .milliseconds(10)
             clientConfiguration.requestTimeout = .seconds(2)
@@ -83,6 +86,7 @@ struct LoopTests {
             loop.decision.settlePeriod = .milliseconds(500)
             loop.decision.createSendWindow = .milliseconds(500)
             loop.decision.createRequestTimeout = clientConfiguration.requestTimeout
+            configureLoop(&loop)
             let reconciler = FleetReconciler(
                 repository: repository,
                 cloud: DigitalOceanFleet(client: client),
