@@ -294,7 +294,8 @@ public actor FleetReconciler {
         // Deadlines are on the database's clock; the loop waits on this replica's.
         var wakeUp = plan.nextWakeUp
         // The next slice of a full list in progress, or the next full list, is a reason to wake too.
-        for instant in [scan.map { $0.resumeAt ?? now }, nextFullListAt() ?? now] {
+        // While a list is open only its next slice wakes the loop: the next list is not due before it ends.
+        for instant in [scan.map { $0.resumeAt ?? now }, scan == nil ? nextFullListAt() ?? now : nil] {
             guard let instant else { continue }
             wakeUp = min(wakeUp ?? instant, instant)
         }
