@@ -82,7 +82,8 @@ if [ -n "${BENCH_OUT:-}" ]; then
   its last page before the next one starts. Lists by identity tag (`tag_name=citrus-server:<uuid>`)
   and `GET /v2/droplets/{id}` are targeted reads. The daemon's CPU over a list is `utime + stime`
   from `/proc/PID/stat`, read when its first page shows in the log and again at its `full list:`
-  line (to within the 250 ms the log is polled at).
+  line (to within the 250 ms the log is polled at); its CPU at rest is the same counter from one
+  list's `full list:` line to the next list's first page.
 - **Steady requests per hour**: every `/v2` request from the first page of the daemon's first full
   list to the first page of its second (one whole cycle; nothing else happens meanwhile), scaled to
   an hour. At 50,000 the cycle is about 20 minutes: measured only with `--scale`.
@@ -101,9 +102,11 @@ if [ -n "${BENCH_OUT:-}" ]; then
   line in the journal), then 5 new rows are inserted and it runs until they are active and 60 s
   more. Passed when `NRestarts=0`, the unit is still active, the journal has no "Watchdog timeout"
   and no "withholding WATCHDOG=1" line, and a `full list:` line is there. `WatchdogTimestamp` is
-  sampled every second for the longest interval between pings (the daemon pings every
-  WatchdogSec/2 while it makes progress). Bounded at 10 minutes; the sandbox, its cgroup and the
-  installation are removed afterwards.
+  sampled every second for the longest time without a ping (the daemon pings every WatchdogSec/2
+  while it makes progress), and the daemon's `VmHWM` is read from the host (its PID from the unit's
+  cgroup) beside `MemoryMax=`; the sandbox's cgroups have no memory controller, so `MemoryMax=` and
+  `MemoryHigh=` are shown but not enforced there. Bounded at 10 minutes; the sandbox, its cgroup and
+  the installation are removed afterwards.
 NOTES
     } >"$BENCH_OUT"
     echo "wrote $BENCH_OUT"
