@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks: builds release, runs the real daemon against a throwaway Postgres and citrus-do-sim
 # beside a naive baseline, then at scale (10,000 and 50,000 servers at DigitalOcean's real limits,
-# and the watchdog under a real systemd over the 50,000), and prints Markdown tables. About 25
-# minutes on 2 cores after the build (45 with --scale); nothing leaves 127.0.0.1. The watchdog step
+# and the watchdog under a real systemd over the 50,000), and prints Markdown tables. About 17
+# minutes on 2 cores after the build (37 with --scale, measured); nothing leaves 127.0.0.1. The watchdog step
 # needs root (it boots systemd in a private namespace); without it the table says it did not run.
 #
 #   bash scripts/bench.sh                 # full run, tables on stdout
 #   bash scripts/bench.sh --scale         # also the 50,000-server steady figure (a whole 20-minute full-list cycle)
-#   bash scripts/bench.sh --scale-only    # only the scale scenarios (about 20 minutes; 40 with --scale)
+#   bash scripts/bench.sh --scale-only    # only the scale scenarios (about 11 minutes; 31 with --scale)
 #   bash scripts/bench.sh --skip-scale    # only the scenarios before issue 15 (about 6 minutes)
 #   bash scripts/bench.sh --quick         # small sizes: checks the benchmark works (figures not comparable)
 #   bash scripts/bench.sh --keep          # keep every process's log in the scratch directory
