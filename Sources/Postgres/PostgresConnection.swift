@@ -251,16 +251,81 @@ public actor PostgresConnection {
             throw PostgresError(code: .connectionLost, message: "the database session has ended; reconnect to continue")
         }
         let result = Self.execute(query, on: handle, simple: simple)
-        if PQstatus(handle) != CONNECTION_OK {
-            let message = String(cString: PQerrorMessage(handle)).oneLine()
-            close()
-            logger.warning("database session lost", metadata: ["error": "\(message)"])
-            throw PostgresError(
-                code: .connectionLost,
-                message: message.isEmpty ? "the database session ended" : connectionString.scrub(message)
-            )
+        try checkSession(handle)
+        return try result.get()
+    }
+
+    /// After a statement: a session libpq found gone is closed, and the statement fails with
+    /// `connectionLost` whatever it returned.
+    private func checkSession(_ handle: OpaquePointer) throws(PostgresError) {
+        guard PQstatus(handle) != CONNECTION_OK else { return }
+        let message = String(cString: PQerrorMessage(handle)).oneLine()
+        close()
+        logger.warning("database session lost", metadata: ["error": "\(message)"])
+        throw PostgresError(
+            code: .connectionLost,
+            message: message.isEmpty ? "the database session ended" : connectionString.scrub(message)
+        )
+    }
+
+    /// Runs one statement and turns each row into a value as it arrives (libpq's single-row mode),
+    /// so a read of many rows is never held whole: not by libpq, not as strings, only as what
+    /// `transform` makes of each row. A `transform` that throws fails the statement; the rest of
+    /// its rows are read and dropped, so the session stays usable. Cancelling the calling task
+    /// asks the server to cancel the statement.
+    public func query<Row: Sendable>(
+        _ query: PostgresQuery,
+        eachRow transform: @Sendable (PostgresRow) throws -> Row
+    ) async throws -> [Row] {
+        let canceller = self.canceller
+        let result: Result<[Row], any Error> = await withTaskCancellationHandler {
+            Result { try stream(query, transform) }
+        } onCancel: {
+            canceller?.cancel()
         }
         return try result.get()
+    }
+
+    private func stream<Row>(_ query: PostgresQuery, _ transform: (PostgresRow) throws -> Row) throws -> [Row] {
+        guard let handle else {
+            throw PostgresError(code: .connectionLost, message: "the database session has ended; reconnect to continue")
+        }
+        if let refusal = Self.refusal(of: query) { throw refusal }
+        let types = query.binds.map { Oid($0.type.oid) }
+        let sent = withOptionalCStringArray(query.binds.map(\.text)) { values in
+            PQsendQueryParams(handle, query.sql, Int32(query.binds.count), types, values, nil, nil, 0)
+        }
+        var rows: [Row] = []
+        var failure: (any Error)?
+        if sent == 1 {
+            // Should single-row mode be refused, the rows come in one result, read the same way.
+            _ = PQsetSingleRowMode(handle)
+            var names: ColumnNames?
+            while let pointer = PQgetResult(handle) {
+                let result = ResultHandle(pointer)
+                switch result.status {
+                case PGRES_SINGLE_TUPLE, PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                    guard failure == nil, PQntuples(pointer) > 0 else { continue }
+                    let columns = names ?? result.columnNames()
+                    names = columns
+                    do {
+                        for row in 0..<PQntuples(pointer) {
+                            rows.append(try transform(result.row(row, names: columns)))
+                        }
+                    } catch {
+                        failure = error
+                    }
+                default:
+                    failure = failure ?? result.serverError()
+                }
+            }
+        } else {
+            let message = String(cString: PQerrorMessage(handle)).oneLine()
+            failure = PostgresError(code: .connectionLost, message: connectionString.scrub(message))
+        }
+        try checkSession(handle)
+        if let failure { throw failure }
+        return rows
     }
 
     static func execute(
@@ -268,16 +333,7 @@ public actor PostgresConnection {
         on handle: OpaquePointer,
         simple: Bool = false
     ) -> Result<PostgresRows, PostgresError> {
-        // libpq takes values as C strings, which end at the first NUL; Postgres text cannot hold
-        // one either. Refuse such a value rather than store a silently shortened one.
-        if let position = query.binds.firstIndex(where: { $0.text?.utf8.contains(0) == true }) {
-            return .failure(
-                PostgresError(
-                    code: .invalidQuery,
-                    message: "bind parameter $\(position + 1) contains a NUL byte, which Postgres text cannot hold"
-                )
-            )
-        }
+        if let refusal = refusal(of: query) { return .failure(refusal) }
         let types = query.binds.map { Oid($0.type.oid) }
         let pointer: OpaquePointer? =
             simple
@@ -294,16 +350,18 @@ public actor PostgresConnection {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
             return .success(result.rows())
         default:
-            let message = result.field("M") ?? String(cString: PQresultErrorMessage(pointer)).trimmingWhitespace()
-            return .failure(
-                PostgresError(
-                    code: .server,
-                    message: message.isEmpty ? "the statement failed" : message,
-                    sqlState: result.field("C"),
-                    detail: result.field("D")
-                )
-            )
+            return .failure(result.serverError())
         }
+    }
+
+    /// libpq takes values as C strings, which end at the first NUL; Postgres text cannot hold one
+    /// either. Such a value is refused rather than stored silently shortened.
+    static func refusal(of query: PostgresQuery) -> PostgresError? {
+        guard let position = query.binds.firstIndex(where: { $0.text?.utf8.contains(0) == true }) else { return nil }
+        return PostgresError(
+            code: .invalidQuery,
+            message: "bind parameter $\(position + 1) contains a NUL byte, which Postgres text cannot hold"
+        )
     }
 }
 

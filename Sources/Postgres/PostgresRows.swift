@@ -1,4 +1,5 @@
 import CLibPQ
+import TerminalText
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -200,25 +201,43 @@ final class ResultHandle {
 
     /// Copies every value out as Swift strings.
     func rows() -> PostgresRows {
-        let columnCount = Int(PQnfields(pointer))
-        let rowCount = Int(PQntuples(pointer))
-        let names = ColumnNames((0..<columnCount).map { String(cString: PQfname(pointer, Int32($0))) })
+        let names = columnNames()
+        let rowCount = PQntuples(pointer)
         var rows: [PostgresRow] = []
-        rows.reserveCapacity(rowCount)
-        for row in 0..<Int32(rowCount) {
-            var values: [String?] = []
-            values.reserveCapacity(columnCount)
-            for column in 0..<Int32(columnCount) {
-                if PQgetisnull(pointer, row, column) == 1 {
-                    values.append(nil)
-                } else {
-                    values.append(String(cString: PQgetvalue(pointer, row, column)))
-                }
-            }
-            rows.append(PostgresRow(names: names, values: values))
-        }
+        rows.reserveCapacity(Int(rowCount))
+        for row in 0..<rowCount { rows.append(self.row(row, names: names)) }
         let tag = PQcmdStatus(pointer).map { String(cString: $0) } ?? ""
         let affected = PQcmdTuples(pointer).flatMap { Int(String(cString: $0)) } ?? 0
         return PostgresRows(columns: names.names, commandTag: tag, affectedRows: affected, rows: rows)
+    }
+
+    func columnNames() -> ColumnNames {
+        ColumnNames((0..<PQnfields(pointer)).map { String(cString: PQfname(pointer, $0)) })
+    }
+
+    /// Row `row`'s values, copied out as Swift strings.
+    func row(_ row: Int32, names: ColumnNames) -> PostgresRow {
+        let columnCount = PQnfields(pointer)
+        var values: [String?] = []
+        values.reserveCapacity(Int(columnCount))
+        for column in 0..<columnCount {
+            if PQgetisnull(pointer, row, column) == 1 {
+                values.append(nil)
+            } else {
+                values.append(String(cString: PQgetvalue(pointer, row, column)))
+            }
+        }
+        return PostgresRow(names: names, values: values)
+    }
+
+    /// What the server said when the statement failed.
+    func serverError() -> PostgresError {
+        let message = field("M") ?? String(cString: PQresultErrorMessage(pointer)).trimmingWhitespace()
+        return PostgresError(
+            code: .server,
+            message: message.isEmpty ? "the statement failed" : message,
+            sqlState: field("C"),
+            detail: field("D")
+        )
     }
 }

@@ -220,3 +220,29 @@ public struct Decider: Sendable {
         reconcile(rows: rows, observation: observation, now: now, orphansFirstSeen: orphansFirstSeen)
     }
 }
+
+extension Action {
+    /// The row this action is for, if it is for one (an orphan's destroy or sighting is not).
+    public var rowID: UUID? {
+        switch self {
+        case .update(let row, _, _, _): row
+        case .create(let order, _, _): order.rowID
+        case .dropletAction(let order, _, _, _): order.rowID
+        case .destroy(_, .deleteRequested(let row)), .destroy(_, .duplicate(let row, _, _, _)): row
+        case .destroy(_, .orphan), .note(.orphanSeen): nil
+        case .note(.adopted(let row, _)): row
+        }
+    }
+}
+
+extension Plan {
+    /// The rows this plan's actions are for, by id (the first, where rows share an id). A pass
+    /// over a large fleet acts on a few of its rows: only those are indexed.
+    public func rowsActedOn(in rows: [ServerRecord]) -> [UUID: ServerRecord] {
+        let wanted = Set(actions.compactMap(\.rowID))
+        var byID: [UUID: ServerRecord] = [:]
+        byID.reserveCapacity(wanted.count)
+        for row in rows where wanted.contains(row.id) && byID[row.id] == nil { byID[row.id] = row }
+        return byID
+    }
+}

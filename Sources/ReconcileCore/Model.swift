@@ -146,7 +146,23 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
     /// (an unknown status, a `digital_ocean_id` that is no id) and presents the row as `failed`
     /// instead; nil when `state` is what is stored. The decision writes `state` down, so the row
     /// says why it failed in the database too, not only in this replica's memory.
-    public var storedState: DaemonState?
+    public var storedState: DaemonState? {
+        get { stored?.state }
+        set { stored = newValue.map(StoredState.init) }
+    }
+    /// Boxed: nearly always nil, and a pass holds every live row (50,000 rows × a second
+    /// `DaemonState` inline would be 17 MB of nothing).
+    private var stored: StoredState?
+
+    private final class StoredState: Sendable, Hashable {
+        let state: DaemonState
+
+        init(_ state: DaemonState) { self.state = state }
+
+        static func == (a: StoredState, b: StoredState) -> Bool { a.state == b.state }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(state) }
+    }
 
     public init(
         id: UUID,
@@ -171,7 +187,7 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
         self.createdAt = createdAt
         self.state = state
         self.agent = agent
-        self.storedState = storedState
+        self.stored = storedState.map(StoredState.init)
     }
 
     /// The identity tag every droplet created for this row carries.
@@ -203,7 +219,12 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
     public var id: Int64
     public var name: String
     public var status: DropletStatus
-    public var tags: [String]
+    /// Whether the droplet belongs to the fleet this daemon manages (it carries `citrus-host`).
+    public var isInFleet: Bool
+    /// The row this droplet was created for, read from its `citrus-server:<uuid>` tag. The two are
+    /// all a decision needs of the tags, so they are read once, when the droplet is observed, not
+    /// on every pass (and a fleet of 50,000 keeps no copy of 100,000 tag strings).
+    public var identity: UUID?
     public var createdAt: Date
     /// The first public IPv4 address, if any.
     public var publicIPv4: String?
@@ -213,7 +234,7 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
     /// and a copy then costs one reference count, not four.
     private var placement: Placement
 
-    private final class Placement: Sendable, Hashable {
+    fileprivate final class Placement: Sendable, Hashable {
         let region: String?
         let size: String?
         let image: String?
@@ -278,7 +299,8 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
         self.id = id
         self.name = name
         self.status = status
-        self.tags = tags
+        self.isInFleet = tags.contains(FleetTags.fleet)
+        self.identity = tags.lazy.compactMap(FleetTags.row(fromIdentityTag:)).first
         self.createdAt = createdAt
         self.publicIPv4 = publicIPv4
         self.publicIPv6 = publicIPv6
@@ -286,11 +308,20 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
         self.locked = locked
     }
 
-    /// Whether the droplet belongs to the fleet this daemon manages.
-    public var isInFleet: Bool { tags.contains(FleetTags.fleet) }
+    /// The same droplet, its placement shared with an equal one already seen: a fleet runs a few
+    /// regions, sizes and images, and a list of 50,000 droplets then keeps a handful of boxes.
+    public func sharingPlacement(with seen: inout Set<PlacementKey>) -> ObservedDroplet {
+        var droplet = self
+        droplet.placement = seen.insert(PlacementKey(placement)).memberAfterInsert.placement
+        return droplet
+    }
 
-    /// The row this droplet was created for, read from its `citrus-server:<uuid>` tag.
-    public var identity: UUID? { tags.lazy.compactMap(FleetTags.row(fromIdentityTag:)).first }
+    /// A placement as a set member (see `sharingPlacement(with:)`).
+    public struct PlacementKey: Hashable, Sendable {
+        fileprivate let placement: Placement
+
+        fileprivate init(_ placement: Placement) { self.placement = placement }
+    }
 }
 
 public enum FleetTags {

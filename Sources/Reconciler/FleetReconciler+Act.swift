@@ -15,7 +15,7 @@ extension FleetReconciler {
     /// Performs a plan: row writes first, then DigitalOcean calls with bounded concurrency.
     /// Returns each row's state after the pass (for the summary).
     func act(on plan: Plan, rows: [ServerRecord]) async -> [UUID: DaemonState] {
-        let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let byID = plan.rowsActedOn(in: rows)
         var finalStates: [UUID: DaemonState] = [:]
         var calls: [Action] = []
         for action in plan.actions {

@@ -40,6 +40,8 @@ struct FleetScan {
     /// read wins when the list is done.
     var listedAt: [Int64: Date] = [:]
     var readSince: [Int64: (droplet: ObservedDroplet?, at: Date)] = [:]
+    /// The distinct placements (region, size, image) listed so far, each kept once.
+    var placements = Set<ObservedDroplet.PlacementKey>()
 
     /// The finished list, each droplet as its freshest read showed it.
     func merged(_ droplets: [ObservedDroplet]) -> [ObservedDroplet] {
@@ -113,8 +115,10 @@ extension FleetReconciler {
             read += 1
             progress()
             let pageAt = databaseNow()
-            for droplet in page.droplets { current.listedAt[droplet.id] = pageAt }
-            current.droplets.append(contentsOf: page.droplets)
+            for droplet in page.droplets {
+                current.listedAt[droplet.id] = pageAt
+                current.droplets.append(droplet.sharingPlacement(with: &current.placements))
+            }
             current.total = page.total ?? current.total
             if current.pageSize == nil, page.next != nil { current.pageSize = page.droplets.count }
             guard let next = page.next else {

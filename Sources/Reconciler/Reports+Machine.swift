@@ -73,7 +73,7 @@ extension Reports {
         problems: [UUID: String] = [:],
         agentBootstrap: Bool = false
     ) -> String {
-        let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let byID = plan.rowsActedOn(in: rows)
         func planned(_ action: String, row id: UUID?) -> PlannedAction {
             PlannedAction(
                 action: action,

@@ -15,7 +15,7 @@ public enum Reports {
         problems: [UUID: String] = [:],
         agentBootstrap: Bool = false
     ) -> String {
-        let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let byID = plan.rowsActedOn(in: rows)
         func label(_ id: UUID) -> String {
             guard let row = byID[id] else { return id.uuidString.lowercased() }
             return "\(escaped(row.name)) (\(id.uuidString.lowercased()))"

@@ -39,27 +39,28 @@ public struct ServerStore: Sendable {
     /// Every row, oldest first. Rows the daemon cannot interpret come back as `failed` records
     /// (see `FetchedServer.problem`) rather than failing the whole read.
     public func fetchServers() async throws -> [ServerRecord] {
-        try await fetchServerRows().map(\.record)
+        try await connection.query(Self.allServersQuery) { try Self.server(from: $0).record }
     }
 
     /// Like `fetchServers()`, with the problem found in each row, if any.
     public func fetchServerRows() async throws -> [FetchedServer] {
-        let rows = try await connection.query(
-            "SELECT \(unsafeSQL: Self.columns) FROM \(unsafeSQL: Self.source) ORDER BY s.created_at, s.id"
-        )
-        return try rows.map(Self.server(from:))
+        try await connection.query(Self.allServersQuery, eachRow: Self.server(from:))
     }
+
+    static let allServersQuery = PostgresQuery(
+        unsafeSQL: "SELECT \(columns) FROM \(source) ORDER BY s.created_at, s.id"
+    )
 
     /// Every row that is not `deleted`, oldest first: what a pass decides about. Deleted rows are
     /// history that only grows, and the decision ignores them, so the reconciler does not read
     /// them. Rows the daemon cannot interpret come back as `failed` records, as in `fetchServers()`.
     public func fetchLiveServers() async throws -> [ServerRecord] {
-        try await fetchLiveServerRows().map(\.record)
+        try await connection.query(PostgresQuery(unsafeSQL: Self.liveServersQuery)) { try Self.server(from: $0).record }
     }
 
     /// Like `fetchLiveServers()`, with the problem found in each row, if any.
     public func fetchLiveServerRows() async throws -> [FetchedServer] {
-        try await connection.query(PostgresQuery(unsafeSQL: Self.liveServersQuery)).map(Self.server(from:))
+        try await connection.query(PostgresQuery(unsafeSQL: Self.liveServersQuery), eachRow: Self.server(from:))
     }
 
     /// The live rows' read, as one constant so a test can EXPLAIN exactly it. The WHERE clause is
@@ -72,15 +73,14 @@ public struct ServerStore: Sendable {
     /// Rows that wait for their first create and nothing else: no create was ever sent for them,
     /// so deciding about them needs no fresh list (the loop's quick path after a NOTIFY).
     public func fetchUnattemptedServers() async throws -> [ServerRecord] {
-        let rows = try await connection.query(
+        try await connection.query(
             """
             SELECT \(unsafeSQL: Self.columns) FROM \(unsafeSQL: Self.source)
             WHERE s.status = 'creating' AND s.create_attempted_at IS NULL AND s.digital_ocean_id IS NULL
               AND s.delete_requested_at IS NULL
             ORDER BY s.created_at, s.id
             """
-        )
-        return try rows.map { try Self.server(from: $0).record }
+        ) { try Self.server(from: $0).record }
     }
 
     /// Writes the daemon's part of a row if, and only if, the row is still at `expectedRevision`.

@@ -149,4 +149,44 @@ struct QueryTests {
             #expect(try await connection.query("SELECT 2 AS two").single().decode(Int.self, "two") == 2)
         }
     }
+
+    @Test("a read row by row gives what the whole read gives, and fails cleanly midway")
+    func rowByRow() async throws {
+        struct Refused: Error {}
+        try await withTestDatabase { url in
+            let connection = try await PostgresConnection.connect(url)
+            let series: PostgresQuery =
+                "SELECT g AS n, 'row ' || g AS label, NULLIF(g % 3, 0) AS rest FROM generate_series(1, \(5_000)) g ORDER BY g"
+            let whole = try await connection.query(series).map {
+                "\(try $0.decode(Int.self, "n")) \(try $0.decode(String.self, "label")) \(try $0.decode(Int?.self, "rest") ?? -1)"
+            }
+            let streamed = try await connection.query(series) {
+                "\(try $0.decode(Int.self, "n")) \(try $0.decode(String.self, "label")) \(try $0.decode(Int?.self, "rest") ?? -1)"
+            }
+            #expect(streamed.count == 5_000)
+            #expect(streamed == whole)
+            #expect(try await connection.query("SELECT 1 AS n WHERE false") { try $0.decode(Int.self, "n") } == [])
+
+            // The server fails the statement after sending rows: the error is the server's.
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.query("SELECT 1 / (4000 - g) AS q FROM generate_series(1, 5000) g") {
+                    try $0.decode(Int.self, "q")
+                }
+            }
+            #expect(error?.sqlState == "22012")
+            // A row the caller cannot take fails the read with the caller's error.
+            await #expect(throws: Refused.self) {
+                try await connection.query(series) { row in
+                    if try row.decode(Int.self, "n") == 10 { throw Refused() }
+                    return 0
+                }
+            }
+            let nul = await #expect(throws: PostgresError.self) {
+                try await connection.query("SELECT \("a\u{0}b") AS v") { try $0.decode(String.self, "v") }
+            }
+            #expect(nul?.code == .invalidQuery)
+            // After each failure the session is still usable.
+            #expect(try await connection.query("SELECT 3 AS three").single().decode(Int.self, "three") == 3)
+        }
+    }
 }

@@ -57,7 +57,7 @@ struct FollowUpTests {
             id: 101,
             name: "web-1",
             status: .active,
-            tags: droplet(101, for: 1).tags,
+            tags: [FleetTags.fleet, FleetTags.identity(for: rowID(1))],
             createdAt: seconds(-1_800),
             publicIPv4: ipv4,
             publicIPv6: ipv6,
