@@ -78,6 +78,9 @@ struct Run: AsyncParsableCommand {
         if citrus_disable_core_dumps() != 0 {
             logger.warning("could not disable core dumps (errno \(errno)); a crash could write secrets to disk")
         }
+        if citrus_tune_allocator() != 0 {
+            logger.notice("glibc refused the allocator settings; memory freed by a pass may stay resident")
+        }
         let notifier = SystemdNotifier()
         let clock = SystemClock()
         let watchdog = SystemdWatchdog(notifier: notifier, clock: clock, logger: logger)
@@ -141,7 +144,12 @@ struct Run: AsyncParsableCommand {
             wake: wake,
             configuration: settings.loop,
             hooks: ReconcileHooks(
-                passCompleted: { summary in readiness.settled(status: "leader: \(summary.oneLine)") },
+                passCompleted: { summary in
+                    readiness.settled(status: "leader: \(summary.oneLine)")
+                    // A pass over a large fleet frees most of what it read: give it back now, not
+                    // at the allocator's leisure (the unit's MemoryMax= counts it until then).
+                    citrus_release_free_memory()
+                },
                 passFailed: { error in notifier.status("degraded: \(error)") },
                 progress: { watchdog.progress() },
                 stopping: {
