@@ -273,20 +273,27 @@ public actor PostgresConnection {
     /// `transform` makes of each row. A `transform` that throws fails the statement; the rest of
     /// its rows are read and dropped, so the session stays usable. Cancelling the calling task
     /// asks the server to cancel the statement.
+    /// - Parameter capacity: room made for this many values at once (a guess is fine): a large
+    ///   read grown by doubling holds up to three times the size of its values while it copies.
     public func query<Row: Sendable>(
         _ query: PostgresQuery,
+        reservingCapacity capacity: Int = 0,
         eachRow transform: @Sendable (PostgresRow) throws -> Row
     ) async throws -> [Row] {
         let canceller = self.canceller
         let result: Result<[Row], any Error> = await withTaskCancellationHandler {
-            Result { try stream(query, transform) }
+            Result { try stream(query, capacity: capacity, transform) }
         } onCancel: {
             canceller?.cancel()
         }
         return try result.get()
     }
 
-    private func stream<Row>(_ query: PostgresQuery, _ transform: (PostgresRow) throws -> Row) throws -> [Row] {
+    private func stream<Row>(
+        _ query: PostgresQuery,
+        capacity: Int,
+        _ transform: (PostgresRow) throws -> Row
+    ) throws -> [Row] {
         guard let handle else {
             throw PostgresError(code: .connectionLost, message: "the database session has ended; reconnect to continue")
         }
@@ -298,6 +305,7 @@ public actor PostgresConnection {
         var rows: [Row] = []
         var failure: (any Error)?
         if sent == 1 {
+            rows.reserveCapacity(capacity)
             // Should single-row mode be refused, the rows come in one result, read the same way.
             _ = PQsetSingleRowMode(handle)
             var names: ColumnNames?

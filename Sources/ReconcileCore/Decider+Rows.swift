@@ -20,14 +20,23 @@ extension Decider {
         var builder = PlanBuilder(now: now)
         // Fleet droplets a live row claims (identity or recorded id); the rest are orphans.
         var claimed = [Bool](repeating: false, count: observation.droplets.count)
-        for row in rows where row.state.status != .deleted {
-            switch index.fleetByIdentity[row.id] {
+        for position in rows.indices where rows[position].state.status != .deleted {
+            let identityGroup = index.fleetByIdentity[ObservationIndex.RowKey(rows[position].id)]
+            switch identityGroup {
             case nil: break
             case .one(let position): claimed[position] = true
             case .many(let positions): for position in positions { claimed[position] = true }
             }
-            if let dropletID = row.state.dropletID, let position = index.byID[dropletID] { claimed[position] = true }
-            decide(row: row, index: index, observation: observation, into: &builder)
+            if let dropletID = rows[position].state.dropletID, let position = index.byID[dropletID] {
+                claimed[position] = true
+            }
+            decide(
+                row: rows[position],
+                identityGroup: identityGroup,
+                index: index,
+                observation: observation,
+                into: &builder
+            )
         }
         // Between full lists the observation holds only what belongs to rows: nothing is an orphan.
         if observation.isFullView {
@@ -40,13 +49,14 @@ extension Decider {
 
     private func decide(
         row: ServerRecord,
+        identityGroup: ObservationIndex.IdentityGroup?,
         index: ObservationIndex,
         observation: Observation,
         into plan: inout PlanBuilder
     ) {
         let state = row.state
         let recorded = index.recorded(for: row, gone: observation.goneDropletIDs)
-        let identityDroplets = index.identityDroplets(of: row.id)
+        let identityDroplets = index.identityDroplets(identityGroup)
         // Per-row backoff: no create or destroy for this row before this instant.
         let backoffUntil = state.nextAttemptAt.flatMap { $0 > plan.now ? $0 : nil }
         let settleDeadline = settleDeadline(of: state)

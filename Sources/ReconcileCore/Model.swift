@@ -5,6 +5,18 @@
 #endif
 import Timekeeping
 
+/// A value kept behind one reference, for a field that is nearly always nil in a type the daemon
+/// keeps one of per row: nil costs a pointer, not the value's whole size. Compared by value.
+final class Box<Value: Hashable & Sendable>: Sendable, Hashable {
+    let value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    static func == (a: Box, b: Box) -> Bool { a === b || a.value == b.value }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
+}
+
 /// The lifecycle of a row in `servers`, as the design contract names it.
 public enum ServerStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case creating
@@ -66,10 +78,19 @@ public struct DaemonState: Sendable, Hashable {
     /// When the current drift was first seen (database clock).
     public var driftSince: Date?
     /// A rename or resize being applied to the droplet.
-    public var change: LiveChange?
+    public var change: LiveChange? {
+        get { changeBox?.value }
+        set { changeBox = newValue.map(Box.init) }
+    }
     /// The last change DigitalOcean refused (or that failed): not tried again while the row asks
     /// for the same value.
-    public var refused: RefusedChange?
+    public var refused: RefusedChange? {
+        get { refusedBox?.value }
+        set { refusedBox = newValue.map(Box.init) }
+    }
+    // Both nearly always nil: boxed, they cost a pointer each in every row instead of 128 bytes.
+    private var changeBox: Box<LiveChange>?
+    private var refusedBox: Box<RefusedChange>?
 
     public init(
         status: ServerStatus = .creating,
@@ -105,8 +126,8 @@ public struct DaemonState: Sendable, Hashable {
         self.observed = observed
         self.drift = drift
         self.driftSince = driftSince
-        self.change = change
-        self.refused = refused
+        self.changeBox = change.map(Box.init)
+        self.refusedBox = refused.map(Box.init)
     }
 }
 
@@ -147,22 +168,12 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
     /// instead; nil when `state` is what is stored. The decision writes `state` down, so the row
     /// says why it failed in the database too, not only in this replica's memory.
     public var storedState: DaemonState? {
-        get { stored?.state }
-        set { stored = newValue.map(StoredState.init) }
+        get { stored?.value }
+        set { stored = newValue.map(Box.init) }
     }
     /// Boxed: nearly always nil, and a pass holds every live row (50,000 rows × a second
     /// `DaemonState` inline would be 17 MB of nothing).
-    private var stored: StoredState?
-
-    private final class StoredState: Sendable, Hashable {
-        let state: DaemonState
-
-        init(_ state: DaemonState) { self.state = state }
-
-        static func == (a: StoredState, b: StoredState) -> Bool { a.state == b.state }
-
-        func hash(into hasher: inout Hasher) { hasher.combine(state) }
-    }
+    private var stored: Box<DaemonState>?
 
     public init(
         id: UUID,
@@ -187,7 +198,7 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
         self.createdAt = createdAt
         self.state = state
         self.agent = agent
-        self.stored = storedState.map(StoredState.init)
+        self.stored = storedState.map(Box.init)
     }
 
     /// The identity tag every droplet created for this row carries.

@@ -13,12 +13,51 @@ import Timekeeping
 
 /// The fleet as the last full list showed it, kept up to date by the reads of the passes since.
 struct FleetView {
-    var droplets: [Int64: ObservedDroplet]
+    var droplets: DropletTable
     /// When the list began (database clock).
     let listedAt: Date
     let pages: Int
     /// From its first page to its last.
     let took: Duration
+}
+
+/// Droplets by id, compact: a dictionary of 50,000 droplets keeps 131,072 slots of a droplet's
+/// size (17 MB); this keeps the droplets once, in an array, and in its dictionary only where each
+/// is (8 MB together).
+struct DropletTable {
+    private var droplets: [ObservedDroplet] = []
+    private var positions: [Int64: Int] = [:]
+
+    /// Of droplets that share an id, the last one is kept.
+    init(_ listed: [ObservedDroplet], without gone: Set<Int64> = []) {
+        droplets.reserveCapacity(listed.count)
+        positions.reserveCapacity(listed.count)
+        for droplet in listed where !gone.contains(droplet.id) { self[droplet.id] = droplet }
+    }
+
+    var count: Int { droplets.count }
+
+    subscript(id: Int64) -> ObservedDroplet? {
+        get { positions[id].map { droplets[$0] } }
+        set {
+            switch (positions[id], newValue) {
+            case (let position?, let droplet?):
+                droplets[position] = droplet
+            case (nil, let droplet?):
+                positions[id] = droplets.count
+                droplets.append(droplet)
+            case (let position?, nil):
+                positions[id] = nil
+                let last = droplets.removeLast()
+                if position < droplets.count {
+                    droplets[position] = last
+                    positions[last.id] = position
+                }
+            case (nil, nil):
+                break
+            }
+        }
+    }
 }
 
 /// A full list in progress.

@@ -48,9 +48,13 @@ extension FleetReconciler {
             case .failure(let error): logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }
         }
-        var byID = [Int64: ObservedDroplet](minimumCapacity: droplets.count)
-        for droplet in droplets where !gone.contains(droplet.id) { byID[droplet.id] = droplet }
-        view = FleetView(droplets: byID, listedAt: listedAt, pages: listing.pages, took: took)
+        view = nil  // the last list's droplets go before the new one's are indexed
+        view = FleetView(
+            droplets: DropletTable(droplets, without: gone),
+            listedAt: listedAt,
+            pages: listing.pages,
+            took: took
+        )
         logger.info(
             "full list: \(listing.droplets.count) droplets in \(listing.pages) page\(listing.pages == 1 ? "" : "s"), took \(DurationText.format(took)); next full list in \(DurationText.format(fullListInterval(pages: listing.pages)))",
             metadata: ["FLEET_PAGES": "\(listing.pages)", "FLEET_DROPLETS": "\(listing.droplets.count)"]

@@ -40,6 +40,8 @@ public actor FleetReconciler {
     var fullListRequested = false
     /// Orphans the last full view showed: passes between full lists see none.
     var lastOrphanCount = 0
+    /// Live rows the last pass read.
+    var lastRowCount = 0
     /// The database's clock minus this replica's, as of the last read of it.
     var databaseOffset: TimeInterval = 0
 
@@ -149,7 +151,9 @@ public actor FleetReconciler {
     ) async throws -> (
         rows: [ServerRecord], observation: Observation, plan: Plan
     ) {
-        let rows = try await repository.fetchServers()
+        // Room for the last pass's rows and a few more (the table grows a little between passes).
+        let rows = try await repository.fetchServers(expectedCount: lastRowCount + lastRowCount / 64)
+        lastRowCount = rows.count
         try await synchroniseClock()
         var observation = try await observe(rows: rows, wholeList: wholeList)
         let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: orphansFirstSeen)
@@ -270,12 +274,12 @@ public actor FleetReconciler {
         var changing = 0
         for row in rows {
             let state = finalStates[row.id] ?? row.state
+            // Live rows only: one this pass deleted is history, which the next pass does not read.
+            guard state.status != .deleted else { continue }
             counts[state.status, default: 0] += 1
-            if state.status != .deleted {
-                if state.drift != nil { drifted += 1 }
-                if state.change != nil { changing += 1 }
-            }
-            if state.status != .deleted, let error = state.lastError, row.createdAt >= lastErrorAt {
+            if state.drift != nil { drifted += 1 }
+            if state.change != nil { changing += 1 }
+            if let error = state.lastError, row.createdAt >= lastErrorAt {
                 lastError = error
                 lastErrorAt = row.createdAt
             }

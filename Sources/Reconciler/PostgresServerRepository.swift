@@ -46,6 +46,10 @@ public struct PostgresServerRepository: ServerRepository {
         try await withStore { try await $0.fetchLiveServers() }
     }
 
+    public func fetchServers(expectedCount: Int) async throws -> [ServerRecord] {
+        try await withStore { try await $0.fetchLiveServers(expectedCount: expectedCount) }
+    }
+
     public func fetchUnattemptedServers() async throws -> [ServerRecord] {
         try await withStore { try await $0.fetchUnattemptedServers() }
     }

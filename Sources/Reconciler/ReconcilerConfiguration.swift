@@ -40,6 +40,7 @@ public struct ReconcilerConfiguration: Sendable {
 
 /// What a pass leaves behind, for STATUS= and for scheduling the next one.
 public struct PassSummary: Sendable, Hashable {
+    /// Live rows by status, as the pass left them (`deleted` is never counted).
     public var counts: [ServerStatus: Int]
     public var orphans: Int
     /// Live rows whose droplet differs from them in a way the daemon does not change.

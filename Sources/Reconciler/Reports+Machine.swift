@@ -73,7 +73,8 @@ extension Reports {
         problems: [UUID: String] = [:],
         agentBootstrap: Bool = false
     ) -> String {
-        let byID = plan.rowsActedOn(in: rows)
+        // Every row: besides the plan's actions, drift lines name rows that have none.
+        let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         func planned(_ action: String, row id: UUID?) -> PlannedAction {
             PlannedAction(
                 action: action,

@@ -15,7 +15,8 @@ public enum Reports {
         problems: [UUID: String] = [:],
         agentBootstrap: Bool = false
     ) -> String {
-        let byID = plan.rowsActedOn(in: rows)
+        // Every row: besides the plan's actions, drift lines name rows that have none.
+        let byID = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         func label(_ id: UUID) -> String {
             guard let row = byID[id] else { return id.uuidString.lowercased() }
             return "\(escaped(row.name)) (\(id.uuidString.lowercased()))"

@@ -11,6 +11,9 @@ public protocol ServerRepository: Sendable {
     /// ignores them (a droplet that still carries a deleted row's identity is an orphan either
     /// way), and at a large fleet their history would cost each pass memory and time.
     func fetchServers() async throws -> [ServerRecord]
+    /// `fetchServers()`, room made at once for about `expectedCount` rows (the last pass's count):
+    /// at 50,000 rows, an array grown by doubling holds twice their size while it copies itself.
+    func fetchServers(expectedCount: Int) async throws -> [ServerRecord]
     /// Rows that only wait for their first create: nothing has been sent for them yet, so their
     /// decision needs no fresh list (used by the quick pass that follows a NOTIFY).
     func fetchUnattemptedServers() async throws -> [ServerRecord]
@@ -34,4 +37,10 @@ public protocol ServerRepository: Sendable {
     /// The database's clock, which every replica shares: settle and backoff times are stamped and
     /// compared on it, so that replicas whose own clocks disagree still agree on them.
     func now() async throws -> Date
+}
+
+extension ServerRepository {
+    public func fetchServers(expectedCount: Int) async throws -> [ServerRecord] {
+        try await fetchServers()
+    }
 }

@@ -38,13 +38,13 @@ extension ServerStore {
 
     /// Reads the live-change columns into `state`. A change this build cannot read (written by a
     /// newer one, or edited by hand) is dropped: the next pass decides afresh from the droplet.
-    static func readLiveChange(from row: PostgresRow, into state: inout DaemonState) throws {
+    static func readLiveChange(from row: PostgresRow, into state: inout DaemonState, pool: StringPool?) throws {
         if let name = try row.decode(String?.self, "droplet_name") {
             state.observed = DropletFacts(
                 name: name,
-                region: try row.decode(String?.self, "droplet_region"),
-                size: try row.decode(String?.self, "droplet_size"),
-                image: try row.decode(String?.self, "droplet_image")
+                region: pool.shared(try row.decode(String?.self, "droplet_region")),
+                size: pool.shared(try row.decode(String?.self, "droplet_size")),
+                image: pool.shared(try row.decode(String?.self, "droplet_image"))
             )
         }
         state.drift = try row.decode(String?.self, "drift")

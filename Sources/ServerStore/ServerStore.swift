@@ -39,12 +39,14 @@ public struct ServerStore: Sendable {
     /// Every row, oldest first. Rows the daemon cannot interpret come back as `failed` records
     /// (see `FetchedServer.problem`) rather than failing the whole read.
     public func fetchServers() async throws -> [ServerRecord] {
-        try await connection.query(Self.allServersQuery) { try Self.server(from: $0).record }
+        let pool = StringPool()
+        return try await connection.query(Self.allServersQuery) { try Self.server(from: $0, pool: pool).record }
     }
 
     /// Like `fetchServers()`, with the problem found in each row, if any.
     public func fetchServerRows() async throws -> [FetchedServer] {
-        try await connection.query(Self.allServersQuery, eachRow: Self.server(from:))
+        let pool = StringPool()
+        return try await connection.query(Self.allServersQuery) { try Self.server(from: $0, pool: pool) }
     }
 
     static let allServersQuery = PostgresQuery(
@@ -54,13 +56,23 @@ public struct ServerStore: Sendable {
     /// Every row that is not `deleted`, oldest first: what a pass decides about. Deleted rows are
     /// history that only grows, and the decision ignores them, so the reconciler does not read
     /// them. Rows the daemon cannot interpret come back as `failed` records, as in `fetchServers()`.
-    public func fetchLiveServers() async throws -> [ServerRecord] {
-        try await connection.query(PostgresQuery(unsafeSQL: Self.liveServersQuery)) { try Self.server(from: $0).record }
+    /// - Parameter expectedCount: room is made for this many rows at once (a guess is fine).
+    public func fetchLiveServers(expectedCount: Int = 0) async throws -> [ServerRecord] {
+        let pool = StringPool()
+        return try await connection.query(
+            PostgresQuery(unsafeSQL: Self.liveServersQuery),
+            reservingCapacity: expectedCount
+        ) {
+            try Self.server(from: $0, pool: pool).record
+        }
     }
 
     /// Like `fetchLiveServers()`, with the problem found in each row, if any.
     public func fetchLiveServerRows() async throws -> [FetchedServer] {
-        try await connection.query(PostgresQuery(unsafeSQL: Self.liveServersQuery), eachRow: Self.server(from:))
+        let pool = StringPool()
+        return try await connection.query(PostgresQuery(unsafeSQL: Self.liveServersQuery)) {
+            try Self.server(from: $0, pool: pool)
+        }
     }
 
     /// The live rows' read, as one constant so a test can EXPLAIN exactly it. The WHERE clause is
@@ -80,7 +92,7 @@ public struct ServerStore: Sendable {
               AND s.delete_requested_at IS NULL
             ORDER BY s.created_at, s.id
             """
-        ) { try Self.server(from: $0).record }
+        ) { try Self.server(from: $0, pool: nil).record }
     }
 
     /// Writes the daemon's part of a row if, and only if, the row is still at `expectedRevision`.
@@ -210,7 +222,8 @@ public struct ServerStore: Sendable {
         }
     }
 
-    static func server(from row: PostgresRow) throws -> FetchedServer {
+    /// - Parameter pool: keeps one copy of the strings many rows repeat, for a read of many rows.
+    static func server(from row: PostgresRow, pool: StringPool?) throws -> FetchedServer {
         var problems: [String] = []
         let rawStatus = try row.decode(String.self, "status")
         let status = ServerStatus(rawValue: rawStatus)
@@ -246,7 +259,7 @@ public struct ServerStore: Sendable {
             agentID: try row.decode(UUID?.self, "agent_id"),
             agentAwaitedSince: try row.decode(Date?.self, "agent_awaited_since")
         )
-        try readLiveChange(from: row, into: &state)
+        try readLiveChange(from: row, into: &state, pool: pool)
         // What the row holds, as near as a DaemonState can say it: when it differs from `state`,
         // the decision writes `state` down, so the row says why it failed in the database too.
         var stored = state
@@ -258,9 +271,9 @@ public struct ServerStore: Sendable {
             id: try row.decode(UUID.self, "id"),
             revision: try row.decode(Int64.self, "revision"),
             name: try row.decode(String.self, "name"),
-            region: try row.decode(String.self, "region"),
-            size: try row.decode(String.self, "size"),
-            image: try row.decode(String.self, "image"),
+            region: pool.shared(try row.decode(String.self, "region")),
+            size: pool.shared(try row.decode(String.self, "size")),
+            image: pool.shared(try row.decode(String.self, "image")),
             deleteRequestedAt: try row.decode(Date?.self, "delete_requested_at"),
             createdAt: try row.decode(Date.self, "created_at"),
             state: state,
