@@ -247,12 +247,18 @@ public actor PostgresConnection {
     /// Runs a statement on the connection's thread (we are on it: actor isolation).
     @discardableResult
     private func run(_ query: PostgresQuery, simple: Bool = false) throws(PostgresError) -> PostgresRows {
-        guard let handle else {
-            throw PostgresError(code: .connectionLost, message: "the database session has ended; reconnect to continue")
-        }
+        let handle = try liveHandle()
         let result = Self.execute(query, on: handle, simple: simple)
         try checkSession(handle)
         return try result.get()
+    }
+
+    /// The session's handle; `connectionLost` once the session has ended.
+    private func liveHandle() throws(PostgresError) -> OpaquePointer {
+        guard let handle else {
+            throw PostgresError(code: .connectionLost, message: "the database session has ended; reconnect to continue")
+        }
+        return handle
     }
 
     /// After a statement: a session libpq found gone is closed, and the statement fails with
@@ -294,9 +300,7 @@ public actor PostgresConnection {
         capacity: Int,
         _ transform: (PostgresRow) throws -> Row
     ) throws -> [Row] {
-        guard let handle else {
-            throw PostgresError(code: .connectionLost, message: "the database session has ended; reconnect to continue")
-        }
+        let handle = try liveHandle()
         if let refusal = Self.refusal(of: query) { throw refusal }
         let types = query.binds.map { Oid($0.type.oid) }
         let sent = withOptionalCStringArray(query.binds.map(\.text)) { values in

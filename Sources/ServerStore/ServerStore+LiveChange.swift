@@ -38,7 +38,7 @@ extension ServerStore {
 
     /// Reads the live-change columns into `state`. A change this build cannot read (written by a
     /// newer one, or edited by hand) is dropped: the next pass decides afresh from the droplet.
-    static func readLiveChange(from row: PostgresRow, into state: inout DaemonState, pool: StringPool?) throws {
+    static func readLiveChange(from row: PostgresRow, into state: inout DaemonState, pool: StringPool) throws {
         if let name = try row.decode(String?.self, "droplet_name") {
             state.observed = DropletFacts(
                 name: name,

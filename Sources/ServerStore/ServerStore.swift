@@ -39,14 +39,12 @@ public struct ServerStore: Sendable {
     /// Every row, oldest first. Rows the daemon cannot interpret come back as `failed` records
     /// (see `FetchedServer.problem`) rather than failing the whole read.
     public func fetchServers() async throws -> [ServerRecord] {
-        let pool = StringPool()
-        return try await connection.query(Self.allServersQuery) { try Self.server(from: $0, pool: pool).record }
+        try await read(Self.allServersQuery) { $0.record }
     }
 
     /// Like `fetchServers()`, with the problem found in each row, if any.
     public func fetchServerRows() async throws -> [FetchedServer] {
-        let pool = StringPool()
-        return try await connection.query(Self.allServersQuery) { try Self.server(from: $0, pool: pool) }
+        try await read(Self.allServersQuery) { $0 }
     }
 
     static let allServersQuery = PostgresQuery(
@@ -58,21 +56,12 @@ public struct ServerStore: Sendable {
     /// them. Rows the daemon cannot interpret come back as `failed` records, as in `fetchServers()`.
     /// - Parameter expectedCount: room is made for this many rows at once (a guess is fine).
     public func fetchLiveServers(expectedCount: Int = 0) async throws -> [ServerRecord] {
-        let pool = StringPool()
-        return try await connection.query(
-            PostgresQuery(unsafeSQL: Self.liveServersQuery),
-            reservingCapacity: expectedCount
-        ) {
-            try Self.server(from: $0, pool: pool).record
-        }
+        try await read(PostgresQuery(unsafeSQL: Self.liveServersQuery), expectedCount: expectedCount) { $0.record }
     }
 
     /// Like `fetchLiveServers()`, with the problem found in each row, if any.
     public func fetchLiveServerRows() async throws -> [FetchedServer] {
-        let pool = StringPool()
-        return try await connection.query(PostgresQuery(unsafeSQL: Self.liveServersQuery)) {
-            try Self.server(from: $0, pool: pool)
-        }
+        try await read(PostgresQuery(unsafeSQL: Self.liveServersQuery)) { $0 }
     }
 
     /// The live rows' read, as one constant so a test can EXPLAIN exactly it. The WHERE clause is
@@ -85,14 +74,27 @@ public struct ServerStore: Sendable {
     /// Rows that wait for their first create and nothing else: no create was ever sent for them,
     /// so deciding about them needs no fresh list (the loop's quick path after a NOTIFY).
     public func fetchUnattemptedServers() async throws -> [ServerRecord] {
-        try await connection.query(
+        try await read(
             """
             SELECT \(unsafeSQL: Self.columns) FROM \(unsafeSQL: Self.source)
             WHERE s.status = 'creating' AND s.create_attempted_at IS NULL AND s.digital_ocean_id IS NULL
               AND s.delete_requested_at IS NULL
             ORDER BY s.created_at, s.id
             """
-        ) { try Self.server(from: $0, pool: nil).record }
+        ) { $0.record }
+    }
+
+    /// Reads rows one at a time (see `PostgresConnection.query(_:reservingCapacity:eachRow:)`) and
+    /// keeps of each what `keep` takes; the read shares one pool of repeated strings.
+    private func read<Value: Sendable>(
+        _ query: PostgresQuery,
+        expectedCount: Int = 0,
+        _ keep: @escaping @Sendable (FetchedServer) -> Value
+    ) async throws -> [Value] {
+        let pool = StringPool()
+        return try await connection.query(query, reservingCapacity: expectedCount) {
+            keep(try Self.server(from: $0, pool: pool))
+        }
     }
 
     /// Writes the daemon's part of a row if, and only if, the row is still at `expectedRevision`.
@@ -223,7 +225,7 @@ public struct ServerStore: Sendable {
     }
 
     /// - Parameter pool: keeps one copy of the strings many rows repeat, for a read of many rows.
-    static func server(from row: PostgresRow, pool: StringPool?) throws -> FetchedServer {
+    static func server(from row: PostgresRow, pool: StringPool) throws -> FetchedServer {
         var problems: [String] = []
         let rawStatus = try row.decode(String.self, "status")
         let status = ServerStatus(rawValue: rawStatus)

@@ -10,13 +10,6 @@ final class StringPool: Sendable {
         guard string.utf8.count > 15 else { return string }
         return strings.withLock { $0.insert(string).memberAfterInsert }
     }
-}
-
-extension Optional where Wrapped == StringPool {
-    /// `string`, shared through the pool if there is one.
-    func shared(_ string: String) -> String {
-        self?.shared(string) ?? string
-    }
 
     func shared(_ string: String?) -> String? {
         string.map(shared)
