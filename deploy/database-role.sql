@@ -23,6 +23,9 @@
 --   schema_migrations SELECT (to check the schema is current before READY=1).
 --   fleet_view       SELECT, INSERT, UPDATE (its one row: when the leader last listed the whole
 --                    fleet at DigitalOcean, which `status` shows; written as an upsert).
+--   create_intents   SELECT only. Every create intent written to a row is appended here by a
+--                    trigger whose function runs as the table's owner (SECURITY DEFINER), so the
+--                    daemon can neither forge nor erase a record of a create it sent.
 --   the database     CONNECT; schema public USAGE (PostgreSQL 15+ gives PUBLIC no CREATE there).
 -- LISTEN/NOTIFY and the advisory-lock functions (leadership) are allowed to every role.
 
@@ -45,7 +48,7 @@ $$;
 GRANT USAGE ON SCHEMA public TO citrus_reconciler;
 
 -- Start from nothing on the tables, so re-running removes privileges granted by hand.
-REVOKE ALL ON TABLE servers, server_events, agents, schema_migrations, fleet_view FROM citrus_reconciler;
+REVOKE ALL ON TABLE servers, server_events, agents, schema_migrations, fleet_view, create_intents FROM citrus_reconciler;
 
 GRANT SELECT ON TABLE servers TO citrus_reconciler;
 GRANT UPDATE (
@@ -102,3 +105,4 @@ GRANT SELECT ON TABLE schema_migrations TO citrus_reconciler;
 -- The last full view of the fleet (migration 9): one row, replaced after each full list.
 -- INSERT … ON CONFLICT DO UPDATE needs INSERT, UPDATE of the columns it sets, and SELECT.
 GRANT SELECT, INSERT, UPDATE ON TABLE fleet_view TO citrus_reconciler;
+GRANT SELECT ON TABLE create_intents TO citrus_reconciler;

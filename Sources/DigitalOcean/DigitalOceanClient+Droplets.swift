@@ -141,9 +141,12 @@ extension DigitalOceanClient {
     }
 
     /// `DELETE /v2/droplets/{id}`: 204 → `.deleted`, 404 → `.alreadyGone`, each with its request id.
-    public func deleteDroplet(id: Int64) async throws(DigitalOceanError) -> DeleteOutcome {
+    /// Every attempt passes `gate` after the rate budget lets it go (see ``SendGate``).
+    public func deleteDroplet(id: Int64, gate: SendGate = .open) async throws(DigitalOceanError) -> DeleteOutcome {
         do {
-            return .deleted(requestID: try await perform(.DELETE, "/v2/droplets/\(id)", kind: .delete).requestID)
+            return .deleted(
+                requestID: try await perform(.DELETE, "/v2/droplets/\(id)", kind: .delete, gate: gate).requestID
+            )
         } catch  where error.code == .notFound {
             return .alreadyGone(requestID: error.requestID)
         }

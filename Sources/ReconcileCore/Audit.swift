@@ -17,6 +17,9 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
     case createWithdrawn = "create_withdrawn"
     case adopted = "adopted"
     case destroyRequested = "destroy_requested"
+    /// A destroy that was not sent after all: right before it left, its row no longer asked for it
+    /// (or this replica no longer led).
+    case destroyWithdrawn = "destroy_withdrawn"
     case duplicateResolved = "duplicate_resolved"
     case orphanSeen = "orphan_seen"
     /// A row failed and needs an operator.
@@ -78,6 +81,7 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case .createWithdrawn: "c461cc6c7ab1416d8c476956693dd4ab"
         case .adopted: "01fb5b98340849f6899f9a5d09938e1c"
         case .destroyRequested: "b058ad7a130c46aa8a17c742ae88b049"
+        case .destroyWithdrawn: "3418187cedb94678bdc828ef1682ae05"
         case .duplicateResolved: "24495c5e7083448f8b69bd8cd91a9c53"
         case .orphanSeen: "e4fe2eea0f584a3fb9c88bce5e381445"
         case .failed: "14dca2e49c7e4adda23d930e6dd3a8ed"

@@ -99,7 +99,12 @@ extension Decider {
             backOff(&next, at: now, retryAfter: retryAfter, jitter: jitter)
             next.lastError = CreateMessages.transient(reason, retryAt: next.nextAttemptAt)
         case .unknown(let reason):
-            // The intent's stamps stay: they bound when the droplet could have been made.
+            // The intent's stamp stays; the request could reach DigitalOcean no later than it
+            // ended (an answer, a closed connection, or its deadline), so the settle period counts
+            // from then: a 5xx answered at once does not wait as if it could still be on its way.
+            // What DigitalOcean carries out after its answer, and what lists show late, the settle
+            // period itself covers.
+            if let reachable = intent.createReachableUntil, now < reachable { next.createReachableUntil = now }
             backOff(&next, at: now, retryAfter: nil, jitter: jitter)
             next.lastError = CreateMessages.unknown(reason)
         case .withdrawn:

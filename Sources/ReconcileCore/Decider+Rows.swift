@@ -194,6 +194,11 @@ extension Decider {
         let held: ServerStatus = state.status == .creating || state.status == .deleting ? .provisioning : state.status
         var healthy = false
         switch droplet.status {
+        case .new where state.dropletID == droplet.id && state.status.isUp:
+            // A droplet never boots again: this is an older look than the one that saw it up (a
+            // page of a list read over several passes, before a lookup bound the row). A row's
+            // status never moves backwards on the same droplet.
+            healthy = true
         case .new:
             target.status = .provisioning
             healthy = true
@@ -325,7 +330,7 @@ extension Decider {
             else { continue }
             let deadline = firstSeen.adding(grace)
             if plan.now >= deadline {
-                plan.actions.append(.destroy(dropletID: droplet.id, reason: .orphan))
+                plan.actions.append(.destroy(dropletID: droplet.id, reason: .orphan(identity: droplet.identity)))
             } else {
                 plan.wake(at: deadline)
             }

@@ -144,8 +144,9 @@ public enum DestroyReason: Sendable, Hashable {
     /// A second droplet with the row's identity; `kept` is the one the row keeps: the oldest, the
     /// one with history. Both creation times are carried for the audit entry.
     case duplicate(row: UUID, kept: Int64, keptCreatedAt: Date, duplicateCreatedAt: Date)
-    /// Tagged `citrus-host`, matches no row, seen for longer than the orphan grace period.
-    case orphan
+    /// Tagged `citrus-host`, matches no row, seen for longer than the orphan grace period;
+    /// `identity` is the row id its identity tag names, if it carries one.
+    case orphan(identity: UUID?)
 }
 
 /// A notable fact for the audit trail that is not itself a row write or a request.

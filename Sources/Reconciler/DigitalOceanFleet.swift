@@ -76,9 +76,9 @@ public struct DigitalOceanFleet: DropletCloud {
         }
     }
 
-    public func destroy(dropletID: Int64) async throws -> DestroyOutcome {
+    public func destroy(dropletID: Int64, gate: SendGate) async throws -> DestroyOutcome {
         do {
-            switch try await client.deleteDroplet(id: dropletID) {
+            switch try await client.deleteDroplet(id: dropletID, gate: gate) {
             case .deleted(let requestID): return .destroyed(requestID: requestID)
             case .alreadyGone: return .alreadyGone
             }

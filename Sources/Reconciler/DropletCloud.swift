@@ -112,7 +112,10 @@ public protocol DropletCloud: Sendable {
     /// nothing is sent and the call throws a `.withdrawn` failure. `userData` goes with it; no
     /// failure it throws contains the user data's secrets.
     func create(_ order: CreateOrder, userData: UserData?, gate: SendGate) async throws -> AcceptedCreate
-    func destroy(dropletID: Int64) async throws -> DestroyOutcome
+    /// Sends one DELETE (retried like a read: it is idempotent), each attempt through `gate`: its
+    /// `prepare` re-reads what the destroy rests on, and when the gate says no, nothing is sent
+    /// and the call throws a `.withdrawn` failure.
+    func destroy(dropletID: Int64, gate: SendGate) async throws -> DestroyOutcome
     /// Local validation only: the reason the action can never succeed (an invalid name), or nil.
     func problem(with action: DropletActionOrder) -> String?
     /// Sends one droplet action (rename, power off, resize, power on), never retried, through

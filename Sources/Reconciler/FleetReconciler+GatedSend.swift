@@ -157,6 +157,11 @@ extension FleetReconciler {
             )
         else { return false }
         record.written.withLock { $0 = (intent, intentRevision) }
+        if intent.createAttemptedAt != state.createAttemptedAt,
+            let sent = CreateIntent(of: intent, configuration: configuration.decision)
+        {
+            createsSent[row.id] = sent
+        }
         let age = clock.uptime() - started
         guard decider.maySend(intentAge: age), mayAct() else {
             logger.warning(

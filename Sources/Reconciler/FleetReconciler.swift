@@ -32,6 +32,10 @@ public actor FleetReconciler {
     var orphansFirstSeen: [Int64: Date] = [:]
     /// Destroys DigitalOcean accepted recently, so a droplet that still lists is not asked again.
     var recentDestroys: [Int64: Date] = [:]
+    /// Creates this process recorded an intent for, until their settle period is well past: a
+    /// database restored from before an intent takes the intent back (the row and
+    /// `create_intents` alike), not this memory of it (design.md, identity rule 6).
+    var createsSent: [UUID: CreateIntent] = [:]
     /// The fleet as the last full list showed it (nil before the first), and the full list in
     /// progress, if any (see FleetReconciler+FleetView.swift).
     var view: FleetView?
@@ -107,7 +111,10 @@ public actor FleetReconciler {
     /// identities (one list when the fleet fits one page, else a lookup by identity tag per row)
     /// and creates only what that look proves missing. Returns the ids it handled.
     public func quickPass() async throws -> Set<UUID> {
-        let rows = try await repository.fetchUnattemptedServers()
+        // A row this process has sent a create for is not unattempted, whatever it says (restored).
+        var rows = try await repository.fetchUnattemptedServers()
+        rememberCreatesSent(in: &rows)
+        rows.removeAll { $0.state.createAttemptedAt != nil }
         guard !rows.isEmpty else { return [] }
         try await synchroniseClock()
         let listedAt = databaseNow()
@@ -152,9 +159,10 @@ public actor FleetReconciler {
         rows: [ServerRecord], observation: Observation, plan: Plan
     ) {
         // Room for the last pass's rows and a few more (the table grows a little between passes).
-        let rows = try await repository.fetchServers(expectedCount: lastRowCount + lastRowCount / 64)
+        var rows = try await repository.fetchServers(expectedCount: lastRowCount + lastRowCount / 64)
         lastRowCount = rows.count
         try await synchroniseClock()
+        rememberCreatesSent(in: &rows)
         var observation = try await observe(rows: rows, wholeList: wholeList)
         let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: orphansFirstSeen)
         guard leads() else { throw LeadershipLost() }
@@ -217,6 +225,18 @@ public actor FleetReconciler {
             orphansFirstSeen: orphansFirstSeen
         )
         return plan
+    }
+
+    /// Takes the creates this process sent into the rows (`DaemonState.remembering`), after
+    /// forgetting those whose settle period is long past: by then any look shows their droplet.
+    func rememberCreatesSent(in rows: inout [ServerRecord]) {
+        let horizon = databaseNow().adding(.zero - configuration.decision.settlePeriod * 2)
+        createsSent = createsSent.filter { $0.value.reachableUntil > horizon }
+        guard !createsSent.isEmpty else { return }
+        for position in rows.indices {
+            guard let intent = createsSent[rows[position].id] else { continue }
+            rows[position].state = rows[position].state.remembering(intent)
+        }
     }
 
     /// Records a change of leadership in the audit trail.

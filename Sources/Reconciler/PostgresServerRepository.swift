@@ -54,6 +54,10 @@ public struct PostgresServerRepository: ServerRepository {
         try await withStore { try await $0.fetchUnattemptedServers() }
     }
 
+    public func fetchClaimants(of dropletID: Int64, identity: UUID?) async throws -> [ServerRecord] {
+        try await withStore { try await $0.fetchClaimants(of: dropletID, identity: identity) }
+    }
+
     public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
         try await withStore { try await $0.update(id: id, expectedRevision: expectedRevision, to: state) }
     }

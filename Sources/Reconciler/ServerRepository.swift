@@ -17,6 +17,9 @@ public protocol ServerRepository: Sendable {
     /// Rows that only wait for their first create: nothing has been sent for them yet, so their
     /// decision needs no fresh list (used by the quick pass that follows a NOTIFY).
     func fetchUnattemptedServers() async throws -> [ServerRecord]
+    /// The live rows that could claim a droplet: the row its identity tag names (`identity`) and
+    /// any row that records its id. Read right before a destroy leaves (`DestroyReason.withdrawal`).
+    func fetchClaimants(of dropletID: Int64, identity: UUID?) async throws -> [ServerRecord]
     /// Compare-and-set write of the daemon-owned columns. Returns the row's new revision, or nil when
     /// the row changed (or vanished) since `expectedRevision` was read: nothing was written.
     func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64?
@@ -42,5 +45,10 @@ public protocol ServerRepository: Sendable {
 extension ServerRepository {
     public func fetchServers(expectedCount: Int) async throws -> [ServerRecord] {
         try await fetchServers()
+    }
+
+    /// Every live row read, the claimants kept: right for repositories of a few rows.
+    public func fetchClaimants(of dropletID: Int64, identity: UUID?) async throws -> [ServerRecord] {
+        try await fetchServers().filter { $0.id == identity || $0.state.dropletID == dropletID }
     }
 }

@@ -224,6 +224,57 @@ extension Migration {
                 );
                 """
         ),
+        Migration(
+            version: 10,
+            name: "create intents outlive their row",
+            sql: """
+                -- design.md, identity rule 6: every create intent the daemon records in a row is also
+                -- appended here, by a trigger in the same transaction as the row's write. Nothing here
+                -- refers to servers: `DELETE FROM servers` leaves the record, so a row deleted and
+                -- inserted again with the same id is known to have a create that may still be in
+                -- flight or unlisted, and waits the settle period instead of sending a second one.
+                CREATE TABLE IF NOT EXISTS create_intents (
+                    id BIGSERIAL PRIMARY KEY,
+                    server_id UUID NOT NULL,
+                    attempted_at TIMESTAMPTZ NOT NULL,
+                    reachable_until TIMESTAMPTZ NOT NULL,
+                    attempt INT NOT NULL,
+                    agent_id UUID,
+                    recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                );
+                CREATE INDEX IF NOT EXISTS create_intents_by_server ON create_intents (server_id, attempted_at DESC);
+                -- The rows that record a droplet, read right before each destroy leaves. Not unique:
+                -- a unique index would make every write of the column a key update, which waits on
+                -- any transaction holding FOR KEY SHARE on the row (a foreign key's insert).
+                CREATE INDEX IF NOT EXISTS servers_by_droplet ON servers (digital_ocean_id);
+
+                -- SECURITY DEFINER: the daemon's role needs no privilege on the table but SELECT, so
+                -- it can neither forge nor erase a record. A record matters for the settle period
+                -- only; one a day older than the server's newest is dropped, so the table holds about
+                -- one row per server ever created.
+                CREATE OR REPLACE FUNCTION citrus_record_create_intent() RETURNS trigger
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+                BEGIN
+                    INSERT INTO create_intents (server_id, attempted_at, reachable_until, attempt, agent_id)
+                    VALUES (
+                        NEW.id, NEW.create_attempted_at,
+                        COALESCE(NEW.create_reachable_until, NEW.create_attempted_at + interval '35 seconds'),
+                        NEW.create_attempts, NEW.agent_id
+                    );
+                    DELETE FROM create_intents
+                    WHERE server_id = NEW.id AND attempted_at < NEW.create_attempted_at - interval '1 day';
+                    RETURN NULL;
+                END
+                $$;
+                CREATE OR REPLACE TRIGGER citrus_servers_create_intent
+                    AFTER UPDATE OF create_attempted_at ON servers
+                    FOR EACH ROW WHEN (
+                        NEW.create_attempted_at IS NOT NULL
+                        AND NEW.create_attempted_at IS DISTINCT FROM OLD.create_attempted_at
+                    )
+                    EXECUTE FUNCTION citrus_record_create_intent();
+                """
+        ),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

@@ -32,9 +32,21 @@ public struct ServerStore: Sendable {
         s.digital_ocean_id, s.ip_address, s.ipv6_address, s.last_error, s.create_attempted_at, s.create_reachable_until,
         s.create_attempts, s.transient_failures, s.next_attempt_at, s.agent_id, s.agent_awaited_since,
         a.connected_at AS agent_connected_at, a.last_seen_at AS agent_last_seen_at,
+        i.attempted_at AS intent_attempted_at, i.reachable_until AS intent_reachable_until,
+        i.attempt AS intent_attempt, i.agent_id AS intent_agent_id,
         \(liveChangeColumns)
         """
-    static let source = "servers s LEFT JOIN agents a ON a.id = s.agent_id"
+    /// The row, its agent, and, for a row bound to no droplet, the latest create recorded for its
+    /// identity in `create_intents` (which outlives the row: see `DaemonState.remembering`). A bound
+    /// row's lookup stops at the one-time filter, so the join costs nothing on a settled fleet.
+    static let source = """
+        servers s LEFT JOIN agents a ON a.id = s.agent_id
+        LEFT JOIN LATERAL (
+            SELECT attempted_at, reachable_until, attempt, agent_id FROM create_intents
+            WHERE s.digital_ocean_id IS NULL AND server_id = s.id
+            ORDER BY attempted_at DESC LIMIT 1
+        ) i ON true
+        """
 
     /// Every row, oldest first. Rows the daemon cannot interpret come back as `failed` records
     /// (see `FetchedServer.problem`) rather than failing the whole read.
@@ -78,7 +90,19 @@ public struct ServerStore: Sendable {
             """
             SELECT \(unsafeSQL: Self.columns) FROM \(unsafeSQL: Self.source)
             WHERE s.status = 'creating' AND s.create_attempted_at IS NULL AND s.digital_ocean_id IS NULL
-              AND s.delete_requested_at IS NULL
+              AND s.delete_requested_at IS NULL AND i.attempted_at IS NULL
+            ORDER BY s.created_at, s.id
+            """
+        ) { $0.record }
+    }
+
+    /// The live rows that could claim a droplet: the one its identity tag names, and any that
+    /// records its id (read right before a destroy leaves; migration 10 indexes digital_ocean_id).
+    public func fetchClaimants(of dropletID: Int64, identity: UUID?) async throws -> [ServerRecord] {
+        try await read(
+            """
+            SELECT \(unsafeSQL: Self.columns) FROM \(unsafeSQL: Self.source)
+            WHERE s.status <> 'deleted' AND (s.id = \(identity) OR s.digital_ocean_id = \(String(dropletID)))
             ORDER BY s.created_at, s.id
             """
         ) { $0.record }
@@ -262,6 +286,18 @@ public struct ServerStore: Sendable {
             agentAwaitedSince: try row.decode(Date?.self, "agent_awaited_since")
         )
         try readLiveChange(from: row, into: &state, pool: pool)
+        // A create recorded for this identity after the row's own (a row deleted and inserted
+        // again, or restored): the row waits on it as on its own.
+        if let attemptedAt = try row.decode(Date?.self, "intent_attempted_at") {
+            state = state.remembering(
+                CreateIntent(
+                    attemptedAt: attemptedAt,
+                    reachableUntil: try row.decode(Date.self, "intent_reachable_until"),
+                    attempt: try row.decode(Int.self, "intent_attempt"),
+                    agentID: try row.decode(UUID?.self, "intent_agent_id")
+                )
+            )
+        }
         // What the row holds, as near as a DaemonState can say it: when it differs from `state`,
         // the decision writes `state` down, so the row says why it failed in the database too.
         var stored = state

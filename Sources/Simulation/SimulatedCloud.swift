@@ -35,6 +35,7 @@ struct SimulatedCloud: DropletCloud {
         what: String,
         creating identity: UUID? = nil,
         gate: SendGate? = nil,
+        lastLook: SendGate? = nil,
         atSend: (() -> Void)? = nil,
         atServer: @escaping () -> Answer
     ) async throws -> Answer {
@@ -44,12 +45,14 @@ struct SimulatedCloud: DropletCloud {
         } catch {
             throw CloudFailure(kind: .transient, message: "cancelled while waiting for the rate budget")
         }
-        if let gate, !(await gate.prepare()) {
+        // A destroy's last look (`lastLook`) runs where a create's gate does, but does not make the
+        // request a once-only one.
+        if let gate = gate ?? lastLook, !(await gate.prepare()) {
             await process.budget.finished(permit)
             throw CloudFailure(kind: .withdrawn, message: "withdrawn before sending")
         }
         // As in the client: the last check and the send in one step, nothing in between.
-        if let gate, !gate.stillMaySend() {
+        if let gate = gate ?? lastLook, !gate.stillMaySend() {
             await process.budget.finished(permit)
             throw CloudFailure(kind: .withdrawn, message: "withdrawn before sending: the intent grew stale")
         }
@@ -182,13 +185,18 @@ struct SimulatedCloud: DropletCloud {
         return AcceptedCreate(droplet: droplet, requestID: "sim-\(droplet.id)")
     }
 
-    func destroy(dropletID: Int64) async throws -> DestroyOutcome {
+    func destroy(dropletID: Int64, gate: SendGate) async throws -> DestroyOutcome {
         let box = ValueBox<Bool>()
         let who = process.name
         // Whether this destroy is one the design allows is judged as it leaves, on the rows as
         // they are then: a restore or an operator's change of mind afterwards cannot recall it.
         let check = { [world] in world.digitalOcean.checkDestroy(dropletID, by: who) }
-        _ = try await exchange(priority: .mutation, what: "DELETE /v2/droplets/\(dropletID)", atSend: check) {
+        _ = try await exchange(
+            priority: .mutation,
+            what: "DELETE /v2/droplets/\(dropletID)",
+            lastLook: gate,
+            atSend: check
+        ) {
             [world] in
             let existed = world.digitalOcean.lookup(dropletID) != nil
             world.digitalOcean.destroy(dropletID, by: who)

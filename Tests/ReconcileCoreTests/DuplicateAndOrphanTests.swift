@@ -137,7 +137,12 @@ struct OrphanTests {
             configuration: Self.deleting(grace: .seconds(300)),
             orphansFirstSeen: first
         )
-        #expect(plan.destroys == [Destroy(dropletID: 901, reason: .orphan), Destroy(dropletID: 902, reason: .orphan)])
+        #expect(
+            plan.destroys == [
+                Destroy(dropletID: 901, reason: .orphan(identity: Self.orphans[0].identity)),
+                Destroy(dropletID: 902, reason: .orphan(identity: Self.orphans[1].identity)),
+            ]
+        )
         #expect(plan.orphanIDs == [901, 902, 903], "still reported")
         #expect(plan.nextWakeUp == seconds(290), "wake when 903's grace ends")
     }
@@ -174,7 +179,7 @@ struct OrphanTests {
             orphansFirstSeen: [700: seconds(-1e6), 701: seconds(-1e6)]
         )
         #expect(plan.orphanIDs.isEmpty)
-        #expect(!plan.destroys.contains { $0.reason == .orphan })
+        #expect(!plan.destroys.contains { if case .orphan = $0.reason { true } else { false } })
     }
 
     @Test("a droplet recorded only by a deleted row is an orphan")

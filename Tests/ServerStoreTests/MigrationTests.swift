@@ -99,7 +99,8 @@ struct MigrationTests {
             let connection = try await PostgresConnection.connect(url)
             let upToEight = Migrator(migrations: Migration.all.filter { $0.version <= 8 })
             #expect(try await upToEight.migrate(on: connection).count == 8)
-            #expect(try await Migrator().migrate(on: connection).map(\.version) == [9])
+            let nine = Migrator(migrations: Migration.all.filter { $0.version <= 9 })
+            #expect(try await nine.migrate(on: connection).map(\.version) == [9])
             let index = try await connection.query(
                 "SELECT indexdef FROM pg_indexes WHERE tablename = 'servers' AND indexname = 'servers_live_by_age'"
             ).single().decode(String.self, "indexdef")
@@ -133,14 +134,70 @@ struct MigrationTests {
             {
                 try await connection.query("INSERT INTO servers (name, status) VALUES (\(name), \(status))")
             }
-            let before = try await ServerStore(connection: connection).fetchServers()
+            let read = "SELECT id::text || name || status || revision || updated_at AS row FROM servers ORDER BY name"
+            let before = try await connection.query(PostgresQuery(unsafeSQL: read)).map {
+                try $0.decode(String.self, "row")
+            }
 
-            #expect(try await Migrator().migrate(on: connection).map(\.version) == [9])
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == [9, 10])
             let store = ServerStore(connection: connection)
-            #expect(try await store.fetchServers() == before)
+            #expect(
+                try await connection.query(PostgresQuery(unsafeSQL: read)).map { try $0.decode(String.self, "row") }
+                    == before
+            )
             #expect(Set(try await store.fetchLiveServers().map(\.name)) == ["web-1", "web-2"])
             #expect(try await store.fullView() == nil)
             #expect(try await Migrator().migrate(on: connection).isEmpty)
+        }
+    }
+
+    @Test(
+        "migration 10: a create intent written to a row is recorded apart, outlives a DELETE of the row, and comes back with the row inserted again"
+    )
+    func migrationTenRecordsIntents() async throws {
+        try await withTestDatabase { url in
+            let connection = try await PostgresConnection.connect(url)
+            _ = try await Migrator(migrations: Migration.all.filter { $0.version <= 9 }).migrate(on: connection)
+            let id = UUID()
+            try await connection.query("INSERT INTO servers (id, name) VALUES (\(id), 'again')")
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == [10])
+            let store = ServerStore(connection: connection)
+            let row = try #require(try await store.fetchServers().first)
+            let agent = UUID()
+            var intent = row.state
+            intent.createAttemptedAt = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 2).rounded())
+            intent.createReachableUntil = intent.createAttemptedAt!.addingTimeInterval(35)
+            intent.createAttempts = 1
+            intent.agentID = agent
+            let revision = try await store.update(
+                id: id,
+                expectedRevision: row.revision,
+                to: intent,
+                agentKeySHA256: "ab"
+            )
+            #expect(revision != nil)
+            // A write that leaves the intent as it was records nothing more.
+            var later = intent
+            later.lastError = "create outcome unknown (HTTP 500)"
+            #expect(try await store.update(id: id, expectedRevision: revision!, to: later) != nil)
+            let count = "SELECT count(*) AS n FROM create_intents WHERE server_id = "
+            #expect(try await connection.query("\(unsafeSQL: count)\(id)").single().decode(Int.self, "n") == 1)
+            #expect(try await store.fetchUnattemptedServers().isEmpty)
+
+            try await connection.query("DELETE FROM servers WHERE id = \(id)")
+            try await connection.query("INSERT INTO servers (id, name) VALUES (\(id), 'again')")
+            let back = try #require(try await store.fetchLiveServers().first)
+            #expect(back.state.createAttemptedAt == intent.createAttemptedAt)
+            #expect(back.state.createReachableUntil == intent.createReachableUntil)
+            #expect(back.state.createAttempts == 1)
+            #expect(back.state.agentID == agent, "the agent whose key the droplet carries")
+            #expect(try await store.fetchUnattemptedServers().isEmpty, "not for the quick path: it may have a droplet")
+            // A row bound to its droplet needs no record: the join stops there.
+            var bound = back.state
+            bound.dropletID = 42
+            bound.status = .provisioning
+            #expect(try await store.update(id: id, expectedRevision: back.revision, to: bound) != nil)
+            #expect(try await store.fetchLiveServers().first?.state == bound)
         }
     }
 
