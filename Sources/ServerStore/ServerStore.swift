@@ -124,6 +124,9 @@ public struct ServerStore: Sendable {
     /// a BEGIN … COMMIT on it would take theirs in (and a rollback would undo them). The row is
     /// locked and checked first; the agent is written only with a key and only if the row matched;
     /// the foreign key on servers.agent_id is checked at the end of the statement, after it.
+    /// The lock is the one the UPDATE takes anyway (FOR NO KEY UPDATE: no key column changes), not
+    /// FOR UPDATE, which would also wait for every transaction that inserted a row referring to
+    /// this one through a foreign key (those hold FOR KEY SHARE until they end).
     private func write(
         id: UUID,
         expectedRevision: Int64,
@@ -135,7 +138,7 @@ public struct ServerStore: Sendable {
         let rows = try await connection.query(
             """
             WITH target AS (
-                SELECT id FROM servers WHERE id = \(id) AND revision = \(expectedRevision) FOR UPDATE
+                SELECT id FROM servers WHERE id = \(id) AND revision = \(expectedRevision) FOR NO KEY UPDATE
             ), agent AS (
                 INSERT INTO agents (id, key_sha256) SELECT \(state.agentID), \(keySHA256) FROM target
                 WHERE \(keySHA256)::text IS NOT NULL
@@ -175,6 +178,37 @@ public struct ServerStore: Sendable {
             """
         )
         return try rows.first?.decode(Int64.self, "revision")
+    }
+
+    /// Who holds row `id` locked, as far as the server says cheaply: the open transaction whose id
+    /// the row carries as its locker (`xmax`), with its process, application, role and start.
+    /// Nil when no transaction can be named: none holds it any more, or the lock is on the row's
+    /// agent. Several lockers at once leave a multixact id in `xmax`, not a transaction id: then
+    /// usually no one is named, so callers say whom the row records, not whom the server blames.
+    /// Asked after a write gave up waiting, so an operator can see whom to ask.
+    public func lockHolder(of id: UUID) async throws -> String? {
+        let rows = try await connection.query(
+            """
+            SELECT a.pid::bigint AS pid, a.application_name, a.usename::text AS role, a.xact_start,
+                   host(a.client_addr) AS client
+            FROM servers s
+            JOIN pg_locks l ON l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+                AND l.transactionid = s.xmax
+            JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE s.id = \(id) AND a.pid <> pg_backend_pid()
+            """
+        )
+        guard let row = rows.first else { return nil }
+        var parts = ["process \(try row.decode(Int64.self, "pid"))"]
+        if let application = try row.decode(String?.self, "application_name"), !application.isEmpty {
+            parts.append("application \(application)")
+        }
+        if let role = try row.decode(String?.self, "role") { parts.append("role \(role)") }
+        if let client = try row.decode(String?.self, "client") { parts.append("from \(client)") }
+        if let since = try row.decode(Date?.self, "xact_start") {
+            parts.append("in a transaction open since \(since.formatted(.iso8601))")
+        }
+        return parts.joined(separator: ", ")
     }
 
     /// The database's clock: settle periods and backoffs are stamped and compared on it, so that
