@@ -65,7 +65,7 @@ public struct DatabaseDurability: Sendable, Hashable {
         let names = synchronousStandbyNames.trimmingWhitespace()
         if streamingStandbys > 0 && names.isEmpty {
             warnings.append(
-                "replication is asynchronous: \(streamingStandbys) standby\(streamingStandbys == 1 ? "" : "s") stream\(streamingStandbys == 1 ? "s" : "") from this server but synchronous_standby_names is empty, so a commit is acknowledged before any standby has it; after a failover the last create intents can be missing and a row can get a second droplet: exactly once does not survive a failover (set synchronous_standby_names on the primary; see the README, Replication)"
+                "replication is asynchronous: \(streamingStandbys) standby\(streamingStandbys == 1 ? "" : "s") stream\(streamingStandbys == 1 ? "s" : "") from this server but synchronous_standby_names is empty, so a commit is acknowledged before any standby has it; after a failover the last create intents can be missing and a row can get a second droplet: exactly once does not survive a failover (set synchronous_standby_names on the primary; see the README, The database: replication, durability and locks)"
             )
         }
         if !inRecovery && streamingStandbys == 0 && !names.isEmpty {
