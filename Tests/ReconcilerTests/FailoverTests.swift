@@ -17,11 +17,11 @@ struct FailoverTests {
         var configuration = SimulatorHarness.testConfiguration(seed: 2201)
         // Slow answers and lagging lists: the stop lands among creates in flight, and the new
         // leader cannot see their droplets in a list at once.
-        configuration.faults.latencySeconds = 0.5
+        configuration.faults.latencySeconds = 1
         configuration.faults.listLagSeconds = 2
         try await World.withReplicatedDatabase(simulator: configuration) { world, primary, standby in
             try await primary.requireSynchronousStandby()
-            let daemon = try world.daemon(Self.quick + ["--max-concurrent-calls", "2"])
+            let daemon = try world.daemon(Self.quick + ["--max-concurrent-calls", "4"])
             defer { daemon.signal(SIGKILL) }
             for i in 1...4 { try await world.insert("before-\(i)") }
             try await world.converge(timeout: .seconds(60), daemon: daemon)
@@ -30,7 +30,7 @@ struct FailoverTests {
                 "a synchronous standby was warned about:\n\(daemon.output.suffix(3000))"
             )
 
-            // A burst the daemon works through two creates at a time; stop the primary mid-way.
+            // A burst the daemon works through four creates at a time; stop the primary mid-way.
             let creates = { world.requests(method: "POST", route: "/v2/droplets").count }
             let before = creates()
             for i in 1...12 { try await world.insert("burst-\(i)") }
@@ -38,11 +38,17 @@ struct FailoverTests {
                 await eventually(timeout: .seconds(20), every: .milliseconds(10)) { creates() >= before + 3 },
                 "the burst's creates did not start"
             )
-            let waiting = try await world.db.query(
-                "SELECT count(*) AS n FROM servers WHERE digital_ocean_id IS NULL"
-            ).single().decode(Int64.self, "n")
+            let pending = try await world.db.query("SELECT id FROM servers WHERE digital_ocean_id IS NULL").map {
+                try $0.decode(UUID.self, "id")
+            }
+            let waiting = pending.count
             try await primary.stopImmediately()
             let stoppedAt = Date()
+            // Rows with a create sent but no droplet recorded when the primary went.
+            let sent = world.requests(method: "POST", route: "/v2/droplets").filter { $0.time <= stoppedAt }
+            let inFlight = pending.filter { id in
+                sent.contains { $0.body?.contains("citrus-server:\(id.uuidString.lowercased())") == true }
+            }.count
             try #require(waiting >= 4, "the stop did not land mid-burst (\(waiting) rows without a droplet)")
             try await standby.promote()
             let promotedAt = Date()
@@ -82,7 +88,7 @@ struct FailoverTests {
             }
             #expect(daemon.isRunning, "\(daemon.output.suffix(2000))")
             print(
-                "figure: failover: primary stopped (-m immediate) with \(waiting) of 16 rows without a droplet; standby promoted in \(Self.seconds(promotedAt.timeIntervalSince(stoppedAt))); the daemon led on it \(Self.seconds(ledAgain)) after the stop and wrote its first row \(Self.seconds(progressedAfter)) after; all 19 rows converged, one droplet each, \(Self.seconds(convergedAfter)) after"
+                "figure: failover: primary stopped (-m immediate) with \(waiting) of 16 rows without a droplet, \(inFlight) of them with a create sent; standby promoted in \(Self.seconds(promotedAt.timeIntervalSince(stoppedAt))); the daemon led on it \(Self.seconds(ledAgain)) after the stop and wrote its first row \(Self.seconds(progressedAfter)) after; all 19 rows converged, one droplet each, \(Self.seconds(convergedAfter)) after"
             )
             await daemon.stop()
             #expect(daemon.exitStatus == 0, "\(daemon.output.suffix(2000))")
