@@ -110,7 +110,7 @@ struct RowLockTests {
             #expect(!daemon.output.contains("lost the database session"), "\(daemon.output.suffix(3000))")
             #expect(try await world.leader() != nil, "the daemon no longer leads")
             print(
-                "figure: 5 rows inserted while a transaction held another FOR UPDATE converged in \(Self.ms(took)); the held row was skipped \(named.count) times"
+                "figure: 5 rows inserted while a transaction held another FOR UPDATE converged in \(Self.ms(took)); the held row was skipped \(named.count) times: \(named.first ?? "")"
             )
 
             try await platform.query("ROLLBACK")
