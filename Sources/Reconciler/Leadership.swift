@@ -64,9 +64,10 @@ public final class Leadership<Session: LeaderSession>: LeadershipLease {
         public var renewEvery: Duration = .milliseconds(2500)
         /// How long the server keeps a silent session (set on every session this replica opens).
         public var serverSilenceLimit: Duration = .seconds(15)
-        /// How long a statement of the leading session waits for a row another transaction holds
-        /// before it gives up (a write then leaves that row to the next pass): one locked row
-        /// delays itself, never the fleet, and never the lease's round trips queued behind it.
+        /// How long a statement of the leading session waits for a lock another transaction holds
+        /// (a row's agent, a table a migration holds; a locked row itself is skipped at once)
+        /// before it gives up: a write then leaves its row to the next pass, a read fails the
+        /// pass, and neither holds up the lease's round trips queued behind it for long.
         public var lockTimeout: Duration = .seconds(2)
         /// The longest any statement of the leading session runs. Below the lease, so a statement
         /// stuck on the server ends in time: when the leader is frozen, its session then falls

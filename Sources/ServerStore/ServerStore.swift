@@ -126,7 +126,11 @@ public struct ServerStore: Sendable {
     /// the foreign key on servers.agent_id is checked at the end of the statement, after it.
     /// The lock is the one the UPDATE takes anyway (FOR NO KEY UPDATE: no key column changes), not
     /// FOR UPDATE, which would also wait for every transaction that inserted a row referring to
-    /// this one through a foreign key (those hold FOR KEY SHARE until they end).
+    /// this one through a foreign key (those hold FOR KEY SHARE until they end). A row another
+    /// transaction holds harder is not waited for (SKIP LOCKED): nothing is written, and the write
+    /// throws `lockNotAvailable` (55P03), as NOWAIT would, so one locked row costs its writer no
+    /// time at all. Whether the row was locked or changed is told by the statement's snapshot: a
+    /// row still at `expectedRevision` that could not be locked was locked.
     private func write(
         id: UUID,
         expectedRevision: Int64,
@@ -138,46 +142,59 @@ public struct ServerStore: Sendable {
         let rows = try await connection.query(
             """
             WITH target AS (
-                SELECT id FROM servers WHERE id = \(id) AND revision = \(expectedRevision) FOR NO KEY UPDATE
+                SELECT id FROM servers WHERE id = \(id) AND revision = \(expectedRevision)
+                FOR NO KEY UPDATE SKIP LOCKED
             ), agent AS (
                 INSERT INTO agents (id, key_sha256) SELECT \(state.agentID), \(keySHA256) FROM target
                 WHERE \(keySHA256)::text IS NOT NULL
                 ON CONFLICT (id) DO UPDATE SET key_sha256 = EXCLUDED.key_sha256, connected_at = NULL, last_seen_at = NULL
+            ), updated AS (
+                UPDATE servers SET
+                    status = \(state.status.rawValue),
+                    digital_ocean_id = \(dropletID),
+                    ip_address = \(state.ipv4),
+                    ipv6_address = \(state.ipv6),
+                    last_error = \(state.lastError),
+                    create_attempted_at = \(state.createAttemptedAt),
+                    create_reachable_until = \(state.createReachableUntil),
+                    create_attempts = \(state.createAttempts),
+                    transient_failures = \(state.transientFailures),
+                    next_attempt_at = \(state.nextAttemptAt),
+                    agent_id = \(state.agentID),
+                    agent_awaited_since = \(state.agentAwaitedSince),
+                    droplet_name = \(state.observed?.name),
+                    droplet_region = \(state.observed?.region),
+                    droplet_size = \(state.observed?.size),
+                    droplet_image = \(state.observed?.image),
+                    drift = \(state.drift),
+                    drift_since = \(state.driftSince),
+                    change_goal = \(goal?.goal),
+                    change_target = \(goal?.target),
+                    change_step = \(state.change?.stepIndex),
+                    change_action_id = \(state.change?.actionID),
+                    change_sent_at = \(state.change?.sentAt),
+                    change_failure = \(state.change?.failure),
+                    refused_change = \(state.refused?.column),
+                    refused_value = \(state.refused?.value),
+                    refused_reason = \(state.refused?.reason),
+                    updated_at = now()
+                WHERE id = (SELECT id FROM target) AND revision = \(expectedRevision)
+                RETURNING revision
             )
-            UPDATE servers SET
-                status = \(state.status.rawValue),
-                digital_ocean_id = \(dropletID),
-                ip_address = \(state.ipv4),
-                ipv6_address = \(state.ipv6),
-                last_error = \(state.lastError),
-                create_attempted_at = \(state.createAttemptedAt),
-                create_reachable_until = \(state.createReachableUntil),
-                create_attempts = \(state.createAttempts),
-                transient_failures = \(state.transientFailures),
-                next_attempt_at = \(state.nextAttemptAt),
-                agent_id = \(state.agentID),
-                agent_awaited_since = \(state.agentAwaitedSince),
-                droplet_name = \(state.observed?.name),
-                droplet_region = \(state.observed?.region),
-                droplet_size = \(state.observed?.size),
-                droplet_image = \(state.observed?.image),
-                drift = \(state.drift),
-                drift_since = \(state.driftSince),
-                change_goal = \(goal?.goal),
-                change_target = \(goal?.target),
-                change_step = \(state.change?.stepIndex),
-                change_action_id = \(state.change?.actionID),
-                change_sent_at = \(state.change?.sentAt),
-                change_failure = \(state.change?.failure),
-                refused_change = \(state.refused?.column),
-                refused_value = \(state.refused?.value),
-                refused_reason = \(state.refused?.reason),
-                updated_at = now()
-            WHERE id = (SELECT id FROM target) AND revision = \(expectedRevision)
-            RETURNING revision
+            SELECT (SELECT revision FROM updated) AS revision,
+                   NOT EXISTS (SELECT 1 FROM target)
+                       AND EXISTS (SELECT 1 FROM servers WHERE id = \(id) AND revision = \(expectedRevision)) AS locked
             """
         )
-        return try rows.first?.decode(Int64.self, "revision")
+        let row = try rows.single()
+        if try row.decode(Bool.self, "locked") {
+            throw PostgresError(
+                code: .server,
+                message: "the row is locked by another transaction",
+                sqlState: PostgresError.SQLState.lockNotAvailable
+            )
+        }
+        return try row.decode(Int64?.self, "revision")
     }
 
     /// Who holds row `id` locked, as far as the server says cheaply: the open transaction whose id
