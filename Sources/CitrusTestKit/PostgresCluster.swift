@@ -83,6 +83,87 @@ public final class PostgresCluster: Sendable {
         try await start()
     }
 
+    /// Stops the server as a crash would (`-m immediate`): every backend ends at once, nothing is
+    /// flushed or checkpointed, and the next start recovers from the WAL.
+    public func stopImmediately() async throws {
+        try await tools.run(
+            tools.pgCtl,
+            ["-D", dataDirectory, "-w", "-t", "60", "-m", "immediate", "stop"],
+            asPostgres: true
+        )
+    }
+
+    // MARK: Replication
+
+    /// A streaming standby of this server, started: a base backup taken with `pg_basebackup -R`
+    /// (which makes it a standby of this one), in its own directory and on its own port, hot (it
+    /// answers reads). It streams asynchronously until this server names it in
+    /// `synchronous_standby_names` (`requireSynchronousStandby()`). Destroy it as any cluster.
+    public func startStandby() async throws -> PostgresCluster {
+        let directory = try Self.makeDirectory(owner: tools.postgresUser)
+        do {
+            let standby = PostgresCluster(directory: directory, port: try Self.freePort(), tools: tools)
+            try await tools.run(
+                tools.pgBasebackup,
+                [
+                    "-D", standby.dataDirectory, "-h", host, "-p", String(port), "-U", "postgres", "-X", "stream", "-R",
+                    "--no-sync",
+                ],
+                asPostgres: true
+            )
+            // The copied configuration is this server's; the last setting of a name wins.
+            try standby.appendSettings(
+                """
+
+                # citrus test standby
+                port = \(standby.port)
+                unix_socket_directories = '\(directory)'
+                hot_standby = on
+                cluster_name = 'citrus_standby'
+
+                """
+            )
+            try await standby.start()
+            return standby
+        } catch {
+            Self.destroy(directory: directory)
+            throw error
+        }
+    }
+
+    /// Makes every commit that asks for it (`synchronous_commit` on or above `remote_write`) wait
+    /// until a standby has it (`synchronous_standby_names = '*'`), and waits until one streams
+    /// synchronously. Set on this server alone: a standby promoted later does not inherit it, and
+    /// so does not wait for a standby it does not have.
+    public func requireSynchronousStandby(timeout: Duration = .seconds(30)) async throws {
+        let connection = try await PostgresConnection.connect(url())
+        do {
+            try await connection.query("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            try await connection.query("SELECT pg_reload_conf()")
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                let synchronous = try await connection.query(
+                    "SELECT count(*) AS n FROM pg_stat_replication WHERE sync_state = 'sync'"
+                ).single().decode(Int64.self, "n")
+                if synchronous > 0 {
+                    await connection.close()
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+        throw ClusterError("no standby became synchronous within \(timeout)")
+    }
+
+    /// Promotes this standby to a primary and waits until it accepts writes (`pg_ctl promote -w`).
+    public func promote() async throws {
+        try await tools.run(tools.pgCtl, ["-D", dataDirectory, "-w", "-t", "60", "promote"], asPostgres: true)
+    }
+
     /// Stops the server at once and removes the whole directory.
     public func destroy() {
         Self.destroy(directory: directory)
@@ -99,7 +180,8 @@ public final class PostgresCluster: Sendable {
             ],
             asPostgres: true
         )
-        let settings = """
+        try appendSettings(
+            """
 
             # citrus test cluster
             listen_addresses = '\(host)'
@@ -113,6 +195,10 @@ public final class PostgresCluster: Sendable {
             log_min_messages = warning
 
             """
+        )
+    }
+
+    private func appendSettings(_ settings: String) throws {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDirectory + "/postgresql.conf"))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data(settings.utf8))
@@ -192,6 +278,19 @@ public func withPostgresCluster<Value>(
     return try await body(cluster)
 }
 
+/// Runs `body` with a primary and a streaming standby of it, both new, and destroys both
+/// afterwards, also when `body` throws. Replication is asynchronous until the test asks for a
+/// synchronous standby (`primary.requireSynchronousStandby()`).
+public func withReplicatedPostgres<Value>(
+    _ body: (_ primary: PostgresCluster, _ standby: PostgresCluster) async throws -> Value
+) async throws -> Value {
+    try await withPostgresCluster { primary in
+        let standby = try await primary.startStandby()
+        defer { standby.destroy() }
+        return try await body(primary, standby)
+    }
+}
+
 /// Creates a database on the shared cluster and passes its URI to `body`.
 public func withTestDatabase<Value>(_ body: (String) async throws -> Value) async throws -> Value {
     let cluster = try await PostgresCluster.shared()
@@ -238,6 +337,7 @@ struct Tools: Sendable {
 
     var initdb: String { binDirectory + "/initdb" }
     var pgCtl: String { binDirectory + "/pg_ctl" }
+    var pgBasebackup: String { binDirectory + "/pg_basebackup" }
 
     static func find() throws -> Tools {
         let environment = ProcessInfo.processInfo.environment

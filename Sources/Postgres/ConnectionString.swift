@@ -15,6 +15,9 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
     let raw: String?
     private let secrets: [String]
     private let mayHoldUnparsedSecret: Bool
+    /// The parameters the string sets that decide which server a session goes to (`host`,
+    /// `hostaddr`, `target_session_attrs`, `service`), as libpq parsed them.
+    private let routing: [String: String]
 
     /// Parses `text` with libpq; throws `invalidConnectionString` (without echoing any secret).
     public init(_ text: String?) throws(PostgresError) {
@@ -22,6 +25,7 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
         guard let text, !text.isEmpty else {
             secrets = []
             mayHoldUnparsedSecret = false
+            routing = [:]
             return
         }
         var found = Self.guessedSecrets(in: text)
@@ -32,6 +36,7 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
             message = message.trimmingWhitespace()
             secrets = found
             mayHoldUnparsedSecret = true
+            routing = [:]
             throw PostgresError(
                 code: .invalidConnectionString,
                 message: "invalid database connection string: " + Self.scrub(message, secrets: found, aggressive: true)
@@ -39,14 +44,43 @@ public struct ConnectionString: Sendable, Hashable, CustomStringConvertible {
         }
         defer { PQconninfoFree(options) }
         var option = options
+        var routing: [String: String] = [:]
         while let keyword = option.pointee.keyword {
-            if String(cString: keyword) == "password", let value = option.pointee.val {
+            let name = String(cString: keyword)
+            if name == "password", let value = option.pointee.val {
                 found.append(String(cString: value))
+            }
+            if Self.routingKeywords.contains(name), let value = option.pointee.val {
+                routing[name] = String(cString: value)
             }
             option += 1
         }
         secrets = found.filter { !$0.isEmpty }
         mayHoldUnparsedSecret = false
+        self.routing = routing.filter { !$0.value.isEmpty }
+    }
+
+    private static let routingKeywords: Set<String> = ["host", "hostaddr", "target_session_attrs", "service"]
+
+    /// Parameters this library sets where the operator left them unset, as keyword/value pairs
+    /// for libpq, to be placed before the string itself (whose own settings then win).
+    ///
+    /// With several hosts (`host=a,b`, `postgresql://a:5432,b:5432/db`, or `PGHOST=a,b`), libpq
+    /// takes the first host that answers, a hot standby as readily as the primary: a replica
+    /// there could take the advisory lock of a read-only copy and believe it leads. So several
+    /// hosts mean `target_session_attrs=read-write`, unless the string or `PGTARGETSESSIONATTRS`
+    /// says otherwise. A service file (`service=`, `PGSERVICE`) is left to say it itself: its
+    /// hosts are not known here, and a keyword set here would override its own choice.
+    public func defaultedParameters(environment: [String: String]) -> [(keyword: String, value: String)] {
+        func set(_ keyword: String, _ variable: String) -> String? {
+            routing[keyword] ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        let hosts = [set("host", "PGHOST"), set("hostaddr", "PGHOSTADDR")]
+        let severalHosts = hosts.contains { $0?.contains(",") == true }
+        guard severalHosts, set("target_session_attrs", "PGTARGETSESSIONATTRS") == nil,
+            set("service", "PGSERVICE") == nil
+        else { return [] }
+        return [("target_session_attrs", "read-write")]
     }
 
     /// The connection string with any password replaced by `***`.

@@ -26,6 +26,11 @@ public actor PostgresConnection {
         public var connectTimeout: Duration = .seconds(10)
         /// `application_name` shown in `pg_stat_activity`, unless the connection string sets one.
         public var applicationName = "citrus-reconciler"
+        /// Whether a statement the server answers with a WARNING throws it instead of returning,
+        /// for sessions where nothing may count as done half-way: a commit whose wait for a
+        /// synchronous standby was cancelled (a cancelled task sends a cancel request) is
+        /// answered with success and a WARNING, and stands on the primary alone.
+        public var warningsFail = false
 
         public init() {}
     }
@@ -189,7 +194,10 @@ public actor PostgresConnection {
     private func open() throws(PostgresError) {
         close()
         let handle = try Self.connectBlocking(connectionString, configuration: configuration)
-        connection = ConnectionHandle(handle)
+        let owner = ConnectionHandle(handle)
+        // The recorder lives as long as the handle that calls into it.
+        PQsetNoticeReceiver(handle, recordWarning, Unmanaged.passUnretained(owner.warnings).toOpaque())
+        connection = owner
         canceller = Canceller(handle)
         backendPID = PQbackendPID(handle)
         sessionNumber += 1
@@ -213,6 +221,10 @@ public actor PostgresConnection {
             "keepalives_count",
         ]
         var values = [String(timeout), configuration.applicationName, "30", "10", "3"]
+        for (keyword, value) in connectionString.defaultedParameters(environment: ProcessInfo.processInfo.environment) {
+            keywords.append(keyword)
+            values.append(value)
+        }
         if let raw = connectionString.raw {
             keywords.append("dbname")
             values.append(raw)
@@ -248,9 +260,19 @@ public actor PostgresConnection {
     @discardableResult
     private func run(_ query: PostgresQuery, simple: Bool = false) throws(PostgresError) -> PostgresRows {
         let handle = try liveHandle()
+        connection?.warnings.last = nil
         let result = Self.execute(query, on: handle, simple: simple)
         try checkSession(handle)
-        return try result.get()
+        let rows = try result.get()
+        try throwWarningIfItFails()
+        return rows
+    }
+
+    /// With `warningsFail`, the warning the server sent during the statement just run, if any.
+    private func throwWarningIfItFails() throws(PostgresError) {
+        guard configuration.warningsFail, let warning = connection?.warnings.last else { return }
+        connection?.warnings.last = nil
+        throw warning
     }
 
     /// The session's handle; `connectionLost` once the session has ended.
@@ -302,6 +324,7 @@ public actor PostgresConnection {
     ) throws -> [Row] {
         let handle = try liveHandle()
         if let refusal = Self.refusal(of: query) { throw refusal }
+        connection?.warnings.last = nil
         let types = query.binds.map { Oid($0.type.oid) }
         let sent = withOptionalCStringArray(query.binds.map(\.text)) { values in
             PQsendQueryParams(handle, query.sql, Int32(query.binds.count), types, values, nil, nil, 0)
@@ -337,6 +360,7 @@ public actor PostgresConnection {
         }
         try checkSession(handle)
         if let failure { throw failure }
+        try throwWarningIfItFails()
         return rows
     }
 
@@ -380,10 +404,37 @@ public actor PostgresConnection {
 /// Owns one `PGconn`; `PQfinish` runs when the owner goes away. Only the owning actor touches it.
 final class ConnectionHandle: @unchecked Sendable {
     let pointer: OpaquePointer
+    /// What the session's notice receiver (`recordWarning`) last heard.
+    let warnings = WarningRecorder()
 
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
 
     deinit { PQfinish(pointer) }
+}
+
+/// The last WARNING the server sent on a session. libpq calls the notice receiver from within the
+/// call that reads a result, on the connection's own thread, so only that thread touches it.
+final class WarningRecorder: @unchecked Sendable {
+    var last: PostgresError?
+}
+
+/// libpq's notice receiver: keeps WARNINGs (as errors a caller may choose to throw), drops the
+/// rest (NOTICE "relation already exists, skipping" and the like), and never prints anything.
+private let recordWarning: PQnoticeReceiver = { context, result in
+    guard let context, let result else { return }
+    func field(_ code: Character) -> String? {
+        guard let ascii = code.asciiValue, let value = PQresultErrorField(result, Int32(ascii)) else { return nil }
+        return String(cString: value)
+    }
+    // `V`: the severity, never translated.
+    guard field("V") == "WARNING" else { return }
+    let recorder = Unmanaged<WarningRecorder>.fromOpaque(context).takeUnretainedValue()
+    recorder.last = PostgresError(
+        code: .server,
+        message: "the server answered with a warning: \(field("M") ?? "no message")",
+        sqlState: field("C"),
+        detail: field("D")
+    )
 }
 
 /// Owns the `PGcancel` object of one session. `PQcancel` is thread-safe (libpq documents it for

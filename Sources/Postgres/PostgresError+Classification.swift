@@ -7,9 +7,17 @@ extension PostgresError.SQLState {
     public static let invalidPassword = "28P01"
     /// 28000: no such role, no `pg_hba.conf` entry, a refused certificate or peer/ident check.
     public static let invalidAuthorizationSpecification = "28000"
+    /// 55P03: a lock was not granted in time (`lock_timeout`, or `NOWAIT`).
+    public static let lockNotAvailable = "55P03"
 }
 
 extension PostgresError {
+    /// The statement gave up waiting for a lock another transaction holds (SQLSTATE 55P03): it
+    /// changed nothing, and may succeed once that transaction ends.
+    public var isLockNotAvailable: Bool {
+        sqlState == SQLState.lockNotAvailable
+    }
+
     /// The role was given a statement it has no privilege for (SQLSTATE 42501). Waiting does not
     /// help: someone must grant it, or run it as the owner.
     public var isInsufficientPrivilege: Bool {

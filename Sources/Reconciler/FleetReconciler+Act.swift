@@ -114,6 +114,12 @@ extension FleetReconciler {
             } else {
                 revision = try await repository.update(id: row.id, expectedRevision: expectedRevision, to: to)
             }
+        } catch let locked as RowLocked {
+            logger.warning(
+                "server \(row.name) (\(row.id.uuidString.lowercased())) not written: \(locked); leaving it to the next pass, the rest of the fleet goes on",
+                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())", "SERVER_NAME": "\(row.name)"]
+            )
+            return nil
         } catch {
             logger.error(
                 "could not write row \(row.id.uuidString.lowercased()): \(error)",

@@ -64,6 +64,16 @@ public final class Leadership<Session: LeaderSession>: LeadershipLease {
         public var renewEvery: Duration = .milliseconds(2500)
         /// How long the server keeps a silent session (set on every session this replica opens).
         public var serverSilenceLimit: Duration = .seconds(15)
+        /// How long a statement of the leading session waits for a lock another transaction holds
+        /// (a row's agent, a table a migration holds; a locked row itself is skipped at once)
+        /// before it gives up: a write then leaves its row to the next pass, a read fails the
+        /// pass, and neither holds up the lease's round trips queued behind it for long.
+        public var lockTimeout: Duration = .seconds(2)
+        /// The longest any statement of the leading session runs. Below the lease, so a statement
+        /// stuck on the server ends in time: when the leader is frozen, its session then falls
+        /// silent and the server ends it after `serverSilenceLimit`, so a standby takes over within
+        /// `statementTimeout + serverSilenceLimit` (plus its poll) even then: 8 + 15 s < 30 s.
+        public var statementTimeout: Duration = .seconds(8)
 
         public init() {}
     }

@@ -59,7 +59,11 @@ public struct PostgresServerRepository: ServerRepository {
     }
 
     public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
-        try await withStore { try await $0.update(id: id, expectedRevision: expectedRevision, to: state) }
+        try await withStore { store in
+            try await Self.mappingLockTimeout(of: id, in: store) {
+                try await store.update(id: id, expectedRevision: expectedRevision, to: state)
+            }
+        }
     }
 
     public func update(
@@ -68,8 +72,24 @@ public struct PostgresServerRepository: ServerRepository {
         to state: DaemonState,
         agentKeySHA256 keySHA256: String
     ) async throws -> Int64? {
-        try await withStore {
-            try await $0.update(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: keySHA256)
+        try await withStore { store in
+            try await Self.mappingLockTimeout(of: id, in: store) {
+                try await store.update(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: keySHA256)
+            }
+        }
+    }
+
+    /// A write that gave up waiting for row `id` (the session's `lock_timeout`) becomes `RowLocked`,
+    /// with whom the row names as its locker when that can be read at once.
+    private static func mappingLockTimeout<T>(
+        of id: UUID,
+        in store: ServerStore,
+        _ write: () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await write()
+        } catch let error as PostgresError where error.isLockNotAvailable {
+            throw RowLocked(holder: try? await store.lockHolder(of: id))
         }
     }
 

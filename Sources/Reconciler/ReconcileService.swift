@@ -20,19 +20,24 @@ public struct ReconcileHooks: Sendable {
     public var stopping: @Sendable () -> Void
     /// Another replica leads; this one waits (called after every unsuccessful campaign).
     public var standingBy: @Sendable () -> Void
+    /// This replica has just taken leadership, before its first pass (the daemon checks the
+    /// leading session's durability settings here).
+    public var tookLeadership: @Sendable () async -> Void
 
     public init(
         passCompleted: @escaping @Sendable (PassSummary) -> Void = { _ in },
         passFailed: @escaping @Sendable (any Error) -> Void = { _ in },
         progress: @escaping @Sendable () -> Void = {},
         stopping: @escaping @Sendable () -> Void = {},
-        standingBy: @escaping @Sendable () -> Void = {}
+        standingBy: @escaping @Sendable () -> Void = {},
+        tookLeadership: @escaping @Sendable () async -> Void = {}
     ) {
         self.passCompleted = passCompleted
         self.passFailed = passFailed
         self.progress = progress
         self.stopping = stopping
         self.standingBy = standingBy
+        self.tookLeadership = tookLeadership
     }
 }
 
@@ -144,6 +149,7 @@ public struct ReconcileService: Service {
                         consecutiveFailures = 0
                         ReconcilerMetrics.leading(true)
                         await reconciler.announceLeadership(true)
+                        await hooks.tookLeadership()
                     } else {
                         ReconcilerMetrics.leading(false)
                         hooks.standingBy()

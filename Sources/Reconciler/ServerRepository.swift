@@ -52,3 +52,20 @@ extension ServerRepository {
         try await fetchServers().filter { $0.id == identity || $0.state.dropletID == dropletID }
     }
 }
+
+/// A row write gave up waiting for a lock another transaction holds on the row: nothing was
+/// written, as with a compare-and-set miss, and the row is tried again next pass. Leadership and
+/// the rest of the pass go on.
+public struct RowLocked: Error, CustomStringConvertible, Sendable {
+    /// The transaction that holds the row, as the database describes it, when it can say.
+    public var holder: String?
+
+    public init(holder: String?) {
+        self.holder = holder
+    }
+
+    public var description: String {
+        "the row is locked by another transaction"
+            + (holder.map { " (the row records its locker: \($0))" } ?? "")
+    }
+}

@@ -148,6 +148,13 @@ public struct ServerStore: Sendable {
     /// a BEGIN … COMMIT on it would take theirs in (and a rollback would undo them). The row is
     /// locked and checked first; the agent is written only with a key and only if the row matched;
     /// the foreign key on servers.agent_id is checked at the end of the statement, after it.
+    /// The lock is the one the UPDATE takes anyway (FOR NO KEY UPDATE: no key column changes), not
+    /// FOR UPDATE, which would also wait for every transaction that inserted a row referring to
+    /// this one through a foreign key (those hold FOR KEY SHARE until they end). A row another
+    /// transaction holds harder is not waited for (SKIP LOCKED): nothing is written, and the write
+    /// throws `lockNotAvailable` (55P03), as NOWAIT would, so one locked row costs its writer no
+    /// time at all. Whether the row was locked or changed is told by the statement's snapshot: a
+    /// row still at `expectedRevision` that could not be locked was locked.
     private func write(
         id: UUID,
         expectedRevision: Int64,
@@ -159,46 +166,90 @@ public struct ServerStore: Sendable {
         let rows = try await connection.query(
             """
             WITH target AS (
-                SELECT id FROM servers WHERE id = \(id) AND revision = \(expectedRevision) FOR UPDATE
+                SELECT id FROM servers WHERE id = \(id) AND revision = \(expectedRevision)
+                FOR NO KEY UPDATE SKIP LOCKED
             ), agent AS (
                 INSERT INTO agents (id, key_sha256) SELECT \(state.agentID), \(keySHA256) FROM target
                 WHERE \(keySHA256)::text IS NOT NULL
                 ON CONFLICT (id) DO UPDATE SET key_sha256 = EXCLUDED.key_sha256, connected_at = NULL, last_seen_at = NULL
+            ), updated AS (
+                UPDATE servers SET
+                    status = \(state.status.rawValue),
+                    digital_ocean_id = \(dropletID),
+                    ip_address = \(state.ipv4),
+                    ipv6_address = \(state.ipv6),
+                    last_error = \(state.lastError),
+                    create_attempted_at = \(state.createAttemptedAt),
+                    create_reachable_until = \(state.createReachableUntil),
+                    create_attempts = \(state.createAttempts),
+                    transient_failures = \(state.transientFailures),
+                    next_attempt_at = \(state.nextAttemptAt),
+                    agent_id = \(state.agentID),
+                    agent_awaited_since = \(state.agentAwaitedSince),
+                    droplet_name = \(state.observed?.name),
+                    droplet_region = \(state.observed?.region),
+                    droplet_size = \(state.observed?.size),
+                    droplet_image = \(state.observed?.image),
+                    drift = \(state.drift),
+                    drift_since = \(state.driftSince),
+                    change_goal = \(goal?.goal),
+                    change_target = \(goal?.target),
+                    change_step = \(state.change?.stepIndex),
+                    change_action_id = \(state.change?.actionID),
+                    change_sent_at = \(state.change?.sentAt),
+                    change_failure = \(state.change?.failure),
+                    refused_change = \(state.refused?.column),
+                    refused_value = \(state.refused?.value),
+                    refused_reason = \(state.refused?.reason),
+                    updated_at = now()
+                WHERE id = (SELECT id FROM target) AND revision = \(expectedRevision)
+                RETURNING revision
             )
-            UPDATE servers SET
-                status = \(state.status.rawValue),
-                digital_ocean_id = \(dropletID),
-                ip_address = \(state.ipv4),
-                ipv6_address = \(state.ipv6),
-                last_error = \(state.lastError),
-                create_attempted_at = \(state.createAttemptedAt),
-                create_reachable_until = \(state.createReachableUntil),
-                create_attempts = \(state.createAttempts),
-                transient_failures = \(state.transientFailures),
-                next_attempt_at = \(state.nextAttemptAt),
-                agent_id = \(state.agentID),
-                agent_awaited_since = \(state.agentAwaitedSince),
-                droplet_name = \(state.observed?.name),
-                droplet_region = \(state.observed?.region),
-                droplet_size = \(state.observed?.size),
-                droplet_image = \(state.observed?.image),
-                drift = \(state.drift),
-                drift_since = \(state.driftSince),
-                change_goal = \(goal?.goal),
-                change_target = \(goal?.target),
-                change_step = \(state.change?.stepIndex),
-                change_action_id = \(state.change?.actionID),
-                change_sent_at = \(state.change?.sentAt),
-                change_failure = \(state.change?.failure),
-                refused_change = \(state.refused?.column),
-                refused_value = \(state.refused?.value),
-                refused_reason = \(state.refused?.reason),
-                updated_at = now()
-            WHERE id = (SELECT id FROM target) AND revision = \(expectedRevision)
-            RETURNING revision
+            SELECT (SELECT revision FROM updated) AS revision,
+                   NOT EXISTS (SELECT 1 FROM target)
+                       AND EXISTS (SELECT 1 FROM servers WHERE id = \(id) AND revision = \(expectedRevision)) AS locked
             """
         )
-        return try rows.first?.decode(Int64.self, "revision")
+        let row = try rows.single()
+        if try row.decode(Bool.self, "locked") {
+            throw PostgresError(
+                code: .server,
+                message: "the row is locked by another transaction",
+                sqlState: PostgresError.SQLState.lockNotAvailable
+            )
+        }
+        return try row.decode(Int64?.self, "revision")
+    }
+
+    /// Who holds row `id` locked, as far as the server says cheaply: the open transaction whose id
+    /// the row carries as its locker (`xmax`), with its process, application, role and start.
+    /// Nil when no transaction can be named: none holds it any more, or the lock is on the row's
+    /// agent. Several lockers at once leave a multixact id in `xmax`, not a transaction id: then
+    /// usually no one is named, so callers say whom the row records, not whom the server blames.
+    /// Asked after a write gave up waiting, so an operator can see whom to ask.
+    public func lockHolder(of id: UUID) async throws -> String? {
+        let rows = try await connection.query(
+            """
+            SELECT a.pid::bigint AS pid, a.application_name, a.usename::text AS role, a.xact_start,
+                   host(a.client_addr) AS client
+            FROM servers s
+            JOIN pg_locks l ON l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+                AND l.transactionid = s.xmax
+            JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE s.id = \(id) AND a.pid <> pg_backend_pid()
+            """
+        )
+        guard let row = rows.first else { return nil }
+        var parts = ["process \(try row.decode(Int64.self, "pid"))"]
+        if let application = try row.decode(String?.self, "application_name"), !application.isEmpty {
+            parts.append("application \(application)")
+        }
+        if let role = try row.decode(String?.self, "role") { parts.append("role \(role)") }
+        if let client = try row.decode(String?.self, "client") { parts.append("from \(client)") }
+        if let since = try row.decode(Date?.self, "xact_start") {
+            parts.append("in a transaction open since \(since.formatted(.iso8601))")
+        }
+        return parts.joined(separator: ", ")
     }
 
     /// The database's clock: settle periods and backoffs are stamped and compared on it, so that

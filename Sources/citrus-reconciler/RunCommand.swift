@@ -156,14 +156,23 @@ struct Run: AsyncParsableCommand {
                     notifier.stopping()
                     notifier.status("stopping: finishing requests in flight")
                 },
-                standingBy: { readiness.settled(status: "standby: another replica leads") }
+                standingBy: { readiness.settled(status: "standby: another replica leads") },
+                tookLeadership: {
+                    guard let session = leadership.leadingSession else { return }
+                    await DatabaseDurability.warn(
+                        on: session,
+                        moment: "on taking leadership",
+                        checkingCommit: true,
+                        logger: logger
+                    )
+                }
             ),
             heartbeat: (watchdog.interval ?? .seconds(10)) / 4,
             renewEvery: leadership.configuration.renewEvery,
             clock: clock,
             logger: logger
         )
-        let transportCheck = DatabaseTransportCheck(connectionString: databaseURL, logger: logger)
+        let databaseChecks = DatabaseChecks(connectionString: databaseURL, logger: logger)
         let startup = DatabaseStartup(
             connectionString: databaseURL,
             applyMigrations: migrate,
@@ -196,7 +205,7 @@ struct Run: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(
-                        service: SequentialService(startup, SequentialService(transportCheck, reconcile)),
+                        service: SequentialService(startup, SequentialService(databaseChecks, reconcile)),
                         successTerminationBehavior: .gracefullyShutdownGroup
                     ),
                     .init(
