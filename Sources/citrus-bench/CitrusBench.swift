@@ -154,7 +154,7 @@ struct Run: AsyncParsableCommand {
         }
         do {
             if !only.isEmpty {
-                print(try await Self.measure(only: only, env, conditions: conditions))
+                print(try await Self.measure(only: only, env, conditions: conditions, repository: repositoryURL))
             } else {
                 let results =
                     scaleOnly ? nil : try await Self.measure(env, conditions: conditions, quick: quick)
