@@ -19,7 +19,8 @@ extension Run {
         only scenarios: [OnlyScenario],
         _ env: BenchEnvironment,
         conditions c: BenchResults.Conditions,
-        repository: URL
+        repository: URL,
+        brownoutServers: Int = 2_000
     ) async throws -> String {
         var lines: [String] = []
         for scenario in scenarios {
@@ -81,8 +82,10 @@ extension Run {
                         + "\(result.faultedCreates) creates unanswered or answered 500"
                 )
             case .brownout:
-                // Ten pages: the fleet is listed in one slice before the brownout and again after.
-                let servers = 2_000
+                // 2,000 by default, ten pages: the fleet is listed in one slice before the brownout
+                // and again after. A fleet of more than one slice (--scale-size 50000) is caught
+                // halfway through its first list.
+                let servers = brownoutServers
                 progress("brownout: seeding \(servers) servers")
                 let database = try await env.migratedDatabase()
                 let simulator = try await env.startSimulator("brownout-sim")

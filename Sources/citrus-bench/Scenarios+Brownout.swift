@@ -39,12 +39,20 @@ struct BrownoutProof: Sendable {
     var convergedSeconds: Double?
     /// Full lists of the whole fleet the simulator answered after the brownout.
     var fullListsAfter: Int
+    /// A fleet of more pages than a pass reads is caught mid-list: the pages of the first list
+    /// answered when the brownout began (nil: it began after a complete list), the pages it tried
+    /// during it, the first it asked for after it, and when that list was complete.
+    var pagesBefore: Int?
+    var pagesTriedInBrownout: [Int]
+    var firstPageAfter: Int?
+    var listCompletedSeconds: Double?
     /// Distinct `STATUS=` texts in order (the last ones).
     var statuses: [String]
 
     var passed: Bool {
         nRestarts == "0" && watchdogTimeouts.isEmpty && withheld.isEmpty && activeState == "active"
             && rowsInserted > 0 && rowsActive == rowsInserted
+            && (pagesBefore == nil || (listCompletedSeconds != nil && firstPageAfter != 1))
     }
 
     var line: String {
@@ -56,6 +64,11 @@ struct BrownoutProof: Sendable {
             + "\(seconds(longestPingGap)) over the run (\(pings) pings); \(requestsInBrownout) requests during it, "
             + "\(retries) retries logged; \(rowsActive) of \(rowsInserted) rows inserted during it active "
             + "\(seconds(convergedSeconds)) after it ended; \(fullListsAfter) full lists after it"
+            + (pagesBefore.map { before in
+                "; caught mid-list after \(before) pages: pages tried during it \(pagesTriedInBrownout), "
+                    + "the first page asked for after it \(firstPageAfter.map(String.init) ?? "none"), "
+                    + "the list complete \(seconds(listCompletedSeconds)) after it"
+            } ?? "")
             + (passed ? "" : " — FAILED")
     }
 }
@@ -165,13 +178,18 @@ private func observeBrownout(
         let start = try await systemd.systemctl("start", "--no-block", unit)
         guard start.succeeded else { throw BenchError("systemctl start failed: \(start)") }
         progress("brownout: \(unit) under systemd, \(installed.watchdogSec) as shipped, \(fleet.servers) servers")
+        // A list longer than a pass's slice (25 pages) is caught halfway through its first list.
+        let midList = pages > 25 ? pages / 2 : nil
         let readyBy = ContinuousClock.now + .seconds(300)
+        var pagesBefore = 0
         while true {
             try await sample()
-            let listed = FullListSpan.all(in: try await fleet.simulator.requests()).contains { $0.pages >= pages }
-            if last["ActiveState"] == "active" && listed { break }
+            let log = try await fleet.simulator.requests()
+            pagesBefore = Set(log.filter { $0.isFullListPage && $0.status == 200 }.map(\.listPage)).count
+            let listed = FullListSpan.all(in: log).contains { $0.pages >= pages }
+            if last["ActiveState"] == "active" && (midList.map { pagesBefore >= $0 } ?? listed) { break }
             guard ContinuousClock.now < readyBy else { throw BenchError("not ready and listed in 300 s: \(last)") }
-            try await Task.sleep(for: .seconds(1))
+            try await Task.sleep(for: midList == nil ? .seconds(1) : .milliseconds(100))
         }
 
         progress("brownout: every answer after \(latency) s for \(DurationText.format(brownout))")
@@ -197,6 +215,7 @@ private func observeBrownout(
 
         var rowsActive = 0
         var convergedSeconds: Double?
+        var listCompletedSeconds: Double?
         let convergeBy = ContinuousClock.now + .seconds(300)
         while sampleFailure == nil && ContinuousClock.now < convergeBy {
             do { try await sample() } catch {
@@ -206,10 +225,15 @@ private func observeBrownout(
             rowsActive = try await connection.query(
                 "SELECT count(*) AS n FROM servers WHERE name LIKE 'brownout-%' AND status = 'active'"
             ).single().decode(Int.self, "n")
-            if inserted && rowsActive >= newRows {
+            if convergedSeconds == nil, inserted && rowsActive >= newRows {
                 convergedSeconds = Date().timeIntervalSince(ended.date)
-                break
             }
+            if midList != nil, listCompletedSeconds == nil,
+                FullListSpan.all(in: try await fleet.simulator.requests()).contains(where: { $0.pages >= pages })
+            {
+                listCompletedSeconds = Date().timeIntervalSince(ended.date)
+            }
+            if convergedSeconds != nil && (midList == nil || listCompletedSeconds != nil) { break }
             try await Task.sleep(for: .seconds(1))
         }
         // Ten more seconds: a restart the convergence raced with would show.
@@ -251,6 +275,16 @@ private func observeBrownout(
             rowsActive: rowsActive,
             convergedSeconds: convergedSeconds,
             fullListsAfter: FullListSpan.all(in: log).filter { $0.pages >= pages && $0.start >= ended.date }.count,
+            pagesBefore: midList.map { _ in pagesBefore },
+            pagesTriedInBrownout: Array(
+                Set(
+                    log.filter {
+                        $0.isFullListPage && $0.time >= brownoutStart.date && $0.time < ended.date
+                    }.map(\.listPage)
+                )
+            ).sorted(),
+            firstPageAfter: log.first { $0.isFullListPage && $0.time >= ended.date }?.listPage,
+            listCompletedSeconds: listCompletedSeconds,
             statuses: Array(statuses.suffix(8))
         )
     }
