@@ -240,7 +240,7 @@ let package = Package(
             name: "ReconcilerTests",
             dependencies: [
                 "Reconciler", "ReconcileCore", "ServerStore", "Postgres", "DigitalOcean", "DigitalOceanSimulator",
-                "CitrusTestKit", "Timekeeping", "EngineHubSimulator", logging, serviceLifecycle,
+                "CitrusTestKit", "Timekeeping", "EngineHubSimulator", "SystemdSupport", logging, serviceLifecycle,
                 serviceLifecycleTestKit,
             ],
             swiftSettings: strict
@@ -248,7 +248,8 @@ let package = Package(
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: [
-                "SystemdSupport", "CitrusTestKit", "ReconcileCore", logging, serviceLifecycle, serviceLifecycleTestKit,
+                "SystemdSupport", "CitrusTestKit", "ReconcileCore", "Timekeeping", logging, serviceLifecycle,
+                serviceLifecycleTestKit,
             ],
             swiftSettings: strict
         ),

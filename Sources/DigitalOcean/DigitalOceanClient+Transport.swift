@@ -72,12 +72,22 @@ extension DigitalOceanClient {
                     ]
                 )
                 do {
-                    try await clock.sleep(for: delay)
+                    try await bounded(atMost: delay) { try await clock.sleep(for: delay) }
                 } catch {
                     throw failure
                 }
             }
         }
+    }
+
+    /// `body`, registered in `waits` as a wait that cannot outlast `limit` (its own timeout or
+    /// sleep sees to that).
+    func bounded<T, Failure: Error>(
+        atMost limit: Duration,
+        _ body: () async throws(Failure) -> T
+    ) async throws(Failure) -> T {
+        guard let waits else { return try await body() }
+        return try await waits.waiting(atMost: limit, body)
     }
 
     /// The daemon's one backoff (Timekeeping's): a random wait in [d/2, d), d = initial·2^(attempt-1)
@@ -140,14 +150,21 @@ extension DigitalOceanClient {
         let headers: [(name: String, value: String)]
         let responseBody: ByteBuffer
         do {
-            let response = try await httpClient.execute(
-                request,
-                deadline: .now() + .init(configuration.requestTimeout),
-                logger: transportLogger
-            )
-            status = Int(response.status.code)
-            headers = response.headers.map { (name: $0.name, value: $0.value) }
-            responseBody = try await response.body.collect(upTo: configuration.maximumResponseBytes)
+            // The deadline covers the whole exchange, body included: a slow answer is a bounded
+            // wait, which the watchdog counts as life until the deadline (and its grace) has passed.
+            let timeout = configuration.requestTimeout
+            let answer = try await bounded(atMost: timeout) {
+                let response = try await httpClient.execute(
+                    request,
+                    deadline: .now() + .init(timeout),
+                    logger: transportLogger
+                )
+                let body = try await response.body.collect(upTo: configuration.maximumResponseBytes)
+                return (status: Int(response.status.code), headers: response.headers, body: body)
+            }
+            status = answer.status
+            headers = answer.headers.map { (name: $0.name, value: $0.value) }
+            responseBody = answer.body
         } catch {
             await rateBudget.finished(permit)
             DigitalOceanMetrics.response(operation: operation, status: nil)

@@ -83,6 +83,9 @@ public struct DigitalOceanClient: Sendable {
     let token: TokenHolder
     /// Shared by every copy of this client; pass the same one to clients that share a token.
     public let rateBudget: RateBudget
+    /// Where every request and every backoff between retries is registered with its deadline, for
+    /// the watchdog (see `BoundedWaits`); nil when nothing watches.
+    public let waits: BoundedWaits?
     let clock: any DaemonClock
     let httpClient: HTTPClient
     let ownsHTTPClient: Bool
@@ -95,6 +98,7 @@ public struct DigitalOceanClient: Sendable {
         configuration: Configuration,
         rateBudget: RateBudget = RateBudget(),
         clock: any DaemonClock = SystemClock(),
+        waits: BoundedWaits? = nil,
         logger: Logger
     ) {
         var http = HTTPClient.Configuration()
@@ -108,6 +112,7 @@ public struct DigitalOceanClient: Sendable {
             ownsHTTPClient: true,
             rateBudget: rateBudget,
             clock: clock,
+            waits: waits,
             logger: logger
         )
     }
@@ -118,6 +123,7 @@ public struct DigitalOceanClient: Sendable {
         httpClient: HTTPClient,
         rateBudget: RateBudget = RateBudget(),
         clock: any DaemonClock = SystemClock(),
+        waits: BoundedWaits? = nil,
         logger: Logger
     ) {
         self.init(
@@ -126,6 +132,7 @@ public struct DigitalOceanClient: Sendable {
             ownsHTTPClient: false,
             rateBudget: rateBudget,
             clock: clock,
+            waits: waits,
             logger: logger
         )
     }
@@ -136,9 +143,11 @@ public struct DigitalOceanClient: Sendable {
         ownsHTTPClient: Bool,
         rateBudget: RateBudget,
         clock: any DaemonClock,
+        waits: BoundedWaits?,
         logger: Logger
     ) {
         self.configuration = configuration
+        self.waits = waits
         self.token = TokenHolder(configuration.token)
         self.clock = clock
         self.httpClient = httpClient

@@ -9,8 +9,12 @@ import Timekeeping
 /// - The loop calls ``progress()`` whenever it gets something done or is deliberately idle: at the
 ///   start and end of every pass, between actions of a long pass, and while waiting for work
 ///   (NOTIFY, a timer, the database at start-up). It must do so at least every `interval / 2`.
-/// - Every `interval / 2` this service pings systemd, but only if ``progress()`` was called within
-///   the last `interval`. When the loop is stuck (a hung call, a deadlock, a livelock that never
+/// - Waiting on DigitalOcean within a deadline is life too: the client registers each request and
+///   each retry's backoff in `waits` (see ``BoundedWaits``), and a wait in progress within its
+///   deadline, or one that ended in time, counts as progress. A slow or timing-out API is then no
+///   reason to restart; a request that outlives its deadline is.
+/// - Every `interval / 2` this service pings systemd, but only if the loop showed life within the
+///   last `interval`. When the loop is stuck (a hung call, a deadlock, a livelock that never
 ///   reaches a progress point) the pings stop, systemd's `WatchdogSec=` expires, and systemd kills
 ///   the daemon with SIGABRT and restarts it (`Restart=on-failure`).
 /// - Construction counts as progress, so start-up gets one full interval before its first report.
@@ -23,24 +27,39 @@ public final class SystemdWatchdog: Service, Sendable {
     public let interval: Duration?
     /// Uptime at the last report of progress.
     private let lastProgress: Mutex<Duration>
+    /// The loop's waits on DigitalOcean, each with its deadline; nil: only progress counts.
+    private let waits: BoundedWaits?
     private let clock: any DaemonClock
     private let ping: @Sendable () -> Void
     private let logger: Logger
 
     /// A watchdog for the unit's own `WatchdogSec=`.
-    public convenience init(notifier: SystemdNotifier, clock: any DaemonClock = SystemClock(), logger: Logger) {
-        self.init(interval: notifier.watchdogInterval, clock: clock, logger: logger, ping: { notifier.watchdog() })
+    public convenience init(
+        notifier: SystemdNotifier,
+        clock: any DaemonClock = SystemClock(),
+        waits: BoundedWaits? = nil,
+        logger: Logger
+    ) {
+        self.init(
+            interval: notifier.watchdogInterval,
+            clock: clock,
+            waits: waits,
+            logger: logger,
+            ping: { notifier.watchdog() }
+        )
     }
 
     /// A watchdog with an explicit interval and ping (tests use this to count pings).
     public init(
         interval: Duration?,
         clock: any DaemonClock = SystemClock(),
+        waits: BoundedWaits? = nil,
         logger: Logger,
         ping: @escaping @Sendable () -> Void
     ) {
         self.interval = interval
         self.clock = clock
+        self.waits = waits
         self.lastProgress = Mutex(clock.uptime())
         self.ping = ping
         self.logger = logger
@@ -67,9 +86,10 @@ public final class SystemdWatchdog: Service, Sendable {
         let period = interval / 2
         var stalled = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let last = lastProgress.withLock { $0 }
             let now = clock.uptime()
-            if Self.isHealthy(lastProgress: last, now: now, interval: interval) {
+            var lastAlive = lastProgress.withLock { $0 }
+            if let waited = waits?.lastSignOfLife(at: now) { lastAlive = max(lastAlive, waited) }
+            if Self.isHealthy(lastProgress: lastAlive, now: now, interval: interval) {
                 if stalled {
                     logger.notice("reconcile loop is making progress again; resuming watchdog pings")
                     stalled = false
@@ -78,10 +98,11 @@ public final class SystemdWatchdog: Service, Sendable {
             } else if !stalled {
                 stalled = true
                 logger.critical(
-                    "reconcile loop made no progress; withholding WATCHDOG=1 so systemd restarts the daemon",
+                    "reconcile loop made no progress and waits on no request within its deadline; withholding WATCHDOG=1 so systemd restarts the daemon",
                     metadata: [
-                        "since_last_progress": "\(DurationText.format(now - last))",
+                        "since_last_progress": "\(DurationText.format(now - lastAlive))",
                         "watchdog_interval": "\(DurationText.format(interval))",
+                        "overdue_requests": "\(waits?.overdue(at: now) ?? 0)",
                     ]
                 )
             }

@@ -63,7 +63,8 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         name: .customLong("scale-size"),
-        help: "A fleet size for the scale scenarios, repeated for several (default: 10,000 and 50,000)."
+        help:
+            "A fleet size for the scale scenarios, repeated for several (default: 10,000 and 50,000); with --only brownout, its fleet (default 2,000)."
     )
     var scaleSizes: [Int] = []
 
@@ -154,7 +155,15 @@ struct Run: AsyncParsableCommand {
         }
         do {
             if !only.isEmpty {
-                print(try await Self.measure(only: only, env, conditions: conditions))
+                print(
+                    try await Self.measure(
+                        only: only,
+                        env,
+                        conditions: conditions,
+                        repository: repositoryURL,
+                        brownoutServers: scaleSizes.first ?? 2_000
+                    )
+                )
             } else {
                 let results =
                     scaleOnly ? nil : try await Self.measure(env, conditions: conditions, quick: quick)

@@ -8,6 +8,7 @@ enum OnlyScenario: String, ExpressibleByArgument, CaseIterable {
     case converge
     case burst
     case faults
+    case brownout
 
     static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
@@ -17,7 +18,9 @@ extension Run {
     static func measure(
         only scenarios: [OnlyScenario],
         _ env: BenchEnvironment,
-        conditions c: BenchResults.Conditions
+        conditions c: BenchResults.Conditions,
+        repository: URL,
+        brownoutServers: Int = 2_000
     ) async throws -> String {
         var lines: [String] = []
         for scenario in scenarios {
@@ -78,6 +81,29 @@ extension Run {
                         + "\(t.dropletGets) GETs by id), \(t.tooManyRequests) answered 429; "
                         + "\(result.faultedCreates) creates unanswered or answered 500"
                 )
+            case .brownout:
+                // 2,000 by default, ten pages: the fleet is listed in one slice before the brownout
+                // and again after. A fleet of more than one slice (--scale-size 50000) is caught
+                // halfway through its first list.
+                let servers = brownoutServers
+                progress("brownout: seeding \(servers) servers")
+                let database = try await env.migratedDatabase()
+                let simulator = try await env.startSimulator("brownout-sim")
+                try await seedFleet(env, simulator: simulator, database: database, count: servers, recordObserved: true)
+                let outcome = try await brownoutUnderSystemd(
+                    env,
+                    fleet: SeededFleet(database: database, simulator: simulator, servers: servers),
+                    repository: repository
+                )
+                await simulator.stop()
+                switch outcome {
+                case .notRun(let reason):
+                    lines.append("brownout: not run: \(reason)")
+                case .measured(let proof):
+                    lines.append("brownout: " + proof.line)
+                    for line in proof.watchdogTimeouts + proof.withheld { lines.append("  \(line)") }
+                    for status in proof.statuses { lines.append("  STATUS=\(status)") }
+                }
             }
         }
         return lines.joined(separator: "\n")

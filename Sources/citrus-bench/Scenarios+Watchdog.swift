@@ -72,58 +72,10 @@ func watchdogUnderSystemd(
     newRows: Int = 5,
     timeout: Duration = .seconds(600)
 ) async throws -> WatchdogOutcome {
-    let support = SystemdCommand.namespaceSupport
-    guard support.supported else { return .notRun(support.reason) }
-    let installer = repository.appendingPathComponent("deploy/install.sh")
-    let shippedUnit = repository.appendingPathComponent("systemd/citrus-reconciler.service")
-    guard FileManager.default.fileExists(atPath: installer.path),
-        FileManager.default.fileExists(atPath: shippedUnit.path)
-    else {
-        return .notRun("no deploy/install.sh and systemd/citrus-reconciler.service under \(repository.path)")
-    }
-
-    // install.sh's layout under the repository's .build: the sandbox sees the host's file system
-    // read-only, except /tmp, /run and /var/log, which are its own.
-    let root = repository.appendingPathComponent(".build/citrus-bench-unit-\(getpid())")
-    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: root) }
-    let install = try await SystemdCommand.run(
-        [
-            "/bin/sh", "-c", "exec /bin/sh \"$0\" --root \"$1\" --binary \"$2\" --token-from-stdin <\"$3\"",
-            installer.path, root.path, try env.executable("citrus-reconciler").path, env.tokenFile.path,
-        ],
-        timeout: .seconds(120)
-    )
-    guard install.succeeded else { throw BenchError("install.sh failed: \(install)") }
-    let etc = root.path + "/etc/citrus-reconciler"
-    let environmentFile = etc + "/citrus-reconciler.env"
-    let tokenFile = etc + "/digitalocean-token"
-    try """
-    # written by citrus-bench: the bench's daemon settings
-    CITRUS_DATABASE_URL=\(fleet.database)
-    CITRUS_DIGITALOCEAN_URL=\(fleet.simulator.baseURL)
-    CITRUS_RESYNC_INTERVAL=60s
-    CITRUS_FAST_INTERVAL=5s
-    CITRUS_SETTLE_PERIOD=60s
-
-    """.write(toFile: environmentFile, atomically: false, encoding: .utf8)
-
-    let (unitText, watchdogSec) = try shippedUnitWithPaths(
-        try String(
-            contentsOf: root.appendingPathComponent("usr/lib/systemd/system/citrus-reconciler.service"),
-            encoding: .utf8
-        ),
-        binary: root.path + "/usr/local/bin/citrus-reconciler",
-        environmentFile: environmentFile,
-        tokenFile: tokenFile
-    )
-    let unit = "citrus-reconciler.service"
-    let anchor = "citrus-bench-anchor.target"
-    let units = [
-        unit: unitText,
-        // Keeps the unit loaded (and its NRestarts and Result readable) whatever it does.
-        anchor: "[Unit]\nDescription=keeps the unit under test loaded\nAfter=\(unit)\n",
-    ]
+    if let reason = shippedUnitUnavailable(repository: repository) { return .notRun(reason) }
+    let installed = try await installShippedUnit(env, fleet: fleet, repository: repository)
+    defer { installed.remove() }
+    let (units, unit, anchor, watchdogSec) = (installed.units, installed.unit, installed.anchor, installed.watchdogSec)
 
     try await fleet.simulator.clearRequests()
     try await fleet.simulator.send(.DELETE, "/_sim/rate-limits/usage")
@@ -291,6 +243,89 @@ func watchdogUnderSystemd(
         return .measured(proof)
     } catch {
         await connection.close()
+        throw error
+    }
+}
+
+/// Why the shipped unit cannot be run under systemd here, or nil when it can.
+func shippedUnitUnavailable(repository: URL) -> String? {
+    let support = SystemdCommand.namespaceSupport
+    guard support.supported else { return support.reason }
+    let installer = repository.appendingPathComponent("deploy/install.sh")
+    let shippedUnit = repository.appendingPathComponent("systemd/citrus-reconciler.service")
+    guard FileManager.default.fileExists(atPath: installer.path),
+        FileManager.default.fileExists(atPath: shippedUnit.path)
+    else {
+        return "no deploy/install.sh and systemd/citrus-reconciler.service under \(repository.path)"
+    }
+    return nil
+}
+
+/// The release daemon installed by deploy/install.sh under the repository's .build, its unit as
+/// shipped but for its paths, set to run against `fleet`; and a target that keeps it loaded.
+struct InstalledUnit {
+    var root: URL
+    var units: [String: String]
+    var unit: String
+    var anchor: String
+    /// The unit's `WatchdogSec=` line, as shipped.
+    var watchdogSec: String
+
+    func remove() { try? FileManager.default.removeItem(at: root) }
+}
+
+func installShippedUnit(_ env: BenchEnvironment, fleet: SeededFleet, repository: URL) async throws -> InstalledUnit {
+    let installer = repository.appendingPathComponent("deploy/install.sh")
+    // install.sh's layout under the repository's .build: the sandbox sees the host's file system
+    // read-only, except /tmp, /run and /var/log, which are its own.
+    let root = repository.appendingPathComponent(".build/citrus-bench-unit-\(getpid())")
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    do {
+        let install = try await SystemdCommand.run(
+            [
+                "/bin/sh", "-c", "exec /bin/sh \"$0\" --root \"$1\" --binary \"$2\" --token-from-stdin <\"$3\"",
+                installer.path, root.path, try env.executable("citrus-reconciler").path, env.tokenFile.path,
+            ],
+            timeout: .seconds(120)
+        )
+        guard install.succeeded else { throw BenchError("install.sh failed: \(install)") }
+        let etc = root.path + "/etc/citrus-reconciler"
+        let environmentFile = etc + "/citrus-reconciler.env"
+        let tokenFile = etc + "/digitalocean-token"
+        try """
+        # written by citrus-bench: the bench's daemon settings
+        CITRUS_DATABASE_URL=\(fleet.database)
+        CITRUS_DIGITALOCEAN_URL=\(fleet.simulator.baseURL)
+        CITRUS_RESYNC_INTERVAL=60s
+        CITRUS_FAST_INTERVAL=5s
+        CITRUS_SETTLE_PERIOD=60s
+
+        """.write(toFile: environmentFile, atomically: false, encoding: .utf8)
+
+        let (unitText, watchdogSec) = try shippedUnitWithPaths(
+            try String(
+                contentsOf: root.appendingPathComponent("usr/lib/systemd/system/citrus-reconciler.service"),
+                encoding: .utf8
+            ),
+            binary: root.path + "/usr/local/bin/citrus-reconciler",
+            environmentFile: environmentFile,
+            tokenFile: tokenFile
+        )
+        let unit = "citrus-reconciler.service"
+        let anchor = "citrus-bench-anchor.target"
+        return InstalledUnit(
+            root: root,
+            units: [
+                unit: unitText,
+                // Keeps the unit loaded (and its NRestarts and Result readable) whatever it does.
+                anchor: "[Unit]\nDescription=keeps the unit under test loaded\nAfter=\(unit)\n",
+            ],
+            unit: unit,
+            anchor: anchor,
+            watchdogSec: watchdogSec
+        )
+    } catch {
+        try? FileManager.default.removeItem(at: root)
         throw error
     }
 }

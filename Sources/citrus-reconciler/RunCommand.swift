@@ -83,7 +83,10 @@ struct Run: AsyncParsableCommand {
         }
         let notifier = SystemdNotifier()
         let clock = SystemClock()
-        let watchdog = SystemdWatchdog(notifier: notifier, clock: clock, logger: logger)
+        // Requests to DigitalOcean and the backoffs between them, each with its deadline: the
+        // watchdog counts a loop waiting on a slow but answering API as alive (see BoundedWaits).
+        let waits = BoundedWaits(clock: clock)
+        let watchdog = SystemdWatchdog(notifier: notifier, clock: clock, waits: waits, logger: logger)
         let databaseURL = database.connectionString(environment: environment)
 
         let budget = RateBudget(configuration: settings.rates, clock: clock)
@@ -103,6 +106,7 @@ struct Run: AsyncParsableCommand {
             configuration: clientConfiguration,
             rateBudget: budget,
             clock: clock,
+            waits: waits,
             logger: logger
         )
         let leadership = Leadership.postgres(connectionString: databaseURL, clock: clock, logger: logger)

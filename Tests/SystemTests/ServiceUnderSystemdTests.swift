@@ -32,7 +32,7 @@ struct ServiceUnderSystemdTests {
 
     @Test(
         "installed unit: readiness, audit trail in the journal, watchdog, clean stop, exit 78, no token anywhere",
-        .timeLimit(.minutes(4))
+        .timeLimit(.minutes(5))
     )
     func installedServiceLifecycle() async throws {
         // A token of this run only, so finding it anywhere is a leak, not a coincidence.
@@ -88,6 +88,7 @@ struct ServiceUnderSystemdTests {
                         try await story.tokenIsNotInTheEnvironmentOrArgv()
                         try await story.reloadRotatesTheTokenWithoutAFailedRequest()
                         try await story.frozenLoopIsRestartedByTheWatchdog()
+                        try await story.slowDigitalOceanIsNoReasonToRestart()
                         try await story.stopWaitsForTheRequestInFlightAndExitsZero()
                         try await story.badConfigurationExits78AndIsNotRestarted()
                         try await story.timedStart()
@@ -437,6 +438,71 @@ struct Story {
         )
     }
 
+    /// DigitalOcean answers every request 12 s after it comes (three times WatchdogSec=4s, within
+    /// the 30 s request timeout) for 36 s, and a row is inserted meanwhile: the loop waits on
+    /// requests within their deadlines, which the watchdog counts as life. systemd never goes
+    /// WatchdogSec= without a ping, restarts nothing, and the row converges.
+    func slowDigitalOceanIsNoReasonToRestart() async throws {
+        let restartsBefore = try await systemd.property("NRestarts", of: unit)
+        func withheld() async throws -> Int {
+            try await systemd.journalEntries(["_SYSTEMD_UNIT=\(unit)"]).filter {
+                $0["MESSAGE"]?.contains("withholding WATCHDOG=1") == true
+            }.count
+        }
+        let withheldBefore = try await withheld()
+        sim.simulator.updateFaults { $0.latencySeconds = 12 }
+        defer { sim.simulator.updateFaults { $0.latencySeconds = 0 } }
+        let started = ContinuousClock.now
+        let startedDate = Date()
+        let startedMonotonic = monotonicSeconds()
+        var pings: [Double] = []
+        var seen: [String: String] = [:]
+        var id: UUID?
+        while ContinuousClock.now - started < .seconds(36) {
+            seen = try await systemd.properties(["NRestarts", "WatchdogTimestampMonotonic", "ActiveState"], of: unit)
+            if let micro = seen["WatchdogTimestampMonotonic"].flatMap(Double.init), micro > 0,
+                pings.last.map({ micro / 1e6 > $0 }) ?? true
+            {
+                pings.append(micro / 1e6)
+            }
+            if seen["NRestarts"] != restartsBefore { break }
+            if id == nil, ContinuousClock.now - started >= .seconds(2) {
+                id = try await db.query(
+                    "INSERT INTO servers (name) VALUES ('web-3.system-test') RETURNING id"
+                ).single().decode(UUID.self, "id")
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        sim.simulator.updateFaults { $0.latencySeconds = 0 }
+        let ended = ContinuousClock.now
+        let endedMonotonic = monotonicSeconds()
+        #expect(seen["NRestarts"] == restartsBefore, "restarted while DigitalOcean was slow: \(seen)")
+        #expect(seen["ActiveState"] == "active", "\(seen)")
+        let marks =
+            [pings.last { $0 <= startedMonotonic } ?? startedMonotonic]
+            + pings.filter { $0 > startedMonotonic } + [endedMonotonic]
+        let longest = zip(marks, marks.dropFirst()).map { $1 - $0 }.max() ?? 0
+        #expect(longest < 4, "systemd went \(longest) s without WATCHDOG=1 (WatchdogSec=4s)")
+        #expect(try await withheld() == withheldBefore, "the daemon withheld its pings while DigitalOcean was slow")
+        let requests = sim.simulator.requestLog().filter { $0.path.hasPrefix("/v2") && $0.time >= startedDate }
+        #expect(requests.count >= 3, "DigitalOcean was hardly asked anything: \(requests.map(\.path))")
+
+        let row = try #require(id, "no row inserted")
+        var status = ""
+        let converged = try await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+            status = try await db.query("SELECT status FROM servers WHERE id = \(row)").single().decode(
+                String.self,
+                "status"
+            )
+            return status == "active"
+        }
+        #expect(converged, "the row inserted while DigitalOcean was slow is \(status)")
+        print(
+            "figure: DigitalOcean answering after 12 s for 36 s under WatchdogSec=4s: NRestarts \(restartsBefore) → \(seen["NRestarts"] ?? "?"), longest time without WATCHDOG=1 \(String(format: "%.1f", longest)) s (\(pings.count) pings), \(requests.count) requests; the row inserted meanwhile active \(milliseconds(ContinuousClock.now - ended)) ms after it ended"
+        )
+        #expect(try await systemd.property("NRestarts", of: unit) == restartsBefore)
+    }
+
     // MARK: Stop
 
     /// A create is in flight (the simulator answers after 3s) when `systemctl stop` comes: the
@@ -546,6 +612,13 @@ struct Story {
         let end = try await systemd.properties(["Result", "ExecMainCode", "ExecMainStatus"], of: unit)
         #expect(end["Result"] == "success" && end["ExecMainCode"] == "1" && end["ExecMainStatus"] == "0", "\(end)")
     }
+}
+
+/// CLOCK_MONOTONIC, the clock of systemd's `…Monotonic` timestamps (the sandbox has no time namespace).
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
 func milliseconds(_ duration: Duration) -> Int64 {
