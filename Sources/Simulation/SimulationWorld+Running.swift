@@ -29,6 +29,7 @@ extension SimulationWorld {
 
     func tearDown() {
         time.draining = true
+        database.endEverySession(why: "the run ended")
         for process in everyProcess { process.stop() }
         var rounds = 0
         while rounds < 1_000_000 {
@@ -53,8 +54,12 @@ extension SimulationWorld {
             var problem: String?
             if state.status == .provisioning, row.deleteRequestedAt == nil, heldOff(row, droplet: oldest) {
                 problem = nil
-            } else if [.creating, .provisioning, .deleting].contains(state.status) {
+            } else if [.creating, .provisioning, .initializing, .deleting].contains(state.status) {
                 problem = "still \(state.status.rawValue)"
+            } else if state.status == .deleted, deletionWithdrawnAt[row.id] != nil {
+                problem = nil  // deleted before the operator withdrew the request
+            } else if state.status == .unreachable, oldest?.poweredOff == true {
+                problem = nil  // its agent stops with the droplet someone powered off
             } else if row.deleteRequestedAt != nil {
                 if state.status != .deleted || !live.isEmpty {
                     problem = "deletion requested: \(state.status.rawValue) with \(live.count) droplets"

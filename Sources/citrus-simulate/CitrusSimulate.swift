@@ -38,6 +38,13 @@ struct CitrusSimulate: ParsableCommand {
                         + outcome.takeovers.map { String(format: "%.1f s", $0) }.joined(separator: ", ")
                 )
             }
+            print("  \(outcome.setting)")
+            if outcome.recreatedAfterVanish + outcome.duplicatesAfterLossyFailover > 0 {
+                print(
+                    "  droplets made again after a vanish: \(outcome.recreatedAfterVanish); "
+                        + "second droplets after a lossy failover: \(outcome.duplicatesAfterLossyFailover)"
+                )
+            }
             for violation in outcome.violations { print("  violation \(violation)") }
             if !outcome.violations.isEmpty { throw ExitCode.failure }
             return
@@ -46,16 +53,31 @@ struct CitrusSimulate: ParsableCommand {
         var failed: [UInt64] = []
         var steps = 0
         var takeovers: [Double] = []
+        var kinds: [String: [UInt64]] = [:]
+        var recreated = 0
+        var lossyDuplicates = 0
         for seed in first..<(first + seeds) {
             let outcome = SimulationWorld.run(seed: seed)
             steps += outcome.steps
             takeovers += outcome.takeovers
+            recreated += outcome.recreatedAfterVanish
+            lossyDuplicates += outcome.duplicatesAfterLossyFailover
             if !outcome.violations.isEmpty {
                 failed.append(seed)
-                print("seed \(seed) FAILED: \(outcome.violations.first ?? "")")
+                let kind = SimulationWorld.Outcome.kind(of: outcome.violations[0])
+                kinds[kind, default: []].append(seed)
+                print("seed \(seed) FAILED [\(kind)]: \(outcome.violations.first ?? "")")
                 print("  replay: \(Self.replay) --seed \(seed) --trace")
             }
         }
+        for (kind, seeds) in kinds.sorted(by: { $0.key < $1.key }) {
+            print(
+                "kind [\(kind)]: \(seeds.count) seeds, first \(seeds.prefix(8).map(String.init).joined(separator: ", "))"
+            )
+        }
+        print(
+            "droplets made again after a vanish: \(recreated); second droplets after a lossy failover: \(lossyDuplicates)"
+        )
         let elapsed = Date().timeIntervalSince(started)
         print(
             String(
