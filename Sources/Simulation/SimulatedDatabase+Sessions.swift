@@ -37,7 +37,8 @@ extension SimulatedDatabase {
     struct RowLock {
         /// What holds it, in words ("an operator's UPDATE, not yet committed").
         var holder: String
-        var waiters: [Resumer] = []
+        /// The sessions whose statements wait for it.
+        var waiters: [(session: Int, resumer: Resumer)] = []
     }
 
     // MARK: Sessions
@@ -162,8 +163,8 @@ extension SimulatedDatabase {
         sessions[session]?.lastActivity = started
         if let slow = world.faults.slowStatement() {
             try await wait(session, startedAt: started, for: "a slow statement (\(Int(slow)) s)") { resumer in
-                let handle = world.time.schedule(at: started.addingTimeInterval(slow)) {
-                    resumer.resume(with: .success(()))
+                let handle = world.time.schedule(at: started.addingTimeInterval(slow)) { [unowned self] in
+                    endWait(session, resumer, .success(()))
                 }
                 return { [world] in world.time.cancel(handle) }
             }
@@ -173,10 +174,11 @@ extension SimulatedDatabase {
             while let lock = rowLocks[row] {
                 let what = "a lock on \(world.label(row)) (\(lock.holder))"
                 try await wait(session, startedAt: started, for: what) { resumer in
-                    rowLocks[row]?.waiters.append(resumer)
+                    rowLocks[row]?.waiters.append((session, resumer))
                     guard let timeout = sessions[session]?.settings.lockTimeout else { return {} }
                     let handle = world.time.schedule(at: lockWaitStarted.addingTimeInterval(timeout)) {
-                        resumer.resume(with: .failure(LockNotAvailable()))
+                        [unowned self] in
+                        endWait(session, resumer, .failure(LockNotAvailable()))
                     }
                     return { [world] in world.time.cancel(handle) }
                 }
@@ -202,8 +204,8 @@ extension SimulatedDatabase {
         let disarm = arm(resumer)
         var timeoutHandle: UInt64?
         if let timeout = sessions[session]?.settings.statementTimeout {
-            timeoutHandle = world.time.schedule(at: startedAt.addingTimeInterval(timeout)) {
-                resumer.resume(with: .failure(QueryCanceled(reason: "statement timeout")))
+            timeoutHandle = world.time.schedule(at: startedAt.addingTimeInterval(timeout)) { [unowned self] in
+                endWait(session, resumer, .failure(QueryCanceled(reason: "statement timeout")))
             }
         }
         defer {
@@ -223,6 +225,15 @@ extension SimulatedDatabase {
             // cancels whatever the session is running then.
             resumer.resume(with: .failure(QueryCanceled(reason: "user request")))
         }
+    }
+
+    /// Ends a statement's wait at the server. A backend whose client has gone ends with it: it
+    /// would carry the statement out and then find the socket closed; here the statement is
+    /// dropped (its task belongs to a dead process and runs no more), and the session ends.
+    private func endWait(_ session: Int, _ resumer: Resumer, _ result: Result<Void, any Error>) {
+        let clientGone = sessions[session]?.clientGone == true && sessions[session]?.waiting === resumer
+        resumer.resume(with: result)
+        if clientGone { kill(session, why: "its client had gone; the backend noticed once its wait ended") }
     }
 
     /// The client sends one statement at a time on a session: a statement waits here until the
@@ -282,7 +293,7 @@ extension SimulatedDatabase {
     func releaseRowLock(_ id: UUID, why: String) {
         guard let lock = rowLocks.removeValue(forKey: id) else { return }
         world.trace("db: lock on \(world.label(id)) released (\(why)); \(lock.waiters.count) statements waited")
-        for waiter in lock.waiters { waiter.resume(with: .success(())) }
+        for waiter in lock.waiters { endWait(waiter.session, waiter.resumer, .success(())) }
     }
 }
 

@@ -164,7 +164,7 @@ final class SimulatedDatabase: @unchecked Sendable {
                 $0.agents[agent] = AgentRecord(keySHA256: agentKeySHA256)
             }
         }
-        if state.status == .deleted { world.rowGone(id) }
+        if state.status == .deleted { world.rowGone(row) }
         return row.revision
     }
 

@@ -149,7 +149,7 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
                 "\(who) destroyed droplet \(id), the one live row \(world.label(identity)) should keep"
                     + (world.deletionWithdrawnAt[identity] != nil ? " (its deletion request was withdrawn)" : "")
             )
-        } else if row == nil {
+        } else if row == nil, !world.goneAskingDeletion.contains(identity) {
             checkOrphanDestroy(droplet, identity: identity, by: who)
         }
     }

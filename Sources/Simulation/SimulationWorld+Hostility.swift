@@ -106,7 +106,7 @@ extension SimulationWorld {
         let row = candidates[hostileIndex(candidates.count)]
         let delay = hostileRandom() < 0.3 ? 0 : 0.5 + hostileRandom() * 20
         database.remove(row.id)
-        rowGone(row.id)
+        rowGone(row)
         reinserted.insert(row.id)
         // With agent bootstrap the row's agent goes with it (agent_id is a column of the row).
         if agentBootstrap { disturbed.insert(row.id) }
@@ -137,6 +137,7 @@ extension SimulationWorld {
     }
 
     func failOver(downtime: TimeInterval) {
+        let before = database.rows
         let lost = database.failOver(downtime: downtime)
         trace(
             "operator: failover to \(database.replication), database unreachable for \(Int(downtime)) s"
@@ -148,9 +149,10 @@ extension SimulationWorld {
         disturbed.formUnion(lost)
         for id in lost.sorted(by: { $0.uuidString < $1.uuidString }) {
             if database.rows[id] == nil || database.rows[id]?.state.status == .deleted {
-                rowGone(id)
+                if let last = before[id] { rowGone(last) }
             } else {
                 rowGoneAt[id] = nil
+                goneAskingDeletion.remove(id)
             }
         }
         time.schedule(after: downtime) { [unowned self] in
@@ -207,7 +209,10 @@ extension SimulationWorld {
     func context(of id: UUID) -> String {
         var notes: [String] = []
         if reinserted.contains(id) { notes.append("its row was deleted with SQL and inserted again") }
-        if disturbed.contains(id), !reinserted.contains(id) { notes.append("a restore or a person disturbed its row") }
+        if restored.contains(id) { notes.append("a restore took its row back") }
+        if disturbed.contains(id), !reinserted.contains(id), !restored.contains(id) {
+            notes.append("a failover, an operator or a person disturbed its row")
+        }
         return notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")"
     }
 
@@ -255,7 +260,7 @@ extension SimulationWorld.Outcome {
             if violation.contains("deleted with SQL and inserted again") {
                 return "1: second droplet after delete and insert"
             }
-            if violation.contains("a restore or a person disturbed") { return "second droplet after a restore" }
+            if violation.contains("a restore took its row back") { return "second droplet after a restore" }
             return "second droplet"
         }
         if violation.contains("without being able to act") || violation.contains("whose client")

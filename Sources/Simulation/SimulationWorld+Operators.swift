@@ -12,6 +12,7 @@ extension SimulationWorld {
         row.state = DaemonState()
         database.insert(row)
         rowGoneAt[row.id] = nil
+        goneAskingDeletion.remove(row.id)
         trace("operator: INSERT \(label(row.id)) (\(row.name))")
         notify(row.id)
     }
@@ -44,7 +45,7 @@ extension SimulationWorld {
         guard !candidates.isEmpty else { return }
         let row = candidates[index(candidates.count)]
         database.remove(row.id)
-        rowGone(row.id)
+        rowGone(row)
         reinserted.insert(row.id)
         if agentBootstrap { disturbed.insert(row.id) }
         trace("operator: DELETE \(label(row.id)) with SQL; it comes back with the same id")
@@ -94,11 +95,16 @@ extension SimulationWorld {
     private func restore(_ snapshot: (at: Date, tables: SimulatedDatabase.Tables)) {
         disturbed.formUnion(database.rows.keys)
         disturbed.formUnion(snapshot.tables.rows.keys)
+        restored.formUnion(database.rows.keys)
+        restored.formUnion(snapshot.tables.rows.keys)
         for (id, row) in database.rows where row.state.status != .deleted {
-            if snapshot.tables.rows[id].map({ $0.state.status == .deleted }) ?? true { rowGone(id) }
+            if snapshot.tables.rows[id].map({ $0.state.status == .deleted }) ?? true { rowGone(row) }
         }
         database.restore(snapshot.tables)
-        for (id, row) in database.rows where row.state.status != .deleted { rowGoneAt[id] = nil }
+        for (id, row) in database.rows where row.state.status != .deleted {
+            rowGoneAt[id] = nil
+            goneAskingDeletion.remove(id)
+        }
         trace(
             String(
                 format: "operator: database restored from the backup of %.1f s",

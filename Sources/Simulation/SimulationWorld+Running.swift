@@ -9,7 +9,7 @@ extension SimulationWorld {
     func drive(until end: Date) {
         while !finished {
             var stepsAtThisInstant = 0
-            while violations.isEmpty {
+            while violations.isEmpty || keepGoing {
                 let runnable = everyProcess.filter { $0.executor.runnable }
                 guard !runnable.isEmpty else { break }
                 runnable[index(runnable.count)].executor.runOne(pick: index)
@@ -23,7 +23,7 @@ extension SimulationWorld {
                     return
                 }
             }
-            guard violations.isEmpty, time.advance(limit: end) else { return }
+            guard violations.isEmpty || keepGoing, time.advance(limit: end) else { return }
         }
     }
 
@@ -52,7 +52,9 @@ extension SimulationWorld {
             let oldest = live.min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
             let state = row.state
             var problem: String?
-            if state.status == .provisioning, row.deleteRequestedAt == nil, heldOff(row, droplet: oldest) {
+            if [.provisioning, .initializing].contains(state.status), row.deleteRequestedAt == nil,
+                heldOff(row, droplet: oldest)
+            {
                 problem = nil
             } else if [.creating, .provisioning, .initializing, .deleting].contains(state.status) {
                 problem = "still \(state.status.rawValue)"

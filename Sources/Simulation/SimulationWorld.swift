@@ -110,6 +110,10 @@ public final class SimulationWorld: @unchecked Sendable {
     /// When each identity last stopped having a live row (deleted with SQL, marked `deleted`,
     /// taken back by a restore): an orphan's grace counts from here.
     var rowGoneAt: [UUID: Date] = [:]
+    /// Rows that went while their deletion was requested: their droplet is no orphan to judge.
+    var goneAskingDeletion: Set<UUID> = []
+    /// Rows a restore took back (present when it came, or in its backup).
+    var restored: Set<UUID> = []
     /// Identities whose droplet the world destroyed out of band: a create for one afterwards is
     /// counted in `recreatedAfterVanish`.
     var vanished: Set<UUID> = []
@@ -130,6 +134,7 @@ public final class SimulationWorld: @unchecked Sendable {
     var leaderFrozenAt: Date?
     private(set) var takeovers: [Double] = []
     var finished = false
+    var keepGoing = false
 
     init(seed: UInt64, verbose: Bool) {
         self.seed = seed
@@ -142,14 +147,17 @@ public final class SimulationWorld: @unchecked Sendable {
         digitalOcean = SimulatedDigitalOcean(world: self, perMinute: 250, pageSize: 200)
     }
 
-    /// Runs one seed to the end and tears everything down.
-    public static func run(seed: UInt64, verbose: Bool = false) -> Outcome {
+    /// Runs one seed to the end and tears everything down. `keepGoing`: on past the first
+    /// violation, to see every kind of failure a seed finds (the run after it is no replay of
+    /// anything the daemon would do once fixed; only its first violation is).
+    public static func run(seed: UInt64, verbose: Bool = false, keepGoing: Bool = false) -> Outcome {
         let world = SimulationWorld(seed: seed, verbose: verbose)
+        world.keepGoing = keepGoing
         world.setUp()
         // The bound depends on the rows inserted, which stop at `quietAt`.
         world.drive(until: world.quietAt)
         world.drive(until: world.quietAt.addingTimeInterval(world.convergenceBound))
-        if world.violations.isEmpty { world.checkConvergence(final: true) }
+        if world.violations.isEmpty || keepGoing { world.checkConvergence(final: true) }
         let outcome = Outcome(
             seed: seed,
             violations: world.violations,
@@ -228,9 +236,11 @@ public final class SimulationWorld: @unchecked Sendable {
         }
     }
 
-    /// Called when a row stops being live (deleted with SQL, marked `deleted`, taken back).
-    func rowGone(_ id: UUID) {
-        rowGoneAt[id] = time.now
+    /// Called when a row stops being live (deleted with SQL, marked `deleted`, taken back), with
+    /// the row as it was last: a destroy its deletion request asked for may still be on its way.
+    func rowGone(_ row: ServerRecord) {
+        rowGoneAt[row.id] = time.now
+        if row.deleteRequestedAt != nil { goneAskingDeletion.insert(row.id) }
     }
 
     /// Called when a session takes the leadership lock.

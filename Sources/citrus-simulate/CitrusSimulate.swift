@@ -27,9 +27,12 @@ struct CitrusSimulate: ParsableCommand {
     @Flag(help: "Print the trace of the seed (with --seed).")
     var trace = false
 
+    @Flag(help: "Run each seed past its first violation, and tally every kind of failure it finds.")
+    var keepGoing = false
+
     mutating func run() throws {
         if let seed {
-            let outcome = SimulationWorld.run(seed: seed, verbose: trace)
+            let outcome = SimulationWorld.run(seed: seed, verbose: trace, keepGoing: keepGoing)
             if trace { for line in outcome.trace { print(line) } }
             print(Self.summary(outcome))
             if !outcome.takeovers.isEmpty {
@@ -57,7 +60,7 @@ struct CitrusSimulate: ParsableCommand {
         var recreated = 0
         var lossyDuplicates = 0
         for seed in first..<(first + seeds) {
-            let outcome = SimulationWorld.run(seed: seed)
+            let outcome = SimulationWorld.run(seed: seed, keepGoing: keepGoing)
             steps += outcome.steps
             takeovers += outcome.takeovers
             recreated += outcome.recreatedAfterVanish
@@ -65,8 +68,17 @@ struct CitrusSimulate: ParsableCommand {
             if !outcome.violations.isEmpty {
                 failed.append(seed)
                 let kind = SimulationWorld.Outcome.kind(of: outcome.violations[0])
-                kinds[kind, default: []].append(seed)
+                for kind in Set(outcome.violations.map(SimulationWorld.Outcome.kind(of:))) {
+                    kinds[kind, default: []].append(seed)
+                }
                 print("seed \(seed) FAILED [\(kind)]: \(outcome.violations.first ?? "")")
+                if keepGoing {
+                    var seen: Set<String> = [kind]
+                    for violation in outcome.violations {
+                        let other = SimulationWorld.Outcome.kind(of: violation)
+                        if seen.insert(other).inserted { print("  then [\(other)]: \(violation)") }
+                    }
+                }
                 print("  replay: \(Self.replay) --seed \(seed) --trace")
             }
         }

@@ -117,7 +117,9 @@ struct SimulationTests {
 
     @Test("the same seed gives the same trace, byte for byte")
     func deterministic() {
-        for seed: UInt64 in [3, 42, 2026] {
+        // 3: an asynchronous standby and --orphans delete; 80: agent bootstrap (random agent keys,
+        // compared only); both with row locks.
+        for seed: UInt64 in [3, 42, 80, 2026] {
             let first = SimulationWorld.run(seed: seed, verbose: true)
             let second = SimulationWorld.run(seed: seed, verbose: true)
             #expect(first.trace.count > 10)
