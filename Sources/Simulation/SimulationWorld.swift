@@ -135,6 +135,8 @@ public final class SimulationWorld: @unchecked Sendable {
     private(set) var takeovers: [Double] = []
     var finished = false
     var keepGoing = false
+    /// Ids the daemon made up, by the name the trace gives them (see `stableIDs`).
+    private var madeUpIDs: [String: String] = [:]
 
     init(seed: UInt64, verbose: Bool) {
         self.seed = seed
@@ -209,6 +211,25 @@ public final class SimulationWorld: @unchecked Sendable {
     func violation(_ text: String) {
         trace("VIOLATION: \(text)")
         violations.append(String(format: "at %.3f s: ", time.now.timeIntervalSince(time.origin)) + text)
+    }
+
+    /// `text` with every id the daemon made up itself (an agent's, from `UUID()`) replaced by
+    /// `agent-N`, numbered as they first appear: the same seed logs the same lines, byte for byte.
+    func stableIDs(in text: String) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let range = rest.firstRange(of: /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/) {
+            result += rest[..<range.lowerBound]
+            let id = String(rest[range])
+            if let uuid = UUID(uuidString: id), labels[uuid] != nil {
+                result += id
+            } else {
+                if madeUpIDs[id] == nil { madeUpIDs[id] = "agent-\(madeUpIDs.count + 1)" }
+                result += madeUpIDs[id]!
+            }
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
     }
 
     func label(_ id: UUID) -> String { labels[id] ?? "row " + id.uuidString.prefix(8).lowercased() }
