@@ -175,7 +175,7 @@ final class SimulatedDatabase: @unchecked Sendable {
             var row = row
             row.agent = AgentPresence(connectedAt: agent.connectedAt, lastSeenAt: agent.lastSeenAt)
             return row
-        }.sorted { ($0.createdAt, $0.id.uuidString) < ($1.createdAt, $1.id.uuidString) }
+        }.sorted { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id.uuidString < $1.id.uuidString }
     }
 
     // MARK: Restores and failovers

@@ -11,7 +11,7 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
     struct Droplet {
         var id: Int64
         var name: String
-        var tags: [String]
+        let tags: [String]
         var createdAt: Date
         /// Lists and tag lookups show it from here on (list lag); GET by id at once.
         var visibleAt: Date
@@ -20,7 +20,21 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
         var poweredOff = false
         /// An action is in progress on it (see `SimulatedDigitalOcean+Actions`).
         var locked = false
-        var identity: UUID? { tags.lazy.compactMap(FleetTags.row(fromIdentityTag:)).first }
+        /// The row whose identity tag it carries, and whether it carries `citrus-host`: read from
+        /// its tags once, when it is made (tags do not change here), not at every look.
+        let identity: UUID?
+        let inFleet: Bool
+
+        init(id: Int64, name: String, tags: [String], createdAt: Date, visibleAt: Date, activeAt: Date) {
+            self.id = id
+            self.name = name
+            self.tags = tags
+            self.createdAt = createdAt
+            self.visibleAt = visibleAt
+            self.activeAt = activeAt
+            identity = tags.lazy.compactMap(FleetTags.row(fromIdentityTag:)).first
+            inFleet = tags.contains(FleetTags.fleet)
+        }
 
         func observed(at now: Date) -> ObservedDroplet {
             let active = now >= activeAt
@@ -65,7 +79,7 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
 
     /// Live droplets carrying `identity`, the fleet tag included (the daemon's to manage).
     func droplets(identity: UUID) -> [Droplet] {
-        liveDroplets.filter { $0.identity == identity && $0.tags.contains(FleetTags.fleet) }
+        droplets.values.filter { $0.identity == identity && $0.inFleet }.sorted { $0.id < $1.id }
     }
 
     /// Counts a request against the token's minute; false when DigitalOcean answers 429.

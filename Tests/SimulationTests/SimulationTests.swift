@@ -92,6 +92,8 @@ struct SimulationTests {
     func manySeeds() {
         let count = UInt64(ProcessInfo.processInfo.environment["CITRUS_SIM_SEEDS"] ?? "") ?? 2000
         let first = UInt64(ProcessInfo.processInfo.environment["CITRUS_SIM_FIRST_SEED"] ?? "") ?? 1
+        // Every seed run to its end, past its first violation: what the test costs once nothing fails.
+        let keepGoing = ProcessInfo.processInfo.environment["CITRUS_SIM_KEEP_GOING"] != nil
         let started = Date()
         // Two worlds at a time, one per core; each world is single-threaded and deterministic.
         let lanes = 2
@@ -99,7 +101,7 @@ struct SimulationTests {
         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
             var seed = first + UInt64(lane)
             while seed < first + count {
-                let outcome = SimulationWorld.run(seed: seed)
+                let outcome = SimulationWorld.run(seed: seed, keepGoing: keepGoing)
                 results.add(outcome)
                 seed += UInt64(lanes)
             }
