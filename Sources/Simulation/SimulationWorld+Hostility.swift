@@ -273,7 +273,11 @@ extension SimulationWorld.Outcome {
             return "5: destroy after the deletion was withdrawn"
         }
         if violation.contains("moved backwards") { return "6: status moved backwards" }
+        if violation.contains("did not converge: deletion requested: deleted with") {
+            return "1: marked deleted while its create was in flight"
+        }
         if violation.contains("did not converge") { return "did not converge" }
+        if violation.contains("an orphan for only") { return "orphan destroyed before its grace" }
         if violation.contains("an orphan") { return "orphan destroyed" }
         return "other"
     }

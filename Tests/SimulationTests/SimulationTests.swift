@@ -46,6 +46,10 @@ struct SimulationTests {
         // gets a second droplet ("created a second droplet … (its row was deleted with SQL and
         // inserted again)")
         33, 268, 357, 423,
+        // and its other face: the row, deleted and inserted again with its deletion requested, is
+        // marked deleted while its create is in flight; the droplet comes after ("did not converge:
+        // deletion requested: deleted with 1 droplets")
+        5346,
         // 2: one row locked by another transaction (or one stuck statement) holds the leader's only
         // session: its lease lapses and it stalls the fleet ("has led for 30 s without being able
         // to act"), no standby takes over, and a dead leader's backend keeps the lock while it waits
@@ -57,6 +61,10 @@ struct SimulationTests {
         // 6: a full list read over several passes moves a row backwards on its droplet
         // ("moved backwards on droplet …: active → provisioning")
         80, 337, 1269, 1285,
+        // not numbered in the issue (--orphans delete): an orphan's grace counted from when it was
+        // first seen, before its row came and went again, so it is destroyed 85 s after its row
+        // went, with a grace of 102 s ("an orphan for only 85.3 s (grace 102 s)")
+        8600,
     ]
 
     /// Seeds where a restore from a backup that predates a create's intent (or the intent's
