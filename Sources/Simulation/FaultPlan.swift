@@ -25,6 +25,9 @@ final class FaultPlan: @unchecked Sendable {
     var sessionDeath = 0.0
     var notifyLost = 0.0
     var actionErrored = 0.0
+    /// Issue 22's database faults, drawn from the world's second generator (`drawDatabase`).
+    var statementSlow = 0.0
+    var answerLostAfterCommit = 0.0
 
     init(world: SimulationWorld) {
         self.world = world
@@ -50,7 +53,18 @@ final class FaultPlan: @unchecked Sendable {
         actionErrored = rate(0.2)
     }
 
+    /// Statements that wait (a checkpoint, a slow disk, a lock elsewhere) and commits whose
+    /// answer is lost; half the seeds have neither.
+    func drawDatabase() {
+        statementSlow = world.hostileRandom() < 0.5 ? 0 : world.hostileRandom() * 0.01
+        answerLostAfterCommit = world.hostileRandom() < 0.5 ? 0 : world.hostileRandom() * 0.005
+    }
+
     private var active: Bool { world.time.now < world.quietAt }
+
+    /// A chance drawn from the second generator, and only when it can happen: a seed without
+    /// these faults makes no draw for them.
+    private func hostileChance(_ p: Double) -> Bool { p > 0 && active && world.hostileRandom() < p }
 
     private func chance(_ p: Double) -> Bool { active && world.random() < p }
 
@@ -66,5 +80,12 @@ final class FaultPlan: @unchecked Sendable {
     func databaseStatementFails() -> Bool { chance(statementFailure) }
     func databaseSessionDies() -> Bool { chance(sessionDeath) }
     func notificationLost() -> Bool { world.random() < notifyLost }
+    /// How long a statement waits at the server before it runs, if it is one that waits: mostly
+    /// under 15 s, one in twenty up to 90 s (a stuck statement).
+    func slowStatement() -> TimeInterval? {
+        guard hostileChance(statementSlow) else { return nil }
+        return world.hostileRandom() < 0.95 ? 0.2 + world.hostileRandom() * 15 : 15 + world.hostileRandom() * 75
+    }
+    func databaseAnswerLost() -> Bool { hostileChance(answerLostAfterCommit) }
     func actionErrors() -> Bool { chance(actionErrored) }
 }

@@ -56,7 +56,7 @@ struct SimulatedCloud: DropletCloud {
             await process.budget.finished(permit)
             throw CloudFailure(kind: .withdrawn, message: "withdrawn before sending: the intent grew stale")
         }
-        process.recordSend(what, creating: identity)
+        process.recordSend(what, creating: identity, mutating: priority == .mutation)
         atSend?()
         let sentAt = world.time.now
         let timeout = world.requestTimeout
@@ -174,9 +174,13 @@ struct SimulatedCloud: DropletCloud {
             gate: gate
         ) {
             [world] in
-            box.value = world.digitalOcean.make(name: order.name, tags: order.tags, by: who).observed(
-                at: world.time.now
-            )
+            let droplet = world.digitalOcean.make(name: order.name, tags: order.tags, by: who)
+            box.value = droplet.observed(at: world.time.now)
+            if let text = userData?.text, let agent = SimulationWorld.agentInUserData(text) {
+                // Booted, then cloud-init starts the agent a few seconds later.
+                let delay = droplet.activeAt.timeIntervalSince(world.time.now) + 3 + world.hostileRandom() * 15
+                world.startAgent(on: droplet.id, agent: agent.agent, keySHA256: agent.keySHA256, after: delay)
+            }
             return .ok
         }
         guard let droplet = box.value else {

@@ -2,14 +2,41 @@ import Foundation
 import ReconcileCore
 import Reconciler
 
-/// Postgres as the daemon relies on it: rows with revisions and compare-and-set, sessions that
-/// hold a session-level lock, that the server ends after a silence, that die, and whose answers
-/// can be lost after the statement took effect; the database's clock; restores from a snapshot.
+/// Postgres as the daemon relies on it: rows with revisions and compare-and-set, the agents the
+/// hub writes, sessions (see `SimulatedDatabase+Sessions`), the database's clock, restores from a
+/// snapshot, and a failover to a standby that may have missed the last commits.
+///
+/// Every table is in `Tables`, and every change to one goes through `journal`, so that a restore
+/// and a failover take all of them back together. A table added later (the lead's
+/// `create_intents`) is one more field there and one more `journal` call per write.
 final class SimulatedDatabase: @unchecked Sendable {
-    struct SessionState {
-        var owner: String
-        var alive = true
-        var lastActivity: Date
+    /// The hub's record of one agent (`agents`): its key's hash, and what the hub saw of it.
+    struct AgentRecord: Equatable {
+        var keySHA256: String
+        var connectedAt: Date?
+        var lastSeenAt: Date?
+    }
+
+    /// Everything a backup holds and a restore or a failover brings back.
+    struct Tables {
+        var rows: [UUID: ServerRecord] = [:]
+        var agents: [UUID: AgentRecord] = [:]
+    }
+
+    /// How the operator replicates this world's database: a failover to a synchronous standby
+    /// loses nothing; to an asynchronous one it loses the commits of the last `lag` seconds.
+    enum Replication: CustomStringConvertible {
+        case standalone
+        case synchronous
+        case asynchronous(lag: TimeInterval)
+
+        var description: String {
+            switch self {
+            case .standalone: "no standby"
+            case .synchronous: "a synchronous standby"
+            case .asynchronous(let lag): String(format: "an asynchronous standby %.2f s behind", lag)
+            }
+        }
     }
 
     struct SessionLost: Error, CustomStringConvertible {
@@ -20,159 +47,167 @@ final class SimulatedDatabase: @unchecked Sendable {
         var description: String { "the statement failed (simulated)" }
     }
 
+    /// SQLSTATE 55P03, as `lock_timeout` ends a statement that waited for a row lock too long.
+    struct LockNotAvailable: Error, CustomStringConvertible {
+        let sqlState = "55P03"
+        var description: String { "canceling statement due to lock timeout (55P03)" }
+    }
+
+    /// SQLSTATE 57014: `statement_timeout`, or a cancel request, ended the statement.
+    struct QueryCanceled: Error, CustomStringConvertible {
+        let sqlState = "57014"
+        var reason: String
+        var description: String { "canceling statement due to \(reason) (57014)" }
+    }
+
     unowned let world: SimulationWorld
-    private(set) var rows: [UUID: ServerRecord] = [:]
-    private var sessions: [Int: SessionState] = [:]
-    private var nextSession = 0
-    private(set) var lockHolder: Int?
+    private(set) var tables = Tables()
+    var rows: [UUID: ServerRecord] { tables.rows }
+    var agents: [UUID: AgentRecord] { tables.agents }
+    var sessions: [Int: SessionState] = [:]
+    var nextSession = 0
+    var lockHolder: Int?
+    /// Row locks held by other transactions (an operator's open UPDATE, an insert elsewhere that
+    /// references the row), with the daemon's statements waiting for each.
+    var rowLocks: [UUID: RowLock] = [:]
     /// Ends sessions silent for longer than this (`idle_session_timeout`).
     let silenceLimit: TimeInterval
     var auditEvents = 0
     /// The last full view of the fleet the leader recorded (`fleet_view`).
     var fullView: FullViewRecord?
+    var replication = Replication.standalone
+    /// A failover in progress: no session can be opened before this.
+    var unavailableUntil: Date?
+    /// What each recent commit changed, to take back the ones an asynchronous standby had not
+    /// received when it was promoted. Kept only with asynchronous replication, only as far back
+    /// as the standby's lag.
+    private var undoLog: [(at: Date, undo: (inout Tables) -> Void)] = []
+    private var undoLogStart = 0
 
     init(world: SimulationWorld, silenceLimit: TimeInterval) {
         self.world = world
         self.silenceLimit = silenceLimit
     }
 
-    // MARK: Sessions
+    // MARK: Writes
 
-    func openSession(owner: String) -> Int {
-        nextSession += 1
-        sessions[nextSession] = SessionState(owner: owner, lastActivity: world.time.now)
-        return nextSession
-    }
-
-    func isAlive(_ session: Int) -> Bool { sessions[session]?.alive == true }
-
-    func owner(of session: Int) -> String? { sessions[session]?.owner }
-
-    func kill(_ session: Int, why: String) {
-        guard var state = sessions[session], state.alive else { return }
-        state.alive = false
-        sessions[session] = state
-        if lockHolder == session {
-            lockHolder = nil
-            world.trace("db: session \(session) of \(state.owner) ended (\(why)); leadership lock released")
+    /// Applies `change` to the tables as one commit, remembering how to take it back when a
+    /// failover may lose it.
+    private func journal(_ undo: @escaping (inout Tables) -> Void, _ change: (inout Tables) -> Void) {
+        if case .asynchronous(let lag) = replication {
+            let now = world.time.now
+            undoLog.append((now, undo))
+            while undoLogStart < undoLog.count, undoLog[undoLogStart].at < now.addingTimeInterval(-lag - 1) {
+                undoLogStart += 1
+            }
+            if undoLogStart > 256 {
+                undoLog.removeFirst(undoLogStart)
+                undoLogStart = 0
+            }
         }
+        change(&tables)
     }
 
-    /// Kills every session of a process (it crashed: the kernel closed its sockets).
-    func killSessions(of owner: String, why: String) {
-        // In order: a dictionary's order changes from one process to the next (hash seeding),
-        // and a replay must be the run it replays.
-        for id in sessions.keys.sorted() where sessions[id]!.owner == owner && sessions[id]!.alive {
-            kill(id, why: why)
-        }
+    private func replace(row id: UUID, with row: ServerRecord?) {
+        let before = tables.rows[id]
+        journal({ $0.rows[id] = before }) { $0.rows[id] = row }
     }
-
-    /// `idle_session_timeout`: ends sessions that have been silent too long.
-    func endSilentSessions() {
-        let limit = world.time.now.addingTimeInterval(-silenceLimit)
-        for id in sessions.keys.sorted() where sessions[id]!.alive && sessions[id]!.lastActivity < limit {
-            kill(id, why: "silent for more than \(Int(silenceLimit)) s")
-        }
-    }
-
-    /// One statement on `session`: a trip there, the statement at the database, a trip back. The
-    /// seed decides whether it fails, kills the session, or loses the answer after the effect.
-    func statement<T>(_ session: Int, _ body: () throws -> T) async throws -> T {
-        try await world.pause(world.faults.databaseLatency())
-        guard isAlive(session) else { throw SessionLost() }
-        if world.faults.databaseSessionDies() {
-            kill(session, why: "connection broke")
-            throw SessionLost()
-        }
-        if world.faults.databaseStatementFails() { throw StatementFailed() }
-        sessions[session]?.lastActivity = world.time.now
-        let result = try body()
-        try await world.pause(world.faults.databaseLatency())
-        guard isAlive(session) else { throw SessionLost() }  // the answer was lost with the session
-        sessions[session]?.lastActivity = world.time.now
-        return result
-    }
-
-    func tryLock(_ session: Int) -> Bool {
-        if lockHolder == nil {
-            lockHolder = session
-            world.leadershipTaken(by: sessions[session]?.owner ?? "?")
-        }
-        return lockHolder == session
-    }
-
-    func unlock(_ session: Int) {
-        if lockHolder == session { lockHolder = nil }
-    }
-
-    // MARK: Rows
 
     func insert(_ row: ServerRecord) {
-        rows[row.id] = row
+        replace(row: row.id, with: row)
     }
 
     func remove(_ id: UUID) {
-        rows.removeValue(forKey: id)
+        replace(row: id, with: nil)
     }
 
     func update(_ id: UUID, _ change: (inout ServerRecord) -> Void) {
-        guard var row = rows[id] else { return }
+        guard var row = tables.rows[id] else { return }
         change(&row)
         row.revision += 1
-        rows[id] = row
+        replace(row: id, with: row)
     }
 
-    /// The daemon's compare-and-set write; the writer must hold the lock (checked as an invariant).
-    func write(session: Int, id: UUID, expectedRevision: Int64, state: DaemonState) -> Int64? {
+    /// The hub's write of an agent's presence.
+    func updateAgent(_ id: UUID, _ change: (inout AgentRecord) -> Void) {
+        guard var agent = tables.agents[id] else { return }
+        let before = agent
+        change(&agent)
+        journal({ $0.agents[id] = before }) { $0.agents[id] = agent }
+    }
+
+    /// The daemon's compare-and-set write; the writer must hold the lock (checked as an invariant),
+    /// and a status never moves backwards on the same droplet (see `checkStatusOrder`).
+    /// With `agentKeySHA256`, the row's agent is made or re-keyed in the same statement.
+    func write(
+        session: Int,
+        id: UUID,
+        expectedRevision: Int64,
+        state: DaemonState,
+        agentKeySHA256: String? = nil
+    )
+        -> Int64?
+    {
         if lockHolder != session {
             world.violation(
                 "row \(world.label(id)) written by session \(session) of \(sessions[session]?.owner ?? "?"), which does not hold leadership"
             )
         }
-        guard var row = rows[id], row.revision == expectedRevision else { return nil }
+        guard var row = tables.rows[id], row.revision == expectedRevision else { return nil }
         world.observeWrite(from: row.state, to: state, row: row)
         row.state = state
         row.revision += 1
-        rows[id] = row
+        replace(row: id, with: row)
+        if let agentKeySHA256, let agent = state.agentID {
+            let before = tables.agents[agent]
+            journal({ $0.agents[agent] = before }) {
+                $0.agents[agent] = AgentRecord(keySHA256: agentKeySHA256)
+            }
+        }
+        if state.status == .deleted { world.rowGone(row) }
         return row.revision
     }
 
-    /// A restore from a snapshot: every session ends (the server restarted), rows go back.
-    func restore(_ snapshot: [UUID: ServerRecord]) {
-        for id in sessions.keys.sorted() { kill(id, why: "database restored from a backup") }
-        rows = snapshot
-    }
-}
-
-/// A simulated session, as the leadership code sees one.
-final class SimulatedSession: LeaderSession, @unchecked Sendable {
-    let id: Int
-    unowned let database: SimulatedDatabase
-
-    init(id: Int, database: SimulatedDatabase) {
-        self.id = id
-        self.database = database
+    /// The rows as the store reads them, with the hub's record of each row's agent.
+    func liveRows() -> [ServerRecord] {
+        tables.rows.values.filter { $0.state.status != .deleted }.map { row in
+            guard let agent = row.state.agentID.flatMap({ tables.agents[$0] }) else { return row }
+            var row = row
+            row.agent = AgentPresence(connectedAt: agent.connectedAt, lastSeenAt: agent.lastSeenAt)
+            return row
+        }.sorted { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id.uuidString < $1.id.uuidString }
     }
 
-    func tryLock(_ key: Int64) async throws -> Bool {
-        try await database.statement(id) { database.tryLock(id) }
+    // MARK: Restores and failovers
+
+    /// A restore from a snapshot: every session ends (the server restarted), every lock with it,
+    /// and the tables go back.
+    func restore(_ snapshot: Tables) {
+        endEverySession(why: "database restored from a backup")
+        journal({ _ in }) { $0 = snapshot }
+        undoLog.removeAll()
+        undoLogStart = 0
     }
 
-    func unlock(_ key: Int64) async {
-        _ = try? await database.statement(id) { database.unlock(id) }
+    /// The primary stops and a standby is promoted: every session ends, no session can be opened
+    /// for `downtime`, and with asynchronous replication the commits of the last `lag` seconds
+    /// are lost. Returns the rows whose lost commits changed them (their state went back).
+    func failOver(downtime: TimeInterval) -> Set<UUID> {
+        endEverySession(why: "the primary stopped; a standby is promoted")
+        unavailableUntil = world.time.now.addingTimeInterval(downtime)
+        guard case .asynchronous(let lag) = replication else { return [] }
+        let horizon = world.time.now.addingTimeInterval(-lag)
+        let before = tables
+        while undoLog.count > undoLogStart, let last = undoLog.last, last.at > horizon {
+            last.undo(&tables)
+            undoLog.removeLast()
+        }
+        var changed = Set<UUID>()
+        for id in Set(before.rows.keys).union(tables.rows.keys) where before.rows[id] != tables.rows[id] {
+            changed.insert(id)
+        }
+        return changed
     }
-
-    func ping() async throws {
-        try await database.statement(id) {}
-    }
-
-    var isOpen: Bool { get async { database.isAlive(id) } }
-
-    func close() async {
-        database.kill(id, why: "closed")
-    }
-
-    func isSessionLoss(_ error: any Error) -> Bool { error is SimulatedDatabase.SessionLost }
 }
 
 /// The rows, through the leading session only: what `PostgresServerRepository` is to Postgres.
@@ -194,11 +229,7 @@ struct SimulatedRepository: ServerRepository {
     /// Live rows only, as the store reads them: `deleted` rows are history the daemon never reads.
     func fetchServers() async throws -> [ServerRecord] {
         try await withSession { session in
-            try await session.database.statement(session.id) {
-                session.database.rows.values.filter { $0.state.status != .deleted }.sorted {
-                    ($0.createdAt, $0.id.uuidString) < ($1.createdAt, $1.id.uuidString)
-                }
-            }
+            try await session.database.statement(session.id) { session.database.liveRows() }
         }
     }
 
@@ -209,22 +240,33 @@ struct SimulatedRepository: ServerRepository {
         }
     }
 
+    /// Every write locks its row first (`SELECT … FOR UPDATE`), so it waits for a lock another
+    /// transaction holds on it, whatever its mode.
     func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
         try await withSession { session in
-            try await session.database.statement(session.id) {
+            try await session.database.statement(session.id, writing: id) {
                 session.database.write(session: session.id, id: id, expectedRevision: expectedRevision, state: state)
             }
         }
     }
 
-    /// The simulated database keeps no agents table: the row's write is all there is to it.
     func update(
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
         agentKeySHA256 keySHA256: String
     ) async throws -> Int64? {
-        try await update(id: id, expectedRevision: expectedRevision, to: state)
+        try await withSession { session in
+            try await session.database.statement(session.id, writing: id) {
+                session.database.write(
+                    session: session.id,
+                    id: id,
+                    expectedRevision: expectedRevision,
+                    state: state,
+                    agentKeySHA256: keySHA256
+                )
+            }
+        }
     }
 
     func record(_ event: AuditEvent) async throws {

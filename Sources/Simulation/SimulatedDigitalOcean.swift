@@ -11,7 +11,7 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
     struct Droplet {
         var id: Int64
         var name: String
-        var tags: [String]
+        let tags: [String]
         var createdAt: Date
         /// Lists and tag lookups show it from here on (list lag); GET by id at once.
         var visibleAt: Date
@@ -20,7 +20,21 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
         var poweredOff = false
         /// An action is in progress on it (see `SimulatedDigitalOcean+Actions`).
         var locked = false
-        var identity: UUID? { tags.lazy.compactMap(FleetTags.row(fromIdentityTag:)).first }
+        /// The row whose identity tag it carries, and whether it carries `citrus-host`: read from
+        /// its tags once, when it is made (tags do not change here), not at every look.
+        let identity: UUID?
+        let inFleet: Bool
+
+        init(id: Int64, name: String, tags: [String], createdAt: Date, visibleAt: Date, activeAt: Date) {
+            self.id = id
+            self.name = name
+            self.tags = tags
+            self.createdAt = createdAt
+            self.visibleAt = visibleAt
+            self.activeAt = activeAt
+            identity = tags.lazy.compactMap(FleetTags.row(fromIdentityTag:)).first
+            inFleet = tags.contains(FleetTags.fleet)
+        }
 
         func observed(at now: Date) -> ObservedDroplet {
             let active = now >= activeAt
@@ -65,7 +79,7 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
 
     /// Live droplets carrying `identity`, the fleet tag included (the daemon's to manage).
     func droplets(identity: UUID) -> [Droplet] {
-        liveDroplets.filter { $0.identity == identity && $0.tags.contains(FleetTags.fleet) }
+        droplets.values.filter { $0.identity == identity && $0.inFleet }.sorted { $0.id < $1.id }
     }
 
     /// Counts a request against the token's minute; false when DigitalOcean answers 429.
@@ -101,9 +115,20 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
         if let identity = droplet.identity, tags.contains(FleetTags.fleet), who != "world" {
             let existing = droplets(identity: identity)
             if !existing.isEmpty {
-                world.violation(
-                    "\(who) created a second droplet \(droplet.id) for \(world.label(identity)) while droplet \(existing.map { String($0.id) }.joined(separator: ", ")) existed"
-                )
+                if world.promiseVoided.contains(identity) {
+                    world.duplicatesAfterLossyFailover += 1
+                    world.trace(
+                        "do: a second droplet for \(world.label(identity)), whose intent a lossy failover took back"
+                    )
+                } else {
+                    world.violation(
+                        "\(who) created a second droplet \(droplet.id) for \(world.label(identity)) while droplet \(existing.map { String($0.id) }.joined(separator: ", ")) existed"
+                            + world.context(of: identity)
+                    )
+                }
+            } else if world.vanished.contains(identity) {
+                world.recreatedAfterVanish += 1
+                world.trace("do: \(world.label(identity)) gets a droplet again after its droplet vanished")
             }
             world.createsTakenEffect[identity, default: 0] += 1
         }
@@ -127,10 +152,37 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
         let row = world.database.rows[identity]
         let oldest = droplets(identity: identity).min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
         guard oldest?.id == id else { return }  // a newer duplicate
-        if let row, row.deleteRequestedAt == nil {
-            world.violation("\(who) destroyed droplet \(id), the one live row \(world.label(identity)) should keep")
-        } else if row == nil {
-            world.violation("\(who) destroyed droplet \(id), an orphan, with orphans set to report")
+        if let row, row.state.status != .deleted, row.deleteRequestedAt == nil {
+            // An operator who withdrew the deletion less than a second ago may have done so while
+            // the request was already leaving: no re-check can close that gap.
+            if let withdrawn = world.deletionWithdrawnAt[identity], world.time.now.timeIntervalSince(withdrawn) < 1 {
+                world.trace("do: droplet \(id) destroyed by \(who) as its row's deletion was withdrawn")
+                return
+            }
+            world.violation(
+                "\(who) destroyed droplet \(id), the one live row \(world.label(identity)) should keep"
+                    + (world.deletionWithdrawnAt[identity] != nil ? " (its deletion request was withdrawn)" : "")
+            )
+        } else if row == nil, !world.goneAskingDeletion.contains(identity) {
+            checkOrphanDestroy(droplet, identity: identity, by: who)
+        }
+    }
+
+    /// An orphan may be destroyed only with `--orphans delete`, and only once it has been one (no
+    /// live row with its identity) for the grace period: a droplet whose row was deleted with SQL
+    /// a moment ago, or whose create was in flight, is not yet an orphan.
+    private func checkOrphanDestroy(_ droplet: Droplet, identity: UUID, by who: String) {
+        guard let grace = world.orphanGrace else {
+            world.violation("\(who) destroyed droplet \(droplet.id), an orphan, with orphans set to report")
+            return
+        }
+        let orphanSince = max(droplet.createdAt, world.rowGoneAt[identity] ?? droplet.createdAt)
+        let age = world.time.now.timeIntervalSince(orphanSince)
+        if age < grace {
+            world.violation(
+                "\(who) destroyed droplet \(droplet.id) of \(world.label(identity)), an orphan for only "
+                    + String(format: "%.1f s (grace %.0f s)", age, grace)
+            )
         }
     }
 

@@ -34,16 +34,27 @@ final class SimulatedProcess: @unchecked Sendable {
         budget = RateBudget(configuration: .init(perMinute: perMinute, perHour: 5000), clock: clock)
         wake = WakeSignal(clock: clock)
         let logger = world.logger(for: name)
+        let settings = Self.sessionSettings
         leadership = Leadership(clock: clock, logger: logger) { [world, name] in
             try await world.pause(world.faults.databaseLatency())
-            let id = world.database.openSession(owner: name)
-            return SimulatedSession(id: id, database: world.database)
+            let id = try world.database.openSession(owner: name)
+            let session = SimulatedSession(id: id, database: world.database)
+            if settings != SimulatedDatabase.SessionSettings() { try await session.set(settings) }
+            return session
         }
         var configuration = ReconcilerConfiguration()
         configuration.decision.createRequestTimeout = .interval(world.requestTimeout)
         configuration.decision.liveChanges.resize = world.resizeAllowed ? .allow : .off
         configuration.listBudgetPerHour = world.listBudgetPerHour
         configuration.listPagesPerSlice = world.listPagesPerSlice
+        if let grace = world.orphanGrace { configuration.decision.orphanPolicy = .delete(grace: .interval(grace)) }
+        if world.agentBootstrap {
+            configuration.enrollment = try? AgentEnrollment(
+                engineURL: "wss://hub.example.com/agent",
+                template: SimulationWorld.agentTemplate,
+                policy: AgentBootstrapPolicy(timeout: .seconds(300), staleAfter: .seconds(120))
+            )
+        }
         let budget = self.budget
         let leadership = self.leadership
         reconciler = FleetReconciler(
@@ -93,8 +104,22 @@ final class SimulatedProcess: @unchecked Sendable {
         task?.cancel()
     }
 
-    /// Called by the cloud port as a request leaves. Checks the process's own budget.
-    func recordSend(_ what: String, creating identity: UUID?) {
+    /// What the daemon sets on each session it opens, as `Leadership.postgres` does with `SET`:
+    /// nothing yet (Postgres's defaults: no lock or statement timeout). Where the daemon's
+    /// configuration names a `lock_timeout` or `statement_timeout` for the leader's session, set
+    /// them here from it, so that the simulated session has them as the real one does.
+    static var sessionSettings: SimulatedDatabase.SessionSettings { .init(lockTimeout: nil, statementTimeout: nil) }
+
+    /// Called by the cloud port as a request leaves. Checks the process's own budget, and that a
+    /// request that changes something (`mutating`: a create, an action, a destroy) leaves only
+    /// while this replica holds the lease (design rule 8: checked again at the last moment).
+    func recordSend(_ what: String, creating identity: UUID?, mutating: Bool) {
+        if mutating, !leadership.mayAct {
+            world.violation(
+                "\(name) sent \(what) without the lease ("
+                    + (leadership.isLeading ? "its lease lapsed" : "it no longer leads") + ")"
+            )
+        }
         let now = world.time.now
         sends.removeAll { $0 <= now.addingTimeInterval(-60) }
         sends.append(now)

@@ -9,7 +9,7 @@ extension SimulationWorld {
     func drive(until end: Date) {
         while !finished {
             var stepsAtThisInstant = 0
-            while violations.isEmpty {
+            while violations.isEmpty || keepGoing {
                 let runnable = everyProcess.filter { $0.executor.runnable }
                 guard !runnable.isEmpty else { break }
                 runnable[index(runnable.count)].executor.runOne(pick: index)
@@ -23,12 +23,13 @@ extension SimulationWorld {
                     return
                 }
             }
-            guard violations.isEmpty, time.advance(limit: end) else { return }
+            guard violations.isEmpty || keepGoing, time.advance(limit: end) else { return }
         }
     }
 
     func tearDown() {
         time.draining = true
+        database.endEverySession(why: "the run ended")
         for process in everyProcess { process.stop() }
         var rounds = 0
         while rounds < 1_000_000 {
@@ -51,10 +52,16 @@ extension SimulationWorld {
             let oldest = live.min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
             let state = row.state
             var problem: String?
-            if state.status == .provisioning, row.deleteRequestedAt == nil, heldOff(row, droplet: oldest) {
+            if [.provisioning, .initializing].contains(state.status), row.deleteRequestedAt == nil,
+                heldOff(row, droplet: oldest)
+            {
                 problem = nil
-            } else if [.creating, .provisioning, .deleting].contains(state.status) {
+            } else if [.creating, .provisioning, .initializing, .deleting].contains(state.status) {
                 problem = "still \(state.status.rawValue)"
+            } else if state.status == .deleted, deletionWithdrawnAt[row.id] != nil {
+                problem = nil  // deleted before the operator withdrew the request
+            } else if state.status == .unreachable, oldest?.poweredOff == true {
+                problem = nil  // its agent stops with the droplet someone powered off
             } else if row.deleteRequestedAt != nil {
                 if state.status != .deleted || !live.isEmpty {
                     problem = "deletion requested: \(state.status.rawValue) with \(live.count) droplets"

@@ -9,6 +9,7 @@ import Reconciler
 extension SimulationWorld {
     func setUp() {
         faults.draw()
+        drawSetting()
         let replicas = 1 + index(3)
         skews = (0..<replicas).map { _ in (random() - 0.5) * 240 }
         incarnations = Array(repeating: 0, count: replicas)
@@ -20,7 +21,7 @@ extension SimulationWorld {
         trace(
             "seed \(seed): \(replicas) replicas (skews \(skews.map { String(format: "%+.1f s", $0) }.joined(separator: ", "))), "
                 + "\(perMinute)/min, pages of \(digitalOcean.pageSize), full lists \(listBudgetPerHour) requests/h "
-                + "in slices of \(listPagesPerSlice), faults for \(Int(faultDuration)) s"
+                + "in slices of \(listPagesPerSlice), faults for \(Int(faultDuration)) s; \(setting)"
         )
         slots = Array(repeating: nil, count: replicas)
         for slot in 0..<replicas { start(slot: slot) }
@@ -68,6 +69,8 @@ extension SimulationWorld {
         if random() < 0.3 {
             let row = newRow()
             invalid.remove(row.id)
+            // Made by hand, it runs no agent: with agent bootstrap its row may end failed.
+            if agentBootstrap { disturbed.insert(row.id) }
             let madeAt = at(0...end - 60)
             time.schedule(at: madeAt) { [unowned self] in
                 self.digitalOcean.make(name: "web-pre", tags: [FleetTags.fleet, row.identityTag], by: "world")
@@ -127,7 +130,7 @@ extension SimulationWorld {
         // The database restored from a backup taken a little earlier.
         if random() < 0.15 {
             let takenAt = at(30...end - 60)
-            time.schedule(at: takenAt) { [unowned self] in self.snapshot = (self.time.now, self.database.rows) }
+            time.schedule(at: takenAt) { [unowned self] in self.snapshot = (self.time.now, self.database.tables) }
             time.schedule(at: takenAt.addingTimeInterval(30 + random() * 120)) { [unowned self] in self.restore() }
         }
         // Another tool spending the token's minute.
@@ -141,6 +144,7 @@ extension SimulationWorld {
             }
         }
         scheduleLiveChanges(end: end, at: at)
+        scheduleHostility(end: end)
         time.schedule(at: quietAt) { [unowned self] in self.becomeQuiet() }
     }
 
@@ -149,6 +153,7 @@ extension SimulationWorld {
     func tick() {
         guard !time.draining else { return }
         database.endSilentSessions()
+        checkLeadersCanAct()
         // The design's promise: a frozen leader is replaced within 30 s by a standby that was
         // running all the while (a standby that froze or crashed meanwhile cannot be asked to).
         if let frozenAt = leaderFrozenAt, time.now.timeIntervalSince(frozenAt) > 30,

@@ -30,10 +30,22 @@ public final class SimulationWorld: @unchecked Sendable {
         /// Seconds from a leader's freeze to another replica taking the lock, for each freeze of a
         /// leader that another replica could replace.
         public var takeovers: [Double]
+        /// Droplets the daemon created for a row whose droplet had vanished (destroyed out of
+        /// band): what the design allows, counted rather than judged.
+        public var recreatedAfterVanish: Int
+        /// Second droplets for rows whose commits a failover to an asynchronous standby lost: the
+        /// promise does not hold there (see `SimulationWorld.promiseVoided`), so they are counted.
+        public var duplicatesAfterLossyFailover: Int
+        /// What the seed drew for the world's operator: replication, orphans, agent bootstrap.
+        public var setting: String
     }
 
     let time = VirtualTime(origin: Date(timeIntervalSince1970: 1_800_000_000))
     private var generator: SeededGenerator
+    /// A second generator for what the world learned to do in issue 22 (row locks, slow statements,
+    /// failovers, operators acting during creates, the seed's settings): drawn apart, so that a
+    /// seed where none of it happens makes the same draws from `generator` as before it.
+    private var hostileGenerator: SeededGenerator
     let seed: UInt64
     private(set) var database: SimulatedDatabase!
     var digitalOcean: SimulatedDigitalOcean!
@@ -90,30 +102,64 @@ public final class SimulationWorld: @unchecked Sendable {
     var changedByHand: Set<UUID> = []
     /// Rows deleted with SQL and inserted again: their records of changes in flight are gone.
     var reinserted: Set<UUID> = []
-    var snapshot: (at: Date, rows: [UUID: ServerRecord])?
+    var snapshot: (at: Date, tables: SimulatedDatabase.Tables)?
+    /// The seed's settings (drawn in `drawSetting`): `--orphans delete` with this grace, agent
+    /// bootstrap, and how the operator replicates the database.
+    var orphanGrace: TimeInterval?
+    var agentBootstrap = false
+    /// When each identity last stopped having a live row (deleted with SQL, marked `deleted`,
+    /// taken back by a restore): an orphan's grace counts from here.
+    var rowGoneAt: [UUID: Date] = [:]
+    /// Rows that went while their deletion was requested: their droplet is no orphan to judge.
+    var goneAskingDeletion: Set<UUID> = []
+    /// Rows a restore took back (present when it came, or in its backup).
+    var restored: Set<UUID> = []
+    /// Identities whose droplet the world destroyed out of band: a create for one afterwards is
+    /// counted in `recreatedAfterVanish`.
+    var vanished: Set<UUID> = []
+    var recreatedAfterVanish = 0
+    /// Rows whose commits a failover to an asynchronous standby lost. The exactly-once promise
+    /// needs synchronous replication (design rule 7; the README says so): for these rows a second
+    /// droplet is counted in `duplicatesAfterLossyFailover`, not judged, and they may end failed.
+    /// Nothing else is relaxed, and nothing at all for rows the lost window did not touch.
+    var promiseVoided: Set<UUID> = []
+    var duplicatesAfterLossyFailover = 0
+    /// When an operator withdrew each row's deletion request (cleared `delete_requested_at`).
+    var deletionWithdrawnAt: [UUID: Date] = [:]
+    /// Since when each replica has held leadership without being able to act (its lease lapsed
+    /// while its session stays busy): see `checkLeadersCanAct`.
+    var leaderStuckSince: [String: Date] = [:]
+    var orphanedLockSince: Date?
     /// When the process holding the lock was frozen, while it still holds it.
     var leaderFrozenAt: Date?
     private(set) var takeovers: [Double] = []
     var finished = false
+    var keepGoing = false
+    /// Ids the daemon made up, by the name the trace gives them (see `stableIDs`).
+    private var madeUpIDs: [String: String] = [:]
 
     init(seed: UInt64, verbose: Bool) {
         self.seed = seed
         self.verbose = verbose
         generator = SeededGenerator(seed: seed)
+        hostileGenerator = SeededGenerator(seed: seed ^ 0x6973_7375_6532_3232)
         quietAt = time.origin
         faults = FaultPlan(world: self)
         database = SimulatedDatabase(world: self, silenceLimit: 15)
         digitalOcean = SimulatedDigitalOcean(world: self, perMinute: 250, pageSize: 200)
     }
 
-    /// Runs one seed to the end and tears everything down.
-    public static func run(seed: UInt64, verbose: Bool = false) -> Outcome {
+    /// Runs one seed to the end and tears everything down. `keepGoing`: on past the first
+    /// violation, to see every kind of failure a seed finds (the run after it is no replay of
+    /// anything the daemon would do once fixed; only its first violation is).
+    public static func run(seed: UInt64, verbose: Bool = false, keepGoing: Bool = false) -> Outcome {
         let world = SimulationWorld(seed: seed, verbose: verbose)
+        world.keepGoing = keepGoing
         world.setUp()
         // The bound depends on the rows inserted, which stop at `quietAt`.
         world.drive(until: world.quietAt)
         world.drive(until: world.quietAt.addingTimeInterval(world.convergenceBound))
-        if world.violations.isEmpty { world.checkConvergence(final: true) }
+        if world.violations.isEmpty || keepGoing { world.checkConvergence(final: true) }
         let outcome = Outcome(
             seed: seed,
             violations: world.violations,
@@ -124,7 +170,10 @@ public final class SimulationWorld: @unchecked Sendable {
             requests: world.requests,
             replicas: world.slots.count,
             rows: world.database.rows.count,
-            takeovers: world.takeovers
+            takeovers: world.takeovers,
+            recreatedAfterVanish: world.recreatedAfterVanish,
+            duplicatesAfterLossyFailover: world.duplicatesAfterLossyFailover,
+            setting: world.setting
         )
         world.tearDown()
         return outcome
@@ -135,6 +184,11 @@ public final class SimulationWorld: @unchecked Sendable {
     func random() -> Double { Double.random(in: 0..<1, using: &generator) }
 
     func index(_ count: Int) -> Int { Int.random(in: 0..<count, using: &generator) }
+
+    /// Draws of the second generator (see `hostileGenerator`).
+    func hostileRandom() -> Double { Double.random(in: 0..<1, using: &hostileGenerator) }
+
+    func hostileIndex(_ count: Int) -> Int { Int.random(in: 0..<count, using: &hostileGenerator) }
 
     /// Suspends the calling task for `seconds` of world time.
     func pause(_ seconds: TimeInterval) async throws {
@@ -159,6 +213,25 @@ public final class SimulationWorld: @unchecked Sendable {
         violations.append(String(format: "at %.3f s: ", time.now.timeIntervalSince(time.origin)) + text)
     }
 
+    /// `text` with every id the daemon made up itself (an agent's, from `UUID()`) replaced by
+    /// `agent-N`, numbered as they first appear: the same seed logs the same lines, byte for byte.
+    func stableIDs(in text: String) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let range = rest.firstRange(of: /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/) {
+            result += rest[..<range.lowerBound]
+            let id = String(rest[range])
+            if let uuid = UUID(uuidString: id), labels[uuid] != nil {
+                result += id
+            } else {
+                if madeUpIDs[id] == nil { madeUpIDs[id] = "agent-\(madeUpIDs.count + 1)" }
+                result += madeUpIDs[id]!
+            }
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+
     func label(_ id: UUID) -> String { labels[id] ?? "row " + id.uuidString.prefix(8).lowercased() }
 
     func logger(for process: String) -> Logger {
@@ -166,6 +239,29 @@ public final class SimulationWorld: @unchecked Sendable {
         var logger = Logger(label: process) { _ in TraceLogHandler(world: self, process: process) }
         logger.logLevel = .info
         return logger
+    }
+
+    /// Where a status stands in a droplet's life, for the rule that it never moves backwards on the
+    /// same droplet: creating < provisioning < initializing < active, with unreachable level with
+    /// active (an agent that comes and goes). A write is backwards when the row keeps its droplet
+    /// and its status goes to a lower rank than the one it replaces (active → provisioning,
+    /// active → initializing, unreachable → provisioning, initializing → creating). `failed`,
+    /// `deleting` and `deleted` are outside the order: moving to or from them is never backwards.
+    static func statusRank(_ status: ServerStatus) -> Int? {
+        switch status {
+        case .creating: 0
+        case .provisioning: 1
+        case .initializing: 2
+        case .active, .unreachable: 3
+        case .failed, .deleting, .deleted: nil
+        }
+    }
+
+    /// Called when a row stops being live (deleted with SQL, marked `deleted`, taken back), with
+    /// the row as it was last: a destroy its deletion request asked for may still be on its way.
+    func rowGone(_ row: ServerRecord) {
+        rowGoneAt[row.id] = time.now
+        if row.deleteRequestedAt != nil { goneAskingDeletion.insert(row.id) }
     }
 
     /// Called when a session takes the leadership lock.
@@ -179,8 +275,16 @@ public final class SimulationWorld: @unchecked Sendable {
         takeovers.append(time.now.timeIntervalSince(frozenAt))
     }
 
-    /// Called for every row write the database accepts: the trace tells each row's story.
+    /// Called for every row write the database accepts: the trace tells each row's story, and a
+    /// status must not move backwards on the same droplet (see `statusRank`).
     func observeWrite(from: DaemonState, to: DaemonState, row: ServerRecord) {
+        if let droplet = to.dropletID, from.dropletID == droplet, let was = Self.statusRank(from.status),
+            let now = Self.statusRank(to.status), now < was
+        {
+            violation(
+                "\(label(row.id)) moved backwards on droplet \(droplet): \(from.status.rawValue) → \(to.status.rawValue)"
+            )
+        }
         guard
             from.status != to.status || from.dropletID != to.dropletID || from.createAttemptedAt != to.createAttemptedAt
         else { return }

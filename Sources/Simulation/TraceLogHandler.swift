@@ -13,6 +13,6 @@ struct TraceLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        world.trace("\(process) [\(event.level)] \(event.message)", logged: true)
+        world.trace("\(process) [\(event.level)] \(world.stableIDs(in: "\(event.message)"))", logged: true)
     }
 }

@@ -27,15 +27,25 @@ struct CitrusSimulate: ParsableCommand {
     @Flag(help: "Print the trace of the seed (with --seed).")
     var trace = false
 
+    @Flag(help: "Run each seed past its first violation, and tally every kind of failure it finds.")
+    var keepGoing = false
+
     mutating func run() throws {
         if let seed {
-            let outcome = SimulationWorld.run(seed: seed, verbose: trace)
+            let outcome = SimulationWorld.run(seed: seed, verbose: trace, keepGoing: keepGoing)
             if trace { for line in outcome.trace { print(line) } }
             print(Self.summary(outcome))
             if !outcome.takeovers.isEmpty {
                 print(
                     "  frozen leader replaced after "
                         + outcome.takeovers.map { String(format: "%.1f s", $0) }.joined(separator: ", ")
+                )
+            }
+            print("  \(outcome.setting)")
+            if outcome.recreatedAfterVanish + outcome.duplicatesAfterLossyFailover > 0 {
+                print(
+                    "  droplets made again after a vanish: \(outcome.recreatedAfterVanish); "
+                        + "second droplets after a lossy failover: \(outcome.duplicatesAfterLossyFailover)"
                 )
             }
             for violation in outcome.violations { print("  violation \(violation)") }
@@ -46,16 +56,40 @@ struct CitrusSimulate: ParsableCommand {
         var failed: [UInt64] = []
         var steps = 0
         var takeovers: [Double] = []
+        var kinds: [String: [UInt64]] = [:]
+        var recreated = 0
+        var lossyDuplicates = 0
         for seed in first..<(first + seeds) {
-            let outcome = SimulationWorld.run(seed: seed)
+            let outcome = SimulationWorld.run(seed: seed, keepGoing: keepGoing)
             steps += outcome.steps
             takeovers += outcome.takeovers
+            recreated += outcome.recreatedAfterVanish
+            lossyDuplicates += outcome.duplicatesAfterLossyFailover
             if !outcome.violations.isEmpty {
                 failed.append(seed)
-                print("seed \(seed) FAILED: \(outcome.violations.first ?? "")")
+                let kind = SimulationWorld.Outcome.kind(of: outcome.violations[0])
+                for kind in Set(outcome.violations.map(SimulationWorld.Outcome.kind(of:))) {
+                    kinds[kind, default: []].append(seed)
+                }
+                print("seed \(seed) FAILED [\(kind)]: \(outcome.violations.first ?? "")")
+                if keepGoing {
+                    var seen: Set<String> = [kind]
+                    for violation in outcome.violations {
+                        let other = SimulationWorld.Outcome.kind(of: violation)
+                        if seen.insert(other).inserted { print("  then [\(other)]: \(violation)") }
+                    }
+                }
                 print("  replay: \(Self.replay) --seed \(seed) --trace")
             }
         }
+        for (kind, seeds) in kinds.sorted(by: { $0.key < $1.key }) {
+            print(
+                "kind [\(kind)]: \(seeds.count) seeds, first \(seeds.prefix(8).map(String.init).joined(separator: ", "))"
+            )
+        }
+        print(
+            "droplets made again after a vanish: \(recreated); second droplets after a lossy failover: \(lossyDuplicates)"
+        )
         let elapsed = Date().timeIntervalSince(started)
         print(
             String(

@@ -1,0 +1,284 @@
+import DigitalOceanSimulator
+import Foundation
+import ReconcileCore
+import Reconciler
+
+/// What Postgres and operators really do that the world once kept away from the daemon (issue
+/// 22): row locks held by other transactions, a failover (to an asynchronous standby in some
+/// seeds), rows deleted and inserted again and restores at any moment, creates in flight or not,
+/// deletion requests withdrawn; and the seed's settings: `--orphans delete`, agent bootstrap.
+/// Everything here draws from the world's second generator (`hostileRandom`).
+extension SimulationWorld {
+    /// The seed's settings, drawn before any replica starts.
+    func drawSetting() {
+        if hostileRandom() < 0.3 { orphanGrace = 60 + hostileRandom() * 120 }
+        agentBootstrap = hostileRandom() < 0.3
+        let replication = hostileRandom()
+        database.replication =
+            replication < 0.6
+            ? .standalone
+            : replication < 0.8 ? .synchronous : .asynchronous(lag: 0.05 + hostileRandom() * 2)
+        faults.drawDatabase()
+    }
+
+    var setting: String {
+        "\(database.replication), orphans "
+            + (orphanGrace.map { String(format: "deleted after %.0f s", $0) } ?? "reported")
+            + ", agent bootstrap \(agentBootstrap ? "on" : "off")"
+    }
+
+    /// Schedules this seed's hostile events between 5 s and `end` seconds.
+    func scheduleHostility(end: Double) {
+        func at(_ range: ClosedRange<Double>) -> Date {
+            time.origin.addingTimeInterval(range.lowerBound + hostileRandom() * (range.upperBound - range.lowerBound))
+        }
+        // Row locks held by other transactions, for seconds or minutes.
+        if hostileRandom() < 0.6 {
+            for _ in 0..<(1 + hostileIndex(4)) {
+                let seconds = hostileRandom() < 0.7 ? 1 + hostileRandom() * 14 : 20 + hostileRandom() * 220
+                time.schedule(at: at(5...end)) { [unowned self] in self.holdRowLock(for: seconds) }
+            }
+        }
+        // Rows deleted with SQL and inserted again, whatever the daemon is doing with them.
+        if hostileRandom() < 0.35 {
+            for _ in 0..<(1 + hostileIndex(2)) {
+                time.schedule(at: at(5...end)) { [unowned self] in self.deleteAndReinsertNow() }
+            }
+        }
+        // A restore from a backup taken a little earlier, creates in flight or not.
+        if hostileRandom() < 0.15 {
+            let takenAt = at(5...end - 30)
+            let restoreAt = takenAt.addingTimeInterval(5 + hostileRandom() * 120)
+            time.schedule(at: takenAt) { [unowned self] in self.snapshot = (self.time.now, self.database.tables) }
+            time.schedule(at: restoreAt) { [unowned self] in self.restore(checked: false) }
+        }
+        // An operator withdraws a deletion request (clears delete_requested_at).
+        if hostileRandom() < 0.3 {
+            for _ in 0..<(1 + hostileIndex(2)) {
+                time.schedule(at: at(5...end)) { [unowned self] in self.withdrawDeletion() }
+            }
+        }
+        // The primary stops and a standby is promoted.
+        if case .standalone = database.replication {
+            // Nothing to fail over to.
+        } else if hostileRandom() < 0.7 {
+            let downtime = 1 + hostileRandom() * 10
+            time.schedule(at: at(20...end)) { [unowned self] in self.failOver(downtime: downtime) }
+        }
+    }
+
+    /// Another transaction locks a row for `seconds`: an operator's UPDATE not yet committed
+    /// (committed at the end, or rolled back), or an insert elsewhere that references the row
+    /// (`FOR KEY SHARE`, which the daemon's `SELECT … FOR UPDATE` waits for too).
+    func holdRowLock(for seconds: TimeInterval) {
+        let candidates = database.rows.values.filter { database.rowLocks[$0.id] == nil && $0.state.status != .deleted }
+            .sorted { $0.id.uuidString < $1.id.uuidString }
+        guard !candidates.isEmpty else { return }
+        let row = candidates[hostileIndex(candidates.count)]
+        let update = hostileRandom() < 0.5
+        let commits = update && hostileRandom() < 0.5
+        database.takeRowLock(
+            row.id,
+            holder: update
+                ? "an operator's UPDATE, open for \(Int(seconds)) s"
+                : "FOR KEY SHARE of an insert elsewhere, \(Int(seconds)) s"
+        )
+        time.schedule(after: seconds) { [unowned self] in
+            guard self.database.rowLocks[row.id] != nil else { return }
+            if commits, self.database.rows[row.id] != nil {
+                self.database.update(row.id) { $0.name += "-x" }
+                self.trace("operator: the UPDATE of \(self.label(row.id)) commits (renamed)")
+            }
+            self.database.releaseRowLock(row.id, why: commits ? "committed" : "transaction ended")
+            if commits { self.notify(row.id) }
+        }
+    }
+
+    /// A row deleted with SQL and inserted again with the same id at once (an upsert) or up to 20 s
+    /// later, whatever the daemon is doing with it: a create in flight or not yet listed, too.
+    /// Half the time the pick is among rows with a create sent in the last minute.
+    func deleteAndReinsertNow() {
+        let live = database.rows.values.filter { database.rowLocks[$0.id] == nil && $0.state.status != .deleted }
+            .sorted { $0.id.uuidString < $1.id.uuidString }
+        let recent = live.filter { lastCreateSentAt[$0.id].map { time.now.timeIntervalSince($0) < 60 } ?? false }
+        let candidates = !recent.isEmpty && hostileRandom() < 0.5 ? recent : live
+        guard !candidates.isEmpty else { return }
+        let row = candidates[hostileIndex(candidates.count)]
+        let delay = hostileRandom() < 0.3 ? 0 : 0.5 + hostileRandom() * 20
+        database.remove(row.id)
+        rowGone(row)
+        reinserted.insert(row.id)
+        // With agent bootstrap the row's agent goes with it (agent_id is a column of the row).
+        if agentBootstrap { disturbed.insert(row.id) }
+        trace(
+            "operator: DELETE \(label(row.id)) (\(row.state.status.rawValue)) with SQL; it comes back "
+                + (delay == 0 ? "in the same transaction" : String(format: "%.1f s later", delay))
+        )
+        let insertAgain = { [unowned self] in
+            var again = row
+            again.revision = 0
+            self.insert(again)
+        }
+        if delay == 0 { insertAgain() } else { time.schedule(after: delay, insertAgain) }
+    }
+
+    /// An operator changes their mind: clears `delete_requested_at` on a row that asked for it.
+    func withdrawDeletion() {
+        let candidates = database.rows.values.filter { $0.deleteRequestedAt != nil && $0.state.status != .deleted }
+            .sorted { $0.id.uuidString < $1.id.uuidString }
+        guard !candidates.isEmpty else { return }
+        let row = candidates[hostileIndex(candidates.count)]
+        database.update(row.id) { $0.deleteRequestedAt = nil }
+        deletionWithdrawnAt[row.id] = time.now
+        // Its droplet may be gone already: the row may end failed, or deleted if it got there first.
+        disturbed.insert(row.id)
+        trace("operator: deletion request withdrawn for \(label(row.id)) (\(row.state.status.rawValue))")
+        notify(row.id)
+    }
+
+    func failOver(downtime: TimeInterval) {
+        let before = database.rows
+        let lost = database.failOver(downtime: downtime)
+        trace(
+            "operator: failover to \(database.replication), database unreachable for \(Int(downtime)) s"
+                + (lost.isEmpty
+                    ? ""
+                    : "; commits lost for \(lost.sorted { $0.uuidString < $1.uuidString }.map(label).joined(separator: ", "))")
+        )
+        promiseVoided.formUnion(lost)
+        disturbed.formUnion(lost)
+        for id in lost.sorted(by: { $0.uuidString < $1.uuidString }) {
+            if database.rows[id] == nil || database.rows[id]?.state.status == .deleted {
+                if let last = before[id] { rowGone(last) }
+            } else {
+                rowGoneAt[id] = nil
+                goneAskingDeletion.remove(id)
+            }
+        }
+        time.schedule(after: downtime) { [unowned self] in
+            for id in self.database.rows.keys.sorted(by: { $0.uuidString < $1.uuidString }) { self.notify(id) }
+        }
+    }
+
+    /// Liveness (design rule 7: a row locked by another transaction delays that row, never the
+    /// fleet): a replica that holds leadership, is running and not frozen, must be able to act. One
+    /// whose lease lapsed (its renewals stuck behind a statement that waits) for 30 s stalls the
+    /// whole fleet and keeps every standby out, since its busy session never looks silent.
+    func checkLeadersCanAct() {
+        // A leader that died while its backend waited: the backend keeps the leadership lock
+        // until its wait ends, and no standby can take over meanwhile.
+        if let holder = database.lockHolder, database.sessions[holder]?.clientGone == true,
+            let standby = slots.compactMap({ $0 }).first(where: { $0.isAlive && !$0.executor.frozen })
+        {
+            let since = orphanedLockSince ?? time.now
+            orphanedLockSince = since
+            if time.now.timeIntervalSince(since) > 30 {
+                orphanedLockSince = nil
+                violation(
+                    "the leadership lock has been held for 30 s by a backend whose client \(database.owner(of: holder) ?? "?") is gone"
+                        + " (it waits for \(database.waiting(holder) ?? "?")); \(standby.name) cannot take over"
+                )
+            }
+        } else {
+            orphanedLockSince = nil
+        }
+        for process in slots.compactMap({ $0 }) {
+            let stuck =
+                process.isAlive && !process.executor.frozen && process.leadership.isLeading
+                && !process.leadership.mayAct
+            guard stuck else {
+                leaderStuckSince[process.name] = nil
+                continue
+            }
+            let since = max(leaderStuckSince[process.name] ?? time.now, process.runningSince)
+            leaderStuckSince[process.name] = since
+            guard time.now.timeIntervalSince(since) > 30 else { continue }
+            leaderStuckSince[process.name] = nil
+            let session = process.leadership.leadingSession?.id
+            let waits = session.flatMap { database.waiting($0) }.map { "its session waits for \($0)" }
+            let standby = slots.compactMap { $0 }.first { $0 !== process && $0.isAlive && !$0.executor.frozen }
+            violation(
+                "\(process.name) has led for 30 s without being able to act (its lease lapsed; "
+                    + (waits ?? "its session is busy") + ")"
+                    + (standby.map { "; \($0.name) cannot take over" } ?? "; the fleet stalls")
+            )
+        }
+    }
+
+    /// What happened to a row that a violation should mention.
+    func context(of id: UUID) -> String {
+        var notes: [String] = []
+        if reinserted.contains(id) { notes.append("its row was deleted with SQL and inserted again") }
+        if restored.contains(id) { notes.append("a restore took its row back") }
+        if disturbed.contains(id), !reinserted.contains(id), !restored.contains(id) {
+            notes.append("a failover, an operator or a person disturbed its row")
+        }
+        return notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")"
+    }
+
+    // MARK: The Engine Hub's side of agent bootstrap
+
+    /// A droplet made with agent bootstrap: once booted, its agent dials the hub every 20 s, and
+    /// is let in when the hub's record of its agent has its key; the hub then refreshes
+    /// `last_seen_at` while the droplet runs.
+    func startAgent(on dropletID: Int64, agent: UUID, keySHA256: String, after delay: TimeInterval) {
+        time.schedule(after: delay) { [unowned self] in
+            guard let droplet = self.digitalOcean.droplets[dropletID], !self.time.draining else { return }
+            if !droplet.poweredOff, let record = self.database.agents[agent], record.keySHA256 == keySHA256 {
+                let now = self.time.now
+                let first = record.connectedAt == nil
+                self.database.updateAgent(agent) { agent in
+                    if agent.connectedAt == nil { agent.connectedAt = now }
+                    agent.lastSeenAt = now
+                }
+                if first, let row = droplet.identity {
+                    self.trace("hub: agent of droplet \(dropletID) connected")
+                    self.notify(row)
+                }
+            }
+            self.startAgent(on: dropletID, agent: agent, keySHA256: keySHA256, after: 20)
+        }
+    }
+
+    /// The agent and key a create's user_data carries (the template below puts them on one line).
+    static func agentInUserData(_ text: String) -> (agent: UUID, keySHA256: String)? {
+        let words = text.split(whereSeparator: \.isWhitespace)
+        guard let at = words.firstIndex(of: "agent"), at + 3 < words.count, words[at + 2] == "key",
+            let agent = UUID(uuidString: String(words[at + 1]))
+        else { return nil }
+        return (agent, AgentEnrollment.keySHA256(String(words[at + 3])))
+    }
+
+    static let agentTemplate = "#cloud-config\n# agent {AGENT_ID} key {AGENT_KEY} hub {ENGINE_WS_URL}\n"
+}
+
+extension SimulationWorld.Outcome {
+    /// What kind of failure a violation is, by issue 22's numbering where it is one of its
+    /// family, for the runner's tally.
+    public static func kind(of violation: String) -> String {
+        if violation.contains("created a second droplet") {
+            if violation.contains("deleted with SQL and inserted again") {
+                return "1: second droplet after delete and insert"
+            }
+            if violation.contains("a restore took its row back") { return "second droplet after a restore" }
+            return "second droplet"
+        }
+        if violation.contains("without being able to act") || violation.contains("whose client")
+            || violation.contains("had not taken over")
+        {
+            return "2: a stuck statement stalls the leader"
+        }
+        if violation.contains("without the lease") { return "5: mutating request without the lease" }
+        if violation.contains("its deletion request was withdrawn") {
+            return "5: destroy after the deletion was withdrawn"
+        }
+        if violation.contains("moved backwards") { return "6: status moved backwards" }
+        if violation.contains("did not converge: deletion requested: deleted with") {
+            return "1: marked deleted while its create was in flight"
+        }
+        if violation.contains("did not converge") { return "did not converge" }
+        if violation.contains("an orphan for only") { return "orphan destroyed before its grace" }
+        if violation.contains("an orphan") { return "orphan destroyed" }
+        return "other"
+    }
+}
