@@ -37,6 +37,9 @@ extension SimulatedDatabase {
     struct RowLock {
         /// What holds it, in words ("an operator's UPDATE, not yet committed").
         var holder: String
+        /// `FOR KEY SHARE` (an insert elsewhere that references the row): it conflicts with a
+        /// lock `FOR UPDATE`, not with the daemon's `FOR NO KEY UPDATE`.
+        var keyShare = false
         /// The sessions whose statements wait for it.
         var waiters: [(session: Int, resumer: Resumer)] = []
     }
@@ -113,11 +116,12 @@ extension SimulatedDatabase {
     }
 
     /// `idle_session_timeout`: ends sessions that have been silent too long. A session with a
-    /// statement at the server is not idle, however long the statement waits.
+    /// statement waiting at the server is not idle, however long the statement waits; one whose
+    /// statement the server has finished is, even while its client (frozen) has not read the answer.
     func endSilentSessions() {
         let limit = world.time.now.addingTimeInterval(-silenceLimit)
         for id in sessions.keys.sorted()
-        where sessions[id]!.alive && !sessions[id]!.busy && sessions[id]!.lastActivity < limit {
+        where sessions[id]!.alive && sessions[id]!.waiting == nil && sessions[id]!.lastActivity < limit {
             kill(id, why: "silent for more than \(Int(silenceLimit)) s")
         }
     }
@@ -130,12 +134,23 @@ extension SimulatedDatabase {
     /// One statement on `session`: a trip there, its turn on the session, the statement at the
     /// database (which may wait for a lock on `row`, or for a slow disk), a trip back. The seed
     /// decides whether it fails, kills the session, or loses the answer after the effect.
-    func statement<T>(_ session: Int, writing row: UUID? = nil, _ body: () throws -> T) async throws -> T {
+    /// With `skippingLocked`, the row is locked as the daemon's write locks it (`FOR NO KEY UPDATE
+    /// SKIP LOCKED`): a key-share lock does not stand in its way, any other ends the statement at
+    /// once with `LockNotAvailable`, as the store reports it.
+    func statement<T>(
+        _ session: Int,
+        writing row: UUID? = nil,
+        skippingLocked: Bool = false,
+        _ body: () throws -> T
+    ) async throws -> T {
         try await world.pause(world.faults.databaseLatency())
         try await takeTurn(session)
         let result: T
         do {
-            result = try await atServer(session, writing: row, body)
+            if skippingLocked, let row, let lock = rowLocks[row], !lock.keyShare {
+                throw LockNotAvailable(holder: lock.holder)
+            }
+            result = try await atServer(session, writing: skippingLocked ? nil : row, body)
             endTurn(session)
         } catch {
             endTurn(session)
@@ -233,6 +248,13 @@ extension SimulatedDatabase {
     private func endWait(_ session: Int, _ resumer: Resumer, _ result: Result<Void, any Error>) {
         let clientGone = sessions[session]?.clientGone == true && sessions[session]?.waiting === resumer
         resumer.resume(with: result)
+        // The wait is over at the server now, whenever its client gets to run again (a frozen one
+        // only when it thaws): the session is no longer busy there.
+        if sessions[session]?.waiting === resumer {
+            sessions[session]?.waiting = nil
+            sessions[session]?.waitingFor = nil
+            sessions[session]?.lastActivity = world.time.now
+        }
         if clientGone { kill(session, why: "its client had gone; the backend noticed once its wait ended") }
     }
 
@@ -284,9 +306,9 @@ extension SimulatedDatabase {
     }
 
     /// Another transaction takes a lock on a row; the daemon's writes of it wait until released.
-    func takeRowLock(_ id: UUID, holder: String) {
+    func takeRowLock(_ id: UUID, holder: String, keyShare: Bool = false) {
         guard rowLocks[id] == nil else { return }
-        rowLocks[id] = RowLock(holder: holder)
+        rowLocks[id] = RowLock(holder: holder, keyShare: keyShare)
         world.trace("db: \(holder) holds a lock on \(world.label(id))")
     }
 

@@ -21,6 +21,10 @@ final class SimulatedDatabase: @unchecked Sendable {
     struct Tables {
         var rows: [UUID: ServerRecord] = [:]
         var agents: [UUID: AgentRecord] = [:]
+        /// `create_intents` (migration 10): the latest create recorded for each identity, written
+        /// by the trigger with the row's intent. A DELETE of the row leaves it; a restore and a
+        /// lossy failover take it back with the rows.
+        var intents: [UUID: CreateIntent] = [:]
     }
 
     /// How the operator replicates this world's database: a failover to a synchronous standby
@@ -50,6 +54,9 @@ final class SimulatedDatabase: @unchecked Sendable {
     /// SQLSTATE 55P03, as `lock_timeout` ends a statement that waited for a row lock too long.
     struct LockNotAvailable: Error, CustomStringConvertible {
         let sqlState = "55P03"
+        /// What holds the row, when the statement knows (the daemon's write reads it, as the
+        /// store reads the row's locker).
+        var holder: String?
         var description: String { "canceling statement due to lock timeout (55P03)" }
     }
 
@@ -155,9 +162,14 @@ final class SimulatedDatabase: @unchecked Sendable {
         }
         guard var row = tables.rows[id], row.revision == expectedRevision else { return nil }
         world.observeWrite(from: row.state, to: state, row: row)
+        let newIntent = state.createAttemptedAt != nil && state.createAttemptedAt != row.state.createAttemptedAt
         row.state = state
         row.revision += 1
         replace(row: id, with: row)
+        if newIntent, let intent = CreateIntent(of: state, configuration: DecisionConfiguration()) {
+            let before = tables.intents[id]
+            journal({ $0.intents[id] = before }) { $0.intents[id] = intent }
+        }
         if let agentKeySHA256, let agent = state.agentID {
             let before = tables.agents[agent]
             journal({ $0.agents[agent] = before }) {
@@ -168,11 +180,13 @@ final class SimulatedDatabase: @unchecked Sendable {
         return row.revision
     }
 
-    /// The rows as the store reads them, with the hub's record of each row's agent.
+    /// The rows as the store reads them, with the hub's record of each row's agent and, for a row
+    /// bound to no droplet, the latest create recorded for its identity.
     func liveRows() -> [ServerRecord] {
         tables.rows.values.filter { $0.state.status != .deleted }.map { row in
-            guard let agent = row.state.agentID.flatMap({ tables.agents[$0] }) else { return row }
             var row = row
+            row.state = row.state.remembering(tables.intents[row.id])
+            guard let agent = row.state.agentID.flatMap({ tables.agents[$0] }) else { return row }
             row.agent = AgentPresence(connectedAt: agent.connectedAt, lastSeenAt: agent.lastSeenAt)
             return row
         }.sorted { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id.uuidString < $1.id.uuidString }
@@ -182,8 +196,9 @@ final class SimulatedDatabase: @unchecked Sendable {
 
     /// A restore from a snapshot: every session ends (the server restarted), every lock with it,
     /// and the tables go back.
-    func restore(_ snapshot: Tables) {
+    func restore(_ snapshot: Tables, downtime: TimeInterval = 0) {
         endEverySession(why: "database restored from a backup")
+        if downtime > 0 { unavailableUntil = world.time.now.addingTimeInterval(downtime) }
         journal({ _ in }) { $0 = snapshot }
         undoLog.removeAll()
         undoLogStart = 0
@@ -240,13 +255,29 @@ struct SimulatedRepository: ServerRepository {
         }
     }
 
-    /// Every write locks its row first (`SELECT … FOR UPDATE`), so it waits for a lock another
-    /// transaction holds on it, whatever its mode.
+    /// Every write locks its row first, as the store's does (`FOR NO KEY UPDATE SKIP LOCKED`): a
+    /// row another transaction holds is not waited for; the write is a miss (`RowLocked`).
     func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
-        try await withSession { session in
-            try await session.database.statement(session.id, writing: id) {
-                session.database.write(session: session.id, id: id, expectedRevision: expectedRevision, state: state)
+        try await withRowLock {
+            try await withSession { session in
+                try await session.database.statement(session.id, writing: id, skippingLocked: true) {
+                    session.database.write(
+                        session: session.id,
+                        id: id,
+                        expectedRevision: expectedRevision,
+                        state: state
+                    )
+                }
             }
+        }
+    }
+
+    /// 55P03 from a write is the row's alone: `RowLocked`, as `PostgresServerRepository` says it.
+    private func withRowLock<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let locked as SimulatedDatabase.LockNotAvailable {
+            throw RowLocked(holder: locked.holder)
         }
     }
 
@@ -256,15 +287,17 @@ struct SimulatedRepository: ServerRepository {
         to state: DaemonState,
         agentKeySHA256 keySHA256: String
     ) async throws -> Int64? {
-        try await withSession { session in
-            try await session.database.statement(session.id, writing: id) {
-                session.database.write(
-                    session: session.id,
-                    id: id,
-                    expectedRevision: expectedRevision,
-                    state: state,
-                    agentKeySHA256: keySHA256
-                )
+        try await withRowLock {
+            try await withSession { session in
+                try await session.database.statement(session.id, writing: id, skippingLocked: true) {
+                    session.database.write(
+                        session: session.id,
+                        id: id,
+                        expectedRevision: expectedRevision,
+                        state: state,
+                        agentKeySHA256: keySHA256
+                    )
+                }
             }
         }
     }

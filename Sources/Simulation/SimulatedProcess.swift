@@ -105,10 +105,14 @@ final class SimulatedProcess: @unchecked Sendable {
     }
 
     /// What the daemon sets on each session it opens, as `Leadership.postgres` does with `SET`:
-    /// nothing yet (Postgres's defaults: no lock or statement timeout). Where the daemon's
-    /// configuration names a `lock_timeout` or `statement_timeout` for the leader's session, set
-    /// them here from it, so that the simulated session has them as the real one does.
-    static var sessionSettings: SimulatedDatabase.SessionSettings { .init(lockTimeout: nil, statementTimeout: nil) }
+    /// the leader's `lock_timeout` and `statement_timeout`, from the daemon's own configuration.
+    static var sessionSettings: SimulatedDatabase.SessionSettings {
+        let configuration = Leadership<SimulatedSession>.Configuration()
+        return .init(
+            lockTimeout: configuration.lockTimeout.timeInterval,
+            statementTimeout: configuration.statementTimeout.timeInterval
+        )
+    }
 
     /// Called by the cloud port as a request leaves. Checks the process's own budget, and that a
     /// request that changes something (`mutating`: a create, an action, a destroy) leaves only

@@ -69,7 +69,8 @@ extension SimulationWorld {
 
     /// Another transaction locks a row for `seconds`: an operator's UPDATE not yet committed
     /// (committed at the end, or rolled back), or an insert elsewhere that references the row
-    /// (`FOR KEY SHARE`, which the daemon's `SELECT … FOR UPDATE` waits for too).
+    /// (`FOR KEY SHARE`, which a `SELECT … FOR UPDATE` would wait for; the daemon's write locks
+    /// `FOR NO KEY UPDATE SKIP LOCKED`, which it does not stand in the way of).
     func holdRowLock(for seconds: TimeInterval) {
         let candidates = database.rows.values.filter { database.rowLocks[$0.id] == nil && $0.state.status != .deleted }
             .sorted { $0.id.uuidString < $1.id.uuidString }
@@ -81,7 +82,8 @@ extension SimulationWorld {
             row.id,
             holder: update
                 ? "an operator's UPDATE, open for \(Int(seconds)) s"
-                : "FOR KEY SHARE of an insert elsewhere, \(Int(seconds)) s"
+                : "FOR KEY SHARE of an insert elsewhere, \(Int(seconds)) s",
+            keyShare: !update
         )
         time.schedule(after: seconds) { [unowned self] in
             guard self.database.rowLocks[row.id] != nil else { return }

@@ -71,11 +71,18 @@ extension SimulationWorld {
     /// A restore from the snapshot. `checked`: the restore the world did before issue 22, kept
     /// reachable, which waits for a quiet moment: no create intended or sent since the backup
     /// still unsettled, no deletion requested since whose DELETE may be on its way. Unchecked, it
-    /// comes at any moment, creates in flight or not (a backup that predates an intent).
+    /// comes at any moment, creates in flight or not (a backup that predates an intent), and takes
+    /// the database away while it runs: at least a create's whole settle window (send window,
+    /// request deadline, settle period), as a restore from a backup does. That is the design's
+    /// answer to a restore that predates an intent (README, "Why there is never a second
+    /// droplet"): the leader that sent the create remembers it, and any other finds its droplet
+    /// listed by the time the database is back.
     func restore(checked: Bool = true) {
         guard let snapshot else { return }
         guard checked else {
-            restore(snapshot)
+            let configuration = DecisionConfiguration()
+            let window = (configuration.createSendWindow + configuration.settlePeriod).timeInterval + requestTimeout
+            restore(snapshot, downtime: window + hostileRandom() * 120)
             return
         }
         let window = requestTimeout + FaultPlan.maxLateEffect + FaultPlan.maxListLag + 10
@@ -92,7 +99,7 @@ extension SimulationWorld {
         restore(snapshot)
     }
 
-    private func restore(_ snapshot: (at: Date, tables: SimulatedDatabase.Tables)) {
+    private func restore(_ snapshot: (at: Date, tables: SimulatedDatabase.Tables), downtime: TimeInterval = 0) {
         disturbed.formUnion(database.rows.keys)
         disturbed.formUnion(snapshot.tables.rows.keys)
         restored.formUnion(database.rows.keys)
@@ -100,17 +107,21 @@ extension SimulationWorld {
         for (id, row) in database.rows where row.state.status != .deleted {
             if snapshot.tables.rows[id].map({ $0.state.status == .deleted }) ?? true { rowGone(row) }
         }
-        database.restore(snapshot.tables)
+        database.restore(snapshot.tables, downtime: downtime)
         for (id, row) in database.rows where row.state.status != .deleted {
             rowGoneAt[id] = nil
             goneAskingDeletion.remove(id)
         }
         trace(
             String(
-                format: "operator: database restored from the backup of %.1f s",
-                snapshot.at.timeIntervalSince(time.origin)
+                format: "operator: database restored from the backup of %.1f s, unreachable for %.0f s",
+                snapshot.at.timeIntervalSince(time.origin),
+                downtime
             )
         )
-        for id in database.rows.keys.sorted(by: { $0.uuidString < $1.uuidString }) { notify(id) }
+        let notifyAll = { [unowned self] in
+            for id in self.database.rows.keys.sorted(by: { $0.uuidString < $1.uuidString }) { self.notify(id) }
+        }
+        if downtime > 0 { time.schedule(after: downtime, notifyAll) } else { notifyAll() }
     }
 }

@@ -156,6 +156,11 @@ extension SimulationWorld {
         checkLeadersCanAct()
         // The design's promise: a frozen leader is replaced within 30 s by a standby that was
         // running all the while (a standby that froze or crashed meanwhile cannot be asked to).
+        // While the database is away (a restore, a failover) nobody can take over: the 30 s count
+        // from its return.
+        if let frozenAt = leaderFrozenAt, let back = database.unavailableUntil, back > frozenAt {
+            leaderFrozenAt = back
+        }
         if let frozenAt = leaderFrozenAt, time.now.timeIntervalSince(frozenAt) > 30,
             let standby = slots.first(where: {
                 $0 != nil && $0!.isAlive && !$0!.executor.frozen && $0!.runningSince < frozenAt

@@ -36,56 +36,28 @@ struct SimulationTests {
         // page a slice at 60 requests a minute: seen by the next full list, after the fixed 900 s
         // bound; the bound now follows the seed's list parameters
         14641,
-    ]
-
-    /// Seeds that find issue 22's failures on the daemon before its fixes, in the world that
-    /// learned row locks, failovers and operators acting during creates (release build). Not yet
-    /// required: they pass only once the daemon is fixed; then they move to `regressions`.
-    static let pendingRegressionSeeds: [UInt64] = [
+        // Issue 22, found by the world that learned row locks, failovers and operators acting
+        // during creates, on the daemon before its fixes (release build):
         // 1: a row deleted with SQL and inserted again while its create was in flight or unlisted
-        // gets a second droplet ("created a second droplet … (its row was deleted with SQL and
-        // inserted again)")
-        33, 268, 357, 423,
-        // and its other face: the row, deleted and inserted again with its deletion requested, is
-        // marked deleted while its create is in flight; the droplet comes after ("did not converge:
-        // deletion requested: deleted with 1 droplets")
-        5346,
-        // 2: one row locked by another transaction (or one stuck statement) holds the leader's only
-        // session: its lease lapses and it stalls the fleet ("has led for 30 s without being able
-        // to act"), no standby takes over, and a dead leader's backend keeps the lock while it waits
+        // got a second droplet; its other face, the row inserted again with its deletion requested
+        // marked deleted while its create was in flight (5346)
+        33, 268, 357, 423, 5346,
+        // 2: one row locked by another transaction (or one stuck statement) held the leader's only
+        // session: its lease lapsed, the fleet stalled, no standby took over, and a dead leader's
+        // backend kept the lock while it waited
         5, 9, 10, 15,
-        // 5: a DELETE that waited in the rate budget leaves after the lease lapsed or passed
-        // ("sent DELETE … without the lease"), or after the operator withdrew the deletion ("the one
-        // live row … should keep (its deletion request was withdrawn)")
+        // 5: a DELETE that waited in the rate budget left after the lease lapsed or passed, or
+        // after the operator withdrew the deletion
         730, 2850, 2939, 3, 21, 129,
-        // 6: a full list read over several passes moves a row backwards on its droplet
-        // ("moved backwards on droplet …: active → provisioning")
+        // 6: a full list read over several passes moved a row backwards on its droplet
         80, 337, 1269, 1285,
-        // not numbered in the issue (--orphans delete): an orphan's grace counted from when it was
-        // first seen, before its row came and went again, so it is destroyed 85 s after its row
-        // went, with a grace of 102 s ("an orphan for only 85.3 s (grace 102 s)")
+        // --orphans delete: an orphan's grace counted from before its row came and went again
         8600,
+        // a restore from a backup that predates a create's intent, and another replica leading
+        // after it: the restore takes the database away for longer than a create's settle window,
+        // the design's answer (README, "Why there is never a second droplet")
+        556, 459, 1812, 327,
     ]
-
-    /// Seeds where a restore from a backup that predates a create's intent (or the intent's
-    /// write) leads another replica to a second droplet ("created a second droplet … (a restore
-    /// took its row back)"). Which of them the daemon must pass depends on what the design answers
-    /// for such a restore (issue 22: "a case the design must answer in writing"); until then they
-    /// are listed here, not required.
-    static let restoreBeforeIntentSeeds: [UInt64] = [556, 459, 1812, 327]
-
-    @Test(
-        "issue 22's seeds (pending the daemon's fixes)",
-        .disabled("the daemon's fixes for issue 22 are not in yet"),
-        arguments: pendingRegressionSeeds + restoreBeforeIntentSeeds
-    )
-    func pendingRegression(seed: UInt64) {
-        let outcome = SimulationWorld.run(seed: seed)
-        #expect(
-            outcome.violations.isEmpty,
-            "replay: swift run -c release citrus-simulate --seed \(seed) --trace\n\(outcome.violations.joined(separator: "\n"))"
-        )
-    }
 
     @Test("seeds that once failed stay fixed", arguments: regressions)
     func regression(seed: UInt64) {
