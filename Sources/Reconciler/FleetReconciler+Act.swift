@@ -303,6 +303,7 @@ extension FleetReconciler {
         case .orphanSeen(let droplet):
             guard orphansFirstSeen[droplet.id] == nil else { return }
             orphansFirstSeen[droplet.id] = databaseNow()
+            orphanIdentities[droplet.id] = droplet.identity
             await audit.emit(
                 AuditEvent(
                     kind: .orphanSeen,

@@ -30,6 +30,8 @@ public actor FleetReconciler {
 
     /// When each orphan was first seen (for the grace period and to report each orphan once).
     var orphansFirstSeen: [Int64: Date] = [:]
+    /// The row each orphan's identity tag names, for those that carry one.
+    var orphanIdentities: [Int64: UUID] = [:]
     /// Destroys DigitalOcean accepted recently, so a droplet that still lists is not asked again.
     var recentDestroys: [Int64: Date] = [:]
     /// Creates this process recorded an intent for, until their settle period is well past: a
@@ -310,8 +312,12 @@ public actor FleetReconciler {
             var orphans = Set<Int64>()
             for case .note(.orphanSeen(let droplet)) in plan.actions { orphans.insert(droplet.id) }
             orphansFirstSeen = orphansFirstSeen.filter { orphans.contains($0.key) }
+            orphanIdentities = orphanIdentities.filter { orphans.contains($0.key) }
             lastOrphanCount = orphans.count
         }
+        // An orphan a live row claims again (inserted again with its identity, or recording it) is
+        // no orphan: should it become one again, its grace starts afresh, not from its first sighting.
+        if !orphansFirstSeen.isEmpty { forgetReclaimedOrphans(rows: rows) }
         let now = databaseNow()
         let horizon = now.adding(.zero - configuration.destroyRepeatInterval)
         recentDestroys = recentDestroys.filter { $0.value > horizon }
@@ -334,6 +340,20 @@ public actor FleetReconciler {
             listing: scan.map { PassSummary.ListProgress(read: $0.pagesRead, pages: $0.estimatedPages) },
             lastError: lastError
         )
+    }
+
+    private func forgetReclaimedOrphans(rows: [ServerRecord]) {
+        var byIdentity: [UUID: [Int64]] = [:]
+        for (droplet, identity) in orphanIdentities { byIdentity[identity, default: []].append(droplet) }
+        var reclaimed: [Int64] = []
+        for row in rows where row.state.status != .deleted {
+            if let droplets = byIdentity[row.id] { reclaimed.append(contentsOf: droplets) }
+            if let droplet = row.state.dropletID, orphansFirstSeen[droplet] != nil { reclaimed.append(droplet) }
+        }
+        for droplet in reclaimed {
+            orphansFirstSeen[droplet] = nil
+            orphanIdentities[droplet] = nil
+        }
     }
 
     /// Runs `body` over `items` with at most `limit` in flight; results in input order.

@@ -68,6 +68,43 @@ struct FleetViewTests {
     }
 
     @Test(
+        "an orphan claimed again by its row between full lists, then orphaned again, waits a whole grace from then (--orphans delete)"
+    )
+    func orphanGraceStartsAfreshWhenItsRowComesAndGoes() async throws {
+        try await withFleet(configure: { $0.decision.orphanPolicy = .delete(grace: .seconds(2)) }) {
+            reconciler,
+            repository,
+            sim in
+            let id = UUID()
+            let droplet = try sim.simulator.inject(
+                SimulatorDropletInjection(name: "comes-and-goes", tags: [FleetTags.fleet, FleetTags.identity(for: id)])
+            )
+            await reconciler.requestFullList()
+            _ = try await reconciler.fullPass()  // first seen as an orphan
+            try await Task.sleep(for: .milliseconds(2500))  // longer than its grace
+            // Its row arrives (a pass between full lists binds it), then goes again.
+            repository.insert(ServerRecord(id: id, name: "comes-and-goes", createdAt: Date()))
+            let bound = try await eventually(timeout: .seconds(10)) {
+                _ = try await reconciler.fullPass()
+                return repository.row(id)?.state.dropletID == droplet.id
+            }
+            #expect(bound)
+            repository.remove(id)
+            sim.simulator.clearRequestLog()
+            await reconciler.requestFullList()
+            _ = try await reconciler.fullPass()  // an orphan again: its grace starts now
+            #expect(
+                sim.simulator.requestLog().filter { $0.method == "DELETE" }.isEmpty,
+                "destroyed at once, its grace counted from before its row came"
+            )
+            try await Task.sleep(for: .milliseconds(2500))
+            await reconciler.requestFullList()
+            _ = try await reconciler.fullPass()
+            #expect(sim.simulator.requestLog().filter { $0.method == "DELETE" }.count == 1, "destroyed past its grace")
+        }
+    }
+
+    @Test(
         "a full list of many pages is read a slice per pass, and a page that fails is read again without starting over"
     )
     func slicedAndResumed() async throws {

@@ -13,6 +13,8 @@ final class InMemoryRepository: ServerRepository, Sendable {
     private let state = Mutex<(rows: [UUID: ServerRecord], events: [AuditEvent], writes: Int)>(([:], [], 0))
 
     func insert(_ row: ServerRecord) { state.withLock { $0.rows[row.id] = row } }
+    /// `DELETE FROM servers WHERE id = …`.
+    func remove(_ id: UUID) { state.withLock { $0.rows[id] = nil } }
     var rows: [ServerRecord] { state.withLock { Array($0.rows.values) } }
     var events: [AuditEvent] { state.withLock { $0.events } }
     var writes: Int { state.withLock { $0.writes } }
