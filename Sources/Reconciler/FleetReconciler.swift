@@ -244,9 +244,12 @@ public actor FleetReconciler {
     /// Records a change of leadership in the audit trail.
     public func announceLeadership(_ leading: Bool) async {
         // A replica that leads again starts from a new full list, as any new leader does: what it
-        // saw before is as old as its time out of office, and others acted meanwhile.
+        // saw before is as old as its time out of office, and others acted meanwhile. Its orphans'
+        // sightings too: a row may have come and gone since, so each grace starts afresh.
         view = nil
         scan = nil
+        orphansFirstSeen = [:]
+        orphanIdentities = [:]
         await audit.emit(
             AuditEvent(
                 kind: .leadership,

@@ -198,7 +198,9 @@ final class SimulatedDatabase: @unchecked Sendable {
     /// and the tables go back.
     func restore(_ snapshot: Tables, downtime: TimeInterval = 0) {
         endEverySession(why: "database restored from a backup")
-        if downtime > 0 { unavailableUntil = world.time.now.addingTimeInterval(downtime) }
+        if downtime > 0 {
+            unavailableUntil = max(unavailableUntil ?? world.time.now, world.time.now.addingTimeInterval(downtime))
+        }
         journal({ _ in }) { $0 = snapshot }
         undoLog.removeAll()
         undoLogStart = 0
@@ -209,7 +211,8 @@ final class SimulatedDatabase: @unchecked Sendable {
     /// are lost. Returns the rows whose lost commits changed them (their state went back).
     func failOver(downtime: TimeInterval) -> Set<UUID> {
         endEverySession(why: "the primary stopped; a standby is promoted")
-        unavailableUntil = world.time.now.addingTimeInterval(downtime)
+        // A failover during a restore's downtime does not bring the database back any sooner.
+        unavailableUntil = max(unavailableUntil ?? world.time.now, world.time.now.addingTimeInterval(downtime))
         guard case .asynchronous(let lag) = replication else { return [] }
         let horizon = world.time.now.addingTimeInterval(-lag)
         let before = tables
