@@ -241,6 +241,17 @@ public final class SystemdSandbox: Sendable {
         try await run(["/bin/journalctl", "--no-pager"] + arguments)
     }
 
+    /// `systemctl show -p NAME… UNIT`, as a dictionary of the properties named.
+    public func properties(_ names: [String], of unit: String) async throws -> [String: String] {
+        let shown = try await run(["/bin/systemctl", "--no-pager", "show"] + names.map { "--property=\($0)" } + [unit])
+        var values: [String: String] = [:]
+        for line in shown.stdout.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        return values
+    }
+
     /// `systemctl show -p NAME --value UNIT`.
     public func property(_ name: String, of unit: String) async throws -> String {
         try await systemctl("show", "--property=\(name)", "--value", unit).output

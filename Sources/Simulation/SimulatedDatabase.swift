@@ -258,30 +258,8 @@ struct SimulatedRepository: ServerRepository {
         }
     }
 
-    /// Every write locks its row first, as the store's does (`FOR NO KEY UPDATE SKIP LOCKED`): a
-    /// row another transaction holds is not waited for; the write is a miss (`RowLocked`).
     func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
-        try await withRowLock {
-            try await withSession { session in
-                try await session.database.statement(session.id, writing: id, skippingLocked: true) {
-                    session.database.write(
-                        session: session.id,
-                        id: id,
-                        expectedRevision: expectedRevision,
-                        state: state
-                    )
-                }
-            }
-        }
-    }
-
-    /// 55P03 from a write is the row's alone: `RowLocked`, as `PostgresServerRepository` says it.
-    private func withRowLock<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let locked as SimulatedDatabase.LockNotAvailable {
-            throw RowLocked(holder: locked.holder)
-        }
+        try await write(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: nil)
     }
 
     func update(
@@ -290,18 +268,32 @@ struct SimulatedRepository: ServerRepository {
         to state: DaemonState,
         agentKeySHA256 keySHA256: String
     ) async throws -> Int64? {
-        try await withRowLock {
-            try await withSession { session in
+        try await write(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: keySHA256)
+    }
+
+    /// Every write locks its row first, as the store's does (`FOR NO KEY UPDATE SKIP LOCKED`): a
+    /// row another transaction holds is not waited for; the write is a miss, `RowLocked`, as
+    /// `PostgresServerRepository` reports 55P03.
+    private func write(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKeySHA256: String?
+    ) async throws -> Int64? {
+        do {
+            return try await withSession { session in
                 try await session.database.statement(session.id, writing: id, skippingLocked: true) {
                     session.database.write(
                         session: session.id,
                         id: id,
                         expectedRevision: expectedRevision,
                         state: state,
-                        agentKeySHA256: keySHA256
+                        agentKeySHA256: agentKeySHA256
                     )
                 }
             }
+        } catch let locked as SimulatedDatabase.LockNotAvailable {
+            throw RowLocked(holder: locked.holder)
         }
     }
 

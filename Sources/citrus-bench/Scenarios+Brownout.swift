@@ -153,20 +153,10 @@ private func observeBrownout(
         var statuses: [String] = []
         var last: [String: String] = [:]
         func sample() async throws {
-            let shown = try await systemd.systemctl(
-                "show",
-                "--property=ActiveState",
-                "--property=NRestarts",
-                "--property=StatusText",
-                "--property=WatchdogTimestampMonotonic",
-                "--property=Result",
-                unit
+            let values = try await systemd.properties(
+                ["ActiveState", "NRestarts", "StatusText", "WatchdogTimestampMonotonic", "Result"],
+                of: unit
             )
-            var values: [String: String] = [:]
-            for line in shown.stdout.split(separator: "\n") {
-                guard let equals = line.firstIndex(of: "=") else { continue }
-                values[String(line[..<equals])] = String(line[line.index(after: equals)...])
-            }
             record.sample(values)
             if let status = values["StatusText"], !status.isEmpty, statuses.last != status { statuses.append(status) }
             last = values

@@ -110,24 +110,13 @@ func watchdogUnderSystemd(
             var journalText = ""
 
             func properties() async throws -> [String: String] {
-                let shown = try await systemd.systemctl(
-                    "show",
-                    "--property=ActiveState",
-                    "--property=NRestarts",
-                    "--property=StatusText",
-                    "--property=WatchdogTimestampMonotonic",
-                    "--property=Result",
-                    "--property=WatchdogUSec",
-                    "--property=MemoryCurrent",
-                    "--property=MemoryMax",
-                    unit
+                try await systemd.properties(
+                    [
+                        "ActiveState", "NRestarts", "StatusText", "WatchdogTimestampMonotonic", "Result",
+                        "WatchdogUSec", "MemoryCurrent", "MemoryMax",
+                    ],
+                    of: unit
                 )
-                var values: [String: String] = [:]
-                for line in shown.stdout.split(separator: "\n") {
-                    guard let equals = line.firstIndex(of: "=") else { continue }
-                    values[String(line[..<equals])] = String(line[line.index(after: equals)...])
-                }
-                return values
             }
 
             progress(
