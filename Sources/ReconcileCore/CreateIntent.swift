@@ -42,12 +42,19 @@ public struct CreateIntent: Sendable, Hashable {
 }
 
 extension DaemonState {
+    /// Two stamps of one instant, one read back from Postgres's microseconds, differ by less.
+    static let sameInstant: TimeInterval = 0.000_01
+
     /// The row's state with a create recorded elsewhere taken in, when that create is later than
     /// any the row records and the row is bound to no droplet (a bound row needs no settling: its
     /// droplet is known). The row's own agent, if it names one, stays.
     public func remembering(_ intent: CreateIntent?) -> DaemonState {
         guard let intent, dropletID == nil else { return self }
-        if let attempted = createAttemptedAt, attempted >= intent.attemptedAt { return self }
+        // The same intent, as the database keeps it (to the microsecond) and as this process
+        // stamped it, differ by less than a microsecond: that is no later intent.
+        if let attempted = createAttemptedAt, attempted >= intent.attemptedAt.addingTimeInterval(-Self.sameInstant) {
+            return self
+        }
         var merged = self
         merged.createAttemptedAt = intent.attemptedAt
         merged.createReachableUntil = max(createReachableUntil ?? intent.reachableUntil, intent.reachableUntil)

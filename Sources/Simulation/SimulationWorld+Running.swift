@@ -62,6 +62,10 @@ extension SimulationWorld {
                 problem = nil  // deleted before the operator withdrew the request
             } else if state.status == .unreachable, oldest?.poweredOff == true {
                 problem = nil  // its agent stops with the droplet someone powered off
+            } else if state.status == .unreachable, restored.contains(row.id) || promiseVoided.contains(row.id) {
+                // A restore (or a lossy failover) took the agents table back to a key the droplet's
+                // agent no longer has: it cannot authenticate, and `unreachable` says so truly.
+                problem = nil
             } else if row.deleteRequestedAt != nil {
                 if state.status != .deleted || !live.isEmpty {
                     problem = "deletion requested: \(state.status.rawValue) with \(live.count) droplets"

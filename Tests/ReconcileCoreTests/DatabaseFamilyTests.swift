@@ -41,6 +41,16 @@ import Testing
         #expect(decide([reinserted], observe([], lookedUp: [rowID(1)])).creates.count == 1)
     }
 
+    @Test func theSameIntentReadBackFromTheDatabaseIsNotTakenForALaterOne() {
+        // This process stamped the intent to the nanosecond; the row holds it to the microsecond.
+        let stamped = seconds(-2).addingTimeInterval(0.000_000_4)
+        let answeredAt = seconds(-1.9)
+        let remembered = CreateIntent(attemptedAt: stamped, reachableUntil: stamped.adding(.seconds(35)), attempt: 1)
+        // The row: the same intent, its settle counted from the 500 that answered it.
+        let read = row(1, attemptedAt: seconds(-2), reachableUntil: answeredAt, attempts: 1).state
+        #expect(read.remembering(remembered) == read, "the answer's settle bound stands")
+    }
+
     @Test func rememberingKeepsTheRowsOwnLaterIntentAndIgnoresBoundRows() {
         let own = row(1, attemptedAt: seconds(-1), attempts: 2)
         #expect(own.state.remembering(recorded) == own.state)
