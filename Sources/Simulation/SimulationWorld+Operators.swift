@@ -79,10 +79,10 @@ extension SimulationWorld {
     /// listed by the time the database is back.
     func restore(checked: Bool = true) {
         guard let snapshot else { return }
+        let configuration = DecisionConfiguration()
+        let settleWindow = (configuration.createSendWindow + configuration.settlePeriod).timeInterval + requestTimeout
         guard checked else {
-            let configuration = DecisionConfiguration()
-            let window = (configuration.createSendWindow + configuration.settlePeriod).timeInterval + requestTimeout
-            restore(snapshot, downtime: window + hostileRandom() * 120)
+            restore(snapshot, downtime: settleWindow + hostileRandom() * 120)
             return
         }
         let window = requestTimeout + FaultPlan.maxLateEffect + FaultPlan.maxListLag + 10
@@ -96,7 +96,9 @@ extension SimulationWorld {
             trace("operator: restore skipped (creates or deletions in flight)")
             return
         }
-        restore(snapshot)
+        // It takes the database away as long as any restore does: a droplet action sent before it
+        // (which the quiet moment does not wait for) lands while it is away (seed 50814).
+        restore(snapshot, downtime: settleWindow)
     }
 
     private func restore(_ snapshot: (at: Date, tables: SimulatedDatabase.Tables), downtime: TimeInterval = 0) {
