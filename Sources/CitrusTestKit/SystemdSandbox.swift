@@ -3,10 +3,9 @@ import Foundation
 /// A real systemd running as PID 1 of a new PID + mount (+ UTS, IPC) namespace, for tests that
 /// need the service manager itself: `Type=notify`, `WATCHDOG=1`, `systemctl`, `journalctl -u`.
 ///
-/// Boot follows `../shared/systemd-in-a-namespace.md` (relative to the repository, beside the
-/// design contract the README links), with guards so the machine is left as it was (a bare boot
-/// runs sysinit.target, whose tmpfiles, utmp and journal-flush units would otherwise act on the
-/// host's shared filesystem):
+/// Boot follows `docs/systemd-in-a-namespace.md`, with guards so the machine is left as it was (a
+/// bare boot runs sysinit.target, whose tmpfiles, utmp and journal-flush units would otherwise act
+/// on the host's shared filesystem):
 /// - every unit that any `.wants`/`.requires` directory pulls in is masked, except journald's;
 ///   units under test get `DefaultDependencies=no`, so sysinit.target is never started;
 /// - inside the namespace, `/run`, `/tmp`, `/var/tmp`, `/var/log` and `/var/lib/systemd` are
