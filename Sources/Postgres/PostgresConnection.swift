@@ -148,9 +148,24 @@ public actor PostgresConnection {
     // MARK: Advisory locks (session level)
 
     /// Tries to take the session-level advisory lock `key` without waiting. It stays held until
-    /// `advisoryUnlock(_:)` or until the session ends (see `connectionLost`).
+    /// `advisoryUnlock(_:)` or until the session ends (see `connectionLost`). On a standby (in
+    /// recovery) nothing is tried and it throws: a hot standby grants advisory locks of its own,
+    /// which no session on the primary sees, so one taken there coordinates nothing.
     public func tryAdvisoryLock(_ key: Int64) async throws(PostgresError) -> Bool {
-        try await query("SELECT pg_try_advisory_lock(\(key)) AS locked").single().decode(Bool.self, "locked")
+        let row = try await query(
+            """
+            SELECT pg_is_in_recovery() AS standby,
+                   CASE WHEN pg_is_in_recovery() THEN false ELSE pg_try_advisory_lock(\(key)) END AS locked
+            """
+        ).single()
+        if try row.decode(Bool.self, "standby") {
+            throw PostgresError(
+                code: .server,
+                message:
+                    "the database server is a standby (in recovery), read-only; an advisory lock there coordinates nothing (connect to the primary)"
+            )
+        }
+        return try row.decode(Bool.self, "locked")
     }
 
     /// Releases the session-level advisory lock `key`; false when this session did not hold it.

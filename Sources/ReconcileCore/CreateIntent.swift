@@ -28,7 +28,9 @@ public struct CreateIntent: Sendable, Hashable {
         self.agentID = agentID
     }
 
-    /// The intent a row's state records, if it records one.
+    /// The intent a row's state records, if it records one. A row written before
+    /// `createReachableUntil` existed could reach DigitalOcean until its intent, the send window
+    /// and the request's deadline had passed.
     public init?(of state: DaemonState, configuration: DecisionConfiguration) {
         guard let attemptedAt = state.createAttemptedAt else { return nil }
         self.init(

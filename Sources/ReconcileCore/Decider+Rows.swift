@@ -342,11 +342,7 @@ extension Decider {
     /// The instant from which a look proves a create's absence: a settle period after the last
     /// instant the create could have reached DigitalOcean.
     func settleDeadline(of state: DaemonState) -> Date? {
-        guard let attempted = state.createAttemptedAt else { return nil }
-        let reachableUntil =
-            state.createReachableUntil
-            ?? attempted.adding(configuration.createSendWindow + configuration.createRequestTimeout)
-        return reachableUntil.adding(configuration.settlePeriod)
+        CreateIntent(of: state, configuration: configuration)?.reachableUntil.adding(configuration.settlePeriod)
     }
 
     private func order(for row: ServerRecord) -> CreateOrder {

@@ -8,24 +8,11 @@ import Postgres
 import Timekeeping
 
 extension PostgresConnection: LeaderSession {
-    /// Refuses a standby: a hot standby grants advisory locks of its own, so a replica connected
-    /// to one (a single-host string naming it, or `target_session_attrs=any`) would lead from a
-    /// read-only copy, unseen by the replicas on the primary, and every write of it would fail.
+    /// Refuses a standby (`tryAdvisoryLock` does): a replica connected to one (a single-host
+    /// string naming it, or `target_session_attrs=any`) would otherwise lead from a read-only copy,
+    /// unseen by the replicas on the primary, and every write of it would fail.
     public func tryLock(_ key: Int64) async throws -> Bool {
-        let row = try await query(
-            """
-            SELECT pg_is_in_recovery() AS standby,
-                   CASE WHEN pg_is_in_recovery() THEN false ELSE pg_try_advisory_lock(\(key)) END AS locked
-            """
-        ).single()
-        if try row.decode(Bool.self, "standby") {
-            throw PostgresError(
-                code: .server,
-                message:
-                    "the database server is a standby (in recovery), read-only; no replica leads from it (point --database-url at the primary)"
-            )
-        }
-        return try row.decode(Bool.self, "locked")
+        try await tryAdvisoryLock(key)
     }
 
     public func unlock(_ key: Int64) async {
