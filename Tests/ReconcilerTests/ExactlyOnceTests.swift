@@ -303,18 +303,7 @@ struct ExactlyOnceTests {
                     process.signal(SIGKILL)
                 }
             }
-            var found: String?
-            #expect(
-                try await eventually(timeout: .seconds(30)) {
-                    found = try await world.leader()
-                    return found != nil
-                },
-                "no replica took the lock"
-            )
-            let leaderName = try #require(found)
-            let leader = try #require(replicas[leaderName])
-            let standbyName = leaderName == "alpha" ? "beta" : "alpha"
-            let standby = try #require(replicas[standbyName])
+            let (leaderName, leader, standbyName, standby) = try await world.leaderAndStandby(of: replicas)
             let standbyWaiting = try await eventually(timeout: .seconds(30)) {
                 try await world.db.query(
                     "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = \(standbyName)"

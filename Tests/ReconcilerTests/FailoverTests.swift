@@ -218,22 +218,14 @@ extension World {
             }
             try #require(replayed, "the standby never replayed the new database")
             let url = "postgresql://postgres@\(standby.host):\(standby.port),\(primary.host):\(primary.port)/\(name)"
-            return try await SimulatorHarness.withSimulator(configuration: configuration) { sim in
-                let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
-                    "citrus-world-\(UUID().uuidString.prefix(8))"
-                )
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                defer { try? FileManager.default.removeItem(at: directory) }
-                let token = directory.appendingPathComponent("token")
-                try sim.token.write(to: token, atomically: true, encoding: .utf8)
-                chmod(token.path, 0o600)
-                let db = try await PostgresConnection.connect(url)
-                try await db.query("SET synchronous_commit = on")
-                let world = World(cluster: primary, databaseURL: url, sim: sim, db: db, directory: directory)
-                let migrate = try await world.command(["migrate"])
-                try #require(migrate.status == 0, "migrate failed: \(migrate.output)")
+            return try await World.with(
+                cluster: primary,
+                databaseURL: url,
+                simulator: configuration,
+                prepare: { try await $0.query("SET synchronous_commit = on") }
+            ) { world in
                 let result = try await body(world, primary, standby)
-                await db.close()
+                await world.db.close()
                 return result
             }
         }

@@ -30,23 +30,11 @@ struct RowLockTests {
             try await platform.query("INSERT INTO server_notes VALUES (\(held), 'in use')")
             // An UPDATE that changes no key does not wait for FOR KEY SHARE: this one commits.
             try await world.requestDeletion(held)
-            let started = Date()
-            var inserted: [UUID] = []
-            for i in 1...5 { inserted.append(try await world.insert("meanwhile-\(i)")) }
-
-            let converged = try await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
-                let rows = try await world.rows()
-                return rows.filter { inserted.contains($0.id) && $0.status == "active" }.count == inserted.count
-            }
-            let took = Date().timeIntervalSince(started)
-            let rows = try await world.rows()
-            #expect(
-                converged,
-                "rows inserted while another transaction referred to a row did not converge in 30 s: \(rows)\n\(daemon.output.suffix(3000))"
+            let took = try await Self.fiveRowsConverge(
+                world,
+                daemon: daemon,
+                while: "another transaction referred to a row"
             )
-            for id in inserted {
-                #expect(world.everCreated(for: id).count == 1, "\(id): \(world.everCreated(for: id).count) droplets")
-            }
             // The reference does not conflict with the daemon's write at all: the deletion proceeds.
             let deleted = try await eventually(timeout: .seconds(30)) { try await world.row(held)?.status == "deleted" }
             let heldRow = try await world.row(held)
@@ -77,22 +65,7 @@ struct RowLockTests {
 
             let daemon = try world.daemon(Self.quick)
             defer { daemon.signal(SIGKILL) }
-            let started = Date()
-            var inserted: [UUID] = []
-            for i in 1...5 { inserted.append(try await world.insert("meanwhile-\(i)")) }
-            let converged = try await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
-                let rows = try await world.rows()
-                return rows.filter { inserted.contains($0.id) && $0.status == "active" }.count == inserted.count
-            }
-            let took = Date().timeIntervalSince(started)
-            let rows = try await world.rows()
-            #expect(
-                converged,
-                "rows inserted while another transaction held a row did not converge in 30 s: \(rows)\n\(daemon.output.suffix(3000))"
-            )
-            for id in inserted {
-                #expect(world.everCreated(for: id).count == 1, "\(id): \(world.everCreated(for: id).count) droplets")
-            }
+            let took = try await Self.fiveRowsConverge(world, daemon: daemon, while: "another transaction held a row")
 
             // The held row: no intent written, so no create sent; the journal says which row and who.
             let row = try #require(try await world.row(held))
@@ -139,18 +112,7 @@ struct RowLockTests {
                     process.signal(SIGKILL)
                 }
             }
-            var found: String?
-            try #require(
-                try await eventually(timeout: .seconds(30)) {
-                    found = try await world.leader()
-                    return found != nil
-                },
-                "no replica took the lock"
-            )
-            let leaderName = try #require(found)
-            let leader = try #require(replicas[leaderName])
-            let standbyName = leaderName == "alpha" ? "beta" : "alpha"
-            let standby = try #require(replicas[standbyName])
+            let (leaderName, leader, standbyName, standby) = try await world.leaderAndStandby(of: replicas)
             try #require(
                 try await eventually(timeout: .seconds(30)) {
                     try await world.db.query(
@@ -211,4 +173,36 @@ struct RowLockTests {
     }
 
     static func ms(_ seconds: Double) -> String { String(format: "%.0f ms", seconds * 1000) }
+
+    /// Inserts five rows and expects each `active` within 30 s with one droplet, as rows inserted
+    /// while `what` must be; returns how long they took.
+    static func fiveRowsConverge(
+        _ world: World,
+        daemon: ChildProcess,
+        while what: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> TimeInterval {
+        let started = Date()
+        var inserted: [UUID] = []
+        for i in 1...5 { inserted.append(try await world.insert("meanwhile-\(i)")) }
+        let converged = try await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
+            let rows = try await world.rows()
+            return rows.filter { inserted.contains($0.id) && $0.status == "active" }.count == inserted.count
+        }
+        let took = Date().timeIntervalSince(started)
+        let rows = try await world.rows()
+        #expect(
+            converged,
+            "rows inserted while \(what) did not converge in 30 s: \(rows)\n\(daemon.output.suffix(3000))",
+            sourceLocation: sourceLocation
+        )
+        for id in inserted {
+            #expect(
+                world.everCreated(for: id).count == 1,
+                "\(id): \(world.everCreated(for: id).count) droplets",
+                sourceLocation: sourceLocation
+            )
+        }
+        return took
+    }
 }

@@ -24,21 +24,34 @@ struct World {
     ) async throws -> T {
         try await withPostgresCluster { cluster in
             let url = try await cluster.createDatabase()
-            return try await SimulatorHarness.withSimulator(configuration: configuration) { sim in
-                let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
-                    "citrus-world-\(UUID().uuidString.prefix(8))"
-                )
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                defer { try? FileManager.default.removeItem(at: directory) }
-                let token = directory.appendingPathComponent("token")
-                try sim.token.write(to: token, atomically: true, encoding: .utf8)
-                chmod(token.path, 0o600)  // as a secret file should be (the daemon warns otherwise)
-                let db = try await PostgresConnection.connect(url)
-                let world = World(cluster: cluster, databaseURL: url, sim: sim, db: db, directory: directory)
-                let migrate = try await world.command(["migrate"])
-                #expect(migrate.status == 0, "migrate failed: \(migrate.output)")
-                return try await body(world)
-            }
+            return try await with(cluster: cluster, databaseURL: url, simulator: configuration, body)
+        }
+    }
+
+    /// The world over a database the caller made on `cluster` (a replicated one, say): the
+    /// simulator, the token file, the test's own session (`prepare` sets it up), the schema migrated.
+    static func with<T: Sendable>(
+        cluster: PostgresCluster,
+        databaseURL url: String,
+        simulator configuration: SimulatorConfiguration,
+        prepare: (PostgresConnection) async throws -> Void = { _ in },
+        _ body: (World) async throws -> T
+    ) async throws -> T {
+        try await SimulatorHarness.withSimulator(configuration: configuration) { sim in
+            let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+                "citrus-world-\(UUID().uuidString.prefix(8))"
+            )
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let token = directory.appendingPathComponent("token")
+            try sim.token.write(to: token, atomically: true, encoding: .utf8)
+            chmod(token.path, 0o600)  // as a secret file should be (the daemon warns otherwise)
+            let db = try await PostgresConnection.connect(url)
+            try await prepare(db)
+            let world = World(cluster: cluster, databaseURL: url, sim: sim, db: db, directory: directory)
+            let migrate = try await world.command(["migrate"])
+            try #require(migrate.status == 0, "migrate failed: \(migrate.output)")
+            return try await body(world)
         }
     }
 
@@ -296,6 +309,28 @@ extension World {
               AND l.objid::bigint = \(low) AND l.objsubid = 1
             """
         ).first?.decode(String.self, "name")
+    }
+
+    /// Which of two replicas (`alpha` and `beta`) took the leadership lock within 30 s, and the other.
+    func leaderAndStandby(
+        of replicas: [String: ChildProcess],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> (leaderName: String, leader: ChildProcess, standbyName: String, standby: ChildProcess) {
+        var found: String?
+        try #require(
+            try await eventually(timeout: .seconds(30)) {
+                found = try await leader()
+                return found != nil
+            },
+            "no replica took the lock",
+            sourceLocation: sourceLocation
+        )
+        let leaderName = try #require(found, sourceLocation: sourceLocation)
+        let standbyName = leaderName == "alpha" ? "beta" : "alpha"
+        return (
+            leaderName, try #require(replicas[leaderName], sourceLocation: sourceLocation),
+            standbyName, try #require(replicas[standbyName], sourceLocation: sourceLocation)
+        )
     }
 
     /// Rows in a state that is neither final (`active`, `failed`, `deleted`) nor waiting on
