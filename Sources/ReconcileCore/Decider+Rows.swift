@@ -106,8 +106,17 @@ extension Decider {
         // A list of several pages may be minutes old when it ends (it is read over several passes):
         // a droplet it shows may be gone since. Before a row is bound to a droplet it does not
         // record, or a duplicate is destroyed, its identity is looked up, and that answer decides.
+        // A row that records nothing and whose one droplet is on a page read in this very pass
+        // needs no lookup: that page is as fresh as the lookup's answer would be. So a fleet is
+        // adopted a slice of pages at a time, for the price of its list.
+        let confirmedInBulk: Bool
+        if case .none = recorded, identityDroplets.count == 1 {
+            confirmedInBulk = observation.freshlyRead.contains(identityDroplets[0].id)
+        } else {
+            confirmedInBulk = false
+        }
         if kept != nil, !observation.listIsSnapshot, !observation.identitiesLookedUp.contains(row.id),
-            identityDroplets.contains(where: { $0.id != state.dropletID })
+            !confirmedInBulk, identityDroplets.contains(where: { $0.id != state.dropletID })
         {
             plan.lookUp(row.id)
             return
@@ -341,7 +350,7 @@ extension Decider {
 
     /// The instant from which a look proves a create's absence: a settle period after the last
     /// instant the create could have reached DigitalOcean.
-    func settleDeadline(of state: DaemonState) -> Date? {
+    public func settleDeadline(of state: DaemonState) -> Date? {
         CreateIntent(of: state, configuration: configuration)?.reachableUntil.adding(configuration.settlePeriod)
     }
 

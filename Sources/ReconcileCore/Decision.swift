@@ -32,6 +32,10 @@ public struct Observation: Sendable, Hashable {
     /// lists: then it holds only what the pass read fresh (lookups by id and by identity) and the
     /// droplets of rows at rest as the last full list showed them, so nothing is an orphan.
     public var isFullView: Bool
+    /// Droplets read in this look itself (pages of the full list read in this pass, GETs by id):
+    /// one of them existed moments before the decision, as surely as a lookup of its identity
+    /// would have shown it. Pages read in earlier passes are not among them.
+    public var freshlyRead: Set<Int64>
     /// The progress of the actions live changes wait on, by action id, as read in this look.
     public var actions: [Int64: ActionProgress]
     /// The recent action history of droplets whose change has a step of unknown outcome, by
@@ -46,6 +50,7 @@ public struct Observation: Sendable, Hashable {
         identitiesLookedUp: Set<UUID> = [],
         lookupsBeganAt: Date? = nil,
         isFullView: Bool = true,
+        freshlyRead: Set<Int64> = [],
         actions: [Int64: ActionProgress] = [:],
         actionHistory: [Int64: [ObservedAction]] = [:]
     ) {
@@ -56,6 +61,7 @@ public struct Observation: Sendable, Hashable {
         self.identitiesLookedUp = identitiesLookedUp
         self.lookupsBeganAt = lookupsBeganAt
         self.isFullView = isFullView
+        self.freshlyRead = freshlyRead
         self.actions = actions
         self.actionHistory = actionHistory
     }

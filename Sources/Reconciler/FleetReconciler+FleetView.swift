@@ -37,6 +37,11 @@ struct DropletTable {
 
     var count: Int { droplets.count }
 
+    /// The rows whose identity some droplet here carries.
+    func identities() -> Set<UUID> {
+        Set(droplets.lazy.compactMap(\.identity))
+    }
+
     subscript(id: Int64) -> ObservedDroplet? {
         get { positions[id].map { droplets[$0] } }
         set {
@@ -120,26 +125,38 @@ extension FleetReconciler {
     }
 
     /// Starts a full list if one is due: the view is missing or old, the operator asked for one,
-    /// or, for a fleet listed in one slice, more rows wait on DigitalOcean than the list has pages
-    /// (one list is then cheaper than a lookup each: a burst of 100 new rows in a fleet of 1,000
-    /// is followed by five pages a pass, not 100 reads). A larger fleet's list is never repeated
-    /// back to back: its rows are read one by one, a bounded number a pass.
+    /// or a list is cheaper than the reads that wait. For a fleet listed in one slice, that is when
+    /// more rows wait on DigitalOcean than the list has pages (a burst of 100 new rows in a fleet
+    /// of 1,000 is followed by five pages a pass, not 100 reads). A larger fleet's list is started
+    /// early only for rows whose droplet a list showed and that wait to have it confirmed (5,000
+    /// rows restored without their droplet ids cost one list, not 5,000 lookups), and never back
+    /// to back: not before the last list is twice as old as it took, so lists take at most half
+    /// the time.
     func startFullListIfDue(followUps: Int, at now: Date) {
         guard scan == nil else { return }
         let due = nextFullListAt().map { now >= $0 } ?? true
-        let cheaper = view.map { followUps > $0.pages && $0.pages <= configuration.listPagesPerSlice } ?? false
+        let cheaper =
+            view.map { view in
+                if view.pages <= configuration.listPagesPerSlice {
+                    return max(followUps, lastBacklog.presence) > view.pages
+                }
+                let rested = now.timeIntervalSince(view.listedAt) >= 2 * view.took.timeInterval
+                return lastBacklog.presence > view.pages && rested
+            } ?? false
         guard due || cheaper else { return }
         fullListRequested = false
         scan = FleetScan(startedAt: now, startedUptime: clock.uptime())
     }
 
     /// Reads the next slice of the full list in progress, if its turn has come: every page when
-    /// `wholeList` (a one-off look, such as `plan`). Returns the list once its last page is read.
-    /// A page that fails throws; the list keeps what it read and goes on from that page next time.
-    func continueFullList(wholeList: Bool) async throws -> (listing: FleetListing, startedAt: Date, took: Duration)? {
+    /// `wholeList` (a one-off look, such as `plan`). Returns what the slice showed, and the list
+    /// once its last page is read; nil when no page was read. A page that fails throws; the list
+    /// keeps what it read and goes on from that page next time.
+    func continueFullList(wholeList: Bool) async throws -> ListSlice? {
         guard var current = scan else { return nil }
         if !wholeList, let resumeAt = current.resumeAt, databaseNow() < resumeAt { return nil }
         let sliceStart = databaseNow()
+        let sliceFrom = current.droplets.count
         var read = 0
         while wholeList || read < configuration.listPagesPerSlice {
             guard leads() else { throw LeadershipLost() }
@@ -163,7 +180,10 @@ extension FleetReconciler {
             guard let next = page.next else {
                 scan = nil
                 let listing = FleetListing(droplets: current.merged(current.droplets), pages: current.cursor.page)
-                return (listing, current.startedAt, clock.uptime() - current.startedUptime)
+                return ListSlice(
+                    droplets: Array(current.droplets[sliceFrom...]),
+                    finished: (listing, current.startedAt, clock.uptime() - current.startedUptime)
+                )
             }
             current.cursor = next
         }
@@ -173,25 +193,41 @@ extension FleetReconciler {
         logger.debug(
             "full list: \(current.pagesRead) pages read so far; the next slice goes at \(current.resumeAt!.formatted(.iso8601))"
         )
-        return nil
+        return ListSlice(droplets: Array(current.droplets[sliceFrom...]), finished: nil)
     }
 
-    /// A pass's look between full lists: the recorded droplets of rows at rest as the view shows
-    /// them, and a fresh read of each other row's droplet (a bounded number per pass).
-    func targetedObservation(rows: [ServerRecord], at lookAt: Date, followUps: [Int64]) async -> Observation {
-        var droplets: [ObservedDroplet] = []
+    /// A pass's look between full lists: the pages of a slice of the list read in this pass, the
+    /// recorded droplets of rows at rest as the view shows them, and a fresh read of each other
+    /// row's droplet (as many as the pass's allowance leaves, urgent rows first: ReadSchedule).
+    func targetedObservation(
+        rows: [ServerRecord],
+        at lookAt: Date,
+        followUps: [ReadSchedule.Candidate<Int64>],
+        slice: [ObservedDroplet]
+    ) async -> Observation {
+        // The slice's pages were read moments ago: what they show is as fresh as a read by id.
+        var droplets = slice
+        var fresh = Set(slice.map(\.id))
         var gone = Set<Int64>()
+        for droplet in slice { view?.droplets[droplet.id] = droplet }
         if let view {
             for row in rows {
-                guard let id = row.state.dropletID, let droplet = view.droplets[id],
+                guard let id = row.state.dropletID, !fresh.contains(id), let droplet = view.droplets[id],
                     decider.isAtRest(row, droplet: droplet)
                 else { continue }
                 droplets.append(droplet)
             }
         }
+        // Lookups of urgent rows come after the decision: room is kept for them.
+        let now = databaseNow()
+        let urgentUnbound = rows.count(where: { row in
+            row.state.dropletID == nil && row.state.status != .failed && isUrgent(row, at: now)
+        })
+        let waiting = followUps.filter { !fresh.contains($0.item) }
+        let picked = reads.pick(waiting, reserving: min(urgentUnbound, reads.left / 2))
+        reads.leave(followUps: waiting.count - picked.count)
         let (cloud, leads, clock, offset) = (self.cloud, self.leads, self.clock, databaseOffset)
-        let lookups = await Self.concurrently(Array(followUps.prefix(configuration.maxLookupsPerPass)), limit: 1) {
-            id in
+        let lookups = await Self.concurrently(picked.map(\.item), limit: 1) { id in
             let sentAt = clock.now().addingTimeInterval(offset)
             guard leads() else { return (id, sentAt, Result<ObservedDroplet?, any Error>.failure(LeadershipLost())) }
             return (id, sentAt, await Result { try await cloud.droplet(id: id) })
@@ -201,6 +237,7 @@ extension FleetReconciler {
             switch result {
             case .success(let droplet?):
                 droplets.append(droplet)
+                fresh.insert(id)
                 view?.droplets[id] = droplet
                 scan?.readSince[id] = (droplet, sentAt)
             case .success(nil):
@@ -211,23 +248,38 @@ extension FleetReconciler {
                 logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }
         }
-        return Observation(droplets: droplets, goneDropletIDs: gone, listedAt: lookAt, isFullView: false)
+        return Observation(
+            droplets: droplets,
+            goneDropletIDs: gone,
+            listedAt: lookAt,
+            isFullView: false,
+            freshlyRead: fresh
+        )
     }
 
     /// The droplets of rows that are not at rest, to be read fresh between full lists. Before the
     /// first full list, rows in service wait for it (reading each would cost a request per row);
     /// rows on their way somewhere (created, deleted, changed) are read at once.
-    func followUps(of rows: [ServerRecord]) -> [Int64] {
-        rows.compactMap { row -> Int64? in
+    func followUps(of rows: [ServerRecord]) -> [ReadSchedule.Candidate<Int64>] {
+        let now = databaseNow()
+        return rows.compactMap { row -> ReadSchedule.Candidate<Int64>? in
             guard let id = row.state.dropletID else { return nil }
             let cached = view?.droplets[id]
             if decider.isAtRest(row, droplet: cached) { return nil }
             let transitional =
                 row.deleteRequestedAt != nil || row.state.change != nil
                 || !(row.state.status.isUp || row.state.status == .failed)
-            return transitional || view != nil ? id : nil
+            guard transitional || view != nil else { return nil }
+            return ReadSchedule.Candidate(row: row.id, urgent: isUrgent(row, at: now), item: id)
         }
     }
+}
+
+/// What one pass read of a full list: its slice's droplets, and the whole list if that slice
+/// was its last.
+struct ListSlice {
+    var droplets: [ObservedDroplet]
+    var finished: (listing: FleetListing, startedAt: Date, took: Duration)?
 }
 
 /// A page of the full list could not be read; the list goes on from that page next time.

@@ -18,8 +18,14 @@ extension FleetReconciler {
         let lookAt = databaseNow()
         let followUps = followUps(of: rows)
         startFullListIfDue(followUps: followUps.count, at: lookAt)
-        guard let (listing, listedAt, took) = try await continueFullList(wholeList: wholeList) else {
-            var observation = await targetedObservation(rows: rows, at: lookAt, followUps: followUps)
+        let slice = try await continueFullList(wholeList: wholeList)
+        guard let (listing, listedAt, took) = slice?.finished else {
+            var observation = await targetedObservation(
+                rows: rows,
+                at: lookAt,
+                followUps: followUps,
+                slice: slice?.droplets ?? []
+            )
             await observeLiveChanges(rows: rows, into: &observation)
             return observation
         }
@@ -27,23 +33,31 @@ extension FleetReconciler {
         let listed = Set(droplets.map(\.id))
         // A row may record a droplet the list does not show: a new one hidden by list lag, one
         // without the fleet tag (a legacy row), or one that is gone. Ask for each directly.
-        let missing = rows.compactMap { row -> Int64? in
+        let now = databaseNow()
+        let missing = rows.compactMap { row -> ReadSchedule.Candidate<Int64>? in
             guard let id = row.state.dropletID, !listed.contains(id) else { return nil }
             switch row.state.status {
-            case .creating, .provisioning, .initializing, .active, .unreachable, .deleting: return id
+            case .creating, .provisioning, .initializing, .active, .unreachable, .deleting:
+                return ReadSchedule.Candidate(row: row.id, urgent: isUrgent(row, at: now), item: id)
             case .failed, .deleted: return nil
             }
         }
+        let picked = reads.pick(missing)
+        reads.leave(followUps: missing.count - picked.count)
+        // The last slice's pages were read in this pass; earlier slices' may be minutes old.
+        var fresh = Set(slice?.droplets.map(\.id) ?? [])
         var gone = Set<Int64>()
         let (cloud, leads) = (self.cloud, self.leads)
-        let lookups = await Self.concurrently(Array(missing.prefix(configuration.maxLookupsPerPass)), limit: 1) { id in
+        let lookups = await Self.concurrently(picked.map(\.item), limit: 1) { id in
             guard leads() else { return (id, Result<ObservedDroplet?, any Error>.failure(LeadershipLost())) }
             return (id, await Result { try await cloud.droplet(id: id) })
         }
         for (id, result) in lookups {
             progress()
             switch result {
-            case .success(let droplet?): droplets.append(droplet)
+            case .success(let droplet?):
+                droplets.append(droplet)
+                fresh.insert(id)
             case .success(nil): gone.insert(id)
             case .failure(let error): logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }
@@ -77,7 +91,8 @@ extension FleetReconciler {
             droplets: droplets,
             goneDropletIDs: gone,
             listedAt: listedAt,
-            listIsSnapshot: listing.pages <= 1
+            listIsSnapshot: listing.pages <= 1,
+            freshlyRead: fresh
         )
         await observeLiveChanges(rows: rows, into: &observation)
         return observation

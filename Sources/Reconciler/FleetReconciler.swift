@@ -42,6 +42,10 @@ public actor FleetReconciler {
     /// progress, if any (see FleetReconciler+FleetView.swift).
     var view: FleetView?
     var scan: FleetScan?
+    /// Which waiting rows each pass reads (lookups and follow-ups share one allowance), and what
+    /// the last full pass left waiting.
+    var reads = ReadSchedule()
+    var lastBacklog = ReadBacklog()
     /// The operator asked for a full list (a reload): the next pass starts one, due or not.
     var fullListRequested = false
     /// Orphans the last full view showed: passes between full lists see none.
@@ -98,9 +102,12 @@ public actor FleetReconciler {
     /// and fresh reads of what waits on it), decides and acts.
     public func fullPass() async throws -> PassSummary {
         // Requests held back by the rate budget are progress: the watchdog should not fire on them.
+        reads.beginPass(allowance: configuration.maxLookupsPerPass)
+        defer { reads.endPass() }
         let looked = await whileReportingThrottle { await Result { try await self.look() } }
         let (rows, observation, plan) = try looked.get()
         let finalStates = await act(on: plan, rows: rows)
+        lastBacklog = timed(reads.backlog)
         return summary(rows: rows, finalStates: finalStates, plan: plan, isFullView: observation.isFullView)
     }
 
@@ -115,6 +122,8 @@ public actor FleetReconciler {
     public func quickPass() async throws -> Set<UUID> {
         // A row this process has sent a create for is not unattempted, whatever it says (restored).
         var rows = try await repository.fetchUnattemptedServers()
+        reads.beginPass(allowance: configuration.maxLookupsPerPass)
+        defer { reads.endPass() }
         rememberCreatesSent(in: &rows)
         rows.removeAll { $0.state.createAttemptedAt != nil }
         guard !rows.isEmpty else { return [] }
@@ -186,15 +195,14 @@ public actor FleetReconciler {
             now: databaseNow(),
             orphansFirstSeen: orphansFirstSeen
         )
-        let wanted = plan.identityLookups.filter { !observation.identitiesLookedUp.contains($0) }
+        let wanted = Set(plan.identityLookups.filter { !observation.identitiesLookedUp.contains($0) })
         guard !wanted.isEmpty else { return plan }
+        let picked = scheduleLookups(of: wanted, rows: rows, observation: observation)
+        guard !picked.isEmpty else { return plan }
         // A looked-up row was seen no earlier than this: its settle period is measured against it.
         observation.lookupsBeganAt = databaseNow()
         let (cloud, leads) = (self.cloud, self.leads)
-        let results = await Self.concurrently(
-            Array(wanted.prefix(configuration.maxLookupsPerPass)),
-            limit: 1
-        ) { row in
+        let results = await Self.concurrently(picked, limit: 1) { row in
             guard leads() else { return (row, Result<[ObservedDroplet], any Error>.failure(LeadershipLost())) }
             return (row, await Result { try await cloud.droplets(identity: row) })
         }
@@ -227,6 +235,59 @@ public actor FleetReconciler {
             orphansFirstSeen: orphansFirstSeen
         )
         return plan
+    }
+
+    /// The identity lookups this pass makes of those the decision wants (ReadSchedule): urgent rows
+    /// first; while a full list is being read, the backlog waits for its pages.
+    private func scheduleLookups(of wanted: Set<UUID>, rows: [ServerRecord], observation: Observation) -> [UUID] {
+        let now = databaseNow()
+        var candidates: [ReadSchedule.Candidate<UUID>] = []
+        var awaitingList = 0
+        for row in rows where wanted.contains(row.id) {
+            let urgent = isUrgent(row, at: now)
+            if !urgent, scan != nil {
+                awaitingList += 1
+                continue
+            }
+            candidates.append(ReadSchedule.Candidate(row: row.id, urgent: urgent, item: row.id))
+        }
+        let picked = reads.pick(candidates)
+        var presence = 0
+        if picked.count < candidates.count {
+            // Left for later: those whose droplet some list showed could be confirmed by a list too.
+            let shown = Set(observation.droplets.compactMap(\.identity)).union(view?.droplets.identities() ?? [])
+            let served = Set(picked.map(\.row))
+            presence = candidates.count(where: { !served.contains($0.row) && shown.contains($0.row) })
+        }
+        reads.leave(awaitingList: awaitingList, lookups: candidates.count - picked.count, presence: presence)
+        return picked.map(\.item)
+    }
+
+    /// Whether a row that waits on a read is served before any backlog: it was inserted since the
+    /// last full list began (no list can have shown its droplet), or a create of its own is still
+    /// settling.
+    func isUrgent(_ row: ServerRecord, at now: Date) -> Bool {
+        guard let listedSince = view?.listedAt ?? scan?.startedAt, row.createdAt <= listedSince else { return true }
+        return decider.settleDeadline(of: row.state).map { $0 > now } ?? false
+    }
+
+    /// The backlog with how long each part takes: the list at its slices' pace, the reads at the
+    /// allowance a pass (passes go at the fast interval while rows wait) and no faster than the
+    /// minute's requests.
+    private func timed(_ backlog: ReadBacklog) -> ReadBacklog {
+        var timed = backlog
+        if let scan, backlog.awaitingList > 0 {
+            let pagesLeft = max(0, (scan.estimatedPages ?? scan.pagesRead + 1) - scan.pagesRead)
+            let slices = (pagesLeft + configuration.listPagesPerSlice - 1) / configuration.listPagesPerSlice
+            timed.listClearsIn = configuration.listSliceInterval * slices
+        }
+        let reads = backlog.lookups + backlog.followUps
+        if reads > 0 {
+            let passes = (reads + configuration.maxLookupsPerPass - 1) / max(1, configuration.maxLookupsPerPass)
+            let atTheMinute = Duration.interval(Double(reads) * 60 / Double(max(1, configuration.requestsPerMinute)))
+            timed.readsClearIn = max(configuration.fastInterval * passes, atTheMinute)
+        }
+        return timed
     }
 
     /// Takes the creates this process sent into the rows (`DaemonState.remembering`), after
@@ -341,7 +402,8 @@ public actor FleetReconciler {
             nextWakeUp: wakeUp?.addingTimeInterval(-databaseOffset),
             fullViewAge: view.map { .interval(now.timeIntervalSince($0.listedAt)) },
             listing: scan.map { PassSummary.ListProgress(read: $0.pagesRead, pages: $0.estimatedPages) },
-            lastError: lastError
+            lastError: lastError,
+            backlog: lastBacklog
         )
     }
 

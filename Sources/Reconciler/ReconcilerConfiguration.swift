@@ -28,8 +28,11 @@ public struct ReconcilerConfiguration: Sendable {
     public var listSliceInterval: Duration = .seconds(10)
     /// Mutating DigitalOcean calls in flight at once.
     public var maxConcurrentCalls = 4
-    /// Direct lookups of recorded-but-unlisted droplets in one pass.
+    /// Reads of single rows in one pass (lookups of identities, follow-ups of droplets, droplets a
+    /// row records that the list did not show), all together: see ReadSchedule.
     public var maxLookupsPerPass = 50
+    /// The requests a minute the token allows (DigitalOcean's 250), for the backlog's estimates.
+    public var requestsPerMinute = 250
     /// A destroy already accepted is not re-sent for this long while the droplet still lists.
     public var destroyRepeatInterval: Duration = .seconds(30)
     /// How often a standby replica tries to take leadership.
@@ -65,6 +68,8 @@ public struct PassSummary: Sendable, Hashable {
     }
     /// The most recent row error, for the one-line status.
     public var lastError: String?
+    /// What waits on a read, and how long it will take at the budget.
+    public var backlog: ReadBacklog
 
     public init(
         counts: [ServerStatus: Int] = [:],
@@ -75,7 +80,8 @@ public struct PassSummary: Sendable, Hashable {
         nextWakeUp: Date? = nil,
         fullViewAge: Duration? = nil,
         listing: ListProgress? = nil,
-        lastError: String? = nil
+        lastError: String? = nil,
+        backlog: ReadBacklog = ReadBacklog()
     ) {
         self.counts = counts
         self.orphans = orphans
@@ -86,6 +92,7 @@ public struct PassSummary: Sendable, Hashable {
         self.fullViewAge = fullViewAge
         self.listing = listing
         self.lastError = lastError
+        self.backlog = backlog
     }
 
     /// "3 active, 1 provisioning, 1 failed; 0 orphans", in lifecycle order.
@@ -103,6 +110,7 @@ public struct PassSummary: Sendable, Hashable {
         if let listing {
             line += "; listing the fleet, page \(listing.read)" + (listing.pages.map { " of about \($0)" } ?? "")
         }
+        if !backlog.isEmpty { line += "; " + backlog.oneLine }
         if let fullViewAge {
             line += "; full view \(DurationText.format(.seconds(fullViewAge.components.seconds))) old"
         } else if listing == nil {
@@ -110,6 +118,48 @@ public struct PassSummary: Sendable, Hashable {
         }
         if let lastError { line += "; last error: \(lastError)" }
         return line
+    }
+}
+
+/// The rows a pass left waiting on a read (ReadSchedule), by kind, and how long each backlog takes
+/// at the budget: a full list's slices at their pace, lookups and follow-ups at the reads a pass may
+/// make (and no faster than the requests a minute allows).
+public struct ReadBacklog: Sendable, Hashable {
+    /// Rows whose identity waits for the full list being read (its pages confirm it in bulk).
+    public var awaitingList = 0
+    /// Lookups of identities left for later passes; `presence` of them confirm a droplet a list
+    /// showed (a list answers those too).
+    public var lookups = 0
+    public var presence = 0
+    /// Follow-ups of droplets left for later passes.
+    public var followUps = 0
+    /// The rest of the full list being read, at its pace; nil when none is.
+    public var listClearsIn: Duration?
+    /// The lookups and follow-ups left, at the budget.
+    public var readsClearIn: Duration?
+
+    public init() {}
+
+    public var isEmpty: Bool { awaitingList == 0 && lookups == 0 && followUps == 0 }
+
+    /// "waiting: 4800 rows on the full list (about 1m30s), 120 lookups and 30 follow-ups (about 15s)".
+    public var oneLine: String {
+        var parts: [String] = []
+        if awaitingList > 0 {
+            parts.append(
+                "\(awaitingList) row\(awaitingList == 1 ? "" : "s") on the full list"
+                    + (listClearsIn.map { " (about \(DurationText.format($0)))" } ?? "")
+            )
+        }
+        var reads: [String] = []
+        if lookups > 0 { reads.append("\(lookups) lookup\(lookups == 1 ? "" : "s")") }
+        if followUps > 0 { reads.append("\(followUps) follow-up\(followUps == 1 ? "" : "s")") }
+        if !reads.isEmpty {
+            parts.append(
+                reads.joined(separator: " and ") + (readsClearIn.map { " (about \(DurationText.format($0)))" } ?? "")
+            )
+        }
+        return "waiting: " + parts.joined(separator: ", ")
     }
 }
 

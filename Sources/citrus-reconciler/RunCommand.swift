@@ -44,13 +44,15 @@ struct Run: AsyncParsableCommand {
                 level: Logger.Level, format: LogFormat, metrics: MetricsAddress?
             )
         do {
+            let rates = try digitalOcean.rateBudget(environment: environment)
             settings = (
                 try digitalOcean.baseURL(environment: environment),
                 try digitalOcean.token(environment: environment),
-                try digitalOcean.rateBudget(environment: environment),
+                rates,
                 try { () throws(ConfigurationError) -> ReconcilerConfiguration in
                     var configuration = try loop.configuration(environment: environment)
                     configuration.enrollment = try agents.enrollment(environment: environment)
+                    configuration.requestsPerMinute = rates.perMinute
                     return configuration
                 }(),
                 try logging.level(),

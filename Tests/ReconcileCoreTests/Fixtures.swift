@@ -84,20 +84,23 @@ func droplet(
 }
 
 /// A look at the fleet; by default a one-page list, which proves absence. `snapshot: false` is a
-/// list of several pages, which proves no absence except for the rows in `lookedUp`.
+/// list of several pages, which proves no absence except for the rows in `lookedUp`; `fresh` are
+/// the droplets read in this pass (pages of its slice, reads by id).
 func observe(
     _ droplets: [ObservedDroplet],
     gone: Set<Int64> = [],
     listedAt: Date = seconds(-1),
     snapshot: Bool = true,
-    lookedUp: Set<UUID> = []
+    lookedUp: Set<UUID> = [],
+    fresh: Set<Int64> = []
 ) -> Observation {
     Observation(
         droplets: droplets,
         goneDropletIDs: gone,
         listedAt: listedAt,
         listIsSnapshot: snapshot,
-        identitiesLookedUp: lookedUp
+        identitiesLookedUp: lookedUp,
+        freshlyRead: fresh
     )
 }
 

@@ -20,14 +20,19 @@ final class InMemoryRepository: ServerRepository, Sendable {
     var writes: Int { state.withLock { $0.writes } }
     func row(_ id: UUID) -> ServerRecord? { state.withLock { $0.rows[id] } }
 
-    /// Live rows only, as the Postgres store reads them.
-    func fetchServers() async throws -> [ServerRecord] { rows.filter { $0.state.status != .deleted } }
+    /// Live rows only, oldest first, as the Postgres store reads them.
+    func fetchServers() async throws -> [ServerRecord] { inStoreOrder.filter { $0.state.status != .deleted } }
 
     func fetchUnattemptedServers() async throws -> [ServerRecord] {
-        rows.filter {
+        inStoreOrder.filter {
             $0.state.status == .creating && $0.state.createAttemptedAt == nil && $0.state.dropletID == nil
                 && $0.deleteRequestedAt == nil
         }
+    }
+
+    /// By `created_at`, then id, as the Postgres store orders its reads.
+    private var inStoreOrder: [ServerRecord] {
+        rows.sorted { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id.uuidString < $1.id.uuidString }
     }
 
     func update(id: UUID, expectedRevision: Int64, to newState: DaemonState) async throws -> Int64? {
