@@ -62,5 +62,6 @@ public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let queryCanceled = "57014"
         public static let adminShutdown = "57P01"
         public static let undefinedTable = "42P01"
+        public static let undefinedColumn = "42703"
     }
 }

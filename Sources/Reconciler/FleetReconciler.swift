@@ -46,6 +46,8 @@ public actor FleetReconciler {
     /// the last full pass left waiting.
     var reads = ReadSchedule()
     var lastBacklog = ReadBacklog()
+    /// The backlog line last recorded for `status` (nil: nothing waited; `.none`: not recorded yet).
+    var recordedBacklog: String??
     /// The operator asked for a full list (a reload): the next pass starts one, due or not.
     var fullListRequested = false
     /// Orphans the last full view showed: passes between full lists see none.
@@ -108,6 +110,7 @@ public actor FleetReconciler {
         let (rows, observation, plan) = try looked.get()
         let finalStates = await act(on: plan, rows: rows)
         lastBacklog = timed(reads.backlog)
+        await recordBacklog()
         return summary(rows: rows, finalStates: finalStates, plan: plan, isFullView: observation.isFullView)
     }
 
@@ -290,6 +293,19 @@ public actor FleetReconciler {
         return timed
     }
 
+    /// Records the backlog for `status` when it changed. A failure costs the operator that line, not
+    /// the pass.
+    private func recordBacklog() async {
+        let line = lastBacklog.isEmpty ? nil : lastBacklog.oneLine
+        guard recordedBacklog != .some(line) else { return }
+        do {
+            try await repository.recordBacklog(line)
+            recordedBacklog = .some(line)
+        } catch {
+            logger.warning("could not record the backlog for `status`: \(error)")
+        }
+    }
+
     /// Takes the creates this process sent into the rows (`DaemonState.remembering`), after
     /// forgetting those whose settle period is long past: by then any look shows their droplet.
     func rememberCreatesSent(in rows: inout [ServerRecord]) {
@@ -309,6 +325,7 @@ public actor FleetReconciler {
         // sightings too: a row may have come and gone since, so each grace starts afresh.
         view = nil
         scan = nil
+        recordedBacklog = nil
         orphansFirstSeen = [:]
         orphanIdentities = [:]
         await audit.emit(

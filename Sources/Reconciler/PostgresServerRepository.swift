@@ -97,6 +97,10 @@ public struct PostgresServerRepository: ServerRepository {
         try await withStore { try await $0.record(event) }
     }
 
+    public func recordBacklog(_ line: String?) async throws {
+        try await withStore { try await $0.recordBacklog(line) }
+    }
+
     public func recordFullView(_ record: FullViewRecord) async throws {
         try await withStore { try await $0.recordFullView(record) }
     }

@@ -33,6 +33,15 @@ extension Reports {
         return line
     }
 
+    /// "Waiting, as the leader said 3s ago: 12000 rows on the full list (about 20s)": what the
+    /// leader's last pass left waiting on DigitalOcean; nil when nothing did.
+    public static func backlog(_ backlog: (line: String, at: Date)?, now: Date) -> String? {
+        guard let backlog else { return nil }
+        let said = backlog.line.hasPrefix("waiting: ") ? String(backlog.line.dropFirst(9)) : backlog.line
+        return
+            "Waiting, as the leader said \(DurationText.format(wholeSeconds(now.timeIntervalSince(backlog.at)))) ago: \(said)"
+    }
+
     /// Ages to the second: an operator reads "4m12s", and a few milliseconds are clock noise.
     private static func wholeSeconds(_ seconds: TimeInterval) -> Duration {
         .seconds(Int64(max(0, seconds).rounded()))

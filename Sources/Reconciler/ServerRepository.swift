@@ -37,6 +37,9 @@ public protocol ServerRepository: Sendable {
     /// Records the last full list of the fleet (replacing the one before), so that `status` can
     /// say how stale the daemon's full view of DigitalOcean is.
     func recordFullView(_ record: FullViewRecord) async throws
+    /// Records what the leader's last pass left waiting (`ReadBacklog.oneLine`; nil: nothing), so
+    /// that `status` can say it too.
+    func recordBacklog(_ line: String?) async throws
     /// The database's clock, which every replica shares: settle and backoff times are stamped and
     /// compared on it, so that replicas whose own clocks disagree still agree on them.
     func now() async throws -> Date

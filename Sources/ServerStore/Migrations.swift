@@ -275,6 +275,23 @@ extension Migration {
                     EXECUTE FUNCTION citrus_record_create_intent();
                 """
         ),
+        Migration(
+            version: 11,
+            name: "backlog in fleet_view",
+            sql: """
+                -- What the leader's last pass left waiting (rows on the full list being read, lookups,
+                -- follow-ups) and about how long it takes at the budget, for `status`. Written by every
+                -- pass while something waits, so the row exists before the first full list ends: the
+                -- list's own columns may be empty until then.
+                ALTER TABLE fleet_view
+                    ALTER COLUMN listed_at DROP NOT NULL,
+                    ALTER COLUMN pages DROP NOT NULL,
+                    ALTER COLUMN droplets DROP NOT NULL,
+                    ALTER COLUMN took_ms DROP NOT NULL,
+                    ADD COLUMN IF NOT EXISTS backlog TEXT,
+                    ADD COLUMN IF NOT EXISTS backlog_at TIMESTAMPTZ;
+                """
+        ),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

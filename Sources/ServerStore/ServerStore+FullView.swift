@@ -30,11 +30,31 @@ extension ServerStore {
         )
     }
 
+    /// Records what the leader's last pass left waiting (nil: nothing), with the database's time.
+    public func recordBacklog(_ line: String?) async throws {
+        try await connection.query(
+            """
+            INSERT INTO fleet_view (id, backlog, backlog_at) VALUES (true, \(line), now())
+            ON CONFLICT (id) DO UPDATE SET backlog = EXCLUDED.backlog, backlog_at = EXCLUDED.backlog_at
+            """
+        )
+    }
+
+    /// What the leader's last pass left waiting and when it said so; nil when nothing waited (or
+    /// no leader has said, or this database predates migration 11).
+    public func backlog() async throws -> (line: String, at: Date)? {
+        let rows = try await connection.query("SELECT backlog, backlog_at FROM fleet_view WHERE id")
+        guard let row = rows.first, let line = try row.decode(String?.self, "backlog"),
+            let at = try row.decode(Date?.self, "backlog_at")
+        else { return nil }
+        return (line, at)
+    }
+
     /// The last full list of the fleet recorded, or nil when none was (a new installation, or a
     /// leader that has not finished one yet).
     public func fullView() async throws -> FullViewRecord? {
         let rows = try await connection.query(
-            "SELECT listed_at, pages, droplets, took_ms, next_list_at FROM fleet_view WHERE id"
+            "SELECT listed_at, pages, droplets, took_ms, next_list_at FROM fleet_view WHERE id AND listed_at IS NOT NULL"
         )
         guard let row = rows.first else { return nil }
         return FullViewRecord(

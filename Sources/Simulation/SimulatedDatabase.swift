@@ -82,6 +82,8 @@ final class SimulatedDatabase: @unchecked Sendable {
     var auditEvents = 0
     /// The last full view of the fleet the leader recorded (`fleet_view`).
     var fullView: FullViewRecord?
+    /// What the leader's last pass left waiting, as it recorded it (`fleet_view.backlog`).
+    var backlog: String?
     var replication = Replication.standalone
     /// A failover in progress: no session can be opened before this.
     var unavailableUntil: Date?
@@ -307,6 +309,12 @@ struct SimulatedRepository: ServerRepository {
     func recordFullView(_ record: FullViewRecord) async throws {
         try await withSession { session in
             try await session.database.statement(session.id) { session.database.fullView = record }
+        }
+    }
+
+    func recordBacklog(_ line: String?) async throws {
+        try await withSession { session in
+            try await session.database.statement(session.id) { session.database.backlog = line }
         }
     }
 

@@ -6,9 +6,10 @@ import Reconciler
 
 /// What operators (and the world) do to the rows and the droplets.
 extension SimulationWorld {
-    func insert(_ row: ServerRecord) {
+    /// `createdAt`: when the row says it was made, if not now (a row moved in or restored).
+    func insert(_ row: ServerRecord, createdAt: Date? = nil) {
         var row = row
-        row.createdAt = time.now
+        row.createdAt = createdAt ?? time.now
         row.state = DaemonState()
         database.insert(row)
         rowGoneAt[row.id] = nil

@@ -145,6 +145,7 @@ extension SimulationWorld {
         }
         scheduleLiveChanges(end: end, at: at)
         scheduleHostility(end: end)
+        scheduleBacklogs(end: end)
         time.schedule(at: quietAt) { [unowned self] in self.becomeQuiet() }
     }
 

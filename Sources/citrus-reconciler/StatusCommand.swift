@@ -88,7 +88,15 @@ struct Status: AsyncParsableCommand {
     /// `fleet_view` (a new binary before `migrate`) still gets its table, with a word on why not.
     static func fullView(_ store: ServerStore, now: Date) async throws -> String {
         do {
-            return Reports.fullView(try await store.fullView(), now: now)
+            let view = Reports.fullView(try await store.fullView(), now: now)
+            let said: (line: String, at: Date)?
+            do {
+                said = try await store.backlog()
+            } catch let error as PostgresError where error.sqlState == PostgresError.SQLState.undefinedColumn {
+                said = nil  // before migration 11: the leader records no backlog there
+            }
+            guard let backlog = Reports.backlog(said, now: now) else { return view }
+            return view + "\n" + backlog
         } catch let error as PostgresError where error.sqlState == PostgresError.SQLState.undefinedTable {
             return "DigitalOcean last seen in full: unknown (this database has no fleet_view yet; "
                 + "run citrus-reconciler migrate)"

@@ -45,6 +45,32 @@ struct FullViewReportTests {
         )
     }
 
+    @Test("the backlog line: what waits, in the leader's words and how long ago it said so; nothing when nothing waits")
+    func backlog() {
+        var backlog = ReadBacklog()
+        #expect(backlog.isEmpty)
+        #expect(Reports.backlog(nil, now: now) == nil)
+        backlog.awaitingList = 12_000
+        backlog.listClearsIn = .seconds(20)
+        backlog.lookups = 120
+        backlog.followUps = 1
+        backlog.readsClearIn = .seconds(29)
+        #expect(
+            backlog.oneLine
+                == "waiting: 12000 rows on the full list (about 20s), 120 lookups and 1 follow-up (about 29s)"
+        )
+        #expect(
+            Reports.backlog((backlog.oneLine, now.addingTimeInterval(-3.4)), now: now)
+                == "Waiting, as the leader said 3s ago: 12000 rows on the full list (about 20s), 120 lookups and 1 follow-up (about 29s)"
+        )
+        let summary = PassSummary(counts: [.creating: 12_000], backlog: backlog)
+        #expect(
+            summary.oneLine.hasSuffix(
+                "; waiting: 12000 rows on the full list (about 20s), 120 lookups and 1 follow-up (about 29s); no full view yet"
+            )
+        )
+    }
+
     @Test("never, when no full list was recorded; a list stamped ahead of this clock is 0s old")
     func neverAndSkew() {
         #expect(Reports.fullView(nil, now: now).hasPrefix("DigitalOcean last seen in full: never"))

@@ -59,6 +59,9 @@ final class InMemoryRepository: ServerRepository, Sendable {
     func record(_ event: AuditEvent) async throws { state.withLock { $0.events.append(event) } }
 
     func recordFullView(_ record: FullViewRecord) async throws { fullViews.withLock { $0.append(record) } }
+    func recordBacklog(_ line: String?) async throws { backlogs.withLock { $0.append(line) } }
+    /// Every backlog line recorded, oldest first.
+    let backlogs = Mutex<[String?]>([])
     /// Every full view recorded, oldest first.
     let fullViews = Mutex<[FullViewRecord]>([])
 
@@ -315,6 +318,7 @@ final class CountingRepository: ServerRepository, Sendable {
 
     func record(_ event: AuditEvent) async throws { try await memory.record(event) }
     func recordFullView(_ record: FullViewRecord) async throws { try await memory.recordFullView(record) }
+    func recordBacklog(_ line: String?) async throws { try await memory.recordBacklog(line) }
     func now() async throws -> Date { try await memory.now() }
 }
 

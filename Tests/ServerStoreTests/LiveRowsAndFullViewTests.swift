@@ -94,6 +94,32 @@ struct LiveRowsAndFullViewTests {
         #expect(try count.decode(Int.self, "n") == 1)
     }
 
+    @Test("the backlog is recorded before any full list (which stays nil), kept beside it, and cleared")
+    func backlogRoundTrip() async throws {
+        let (_, connection) = try await migratedDatabase()
+        let store = ServerStore(connection: connection)
+        #expect(try await store.backlog() == nil)
+        let line = "waiting: 50000 rows on the full list (about 1m40s)"
+        try await store.recordBacklog(line)
+        #expect(try await store.fullView() == nil, "no full list yet")
+        let said = try #require(try await store.backlog())
+        #expect(said.line == line)
+        #expect(abs(said.at.timeIntervalSince(try await store.now())) < 5)
+
+        let view = FullViewRecord(
+            listedAt: Date(timeIntervalSince1970: 1_770_000_000),
+            pages: 250,
+            droplets: 50_000,
+            took: .seconds(100)
+        )
+        try await store.recordFullView(view)
+        #expect(try await store.fullView() == view)
+        #expect(try await store.backlog()?.line == line)
+        try await store.recordBacklog(nil)
+        #expect(try await store.backlog() == nil)
+        #expect(try await store.fullView() == view)
+    }
+
     @Test("the daemon's least-privileged role (deploy/database-role.sql) reads live rows and keeps the full view")
     func daemonRole() async throws {
         let (url, connection) = try await migratedDatabase()
@@ -114,9 +140,12 @@ struct LiveRowsAndFullViewTests {
             droplets: 1,
             took: .zero
         )
+        try await store.recordBacklog("waiting: 3 lookups (about 5s)")
         try await store.recordFullView(view)
         try await store.recordFullView(view)  // the second is the upsert's update
         #expect(try await store.fullView() == view)
+        try await store.recordBacklog(nil)
+        #expect(try await store.backlog() == nil)
         // Still least-privileged: the row is replaced, never removed.
         await #expect(throws: PostgresError.self) {
             try await daemon.query("DELETE FROM fleet_view")

@@ -139,7 +139,7 @@ struct MigrationTests {
                 try $0.decode(String.self, "row")
             }
 
-            #expect(try await Migrator().migrate(on: connection).map(\.version) == [9, 10])
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == [9, 10, 11])
             let store = ServerStore(connection: connection)
             #expect(
                 try await connection.query(PostgresQuery(unsafeSQL: read)).map { try $0.decode(String.self, "row") }
@@ -148,6 +148,29 @@ struct MigrationTests {
             #expect(Set(try await store.fetchLiveServers().map(\.name)) == ["web-1", "web-2"])
             #expect(try await store.fullView() == nil)
             #expect(try await Migrator().migrate(on: connection).isEmpty)
+        }
+    }
+
+    @Test("migration 11: a full view recorded before it is kept, with no backlog; a backlog can then be recorded")
+    func migrationElevenKeepsTheFullView() async throws {
+        try await withTestDatabase { url in
+            let connection = try await PostgresConnection.connect(url)
+            _ = try await Migrator(migrations: Migration.all.filter { $0.version <= 10 }).migrate(on: connection)
+            let store = ServerStore(connection: connection)
+            let view = FullViewRecord(
+                listedAt: Date(timeIntervalSince1970: 1_770_000_000),
+                pages: 3,
+                droplets: 500,
+                took: .seconds(2)
+            )
+            try await store.recordFullView(view)
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == [11])
+            #expect(try await store.fullView() == view)
+            #expect(try await store.backlog() == nil)
+            try await store.recordBacklog("waiting: 2 lookups (about 5s)")
+            #expect(try await store.backlog()?.line == "waiting: 2 lookups (about 5s)")
+            #expect(try await store.fullView() == view)
+            await connection.close()
         }
     }
 
@@ -160,7 +183,7 @@ struct MigrationTests {
             _ = try await Migrator(migrations: Migration.all.filter { $0.version <= 9 }).migrate(on: connection)
             let id = UUID()
             try await connection.query("INSERT INTO servers (id, name) VALUES (\(id), 'again')")
-            #expect(try await Migrator().migrate(on: connection).map(\.version) == [10])
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == [10, 11])
             let store = ServerStore(connection: connection)
             let row = try #require(try await store.fetchServers().first)
             let agent = UUID()
