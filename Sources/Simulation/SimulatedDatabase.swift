@@ -82,6 +82,8 @@ final class SimulatedDatabase: @unchecked Sendable {
     var auditEvents = 0
     /// The last full view of the fleet the leader recorded (`fleet_view`).
     var fullView: FullViewRecord?
+    /// When each session last read the rows: a pass begins with that read.
+    var rowsReadAt: [Int: Date] = [:]
     /// What the leader's last pass left waiting, as it recorded it (`fleet_view.backlog`).
     var backlog: String?
     var replication = Replication.standalone
@@ -164,6 +166,7 @@ final class SimulatedDatabase: @unchecked Sendable {
         }
         guard var row = tables.rows[id], row.revision == expectedRevision else { return nil }
         world.observeWrite(from: row.state, to: state, row: row)
+        checkBindingIsFresh(session: session, row: id, from: row.state, to: state)
         let newIntent = state.createAttemptedAt != nil && state.createAttemptedAt != row.state.createAttemptedAt
         row.state = state
         row.revision += 1
@@ -182,10 +185,25 @@ final class SimulatedDatabase: @unchecked Sendable {
         return row.revision
     }
 
+    /// A row bound to a droplet it did not record must rest on a read made in the pass that binds
+    /// it (design.md, identity rule 2): a droplet destroyed before that pass began (before its
+    /// session last read the rows) was shown by a stale read, such as a page of a list read in
+    /// an earlier pass.
+    private func checkBindingIsFresh(session: Int, row: UUID, from: DaemonState, to: DaemonState) {
+        guard let droplet = to.dropletID, droplet != from.dropletID,
+            let destroyedAt = world.digitalOcean.destroyedAt[droplet],
+            let passBegan = rowsReadAt[session], destroyedAt < passBegan
+        else { return }
+        world.violation(
+            "\(world.label(row)) bound to droplet \(droplet), destroyed at \(world.clock(destroyedAt)) before the pass that bound it began (\(world.clock(passBegan))): a binding on a stale read"
+        )
+    }
+
     /// The rows as the store reads them, with the hub's record of each row's agent and, for a row
     /// bound to no droplet, the latest create recorded for its identity.
-    func liveRows() -> [ServerRecord] {
-        tables.rows.values.filter { $0.state.status != .deleted }.map { row in
+    func liveRows(session: Int) -> [ServerRecord] {
+        rowsReadAt[session] = world.time.now
+        return tables.rows.values.filter { $0.state.status != .deleted }.map { row in
             var row = row
             row.state = row.state.remembering(tables.intents[row.id])
             guard let agent = row.state.agentID.flatMap({ tables.agents[$0] }) else { return row }
@@ -249,7 +267,7 @@ struct SimulatedRepository: ServerRepository {
     /// Live rows only, as the store reads them: `deleted` rows are history the daemon never reads.
     func fetchServers() async throws -> [ServerRecord] {
         try await withSession { session in
-            try await session.database.statement(session.id) { session.database.liveRows() }
+            try await session.database.statement(session.id) { session.database.liveRows(session: session.id) }
         }
     }
 

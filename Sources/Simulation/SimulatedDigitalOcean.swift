@@ -57,6 +57,8 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
 
     unowned let world: SimulationWorld
     var droplets: [Int64: Droplet] = [:]
+    /// When each destroyed droplet went.
+    var destroyedAt: [Int64: Date] = [:]
     /// Droplet actions by id (see `SimulatedDigitalOcean+Actions`).
     var actions: [Int64: SimulatedAction] = [:]
     var nextActionID: Int64 = 900_000
@@ -189,6 +191,7 @@ final class SimulatedDigitalOcean: @unchecked Sendable {
     /// A destroy takes effect.
     func destroy(_ id: Int64, by who: String) {
         guard droplets.removeValue(forKey: id) != nil else { return }
+        destroyedAt[id] = world.time.now
         world.trace("do: droplet \(id) destroyed by \(who)")
     }
 

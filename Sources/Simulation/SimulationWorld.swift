@@ -232,6 +232,9 @@ public final class SimulationWorld: @unchecked Sendable {
         return result + rest
     }
 
+    /// An instant as the trace shows it: seconds since the world began.
+    func clock(_ instant: Date) -> String { String(format: "%.3f s", instant.timeIntervalSince(time.origin)) }
+
     func label(_ id: UUID) -> String { labels[id] ?? "row " + id.uuidString.prefix(8).lowercased() }
 
     func logger(for process: String) -> Logger {
