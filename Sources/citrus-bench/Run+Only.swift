@@ -112,7 +112,7 @@ extension Run {
                 let bound = Duration.seconds(600)
                 for start in AdoptionStart.allCases {
                     progress(
-                        "adoption \(start.rawValue) of \(AdoptionStart.allCases.count): \(start.summary), \(adoptionServers) servers at 250/min and 5,000/h (up to \(bound))"
+                        "adoption \(start.rawValue) of \(AdoptionStart.allCases.count): \(start.summary), \(adoptionServers) servers at 250/min and 5,000/h (up to \(bound.components.seconds / 60) minutes)"
                     )
                     let result = try await adoption(
                         env,

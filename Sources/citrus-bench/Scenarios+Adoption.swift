@@ -172,10 +172,12 @@ private func measureAdoption(
         let now = Date()
         if newRowInsertedAt == nil {
             let due: Bool
+            var moment = ""
             switch start {
             case .newRowMidList:
-                let firstList = FullListSpan.all(in: try await simulator.requests()).first
-                due = (firstList?.pages ?? 0) >= (pages + 1) / 2
+                let read = FullListSpan.all(in: try await simulator.requests()).first?.pages ?? 0
+                due = read >= (pages + 1) / 2
+                moment = ", page \(read) of \(pages) of the first full list read"
             default:
                 due = now.timeIntervalSince(daemonStart) >= 20
             }
@@ -183,7 +185,7 @@ private func measureAdoption(
                 newRowInsertedAt = Date()
                 _ = try await connection.insertServer(name: newRowName)
                 progress(
-                    "\(label): new row inserted \(String(format: "%.0f", newRowInsertedAt!.timeIntervalSince(daemonStart))) s after the daemon's start"
+                    "\(label): new row inserted \(String(format: "%.0f", newRowInsertedAt!.timeIntervalSince(daemonStart))) s after the daemon's start\(moment)"
                 )
             }
         }
