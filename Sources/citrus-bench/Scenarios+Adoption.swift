@@ -254,11 +254,14 @@ extension AdoptionResult {
         let goalRequests = 600
         let goalPeak = 120.0
         let newRowGoal = bootSeconds + 10
+        // Rows active from the start are counted too; say how many of the restored ones made it.
+        let restoredPart =
+            waiting == servers ? "" : " (\(whole(adopted - (servers - waiting))) of the \(whole(waiting)) restored)"
         let adoptedPart =
             secondsToAdopted.map {
                 "all \(whole(servers)) adopted in \(String(format: "%.0f", $0)) s (goal ≤ \(Int(goalSeconds)) s: \($0 <= goalSeconds ? "met" : "missed"))"
             }
-            ?? "not all active: \(whole(adopted)) of \(whole(servers)) after \(String(format: "%.0f", waitedSeconds)) s (goal: all within \(Int(goalSeconds)) s: missed)"
+            ?? "not all active: \(whole(adopted)) of \(whole(servers))\(restoredPart) after \(String(format: "%.0f", waitedSeconds)) s (goal: all within \(Int(goalSeconds)) s: missed)"
         let requestsPart =
             "\(whole(tally.total)) requests (\(tally.breakdown)) (goal ≤ about \(goalRequests): \(tally.total <= goalRequests ? "met" : "missed"))"
         let newRowPart: String
