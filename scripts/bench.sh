@@ -10,6 +10,7 @@
 #   bash scripts/bench.sh --scale-only    # only the scale scenarios (about 11 minutes; 31 with --scale)
 #   bash scripts/bench.sh --skip-scale    # only the scenarios before issue 15 (about 6 minutes)
 #   bash scripts/bench.sh --quick         # small sizes: checks the benchmark works (figures not comparable)
+#   bash scripts/bench.sh --only adoption [--scale-size N]   # issue 23's four cold starts over N servers (50,000; about 40 minutes on main)
 #   bash scripts/bench.sh --keep          # keep every process's log in the scratch directory
 #   BENCH_OUT=BENCHMARKS.md bash scripts/bench.sh   # also write the tables (and the machine) to a file
 #   .build/release/citrus-bench --decision-only --decision-rows 50000   # the decision alone, in seconds

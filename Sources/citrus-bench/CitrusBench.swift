@@ -64,7 +64,7 @@ struct Run: AsyncParsableCommand {
     @Option(
         name: .customLong("scale-size"),
         help:
-            "A fleet size for the scale scenarios, repeated for several (default: 10,000 and 50,000); with --only brownout, its fleet (default 2,000)."
+            "A fleet size for the scale scenarios, repeated for several (default: 10,000 and 50,000); with --only brownout, its fleet (default 2,000); with --only adoption, its fleet (default 50,000)."
     )
     var scaleSizes: [Int] = []
 
@@ -161,7 +161,8 @@ struct Run: AsyncParsableCommand {
                         env,
                         conditions: conditions,
                         repository: repositoryURL,
-                        brownoutServers: scaleSizes.first ?? 2_000
+                        brownoutServers: scaleSizes.first ?? 2_000,
+                        adoptionServers: scaleSizes.first ?? 50_000
                     )
                 )
             } else {

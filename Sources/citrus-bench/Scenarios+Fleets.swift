@@ -8,43 +8,19 @@ import Timekeeping
 /// Injects `count` active droplets tagged as the daemon would tag them, and the matching rows
 /// (active, droplet id and addresses recorded): a fleet with nothing to do. With `recordObserved`
 /// the rows also hold what a converged row records of its droplet (name, region, size, image:
-/// the simulator's defaults), so the daemon's first pass has no row to write.
+/// the simulator's defaults), so the daemon's first pass has no row to write. Without
+/// `identityTags` the droplets carry `citrus-host` only, as those of a backend before the daemon.
 func seedFleet(
     _ env: BenchEnvironment,
     simulator: SimulatorProcess,
     database: String,
     count: Int,
-    recordObserved: Bool = false
+    recordObserved: Bool = false,
+    identityTags: Bool = true
 ) async throws {
     let ids = (0..<count).map { _ in UUID() }
-    var droplets = [SimDroplet?](repeating: nil, count: count)
-    try await withThrowingTaskGroup(of: (Int, SimDroplet).self) { group in
-        // Eight injections in flight at a time.
-        for index in 0..<count {
-            if index >= 8, let (done, droplet) = try await group.next() { droplets[done] = droplet }
-            group.addTask {
-                (
-                    index,
-                    try await simulator.inject(
-                        name: "fleet-\(index)",
-                        tags: [FleetTags.fleet, FleetTags.identity(for: ids[index])]
-                    )
-                )
-            }
-        }
-        for try await (done, droplet) in group { droplets[done] = droplet }
-    }
-    var records: [[String: Any]] = []
-    for (index, droplet) in droplets.enumerated() {
-        guard let droplet else { throw BenchError("droplet \(index) was not injected") }
-        var record: [String: Any] = [
-            "id": ids[index].uuidString.lowercased(), "name": droplet.name, "droplet": String(droplet.id),
-        ]
-        record["ip"] = droplet.publicIPv4.map { $0 as Any } ?? NSNull()
-        record["ip6"] = droplet.publicIPv6.map { $0 as Any } ?? NSNull()
-        records.append(record)
-    }
-    let json = String(decoding: try JSONSerialization.data(withJSONObject: records), as: UTF8.self)
+    let droplets = try await injectDroplets(simulator: simulator, ids: ids, identityTags: identityTags)
+    let json = try rowRecords(ids: ids, droplets: droplets)
     let connection = try await PostgresConnection.connect(database)
     if recordObserved {
         // The injected droplets' region, size and image are the simulator's defaults, which are
@@ -68,6 +44,45 @@ func seedFleet(
         )
     }
     await connection.close()
+}
+
+/// Injects one active droplet per id, named `fleet-<index>`, tagged `citrus-host` and, with
+/// `identityTags`, the row's `citrus-server:<uuid>` too; returns them in the ids' order.
+func injectDroplets(simulator: SimulatorProcess, ids: [UUID], identityTags: Bool) async throws -> [SimDroplet] {
+    var droplets = [SimDroplet?](repeating: nil, count: ids.count)
+    try await withThrowingTaskGroup(of: (Int, SimDroplet).self) { group in
+        // Eight injections in flight at a time.
+        for index in ids.indices {
+            if index >= 8, let (done, droplet) = try await group.next() { droplets[done] = droplet }
+            group.addTask {
+                (
+                    index,
+                    try await simulator.inject(
+                        name: "fleet-\(index)",
+                        tags: identityTags ? [FleetTags.fleet, FleetTags.identity(for: ids[index])] : [FleetTags.fleet]
+                    )
+                )
+            }
+        }
+        for try await (done, droplet) in group { droplets[done] = droplet }
+    }
+    return try droplets.enumerated().map { index, droplet in
+        guard let droplet else { throw BenchError("droplet \(index) was not injected") }
+        return droplet
+    }
+}
+
+/// The rows for `droplets` as one JSON array (`id`, `name`, `droplet`, `ip`, `ip6`), for one
+/// `INSERT … SELECT … FROM json_to_recordset(…)`.
+func rowRecords(ids: [UUID], droplets: [SimDroplet]) throws -> String {
+    let records: [[String: Any]] = zip(ids, droplets).map { id, droplet in
+        [
+            "id": id.uuidString.lowercased(), "name": droplet.name, "droplet": String(droplet.id),
+            "ip": droplet.publicIPv4.map { $0 as Any } ?? NSNull(),
+            "ip6": droplet.publicIPv6.map { $0 as Any } ?? NSNull(),
+        ]
+    }
+    return String(decoding: try JSONSerialization.data(withJSONObject: records), as: UTF8.self)
 }
 
 struct SteadyResult: Sendable {
