@@ -20,7 +20,7 @@ extension FleetReconciler {
         let byID = plan.rowsActedOn(in: rows)
         var finalStates: [UUID: DaemonState] = [:]
         var calls: [Action] = []
-        for action in plan.actions {
+        for action in urgentFirst(plan.actions, rows: byID) {
             switch action {
             case let .update(id, revision, from, to):
                 guard let row = byID[id] else { continue }
@@ -46,6 +46,23 @@ extension FleetReconciler {
         }
         for case let (id, state)? in results { finalStates[id] = state }
         return finalStates
+    }
+
+    /// The plan's actions with those of urgent rows first (ReadSchedule), each row's in their order:
+    /// a new row's writes and requests never wait behind a backlog's (5,000 rows adopted from a
+    /// slice of the list are 5,000 writes in one pass).
+    private func urgentFirst(_ actions: [Action], rows: [UUID: ServerRecord]) -> [Action] {
+        let now = databaseNow()
+        var urgent: [Action] = []
+        var rest: [Action] = []
+        for action in actions {
+            if let id = action.rowID, let row = rows[id], isUrgent(row, at: now) {
+                urgent.append(action)
+            } else {
+                rest.append(action)
+            }
+        }
+        return urgent.isEmpty ? actions : urgent + rest
     }
 
     /// Runs `body`; meanwhile, every few seconds, reports progress if (and only if) requests are

@@ -128,6 +128,29 @@ struct AdoptionTests {
         }
     }
 
+    @Test("in a pass that adopts a slice of the fleet, a new row's write comes before the backlog's")
+    func newRowWrittenFirst() async throws {
+        try await withFleet(loop: {
+            $0.listPagesPerSlice = 1
+            $0.listSliceInterval = .zero
+        }) { reconciler, repository, sim in
+            let moved = try injectIdentified(4, name: "moved", into: sim)
+            let fresh = ServerRecord(id: UUID(), name: "fresh", createdAt: Date())
+            repository.insert(fresh)
+            #expect(try await reconciler.quickPass() == [fresh.id])
+            try await Task.sleep(for: .milliseconds(500))  // the simulator boots a droplet in 300 ms
+            for (id, _) in moved { repository.insert(ServerRecord(id: id, name: "moved", createdAt: Self.longAgo)) }
+            await reconciler.requestFullList()
+
+            let before = repository.events.count
+            _ = try await reconciler.fullPass()
+            let written = repository.events.dropFirst(before).compactMap(\.serverID)
+            #expect(repository.row(fresh.id)?.state.status == .active)
+            #expect(written.filter { $0 != fresh.id }.count >= 2, "the first page's two rows adopted")
+            #expect(written.first == fresh.id, "\(written)")
+        }
+    }
+
     @Test(
         "a droplet destroyed by hand after its page was read is not bound when the list ends: a lookup decides, and the row gets a droplet of its own"
     )
