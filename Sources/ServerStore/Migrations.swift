@@ -292,6 +292,32 @@ extension Migration {
                     ADD COLUMN IF NOT EXISTS backlog_at TIMESTAMPTZ;
                 """
         ),
+        Migration(
+            version: 12,
+            name: "revisions from one sequence",
+            sql: """
+                -- A row deleted and inserted again with the same id started again at revision 0, so
+                -- a write decided on the row before it (a pass that read it earlier) could find the
+                -- new row at the same revision after as many updates, and land on it. Revisions now
+                -- come from one sequence, on every insert and every update: no two versions of any
+                -- row, in any of its lives, share one, and a compare-and-set can only match the
+                -- version it read. SECURITY DEFINER: the roles that write rows need no privilege on
+                -- the sequence.
+                CREATE SEQUENCE IF NOT EXISTS servers_revision_seq;
+                SELECT setval('servers_revision_seq', GREATEST(1, (SELECT COALESCE(max(revision), 0) FROM servers)));
+                CREATE OR REPLACE FUNCTION citrus_servers_bump_revision() RETURNS trigger
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+                BEGIN
+                    NEW.revision := nextval('servers_revision_seq');
+                    RETURN NEW;
+                END
+                $$;
+                DROP TRIGGER IF EXISTS citrus_servers_bump_revision ON servers;
+                CREATE TRIGGER citrus_servers_bump_revision
+                    BEFORE INSERT OR UPDATE ON servers
+                    FOR EACH ROW EXECUTE FUNCTION citrus_servers_bump_revision();
+                """
+        ),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

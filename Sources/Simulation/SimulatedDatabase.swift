@@ -82,6 +82,8 @@ final class SimulatedDatabase: @unchecked Sendable {
     var auditEvents = 0
     /// The last full view of the fleet the leader recorded (`fleet_view`).
     var fullView: FullViewRecord?
+    /// The revision sequence's last value (`servers_revision_seq`).
+    var lastRevision: Int64 = 0
     /// When each session last read the rows: a pass begins with that read.
     var rowsReadAt: [Int: Date] = [:]
     /// What the leader's last pass left waiting, as it recorded it (`fleet_view.backlog`).
@@ -124,8 +126,17 @@ final class SimulatedDatabase: @unchecked Sendable {
         journal({ $0.rows[id] = before }) { $0.rows[id] = row }
     }
 
+    /// Revisions come from one sequence, on every insert and update (migration 12): a row deleted
+    /// and inserted again never meets a write decided on its earlier life.
     func insert(_ row: ServerRecord) {
+        var row = row
+        row.revision = nextRevision()
         replace(row: row.id, with: row)
+    }
+
+    private func nextRevision() -> Int64 {
+        lastRevision += 1
+        return lastRevision
     }
 
     func remove(_ id: UUID) {
@@ -135,7 +146,7 @@ final class SimulatedDatabase: @unchecked Sendable {
     func update(_ id: UUID, _ change: (inout ServerRecord) -> Void) {
         guard var row = tables.rows[id] else { return }
         change(&row)
-        row.revision += 1
+        row.revision = nextRevision()
         replace(row: id, with: row)
     }
 
@@ -169,7 +180,7 @@ final class SimulatedDatabase: @unchecked Sendable {
         checkBindingIsFresh(session: session, row: id, from: row.state, to: state)
         let newIntent = state.createAttemptedAt != nil && state.createAttemptedAt != row.state.createAttemptedAt
         row.state = state
-        row.revision += 1
+        row.revision = nextRevision()
         replace(row: id, with: row)
         if newIntent, let intent = CreateIntent(of: state, configuration: DecisionConfiguration()) {
             let before = tables.intents[id]

@@ -28,7 +28,6 @@ struct StoreTests {
         let store = ServerStore(connection: connection)
         let id = try await insertServer(connection, name: "web-1")
         let record = try #require(try await store.fetchServers().first)
-        #expect(record.revision == 0)
 
         let attempted = Date(timeIntervalSince1970: 1_750_000_000.25)
         var state = record.state
@@ -36,10 +35,11 @@ struct StoreTests {
         state.dropletID = 4_200_000_001
         state.createAttemptedAt = attempted
         state.createAttempts = 1
-        #expect(try await store.update(id: id, expectedRevision: record.revision, to: state) == 1)
+        let written = try #require(try await store.update(id: id, expectedRevision: record.revision, to: state))
+        #expect(written > record.revision)
 
         let after = try #require(try await store.fetchServers().first)
-        #expect(after.revision == 1)
+        #expect(after.revision == written)
         #expect(after.state == state)
 
         // A writer holding the old revision loses, and the row keeps the newer state.
@@ -53,6 +53,35 @@ struct StoreTests {
         try await connection.query("UPDATE servers SET size = 's-1vcpu-1gb' WHERE id = \(id)")
         #expect(try await store.update(id: id, expectedRevision: after.revision, to: stale) == nil)
         #expect(try await store.update(id: UUID(), expectedRevision: 0, to: stale) == nil)
+    }
+
+    @Test(
+        "a row deleted and inserted again never shares a revision with its earlier life: a write decided on that life cannot land (migration 12)"
+    )
+    func noRevisionComesBack() async throws {
+        let (_, connection) = try await migratedDatabase()
+        let store = ServerStore(connection: connection)
+        let id = try await insertServer(connection, name: "web-1")
+        let first = try #require(try await store.fetchServers().first)
+        var state = first.state
+        state.status = .provisioning
+        let read = try #require(try await store.update(id: id, expectedRevision: first.revision, to: state))
+        // A pass read the row at `read`; meanwhile it is deleted, inserted again, and edited as
+        // often as it had been (before migration 12 it was back at `read` then).
+        try await connection.query("DELETE FROM servers WHERE id = \(id)")
+        try await connection.query("INSERT INTO servers (id, name) VALUES (\(id), 'web-1')")
+        var seen: [Int64] = []
+        for size in ["s-1vcpu-1gb", "s-1vcpu-2gb", "s-2vcpu-2gb"] {
+            seen.append(try #require(try await store.fetchServers().first).revision)
+            try await connection.query("UPDATE servers SET size = \(size) WHERE id = \(id)")
+        }
+        seen.append(try #require(try await store.fetchServers().first).revision)
+        #expect(seen.allSatisfy { $0 > read }, "\(seen) after \(read)")
+        var stale = state
+        stale.status = .failed
+        stale.lastError = "decided on the row's earlier life"
+        #expect(try await store.update(id: id, expectedRevision: read, to: stale) == nil)
+        #expect(try await store.fetchServers().first?.state.status == .creating)
     }
 
     @Test("updated_at moves only with the daemon's writes")
