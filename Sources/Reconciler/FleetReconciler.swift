@@ -281,8 +281,8 @@ public actor FleetReconciler {
         var timed = backlog
         if let scan, backlog.awaitingList > 0 {
             let pagesLeft = max(0, (scan.estimatedPages ?? scan.pagesRead + 1) - scan.pagesRead)
-            let slices = (pagesLeft + configuration.listPagesPerSlice - 1) / configuration.listPagesPerSlice
-            timed.listClearsIn = configuration.listSliceInterval * slices
+            let (pages, interval) = slicing()
+            timed.listClearsIn = interval * ((pagesLeft + pages - 1) / pages)
         }
         let reads = backlog.lookups + backlog.followUps
         if reads > 0 {

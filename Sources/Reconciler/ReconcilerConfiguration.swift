@@ -23,7 +23,8 @@ public struct ReconcilerConfiguration: Sendable {
     public var listBudgetPerHour = 750
     /// Pages of a full list read in one pass, and how soon the next slice may follow: a list of
     /// many pages takes at most 25 pages every 10 s (150 a minute, of the 250 DigitalOcean allows),
-    /// so new rows, and the watchdog, never wait for a whole list.
+    /// so new rows, and the watchdog, never wait for a whole list. While rows wait on the list, a
+    /// fifth of this every fifth of the interval (`FleetReconciler.slicing`).
     public var listPagesPerSlice = 25
     public var listSliceInterval: Duration = .seconds(10)
     /// Mutating DigitalOcean calls in flight at once.
