@@ -67,7 +67,7 @@ extension FleetReconciler {
     /// Records the backlog for `status` when it changed. A failure costs the operator that line, not
     /// the pass.
     func recordBacklog() async {
-        let line = lastBacklog.isEmpty ? nil : lastBacklog.oneLine
+        let line = lastBacklog.isEmpty ? nil : lastBacklog.what
         guard recordedBacklog != .some(line) else { return }
         do {
             try await repository.recordBacklog(line)

@@ -144,7 +144,11 @@ public struct ReadBacklog: Sendable, Hashable {
     public var isEmpty: Bool { awaitingList == 0 && lookups == 0 && followUps == 0 }
 
     /// "waiting: 4800 rows on the full list (about 1m30s), 120 lookups and 30 follow-ups (about 15s)".
-    public var oneLine: String {
+    public var oneLine: String { "waiting: " + what }
+
+    /// What waits, without the lead word: "4800 rows on the full list (about 1m30s), …"; what the
+    /// leader records for `status`.
+    public var what: String {
         var parts: [String] = []
         if awaitingList > 0 {
             parts.append(
@@ -160,7 +164,7 @@ public struct ReadBacklog: Sendable, Hashable {
                 reads.joined(separator: " and ") + (readsClearIn.map { " (about \(DurationText.format($0)))" } ?? "")
             )
         }
-        return "waiting: " + parts.joined(separator: ", ")
+        return parts.joined(separator: ", ")
     }
 }
 

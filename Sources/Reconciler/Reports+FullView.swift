@@ -37,9 +37,8 @@ extension Reports {
     /// leader's last pass left waiting on DigitalOcean; nil when nothing did.
     public static func backlog(_ backlog: (line: String, at: Date)?, now: Date) -> String? {
         guard let backlog else { return nil }
-        let said = backlog.line.hasPrefix("waiting: ") ? String(backlog.line.dropFirst(9)) : backlog.line
         return
-            "Waiting, as the leader said \(DurationText.format(wholeSeconds(now.timeIntervalSince(backlog.at)))) ago: \(said)"
+            "Waiting, as the leader said \(DurationText.format(wholeSeconds(now.timeIntervalSince(backlog.at)))) ago: \(backlog.line)"
     }
 
     /// Ages to the second: an operator reads "4m12s", and a few milliseconds are clock noise.

@@ -37,7 +37,7 @@ public protocol ServerRepository: Sendable {
     /// Records the last full list of the fleet (replacing the one before), so that `status` can
     /// say how stale the daemon's full view of DigitalOcean is.
     func recordFullView(_ record: FullViewRecord) async throws
-    /// Records what the leader's last pass left waiting (`ReadBacklog.oneLine`; nil: nothing), so
+    /// Records what the leader's last pass left waiting (`ReadBacklog.what`; nil: nothing), so
     /// that `status` can say it too.
     func recordBacklog(_ line: String?) async throws
     /// The database's clock, which every replica shares: settle and backoff times are stamped and

@@ -60,7 +60,7 @@ struct FullViewReportTests {
                 == "waiting: 12000 rows on the full list (about 20s), 120 lookups and 1 follow-up (about 29s)"
         )
         #expect(
-            Reports.backlog((backlog.oneLine, now.addingTimeInterval(-3.4)), now: now)
+            Reports.backlog((backlog.what, now.addingTimeInterval(-3.4)), now: now)
                 == "Waiting, as the leader said 3s ago: 12000 rows on the full list (about 20s), 120 lookups and 1 follow-up (about 29s)"
         )
         let summary = PassSummary(counts: [.creating: 12_000], backlog: backlog)
