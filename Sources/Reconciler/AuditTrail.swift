@@ -7,7 +7,8 @@ import Logging
 import ReconcileCore
 
 /// Writes each audit event twice: to the log (the journal, with structured fields, when run by
-/// systemd) and durably to `server_events`.
+/// systemd) and durably to `server_events`. Events that describe a row's change are stored by the
+/// row's write itself, in the same statement (`ServerRepository.update`), and only journalled here.
 public struct AuditTrail: Sendable {
     public var logger: Logger
     public var repository: any ServerRepository
@@ -17,8 +18,10 @@ public struct AuditTrail: Sendable {
         self.repository = repository
     }
 
+    /// Writes an event that stands alone (no row change carries it): to the journal, then to
+    /// `server_events`.
     public func emit(_ event: AuditEvent) async {
-        logger.log(level: Self.level(of: event.kind), "\(event.message)", metadata: Self.metadata(of: event))
+        journal([event])
         do {
             try await repository.record(event)
         } catch {
@@ -30,6 +33,13 @@ public struct AuditTrail: Sendable {
                     "SERVER_ID": "\(event.serverID?.uuidString.lowercased() ?? "")",
                 ]
             )
+        }
+    }
+
+    /// Puts events in the journal only: those a row's write has already stored with the row.
+    public func journal(_ events: [AuditEvent]) {
+        for event in events {
+            logger.log(level: Self.level(of: event.kind), "\(event.message)", metadata: Self.metadata(of: event))
         }
     }
 

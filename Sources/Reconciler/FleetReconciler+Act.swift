@@ -109,7 +109,7 @@ extension FleetReconciler {
         }
     }
 
-    /// Writes a row change (compare-and-set) and its audit events. Returns the new revision.
+    /// Writes a row change (compare-and-set) with its audit entries. Returns the new revision.
     @discardableResult
     func write(
         row: ServerRecord,
@@ -119,18 +119,39 @@ extension FleetReconciler {
         requestID: String? = nil,
         agentKeySHA256: String? = nil
     ) async -> Int64? {
+        await write(
+            transition(row: row, from: from, to: to, requestID: requestID),
+            expectedRevision: expectedRevision,
+            agentKeySHA256: agentKeySHA256
+        )
+    }
+
+    /// A row change and the entries the change itself calls for, stamped now.
+    func transition(row: ServerRecord, from: DaemonState, to: DaemonState, requestID: String? = nil) -> Transition {
+        Transition(
+            row: row,
+            from: from,
+            to: to,
+            at: databaseNow(),
+            requestID: requestID,
+            agentTimeout: configuration.decision.agentBootstrap?.timeout
+        )
+    }
+
+    /// Writes a row change and its audit entries in one statement (compare-and-set: a miss writes
+    /// neither), then puts the entries in the journal. Returns the new revision.
+    @discardableResult
+    func write(_ change: Transition, expectedRevision: Int64, agentKeySHA256: String? = nil) async -> Int64? {
+        let row = change.row
         let revision: Int64?
         do {
-            if let agentKeySHA256 {
-                revision = try await repository.update(
-                    id: row.id,
-                    expectedRevision: expectedRevision,
-                    to: to,
-                    agentKeySHA256: agentKeySHA256
-                )
-            } else {
-                revision = try await repository.update(id: row.id, expectedRevision: expectedRevision, to: to)
-            }
+            revision = try await repository.update(
+                id: row.id,
+                expectedRevision: expectedRevision,
+                to: change.to,
+                agentKeySHA256: agentKeySHA256,
+                events: change.events
+            )
         } catch let locked as RowLocked {
             logger.warning(
                 "server \(row.name) (\(row.id.uuidString.lowercased())) not written: \(locked); leaving it to the next pass, the rest of the fleet goes on",
@@ -151,62 +172,13 @@ extension FleetReconciler {
             )
             return nil
         }
-        if from.status != to.status {
-            let kind = AuditKind.statusChange(from: from, to: to)
-            if kind == .agentConnected, let since = to.agentAwaitedSince ?? from.agentAwaitedSince {
-                ReconcilerMetrics.agentBootstrap(.interval(databaseNow().timeIntervalSince(since)))
-            }
-            await audit.emit(
-                event(
-                    kind,
-                    row: row,
-                    droplet: to.dropletID ?? from.dropletID,
-                    from: from.status,
-                    to: to.status,
-                    requestID: requestID,
-                    message: statusChangeMessage(kind, row: row, from: from, to: to)
-                )
-            )
+        if change.events.contains(where: { $0.kind == .agentConnected }),
+            let since = change.to.agentAwaitedSince ?? change.from.agentAwaitedSince
+        {
+            ReconcilerMetrics.agentBootstrap(.interval(change.at.timeIntervalSince(since)))
         }
-        await auditLiveChange(row: row, from: from, to: to, requestID: requestID)
-        if to.status == .failed, from.status != .failed || from.lastError != to.lastError {
-            await audit.emit(
-                event(
-                    .failed,
-                    row: row,
-                    droplet: to.dropletID,
-                    from: from.status,
-                    to: to.status,
-                    requestID: requestID,
-                    message: "server \(row.name) failed: \(to.lastError ?? "no reason recorded")"
-                )
-            )
-        }
+        audit.journal(change.events)
         return revision
-    }
-
-    /// The sentence of a status change's audit entry.
-    func statusChangeMessage(_ kind: AuditKind, row: ServerRecord, from: DaemonState, to: DaemonState) -> String {
-        let agent = to.agentID.map { "agent \($0.uuidString.lowercased())" } ?? "its agent"
-        let droplet = to.dropletID.map { "droplet \($0)" } ?? "its droplet"
-        switch kind {
-        case .agentAwaited:
-            let timeout =
-                configuration.decision.agentBootstrap.map { " (up to \(DurationText.format($0.timeout)))" } ?? ""
-            return
-                "server \(row.name) is initializing: \(droplet) is active at \(to.ipv4 ?? "its address"); waiting\(timeout) for \(agent) to connect to the Engine Hub"
-        case .agentConnected:
-            return "server \(row.name) is active: \(agent) connected to the Engine Hub"
-        case .agentTimedOut:
-            return
-                "server \(row.name) failed: \(agent) did not connect in time; \(droplet) is left running for inspection"
-        case .agentUnreachable:
-            return "server \(row.name) is unreachable: \(to.lastError ?? "its agent has not been seen recently")"
-        case .agentReachable:
-            return "server \(row.name) is active again: the Engine Hub sees \(agent) again"
-        default:
-            return "server \(row.name) is now \(to.status.rawValue) (was \(from.status.rawValue))"
-        }
     }
 
     func destroy(dropletID: Int64, reason: DestroyReason, rows: [UUID: ServerRecord]) async {

@@ -52,93 +52,17 @@ extension FleetReconciler {
         ReconcilerMetrics.create(outcome)
         // A withdrawal (lost leadership, a changed row) leaves the row as it is.
         let backsOff = if case .transient = outcome { true } else { false }
-        let (after, stored) = await writeOutcome(
+        let after = await writeOutcome(
             of: sent.written,
             row: row,
             revision: revision,
             from: state,
             backsOff: backsOff,
-            requestID: requestID
+            requestID: requestID,
+            entry: { next, recorded in Transition.entry(of: outcome, server: row.name, next: next, recorded: recorded) }
         ) { intent in
             decider.afterCreate(outcome, before: state, intent: intent ?? state, at: databaseNow(), jitter: jitter())
         }
-        if let written = sent.written {
-            await recordOutcome(
-                outcome,
-                row: row,
-                before: state,
-                next: after ?? written.state,
-                recorded: stored,
-                requestID: requestID
-            )
-        }
         return after
-    }
-
-    /// The audit entry of a create's outcome (status changes are audited by the write).
-    /// `next` is the row as it now stands; `recorded` says whether the outcome's write went through
-    /// (it does not when the row changed meanwhile or this replica no longer leads).
-    private func recordOutcome(
-        _ outcome: CreateOutcome,
-        row: ServerRecord,
-        before: DaemonState,
-        next: DaemonState,
-        recorded: Bool,
-        requestID: String?
-    ) async {
-        switch outcome {
-        case .accepted(let droplet):
-            let note =
-                recorded
-                ? ""
-                : "; the row could not be updated (it changed, or this replica no longer leads): the next pass binds the droplet by its identity tag"
-            await audit.emit(
-                event(
-                    .createAccepted,
-                    row: row,
-                    droplet: droplet.id,
-                    from: before.status,
-                    to: next.status,
-                    requestID: requestID,
-                    message: "DigitalOcean accepted droplet \(droplet.id) for server \(row.name)\(note)"
-                )
-            )
-        case .refused:
-            break  // the write's `failed` entry says why
-        case .transient:
-            await audit.emit(
-                event(
-                    .retrying,
-                    row: row,
-                    from: before.status,
-                    to: next.status,
-                    requestID: requestID,
-                    message: "server \(row.name): \(next.lastError ?? "")"
-                )
-            )
-        case .unknown(let reason):
-            await audit.emit(
-                event(
-                    .createUncertain,
-                    row: row,
-                    from: before.status,
-                    to: next.status,
-                    requestID: requestID,
-                    message:
-                        "server \(row.name): the create may or may not have happened (\(reason)); no new create until a look a settle period after \(next.createReachableUntil?.formatted(.iso8601) ?? "the attempt") shows none"
-                )
-            )
-        case .withdrawn(let reason):
-            await audit.emit(
-                event(
-                    .createWithdrawn,
-                    row: row,
-                    from: before.status,
-                    to: next.status,
-                    message:
-                        "server \(row.name): create withdrawn before it was sent (\(reason)); nothing was sent, the row is decided again"
-                )
-            )
-        }
     }
 }

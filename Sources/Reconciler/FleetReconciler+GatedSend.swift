@@ -55,7 +55,7 @@ extension FleetReconciler {
         }
     }
 
-    /// The audit entry written once the intent is recorded and the request is about to leave.
+    /// The audit entry the intent's write carries: the request about to leave.
     struct Announcement: Sendable {
         var kind: AuditKind
         var droplet: Int64?
@@ -108,8 +108,9 @@ extension FleetReconciler {
 
     /// Writes what came of a gated request and returns the row as it now stands (nil: as it was).
     /// Without an intent nothing was sent: only a refusal by the budget (`backsOff`) is written,
-    /// over the row as it was. With one, `next(intent)` is written over the intent; when that
-    /// write fails the intent stands, and the next leader settles the row from it.
+    /// over the row as it was. With one, `next(intent)` is written over the intent, with the
+    /// outcome's entry (`entry`); when that write fails the intent stands, the next leader settles
+    /// the row from it, and the entry is recorded on its own (the request happened either way).
     func writeOutcome(
         of sent: (state: DaemonState, revision: Int64)?,
         row: ServerRecord,
@@ -117,19 +118,32 @@ extension FleetReconciler {
         from: DaemonState,
         backsOff: Bool,
         requestID: String?,
+        entry: (_ next: DaemonState, _ recorded: Bool) -> OutcomeEntry?,
         next: (_ intent: DaemonState?) -> DaemonState
-    ) async -> (state: DaemonState?, stored: Bool) {
+    ) async -> DaemonState? {
         guard let sent else {
-            guard backsOff else { return (nil, false) }
+            guard backsOff else { return nil }
             let after = next(nil)
-            let stored = await write(row: row, expectedRevision: revision, from: from, to: after) != nil
-            return (stored ? after : nil, stored)
+            return await write(row: row, expectedRevision: revision, from: from, to: after) != nil ? after : nil
         }
         let after = next(sent.state)
-        let stored =
-            await write(row: row, expectedRevision: sent.revision, from: sent.state, to: after, requestID: requestID)
-            != nil
-        return (stored ? after : sent.state, stored)
+        var change = transition(row: row, from: sent.state, to: after, requestID: requestID)
+        change.append(entry(after, true))
+        let stored = await write(change, expectedRevision: sent.revision) != nil
+        if !stored, let alone = entry(sent.state, false) {
+            await audit.emit(
+                event(
+                    alone.kind,
+                    row: row,
+                    droplet: alone.droplet,
+                    from: alone.statuses ? from.status : nil,
+                    to: alone.statuses ? sent.state.status : nil,
+                    requestID: requestID,
+                    message: alone.message
+                )
+            )
+        }
+        return stored ? after : sent.state
     }
 
     /// Runs once the budget lets the request go: writes the intent, then says whether to send.
@@ -147,14 +161,11 @@ extension FleetReconciler {
         record.started.withLock { $0 = started }
         guard mayAct() else { return false }
         let intent = makeIntent(databaseNow())
-        guard
-            let intentRevision = await write(
-                row: row,
-                expectedRevision: revision,
-                from: state,
-                to: intent,
-                agentKeySHA256: agentKeySHA256
-            )
+        // The intent's write carries the announcement: the trail tells of the request exactly
+        // when the row records it.
+        var change = transition(row: row, from: state, to: intent)
+        change.append(announce.kind, droplet: announce.droplet, statuses: true, message: announce.message(intent))
+        guard let intentRevision = await write(change, expectedRevision: revision, agentKeySHA256: agentKeySHA256)
         else { return false }
         record.written.withLock { $0 = (intent, intentRevision) }
         if intent.createAttemptedAt != state.createAttemptedAt,
@@ -170,16 +181,6 @@ extension FleetReconciler {
             )
             return false
         }
-        await audit.emit(
-            event(
-                announce.kind,
-                row: row,
-                droplet: announce.droplet,
-                from: state.status,
-                to: state.status,
-                message: announce.message(intent)
-            )
-        )
         return true
     }
 }

@@ -49,137 +49,32 @@ extension FleetReconciler {
             (.accepted(actionID: $0.actionID), $0.requestID)
         }
         let backsOff = if case .transient = outcome { true } else { false }
-        let (after, _) = await writeOutcome(
+        if case .withdrawn(let reason) = outcome {
+            logger.info(
+                "\(order.kind.description) of droplet \(order.dropletID) withdrawn before it was sent (\(reason)); the row is decided again",
+                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"]
+            )
+        }
+        let after = await writeOutcome(
             of: sent.written,
             row: row,
             revision: revision,
             from: from,
             backsOff: backsOff,
-            requestID: requestID
+            requestID: requestID,
+            entry: { next, _ in
+                Transition.entry(
+                    of: outcome,
+                    action: order.kind,
+                    droplet: order.dropletID,
+                    server: row.name,
+                    next: next
+                )
+            }
         ) { intent in
             decider.afterAction(outcome, intent: intent ?? state, at: databaseNow(), jitter: jitter())
         }
-        if let written = sent.written {
-            await recordActionOutcome(
-                outcome,
-                order: order,
-                row: row,
-                intent: written.state,
-                next: after ?? written.state,
-                requestID: requestID
-            )
-        }
         return after
-    }
-
-    private func recordActionOutcome(
-        _ outcome: ActionOutcome,
-        order: DropletActionOrder,
-        row: ServerRecord,
-        intent: DaemonState,
-        next: DaemonState,
-        requestID: String?
-    ) async {
-        let what = "\(order.kind.description) of droplet \(order.dropletID)"
-        switch outcome {
-        case .accepted(let actionID):
-            await audit.emit(
-                event(
-                    .actionAccepted,
-                    row: row,
-                    droplet: order.dropletID,
-                    requestID: requestID,
-                    message:
-                        "server \(row.name): DigitalOcean accepted \(what) as action \(actionID); following it to completion"
-                )
-            )
-        case .refused:
-            break  // the write's change_failed entry says why
-        case .transient:
-            await audit.emit(
-                event(
-                    .retrying,
-                    row: row,
-                    droplet: order.dropletID,
-                    requestID: requestID,
-                    message: "server \(row.name): \(next.lastError ?? what)"
-                )
-            )
-        case .unknown(let reason):
-            await audit.emit(
-                event(
-                    .actionUncertain,
-                    row: row,
-                    droplet: order.dropletID,
-                    requestID: requestID,
-                    message:
-                        "server \(row.name): \(what) may or may not have been carried out (\(reason)); the droplet is read again before anything is repeated"
-                )
-            )
-        case .withdrawn(let reason):
-            logger.info(
-                "\(what) withdrawn before it was sent (\(reason)); the row is decided again",
-                metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"]
-            )
-        }
-    }
-
-    /// The audit entries of a write's change to a row's live change and drift.
-    func auditLiveChange(row: ServerRecord, from: DaemonState, to: DaemonState, requestID: String?) async {
-        let droplet = to.dropletID ?? from.dropletID
-        for (kind, message) in Self.liveChangeEntries(row: row, droplet: droplet, from: from, to: to) {
-            await audit.emit(event(kind, row: row, droplet: droplet, requestID: requestID, message: message))
-        }
-    }
-
-    /// What a write's change to a row's live change and drift says in the audit trail.
-    static func liveChangeEntries(
-        row: ServerRecord,
-        droplet id: Int64?,
-        from: DaemonState,
-        to: DaemonState
-    ) -> [(AuditKind, String)] {
-        var entries: [(AuditKind, String)] = []
-        let droplet = "droplet \(id.map(String.init) ?? "?")"
-        let server = "server \(row.name)"
-        if let before = from.change {
-            switch to.change {
-            case nil where to.refused != nil && to.refused != from.refused:
-                entries.append(
-                    (
-                        .changeFailed,
-                        "\(server): \(before.goal.description) of \(droplet) did not happen: \(to.refused?.reason ?? "")"
-                    )
-                )
-            case nil:
-                if let failure = before.failure {
-                    entries.append((.changeFailed, "\(server): \(failure); \(droplet) is powered on again"))
-                } else {
-                    entries.append((.changeCompleted, "\(server): \(before.goal.description) of \(droplet) completed"))
-                }
-            case let after? where after.failure != nil && before.failure == nil:
-                entries.append((.changeFailed, "\(server): \(after.failure ?? ""); powering \(droplet) back on"))
-            case let after? where after.stepIndex > before.stepIndex:
-                entries.append(
-                    (.actionCompleted, "\(server): \(before.step.type) of \(droplet) done; \(after.progress)")
-                )
-            case _?:
-                break
-            }
-        } else if to.change == nil, let refused = to.refused, refused != from.refused {
-            entries.append(
-                (.changeFailed, "\(server): the \(refused.column) \(refused.value) was not applied: \(refused.reason)")
-            )
-        }
-        switch (from.drift, to.drift) {
-        case (let old, let drift?) where old != drift:
-            entries.append((.driftDetected, "\(server) drifts from its droplet: \(drift)"))
-        case (_?, nil):
-            entries.append((.driftCleared, "\(server) matches its droplet again"))
-        default:
-            break
-        }
-        return entries
     }
 
     /// Reads what live changes wait on: each action's progress, and the droplet itself (fresher

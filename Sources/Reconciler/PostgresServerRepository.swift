@@ -58,23 +58,22 @@ public struct PostgresServerRepository: ServerRepository {
         try await withStore { try await $0.fetchClaimants(of: dropletID, identity: identity) }
     }
 
-    public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
-        try await withStore { store in
-            try await Self.mappingLockTimeout(of: id, in: store) {
-                try await store.update(id: id, expectedRevision: expectedRevision, to: state)
-            }
-        }
-    }
-
     public func update(
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256 keySHA256: String
+        agentKeySHA256: String?,
+        events: [AuditEvent]
     ) async throws -> Int64? {
         try await withStore { store in
             try await Self.mappingLockTimeout(of: id, in: store) {
-                try await store.update(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: keySHA256)
+                try await store.update(
+                    id: id,
+                    expectedRevision: expectedRevision,
+                    to: state,
+                    agentKeySHA256: agentKeySHA256,
+                    events: events
+                )
             }
         }
     }

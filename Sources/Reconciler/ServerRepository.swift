@@ -20,17 +20,20 @@ public protocol ServerRepository: Sendable {
     /// The live rows that could claim a droplet: the row its identity tag names (`identity`) and
     /// any row that records its id. Read right before a destroy leaves (`DestroyReason.withdrawal`).
     func fetchClaimants(of dropletID: Int64, identity: UUID?) async throws -> [ServerRecord]
-    /// Compare-and-set write of the daemon-owned columns. Returns the row's new revision, or nil when
-    /// the row changed (or vanished) since `expectedRevision` was read: nothing was written.
-    func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64?
-    /// `update`, and with it (atomically, compare-and-set on the row) makes or re-keys the row's
-    /// agent `state.agentID`: only `keySHA256` works for it afterwards, and the hub's record of an
-    /// earlier key is cleared. The key itself is never handed to a repository.
+    /// Compare-and-set write of the daemon-owned columns, and with it, in the same statement, the
+    /// audit entries that describe the change (`events`). Returns the row's new revision, or nil
+    /// when the row changed (or vanished) since `expectedRevision` was read: nothing was written,
+    /// neither the row nor its entries.
+    ///
+    /// With `agentKeySHA256`, it also (atomically, compare-and-set on the row) makes or re-keys the
+    /// row's agent `state.agentID`: only that key works for it afterwards, and the hub's record of
+    /// an earlier key is cleared. The key itself is never handed to a repository.
     func update(
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256 keySHA256: String
+        agentKeySHA256: String?,
+        events: [AuditEvent]
     ) async throws -> Int64?
     /// Append an entry to the durable audit trail.
     func record(_ event: AuditEvent) async throws
@@ -46,6 +49,11 @@ public protocol ServerRepository: Sendable {
 }
 
 extension ServerRepository {
+    /// A write with no agent key and no audit entries.
+    public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
+        try await update(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: nil, events: [])
+    }
+
     public func fetchServers(expectedCount: Int) async throws -> [ServerRecord] {
         try await fetchServers()
     }

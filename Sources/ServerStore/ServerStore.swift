@@ -144,6 +144,28 @@ public struct ServerStore: Sendable {
         return try await write(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: keySHA256)
     }
 
+    /// `update`, with or without an agent key, and in the same statement the audit entries that
+    /// describe the change (`events`, appended to `server_events` in their order): a write that
+    /// misses the revision stores neither the row nor its entries.
+    public func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKeySHA256 keySHA256: String?,
+        events: [AuditEvent]
+    ) async throws -> Int64? {
+        if keySHA256 != nil, state.agentID == nil {
+            throw PostgresError(code: .decoding, message: "an agent key needs the row's agent id")
+        }
+        return try await write(
+            id: id,
+            expectedRevision: expectedRevision,
+            to: state,
+            agentKeySHA256: keySHA256,
+            events: events
+        )
+    }
+
     /// One statement, not a transaction: the leader's session is shared by concurrent writes, and
     /// a BEGIN … COMMIT on it would take theirs in (and a rollback would undo them). The row is
     /// locked and checked first; the agent is written only with a key and only if the row matched;
@@ -159,9 +181,11 @@ public struct ServerStore: Sendable {
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256 keySHA256: String?
+        agentKeySHA256 keySHA256: String?,
+        events: [AuditEvent] = []
     ) async throws -> Int64? {
         let dropletID = state.dropletID.map(String.init)
+        let entries = try Self.json(events)
         let goal = state.change?.goal.columns
         let rows = try await connection.query(
             """
@@ -204,6 +228,14 @@ public struct ServerStore: Sendable {
                     updated_at = now()
                 WHERE id = (SELECT id FROM target) AND revision = \(expectedRevision)
                 RETURNING revision
+            ), audited AS (
+                INSERT INTO server_events
+                    (server_id, server_name, kind, message, droplet_id, from_status, to_status, do_request_id, created_at)
+                SELECT (e->>'server_id')::uuid, e->>'server_name', e->>'kind', e->>'message', (e->>'droplet_id')::bigint,
+                       e->>'from_status', e->>'to_status', e->>'do_request_id', to_timestamp((e->>'at')::double precision)
+                FROM jsonb_array_elements(\(entries)::jsonb) WITH ORDINALITY AS entry(e, n)
+                WHERE EXISTS (SELECT 1 FROM updated)
+                ORDER BY n
             )
             SELECT (SELECT revision FROM updated) AS revision,
                    NOT EXISTS (SELECT 1 FROM target)
@@ -219,6 +251,40 @@ public struct ServerStore: Sendable {
             )
         }
         return try row.decode(Int64?.self, "revision")
+    }
+
+    /// Audit entries as the JSON array the write's statement unpacks (one parameter, any count).
+    static func json(_ events: [AuditEvent]) throws -> String {
+        struct Entry: Encodable {
+            var serverID: String?
+            var serverName: String?
+            var kind: String
+            var message: String
+            var dropletID: Int64?
+            var fromStatus: String?
+            var toStatus: String?
+            var doRequestID: String?
+            var at: Double
+
+            enum CodingKeys: String, CodingKey {
+                case serverID = "server_id", serverName = "server_name", kind, message, dropletID = "droplet_id"
+                case fromStatus = "from_status", toStatus = "to_status", doRequestID = "do_request_id", at
+            }
+        }
+        let entries = events.map {
+            Entry(
+                serverID: $0.serverID?.uuidString.lowercased(),
+                serverName: $0.serverName,
+                kind: $0.kind.rawValue,
+                message: $0.message,
+                dropletID: $0.dropletID,
+                fromStatus: $0.fromStatus?.rawValue,
+                toStatus: $0.toStatus?.rawValue,
+                doRequestID: $0.requestID,
+                at: $0.at.timeIntervalSince1970
+            )
+        }
+        return String(decoding: try JSONEncoder().encode(entries), as: UTF8.self)
     }
 
     /// Who holds row `id` locked, as far as the server says cheaply: the open transaction whose id

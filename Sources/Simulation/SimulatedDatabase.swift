@@ -166,7 +166,8 @@ final class SimulatedDatabase: @unchecked Sendable {
         id: UUID,
         expectedRevision: Int64,
         state: DaemonState,
-        agentKeySHA256: String? = nil
+        agentKeySHA256: String? = nil,
+        events: Int = 0
     )
         -> Int64?
     {
@@ -192,6 +193,7 @@ final class SimulatedDatabase: @unchecked Sendable {
                 $0.agents[agent] = AgentRecord(keySHA256: agentKeySHA256)
             }
         }
+        auditEvents += events
         if state.status == .deleted { world.rowGone(row) }
         return row.revision
     }
@@ -289,17 +291,20 @@ struct SimulatedRepository: ServerRepository {
         }
     }
 
-    func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
-        try await write(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: nil)
-    }
-
     func update(
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256 keySHA256: String
+        agentKeySHA256: String?,
+        events: [AuditEvent]
     ) async throws -> Int64? {
-        try await write(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: keySHA256)
+        try await write(
+            id: id,
+            expectedRevision: expectedRevision,
+            to: state,
+            agentKeySHA256: agentKeySHA256,
+            events: events.count
+        )
     }
 
     /// Every write locks its row first, as the store's does (`FOR NO KEY UPDATE SKIP LOCKED`): a
@@ -309,7 +314,8 @@ struct SimulatedRepository: ServerRepository {
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256: String?
+        agentKeySHA256: String?,
+        events: Int
     ) async throws -> Int64? {
         do {
             return try await withSession { session in
@@ -319,7 +325,8 @@ struct SimulatedRepository: ServerRepository {
                         id: id,
                         expectedRevision: expectedRevision,
                         state: state,
-                        agentKeySHA256: agentKeySHA256
+                        agentKeySHA256: agentKeySHA256,
+                        events: events
                     )
                 }
             }

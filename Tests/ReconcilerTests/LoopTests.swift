@@ -35,25 +35,23 @@ final class InMemoryRepository: ServerRepository, Sendable {
         rows.sorted { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id.uuidString < $1.id.uuidString }
     }
 
-    func update(id: UUID, expectedRevision: Int64, to newState: DaemonState) async throws -> Int64? {
+    /// No agents table here: the row's write and its entries are all there is to it.
+    func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to newState: DaemonState,
+        agentKeySHA256: String?,
+        events: [AuditEvent]
+    ) async throws -> Int64? {
         state.withLock { state in
             guard var row = state.rows[id], row.revision == expectedRevision else { return nil }
             row.state = newState
             row.revision += 1
             state.rows[id] = row
             state.writes += 1
+            state.events += events
             return row.revision
         }
-    }
-
-    /// No agents table here: the row's write is all there is to it.
-    func update(
-        id: UUID,
-        expectedRevision: Int64,
-        to newState: DaemonState,
-        agentKeySHA256: String
-    ) async throws -> Int64? {
-        try await update(id: id, expectedRevision: expectedRevision, to: newState)
     }
 
     func record(_ event: AuditEvent) async throws { state.withLock { $0.events.append(event) } }
@@ -303,17 +301,20 @@ final class CountingRepository: ServerRepository, Sendable {
         return rows
     }
 
-    func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
-        try await memory.update(id: id, expectedRevision: expectedRevision, to: state)
-    }
-
     func update(
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256: String
+        agentKeySHA256: String?,
+        events: [AuditEvent]
     ) async throws -> Int64? {
-        try await memory.update(id: id, expectedRevision: expectedRevision, to: state)
+        try await memory.update(
+            id: id,
+            expectedRevision: expectedRevision,
+            to: state,
+            agentKeySHA256: agentKeySHA256,
+            events: events
+        )
     }
 
     func record(_ event: AuditEvent) async throws { try await memory.record(event) }

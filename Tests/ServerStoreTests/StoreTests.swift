@@ -217,3 +217,46 @@ struct NotifyTriggerTests {
         #expect(median < .milliseconds(100))
     }
 }
+
+@Suite("A row's write and its audit entries")
+struct TransitionWriteTests {
+    @Test("the entries are stored with the row, in their order; a write that misses stores neither")
+    func entriesGoWithTheRow() async throws {
+        let (_, connection) = try await migratedDatabase()
+        let store = ServerStore(connection: connection)
+        let id = try await insertServer(connection, name: "web-1")
+        let record = try #require(try await store.fetchServers().first)
+        var active = record.state
+        active.status = .active
+        active.dropletID = 42
+        let at = Date(timeIntervalSince1970: 1_750_000_000.125)
+        var change = Transition(row: record, from: record.state, to: active, at: at, requestID: "req-7")
+        change.append(.createAccepted, droplet: 42, statuses: true, message: "accepted, it's \"quoted\"")
+        #expect(change.events.count == 2)
+
+        let written = try await store.update(
+            id: id,
+            expectedRevision: record.revision,
+            to: active,
+            agentKeySHA256: nil,
+            events: change.events
+        )
+        #expect(written != nil)
+        let stored = try await store.fetchEvents(serverID: id)
+        #expect(stored == change.events)
+
+        // A stale revision: neither the row nor the entries land.
+        var stale = record.state
+        stale.status = .failed
+        let missed = try await store.update(
+            id: id,
+            expectedRevision: record.revision,
+            to: stale,
+            agentKeySHA256: nil,
+            events: Transition(row: record, from: record.state, to: stale, at: at).events
+        )
+        #expect(missed == nil)
+        #expect(try await store.fetchEvents(serverID: id) == change.events)
+        #expect(try await store.fetchServers().first?.state.status == .active)
+    }
+}
