@@ -104,14 +104,20 @@ extension Decider {
             // from then: a 5xx answered at once does not wait as if it could still be on its way.
             // What DigitalOcean carries out after its answer, and what lists show late, the settle
             // period itself covers.
-            if let reachable = intent.createReachableUntil, now < reachable { next.createReachableUntil = now }
+            // (Never before the attempt itself: a wall clock stepped back must not make it so.)
+            if let reachable = intent.createReachableUntil, now < reachable {
+                next.createReachableUntil = max(now, intent.createAttemptedAt ?? now)
+            }
             backOff(&next, at: now, retryAfter: nil, jitter: jitter)
             next.lastError = CreateMessages.unknown(reason)
         case .withdrawn:
             // As if the intent had never been written; the next pass decides afresh. The agent
-            // it made stays the row's (its key was never sent; the next attempt re-keys it).
+            // it made stays the row's (its key was never sent; the next attempt re-keys it), and
+            // so does its count: attempts count the intents recorded, which never go down (the
+            // audit trail announced this one, and the next is announced as the one after it).
             next = before
             next.agentID = intent.agentID
+            next.createAttempts = intent.createAttempts
         }
         return next
     }

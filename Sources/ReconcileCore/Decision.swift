@@ -224,7 +224,9 @@ public struct Decider: Sendable {
         now: Date,
         orphansFirstSeen: [Int64: Date] = [:]
     ) -> Plan {
-        reconcile(rows: rows, observation: observation, now: now, orphansFirstSeen: orphansFirstSeen)
+        let plan = reconcile(rows: rows, observation: observation, now: now, orphansFirstSeen: orphansFirstSeen)
+        Invariants.check(plan, rows: rows, observation: observation)
+        return plan
     }
 }
 

@@ -38,6 +38,7 @@ public struct Transition: Sendable {
         self.at = at
         self.requestID = requestID
         self.events = []
+        Invariants.check(self)
         if from.status != to.status {
             let kind = AuditKind.statusChange(from: from, to: to)
             append(

@@ -154,6 +154,13 @@ public final class SimulationWorld: @unchecked Sendable {
     /// anything the daemon would do once fixed; only its first violation is).
     public static func run(seed: UInt64, verbose: Bool = false, keepGoing: Bool = false) -> Outcome {
         let world = SimulationWorld(seed: seed, verbose: verbose)
+        // The production code's own checks (`Invariants`) report here, in every build.
+        return Invariants.$reporter.withValue({ [unowned world] in world.violation($0) }) {
+            run(world, keepGoing: keepGoing)
+        }
+    }
+
+    private static func run(_ world: SimulationWorld, keepGoing: Bool) -> Outcome {
         world.keepGoing = keepGoing
         world.setUp()
         // The bound depends on the rows inserted, which stop at `quietAt`.
@@ -161,7 +168,7 @@ public final class SimulationWorld: @unchecked Sendable {
         world.drive(until: world.quietAt.addingTimeInterval(world.convergenceBound))
         if world.violations.isEmpty || keepGoing { world.checkConvergence(final: true) }
         let outcome = Outcome(
-            seed: seed,
+            seed: world.seed,
             violations: world.violations,
             trace: world.traceLines,
             traceHash: world.traceHash,

@@ -189,7 +189,7 @@ struct AgentTests {
         #expect(intent.agentID == other)
         #expect(intent.agentAwaitedSince == nil)
         #expect(intent.createAttempts == 2)
-        // Withdrawn: the row is as before, but keeps the agent the intent made.
+        // Withdrawn: the row is as before, but keeps the agent the intent made and its count.
         let withdrawn = decider.afterCreate(
             .withdrawn(reason: "stale"),
             before: state,
@@ -198,7 +198,8 @@ struct AgentTests {
             jitter: 0
         )
         #expect(withdrawn.agentID == other)
-        #expect(withdrawn.createAttempts == state.createAttempts)
+        #expect(withdrawn.createAttempts == intent.createAttempts)
+        #expect(withdrawn.createAttemptedAt == state.createAttemptedAt)
     }
 
     @Test("status changes that are not the agent's are plain status changes")

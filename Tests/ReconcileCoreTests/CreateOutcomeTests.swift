@@ -112,11 +112,14 @@ struct CreateOutcomeTests {
         }
     }
 
-    @Test("withdrawn → the row as it was before the intent, attempt not counted")
+    @Test("withdrawn → the row as it was before the intent, but the recorded attempt stays counted")
     func withdrawn() {
+        var expected = before
+        expected.createAttempts = intent.createAttempts
+        #expect(intent.createAttempts == before.createAttempts + 1)
         #expect(
             decider.afterCreate(.withdrawn(reason: "stale"), before: before, intent: intent, at: now, jitter: 0.5)
-                == before
+                == expected
         )
     }
 
