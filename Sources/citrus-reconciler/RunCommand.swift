@@ -9,9 +9,11 @@ import DigitalOcean
 #if canImport(Glibc)
     import Glibc
 #endif
+import DigitalOceanAdapter
 import Logging
 import MetricsEndpoint
 import Postgres
+import PostgresAdapter
 import ReconcileCore
 import Reconciler
 import ServerStore

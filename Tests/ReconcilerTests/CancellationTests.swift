@@ -1,8 +1,10 @@
 import CitrusTestKit
 import DigitalOcean
+import DigitalOceanAdapter
 import Foundation
 import Logging
 import Postgres
+import PostgresAdapter
 import ReconcileCore
 import Reconciler
 import ServerStore

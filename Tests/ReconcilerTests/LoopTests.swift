@@ -1,5 +1,6 @@
 import CitrusTestKit
 import DigitalOcean
+import DigitalOceanAdapter
 import DigitalOceanSimulator
 import Foundation
 import Logging
