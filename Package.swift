@@ -137,7 +137,8 @@ let package = Package(
         ),
         // The loop: observe, decide, act; wake-ups, leadership, the audit trail, configuration and
         // metrics, and the ports the adapters below implement (ServerRepository, DropletCloud,
-        // LeaderSession). No libpq, no HTTP client, no NIO. DigitalOcean only for `SendGate`.
+        // LeaderSession). No libpq, no HTTP client, no NIO (Tests/ArchitectureTests fails if one
+        // appears). DigitalOcean only for `SendGate`.
         .target(
             name: "Reconciler",
             dependencies: [
@@ -222,6 +223,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Package.swift itself: no edge from the core, the loop or the simulation to libpq,
+        // AsyncHTTPClient or NIO (it reads `swift package dump-package`).
+        .testTarget(name: "ArchitectureTests", swiftSettings: strict),
         .testTarget(name: "TimekeepingTests", dependencies: ["Timekeeping"], swiftSettings: strict),
         .testTarget(
             name: "PostgresTests",
