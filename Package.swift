@@ -135,13 +135,38 @@ let package = Package(
             dependencies: ["Timekeeping", "TerminalText", "CSystemd", logging, serviceLifecycle],
             swiftSettings: strict
         ),
-        // The loop: observe, decide, act.
+        // The loop: observe, decide, act; wake-ups, leadership, the audit trail, configuration and
+        // metrics, and the ports the adapters below implement (ServerRepository, DropletCloud,
+        // LeaderSession). No libpq, no HTTP client, no NIO (Tests/ArchitectureTests fails if one
+        // appears). DigitalOcean only for `SendGate`.
         .target(
             name: "Reconciler",
             dependencies: [
-                "ReconcileCore", "ServerStore", "DigitalOcean", "Postgres", "Timekeeping", "TerminalText", crypto,
-                metrics, logging, serviceLifecycle,
+                "ReconcileCore", "DigitalOcean", "Timekeeping", "TerminalText", crypto, metrics, logging,
+                serviceLifecycle,
             ],
+            swiftSettings: strict
+        ),
+        // The loop's ports over Postgres: the repository and the leader session on the leader's
+        // connection, NOTIFY wake-ups, start-up (wait for the database, migrate) and its checks.
+        .target(
+            name: "PostgresAdapter",
+            dependencies: [
+                "Reconciler", "ServerStore", "Postgres", "ReconcileCore", "Timekeeping", "TerminalText", logging,
+                serviceLifecycle,
+            ],
+            swiftSettings: strict
+        ),
+        // The loop's cloud port over the DigitalOcean client; the shipped cloud-init template.
+        .target(
+            name: "DigitalOceanAdapter",
+            dependencies: ["Reconciler", "DigitalOcean", "ReconcileCore", "Timekeeping"],
+            swiftSettings: strict
+        ),
+        // What the CLI prints: plan, status and events, as text for people and JSON for scripts.
+        .target(
+            name: "OperatorReports",
+            dependencies: ["ReconcileCore", "Timekeeping", "TerminalText"],
             swiftSettings: strict
         ),
         // The Prometheus endpoint: /metrics and /healthz over a small SwiftNIO server.
@@ -153,9 +178,10 @@ let package = Package(
         .executableTarget(
             name: "citrus-reconciler",
             dependencies: [
-                "Reconciler", "ServerStore", "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore",
-                "Timekeeping", "MetricsEndpoint", "CommandLineSupport", "CProcessHardening", "BuildVersion",
-                "TerminalText", argumentParser, logging, serviceLifecycle, unixSignals,
+                "Reconciler", "PostgresAdapter", "DigitalOceanAdapter", "OperatorReports", "ServerStore",
+                "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore", "Timekeeping", "MetricsEndpoint",
+                "CommandLineSupport", "CProcessHardening", "BuildVersion", "TerminalText", argumentParser, logging,
+                serviceLifecycle, unixSignals,
             ],
             swiftSettings: strict,
             linkerSettings: daemonLinking
@@ -170,7 +196,8 @@ let package = Package(
         .target(
             name: "Simulation",
             dependencies: [
-                "Reconciler", "ReconcileCore", "DigitalOcean", "DigitalOceanSimulator", "Timekeeping", logging,
+                "Reconciler", "DigitalOceanAdapter", "ReconcileCore", "DigitalOcean", "DigitalOceanSimulator",
+                "Timekeeping", logging,
             ],
             swiftSettings: strict
         ),
@@ -196,6 +223,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Package.swift itself: no edge from the core, the loop or the simulation to libpq,
+        // AsyncHTTPClient or NIO (it reads `swift package dump-package`).
+        .testTarget(name: "ArchitectureTests", swiftSettings: strict),
         .testTarget(name: "TimekeepingTests", dependencies: ["Timekeeping"], swiftSettings: strict),
         .testTarget(
             name: "PostgresTests",
@@ -239,9 +269,9 @@ let package = Package(
         .testTarget(
             name: "ReconcilerTests",
             dependencies: [
-                "Reconciler", "ReconcileCore", "ServerStore", "Postgres", "DigitalOcean", "DigitalOceanSimulator",
-                "CitrusTestKit", "Timekeeping", "EngineHubSimulator", "SystemdSupport", logging, serviceLifecycle,
-                serviceLifecycleTestKit,
+                "Reconciler", "PostgresAdapter", "DigitalOceanAdapter", "OperatorReports", "ReconcileCore",
+                "ServerStore", "Postgres", "DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit", "Timekeeping",
+                "EngineHubSimulator", "SystemdSupport", logging, serviceLifecycle, serviceLifecycleTestKit,
             ],
             swiftSettings: strict
         ),

@@ -5,9 +5,19 @@ import Timekeeping
 /// A clock that moves only when a test says so: sleepers wake when ``advance(by:)`` passes their
 /// deadline, or throw `CancellationError` at once when their task is cancelled. Tests wait for a
 /// service to be asleep with ``waitForSleeps(_:)`` instead of sleeping themselves.
+///
+/// Wall time and uptime start together and move together, by ``advance(by:)`` only. Each sleep
+/// keeps its deadline as it was given, as `DaemonClock` says: `sleep(for:)` on uptime,
+/// `sleep(until:)` on the wall clock (compared as dates, so a deadline computed from `now()` wakes
+/// exactly when `now()` reaches it, with no rounding through a duration in between).
 public final class ManualClock: DaemonClock {
+    private enum Deadline {
+        case uptime(Duration)
+        case wallClock(Date)
+    }
+
     private struct Sleeper {
-        var deadline: Duration
+        var deadline: Deadline
         var continuation: CheckedContinuation<Void, any Error>
     }
 
@@ -34,10 +44,15 @@ public final class ManualClock: DaemonClock {
     public func uptime() -> Duration { state.withLock { $0.uptime } }
 
     public func sleep(until deadline: Date) async throws {
-        try await sleep(for: .interval(deadline.timeIntervalSince(now())))
+        try await sleep(untilDeadline: { _ in .wallClock(deadline) })
     }
 
     public func sleep(for duration: Duration) async throws {
+        try await sleep(untilDeadline: { uptime in .uptime(uptime + duration) })
+    }
+
+    /// Sleeps until `deadline`, made from the uptime at which the sleep begins.
+    private func sleep(untilDeadline deadline: (_ uptime: Duration) -> Deadline) async throws {
         let id = state.withLock { state in
             state.nextID += 1
             return state.nextID
@@ -49,8 +64,8 @@ public final class ManualClock: DaemonClock {
                     state.sleepsBegun += 1
                     let woken = Self.takeWatchers(&state)
                     if state.cancelled.remove(id) != nil { return (.failure(CancellationError()), woken) }
-                    let deadline = state.uptime + duration
-                    if deadline <= state.uptime { return (.success(()), woken) }
+                    let deadline = deadline(state.uptime)
+                    if self.hasCome(deadline, uptime: state.uptime) { return (.success(()), woken) }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
                     return (nil, woken)
                 }
@@ -71,11 +86,18 @@ public final class ManualClock: DaemonClock {
     public func advance(by duration: Duration) {
         let due = state.withLock { state -> [Sleeper] in
             state.uptime += duration
-            let now = state.uptime
-            let ids = state.sleepers.filter { $0.value.deadline <= now }.map(\.key)
+            let uptime = state.uptime
+            let ids = state.sleepers.filter { self.hasCome($0.value.deadline, uptime: uptime) }.map(\.key)
             return ids.compactMap { state.sleepers.removeValue(forKey: $0) }
         }
         for sleeper in due { sleeper.continuation.resume() }
+    }
+
+    private func hasCome(_ deadline: Deadline, uptime: Duration) -> Bool {
+        switch deadline {
+        case .uptime(let deadline): deadline <= uptime
+        case .wallClock(let deadline): deadline <= start.adding(uptime)
+        }
     }
 
     /// Sleepers waiting now.

@@ -27,7 +27,7 @@ enum CloseCause: Equatable, Sendable {
 }
 
 /// One agent connection's conversation, as a value: events in, actions out. The shell
-/// (`AgentConnection`) performs the actions; this type does no I/O and reads no clock.
+/// (`AgentSessionRunner`) performs the actions; this type does no I/O and reads no clock.
 struct AgentSession: Sendable {
     struct Timing: Sendable {
         var helloTimeout: Duration

@@ -244,7 +244,7 @@ public final class EngineHub: Service, Sendable {
                     idleLimit: configuration.idleLimit,
                     closeGracePeriod: configuration.closeGracePeriod
                 )
-                await AgentConnection(
+                await AgentSessionRunner(
                     channel: channel,
                     remoteAddress: remoteAddress,
                     timing: timing,

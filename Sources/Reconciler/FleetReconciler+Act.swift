@@ -69,7 +69,7 @@ extension FleetReconciler {
     /// being held back on purpose by the rate budget. A call that simply hangs reports nothing,
     /// so the watchdog still catches it.
     func whileReportingThrottle<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
-        let isThrottled = self.isThrottled
+        guard let isThrottled = self.isThrottled else { return await body() }
         let progress = self.progress
         let clock = self.clock
         return await withTaskGroup(of: T?.self) { group in

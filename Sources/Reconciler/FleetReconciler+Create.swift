@@ -1,4 +1,3 @@
-import DigitalOcean
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else

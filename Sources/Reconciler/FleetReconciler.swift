@@ -26,7 +26,8 @@ public actor FleetReconciler {
     /// Told whenever an action completes, and while the cloud deliberately holds requests back
     /// (the rate budget), so a long pass still counts as progress for the watchdog.
     let progress: @Sendable () -> Void
-    let isThrottled: @Sendable () async -> Bool
+    /// Whether the cloud holds requests back on purpose now; nil when nothing throttles it.
+    let isThrottled: (@Sendable () async -> Bool)?
 
     /// When each orphan was first seen (for the grace period and to report each orphan once).
     var orphansFirstSeen: [Int64: Date] = [:]
@@ -67,7 +68,7 @@ public actor FleetReconciler {
         mayAct: @escaping @Sendable () -> Bool = { true },
         leads: @escaping @Sendable () -> Bool = { true },
         progress: @escaping @Sendable () -> Void = {},
-        isThrottled: @escaping @Sendable () async -> Bool = { false }
+        isThrottled: (@Sendable () async -> Bool)? = nil
     ) {
         self.repository = repository
         self.cloud = cloud

@@ -24,6 +24,8 @@ public protocol LeadershipLease: Sendable {
     /// How many times this replica has taken leadership: a term begun and ended between two looks
     /// at `isLeading` still shows here.
     var term: Int { get }
+    /// How often the leader confirms its lease.
+    var renewEvery: Duration { get }
 }
 
 /// A database session that can hold the leadership lock: Postgres in the daemon, an in-memory one
@@ -190,6 +192,8 @@ public final class Leadership<Session: LeaderSession>: LeadershipLease {
     }
 
     public var term: Int { state.withLock { $0.term } }
+
+    public var renewEvery: Duration { configuration.renewEvery }
 
     public func resign() async {
         let (session, wasLeading) = state.withLock { state -> (Session?, Bool) in

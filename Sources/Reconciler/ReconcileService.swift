@@ -58,24 +58,21 @@ public struct ReconcileService: Service {
     let heartbeat: Duration
     let clock: any DaemonClock
     let jitter: @Sendable () -> Double
-    /// How often the leader confirms its lease.
-    let renewEvery: Duration
 
-    public init(
+    /// Made by `Daemon.assemble`, so that the loop and its reconciler share their parts.
+    init(
         reconciler: FleetReconciler,
-        leadership: (any LeadershipLease)? = nil,
+        leadership: (any LeadershipLease)?,
         wake: WakeSignal,
         configuration: ReconcilerConfiguration,
-        hooks: ReconcileHooks = ReconcileHooks(),
-        heartbeat: Duration = .seconds(5),
-        renewEvery: Duration = .milliseconds(2500),
-        clock: any DaemonClock = SystemClock(),
-        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        hooks: ReconcileHooks,
+        heartbeat: Duration,
+        clock: any DaemonClock,
+        jitter: @escaping @Sendable () -> Double,
         logger: Logger
     ) {
         self.clock = clock
         self.jitter = jitter
-        self.renewEvery = renewEvery
         self.reconciler = reconciler
         self.leadership = leadership
         self.wake = wake
@@ -132,7 +129,7 @@ public struct ReconcileService: Service {
             wasLeading = leading
             seenTerm = term
             do {
-                try await clock.sleep(for: renewEvery)
+                try await clock.sleep(for: leadership.renewEvery)
             } catch {
                 return
             }

@@ -1,4 +1,5 @@
 import DigitalOcean
+import DigitalOceanAdapter
 import Foundation
 import Logging
 import ReconcileCore
@@ -12,9 +13,10 @@ final class SimulatedProcess: @unchecked Sendable {
     let executor = ProcessExecutor()
     let clock: ProcessClock
     let budget: RateBudget
-    let wake: WakeSignal
     let leadership: Leadership<SimulatedSession>
-    private(set) var reconciler: FleetReconciler!
+    /// Set once in `init`, as soon as `self` can be handed to the cloud port.
+    private(set) var daemon: Daemon!
+    var wake: WakeSignal { daemon.wake }
     private var task: Task<Void, Never>?
     unowned let world: SimulationWorld
     /// Since when it has been running without a freeze.
@@ -32,7 +34,6 @@ final class SimulatedProcess: @unchecked Sendable {
         self.runningSince = world.time.now
         clock = ProcessClock(time: world.time, skew: skew)
         budget = RateBudget(configuration: .init(perMinute: perMinute, perHour: 5000), clock: clock)
-        wake = WakeSignal(clock: clock)
         let logger = world.logger(for: name)
         let settings = Self.sessionSettings
         leadership = Leadership(clock: clock, logger: logger) { [world, name] in
@@ -57,31 +58,17 @@ final class SimulatedProcess: @unchecked Sendable {
         }
         let budget = self.budget
         let leadership = self.leadership
-        reconciler = FleetReconciler(
+        daemon = Daemon.assemble(
             repository: SimulatedRepository(leadership: leadership),
             cloud: SimulatedCloud(world: world, process: self),
-            configuration: configuration,
-            logger: logger,
-            clock: clock,
-            jitter: { [world] in world.random() },
-            mayAct: { leadership.mayAct },
-            leads: { leadership.isLeading },
-            isThrottled: { [clock] in
-                let snapshot = await budget.snapshot
-                return snapshot.waitingMutations + snapshot.waitingReads > 0
-                    || snapshot.pausedUntil.map { $0 > clock.now() } ?? false
-            }
-        )
-        let service = ReconcileService(
-            reconciler: reconciler,
             leadership: leadership,
-            wake: wake,
             configuration: configuration,
-            renewEvery: leadership.configuration.renewEvery,
             clock: clock,
             jitter: { [world] in world.random() },
+            throttled: { [clock] in await budget.isHoldingBack(at: clock.now()) },
             logger: logger
         )
+        let service = daemon.service
         task = Task(executorPreference: executor) {
             try? await service.run()
         }

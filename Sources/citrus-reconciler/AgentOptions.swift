@@ -7,6 +7,7 @@ import ArgumentParser
 #if canImport(Glibc)
     import Glibc
 #endif
+import DigitalOceanAdapter
 import ReconcileCore
 import Reconciler
 import Timekeeping

@@ -6,8 +6,11 @@ import DigitalOcean
 #else
     import Foundation
 #endif
+import DigitalOceanAdapter
 import Logging
+import OperatorReports
 import Postgres
+import PostgresAdapter
 import ReconcileCore
 import Reconciler
 

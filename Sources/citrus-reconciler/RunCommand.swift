@@ -9,9 +9,11 @@ import DigitalOcean
 #if canImport(Glibc)
     import Glibc
 #endif
+import DigitalOceanAdapter
 import Logging
 import MetricsEndpoint
 import Postgres
+import PostgresAdapter
 import ReconcileCore
 import Reconciler
 import ServerStore
@@ -112,22 +114,6 @@ struct Run: AsyncParsableCommand {
             logger: logger
         )
         let leadership = Leadership.postgres(connectionString: databaseURL, clock: clock, logger: logger)
-        let wake = WakeSignal(clock: clock)
-        let reconciler = FleetReconciler(
-            repository: PostgresServerRepository(leadership: leadership),
-            cloud: DigitalOceanFleet(client: client, clock: clock),
-            configuration: settings.loop,
-            logger: logger,
-            clock: clock,
-            mayAct: { leadership.mayAct },
-            leads: { leadership.isLeading },
-            progress: { watchdog.progress() },
-            isThrottled: {
-                let snapshot = await budget.snapshot
-                return snapshot.waitingMutations + snapshot.waitingReads > 0
-                    || snapshot.pausedUntil.map { $0 > clock.now() } ?? false
-            }
-        )
         let readiness = Readiness(notifier: notifier)
         let reloader = Reloader(
             readToken: { [digitalOcean] environment throws(ConfigurationError) in
@@ -144,11 +130,13 @@ struct Run: AsyncParsableCommand {
             readiness: readiness,
             reload: { reloader.reload() }
         )
-        let reconcile = ReconcileService(
-            reconciler: reconciler,
+        let daemon = Daemon.assemble(
+            repository: PostgresServerRepository(leadership: leadership),
+            cloud: DigitalOceanFleet(client: client, clock: clock),
             leadership: leadership,
-            wake: wake,
             configuration: settings.loop,
+            clock: clock,
+            throttled: { await budget.isHoldingBack(at: clock.now()) },
             hooks: ReconcileHooks(
                 passCompleted: { summary in
                     readiness.settled(status: "leader: \(summary.oneLine)")
@@ -174,8 +162,6 @@ struct Run: AsyncParsableCommand {
                 }
             ),
             heartbeat: (watchdog.interval ?? .seconds(10)) / 4,
-            renewEvery: leadership.configuration.renewEvery,
-            clock: clock,
             logger: logger
         )
         let databaseChecks = DatabaseChecks(connectionString: databaseURL, logger: logger)
@@ -211,13 +197,13 @@ struct Run: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(
-                        service: SequentialService(startup, SequentialService(databaseChecks, reconcile)),
+                        service: SequentialService(startup, SequentialService(databaseChecks, daemon.service)),
                         successTerminationBehavior: .gracefullyShutdownGroup
                     ),
                     .init(
                         service: NotificationService(
                             connectionString: databaseURL,
-                            wake: wake,
+                            wake: daemon.wake,
                             clock: clock,
                             logger: logger
                         )

@@ -5,9 +5,9 @@ import CommandLineSupport
 #else
     import Foundation
 #endif
+import OperatorReports
 import Postgres
 import ReconcileCore
-import Reconciler
 import ServerStore
 import TerminalText
 import Timekeeping

@@ -1,3 +1,4 @@
+import CitrusTestKit
 import Foundation
 import Synchronization
 import Testing
@@ -266,11 +267,11 @@ func peak(_ times: [Date], window seconds: TimeInterval) -> Int {
             #expect(try await eventually { log.count == 5 && clock.sleeperCount == 1 })
             #expect(await budget.snapshot.sentLastMinute == 5)
             #expect(await budget.snapshot.waitingMutations == 7)
-            clock.advance(by: 9.9)
+            clock.advance(by: .milliseconds(9900))
             #expect(log.count == 5)
-            clock.advance(by: 0.1)
+            clock.advance(by: .milliseconds(100))
             #expect(try await eventually { log.count == 10 && clock.sleeperCount == 1 })
-            clock.advance(by: 10)
+            clock.advance(by: .seconds(10))
             #expect(try await eventually { log.count == 12 })
             try await group.waitForAll()
         }
@@ -289,13 +290,13 @@ func peak(_ times: [Date], window seconds: TimeInterval) -> Int {
             #expect(try await eventually { await waiting(budget) == 4 })
             start(2, .mutation, label: "m", budget: budget, into: log, group: &group)
             #expect(try await eventually { await waiting(budget) == 6 })
-            clock.advance(by: 10)
+            clock.advance(by: .seconds(10))
             #expect(try await eventually { log.count == 4 })
             #expect(Set(log.labels.suffix(2)) == ["m0", "m1"])
             // Reads still progress once no mutation waits.
-            clock.advance(by: 10)
+            clock.advance(by: .seconds(10))
             #expect(try await eventually { log.count == 6 })
-            clock.advance(by: 10)
+            clock.advance(by: .seconds(10))
             #expect(try await eventually { log.count == 8 })
             #expect(log.labels.suffix(4).allSatisfy { $0.hasPrefix("r") })
             try await group.waitForAll()
@@ -315,20 +316,20 @@ func peak(_ times: [Date], window seconds: TimeInterval) -> Int {
             start(6, .mutation, label: "m", budget: budget, into: log, group: &group)
             #expect(try await eventually { await waiting(budget) == 6 && clock.sleeperCount == 1 })
             #expect(await budget.snapshot.pausedUntil == until)
-            clock.advance(by: 3)
+            clock.advance(by: .seconds(3))
             #expect(log.count == 0)
-            clock.advance(by: 0.1)
+            clock.advance(by: .milliseconds(100))
             // One probe, not six.
             #expect(try await eventually { log.count == 1 && clock.sleeperCount == 1 })
             #expect(await budget.snapshot.probing)
-            clock.advance(by: 30)
+            clock.advance(by: .seconds(30))
             try await Task.sleep(for: .milliseconds(50))
             #expect(log.count == 1, "nothing else before the probe is answered (or its timeout)")
             await budget.observe(RateLimitHeaders(remaining: 100), for: try #require(log.permits.first))
             // Then one per second (10 per 10 s), not all at once.
             for expected in 2...6 {
                 #expect(try await eventually { log.count == expected && (expected == 6 || clock.sleeperCount == 1) })
-                clock.advance(by: 1)
+                clock.advance(by: .seconds(1))
             }
             try await group.waitForAll()
         }
@@ -350,7 +351,7 @@ func peak(_ times: [Date], window seconds: TimeInterval) -> Int {
             doomed.cancel()
             await #expect(throws: CancellationError.self) { try await doomed.value }
             #expect(try await eventually { await waiting(budget) == 1 })
-            clock.advance(by: 10)
+            clock.advance(by: .seconds(10))
             #expect(try await eventually { log.count == 1 })
             try await group.waitForAll()
         }

@@ -222,7 +222,7 @@ import Testing
             "sim-actions-\(UUID().uuidString)"
         )
         defer { try? FileManager.default.removeItem(at: directory) }
-        var configuration = actionTestConfiguration(clock: SimulatorClock(start: Date()))
+        var configuration = actionTestConfiguration(clock: ManualClock(start: Date()))
         configuration.stateDirectory = directory.path
         let first = try SimulatedDigitalOcean(configuration: configuration)
         let droplet = try first.inject(.init(name: "kept-1", size: "s-1vcpu-1gb"))

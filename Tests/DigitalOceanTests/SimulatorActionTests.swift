@@ -5,12 +5,9 @@ import Testing
 @testable import DigitalOcean
 @testable import DigitalOceanSimulator
 
-/// CitrusTestKit's clock (this target has a ManualClock of its own, for the rate budget's tests).
-typealias SimulatorClock = CitrusTestKit.ManualClock
-
 /// The simulator on a clock the test moves, with DigitalOcean's own pace for actions (a rename
 /// 2 s, a power_off 8 s, a resize 45 s): the test moves the clock past an action to end it.
-func actionTestConfiguration(clock: SimulatorClock) -> SimulatorConfiguration {
+func actionTestConfiguration(clock: ManualClock) -> SimulatorConfiguration {
     var configuration = SimulatorHarness.testConfiguration()
     configuration.clock = clock
     return configuration
@@ -19,9 +16,9 @@ func actionTestConfiguration(clock: SimulatorClock) -> SimulatorConfiguration {
 /// A client against a simulator whose time is `clock`, started at the real time (so that
 /// `ratelimit-reset` means what the client's budget expects).
 func withActionClient<T: Sendable>(
-    _ body: (DigitalOceanClient, SimulatorHarness.Running, SimulatorClock) async throws -> T
+    _ body: (DigitalOceanClient, SimulatorHarness.Running, ManualClock) async throws -> T
 ) async throws -> T {
-    let clock = SimulatorClock(start: Date())
+    let clock = ManualClock(start: Date())
     return try await withClient(simulator: actionTestConfiguration(clock: clock)) { client, sim in
         try await body(client, sim, clock)
     }

@@ -1,4 +1,5 @@
 import DigitalOcean
+import DigitalOceanAdapter
 import Foundation
 import Reconciler
 import Testing

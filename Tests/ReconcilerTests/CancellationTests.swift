@@ -1,8 +1,10 @@
 import CitrusTestKit
 import DigitalOcean
+import DigitalOceanAdapter
 import Foundation
 import Logging
 import Postgres
+import PostgresAdapter
 import ReconcileCore
 import Reconciler
 import ServerStore
@@ -34,6 +36,8 @@ final class ScriptedLease: LeadershipLease {
     }
 
     func renew() async -> Bool { isLeading }
+
+    var renewEvery: Duration { .milliseconds(2500) }
 
     var term: Int { terms.withLock { $0 } }
     private let terms = Mutex(0)
@@ -70,22 +74,16 @@ struct CancellationTests {
                 logger: Self.logger
             )
             let clock = ManualClock()
-            let reconciler = FleetReconciler(
+            let daemon = Daemon.assemble(
                 repository: InMemoryRepository(),
                 cloud: DigitalOceanFleet(client: client),
-                logger: Self.logger
-            )
-            let service = ReconcileService(
-                reconciler: reconciler,
                 leadership: leadership,
-                wake: WakeSignal(clock: clock),
-                configuration: ReconcilerConfiguration(),
                 clock: clock,
                 jitter: { 0 },
                 logger: Self.logger
             )
             do {
-                try await body(service, clock)
+                try await body(daemon.service, clock)
             } catch {
                 try? await client.shutdown()
                 throw error

@@ -1,4 +1,4 @@
-import Reconciler
+import PostgresAdapter
 import Testing
 
 /// What the journal says about the database's side of the exactly-once promise, from the facts one

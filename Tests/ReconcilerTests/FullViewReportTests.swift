@@ -1,4 +1,5 @@
 import Foundation
+import OperatorReports
 import ReconcileCore
 import Reconciler
 import Testing

@@ -1,5 +1,6 @@
 import CitrusTestKit
 import DigitalOcean
+import DigitalOceanAdapter
 import DigitalOceanSimulator
 import Foundation
 import Logging
@@ -95,12 +96,12 @@ struct LoopTests {
             loop.decision.createSendWindow = .milliseconds(500)
             loop.decision.createRequestTimeout = clientConfiguration.requestTimeout
             configureLoop(&loop)
-            let reconciler = FleetReconciler(
+            let reconciler = Daemon.assemble(
                 repository: repository,
                 cloud: DigitalOceanFleet(client: client),
                 configuration: loop,
                 logger: Self.logger
-            )
+            ).reconciler
             do {
                 try await body(reconciler, repository, sim)
             } catch {
@@ -345,24 +346,18 @@ struct WakeUpTests {
                 logger: Self.logger
             )
             let clock = ManualClock()
-            let wake = WakeSignal(clock: clock)
-            let service = ReconcileService(
-                reconciler: FleetReconciler(
-                    repository: repository,
-                    cloud: DigitalOceanFleet(client: client),
-                    logger: Self.logger
-                ),
-                wake: wake,
-                configuration: ReconcilerConfiguration(),
+            let daemon = Daemon.assemble(
+                repository: repository,
+                cloud: DigitalOceanFleet(client: client),
                 clock: clock,
                 jitter: { 0 },
                 logger: Self.logger
             )
-            let run = Task { try await service.run() }
+            let run = Task { try await daemon.service.run() }
             await clock.waitForSleeps(1)
             #expect(repository.fullPasses == 1)
             do {
-                try await body(wake, clock, sim.simulator)
+                try await body(daemon.wake, clock, sim.simulator)
             } catch {
                 run.cancel()
                 try? await client.shutdown()

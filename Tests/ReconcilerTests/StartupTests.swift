@@ -1,13 +1,14 @@
 import CitrusTestKit
 import Logging
 import Postgres
+import Reconciler
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
 import Testing
 import Timekeeping
 
-@testable import Reconciler
+@testable import PostgresAdapter
 
 /// A database that answers start-up's attempts as the test says, and what start-up reported.
 final class ScriptedDatabase: Sendable {

@@ -1,5 +1,6 @@
 import CitrusTestKit
 import DigitalOcean
+import DigitalOceanAdapter
 import DigitalOceanSimulator
 import Foundation
 import Logging
@@ -55,12 +56,12 @@ struct WatchdogBrownoutTests {
             let client = DigitalOceanClient(configuration: configuration, waits: waits, logger: Self.logger)
             let pings = PingLog()
             let watchdog = SystemdWatchdog(interval: interval, waits: waits, logger: Self.logger) { pings.record() }
-            let reconciler = FleetReconciler(
+            let reconciler = Daemon.assemble(
                 repository: InMemoryRepository(),
                 cloud: DigitalOceanFleet(client: client),
-                logger: Self.logger,
-                progress: { watchdog.progress() }
-            )
+                hooks: ReconcileHooks(progress: { watchdog.progress() }),
+                logger: Self.logger
+            ).reconciler
             let watching = Task { try await watchdog.run() }
             defer { watching.cancel() }
 

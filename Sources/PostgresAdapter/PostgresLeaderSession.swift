@@ -5,6 +5,7 @@
 #endif
 import Logging
 import Postgres
+import Reconciler
 import Timekeeping
 
 extension PostgresConnection: LeaderSession {

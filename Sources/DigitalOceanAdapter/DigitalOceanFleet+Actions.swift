@@ -5,6 +5,7 @@ import DigitalOcean
     import Foundation
 #endif
 import ReconcileCore
+import Reconciler
 
 // Droplet actions (rename, power off, resize, power on) over the DigitalOcean API client.
 

@@ -5,6 +5,7 @@ import DigitalOcean
     import Foundation
 #endif
 import ReconcileCore
+import Reconciler
 import Timekeeping
 
 /// `DropletCloud` over the DigitalOcean API client.

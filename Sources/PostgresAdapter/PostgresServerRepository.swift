@@ -5,6 +5,7 @@
 #endif
 import Postgres
 import ReconcileCore
+import Reconciler
 import ServerStore
 
 /// `ServerRepository` over the Postgres store, bound to a session supplied per call: the leader's

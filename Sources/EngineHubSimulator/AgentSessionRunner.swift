@@ -6,7 +6,7 @@ import Synchronization
 
 /// Serves one upgraded WebSocket: feeds frames, timers and operator signals to an `AgentSession`
 /// and performs what it decides.
-struct AgentConnection {
+struct AgentSessionRunner {
     let channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>
     let remoteAddress: String
     let timing: AgentSession.Timing

@@ -1,6 +1,8 @@
 // The shipped default cloud-init template, compiled in so the daemon needs no file to find.
 // It is deploy/cloud-init.sh.tmpl, byte for byte (a test compares them): edit both together.
 
+import Reconciler
+
 extension AgentEnrollment {
     /// `deploy/cloud-init.sh.tmpl`: the platform's bootstrap script.
     public static let defaultTemplate = #"""

@@ -6,6 +6,7 @@
 import Logging
 import Postgres
 import ReconcileCore
+import Reconciler
 import ServerStore
 import ServiceLifecycle
 import Timekeeping
