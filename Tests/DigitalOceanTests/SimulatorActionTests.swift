@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 /// CitrusTestKit's clock (this target has a ManualClock of its own, for the rate budget's tests).
