@@ -47,6 +47,15 @@ extension SimulationWorld {
         existingDroplets().filter { $0.identity == identity && $0.inFleet }
     }
 
+    /// `liveDroplets(identity:)` for every identity at once.
+    func liveDropletsByIdentity() -> [UUID: [SimulatedDroplet]] {
+        var byIdentity: [UUID: [SimulatedDroplet]] = [:]
+        for droplet in existingDroplets() where droplet.inFleet {
+            if let identity = droplet.identity { byIdentity[identity, default: []].append(droplet) }
+        }
+        return byIdentity
+    }
+
     func existingDroplet(_ id: Int64) -> SimulatedDroplet? {
         guard let droplet = digitalOcean.droplet(id: id), droplet.apiStatus(at: time.now) != nil else { return nil }
         return droplet
