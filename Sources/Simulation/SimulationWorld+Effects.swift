@@ -108,6 +108,9 @@ extension SimulationWorld {
             if droplet.vanishesAt != nil { placementFailed[identity, default: []].insert(droplet.id) }
         }
         trace("do: droplet \(droplet.id) made for \(droplet.identity.map(label) ?? "no row") by \(who)")
+        if let failsAt = droplet.vanishesAt {
+            trace("do: droplet \(droplet.id)'s placement fails at \(clock(failsAt))")
+        }
         if let userData, let activeAt = droplet.activeAt, let agent = Self.agentInUserData(userData) {
             // Booted, then cloud-init starts the agent a few seconds later.
             let delay = activeAt.timeIntervalSince(time.now) + 3 + hostileRandom() * 15
