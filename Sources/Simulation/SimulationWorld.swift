@@ -218,13 +218,24 @@ public final class SimulationWorld: @unchecked Sendable {
     /// log lines (`logged`, verbose runs only) are shown but not hashed, so that a verbose replay
     /// has the same hash as the run it replays.
     func trace(_ line: @autoclosure () -> String, logged: Bool = false) {
-        let text = String(format: "[%9.3f] ", time.now.timeIntervalSince(time.origin)) + line()
+        // Unhashed and unshown: not even made.
+        if logged, !verbose { return }
+        let text = Self.stamp(nanoseconds: time.elapsed) + line()
         if !logged {
             for byte in text.utf8 {
                 traceHash = (traceHash ^ UInt64(byte)) &* 0x100_0000_01b3
             }
         }
         if verbose { traceLines.append(text) }
+    }
+
+    /// `[%9.3f] ` of the seconds since the world began, without `String(format:)`: every trace
+    /// line is stamped (and hashed) whether shown or not, and vfprintf was the most of that.
+    static func stamp(nanoseconds: Int64) -> String {
+        let milliseconds = (max(0, nanoseconds) + 500_000) / 1_000_000
+        let fraction = String(milliseconds % 1000)
+        let number = "\(milliseconds / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+        return "[" + String(repeating: " ", count: max(0, 9 - number.count)) + number + "] "
     }
 
     func violation(_ text: String) {

@@ -126,6 +126,16 @@ struct SimulationTests {
         }
     }
 
+    @Test("trace lines are stamped as %9.3f seconds")
+    func stamps() {
+        for nanoseconds: Int64 in [0, 1_234_567_890, 999_999_999, 12_345_678_901_234, 5_000_400_000] {
+            #expect(
+                SimulationWorld.stamp(nanoseconds: nanoseconds)
+                    == String(format: "[%9.3f] ", Double(nanoseconds) / 1e9)
+            )
+        }
+    }
+
     @Test("the same seed gives the same trace, byte for byte")
     func deterministic() {
         // 3: an asynchronous standby and --orphans delete; 80: agent bootstrap (random agent keys,
