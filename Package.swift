@@ -4,6 +4,12 @@ import PackageDescription
 /// The project's own targets treat every warning as an error; dependencies are not affected.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
+/// The simulation's own parts (the world and the DigitalOcean model it runs the daemon against)
+/// are optimised in debug builds too: `swift test` runs 2,000 seeds, and unoptimised they spent
+/// most of the time on JSON bytes and bookkeeping rather than in the daemon's code, which stays
+/// unoptimised in debug like every other target.
+let optimisedInDebug: [SwiftSetting] = strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 /// How a release build links the daemon (BENCHMARKS.md, "Idle resident size"): with lld, which
 /// packs the relative relocations (DT_RELR: about 20 KiB instead of a 2.9 MiB table that the
 /// dynamic loader reads whole at every start), and without exporting the executable's own
@@ -25,10 +31,6 @@ let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioFoundationCompat: Target.Dependency = .product(name: "NIOFoundationCompat", package: "swift-nio")
-let nioFoundationEssentialsCompat: Target.Dependency = .product(
-    name: "NIOFoundationEssentialsCompat",
-    package: "swift-nio"
-)
 let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
 let nioWebSocket: Target.Dependency = .product(name: "NIOWebSocket", package: "swift-nio")
@@ -86,21 +88,29 @@ let package = Package(
             dependencies: ["CLibPQ", "Timekeeping", "TerminalText", logging],
             swiftSettings: strict
         ),
-        // DigitalOcean API v2 client: droplet models, typed errors, shared rate budget.
+        // DigitalOcean API v2 client: droplet models, typed errors, shared rate budget, retries;
+        // the bytes go through a `DigitalOceanTransport`, so it needs no HTTP stack of its own.
         .target(
             name: "DigitalOcean",
-            dependencies: [
-                "Timekeeping", "BuildVersion", "TerminalText", metrics, asyncHTTPClient, nioCore, nioPosix, nioHTTP1,
-                nioFoundationEssentialsCompat, logging,
-            ],
+            dependencies: ["Timekeeping", "BuildVersion", "TerminalText", metrics, logging],
             swiftSettings: strict
         ),
-        // A DigitalOcean droplet API simulator as a library (tests run it in-process).
+        // The client's transport over HTTPS (AsyncHTTPClient), as the daemon and the tests use it.
+        .target(
+            name: "DigitalOceanHTTP",
+            dependencies: ["DigitalOcean", "Timekeeping", asyncHTTPClient, nioCore, nioPosix, nioHTTP1, logging],
+            swiftSettings: strict
+        ),
+        // DigitalOcean as a model without sockets: account, droplets, actions, rate limits, faults,
+        // agents' records; `handle(_:)` turns a request into an answer. `citrus-do-sim` serves it
+        // over HTTP, the deterministic simulation in virtual time.
+        .target(name: "DigitalOceanModel", dependencies: ["Timekeeping"], swiftSettings: optimisedInDebug),
+        // The model behind an HTTP server, with stand-in agents over WebSocket (tests run it in-process).
         .target(
             name: "DigitalOceanSimulator",
             dependencies: [
-                "Timekeeping", nioCore, nioPosix, nioHTTP1, nioWebSocket, nioFoundationCompat, logging,
-                serviceLifecycle,
+                "DigitalOceanModel", "Timekeeping", nioCore, nioPosix, nioHTTP1, nioWebSocket, nioFoundationCompat,
+                logging, serviceLifecycle,
             ],
             swiftSettings: strict
         ),
@@ -179,9 +189,9 @@ let package = Package(
             name: "citrus-reconciler",
             dependencies: [
                 "Reconciler", "PostgresAdapter", "DigitalOceanAdapter", "OperatorReports", "ServerStore",
-                "SystemdSupport", "DigitalOcean", "Postgres", "ReconcileCore", "Timekeeping", "MetricsEndpoint",
-                "CommandLineSupport", "CProcessHardening", "BuildVersion", "TerminalText", argumentParser, logging,
-                serviceLifecycle, unixSignals,
+                "SystemdSupport", "DigitalOcean", "DigitalOceanHTTP", "Postgres", "ReconcileCore", "Timekeeping",
+                "MetricsEndpoint", "CommandLineSupport", "CProcessHardening", "BuildVersion", "TerminalText",
+                argumentParser, logging, serviceLifecycle, unixSignals,
             ],
             swiftSettings: strict,
             linkerSettings: daemonLinking
@@ -196,10 +206,10 @@ let package = Package(
         .target(
             name: "Simulation",
             dependencies: [
-                "Reconciler", "DigitalOceanAdapter", "ReconcileCore", "DigitalOcean", "DigitalOceanSimulator",
+                "Reconciler", "DigitalOceanAdapter", "ReconcileCore", "DigitalOcean", "DigitalOceanModel",
                 "Timekeeping", logging,
             ],
-            swiftSettings: strict
+            swiftSettings: optimisedInDebug
         ),
         .executableTarget(
             name: "citrus-simulate",
@@ -235,8 +245,9 @@ let package = Package(
         .testTarget(
             name: "DigitalOceanTests",
             dependencies: [
-                "DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit", "Timekeeping", asyncHTTPClient, nioCore,
-                nioHTTP1, nioWebSocket, nioPosix, logging, serviceLifecycle, serviceLifecycleTestKit,
+                "DigitalOcean", "DigitalOceanHTTP", "DigitalOceanModel", "DigitalOceanSimulator", "CitrusTestKit",
+                "Timekeeping", asyncHTTPClient, nioCore, nioHTTP1, nioWebSocket, nioPosix, logging, serviceLifecycle,
+                serviceLifecycleTestKit,
             ],
             swiftSettings: strict
         ),
@@ -249,7 +260,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation"], swiftSettings: strict),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "DigitalOceanModel"], swiftSettings: strict),
         .testTarget(name: "CommandLineSupportTests", dependencies: ["CommandLineSupport"], swiftSettings: strict),
         .testTarget(
             name: "MetricsEndpointTests",
@@ -270,8 +281,9 @@ let package = Package(
             name: "ReconcilerTests",
             dependencies: [
                 "Reconciler", "PostgresAdapter", "DigitalOceanAdapter", "OperatorReports", "ReconcileCore",
-                "ServerStore", "Postgres", "DigitalOcean", "DigitalOceanSimulator", "CitrusTestKit", "Timekeeping",
-                "EngineHubSimulator", "SystemdSupport", logging, serviceLifecycle, serviceLifecycleTestKit,
+                "ServerStore", "Postgres", "DigitalOcean", "DigitalOceanHTTP", "DigitalOceanSimulator", "CitrusTestKit",
+                "Timekeeping", "EngineHubSimulator", "SystemdSupport", logging, serviceLifecycle,
+                serviceLifecycleTestKit,
             ],
             swiftSettings: strict
         ),

@@ -1,20 +1,15 @@
-import AsyncHTTPClient
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
     import Foundation
 #endif
-import NIOCore
-import NIOFoundationEssentialsCompat
-import NIOHTTP1
-import NIOPosix
 import Timekeeping
 
 /// Sending one request: the rate budget, the caller's gate, the wire, and what the answer means.
 extension DigitalOceanClient {
     struct Response {
         var status: Int
-        var body: ByteBuffer
+        var body: [UInt8]
         /// `x-request-id`.
         var requestID: String?
     }
@@ -25,7 +20,7 @@ extension DigitalOceanClient {
     /// secrets); like the token, they are redacted from DigitalOcean's words before those are cut
     /// to length, so no cut can leave part of one behind.
     func perform(
-        _ method: HTTPMethod,
+        _ method: RequestMethod,
         _ pathAndQuery: String,
         body: Data? = nil,
         kind: RequestKind,
@@ -62,7 +57,7 @@ extension DigitalOceanClient {
                     if until.timeIntervalSince(clock.now()) > configuration.retry.maximumRateLimitWait.timeInterval {
                         throw failure
                     }
-                    delay = .milliseconds(Int64.random(in: 0...100))
+                    delay = .milliseconds(Int64(jitter() * 100))
                 }
                 logger.notice(
                     "retrying DigitalOcean request",
@@ -94,11 +89,11 @@ extension DigitalOceanClient {
     /// capped at the policy's maximum.
     func backoff(attempt: Int) -> Duration {
         Backoff(initial: configuration.retry.initialBackoff, maximum: configuration.retry.maximumBackoff)
-            .delay(failures: attempt)
+            .delay(failures: attempt, jitter: jitter())
     }
 
     private func performOnce(
-        _ method: HTTPMethod,
+        _ method: RequestMethod,
         _ pathAndQuery: String,
         body: Data?,
         kind: RequestKind,
@@ -131,53 +126,48 @@ extension DigitalOceanClient {
             await rateBudget.finished(permit)
             throw Self.withdrawn(operation)
         }
-        var request = HTTPClientRequest(url: baseURL + pathAndQuery)
-        request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(token.current.value)")
-        request.headers.add(name: "User-Agent", value: configuration.userAgent)
-        request.headers.add(name: "Accept", value: "application/json")
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(data: body))
-        }
+        var requestHeaders: [(name: String, value: String)] = [
+            ("Authorization", "Bearer \(token.current.value)"),
+            ("User-Agent", configuration.userAgent),
+            ("Accept", "application/json"),
+        ]
+        if body != nil { requestHeaders.append(("Content-Type", "application/json")) }
+        let request = TransportRequest(
+            method: method.rawValue,
+            pathAndQuery: pathAndQuery,
+            headers: requestHeaders,
+            body: body.map { [UInt8]($0) },
+            maximumResponseBytes: configuration.maximumResponseBytes
+        )
         // The last check, with nothing between it and the send that could suspend this task.
         if let gate, !gate.stillMaySend() {
             await rateBudget.finished(permit)
             throw Self.withdrawn(operation)
         }
         let started = ContinuousClock.now
-        let status: Int
-        let headers: [(name: String, value: String)]
-        let responseBody: ByteBuffer
+        let answer: TransportResponse
         do {
             // The deadline covers the whole exchange, body included: a slow answer is a bounded
             // wait, which the watchdog counts as life until the deadline (and its grace) has passed.
             let timeout = configuration.requestTimeout
-            let answer = try await bounded(atMost: timeout) {
-                let response = try await httpClient.execute(
-                    request,
-                    deadline: .now() + .init(timeout),
-                    logger: transportLogger
-                )
-                let body = try await response.body.collect(upTo: configuration.maximumResponseBytes)
-                return (status: Int(response.status.code), headers: response.headers, body: body)
+            answer = try await bounded(atMost: timeout) { () async throws(TransportFailure) -> TransportResponse in
+                try await transport.send(request, timeout: timeout)
             }
-            status = answer.status
-            headers = answer.headers.map { (name: $0.name, value: $0.value) }
-            responseBody = answer.body
         } catch {
             await rateBudget.finished(permit)
             DigitalOceanMetrics.response(operation: operation, status: nil)
             throw DigitalOceanError.unanswered(
-                summary: ErrorText.transportSummary(of: error),
-                // The error's type only: its description may quote the request, headers and all.
-                underlying: String(describing: type(of: error)),
-                sentMaybe: !Self.failedBeforeSending(error),
+                summary: error.summary,
+                underlying: error.underlying,
+                sentMaybe: error.mayHaveBeenSent,
                 operation: operation,
                 kind: kind,
                 baseURL: baseURL
             )
         }
+        let status = answer.status
+        let headers = answer.headers
+        let responseBody = answer.body
         DigitalOceanMetrics.response(operation: operation, status: status)
         let rate = RateLimitHeaders(headers: headers)
         let requestID = headers.first { $0.name.lowercased() == "x-request-id" }?.value
@@ -204,7 +194,7 @@ extension DigitalOceanClient {
         throw DigitalOceanError.answered(
             status: status,
             headers: headers,
-            body: Data(buffer: responseBody),
+            body: Data(responseBody),
             operation: operation,
             kind: kind,
             pausedUntil: pausedUntil,
@@ -216,18 +206,6 @@ extension DigitalOceanClient {
         var failure = DigitalOceanError(code: .withdrawn, message: "withdrawn before sending; nothing was sent")
         failure.operation = operation
         return failure
-    }
-
-    /// Errors raised while connecting, before any byte of the request could have been sent.
-    static func failedBeforeSending(_ error: any Error) -> Bool {
-        if error is NIOConnectionError { return true }
-        if let http = error as? HTTPClientError {
-            return http == .connectTimeout || http == .invalidURL || http == .emptyHost || http == .emptyScheme
-                || http == .alreadyShutdown || http == .getConnectionFromPoolTimeout
-                || http.shortDescription.hasPrefix("Invalid header field")  // refused while building the request
-        }
-        if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
-        return false
     }
 
     /// `text` without the token or any of `secrets`: done before anything is cut to length.
@@ -256,7 +234,7 @@ extension DigitalOceanClient {
         orElse failure: (any Error) -> DigitalOceanError
     ) throws(DigitalOceanError) -> Value {
         do {
-            return try DigitalOceanJSON.decoder().decode(type, from: response.body)
+            return try DigitalOceanJSON.decoder().decode(type, from: Data(response.body))
         } catch {
             throw failure(error)
         }

@@ -1,5 +1,4 @@
 import BuildVersion
-import AsyncHTTPClient
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -8,10 +7,6 @@ import AsyncHTTPClient
 import TerminalText
 import Timekeeping
 import Logging
-import NIOCore
-import NIOFoundationEssentialsCompat
-import NIOHTTP1
-import NIOPosix
 
 /// The API token. Its `description` is redacted so it cannot leak through logs or interpolation.
 public struct DigitalOceanToken: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -87,82 +82,40 @@ public struct DigitalOceanClient: Sendable {
     /// the watchdog (see `BoundedWaits`); nil when nothing watches.
     public let waits: BoundedWaits?
     let clock: any DaemonClock
-    let httpClient: HTTPClient
-    let ownsHTTPClient: Bool
+    /// Draws the jitter of retry delays (a number in `0..<1`): the simulation's comes from its seed.
+    let jitter: @Sendable () -> Double
+    /// Carries the bytes: HTTPS in the daemon (`DigitalOceanHTTP`), the model in the simulation.
+    let transport: any DigitalOceanTransport
     let logger: Logger
-    let transportLogger: Logger
     let baseURL: String
 
-    /// Creates a client with its own connection pool; call ``shutdown()`` when done.
+    /// A client over `transport` (`DigitalOceanHTTP` makes the daemon's, over HTTPS); call
+    /// ``shutdown()`` when done.
     public init(
         configuration: Configuration,
+        transport: any DigitalOceanTransport,
         rateBudget: RateBudget = RateBudget(),
         clock: any DaemonClock = SystemClock(),
         waits: BoundedWaits? = nil,
-        logger: Logger
-    ) {
-        var http = HTTPClient.Configuration()
-        http.timeout = .init(connect: .init(configuration.connectTimeout), read: nil)
-        // Redirects would carry the token to wherever they point.
-        http.redirectConfiguration = .disallow
-        http.httpVersion = .automatic
-        self.init(
-            configuration: configuration,
-            httpClient: HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: http),
-            ownsHTTPClient: true,
-            rateBudget: rateBudget,
-            clock: clock,
-            waits: waits,
-            logger: logger
-        )
-    }
-
-    /// Uses an existing `HTTPClient`, which the caller keeps owning.
-    public init(
-        configuration: Configuration,
-        httpClient: HTTPClient,
-        rateBudget: RateBudget = RateBudget(),
-        clock: any DaemonClock = SystemClock(),
-        waits: BoundedWaits? = nil,
-        logger: Logger
-    ) {
-        self.init(
-            configuration: configuration,
-            httpClient: httpClient,
-            ownsHTTPClient: false,
-            rateBudget: rateBudget,
-            clock: clock,
-            waits: waits,
-            logger: logger
-        )
-    }
-
-    private init(
-        configuration: Configuration,
-        httpClient: HTTPClient,
-        ownsHTTPClient: Bool,
-        rateBudget: RateBudget,
-        clock: any DaemonClock,
-        waits: BoundedWaits?,
+        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         logger: Logger
     ) {
         self.configuration = configuration
+        self.jitter = jitter
         self.waits = waits
         self.token = TokenHolder(configuration.token)
         self.clock = clock
-        self.httpClient = httpClient
-        self.ownsHTTPClient = ownsHTTPClient
+        self.transport = transport
         self.rateBudget = rateBudget
         self.logger = logger
-        // AsyncHTTPClient's trace level dumps the bytes on the wire, a create's user_data (an
-        // agent's key) and the Authorization header among them: never below debug for it. Always
-        // set, so that a level changed later (a reload) cannot take it below debug either.
-        var transportLogger = logger
-        transportLogger.logLevel = max(transportLogger.logLevel, .debug)
-        self.transportLogger = transportLogger
-        var base = configuration.baseURL
+        self.baseURL = Self.trimmedBaseURL(configuration.baseURL)
+    }
+
+    /// `url` without trailing slashes: paths are appended to it.
+    public static func trimmedBaseURL(_ url: String) -> String {
+        var base = url
         while base.hasSuffix("/") { base.removeLast() }
-        self.baseURL = base
+        return base
     }
 
     /// Sends `newToken` with every request from now on (a rotated token, on reload). Requests
@@ -173,8 +126,8 @@ public struct DigitalOceanClient: Sendable {
         token.replace(with: newToken)
     }
 
-    /// Closes the connection pool if this client created it.
+    /// Releases the transport (an HTTP connection pool the client created).
     public func shutdown() async throws {
-        if ownsHTTPClient { try await httpClient.shutdown() }
+        try await transport.shutdown()
     }
 }

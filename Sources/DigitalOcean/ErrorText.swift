@@ -1,17 +1,14 @@
-import AsyncHTTPClient
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
     import Foundation
 #endif
 import TerminalText
-import NIOCore
-import NIOPosix
 
 /// What the client lets into an error's text: every word of it ends up in `last_error`, STATUS=
 /// and the journal. Text from DigitalOcean is capped; transport errors are described in wording of
-/// our own (AsyncHTTPClient's descriptions can echo request headers, the `Authorization` one too);
-/// and the token is cut out of whatever is left.
+/// our own (`TransportFailure.summary`: AsyncHTTPClient's descriptions can echo request headers,
+/// the `Authorization` one too); and the token is cut out of whatever is left.
 public enum ErrorText {
     /// The most of DigitalOcean's own text (an error body's `message`, a link) one error carries.
     public static let limit = 1024
@@ -29,34 +26,6 @@ public enum ErrorText {
             bytes += size
         }
         return kept + "… [cut: \(total) bytes in all]"
-    }
-
-    /// A transport error in fixed words: never the error's own description, which may quote the
-    /// request (`HTTPClientError.invalidHeaderFieldValues(["Bearer …"])`).
-    public static func transportSummary(of error: any Error) -> String {
-        if let http = error as? HTTPClientError {
-            switch http {
-            case .deadlineExceeded, .readTimeout, .writeTimeout: return "timed out"
-            case .connectTimeout: return "connect timed out"
-            case .tlsHandshakeTimeout: return "TLS handshake timed out"
-            case .remoteConnectionClosed: return "the connection was closed"
-            case .cancelled: return "cancelled"
-            // `shortDescription` carries no associated values, by AsyncHTTPClient's own contract.
-            case _ where http.shortDescription.hasPrefix("Invalid header field"):
-                return "the HTTP client refused a request header (is the token well-formed?)"
-            default: return "HTTP client error: \(http.shortDescription.lowercased())"
-            }
-        }
-        if error is NIOConnectionError { return "connection refused or unreachable" }
-        if let io = error as? IOError {
-            return "I/O error \(io.errnoCode) (\(String(cString: strerror(io.errnoCode))))"
-        }
-        if error is CancellationError { return "cancelled" }
-        let type = String(describing: Swift.type(of: error))
-        if type.contains("SSL") || type.contains("TLS") {
-            return "TLS failure (\(type)): check the URL's host and its certificate"
-        }
-        return "unexpected \(type)"
     }
 
     /// `text` with every occurrence of `secret` replaced (a secret shorter than 4 characters is not

@@ -1,4 +1,5 @@
 import Foundation
+import DigitalOceanModel
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -1,3 +1,4 @@
+@_exported import DigitalOceanModel
 import Logging
 import NIOCore
 import NIOHTTP1

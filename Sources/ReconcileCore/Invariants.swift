@@ -3,18 +3,51 @@
 #else
     import Foundation
 #endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What must never happen, checked in production code where a broken rule would otherwise travel
 /// on silently: a plan that creates twice for one identity or destroys what it must keep, a write
 /// that takes a row's create attempts back.
 ///
 /// On in debug builds, where a broken rule stops the process there and then, and wherever a
-/// `reporter` is bound (the deterministic simulation binds one in every build and records what
-/// breaks as a violation of its seed). Off in release builds otherwise: the plan's check is a pass
+/// reporter is set (`reporting(to:_:)`: the deterministic simulation sets one in every build and
+/// records what breaks as a violation of its seed). Off in release builds otherwise: the plan's check is a pass
 /// over every action.
 public enum Invariants {
-    /// Where a broken rule is reported, for the task that binds it and the tasks it starts.
-    @TaskLocal public static var reporter: (@Sendable (String) -> Void)?
+    /// Runs `body` with broken rules reported to `report` instead of stopping the process, for
+    /// whatever runs on this thread meanwhile. The simulation runs a seed's every task on the one
+    /// thread that drives it, so this covers the daemon's code under it; a task-local would not
+    /// (its tasks are started by the world's executor, not by the caller).
+    public static func reporting<Result>(
+        to report: @escaping (String) -> Void,
+        _ body: () throws -> Result
+    ) rethrows
+        -> Result
+    {
+        let box = Unmanaged.passRetained(Reporter(report))
+        let previous = pthread_getspecific(reporterKey)
+        pthread_setspecific(reporterKey, box.toOpaque())
+        defer {
+            pthread_setspecific(reporterKey, previous)
+            box.release()
+        }
+        return try body()
+    }
+
+    /// Where a broken rule is reported on this thread, if anywhere.
+    static var reporter: ((String) -> Void)? {
+        guard let raw = pthread_getspecific(reporterKey) else { return nil }
+        return Unmanaged<Reporter>.fromOpaque(raw).takeUnretainedValue().report
+    }
+
+    private final class Reporter {
+        let report: (String) -> Void
+        init(_ report: @escaping (String) -> Void) { self.report = report }
+    }
 
     /// Whether the checks run.
     public static var enabled: Bool {
@@ -95,3 +128,10 @@ public enum Invariants {
         }
     }
 }
+
+/// The thread-local slot of `Invariants.reporting(to:_:)`.
+private let reporterKey: pthread_key_t = {
+    var key = pthread_key_t()
+    precondition(pthread_key_create(&key, nil) == 0, "no thread-local key for the invariants' reporter")
+    return key
+}()

@@ -18,7 +18,14 @@ final class FaultPlan: @unchecked Sendable {
     var readError = 0.0
     var readAnswerLost = 0.0
     var destroyError = 0.0
+    /// Up to this much list lag, drawn per droplet: lists by the fleet tag show a droplet after it.
     var listLagMax = 0.0
+    /// Lookups by an identity tag lag this much longer (DigitalOcean indexes each tag on its own),
+    /// so that both stay within `maxListLag`.
+    var identityTagLag = 0.0
+    /// A create accepted (202) whose placement then fails: the droplet errors and is gone (404)
+    /// before it was ever active.
+    var placementFailure = 0.0
     var networkDelayMax = 0.2
     var databaseLatencyMax = 0.02
     var statementFailure = 0.0
@@ -45,6 +52,8 @@ final class FaultPlan: @unchecked Sendable {
         readAnswerLost = rate(0.1)
         destroyError = rate(0.3)
         listLagMax = world.random() * Self.maxListLag
+        identityTagLag = world.random() * (Self.maxListLag - listLagMax)
+        placementFailure = rate(0.05)
         networkDelayMax = 0.02 + world.random() * (calm ? 0.1 : 2)
         databaseLatencyMax = 0.001 + world.random() * 0.05
         statementFailure = rate(0.02)
@@ -68,13 +77,6 @@ final class FaultPlan: @unchecked Sendable {
 
     private func chance(_ p: Double) -> Bool { active && world.random() < p }
 
-    func requestFailsBeforeEffect(create: Bool) -> Bool { chance(create ? createErrorBeforeEffect : readError) }
-    func serverErrorAfterEffect(create: Bool) -> Bool { chance(create ? createErrorAfterEffect : destroyError / 2) }
-    func answerLost(create: Bool) -> Bool { chance(create ? createAnswerLost : readAnswerLost) }
-    func createTakesEffectLate() -> Bool { chance(createLate) }
-    func lateEffect() -> TimeInterval { world.random() * Self.maxLateEffect }
-    func listLag() -> TimeInterval { active ? world.random() * listLagMax : 0 }
-    func bootTime() -> TimeInterval { 5 + world.random() * 40 }
     func networkDelay() -> TimeInterval { 0.005 + world.random() * networkDelayMax }
     func databaseLatency() -> TimeInterval { 0.0005 + world.random() * databaseLatencyMax }
     func databaseStatementFails() -> Bool { chance(statementFailure) }
@@ -87,5 +89,4 @@ final class FaultPlan: @unchecked Sendable {
         return world.hostileRandom() < 0.95 ? 0.2 + world.hostileRandom() * 15 : 15 + world.hostileRandom() * 75
     }
     func databaseAnswerLost() -> Bool { hostileChance(answerLostAfterCommit) }
-    func actionErrors() -> Bool { chance(actionErrored) }
 }

@@ -204,7 +204,7 @@ final class SimulatedDatabase: @unchecked Sendable {
     /// an earlier pass.
     private func checkBindingIsFresh(session: Int, row: UUID, from: DaemonState, to: DaemonState) {
         guard let droplet = to.dropletID, droplet != from.dropletID,
-            let destroyedAt = world.digitalOcean.destroyedAt[droplet],
+            let destroyedAt = world.goneAt(droplet),
             let passBegan = rowsReadAt[session], destroyedAt < passBegan
         else { return }
         world.violation(

@@ -58,9 +58,24 @@ final class SimulatedProcess: @unchecked Sendable {
         }
         let budget = self.budget
         let leadership = self.leadership
+        // The daemon's own client and adapter, over a wire into the world's DigitalOcean.
+        var clientConfiguration = DigitalOceanClient.Configuration(
+            token: DigitalOceanToken(SimulationWorld.daemonToken),
+            baseURL: "https://api.digitalocean.example"
+        )
+        clientConfiguration.requestTimeout = .interval(world.requestTimeout)
+        clientConfiguration.pageSize = world.pageSize
+        let client = DigitalOceanClient(
+            configuration: clientConfiguration,
+            transport: VirtualTransport(world: world, process: self),
+            rateBudget: budget,
+            clock: clock,
+            jitter: { [world] in world.random() },
+            logger: logger
+        )
         daemon = Daemon.assemble(
             repository: SimulatedRepository(leadership: leadership),
-            cloud: SimulatedCloud(world: world, process: self),
+            cloud: DigitalOceanFleet(client: client, clock: clock),
             leadership: leadership,
             configuration: configuration,
             clock: clock,

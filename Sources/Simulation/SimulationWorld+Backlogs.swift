@@ -1,6 +1,7 @@
-import DigitalOceanSimulator
+import DigitalOceanModel
 import Foundation
 import ReconcileCore
+import Timekeeping
 
 /// Issue 23's world: a backlog of rows without their droplet ids, which the daemon adopts from the
 /// pages of its lists, while new rows keep coming. Drawn from a generator of its own, so that a seed
@@ -32,7 +33,7 @@ extension SimulationWorld {
         let insertedAt = madeAt.addingTimeInterval(FaultPlan.maxListLag + 1 + Double.random(in: 0...60, using: &draws))
         time.schedule(at: madeAt) { [unowned self] in
             for row in rows {
-                self.digitalOcean.make(name: row.name, tags: [FleetTags.fleet, row.identityTag], by: "world")
+                self.makeByHand(name: row.name, tags: [FleetTags.fleet, row.identityTag])
             }
             self.trace("world: \(rows.count) droplets made for rows that come later without their droplet ids")
         }
@@ -46,9 +47,7 @@ extension SimulationWorld {
             let destroyAt = insertedAt.addingTimeInterval(Double.random(in: 0...90, using: &draws))
             time.schedule(at: destroyAt) { [unowned self] in
                 guard self.time.now < self.quietAt else { return }
-                for droplet in self.digitalOcean.droplets(identity: victim.id) {
-                    self.digitalOcean.destroy(droplet.id, by: "world")
-                }
+                for droplet in self.liveDroplets(identity: victim.id) { self.destroyByHand(droplet.id) }
                 self.disturbed.insert(victim.id)
                 self.vanished.insert(victim.id)
                 self.trace("operator: destroyed \(self.label(victim.id))'s droplet by hand while the fleet is adopted")

@@ -1,4 +1,4 @@
-import DigitalOceanSimulator
+import DigitalOceanModel
 import Foundation
 import ReconcileCore
 import Reconciler
@@ -225,7 +225,7 @@ extension SimulationWorld {
     /// `last_seen_at` while the droplet runs.
     func startAgent(on dropletID: Int64, agent: UUID, keySHA256: String, after delay: TimeInterval) {
         time.schedule(after: delay) { [unowned self] in
-            guard let droplet = self.digitalOcean.droplets[dropletID], !self.time.draining else { return }
+            guard let droplet = self.existingDroplet(dropletID), !self.time.draining else { return }
             if !droplet.poweredOff, let record = self.database.agents[agent], record.keySHA256 == keySHA256 {
                 let now = self.time.now
                 let first = record.connectedAt == nil

@@ -1,3 +1,4 @@
+import DigitalOceanModel
 import Foundation
 import ReconcileCore
 
@@ -46,20 +47,18 @@ extension SimulationWorld {
 
     /// A person renames a droplet in the control panel: drift, never undone.
     private func renameByHand() {
-        guard let row = liveRow(), let droplet = digitalOcean.droplets(identity: row.id).first else { return }
-        digitalOcean.droplets[droplet.id]?.name = "by-hand"
-        digitalOcean.recordByHand(.rename(to: "by-hand"), on: droplet.id)
+        guard let row = liveRow(), let droplet = liveDroplets(identity: row.id).first,
+            changeByHand(droplet.id, [("type", "rename"), ("name", "by-hand")])
+        else { return }
         changedByHand.insert(row.id)
         trace("operator: droplet \(droplet.id) of \(label(row.id)) renamed by hand")
     }
 
     /// A person powers a droplet off in the control panel: drift, never powered on by the daemon.
     private func powerOffByHand() {
-        guard let row = liveRow(), let droplet = digitalOcean.droplets(identity: row.id).first,
-            !droplet.locked, !droplet.poweredOff, time.now >= droplet.activeAt
+        guard let row = liveRow(), let droplet = liveDroplets(identity: row.id).first,
+            droplet.apiStatus(at: time.now) == "active", changeByHand(droplet.id, [("type", "power_off")])
         else { return }
-        digitalOcean.droplets[droplet.id]?.poweredOff = true
-        digitalOcean.recordByHand(.powerOff, on: droplet.id)
         changedByHand.insert(row.id)
         trace("operator: droplet \(droplet.id) of \(label(row.id)) powered off by hand")
     }
@@ -72,16 +71,16 @@ extension SimulationWorld {
 
     /// A row whose droplet is off, which it may not know it asked for, holds its status with drift
     /// that says so: converged.
-    func heldOff(_ row: ServerRecord, droplet: SimulatedDigitalOcean.Droplet?) -> Bool {
+    func heldOff(_ row: ServerRecord, droplet: SimulatedDroplet?) -> Bool {
         guard let droplet, droplet.poweredOff, forgetful(row.id) else { return false }
         return row.state.drift?.contains("power:") == true && row.state.change == nil
     }
 
     /// What is wrong with an active row's droplet once the world is quiet, or nil.
-    func liveProblem(of row: ServerRecord, droplet: SimulatedDigitalOcean.Droplet) -> String? {
+    func liveProblem(of row: ServerRecord, droplet: SimulatedDroplet) -> String? {
         let state = row.state
         if let change = state.change { return "still changing: \(change.progress)" }
-        if digitalOcean.actions.values.contains(where: { $0.dropletID == droplet.id && $0.progress == .inProgress }) {
+        if actionInProgress(on: droplet.id) {
             return "an action still runs on droplet \(droplet.id)"
         }
         if forgetful(row.id) {

@@ -1,4 +1,4 @@
-import DigitalOceanSimulator
+import DigitalOceanModel
 import Foundation
 import Logging
 import ReconcileCore
@@ -63,7 +63,7 @@ extension SimulationWorld {
             .sorted { $0.id.uuidString < $1.id.uuidString }
         guard !candidates.isEmpty else { return }
         let row = candidates[index(candidates.count)]
-        for droplet in digitalOcean.droplets(identity: row.id) { digitalOcean.destroy(droplet.id, by: "world") }
+        for droplet in liveDroplets(identity: row.id) { destroyByHand(droplet.id) }
         disturbed.insert(row.id)
         vanished.insert(row.id)
         trace("operator: destroyed \(label(row.id))'s droplet at DigitalOcean, out of band")

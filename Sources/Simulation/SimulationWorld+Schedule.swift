@@ -1,4 +1,4 @@
-import DigitalOceanSimulator
+import DigitalOceanModel
 import Foundation
 import Logging
 import ReconcileCore
@@ -15,12 +15,14 @@ extension SimulationWorld {
         incarnations = Array(repeating: 0, count: replicas)
         let perMinute = [250, 60, 25][index(3)]
         budgetPerMinute = perMinute
-        digitalOcean = SimulatedDigitalOcean(world: self, perMinute: perMinute, pageSize: [200, 5, 2][index(3)])
+        pageSize = [200, 5, 2][index(3)]
+        digitalOcean = makeDigitalOcean(perMinute: perMinute)
+        if let adjustFaults { digitalOcean.updateFaults(adjustFaults) }
         let faultDuration = 240 + random() * 240
         quietAt = time.origin.addingTimeInterval(faultDuration)
         trace(
             "seed \(seed): \(replicas) replicas (skews \(skews.map { String(format: "%+.1f s", $0) }.joined(separator: ", "))), "
-                + "\(perMinute)/min, pages of \(digitalOcean.pageSize), full lists \(listBudgetPerHour) requests/h "
+                + "\(perMinute)/min, pages of \(pageSize), full lists \(listBudgetPerHour) requests/h "
                 + "in slices of \(listPagesPerSlice), faults for \(Int(faultDuration)) s; \(setting)"
         )
         slots = Array(repeating: nil, count: replicas)
@@ -73,7 +75,7 @@ extension SimulationWorld {
             if agentBootstrap { disturbed.insert(row.id) }
             let madeAt = at(0...end - 60)
             time.schedule(at: madeAt) { [unowned self] in
-                self.digitalOcean.make(name: "web-pre", tags: [FleetTags.fleet, row.identityTag], by: "world")
+                self.makeByHand(name: "web-pre", tags: [FleetTags.fleet, row.identityTag])
             }
             time.schedule(at: madeAt.addingTimeInterval(FaultPlan.maxListLag + 1 + random() * 30)) { [unowned self] in
                 var valid = row
@@ -91,11 +93,7 @@ extension SimulationWorld {
                 let stranger = UUID(
                     uuid: (9, 9, 9, 9, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, UInt8(truncatingIfNeeded: self.seed))
                 )
-                self.digitalOcean.make(
-                    name: "orphan",
-                    tags: [FleetTags.fleet, FleetTags.identity(for: stranger)],
-                    by: "world"
-                )
+                self.makeByHand(name: "orphan", tags: [FleetTags.fleet, FleetTags.identity(for: stranger)])
             }
         }
         if random() < 0.3 {
@@ -103,7 +101,7 @@ extension SimulationWorld {
                 guard let row = self.database.rows.values.min(by: { $0.id.uuidString < $1.id.uuidString }) else {
                     return
                 }
-                self.digitalOcean.make(name: "untagged", tags: [row.identityTag], by: "world")
+                self.makeByHand(name: "untagged", tags: [row.identityTag])
             }
         }
         // An operator renames a row while the daemon works on it.
@@ -139,7 +137,7 @@ extension SimulationWorld {
             let share = random()
             for second in stride(from: 0.0, to: 120, by: 1) {
                 time.schedule(at: from.addingTimeInterval(second)) { [unowned self] in
-                    if self.random() < share { _ = self.digitalOcean.admit() }
+                    if self.random() < share { self.digitalOcean.spendRequest(token: Self.daemonToken) }
                 }
             }
         }
@@ -223,6 +221,7 @@ extension SimulationWorld {
 
     func becomeQuiet() {
         trace("faults stop; every row must converge within \(Int(convergenceBound)) s")
+        quietDigitalOcean()
         for (slot, process) in slots.enumerated() {
             if let process, process.isAlive {
                 if process.executor.frozen {

@@ -1,8 +1,9 @@
-import DigitalOceanSimulator
+import DigitalOceanModel
 import Foundation
 import Logging
 import ReconcileCore
 import Reconciler
+import Timekeeping
 
 /// One seeded world: Postgres, DigitalOcean, the operators and one to three replicas of the
 /// daemon, all in virtual time on one thread. The seed draws the world's hostility, its schedule
@@ -48,7 +49,15 @@ public final class SimulationWorld: @unchecked Sendable {
     private var hostileGenerator: SeededGenerator
     let seed: UInt64
     private(set) var database: SimulatedDatabase!
+    /// The one DigitalOcean model, `citrus-do-sim`'s (see `SimulationWorld+DigitalOcean`).
     var digitalOcean: SimulatedDigitalOcean!
+    /// `per_page` of the replicas' lists.
+    var pageSize = 200
+    /// Droplets a daemon sent a power_off to since it last powered them on: the only ones it may
+    /// power on (the simulation runs with `--powered-off report`).
+    var poweredOffByDaemon: Set<Int64> = []
+    /// Droplets, by identity, whose placement failed after DigitalOcean accepted their create.
+    var placementFailed: [UUID: Set<Int64>] = [:]
     private(set) var faults: FaultPlan!
     /// The last replica of each slot (replaced on restart) and every process ever started.
     var slots: [SimulatedProcess?] = []
@@ -69,7 +78,7 @@ public final class SimulationWorld: @unchecked Sendable {
     /// inserted before `quietAt`, so the bound is fixed from then on.
     var convergenceBound: TimeInterval {
         let rows = database.rows.count
-        let pages = max(1, (rows + digitalOcean.pageSize - 1) / digitalOcean.pageSize)
+        let pages = max(1, (rows + pageSize - 1) / pageSize)
         let slices = (pages + listPagesPerSlice - 1) / listPagesPerSlice
         let list = Double(slices) * ReconcilerConfiguration().listSliceInterval.timeInterval
         let interval = max(60, Double(pages) * 3600 / Double(listBudgetPerHour))
@@ -134,6 +143,8 @@ public final class SimulationWorld: @unchecked Sendable {
     var leaderFrozenAt: Date?
     private(set) var takeovers: [Double] = []
     var finished = false
+    /// Applied to the model's faults once the seed has drawn them (see `run`).
+    var adjustFaults: (@Sendable (inout SimulatorFaults) -> Void)?
     var keepGoing = false
     /// Ids the daemon made up, by the name the trace gives them (see `stableIDs`).
     private var madeUpIDs: [String: String] = [:]
@@ -146,22 +157,34 @@ public final class SimulationWorld: @unchecked Sendable {
         quietAt = time.origin
         faults = FaultPlan(world: self)
         database = SimulatedDatabase(world: self, silenceLimit: 15)
-        digitalOcean = SimulatedDigitalOcean(world: self, perMinute: 250, pageSize: 200)
+        digitalOcean = makeDigitalOcean(perMinute: 250)
     }
 
     /// Runs one seed to the end and tears everything down. `keepGoing`: on past the first
     /// violation, to see every kind of failure a seed finds (the run after it is no replay of
     /// anything the daemon would do once fixed; only its first violation is).
-    public static func run(seed: UInt64, verbose: Bool = false, keepGoing: Bool = false) -> Outcome {
+    ///
+    /// `faults`: a change to the DigitalOcean model's faults the seed drew, for tests that aim one.
+    public static func run(
+        seed: UInt64,
+        verbose: Bool = false,
+        keepGoing: Bool = false,
+        faults: (@Sendable (inout SimulatorFaults) -> Void)? = nil
+    ) -> Outcome {
         let world = SimulationWorld(seed: seed, verbose: verbose)
         // The production code's own checks (`Invariants`) report here, in every build.
-        return Invariants.$reporter.withValue({ [unowned world] in world.violation($0) }) {
-            run(world, keepGoing: keepGoing)
+        return Invariants.reporting(to: { [unowned world] in world.violation($0) }) {
+            run(world, keepGoing: keepGoing, faults: faults)
         }
     }
 
-    private static func run(_ world: SimulationWorld, keepGoing: Bool) -> Outcome {
+    private static func run(
+        _ world: SimulationWorld,
+        keepGoing: Bool,
+        faults: (@Sendable (inout SimulatorFaults) -> Void)?
+    ) -> Outcome {
         world.keepGoing = keepGoing
+        world.adjustFaults = faults
         world.setUp()
         // The bound depends on the rows inserted, which stop at `quietAt`.
         world.drive(until: world.quietAt)
@@ -206,13 +229,24 @@ public final class SimulationWorld: @unchecked Sendable {
     /// log lines (`logged`, verbose runs only) are shown but not hashed, so that a verbose replay
     /// has the same hash as the run it replays.
     func trace(_ line: @autoclosure () -> String, logged: Bool = false) {
-        let text = String(format: "[%9.3f] ", time.now.timeIntervalSince(time.origin)) + line()
+        // Unhashed and unshown: not even made.
+        if logged, !verbose { return }
+        let text = Self.stamp(nanoseconds: time.elapsed) + line()
         if !logged {
             for byte in text.utf8 {
                 traceHash = (traceHash ^ UInt64(byte)) &* 0x100_0000_01b3
             }
         }
         if verbose { traceLines.append(text) }
+    }
+
+    /// `[%9.3f] ` of the seconds since the world began, without `String(format:)`: every trace
+    /// line is stamped (and hashed) whether shown or not, and vfprintf was the most of that.
+    static func stamp(nanoseconds: Int64) -> String {
+        let milliseconds = (max(0, nanoseconds) + 500_000) / 1_000_000
+        let fraction = String(milliseconds % 1000)
+        let number = "\(milliseconds / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+        return "[" + String(repeating: " ", count: max(0, 9 - number.count)) + number + "] "
     }
 
     func violation(_ text: String) {

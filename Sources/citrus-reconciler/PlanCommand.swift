@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandLineSupport
 import DigitalOcean
+import DigitalOceanHTTP
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else

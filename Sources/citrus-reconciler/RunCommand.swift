@@ -1,6 +1,7 @@
 import ArgumentParser
 import CProcessHardening
 import DigitalOcean
+import DigitalOceanHTTP
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else

@@ -8,6 +8,7 @@ import NIOWebSocket
 import Synchronization
 import Testing
 
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 // MARK: - Extraction (pure)

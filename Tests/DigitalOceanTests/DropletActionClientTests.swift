@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 /// The client's half of droplet actions: bodies as the spec writes them, the spec's action object,

@@ -5,6 +5,8 @@ import Logging
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanHTTP
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 /// What reaches `last_error`, STATUS= and the journal from the client: never the token, never

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import Testing
 
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 /// Measures the simulator's sustained request rate over loopback: concurrent `GET /v2/droplets/{id}`

@@ -8,6 +8,8 @@ import ServiceLifecycleTestKit
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanHTTP
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 @Suite struct DecodingTests {

@@ -5,6 +5,8 @@ import Synchronization
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanHTTP
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 /// The budget against the simulator, with limits and windows shrunk (both sides configured alike) so

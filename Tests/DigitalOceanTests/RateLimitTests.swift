@@ -4,6 +4,8 @@ import Logging
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanHTTP
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 @Suite struct RateLimitTests {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 /// The simulator's responses and the client's request bodies, checked against DigitalOcean's official

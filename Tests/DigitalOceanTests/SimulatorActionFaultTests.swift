@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 /// Faults aimed at actions, and changes made out of band through the admin API.

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 /// The simulator on a clock the test moves, with DigitalOcean's own pace for actions (a rename

@@ -2,6 +2,7 @@ import CitrusTestKit
 import Foundation
 import Testing
 
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 /// The simulator's control API has no authentication: it stays on loopback unless told otherwise,

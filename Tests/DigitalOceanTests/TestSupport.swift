@@ -7,6 +7,8 @@ import NIOHTTP1
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanHTTP
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 /// A client for the harness's simulator with fast retries, shut down after `body`.
@@ -92,6 +94,6 @@ func raw(_ method: HTTPMethod, _ url: String, token: String?, body: String? = ni
     return RawResponse(
         status: Int(response.status.code),
         headers: response.headers.map { ($0.name, $0.value) },
-        body: Data(buffer: bytes)
+        body: Data(bytes.readableBytesView)
     )
 }

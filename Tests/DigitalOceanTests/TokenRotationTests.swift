@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import DigitalOcean
+@testable import DigitalOceanModel
 @testable import DigitalOceanSimulator
 
 @Suite("Token rotation while requests are in flight")

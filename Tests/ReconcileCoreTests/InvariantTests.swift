@@ -11,7 +11,7 @@ struct InvariantTests {
     /// What `body` reported.
     func reports(_ body: () -> Void) -> [String] {
         let seen = Mutex<[String]>([])
-        Invariants.$reporter.withValue({ message in seen.withLock { $0.append(message) } }) { body() }
+        Invariants.reporting(to: { message in seen.withLock { $0.append(message) } }) { body() }
         return seen.withLock { $0 }
     }
 

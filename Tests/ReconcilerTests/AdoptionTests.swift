@@ -1,5 +1,6 @@
 import CitrusTestKit
 import DigitalOcean
+import DigitalOceanHTTP
 import DigitalOceanSimulator
 import Foundation
 import Logging

@@ -1,6 +1,7 @@
 import CitrusTestKit
 import DigitalOcean
 import DigitalOceanAdapter
+import DigitalOceanHTTP
 import DigitalOceanSimulator
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import DigitalOceanModel
 import Foundation
 import ReconcileCore
 import Testing
@@ -125,6 +126,16 @@ struct SimulationTests {
         }
     }
 
+    @Test("trace lines are stamped as %9.3f seconds")
+    func stamps() {
+        for nanoseconds: Int64 in [0, 1_234_567_890, 999_999_999, 12_345_678_901_234, 5_000_400_000] {
+            #expect(
+                SimulationWorld.stamp(nanoseconds: nanoseconds)
+                    == String(format: "[%9.3f] ", Double(nanoseconds) / 1e9)
+            )
+        }
+    }
+
     @Test("the same seed gives the same trace, byte for byte")
     func deterministic() {
         // 3: an asynchronous standby and --orphans delete; 80: agent bootstrap (random agent keys,
@@ -143,19 +154,28 @@ struct SimulationTests {
     @Test(
         "the invariants catch what they guard: a second droplet for an identity, a destroy of a kept or untagged droplet"
     )
-    func invariantsBite() {
+    func invariantsBite() throws {
         let world = SimulationWorld(seed: 1, verbose: false)
         let row = UUID()
         world.database.insert(.init(id: row, name: "web"))
         let tags = ["citrus-host", "citrus-server:" + row.uuidString.lowercased()]
-        let first = world.digitalOcean.make(name: "web", tags: tags, by: "r1.1")
+        /// A create through the model, as a replica's request arrives; the new droplet's id.
+        func create(_ name: String, tags: [String]) -> Int64? {
+            let body: JSONValue = .object([
+                ("name", .string(name)), ("region", "sfo3"), ("size", "s-1vcpu-512mb-10gb"),
+                ("image", "ubuntu-22-04-x64"), ("tags", .array(tags.map { .string($0) })),
+            ])
+            let response = world.deliver("POST", "/v2/droplets", body: body, by: "r1.1")
+            return response.flatMap { try? JSONValue.parse($0.body) }?["droplet"]?["id"]?.intValue
+        }
+        let first = try #require(create("web", tags: tags))
         #expect(world.violations.isEmpty)
-        world.digitalOcean.make(name: "web", tags: tags, by: "r1.1")
+        _ = create("web", tags: tags)
         #expect(world.violations.count == 1)
-        world.digitalOcean.checkDestroy(first.id, by: "r1.1")
+        world.deliver("DELETE", "/v2/droplets/\(first)", by: "r1.1")
         #expect(world.violations.count == 2, "the oldest droplet of a live row is the one it keeps")
-        let untagged = world.digitalOcean.make(name: "other", tags: ["web"], by: "world")
-        world.digitalOcean.checkDestroy(untagged.id, by: "r1.1")
+        let untagged = try #require(create("other", tags: ["web"]))
+        world.deliver("DELETE", "/v2/droplets/\(untagged)", by: "r1.1")
         #expect(world.violations.count >= 3, "a droplet without citrus-host is never destroyed")
     }
 }
@@ -281,5 +301,30 @@ final class Results: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return (failures, steps, requests, takeovers)
+    }
+}
+
+/// The simulation runs the daemon's own DigitalOcean client: a fault set in the one model reaches
+/// the daemon through the client's retries and error mapping, as it would from DigitalOcean.
+@Suite("One DigitalOcean")
+struct OneDigitalOceanTests {
+    @Test("a model's 500s on reads are retried by the client, and every row still converges")
+    func readFaultsAreRetriedByTheClient() {
+        let outcome = SimulationWorld.run(seed: 11, verbose: true) { faults in
+            faults.serverErrorProbability = 0.3
+        }
+        #expect(outcome.violations.isEmpty, "\(outcome.violations.joined(separator: "\n"))")
+        // The client's own log line: only `DigitalOceanClient.perform` writes it.
+        #expect(outcome.trace.contains { $0.contains("retrying DigitalOcean request") })
+    }
+
+    @Test("a create whose answer the model drops is the client's unknown outcome, settled by a lookup")
+    func lostCreateAnswerIsAnUnknownOutcome() {
+        let outcome = SimulationWorld.run(seed: 11, verbose: true) { faults in
+            faults.createResponseLostProbability = 1
+        }
+        #expect(outcome.violations.isEmpty, "\(outcome.violations.joined(separator: "\n"))")
+        // The client's wording for a create sent without an answer (`DigitalOceanError.unanswered`).
+        #expect(outcome.trace.contains { $0.contains("the create was sent but no answer came") })
     }
 }

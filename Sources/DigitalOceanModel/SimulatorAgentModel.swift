@@ -100,15 +100,15 @@ struct AgentRecord: Sendable {
 }
 
 /// What an agent task needs to know about its droplet right now (``SimulatedDigitalOcean/agentAssignment(dropletID:)``).
-struct AgentAssignment: Sendable {
-    var dropletID: Int64
-    var agentID: String
-    var presentedKey: String
-    var engineURL: String
-    var activeAt: Date
-    var neverConnects: Bool
-    var lateBy: Double
-    var heartbeatsEnabled: Bool
-    var connectEnabled: Bool
-    var timing: SimulatorAgentTiming
+package struct AgentAssignment: Sendable {
+    package var dropletID: Int64
+    package var agentID: String
+    package var presentedKey: String
+    package var engineURL: String
+    package var activeAt: Date
+    package var neverConnects: Bool
+    package var lateBy: Double
+    package var heartbeatsEnabled: Bool
+    package var connectEnabled: Bool
+    package var timing: SimulatorAgentTiming
 }

@@ -88,6 +88,14 @@ extension SimulatedAccount {
             return invalid("ipv6 must be false when public_networking is false.")
         }
 
+        // Accepted, but carried out after the client has given up: no answer, a droplet later.
+        var createdAt = now
+        let late = rng.chance(faults.createLateProbability)
+        if late {
+            createdAt = now.addingTimeInterval(
+                faults.createLateSeconds + Double.random(in: 0...1, using: &rng) * faults.createLateSpreadSeconds
+            )
+        }
         var created: [SimulatedDroplet] = []
         for name in names {
             let droplet = makeDroplet(
@@ -101,14 +109,16 @@ extension SimulatedAccount {
                 backups: flags["backups"] ?? false,
                 publicNetworking: flags["public_networking"] ?? true,
                 hasUserData: hasUserData,
-                createdAt: now,
+                createdAt: createdAt,
                 active: false,
                 injected: false
             )
             if let agentCredentials { planAgent(for: droplet.id, credentials: agentCredentials) }
             created.append(droplet)
+            record(.created(droplet, userData: document["user_data"]?.stringValue, by: context.requestedBy))
         }
         dirty = true
+        if late { return .drop }
 
         // Faults that happen after the droplets exist.
         if rng.chance(faults.createResponseLostProbability) { return .drop }
@@ -167,10 +177,17 @@ extension SimulatedAccount {
         let privateIPv4 = "10.124.\((n / 250) % 16).\(2 + n % 250)"
         let publicIPv6 = "2001:db8:0:\(String(n % 65536, radix: 16))::2"
         var vanishesAt: Date?
-        var activeAt: Date? = active ? createdAt : createdAt.addingTimeInterval(bootSeconds)
+        var boot = bootSeconds
+        if bootSpreadSeconds > 0 { boot += Double.random(in: 0...1, using: &rng) * bootSpreadSeconds }
+        var activeAt: Date? = active ? createdAt : createdAt.addingTimeInterval(boot)
         if !active, rng.chance(faults.vanishProbability) {
-            vanishesAt = createdAt.addingTimeInterval(bootSeconds / 2)
+            // Placement failed after the 202: the droplet errors and is gone before it was active.
+            vanishesAt = createdAt.addingTimeInterval(boot / 2)
             activeAt = nil
+        }
+        var listLag = faults.listLagSeconds
+        if faults.listLagSpreadSeconds > 0 {
+            listLag += Double.random(in: 0...1, using: &rng) * faults.listLagSpreadSeconds
         }
         let droplet = SimulatedDroplet(
             id: id,
@@ -189,7 +206,7 @@ extension SimulatedAccount {
             actionID: actionID,
             createdAt: createdAt,
             activeAt: activeAt,
-            listVisibleAt: injected ? createdAt : createdAt.addingTimeInterval(faults.listLagSeconds),
+            listVisibleAt: injected ? createdAt : createdAt.addingTimeInterval(listLag),
             vanishesAt: vanishesAt,
             vanishedAt: nil,
             deleteRequestedAt: nil,

@@ -11,6 +11,7 @@ import Timekeeping
 struct SimulatedAccount: Sendable {
     var tokens: Set<String>
     var bootSeconds: Double
+    var bootSpreadSeconds: Double
     var deleteSeconds: Double
     var faults: SimulatorFaults
     var rateLimits: SimulatorRateLimits
@@ -37,10 +38,15 @@ struct SimulatedAccount: Sendable {
     /// Actions whose effect has not landed yet, by id.
     var unsettledActionIDs: Set<Int64> = []
     var actionTiming: SimulatorActionTiming
+    /// What requests did, kept only when `recordsEffects` (see ``SimulatorEffect``).
+    var recordsEffects: Bool
+    var effects: [SimulatorEffect] = []
 
     init(configuration: SimulatorConfiguration) {
         tokens = configuration.tokens
         bootSeconds = configuration.bootTime.timeInterval
+        bootSpreadSeconds = configuration.bootTimeSpread.timeInterval
+        recordsEffects = configuration.recordsEffects
         deleteSeconds = configuration.deleteTime.timeInterval
         faults = configuration.faults
         rateLimits = configuration.rateLimits

@@ -21,7 +21,9 @@ extension SimulatedAccount {
         }
         let fault = takeActionFault(type: request.type, dropletID: id)
         if fault == .serverError { return .respond(serverError(context)) }
-        let action = startAction(request, on: droplet, now: now, ending: fault == .errored ? .errored : .completed)
+        let errored = fault == .errored || rng.chance(faults.actionErrorProbability)
+        let action = startAction(request, on: droplet, now: now, ending: errored ? .errored : .completed)
+        record(.actionStarted(action, by: context.requestedBy))
         switch fault {
         case .lostAnswer: return .drop
         case .serverErrorAfter: return .respond(serverError(context))

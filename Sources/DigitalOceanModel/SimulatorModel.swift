@@ -7,6 +7,11 @@ public struct SimulatorConfiguration: Sendable {
     public var tokens: Set<String> = [SimulatorConfiguration.developmentToken]
     /// `new` → `active` after this long.
     public var bootTime: Duration = .seconds(5)
+    /// Each droplet boots for up to this long more than `bootTime`, drawn per droplet.
+    public var bootTimeSpread: Duration = .zero
+    /// Keep what each request did (``SimulatorEffect``) for ``SimulatedDigitalOcean/takeEffects()``:
+    /// the deterministic simulation checks its invariants on them. Off by default: nobody drains them.
+    public var recordsEffects = false
     /// A deleted droplet still lists (and reads) for this long, then disappears.
     public var deleteTime: Duration = .seconds(3)
     /// How long droplet actions (rename, power_off, power_on, resize) run.
@@ -93,103 +98,6 @@ public struct SimulatorRateLimits: Sendable, Codable, Equatable {
     }
 }
 
-/// Injected faults. Probabilities are 0…1 and drawn from the seeded generator.
-public struct SimulatorFaults: Sendable, Codable, Equatable {
-    /// A 500 before anything happens (no side effect), on any `/v2` request.
-    public var serverErrorProbability: Double = 0
-    /// The next N `/v2` requests get a 500 with no side effect (deterministic, for tests).
-    public var failNextRequests: Int = 0
-    /// A create is performed, then the connection is closed without an answer.
-    public var createResponseLostProbability: Double = 0
-    /// A create is performed, then answered 500.
-    public var createServerErrorProbability: Double = 0
-    /// A new droplet is missing from list results for this long (GET by id still finds it).
-    public var listLagSeconds: Double = 0
-    /// Added to every `/v2` response.
-    public var latencySeconds: Double = 0
-    /// An accepted droplet disappears (404) before it becomes active.
-    public var vanishProbability: Double = 0
-    /// Drawn once per droplet with agent credentials, at create: its agent never connects.
-    public var agentNeverConnectProbability: Double = 0
-    /// … its agent presents a different key than the one in `user_data`.
-    public var agentWrongKeyProbability: Double = 0
-    /// … its agent connects ``agentLateSeconds`` later than the boot delay says.
-    public var agentLateProbability: Double = 0
-    public var agentLateSeconds: Double = 0
-    /// Every create is refused 422 with a message that quotes the request body back, user_data
-    /// included (as some APIs do): the client must keep such echoes out of its errors.
-    public var createRefusedEchoingBody = false
-    /// Faults aimed at droplet actions, each spent after its `count` matching actions.
-    public var actionFaults: [SimulatorActionFault] = []
-
-    public init() {}
-
-    enum CodingKeys: String, CodingKey {
-        case serverErrorProbability = "server_error_probability"
-        case failNextRequests = "fail_next_requests"
-        case createResponseLostProbability = "create_response_lost_probability"
-        case createServerErrorProbability = "create_server_error_probability"
-        case listLagSeconds = "list_lag_seconds"
-        case latencySeconds = "latency_seconds"
-        case vanishProbability = "vanish_probability"
-        case agentNeverConnectProbability = "agent_never_connect_probability"
-        case agentWrongKeyProbability = "agent_wrong_key_probability"
-        case agentLateProbability = "agent_late_probability"
-        case agentLateSeconds = "agent_late_seconds"
-        case createRefusedEchoingBody = "create_refused_echoing_body"
-        case actionFaults = "action_faults"
-    }
-
-    /// Decodes a partial update: absent keys keep the values of `base`.
-    public init(from decoder: any Decoder) throws {
-        try self.init(from: decoder, base: SimulatorFaults())
-    }
-
-    public init(from decoder: any Decoder, base: SimulatorFaults) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self = base
-        func probability(_ key: CodingKeys, _ current: Double) throws -> Double {
-            guard let value = try c.decodeIfPresent(Double.self, forKey: key) else { return current }
-            guard (0...1).contains(value) else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: key,
-                    in: c,
-                    debugDescription: "\(key.rawValue) must be between 0 and 1"
-                )
-            }
-            return value
-        }
-        func seconds(_ key: CodingKeys, _ current: Double) throws -> Double {
-            guard let value = try c.decodeIfPresent(Double.self, forKey: key) else { return current }
-            guard value >= 0, value.isFinite else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: key,
-                    in: c,
-                    debugDescription: "\(key.rawValue) must be 0 or more"
-                )
-            }
-            return value
-        }
-        serverErrorProbability = try probability(.serverErrorProbability, base.serverErrorProbability)
-        createResponseLostProbability = try probability(
-            .createResponseLostProbability,
-            base.createResponseLostProbability
-        )
-        createServerErrorProbability = try probability(.createServerErrorProbability, base.createServerErrorProbability)
-        vanishProbability = try probability(.vanishProbability, base.vanishProbability)
-        listLagSeconds = try seconds(.listLagSeconds, base.listLagSeconds)
-        latencySeconds = try seconds(.latencySeconds, base.latencySeconds)
-        agentNeverConnectProbability = try probability(.agentNeverConnectProbability, base.agentNeverConnectProbability)
-        agentWrongKeyProbability = try probability(.agentWrongKeyProbability, base.agentWrongKeyProbability)
-        agentLateProbability = try probability(.agentLateProbability, base.agentLateProbability)
-        agentLateSeconds = try seconds(.agentLateSeconds, base.agentLateSeconds)
-        failNextRequests = max(0, try c.decodeIfPresent(Int.self, forKey: .failNextRequests) ?? base.failNextRequests)
-        createRefusedEchoingBody =
-            try c.decodeIfPresent(Bool.self, forKey: .createRefusedEchoingBody) ?? base.createRefusedEchoingBody
-        actionFaults = try c.decodeIfPresent([SimulatorActionFault].self, forKey: .actionFaults) ?? base.actionFaults
-    }
-}
-
 /// Everything the simulator knows about one droplet, including its whole lifecycle. Kept after the
 /// droplet is gone, for introspection.
 public struct SimulatedDroplet: Sendable, Codable, Equatable {
@@ -233,6 +141,7 @@ public struct SimulatedDroplet: Sendable, Codable, Equatable {
 
     /// The status the API reports at `now`, or nil when the API no longer knows the droplet.
     public func apiStatus(at now: Date) -> String? {
+        if createdAt > now { return nil }  // a late create, not carried out yet
         if let deletedAt, deletedAt <= now { return nil }
         if let vanishesAt, vanishesAt <= now { return nil }
         if let activeAt, activeAt <= now { return poweredOffAt == nil ? "active" : "off" }

@@ -3,7 +3,9 @@ import Foundation
 /// `GET /v2/droplets`, `GET /v2/droplets/{id}`, `DELETE /v2/droplets/{id}`, `DELETE /v2/droplets?tag_name=`.
 extension SimulatedAccount {
     func read(dropletID: Int64?, now: Date, _ context: ResponseContext) -> SimulatedDigitalOcean.Response {
-        guard let id = dropletID, let droplet = droplets[id], droplet.apiStatus(at: now) != nil else {
+        guard let id = dropletID, let droplet = droplets[id], droplet.apiStatus(at: now) != nil,
+            droplet.injected || droplet.createdAt.addingTimeInterval(faults.lookupLagSeconds) <= now
+        else {
             return notFound(context)
         }
         return json(200, ["droplet": render(droplet, now: now)], context)
@@ -19,6 +21,7 @@ extension SimulatedAccount {
         droplet.deletedAt = now.addingTimeInterval(deleteSeconds)
         droplets[id] = droplet
         dirty = true
+        record(.deleteRequested(droplet, by: context.requestedBy))
         return noContent(context)
     }
 
@@ -40,7 +43,9 @@ extension SimulatedAccount {
         var matching: [SimulatedDroplet] = []
         if type != "gpus" {  // The simulator has no GPU droplets.
             for id in order {
-                guard let droplet = droplets[id], droplet.apiStatus(at: now) != nil, droplet.listVisibleAt <= now else {
+                guard let droplet = droplets[id], droplet.apiStatus(at: now) != nil,
+                    visibleInList(droplet, tag: tag, now: now)
+                else {
                     continue
                 }
                 if let tag, !droplet.tags.contains(tag) { continue }
@@ -67,7 +72,29 @@ extension SimulatedAccount {
             droplet.deletedAt = now.addingTimeInterval(deleteSeconds)
             droplets[id] = droplet
             dirty = true
+            record(.deleteRequested(droplet, by: context.requestedBy))
         }
         return noContent(context)
+    }
+
+    /// Whether a list (by `tag`, or of every droplet) shows `droplet` yet: a list by a tag other
+    /// than the fleet's has its own lag (`identity_tag_lag_seconds`), with the droplet's spread.
+    func visibleInList(_ droplet: SimulatedDroplet, tag: String?, now: Date) -> Bool {
+        guard !droplet.injected, let tag, tag != faults.fleetTag, let identityLag = faults.identityTagLagSeconds else {
+            return droplet.listVisibleAt <= now
+        }
+        let spread = max(0, droplet.listVisibleAt.timeIntervalSince(droplet.createdAt) - faults.listLagSeconds)
+        return droplet.createdAt.addingTimeInterval(identityLag + spread) <= now
+    }
+
+    /// Deleted by hand (the control panel): no rate limit, no request log; gone after `deleteSeconds`.
+    mutating func deleteOutOfBand(dropletID: Int64, now: Date) -> Bool {
+        guard var droplet = droplets[dropletID], droplet.apiStatus(at: now) != nil, droplet.deleteRequestedAt == nil
+        else { return false }
+        droplet.deleteRequestedAt = now
+        droplet.deletedAt = now.addingTimeInterval(deleteSeconds)
+        droplets[dropletID] = droplet
+        dirty = true
+        return true
     }
 }

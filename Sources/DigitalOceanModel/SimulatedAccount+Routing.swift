@@ -30,7 +30,11 @@ extension SimulatedAccount {
         )
         counts[RouteKey(method: request.method, route: route), default: 0] += 1
 
-        var context = ResponseContext(requestID: requestID, host: request.header("host") ?? "127.0.0.1")
+        var context = ResponseContext(
+            requestID: requestID,
+            host: request.header("host") ?? "127.0.0.1",
+            requestedBy: request.header(SimulatedDigitalOcean.requestedByHeader)
+        )
         let result = api(request, path: path, query: query, now: now, context: &context)
         let delay = Duration.milliseconds(Int64(faults.latencySeconds * 1000))
         let outcome: SimulatedDigitalOcean.Outcome
@@ -50,6 +54,8 @@ extension SimulatedAccount {
     struct ResponseContext {
         var requestID: String
         var host: String
+        /// Who sent it (``SimulatedDigitalOcean/requestedByHeader``), for the effects recorded.
+        var requestedBy: String?
         var rateHeaders: [(name: String, value: String)] = []
 
         var commonHeaders: [(name: String, value: String)] {
@@ -75,8 +81,10 @@ extension SimulatedAccount {
             return .respond(error(401, "unauthorized", "Unable to authenticate you", context))
         }
         if let refusal = count(token: token, now: now, context: &context) { return .respond(refusal) }
-        if let fault = requestFault(context) { return .respond(fault) }
-        return route(request, path: path, query: query, now: now, context: context)
+        let isCreate = request.method == "POST" && path == "/v2/droplets"
+        if let fault = requestFault(context, create: isCreate) { return .respond(fault) }
+        let result = route(request, path: path, query: query, now: now, context: context)
+        return isCreate ? result : faultAfterEffect(result, context)
     }
 
     mutating func route(

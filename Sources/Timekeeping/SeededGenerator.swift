@@ -1,5 +1,5 @@
 /// SplitMix64: small, fast, and repeatable from a seed: the same sequence on every machine. The
-/// simulator's fault draws and the deterministic simulation both use it.
+/// DigitalOcean model's fault draws and the deterministic simulation both use it.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
@@ -13,12 +13,12 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
-    mutating func chance(_ probability: Double) -> Bool {
+    package mutating func chance(_ probability: Double) -> Bool {
         guard probability > 0 else { return false }
         return Double.random(in: 0..<1, using: &self) < probability
     }
 
-    mutating func uuid() -> String {
+    package mutating func uuid() -> String {
         let a = next()
         let b = next()
         var bytes =
@@ -33,7 +33,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 }
 
 extension String {
-    func leftPadded(_ width: Int) -> String {
+    package func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

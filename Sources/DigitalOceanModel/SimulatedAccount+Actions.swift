@@ -130,6 +130,7 @@ extension SimulatedAccount {
             actions[action.id] = action
             unsettledActionIDs.remove(action.id)
             dirty = true
+            if !action.outOfBand { record(.actionEnded(action)) }
         }
     }
 

@@ -225,6 +225,19 @@ struct FaultsPatch: Decodable {
         if let v = probability("create_server_error_probability") { faults.createServerErrorProbability = v }
         if let v = probability("vanish_probability") { faults.vanishProbability = v }
         if let v = seconds("list_lag_seconds") { faults.listLagSeconds = v }
+        if let v = seconds("list_lag_spread_seconds") { faults.listLagSpreadSeconds = v }
+        if let v = json["identity_tag_lag_seconds"] { faults.identityTagLagSeconds = v.doubleValue.map { max(0, $0) } }
+        if let v = json["fleet_tag"]?.stringValue { faults.fleetTag = v }
+        if let v = seconds("lookup_lag_seconds") { faults.lookupLagSeconds = v }
+        if let v = probability("create_server_error_before_effect_probability") {
+            faults.createServerErrorBeforeEffectProbability = v
+        }
+        if let v = probability("create_late_probability") { faults.createLateProbability = v }
+        if let v = seconds("create_late_seconds") { faults.createLateSeconds = v }
+        if let v = seconds("create_late_spread_seconds") { faults.createLateSpreadSeconds = v }
+        if let v = probability("server_error_after_effect_probability") { faults.serverErrorAfterEffectProbability = v }
+        if let v = probability("response_lost_probability") { faults.responseLostProbability = v }
+        if let v = probability("action_error_probability") { faults.actionErrorProbability = v }
         if let v = seconds("latency_seconds") { faults.latencySeconds = v }
         if let v = json["fail_next_requests"]?.intValue { faults.failNextRequests = Int(max(0, v)) }
         if let v = probability("agent_never_connect_probability") { faults.agentNeverConnectProbability = v }

@@ -32,6 +32,12 @@ public final class SimulatedDigitalOcean: Sendable {
         public var headers: [(name: String, value: String)]
         public var body: [UInt8]
 
+        public init(status: Int, headers: [(name: String, value: String)], body: [UInt8]) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
+
         public func header(_ name: String) -> String? {
             headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
         }
@@ -187,19 +193,19 @@ public final class SimulatedDigitalOcean: Sendable {
     public func setAgentTiming(_ timing: SimulatorAgentTiming) { state.withLock { $0.agentTiming = timing } }
 
     /// Droplets whose agent should be running now: active, no delete asked for, with agent values.
-    func agentDropletIDs() -> [Int64] {
+    package func agentDropletIDs() -> [Int64] {
         let now = clock.now()
         return settled(now) { state in
             state.agents.keys.sorted().filter { state.agentAssignment(dropletID: $0, now: now) != nil }
         }
     }
 
-    func agentAssignment(dropletID: Int64) -> AgentAssignment? {
+    package func agentAssignment(dropletID: Int64) -> AgentAssignment? {
         let now = clock.now()
         return settled(now) { $0.agentAssignment(dropletID: dropletID, now: now) }
     }
 
-    func updateAgentStatus(dropletID: Int64, _ change: (inout SimulatedAgentStatus) -> Void) {
+    package func updateAgentStatus(dropletID: Int64, _ change: (inout SimulatedAgentStatus) -> Void) {
         state.withLock { state in
             guard var status = state.agents[dropletID]?.status else { return }
             change(&status)
