@@ -147,13 +147,12 @@ let package = Package(
         ),
         // The loop: observe, decide, act; wake-ups, leadership, the audit trail, configuration and
         // metrics, and the ports the adapters below implement (ServerRepository, DropletCloud,
-        // LeaderSession). No libpq, no HTTP client, no NIO (Tests/ArchitectureTests fails if one
-        // appears). DigitalOcean only for `SendGate`.
+        // LeaderSession). No libpq, no HTTP client, no NIO, and no provider's client either
+        // (Tests/ArchitectureTests fails if one appears).
         .target(
             name: "Reconciler",
             dependencies: [
-                "ReconcileCore", "DigitalOcean", "Timekeeping", "TerminalText", crypto, metrics, logging,
-                serviceLifecycle,
+                "ReconcileCore", "Timekeeping", "TerminalText", crypto, metrics, logging, serviceLifecycle,
             ],
             swiftSettings: strict
         ),

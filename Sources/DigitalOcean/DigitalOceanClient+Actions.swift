@@ -8,7 +8,8 @@
 /// `GET /v2/droplets/{id}/actions`.
 extension DigitalOceanClient {
     /// Starts an action on a droplet (`201 {"action": …}`, status `in-progress`). Validates locally
-    /// first, then, like ``createDroplet(_:gate:)``, waits on the rate budget, asks `gate`, and sends
+    /// first, then, like ``createDroplet(_:clearance:)``, waits on the rate budget (or spends the
+    /// caller's permit), asks the caller's last check, and sends
     /// once, never again: a lost answer, a timeout after sending or a 5xx throws `.outcomeUnknown`
     /// (the action may have been performed; look at the droplet and its actions before sending it
     /// again).
@@ -20,17 +21,20 @@ extension DigitalOceanClient {
     public func performDropletAction(
         dropletID: Int64,
         _ request: DropletActionRequest,
-        gate: SendGate = .open
+        clearance: SendClearance? = nil
     ) async throws(DigitalOceanError) -> (action: DropletAction, requestID: String?) {
-        try Self.validateID(dropletID, "droplet")
-        try request.validate()
+        let body = try await beforeSending(clearance) { () throws(DigitalOceanError) -> Data in
+            try Self.validateID(dropletID, "droplet")
+            try request.validate()
+            return try Self.encoded(request, what: request.type)
+        }
         let operation = "POST /v2/droplets/\(dropletID)/actions"
         let response = try await perform(
             .POST,
             "/v2/droplets/\(dropletID)/actions",
-            body: try Self.encoded(request, what: request.type),
+            body: body,
             kind: .action,
-            gate: gate
+            clearance: clearance
         )
         let decoded = try decode(DropletActionResponse.self, from: response) { error in
             var failure = Self.acceptedButUnreadable(

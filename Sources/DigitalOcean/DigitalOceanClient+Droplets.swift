@@ -8,14 +8,14 @@
 extension DigitalOceanClient {
     /// `POST /v2/droplets` with a single `name`. Validates locally first; sent once, never resent.
     ///
-    /// `gate` is the caller's last word: see ``SendGate``. When it says no, nothing is sent and the
-    /// call throws `.withdrawn`.
+    /// With a `clearance` (see ``SendClearance``) it is sent on the caller's permit, and only if
+    /// its last check still says yes; without one, as soon as the budget lets it go.
     public func createDroplet(
         _ request: DropletCreateRequest,
-        gate: SendGate = .open
+        clearance: SendClearance? = nil
     ) async throws(DigitalOceanError) -> CreatedDroplet {
         do {
-            return try await sendCreate(request, gate: gate)
+            return try await sendCreate(request, clearance: clearance)
         } catch {
             throw request.redacting(error)  // an answer may echo the body, user_data included
         }
@@ -23,15 +23,18 @@ extension DigitalOceanClient {
 
     private func sendCreate(
         _ request: DropletCreateRequest,
-        gate: SendGate
+        clearance: SendClearance?
     ) async throws(DigitalOceanError) -> CreatedDroplet {
-        try request.validate()
+        let body = try await beforeSending(clearance) { () throws(DigitalOceanError) -> Data in
+            try request.validate()
+            return try Self.encoded(request, what: "create")
+        }
         let response = try await perform(
             .POST,
             "/v2/droplets",
-            body: try Self.encoded(request, what: "create"),
+            body: body,
             kind: .create,
-            gate: gate,
+            clearance: clearance,
             secrets: request.secrets
         )
         let decoded = try decode(DropletCreateResponse.self, from: response) { error in
@@ -141,11 +144,16 @@ extension DigitalOceanClient {
     }
 
     /// `DELETE /v2/droplets/{id}`: 204 → `.deleted`, 404 → `.alreadyGone`, each with its request id.
-    /// Every attempt passes `gate` after the rate budget lets it go (see ``SendGate``).
-    public func deleteDroplet(id: Int64, gate: SendGate = .open) async throws(DigitalOceanError) -> DeleteOutcome {
+    /// With a `clearance` (see ``SendClearance``: the caller's last look before it) it is sent
+    /// once, on the caller's permit; without one, retried like a read.
+    public func deleteDroplet(
+        id: Int64,
+        clearance: SendClearance? = nil
+    ) async throws(DigitalOceanError) -> DeleteOutcome {
         do {
             return .deleted(
-                requestID: try await perform(.DELETE, "/v2/droplets/\(id)", kind: .delete, gate: gate).requestID
+                requestID: try await perform(.DELETE, "/v2/droplets/\(id)", kind: .delete, clearance: clearance)
+                    .requestID
             )
         } catch  where error.code == .notFound {
             return .alreadyGone(requestID: error.requestID)

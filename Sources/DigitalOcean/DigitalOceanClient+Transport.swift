@@ -5,7 +5,8 @@
 #endif
 import Timekeeping
 
-/// Sending one request: the rate budget, the caller's gate, the wire, and what the answer means.
+/// Sending one request: the rate budget, the caller's last check, the wire, and what the answer
+/// means.
 extension DigitalOceanClient {
     struct Response {
         var status: Int
@@ -24,12 +25,13 @@ extension DigitalOceanClient {
         _ pathAndQuery: String,
         body: Data? = nil,
         kind: RequestKind,
-        gate: SendGate? = nil,
+        clearance: SendClearance? = nil,
         secrets: [String] = []
     ) async throws(DigitalOceanError) -> Response {
         let path = pathAndQuery.split(separator: "?", maxSplits: 1).first.map(String.init) ?? pathAndQuery
         let operation = "\(method.rawValue) \(path)"
-        let maximumAttempts = kind.resendable ? max(1, configuration.retry.maximumAttempts) : 1
+        // A cleared request is sent once: its permit is spent, and its caller looks before each send.
+        let maximumAttempts = kind.resendable && clearance == nil ? max(1, configuration.retry.maximumAttempts) : 1
         var attempt = 0
         while true {
             attempt += 1
@@ -40,14 +42,14 @@ extension DigitalOceanClient {
                     body: body,
                     kind: kind,
                     operation: operation,
-                    gate: gate,
+                    clearance: clearance,
                     secrets: secrets
                 )
             } catch var failure {
                 // Defence in depth: no wording of ours quotes the token, and none of theirs may.
                 failure = failure.redacting(token: token.current.value).redacting(token: configuration.token.value)
                 failure.attempts = attempt
-                guard kind.resendable, attempt < maximumAttempts, failure.isTransient, !Task.isCancelled else {
+                guard attempt < maximumAttempts, failure.isTransient, !Task.isCancelled else {
                     throw failure
                 }
                 var delay = backoff(attempt: attempt)
@@ -92,18 +94,27 @@ extension DigitalOceanClient {
             .delay(failures: attempt, jitter: jitter())
     }
 
-    private func performOnce(
-        _ method: RequestMethod,
-        _ pathAndQuery: String,
-        body: Data?,
-        kind: RequestKind,
-        operation: String,
-        gate: SendGate?,
-        secrets: [String]
-    ) async throws(DigitalOceanError) -> Response {
-        // Waiting in line is for pacing; a wait longer than this is reported instead (the hourly
-        // limit can mean an hour), and the caller tries again later.
-        if let start = await rateBudget.earliestStart(priority: kind.priority),
+    /// A place in the rate budget for a once-only request, taken before its intent is written and
+    /// handed back in a ``SendClearance``. Waiting in line is for pacing; a wait longer than
+    /// `maximumRateLimitWait` fails at once with `.rateLimited` instead (the hourly limit can
+    /// mean an hour), and the caller tries again later.
+    public func permit(priority: RequestPriority = .mutation) async throws(DigitalOceanError) -> RateBudget.Permit {
+        try await takePermit(priority: priority, operation: "the rate budget")
+    }
+
+    /// Gives back a permit no request will spend (its intent could not be written, or its last
+    /// look said no).
+    public func giveBack(_ permit: RateBudget.Permit) async {
+        await rateBudget.finished(permit)
+    }
+
+    private func takePermit(
+        priority: RequestPriority,
+        operation: String
+    ) async throws(DigitalOceanError)
+        -> RateBudget.Permit
+    {
+        if let start = await rateBudget.earliestStart(priority: priority),
             start.timeIntervalSince(clock.now()) > configuration.retry.maximumRateLimitWait.timeInterval
         {
             var failure = DigitalOceanError(
@@ -114,17 +125,43 @@ extension DigitalOceanClient {
             failure.rateLimitResetAt = start
             throw failure
         }
-        let permit: RateBudget.Permit
         do {
-            permit = try await rateBudget.acquire(priority: kind.priority)
+            return try await rateBudget.acquire(priority: priority)
         } catch {
             var failure = DigitalOceanError(code: .transport, message: "cancelled while waiting for the rate limit")
             failure.operation = operation
             throw failure
         }
-        if let gate, !(await gate.prepare()) {
-            await rateBudget.finished(permit)
-            throw Self.withdrawn(operation)
+    }
+
+    /// `body`, with a cleared request's permit given back if it fails before anything is sent (a
+    /// request that does not validate).
+    func beforeSending<T>(
+        _ clearance: SendClearance?,
+        _ body: () throws(DigitalOceanError) -> T
+    ) async throws(DigitalOceanError) -> T {
+        do {
+            return try body()
+        } catch {
+            if let clearance { await giveBack(clearance.permit) }
+            throw error
+        }
+    }
+
+    private func performOnce(
+        _ method: RequestMethod,
+        _ pathAndQuery: String,
+        body: Data?,
+        kind: RequestKind,
+        operation: String,
+        clearance: SendClearance?,
+        secrets: [String]
+    ) async throws(DigitalOceanError) -> Response {
+        let permit: RateBudget.Permit
+        if let clearance {
+            permit = clearance.permit
+        } else {
+            permit = try await takePermit(priority: kind.priority, operation: operation)
         }
         var requestHeaders: [(name: String, value: String)] = [
             ("Authorization", "Bearer \(token.current.value)"),
@@ -140,7 +177,7 @@ extension DigitalOceanClient {
             maximumResponseBytes: configuration.maximumResponseBytes
         )
         // The last check, with nothing between it and the send that could suspend this task.
-        if let gate, !gate.stillMaySend() {
+        if let clearance, !clearance.lastCheck() {
             await rateBudget.finished(permit)
             throw Self.withdrawn(operation)
         }

@@ -1,5 +1,5 @@
 /// The wire under ``DigitalOceanClient``: one request out, one answer (or a failure) back. The
-/// client keeps everything that gives a request its meaning (the rate budget, the gate, retries,
+/// client keeps everything that gives a request its meaning (the rate budget, the last check, retries,
 /// what an answer or its absence means, JSON); a transport only carries bytes. The daemon's is
 /// HTTPS (`DigitalOceanHTTP`); the deterministic simulation's delivers to the DigitalOcean model
 /// in virtual time, so both run the same client.

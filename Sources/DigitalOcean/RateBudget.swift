@@ -156,11 +156,11 @@ public actor RateBudget {
     public let configuration: Configuration
     public var reserve: Int { configuration.reserve }
     private var ledger: RateLedger
-    private let clock: any RateBudgetClock
+    private let clock: any DaemonClock
     private let waiters = Mutex(WaiterTable())
     private var nextWaiter: UInt64 = 0
 
-    public init(configuration: Configuration = Configuration(), clock: any RateBudgetClock = SystemClock()) {
+    public init(configuration: Configuration = Configuration(), clock: any DaemonClock = SystemClock()) {
         self.configuration = configuration
         self.ledger = RateLedger(configuration: configuration)
         self.clock = clock
@@ -348,6 +348,3 @@ struct WaiterTable: Sendable {
         return nil
     }
 }
-
-/// Time for the rate budget: the daemon's one injected clock.
-public typealias RateBudgetClock = DaemonClock

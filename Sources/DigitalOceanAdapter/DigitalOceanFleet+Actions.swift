@@ -24,12 +24,17 @@ extension DigitalOceanFleet {
         }
     }
 
-    public func perform(_ action: DropletActionOrder, gate: SendGate) async throws -> AcceptedAction {
+    public func perform(
+        _ action: DropletActionOrder,
+        permit: any SendPermit,
+        lastCheck: @escaping @Sendable () -> Bool
+    ) async throws -> AcceptedAction {
+        let clearance = SendClearance(permit: Self.budgetPermit(permit), lastCheck: lastCheck)
         do {
             let accepted = try await client.performDropletAction(
                 dropletID: action.dropletID,
                 Self.request(for: action.kind),
-                gate: gate
+                clearance: clearance
             )
             return AcceptedAction(actionID: accepted.action.id, requestID: accepted.requestID)
         } catch {

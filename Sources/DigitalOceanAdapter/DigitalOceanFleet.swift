@@ -65,21 +65,57 @@ public struct DigitalOceanFleet: DropletCloud {
         }
     }
 
-    public func create(_ order: CreateOrder, userData: UserData?, gate: SendGate) async throws -> AcceptedCreate {
+    /// The client's rate budget's permit, as the loop holds it.
+    struct BudgetPermit: SendPermit {
+        let permit: RateBudget.Permit
+    }
+
+    public func permit() async throws -> any SendPermit {
+        do {
+            return BudgetPermit(permit: try await client.permit(priority: .mutation))
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    public func giveBack(_ permit: any SendPermit) async {
+        await client.giveBack(Self.budgetPermit(permit))
+    }
+
+    /// A permit from this fleet's `permit()`: any other is a wiring error.
+    static func budgetPermit(_ permit: any SendPermit) -> RateBudget.Permit {
+        guard let held = permit as? BudgetPermit else {
+            preconditionFailure("a permit from another cloud: \(type(of: permit))")
+        }
+        return held.permit
+    }
+
+    public func create(
+        _ order: CreateOrder,
+        userData: UserData?,
+        permit: any SendPermit,
+        lastCheck: @escaping @Sendable () -> Bool
+    ) async throws -> AcceptedCreate {
         var request = Self.request(for: order)
         request.userData = userData?.text
         request.secrets = userData?.secrets ?? []
+        let clearance = SendClearance(permit: Self.budgetPermit(permit), lastCheck: lastCheck)
         do {
-            let created = try await client.createDroplet(request, gate: gate)
+            let created = try await client.createDroplet(request, clearance: clearance)
             return AcceptedCreate(droplet: Self.observed(created.droplet), requestID: created.requestID)
         } catch {
             throw failure(error)
         }
     }
 
-    public func destroy(dropletID: Int64, gate: SendGate) async throws -> DestroyOutcome {
+    public func destroy(
+        dropletID: Int64,
+        permit: any SendPermit,
+        lastCheck: @escaping @Sendable () -> Bool
+    ) async throws -> DestroyOutcome {
+        let clearance = SendClearance(permit: Self.budgetPermit(permit), lastCheck: lastCheck)
         do {
-            switch try await client.deleteDroplet(id: dropletID, gate: gate) {
+            switch try await client.deleteDroplet(id: dropletID, clearance: clearance) {
             case .deleted(let requestID): return .destroyed(requestID: requestID)
             case .alreadyGone: return .alreadyGone
             }

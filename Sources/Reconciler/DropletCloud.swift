@@ -1,4 +1,3 @@
-import DigitalOcean
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -14,7 +13,7 @@ public enum CloudFailureKind: Sendable, Hashable {
     case transient
     /// A create whose response never came: it may or may not have been performed.
     case outcomeUnknown
-    /// A create that was not sent: its `SendGate` said no. Nothing was performed.
+    /// A request that was not sent: its last check said no. Nothing was performed.
     case withdrawn
 }
 
@@ -97,6 +96,10 @@ public struct FleetListing: Sendable, Hashable {
 }
 
 /// DigitalOcean as the loop needs it. Every method throws `CloudFailure`.
+/// A once-only request's place in a provider's rate budget (`DropletCloud.permit()`): opaque to
+/// the loop, which only hands it back to the cloud that issued it.
+public protocol SendPermit: Sendable {}
+
 public protocol DropletCloud: Sendable {
     /// One page of the droplets tagged `citrus-host`. A list of many pages is read a page at a
     /// time, so that it can be paced and can go on where it was after a failure.
@@ -108,20 +111,41 @@ public protocol DropletCloud: Sendable {
     func droplet(id: Int64) async throws -> ObservedDroplet?
     /// Local validation only: the reason the order can never succeed, or nil. Sends nothing.
     func problem(with order: CreateOrder) -> String?
-    /// Sends one create, never retried, through `gate` (see `SendGate`); when the gate says no,
-    /// nothing is sent and the call throws a `.withdrawn` failure. `userData` goes with it; no
-    /// failure it throws contains the user data's secrets.
-    func create(_ order: CreateOrder, userData: UserData?, gate: SendGate) async throws -> AcceptedCreate
-    /// Sends one DELETE (retried like a read: it is idempotent), each attempt through `gate`: its
-    /// `prepare` re-reads what the destroy rests on, and when the gate says no, nothing is sent
-    /// and the call throws a `.withdrawn` failure.
-    func destroy(dropletID: Int64, gate: SendGate) async throws -> DestroyOutcome
+    /// A place in the provider's rate budget for one once-only request (a create, a droplet
+    /// action, a destroy), taken before its intent is written: a long wait in the budget then
+    /// never shortens a settle period. Throws a `.transient` failure when the budget would hold it
+    /// too long. The request that spends it gives it back whatever happens; one that is never
+    /// sent gives it back through `giveBack`.
+    func permit() async throws -> any SendPermit
+    /// Returns a permit no request will spend.
+    func giveBack(_ permit: any SendPermit) async
+    /// Sends one create on `permit`, never retried, if `lastCheck` (asked synchronously right
+    /// before the request leaves) still says yes; otherwise nothing is sent and the call throws a
+    /// `.withdrawn` failure. `userData` goes with it; no failure it throws contains the user
+    /// data's secrets.
+    func create(
+        _ order: CreateOrder,
+        userData: UserData?,
+        permit: any SendPermit,
+        lastCheck: @escaping @Sendable () -> Bool
+    ) async throws -> AcceptedCreate
+    /// Sends one DELETE on `permit`, as `create` does (its caller's last look, re-reading what the
+    /// destroy rests on, comes before it: a failed one is tried again by a later pass).
+    func destroy(
+        dropletID: Int64,
+        permit: any SendPermit,
+        lastCheck: @escaping @Sendable () -> Bool
+    ) async throws -> DestroyOutcome
     /// Local validation only: the reason the action can never succeed (an invalid name), or nil.
     func problem(with action: DropletActionOrder) -> String?
-    /// Sends one droplet action (rename, power off, resize, power on), never retried, through
-    /// `gate`, as `create` does: a failure after sending is `.outcomeUnknown`; a droplet busy with
+    /// Sends one droplet action (rename, power off, resize, power on) on `permit`, never retried,
+    /// as `create` does: a failure after sending is `.outcomeUnknown`; a droplet busy with
     /// another action is `.transient`.
-    func perform(_ action: DropletActionOrder, gate: SendGate) async throws -> AcceptedAction
+    func perform(
+        _ action: DropletActionOrder,
+        permit: any SendPermit,
+        lastCheck: @escaping @Sendable () -> Bool
+    ) async throws -> AcceptedAction
     /// The progress of an action DigitalOcean accepted.
     func progress(ofAction id: Int64) async throws -> ActionProgress
     /// A droplet's recent actions, newest first (one page): whoever sent them.

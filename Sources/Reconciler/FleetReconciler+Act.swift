@@ -3,7 +3,6 @@
 #else
     import Foundation
 #endif
-import DigitalOcean
 import Logging
 import ReconcileCore
 import Synchronization
@@ -179,112 +178,6 @@ extension FleetReconciler {
         }
         audit.journal(change.events)
         return revision
-    }
-
-    func destroy(dropletID: Int64, reason: DestroyReason, rows: [UUID: ServerRecord]) async {
-        let now = databaseNow()
-        if let asked = recentDestroys[dropletID], now < asked.adding(configuration.destroyRepeatInterval) { return }
-        guard mayAct() else { return }
-        let row: ServerRecord?
-        let kind: AuditKind
-        let why: String
-        switch reason {
-        case .deleteRequested(let id):
-            row = rows[id]
-            kind = .destroyRequested
-            why = "deletion was requested for server \(row?.name ?? id.uuidString.lowercased())"
-        case let .duplicate(id, kept, keptCreatedAt, duplicateCreatedAt):
-            row = rows[id]
-            kind = .duplicateResolved
-            why =
-                "it duplicates droplet \(kept), which server \(row?.name ?? id.uuidString.lowercased()) keeps as the one with history "
-                + "(created \(keptCreatedAt.formatted(.iso8601)), this one \(duplicateCreatedAt.formatted(.iso8601)))"
-        case .orphan:
-            row = nil
-            kind = .destroyRequested
-            why = "it is an orphan (tagged citrus-host, matching no row) past its grace period"
-        }
-        let withdrawal = Withdrawal()
-        let gate = lastLook(at: dropletID, reason: reason, withdrawal: withdrawal)
-        do {
-            let outcome = try await cloud.destroy(dropletID: dropletID, gate: gate)
-            recentDestroys[dropletID] = now
-            let requestID: String?
-            let result: String
-            switch outcome {
-            case .destroyed(let id):
-                requestID = id
-                result = "destroying droplet \(dropletID)"
-            case .alreadyGone:
-                requestID = nil
-                result = "droplet \(dropletID) was already gone"
-            }
-            await audit.emit(
-                event(
-                    kind,
-                    row: row,
-                    serverID: row == nil ? nil : row?.id,
-                    droplet: dropletID,
-                    requestID: requestID,
-                    message: "\(result): \(why)"
-                )
-            )
-        } catch let failure as CloudFailure where failure.kind == .withdrawn {
-            let because = withdrawal.reason.withLock { $0 } ?? "this replica no longer may act"
-            await audit.emit(
-                event(
-                    .destroyWithdrawn,
-                    row: row,
-                    droplet: dropletID,
-                    message:
-                        "destroy of droplet \(dropletID) withdrawn before it was sent (\(because)); it was decided because \(why)"
-                )
-            )
-        } catch {
-            let failure = error as? CloudFailure ?? CloudFailure(kind: .transient, message: "\(error)")
-            await audit.emit(
-                event(
-                    failure.kind == .permanent ? .failed : .retrying,
-                    row: row,
-                    droplet: dropletID,
-                    requestID: failure.requestID,
-                    message: "could not destroy droplet \(dropletID) (\(why)): \(failure.message)"
-                )
-            )
-        }
-    }
-
-    /// A destroy's last look, once the rate budget lets each attempt go: this replica still may
-    /// act, and the rows that could claim the droplet, read again now, do not (see
-    /// `DestroyReason.withdrawal`); then the lease once more, with nothing in between it and the
-    /// send. What stopped it is left in `withdrawal` for the audit entry.
-    private func lastLook(at dropletID: Int64, reason: DestroyReason, withdrawal: Withdrawal) -> SendGate {
-        let (repository, mayAct) = (self.repository, self.mayAct)
-        let identity: UUID? =
-            switch reason {
-            case .deleteRequested(let row), .duplicate(let row, _, _, _): row
-            case .orphan(let identity): identity
-            }
-        return SendGate(
-            prepare: {
-                guard mayAct() else { return false }
-                let because: String?
-                do {
-                    let claimants = try await repository.fetchClaimants(of: dropletID, identity: identity)
-                    because = reason.withdrawal(of: dropletID, claimants: claimants)
-                } catch {
-                    because = "its row could not be read again: \(error)"
-                }
-                withdrawal.reason.withLock { $0 = because }
-                return because == nil && mayAct()
-            },
-            stillMaySend: mayAct
-        )
-    }
-
-    /// Why a destroy's last look stopped it, for its audit entry.
-    final class Withdrawal: Sendable {
-        let reason = Mutex<String?>(nil)
     }
 
     func record(note: AuditNote, rows: [UUID: ServerRecord]) async {

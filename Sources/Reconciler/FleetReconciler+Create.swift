@@ -7,7 +7,7 @@ import ReconcileCore
 import Synchronization
 import Timekeeping
 
-// The act layer of a create: sent through `sendGated` (its intent recorded first, the settle bound
+// The act layer of a create: sent through `sendOnce` (its intent recorded first, the settle bound
 // counting from it), and what came of it recorded by the core's rules (`Decider.afterCreate`).
 
 extension FleetReconciler {
@@ -33,7 +33,7 @@ extension FleetReconciler {
         }
 
         let (decider, agent) = (self.decider, enrollment?.agent)
-        let sent = await sendGated(
+        let sent = await sendOnce(
             row: row,
             revision: revision,
             from: state,
@@ -44,8 +44,8 @@ extension FleetReconciler {
                 "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), attempt \(intent.createAttempts)"
                     + (agent.map { ", with a new key for agent \($0.uuidString.lowercased())" } ?? "")
             }
-        ) { gate in
-            try await cloud.create(order, userData: enrollment?.userData, gate: gate)
+        ) { permit, lastCheck in
+            try await cloud.create(order, userData: enrollment?.userData, permit: permit, lastCheck: lastCheck)
         }
         let (outcome, requestID): (CreateOutcome, String?) = sent.outcome { (.accepted($0.droplet), $0.requestID) }
         ReconcilerMetrics.create(outcome)

@@ -1,39 +1,30 @@
-import DigitalOcean
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
     import Foundation
 #endif
 import ReconcileCore
-import Synchronization
 import Timekeeping
 
 // The order every request that must not go out late follows (a create, a droplet action); it is
-// the heart of exactly-once:
-//   1. wait for the rate budget (nothing is written yet: a crash here leaves no trace to settle);
-//   2. once it lets the request go, write the intent (the database's time) through the leading
-//      session;
-//   3. send only if this replica still may act and the intent is still fresh (its write began no
-//      longer ago than the send window), checked once after the write and once more right before
-//      the request leaves, with nothing in between that could suspend: otherwise withdraw it;
-//   4. the caller records what came of it, by the core's rules.
+// the heart of exactly-once, and `sendOnce` is it, in four lines:
+//   1. a permit from the rate budget (nothing is written yet: a crash here leaves no trace to
+//      settle);
+//   2. the intent (the database's time), written through the leading session;
+//   3. the last check: this replica still may act and the intent is still fresh (its write began
+//      no longer ago than the send window), asked by the client synchronously right before the
+//      request leaves, with nothing in between that could suspend;
+//   4. the send; the caller then records what came of it, by the core's rules.
 // A long wait in the budget therefore never shortens a settle period, and a deposed or resumed
 // leader sends nothing.
 
 extension FleetReconciler {
-    /// What the gate recorded: when the intent's write began (uptime), the intent as written and
-    /// the row's revision after it.
-    final class IntentRecord: Sendable {
-        let started = Mutex<Duration?>(nil)
-        let written = Mutex<(state: DaemonState, revision: Int64)?>(nil)
-    }
-
     /// What a gated request came to.
     struct GatedSend<Accepted: Sendable>: Sendable {
         var result: Result<Accepted, CloudFailure>
         /// The intent as written and the row's revision after it; nil when none was written,
         /// and then nothing was sent.
-        var written: (state: DaemonState, revision: Int64)?
+        var written: (state: DaemonState, revision: Int64)? = nil
 
         /// The core's outcome and DigitalOcean's request id, given what an acceptance means.
         func outcome<Outcome: GatedOutcome>(
@@ -62,48 +53,45 @@ extension FleetReconciler {
         var message: @Sendable (_ intent: DaemonState) -> String
     }
 
-    /// Sends one request through a `SendGate` that records its intent first (see above).
+    /// Sends one request in the order above.
     /// - Parameters:
-    ///   - intent: the intent to write, given the database's time when the budget let it go.
+    ///   - intent: the intent to write, given the database's time once the permit is held.
     ///   - agentKeySHA256: a new agent key's hash, written with the intent (creates with bootstrap).
     ///   - what: how the withdrawal warning names the request.
-    func sendGated<Accepted: Sendable>(
+    ///   - send: sends the request on the permit, asking the last check right before it leaves.
+    func sendOnce<Accepted: Sendable>(
         row: ServerRecord,
         revision: Int64,
         from state: DaemonState,
-        intent: @escaping @Sendable (Date) -> DaemonState,
+        intent: (Date) -> DaemonState,
         agentKeySHA256: String? = nil,
         what: String,
         announce: Announcement,
-        send: (SendGate) async throws -> Accepted
+        send: (_ permit: any SendPermit, _ lastCheck: @escaping @Sendable () -> Bool) async throws -> Accepted
     ) async -> GatedSend<Accepted> {
-        let record = IntentRecord()
-        let (clock, decider, mayAct) = (self.clock, self.decider, self.mayAct)
-        let gate = SendGate(
-            prepare: {
-                await self.recordIntent(
-                    row: row,
-                    revision: revision,
-                    from: state,
-                    intent: intent,
-                    agentKeySHA256: agentKeySHA256,
-                    what: what,
-                    announce: announce,
-                    into: record
-                )
-            },
-            stillMaySend: {
-                guard let started = record.started.withLock({ $0 }) else { return false }
-                return decider.maySend(intentAge: clock.uptime() - started) && mayAct()
-            }
-        )
-        let result: Result<Accepted, CloudFailure>
-        do {
-            result = .success(try await send(gate))
-        } catch {
-            result = .failure(error as? CloudFailure ?? CloudFailure(kind: .outcomeUnknown, message: "\(error)"))
+        let permit: any SendPermit
+        do { permit = try await cloud.permit() } catch { return GatedSend(result: .failure(Self.cloudFailure(error))) }
+        let started = clock.uptime()
+        let written = await recordIntent(row, revision, from: state, intent, agentKeySHA256, announce: announce)
+        guard let written, stillFresh(since: started, what: what, row: row) else {
+            await cloud.giveBack(permit)
+            return GatedSend(result: .failure(Self.withdrawn(what)), written: written)
         }
-        return GatedSend(result: result, written: record.written.withLock { $0 })
+        let (clock, decider, mayAct) = (self.clock, self.decider, self.mayAct)
+        let lastCheck: @Sendable () -> Bool = { decider.maySend(intentAge: clock.uptime() - started) && mayAct() }
+        do {
+            return GatedSend(result: .success(try await send(permit, lastCheck)), written: written)
+        } catch {
+            return GatedSend(result: .failure(Self.cloudFailure(error)), written: written)
+        }
+    }
+
+    static func cloudFailure(_ error: any Error) -> CloudFailure {
+        error as? CloudFailure ?? CloudFailure(kind: .outcomeUnknown, message: "\(error)")
+    }
+
+    static func withdrawn(_ what: String) -> CloudFailure {
+        CloudFailure(kind: .withdrawn, message: "\(what) withdrawn before sending; nothing was sent")
     }
 
     /// Writes what came of a gated request and returns the row as it now stands (nil: as it was).
@@ -146,33 +134,36 @@ extension FleetReconciler {
         return stored ? after : sent.state
     }
 
-    /// Runs once the budget lets the request go: writes the intent, then says whether to send.
+    /// Writes the intent, with its announcement, over the row as it was read. Returns the intent
+    /// as written and the row's revision after it; nil when it could not be written (the row
+    /// changed, or this replica no longer may act).
     private func recordIntent(
-        row: ServerRecord,
-        revision: Int64,
+        _ row: ServerRecord,
+        _ revision: Int64,
         from state: DaemonState,
-        intent makeIntent: @Sendable (Date) -> DaemonState,
-        agentKeySHA256: String?,
-        what: String,
-        announce: Announcement,
-        into record: IntentRecord
-    ) async -> Bool {
-        let started = clock.uptime()
-        record.started.withLock { $0 = started }
-        guard mayAct() else { return false }
+        _ makeIntent: (Date) -> DaemonState,
+        _ agentKeySHA256: String?,
+        announce: Announcement
+    ) async -> (state: DaemonState, revision: Int64)? {
+        guard mayAct() else { return nil }
         let intent = makeIntent(databaseNow())
         // The intent's write carries the announcement: the trail tells of the request exactly
         // when the row records it.
         var change = transition(row: row, from: state, to: intent)
         change.append(announce.kind, droplet: announce.droplet, statuses: true, message: announce.message(intent))
         guard let intentRevision = await write(change, expectedRevision: revision, agentKeySHA256: agentKeySHA256)
-        else { return false }
-        record.written.withLock { $0 = (intent, intentRevision) }
+        else { return nil }
         if intent.createAttemptedAt != state.createAttemptedAt,
             let sent = CreateIntent(of: intent, configuration: configuration.decision)
         {
             createsSent[row.id] = sent
         }
+        return (intent, intentRevision)
+    }
+
+    /// Whether an intent whose write began at `started` (uptime) may still be sent, by a replica
+    /// that still may act; a warning says why not.
+    private func stillFresh(since started: Duration, what: String, row: ServerRecord) -> Bool {
         let age = clock.uptime() - started
         guard decider.maySend(intentAge: age), mayAct() else {
             logger.warning(

@@ -32,7 +32,7 @@ extension FleetReconciler {
         }
         guard mayAct() else { return nil }
         let decider = self.decider
-        let sent = await sendGated(
+        let sent = await sendOnce(
             row: row,
             revision: revision,
             from: from,
@@ -41,8 +41,8 @@ extension FleetReconciler {
             announce: Announcement(kind: .actionRequested, droplet: order.dropletID) { intent in
                 "server \(row.name): sending \(order.kind.description) to droplet \(order.dropletID) (\(intent.change?.progress ?? order.kind.type))"
             }
-        ) { gate in
-            try await cloud.perform(order, gate: gate)
+        ) { permit, lastCheck in
+            try await cloud.perform(order, permit: permit, lastCheck: lastCheck)
         }
         let (outcome, requestID): (ActionOutcome, String?) = sent.outcome {
             (.accepted(actionID: $0.actionID), $0.requestID)

@@ -7,6 +7,16 @@ enum Layers {
     /// The targets that must stay free of I/O libraries, directly and through other targets.
     static let ioFree = ["ReconcileCore", "Reconciler", "Simulation"]
 
+    /// The targets that must not know any adapter or provider (the loop talks to its ports only).
+    static let adapterFree = ["ReconcileCore", "Reconciler"]
+
+    /// The adapters and what they adapt: a store, a provider's client and its transport.
+    static func isAdapter(_ node: TargetGraph.Node) -> Bool {
+        guard case .target(let name) = node else { return isIO(node) }
+        return ["ServerStore", "PostgresAdapter", "DigitalOcean", "DigitalOceanHTTP", "DigitalOceanAdapter"]
+            .contains(name) || name.hasSuffix("Model") || name.hasSuffix("Simulator") || isIO(node)
+    }
+
     /// libpq and its wrapper, AsyncHTTPClient, and every product of a SwiftNIO package.
     static func isIO(_ node: TargetGraph.Node) -> Bool {
         switch node {
@@ -27,6 +37,14 @@ struct ArchitectureTests {
         try #require(graph.dependencies[target] != nil, "Package.swift has no target \(target)")
         let paths = graph.forbiddenPaths(from: target, isForbidden: Layers.isIO)
         if !paths.isEmpty { Issue.record("\(target) reaches I/O:\n\(Self.describe(paths))") }
+    }
+
+    @Test("the core and the loop know no adapter and no provider's client", arguments: Layers.adapterFree)
+    func adapterFree(target: String) throws {
+        let graph = try Self.packageGraph.get()
+        try #require(graph.dependencies[target] != nil, "Package.swift has no target \(target)")
+        let paths = graph.forbiddenPaths(from: target, isForbidden: Layers.isAdapter)
+        if !paths.isEmpty { Issue.record("\(target) reaches an adapter:\n\(Self.describe(paths))") }
     }
 
     @Test("a library reached through other targets is found, with the chain that leads to it")

@@ -86,7 +86,7 @@ import Testing
             ]
             for (id, request, phrase) in bad {
                 let error = await expectFailure { () async throws(DigitalOceanError) in
-                    try await client.performDropletAction(dropletID: id, request, gate: .open)
+                    try await client.performDropletAction(dropletID: id, request)
                 }
                 #expect(error?.code == .validation)
                 #expect(error?.message.contains(phrase) == true, "\(String(describing: error)) should say \(phrase)")
@@ -104,7 +104,7 @@ import Testing
             let droplet = try sim.simulator.inject(.init(name: "busy-1"))
             sim.simulator.updateFaults { $0.failNextRequests = 3 }
             let error = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: droplet.id, .powerOff, gate: .open)
+                try await client.performDropletAction(dropletID: droplet.id, .powerOff)
             }
             #expect(error?.code == .outcomeUnknown)
             #expect(error?.httpStatus == 500)
@@ -119,20 +119,57 @@ import Testing
         }
     }
 
-    @Test func aWithdrawnActionSendsNothing() async throws {
+    @Test(
+        "a cleared request whose last check says no sends nothing; it, and one that does not validate, give the permit back"
+    )
+    func aWithdrawnActionSendsNothing() async throws {
         try await withClient { client, sim in
             let droplet = try sim.simulator.inject(.init(name: "gated-1"))
-            let gate = SendGate(prepare: { false }, stillMaySend: { true })
+            let permit = try await client.permit()
+            #expect(await client.rateBudget.snapshot.inFlight == 1)
             let error = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: droplet.id, .powerOff, gate: gate)
+                try await client.performDropletAction(
+                    dropletID: droplet.id,
+                    .powerOff,
+                    clearance: SendClearance(permit: permit, lastCheck: { false })
+                )
             }
             #expect(error?.code == .withdrawn)
-            let late = SendGate(prepare: { true }, stillMaySend: { false })
-            let lateError = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: droplet.id, .powerOff, gate: late)
+            #expect(await client.rateBudget.snapshot.inFlight == 0)
+            let invalid = try await client.permit()
+            let refused = await expectFailure { () async throws(DigitalOceanError) in
+                try await client.performDropletAction(
+                    dropletID: droplet.id,
+                    .rename(name: "web_1"),
+                    clearance: SendClearance(permit: invalid, lastCheck: { true })
+                )
             }
-            #expect(lateError?.code == .withdrawn)
+            #expect(refused?.code == .validation)
+            #expect(await client.rateBudget.snapshot.inFlight == 0)
             #expect(sim.simulator.requestLog().isEmpty)
+        }
+    }
+
+    @Test("a cleared DELETE is sent once on its permit: a 500 is not resent (its caller looks again first)")
+    func aClearedDeleteIsSentOnce() async throws {
+        try await withClient { client, sim in
+            let droplet = try sim.simulator.inject(.init(name: "gone-1"))
+            sim.simulator.updateFaults { $0.failNextRequests = 1 }
+            let permit = try await client.permit()
+            let error = await expectFailure { () async throws(DigitalOceanError) in
+                _ = try await client.deleteDroplet(
+                    id: droplet.id,
+                    clearance: SendClearance(permit: permit, lastCheck: { true })
+                )
+            }
+            #expect(error?.httpStatus == 500)
+            #expect(sim.simulator.requestLog().count == 1)
+            #expect(await client.rateBudget.snapshot.inFlight == 0)
+            // Without a clearance the same DELETE is retried like a read.
+            sim.simulator.clearRequestLog()
+            sim.simulator.updateFaults { $0.failNextRequests = 1 }
+            _ = try await client.deleteDroplet(id: droplet.id)
+            #expect(sim.simulator.requestLog().map(\.status) == [500, 204])
         }
     }
 }

@@ -13,7 +13,7 @@ import Testing
             let droplet = try sim.simulator.inject(.init(name: "lost-1"))
             sim.simulator.addActionFault(SimulatorActionFault(.lostAnswer, type: "power_off"))
             let error = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: droplet.id, .powerOff, gate: .open)
+                try await client.performDropletAction(dropletID: droplet.id, .powerOff)
             }
             #expect(error?.code == .outcomeUnknown && error?.attempts == 1)
             #expect(error?.message.contains("may or may not have been performed") == true)
@@ -33,7 +33,7 @@ import Testing
             let droplet = try sim.simulator.inject(.init(name: "five-1"))
             sim.simulator.addActionFault(SimulatorActionFault(.serverError, dropletID: droplet.id))
             let before = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: droplet.id, .rename(name: "five-2"), gate: .open)
+                try await client.performDropletAction(dropletID: droplet.id, .rename(name: "five-2"))
             }
             #expect(before?.code == .outcomeUnknown && before?.httpStatus == 500)
             #expect(sim.simulator.actions().isEmpty)
@@ -41,7 +41,7 @@ import Testing
 
             sim.simulator.addActionFault(SimulatorActionFault(.serverErrorAfter, type: "rename"))
             let after = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: droplet.id, .rename(name: "five-3"), gate: .open)
+                try await client.performDropletAction(dropletID: droplet.id, .rename(name: "five-3"))
             }
             #expect(after?.code == .outcomeUnknown && after?.httpStatus == 500)
             let performed = try #require(sim.simulator.actions().first)
@@ -59,8 +59,7 @@ import Testing
             sim.simulator.addActionFault(SimulatorActionFault(.errored, type: "resize", dropletID: droplet.id))
             let (action, _) = try await client.performDropletAction(
                 dropletID: droplet.id,
-                .resize(size: "s-2vcpu-4gb", disk: true),
-                gate: .open
+                .resize(size: "s-2vcpu-4gb", disk: true)
             )
             #expect(action.status == .inProgress)  // accepted like any other
             clock.advance(by: .seconds(105))
@@ -79,24 +78,24 @@ import Testing
                 SimulatorActionFault(.serverError, type: "power_off", dropletID: b.id, count: 2)
             )
             // Another type on b, and the same type on a: untouched.
-            _ = try await client.performDropletAction(dropletID: b.id, .rename(name: "aim-b2"), gate: .open)
-            _ = try await client.performDropletAction(dropletID: a.id, .powerOff, gate: .open)
+            _ = try await client.performDropletAction(dropletID: b.id, .rename(name: "aim-b2"))
+            _ = try await client.performDropletAction(dropletID: a.id, .powerOff)
             #expect(sim.simulator.faults.actionFaults.first?.count == 2)
             clock.advance(by: .seconds(8))
             for _ in 0..<2 {
                 let error = await expectFailure { () async throws(DigitalOceanError) in
-                    try await client.performDropletAction(dropletID: b.id, .powerOff, gate: .open)
+                    try await client.performDropletAction(dropletID: b.id, .powerOff)
                 }
                 #expect(error?.httpStatus == 500)
             }
             #expect(sim.simulator.faults.actionFaults.isEmpty)
-            _ = try await client.performDropletAction(dropletID: b.id, .powerOff, gate: .open)
+            _ = try await client.performDropletAction(dropletID: b.id, .powerOff)
             #expect(sim.simulator.actions().map(\.type) == ["rename", "power_off", "power_off"])
 
             // A refused action does not spend a fault: a is off, and a power_off is refused.
             sim.simulator.addActionFault(SimulatorActionFault(.serverError, type: "power_off"))
             let refused = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: a.id, .powerOff, gate: .open)
+                try await client.performDropletAction(dropletID: a.id, .powerOff)
             }
             #expect(refused?.code == .validation && refused?.httpStatus == 422)
             #expect(sim.simulator.faults.actionFaults.count == 1)
@@ -153,7 +152,7 @@ import Testing
                 try await raw(.PUT, sim.baseURL + "/_sim/action-settings", token: nil, body: #"{"rename_seconds":-1}"#)
                     .status == 422
             )
-            let action = try await client.performDropletAction(dropletID: droplet.id, .powerOff, gate: .open).action
+            let action = try await client.performDropletAction(dropletID: droplet.id, .powerOff).action
             let record = try #require(sim.simulator.action(id: action.id))
             #expect(abs(record.endsAt.timeIntervalSince(record.startedAt) - 0.05) < 0.001)
         }

@@ -47,8 +47,7 @@ func finished(
             let injected = try sim.simulator.inject(.init(name: "old-name", region: "ams3"))
             let (action, requestID) = try await client.performDropletAction(
                 dropletID: injected.id,
-                .rename(name: "new-name.example.com"),
-                gate: .open
+                .rename(name: "new-name.example.com")
             )
             #expect(action.status == .inProgress && action.completedAt == nil)
             #expect(action.type == "rename")
@@ -63,7 +62,7 @@ func finished(
             let during = try await client.droplet(id: injected.id)
             #expect(during.locked && during.name == "old-name")
             let busy = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: injected.id, .powerOff, gate: .open)
+                try await client.performDropletAction(dropletID: injected.id, .powerOff)
             }
             #expect(busy?.code == .busy && busy?.isTransient == true)
             #expect(busy?.message.contains("Droplet already has a pending event.") == true)
@@ -87,7 +86,7 @@ func finished(
             let before = try await client.droplet(id: injected.id)
             #expect(before.status == .active && before.memory == 1024 && before.vcpus == 1 && before.disk == 25)
 
-            let off = try await client.performDropletAction(dropletID: injected.id, .powerOff, gate: .open).action
+            let off = try await client.performDropletAction(dropletID: injected.id, .powerOff).action
             clock.advance(by: .milliseconds(7900))
             #expect(try await client.droplet(id: injected.id).status == .active)  // not before it completes
             clock.advance(by: .milliseconds(100))
@@ -99,8 +98,7 @@ func finished(
             // CPU and memory only: the disk stays as it was.
             let cpu = try await client.performDropletAction(
                 dropletID: injected.id,
-                .resize(size: "s-2vcpu-4gb", disk: false),
-                gate: .open
+                .resize(size: "s-2vcpu-4gb", disk: false)
             ).action
             clock.advance(by: .seconds(45))
             #expect(try await client.action(id: cpu.id).status == .completed)
@@ -111,8 +109,7 @@ func finished(
             // With its disk: the disk grows too, and it takes longer.
             let disk = try await client.performDropletAction(
                 dropletID: injected.id,
-                .resize(size: "s-4vcpu-8gb", disk: true),
-                gate: .open
+                .resize(size: "s-4vcpu-8gb", disk: true)
             ).action
             clock.advance(by: .seconds(45))
             #expect(try await client.action(id: disk.id).status == .inProgress)
@@ -121,7 +118,7 @@ func finished(
             let grown = try await client.droplet(id: injected.id)
             #expect(grown.sizeSlug == "s-4vcpu-8gb" && grown.memory == 8192 && grown.vcpus == 4 && grown.disk == 160)
 
-            let on = try await client.performDropletAction(dropletID: injected.id, .powerOn, gate: .open).action
+            let on = try await client.performDropletAction(dropletID: injected.id, .powerOn).action
             clock.advance(by: .seconds(8))
             #expect(try await client.action(id: on.id).status == .completed)
             #expect(try await client.droplet(id: injected.id).status == .active)
@@ -147,7 +144,7 @@ func finished(
         try await withClient(simulator: configuration) { client, sim in
             let droplet = try sim.simulator.inject(.init(name: "timed-1"))
             let started = ContinuousClock.now
-            let action = try await client.performDropletAction(dropletID: droplet.id, .powerOff, gate: .open).action
+            let action = try await client.performDropletAction(dropletID: droplet.id, .powerOff).action
             let record = try #require(sim.simulator.action(id: action.id))
             #expect(abs(record.endsAt.timeIntervalSince(record.startedAt) - 0.15) < 0.001)
             let done = try await finished(client, action.id)
@@ -181,7 +178,7 @@ func finished(
             ]
             for (id, request, message) in refused {
                 let error = await expectFailure { () async throws(DigitalOceanError) in
-                    try await client.performDropletAction(dropletID: id, request, gate: .open)
+                    try await client.performDropletAction(dropletID: id, request)
                 }
                 #expect(error?.code == .validation, "\(request)")
                 #expect(error?.httpStatus == 422 && error?.apiErrorID == "unprocessable_entity")
@@ -206,7 +203,7 @@ func finished(
 
             // Unknown droplets and actions: 404.
             let missing = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: 42, .powerOn, gate: .open)
+                try await client.performDropletAction(dropletID: 42, .powerOn)
             }
             #expect(missing?.code == .notFound)
             #expect(
@@ -226,7 +223,7 @@ func finished(
             let created = try await client.createDroplet(DropletCreateRequest(name: "booting-1"))
             #expect(try await client.droplet(id: created.droplet.id).locked)
             let booting = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: created.droplet.id, .powerOff, gate: .open)
+                try await client.performDropletAction(dropletID: created.droplet.id, .powerOff)
             }
             #expect(booting?.code == .busy)
             #expect(try await client.action(id: created.actions[0].id).status == .inProgress)
@@ -237,7 +234,7 @@ func finished(
             let injected = try sim.simulator.inject(.init(name: "doomed-1"))
             _ = try await client.deleteDroplet(id: injected.id)
             let deleting = await expectFailure { () async throws(DigitalOceanError) in
-                try await client.performDropletAction(dropletID: injected.id, .rename(name: "x1"), gate: .open)
+                try await client.performDropletAction(dropletID: injected.id, .rename(name: "x1"))
             }
             #expect(deleting?.code == .busy)
         }
@@ -248,8 +245,7 @@ func finished(
             let droplet = try sim.simulator.inject(.init(name: "logged-1"))
             let (action, requestID) = try await client.performDropletAction(
                 dropletID: droplet.id,
-                .powerOff,
-                gate: .open
+                .powerOff
             )
             _ = try await client.action(id: action.id)
             _ = try await client.dropletActions(dropletID: droplet.id)
