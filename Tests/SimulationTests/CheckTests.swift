@@ -60,6 +60,31 @@ struct CheckTests {
         #expect(world.createsTakenEffect[row] == 2)
     }
 
+    @Test("identity: a row bound to a droplet destroyed before the pass that bound it began")
+    func staleBinding() throws {
+        let (world, row) = Self.world()
+        let database = world.database!
+        let droplet = try #require(Self.create("web-1", tags: Self.tags(of: row), in: world))
+        world.destroyByHand(droplet)
+        Self.pass(10, in: world)
+        let session = try database.openSession(owner: "r1.1")
+        #expect(database.tryLock(session))
+        let read = try #require(database.liveRows(session: session).first { $0.id == row })
+        _ = database.write(
+            session: session,
+            id: row,
+            expectedRevision: read.revision,
+            state: DaemonState(status: .provisioning, dropletID: droplet)
+        )
+        let destroyedAt = try #require(world.goneAt(droplet))
+        #expect(
+            Self.texts(world) == [
+                "web-1 bound to droplet \(droplet), destroyed at \(world.clock(destroyedAt)) before the pass that"
+                    + " bound it began (10.000 s): a binding on a stale read"
+            ]
+        )
+    }
+
     @Test("destroys: a kept droplet, an untagged one, an orphan with orphans reported or before its grace")
     func destroys() throws {
         let (world, row) = Self.world()
@@ -148,9 +173,9 @@ struct CheckTests {
     @Test("convergence: a row still creating at the end did not converge; before the end it is only not yet")
     func convergence() {
         let (world, _) = Self.world()
-        #expect(!world.checkConvergence(final: false))
+        #expect(!ConvergenceChecks.converged(final: false, in: world))
         #expect(world.violations.isEmpty)
-        #expect(!world.checkConvergence(final: true))
+        #expect(!ConvergenceChecks.converged(final: true, in: world))
         #expect(Self.texts(world) == ["web-1 did not converge: still creating"])
     }
 }
