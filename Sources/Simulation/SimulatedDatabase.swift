@@ -158,8 +158,8 @@ final class SimulatedDatabase: @unchecked Sendable {
         journal({ $0.agents[id] = before }) { $0.agents[id] = agent }
     }
 
-    /// The daemon's compare-and-set write; the writer must hold the lock (checked as an invariant),
-    /// and a status never moves backwards on the same droplet (see `checkStatusOrder`).
+    /// The daemon's compare-and-set write; the writer must hold the lock, and a binding must rest on
+    /// a fresh read (`LeadershipChecks`, `IdentityChecks`; the world's `observeWrite` judges the rest).
     /// With `agentKeySHA256`, the row's agent is made or re-keyed in the same statement.
     func write(
         session: Int,
@@ -171,14 +171,10 @@ final class SimulatedDatabase: @unchecked Sendable {
     )
         -> Int64?
     {
-        if lockHolder != session {
-            world.violation(
-                "row \(world.label(id)) written by session \(session) of \(sessions[session]?.owner ?? "?"), which does not hold leadership"
-            )
-        }
+        LeadershipChecks.rowWritten(id, by: session, in: self)
         guard var row = tables.rows[id], row.revision == expectedRevision else { return nil }
         world.observeWrite(from: row.state, to: state, row: row)
-        checkBindingIsFresh(session: session, row: id, from: row.state, to: state)
+        IdentityChecks.bindingIsFresh(row: id, from: row.state, to: state, passBegan: rowsReadAt[session], in: world)
         let newIntent = state.createAttemptedAt != nil && state.createAttemptedAt != row.state.createAttemptedAt
         row.state = state
         row.revision = nextRevision()
@@ -196,20 +192,6 @@ final class SimulatedDatabase: @unchecked Sendable {
         auditEvents += events
         if state.status == .deleted { world.rowGone(row) }
         return row.revision
-    }
-
-    /// A row bound to a droplet it did not record must rest on a read made in the pass that binds
-    /// it (design.md, identity rule 2): a droplet destroyed before that pass began (before its
-    /// session last read the rows) was shown by a stale read, such as a page of a list read in
-    /// an earlier pass.
-    private func checkBindingIsFresh(session: Int, row: UUID, from: DaemonState, to: DaemonState) {
-        guard let droplet = to.dropletID, droplet != from.dropletID,
-            let destroyedAt = world.goneAt(droplet),
-            let passBegan = rowsReadAt[session], destroyedAt < passBegan
-        else { return }
-        world.violation(
-            "\(world.label(row)) bound to droplet \(droplet), destroyed at \(world.clock(destroyedAt)) before the pass that bound it began (\(world.clock(passBegan))): a binding on a stale read"
-        )
     }
 
     /// The rows as the store reads them, with the hub's record of each row's agent and, for a row

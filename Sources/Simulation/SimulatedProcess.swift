@@ -116,23 +116,13 @@ final class SimulatedProcess: @unchecked Sendable {
         )
     }
 
-    /// Called by the cloud port as a request leaves. Checks the process's own budget, and that a
-    /// request that changes something (`mutating`: a create, an action, a destroy) leaves only
-    /// while this replica holds the lease (design rule 8: checked again at the last moment).
+    /// Called by the transport as a request leaves: that a request that changes something
+    /// (`mutating`: a create, an action, a destroy) leaves only with the lease
+    /// (`LeadershipChecks`), and the process's own budget (`BudgetChecks`).
     func recordSend(_ what: String, creating identity: UUID?, mutating: Bool) {
-        if mutating, !leadership.mayAct {
-            world.violation(
-                "\(name) sent \(what) without the lease ("
-                    + (leadership.isLeading ? "its lease lapsed" : "it no longer leads") + ")"
-            )
-        }
-        let now = world.time.now
-        sends.removeAll { $0 <= now.addingTimeInterval(-60) }
-        sends.append(now)
-        if sends.count > perMinute {
-            world.violation("\(name) sent \(sends.count) requests within a minute, over its budget of \(perMinute)")
-        }
-        if let identity { world.lastCreateSentAt[identity] = now }
+        LeadershipChecks.requestSent(what, mutating: mutating, by: self)
+        BudgetChecks.requestSent(by: name, sends: &sends, perMinute: perMinute, in: world)
+        if let identity { world.lastCreateSentAt[identity] = world.time.now }
         world.requests += 1
         world.trace("\(name) → \(what)")
     }

@@ -162,62 +162,6 @@ extension SimulationWorld {
         }
     }
 
-    /// Liveness (design rule 7: a row locked by another transaction delays that row, never the
-    /// fleet): a replica that holds leadership, is running and not frozen, must be able to act. One
-    /// whose lease lapsed (its renewals stuck behind a statement that waits) for 30 s stalls the
-    /// whole fleet and keeps every standby out, since its busy session never looks silent.
-    func checkLeadersCanAct() {
-        // A leader that died while its backend waited: the backend keeps the leadership lock
-        // until its wait ends, and no standby can take over meanwhile.
-        if let holder = database.lockHolder, database.sessions[holder]?.clientGone == true,
-            let standby = slots.compactMap({ $0 }).first(where: { $0.isAlive && !$0.executor.frozen })
-        {
-            let since = orphanedLockSince ?? time.now
-            orphanedLockSince = since
-            if time.now.timeIntervalSince(since) > 30 {
-                orphanedLockSince = nil
-                violation(
-                    "the leadership lock has been held for 30 s by a backend whose client \(database.owner(of: holder) ?? "?") is gone"
-                        + " (it waits for \(database.waiting(holder) ?? "?")); \(standby.name) cannot take over"
-                )
-            }
-        } else {
-            orphanedLockSince = nil
-        }
-        for process in slots.compactMap({ $0 }) {
-            let stuck =
-                process.isAlive && !process.executor.frozen && process.leadership.isLeading
-                && !process.leadership.mayAct
-            guard stuck else {
-                leaderStuckSince[process.name] = nil
-                continue
-            }
-            let since = max(leaderStuckSince[process.name] ?? time.now, process.runningSince)
-            leaderStuckSince[process.name] = since
-            guard time.now.timeIntervalSince(since) > 30 else { continue }
-            leaderStuckSince[process.name] = nil
-            let session = process.leadership.leadingSession?.id
-            let waits = session.flatMap { database.waiting($0) }.map { "its session waits for \($0)" }
-            let standby = slots.compactMap { $0 }.first { $0 !== process && $0.isAlive && !$0.executor.frozen }
-            violation(
-                "\(process.name) has led for 30 s without being able to act (its lease lapsed; "
-                    + (waits ?? "its session is busy") + ")"
-                    + (standby.map { "; \($0.name) cannot take over" } ?? "; the fleet stalls")
-            )
-        }
-    }
-
-    /// What happened to a row that a violation should mention.
-    func context(of id: UUID) -> String {
-        var notes: [String] = []
-        if reinserted.contains(id) { notes.append("its row was deleted with SQL and inserted again") }
-        if restored.contains(id) { notes.append("a restore took its row back") }
-        if disturbed.contains(id), !reinserted.contains(id), !restored.contains(id) {
-            notes.append("a failover, an operator or a person disturbed its row")
-        }
-        return notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")"
-    }
-
     // MARK: The Engine Hub's side of agent bootstrap
 
     /// A droplet made with agent bootstrap: once booted, its agent dials the hub every 20 s, and
@@ -252,35 +196,4 @@ extension SimulationWorld {
     }
 
     static let agentTemplate = "#cloud-config\n# agent {AGENT_ID} key {AGENT_KEY} hub {ENGINE_WS_URL}\n"
-}
-
-extension SimulationWorld.Outcome {
-    /// What kind of failure a violation is, by issue 22's numbering where it is one of its
-    /// family, for the runner's tally.
-    public static func kind(of violation: String) -> String {
-        if violation.contains("created a second droplet") {
-            if violation.contains("deleted with SQL and inserted again") {
-                return "1: second droplet after delete and insert"
-            }
-            if violation.contains("a restore took its row back") { return "second droplet after a restore" }
-            return "second droplet"
-        }
-        if violation.contains("without being able to act") || violation.contains("whose client")
-            || violation.contains("had not taken over")
-        {
-            return "2: a stuck statement stalls the leader"
-        }
-        if violation.contains("without the lease") { return "5: mutating request without the lease" }
-        if violation.contains("its deletion request was withdrawn") {
-            return "5: destroy after the deletion was withdrawn"
-        }
-        if violation.contains("moved backwards") { return "6: status moved backwards" }
-        if violation.contains("did not converge: deletion requested: deleted with") {
-            return "1: marked deleted while its create was in flight"
-        }
-        if violation.contains("did not converge") { return "did not converge" }
-        if violation.contains("an orphan for only") { return "orphan destroyed before its grace" }
-        if violation.contains("an orphan") { return "orphan destroyed" }
-        return "other"
-    }
 }

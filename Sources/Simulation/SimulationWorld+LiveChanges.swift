@@ -68,41 +68,4 @@ extension SimulationWorld {
     func forgetful(_ id: UUID) -> Bool {
         changedByHand.contains(id) || disturbed.contains(id) || reinserted.contains(id)
     }
-
-    /// A row whose droplet is off, which it may not know it asked for, holds its status with drift
-    /// that says so: converged.
-    func heldOff(_ row: ServerRecord, droplet: SimulatedDroplet?) -> Bool {
-        guard let droplet, droplet.poweredOff, forgetful(row.id) else { return false }
-        return row.state.drift?.contains("power:") == true && row.state.change == nil
-    }
-
-    /// What is wrong with an active row's droplet once the world is quiet, or nil.
-    func liveProblem(of row: ServerRecord, droplet: SimulatedDroplet) -> String? {
-        let state = row.state
-        if let change = state.change { return "still changing: \(change.progress)" }
-        if actionInProgress(on: droplet.id) {
-            return "an action still runs on droplet \(droplet.id)"
-        }
-        if forgetful(row.id) {
-            // Changed by hand, or the row's records taken back: whatever differs is drift.
-            let differs = droplet.name != row.name || droplet.poweredOff
-            if differs, state.drift == nil { return "its droplet differs, but no drift is recorded" }
-            return nil
-        }
-        if droplet.poweredOff { return "droplet \(droplet.id) left powered off" }
-        let refused = state.refused.map { "\($0.column)=\($0.value)" }
-        if droplet.name != row.name, refused != "name=\(row.name)" {
-            return "droplet \(droplet.id) is named \(droplet.name), the row asks \(row.name)"
-        }
-        if resizeAllowed, droplet.size != row.size, refused != "size=\(row.size)" {
-            return "droplet \(droplet.id) is \(droplet.size), the row asks \(row.size)"
-        }
-        if !resizeAllowed, droplet.size != row.size, state.drift?.contains("size:") != true {
-            return "its size differs from its droplet's and no drift says so"
-        }
-        if droplet.name == row.name, droplet.size == row.size, state.drift != nil {
-            return "drift recorded with nothing different: \(state.drift ?? "")"
-        }
-        return nil
-    }
 }

@@ -152,28 +152,12 @@ extension SimulationWorld {
     func tick() {
         guard !time.draining else { return }
         database.endSilentSessions()
-        checkLeadersCanAct()
-        // The design's promise: a frozen leader is replaced within 30 s by a standby that was
-        // running all the while (a standby that froze or crashed meanwhile cannot be asked to).
-        // While the database is away (a restore, a failover) nobody can take over: the 30 s count
-        // from its return.
-        if let frozenAt = leaderFrozenAt, let back = database.unavailableUntil, back > frozenAt {
-            leaderFrozenAt = back
-        }
-        if let frozenAt = leaderFrozenAt, time.now.timeIntervalSince(frozenAt) > 30,
-            let standby = slots.first(where: {
-                $0 != nil && $0!.isAlive && !$0!.executor.frozen && $0!.runningSince < frozenAt
-            }),
-            let standby
-        {
-            leaderFrozenAt = nil
-            violation(
-                "the leader froze at \(String(format: "%.1f", frozenAt.timeIntervalSince(time.origin))) s and \(standby.name) had not taken over 30 s later"
-                    + " (it thinks it leads: \(standby.leadership.isLeading); \(standby.executor.pending) jobs ready)"
-            )
-        }
+        LeadershipChecks.leadersCanAct(in: self)
+        LeadershipChecks.frozenLeaderReplaced(in: self)
         let sinceQuiet = time.now.timeIntervalSince(quietAt)
-        if sinceQuiet > 0, Int(sinceQuiet) % 15 == 0, checkConvergence(final: false) { finished = true }
+        if sinceQuiet > 0, Int(sinceQuiet) % 15 == 0, ConvergenceChecks.converged(final: false, in: self) {
+            finished = true
+        }
         time.schedule(after: 1) { [unowned self] in self.tick() }
     }
 

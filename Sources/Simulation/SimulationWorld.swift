@@ -136,7 +136,7 @@ public final class SimulationWorld: @unchecked Sendable {
     /// When an operator withdrew each row's deletion request (cleared `delete_requested_at`).
     var deletionWithdrawnAt: [UUID: Date] = [:]
     /// Since when each replica has held leadership without being able to act (its lease lapsed
-    /// while its session stays busy): see `checkLeadersCanAct`.
+    /// while its session stays busy): see `LeadershipChecks.leadersCanAct`.
     var leaderStuckSince: [String: Date] = [:]
     var orphanedLockSince: Date?
     /// When the process holding the lock was frozen, while it still holds it.
@@ -189,7 +189,7 @@ public final class SimulationWorld: @unchecked Sendable {
         // The bound depends on the rows inserted, which stop at `quietAt`.
         world.drive(until: world.quietAt)
         world.drive(until: world.quietAt.addingTimeInterval(world.convergenceBound))
-        if world.violations.isEmpty || keepGoing { world.checkConvergence(final: true) }
+        if world.violations.isEmpty || keepGoing { ConvergenceChecks.converged(final: true, in: world) }
         let outcome = Outcome(
             seed: world.seed,
             violations: world.violations,
@@ -285,22 +285,6 @@ public final class SimulationWorld: @unchecked Sendable {
         return logger
     }
 
-    /// Where a status stands in a droplet's life, for the rule that it never moves backwards on the
-    /// same droplet: creating < provisioning < initializing < active, with unreachable level with
-    /// active (an agent that comes and goes). A write is backwards when the row keeps its droplet
-    /// and its status goes to a lower rank than the one it replaces (active → provisioning,
-    /// active → initializing, unreachable → provisioning, initializing → creating). `failed`,
-    /// `deleting` and `deleted` are outside the order: moving to or from them is never backwards.
-    static func statusRank(_ status: ServerStatus) -> Int? {
-        switch status {
-        case .creating: 0
-        case .provisioning: 1
-        case .initializing: 2
-        case .active, .unreachable: 3
-        case .failed, .deleting, .deleted: nil
-        }
-    }
-
     /// Called when a row stops being live (deleted with SQL, marked `deleted`, taken back), with
     /// the row as it was last: a destroy its deletion request asked for may still be on its way.
     func rowGone(_ row: ServerRecord) {
@@ -320,15 +304,9 @@ public final class SimulationWorld: @unchecked Sendable {
     }
 
     /// Called for every row write the database accepts: the trace tells each row's story, and a
-    /// status must not move backwards on the same droplet (see `statusRank`).
+    /// status must not move backwards on the same droplet (`ConvergenceChecks.statusOrder`).
     func observeWrite(from: DaemonState, to: DaemonState, row: ServerRecord) {
-        if let droplet = to.dropletID, from.dropletID == droplet, let was = Self.statusRank(from.status),
-            let now = Self.statusRank(to.status), now < was
-        {
-            violation(
-                "\(label(row.id)) moved backwards on droplet \(droplet): \(from.status.rawValue) → \(to.status.rawValue)"
-            )
-        }
+        ConvergenceChecks.statusOrder(from: from, to: to, row: row, in: self)
         guard
             from.status != to.status || from.dropletID != to.dropletID || from.createAttemptedAt != to.createAttemptedAt
         else { return }
