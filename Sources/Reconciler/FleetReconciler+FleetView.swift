@@ -220,7 +220,7 @@ extension FleetReconciler {
         // The slice's pages were read moments ago: what they show is as fresh as a read by id.
         var droplets = slice
         var fresh = Set(slice.map(\.id))
-        var gone = Set<Int64>()
+        var gone = destroyedLately
         for droplet in slice { view?.droplets[droplet.id] = droplet }
         if let view {
             for row in rows {
@@ -235,7 +235,7 @@ extension FleetReconciler {
         let urgentUnbound = rows.count(where: { row in
             row.state.dropletID == nil && row.state.status != .failed && isUrgent(row, at: now)
         })
-        let waiting = followUps.filter { !fresh.contains($0.item) }
+        let waiting = followUps.filter { !fresh.contains($0.item) && !gone.contains($0.item) }
         let picked = reads.pick(waiting, reserving: min(urgentUnbound, reads.left / 2))
         reads.leave(followUps: waiting.count - picked.count)
         let (cloud, leads, clock, offset) = (self.cloud, self.leads, self.clock, databaseOffset)

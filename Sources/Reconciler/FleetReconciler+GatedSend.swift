@@ -70,7 +70,7 @@ extension FleetReconciler {
         send: (_ permit: any SendPermit, _ lastCheck: @escaping @Sendable () -> Bool) async throws -> Accepted
     ) async -> GatedSend<Accepted> {
         let permit: any SendPermit
-        do { permit = try await cloud.permit() } catch { return GatedSend(result: .failure(Self.cloudFailure(error))) }
+        do { permit = try await cloud.permit() } catch { return GatedSend(result: .failure(Self.noPermit(error))) }
         let started = clock.uptime()
         let written = await recordIntent(row, revision, from: state, intent, agentKeySHA256, announce: announce)
         guard let written, stillFresh(since: started, what: what, row: row) else {
@@ -88,6 +88,13 @@ extension FleetReconciler {
 
     static func cloudFailure(_ error: any Error) -> CloudFailure {
         error as? CloudFailure ?? CloudFailure(kind: .outcomeUnknown, message: "\(error)")
+    }
+
+    /// A permit that was not given: nothing was written or sent, so whatever stopped it (the
+    /// budget's refusal, a cancelled wait) is only a reason to try again later.
+    static func noPermit(_ error: any Error) -> CloudFailure {
+        error as? CloudFailure
+            ?? CloudFailure(kind: .transient, message: "not sent, no permit from the rate budget: \(error)")
     }
 
     static func withdrawn(_ what: String) -> CloudFailure {

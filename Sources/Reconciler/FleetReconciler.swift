@@ -35,6 +35,10 @@ public actor FleetReconciler {
     var orphanIdentities: [Int64: UUID] = [:]
     /// Destroys DigitalOcean accepted recently, so a droplet that still lists is not asked again.
     var recentDestroys: [Int64: Date] = [:]
+    /// Droplets DigitalOcean has accepted to destroy (or said were gone) lately. Each pass counts
+    /// them gone even while a list still shows them (a deleted droplet lists for a few seconds
+    /// more): a row inserted meanwhile with a departing droplet's identity must not adopt it.
+    var destroyedLately: Set<Int64> { Set(recentDestroys.keys) }
     /// Creates this process recorded an intent for, until their settle period is well past: a
     /// database restored from before an intent takes the intent back (the row and
     /// `create_intents` alike), not this memory of it (design.md, identity rule 6).
@@ -141,11 +145,12 @@ public actor FleetReconciler {
             let listing = try await cloud.listFleet()
             observation = Observation(
                 droplets: listing.droplets,
+                goneDropletIDs: destroyedLately,
                 listedAt: listedAt,
                 listIsSnapshot: listing.pages <= 1
             )
         } else {
-            observation = Observation(droplets: [], listedAt: listedAt)
+            observation = Observation(droplets: [], goneDropletIDs: destroyedLately, listedAt: listedAt)
         }
         let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: [:])
         // Only this subset of rows was read: every other droplet would look like an orphan.

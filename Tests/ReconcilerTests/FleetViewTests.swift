@@ -68,6 +68,39 @@ struct FleetViewTests {
     }
 
     @Test(
+        "a row inserted while its orphan's accepted destroy still lists gets a droplet of its own, not the departing one"
+    )
+    func departingOrphanIsNotAdopted() async throws {
+        try await LoopTests().withFleet(
+            configure: { $0.deleteTime = .seconds(60) },  // lists throughout the test
+            loop: { $0.decision.orphanPolicy = .delete(grace: .zero) }
+        ) { reconciler, repository, sim in
+            let id = UUID()
+            let departing = try sim.simulator.inject(
+                SimulatorDropletInjection(name: "returns", tags: [FleetTags.fleet, FleetTags.identity(for: id)])
+            )
+            let destroyed = try await eventually(timeout: .seconds(10)) {
+                await reconciler.requestFullList()
+                _ = try await reconciler.fullPass()
+                return sim.simulator.requestLog().contains { $0.method == "DELETE" }
+            }
+            #expect(destroyed)
+            repository.insert(ServerRecord(id: id, name: "returns", createdAt: Date()))
+            _ = try await reconciler.quickPass()
+            let active = try await eventually(timeout: .seconds(20)) {
+                await reconciler.requestFullList()
+                _ = try await reconciler.fullPass()
+                return repository.row(id)?.state.status == .active
+            }
+            #expect(active, "\(String(describing: repository.row(id)?.state))")
+            let dropletID = repository.row(id)?.state.dropletID
+            #expect(dropletID != nil && dropletID != departing.id, "bound to the droplet it saw destroyed")
+            #expect(sim.simulator.requestLog().filter { $0.method == "POST" }.count == 1)
+            #expect(sim.simulator.requestLog().filter { $0.method == "DELETE" }.count == 1)
+        }
+    }
+
+    @Test(
         "an orphan claimed again by its row between full lists, then orphaned again, waits a whole grace from then (--orphans delete)"
     )
     func orphanGraceStartsAfreshWhenItsRowComesAndGoes() async throws {
