@@ -75,6 +75,12 @@ extension DigitalOceanError {
                 code: .busy,
                 message: "the droplet is busy with another action (\(detail)); try again once that action is done"
             )
+        case 422 where Self.saysNoCapacity(apiError?.message):
+            failure = DigitalOceanError(
+                code: .capacity,
+                message: "DigitalOcean cannot take this droplet now (\(detail)); nothing was made, and it is asked "
+                    + "again with backoff: raise the account's droplet limit, or wait for the region's capacity"
+            )
         case 500...:
             switch kind {
             case .create:
@@ -109,6 +115,16 @@ extension DigitalOceanError {
     static func saysDropletIsBusy(_ message: String?) -> Bool {
         guard let message = message?.lowercased() else { return false }
         return message.contains("pending event") || message.contains("locked")
+    }
+
+    /// Whether a 422's message says the account or the region cannot take a droplet now, rather
+    /// than that the request is wrong. DigitalOcean's words, as reported by its users: "creating
+    /// this/these droplet(s) will exceed your droplet limit", "Size is not available in this
+    /// region.", "Region is not available", "size is unavailable".
+    static func saysNoCapacity(_ message: String?) -> Bool {
+        guard let message = message?.lowercased() else { return false }
+        return message.contains("droplet limit") || message.contains("not available")
+            || message.contains("unavailable") || message.contains("capacity")
     }
 
     /// The error for a request that got no answer. `sentMaybe`: the request may have left (the

@@ -10,7 +10,8 @@ import Timekeeping
 public struct DigitalOceanError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: String, Sendable {
-            case validation, unauthorized, notFound, rateLimited, busy, server, outcomeUnknown, transport, withdrawn
+            case validation, unauthorized, notFound, rateLimited, busy, capacity, server, outcomeUnknown, transport,
+                withdrawn
         }
 
         let base: Base
@@ -27,6 +28,11 @@ public struct DigitalOceanError: Error, Sendable, CustomStringConvertible, Custo
         /// `locked`). Transient: send again once that action is done. Inferred from DigitalOcean's
         /// message, since it gives this the same `unprocessable_entity` id as a bad request.
         public static let busy = Code(base: .busy)
+        /// A 422 saying the account or the region cannot take the droplet now: the account's
+        /// droplet limit, a region or size out of capacity. Transient: nothing was made, and the
+        /// same request succeeds once the limit is raised or capacity returns. Inferred from
+        /// DigitalOcean's message, like `busy`.
+        public static let capacity = Code(base: .capacity)
         /// A 5xx (or an undecodable answer) on a read or delete. Transient.
         public static let server = Code(base: .server)
         /// A create or droplet action whose answer never came (timeout, reset) or was a 5xx: it may or
@@ -69,7 +75,7 @@ public struct DigitalOceanError: Error, Sendable, CustomStringConvertible, Custo
     /// request or an operator.
     public var isTransient: Bool {
         switch code.base {
-        case .rateLimited, .busy, .server, .outcomeUnknown, .transport, .withdrawn: true
+        case .rateLimited, .busy, .capacity, .server, .outcomeUnknown, .transport, .withdrawn: true
         case .validation, .unauthorized, .notFound: false
         }
     }

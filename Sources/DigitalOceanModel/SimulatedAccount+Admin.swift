@@ -97,11 +97,7 @@ extension SimulatedAccount {
             return reply(200, faults)
         case ("PUT", "/_sim/faults"), ("PATCH", "/_sim/faults"):
             do {
-                let patch = try decoder.decode(
-                    FaultsPatch.self,
-                    from: Data(request.body.isEmpty ? Array("{}".utf8) : request.body)
-                )
-                faults = patch.apply(to: faults)
+                faults = try FaultsPatch.apply(request.body, to: faults)
                 return reply(200, faults)
             } catch {
                 return failure(422, String(describing: error))
@@ -203,48 +199,22 @@ extension SimulatedAccount {
     }
 }
 
-/// A partial faults update: absent keys keep their current values.
-struct FaultsPatch: Decodable {
-    var json: JSONValue
-    /// `action_faults` replaces the list; a malformed one refuses the whole update.
-    var actionFaults: [SimulatorActionFault]?
-
-    init(from decoder: any Decoder) throws {
-        json = try JSONValue(from: decoder)
-        if let list = json["action_faults"], !list.isNull {
-            actionFaults = try JSONDecoder().decode([SimulatorActionFault].self, from: Data(list.serialized()))
-        }
+/// A partial faults update: absent keys keep their current values, and a value out of range
+/// refuses the whole update. Read by `SimulatorFaults.init(from:base:)`, the one reader of faults.
+enum FaultsPatch {
+    static func apply(_ body: [UInt8], to current: SimulatorFaults) throws -> SimulatorFaults {
+        let decoder = JSONDecoder()
+        decoder.userInfo[Based.base] = current
+        return try decoder.decode(Based.self, from: Data(body.isEmpty ? Array("{}".utf8) : body)).faults
     }
 
-    func apply(to current: SimulatorFaults) -> SimulatorFaults {
-        var faults = current
-        func probability(_ key: String) -> Double? { json[key]?.doubleValue.map { min(1, max(0, $0)) } }
-        func seconds(_ key: String) -> Double? { json[key]?.doubleValue.map { max(0, $0) } }
-        if let v = probability("server_error_probability") { faults.serverErrorProbability = v }
-        if let v = probability("create_response_lost_probability") { faults.createResponseLostProbability = v }
-        if let v = probability("create_server_error_probability") { faults.createServerErrorProbability = v }
-        if let v = probability("vanish_probability") { faults.vanishProbability = v }
-        if let v = seconds("list_lag_seconds") { faults.listLagSeconds = v }
-        if let v = seconds("list_lag_spread_seconds") { faults.listLagSpreadSeconds = v }
-        if let v = json["identity_tag_lag_seconds"] { faults.identityTagLagSeconds = v.doubleValue.map { max(0, $0) } }
-        if let v = json["fleet_tag"]?.stringValue { faults.fleetTag = v }
-        if let v = seconds("lookup_lag_seconds") { faults.lookupLagSeconds = v }
-        if let v = probability("create_server_error_before_effect_probability") {
-            faults.createServerErrorBeforeEffectProbability = v
+    private struct Based: Decodable {
+        static let base = CodingUserInfoKey(rawValue: "citrus.simulator.faults.base")!
+        var faults: SimulatorFaults
+
+        init(from decoder: any Decoder) throws {
+            let base = decoder.userInfo[Self.base] as? SimulatorFaults ?? SimulatorFaults()
+            faults = try SimulatorFaults(from: decoder, base: base)
         }
-        if let v = probability("create_late_probability") { faults.createLateProbability = v }
-        if let v = seconds("create_late_seconds") { faults.createLateSeconds = v }
-        if let v = seconds("create_late_spread_seconds") { faults.createLateSpreadSeconds = v }
-        if let v = probability("server_error_after_effect_probability") { faults.serverErrorAfterEffectProbability = v }
-        if let v = probability("response_lost_probability") { faults.responseLostProbability = v }
-        if let v = probability("action_error_probability") { faults.actionErrorProbability = v }
-        if let v = seconds("latency_seconds") { faults.latencySeconds = v }
-        if let v = json["fail_next_requests"]?.intValue { faults.failNextRequests = Int(max(0, v)) }
-        if let v = probability("agent_never_connect_probability") { faults.agentNeverConnectProbability = v }
-        if let v = probability("agent_wrong_key_probability") { faults.agentWrongKeyProbability = v }
-        if let v = probability("agent_late_probability") { faults.agentLateProbability = v }
-        if let v = seconds("agent_late_seconds") { faults.agentLateSeconds = v }
-        if let actionFaults { faults.actionFaults = actionFaults }
-        return faults
     }
 }

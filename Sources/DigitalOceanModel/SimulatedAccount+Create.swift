@@ -88,6 +88,13 @@ extension SimulatedAccount {
             return invalid("ipv6 must be false when public_networking is false.")
         }
 
+        if let limit = faults.dropletLimit,
+            droplets.values.count(where: { $0.apiStatus(at: now) != nil && $0.deleteRequestedAt == nil }) + names.count
+                > limit
+        {
+            return invalid(Self.dropletLimitMessage)
+        }
+
         // Accepted, but carried out after the client has given up: no answer, a droplet later.
         var createdAt = now
         let late = rng.chance(faults.createLateProbability)
@@ -149,6 +156,9 @@ extension SimulatedAccount {
             json(202, ["droplet": render(created[0], now: now), "links": .object([("actions", actions)])], context)
         )
     }
+
+    /// DigitalOcean's words for a create past the account's droplet limit (422).
+    static let dropletLimitMessage = "creating this/these droplet(s) will exceed your droplet limit"
 
     mutating func makeDroplet(
         name: String,

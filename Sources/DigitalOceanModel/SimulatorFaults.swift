@@ -37,6 +37,9 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
     public var latencySeconds: Double = 0
     /// An accepted droplet disappears (404) before it becomes active.
     public var vanishProbability: Double = 0
+    /// The account's droplet limit: a create that would take the account's live droplets past it
+    /// is refused 422, as DigitalOcean words it. Nil: no limit.
+    public var dropletLimit: Int?
     /// Drawn once per droplet with agent credentials, at create: its agent never connects.
     public var agentNeverConnectProbability: Double = 0
     /// … its agent presents a different key than the one in `user_data`.
@@ -72,6 +75,7 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         case responseLostProbability = "response_lost_probability"
         case latencySeconds = "latency_seconds"
         case vanishProbability = "vanish_probability"
+        case dropletLimit = "droplet_limit"
         case agentNeverConnectProbability = "agent_never_connect_probability"
         case agentWrongKeyProbability = "agent_wrong_key_probability"
         case agentLateProbability = "agent_late_probability"
@@ -118,6 +122,10 @@ public struct SimulatorFaults: Sendable, Codable, Equatable {
         )
         createServerErrorProbability = try probability(.createServerErrorProbability, base.createServerErrorProbability)
         vanishProbability = try probability(.vanishProbability, base.vanishProbability)
+        if c.contains(.dropletLimit) {
+            dropletLimit =
+                try c.decodeNil(forKey: .dropletLimit) ? nil : max(0, try c.decode(Int.self, forKey: .dropletLimit))
+        }
         listLagSeconds = try seconds(.listLagSeconds, base.listLagSeconds)
         listLagSpreadSeconds = try seconds(.listLagSpreadSeconds, base.listLagSpreadSeconds)
         if c.contains(.identityTagLagSeconds) {

@@ -228,14 +228,19 @@ import Testing
 
     @Test func faultsAndTimingsAreSetThroughTheAdminAPI() throws {
         let sim = try SimulatedDigitalOcean(configuration: SimulatorHarness.testConfiguration())
+        // A probability out of range refuses the whole change, naming the key.
+        let (refused, reason) = try Self.call(sim, "PUT", "/_sim/faults", #"{"agent_wrong_key_probability":2}"#)
+        #expect(refused == 422)
+        #expect(reason["error"]?.stringValue?.contains("agent_wrong_key_probability") == true, "\(reason)")
+        #expect(sim.faults.agentWrongKeyProbability == 0)
         let (status, faults) = try Self.call(
             sim,
             "PUT",
             "/_sim/faults",
-            #"{"agent_never_connect_probability":0.25,"agent_wrong_key_probability":2,"agent_late_probability":0.5,"agent_late_seconds":30}"#
+            #"{"agent_never_connect_probability":0.25,"agent_wrong_key_probability":1,"agent_late_probability":0.5,"agent_late_seconds":30}"#
         )
         #expect(status == 200)
-        #expect(faults["agent_wrong_key_probability"]?.doubleValue == 1)  // clamped like the other probabilities
+        #expect(faults["agent_wrong_key_probability"]?.doubleValue == 1)
         #expect(sim.faults.agentNeverConnectProbability == 0.25)
         #expect(sim.faults.agentLateProbability == 0.5 && sim.faults.agentLateSeconds == 30)
 

@@ -63,6 +63,30 @@ import Testing
         Row(
             status: 422,
             id: "unprocessable_entity",
+            message: "creating this/these droplet(s) will exceed your droplet limit",
+            kind: .create,
+            code: .capacity,
+            says: "raise the account's droplet limit"
+        ),
+        Row(
+            status: 422,
+            id: "unprocessable_entity",
+            message: "Size is not available in this region.",
+            kind: .create,
+            code: .capacity,
+            says: "Size is not available in this region."
+        ),
+        Row(
+            status: 422,
+            id: "unprocessable_entity",
+            message: "Region is not available",
+            kind: .create,
+            code: .capacity,
+            says: "nothing was made"
+        ),
+        Row(
+            status: 422,
+            id: "unprocessable_entity",
             message: "Droplet must be powered off before resizing.",
             kind: .action,
             code: .validation,
