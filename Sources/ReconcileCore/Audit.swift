@@ -24,6 +24,11 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
     case orphanSeen = "orphan_seen"
     /// A row failed and needs an operator.
     case failed = "failed"
+    /// An operator put a failed row back in line (`citrus-reconciler retry`).
+    case retryRequested = "retry_requested"
+    /// A droplet's placement failed (gone, 404, before it was ever active): its row is created
+    /// again.
+    case placementFailed = "placement_failed"
     /// A transient error; the row backs off and retries.
     case retrying = "retrying"
     /// This replica became leader, or lost leadership.
@@ -64,6 +69,7 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case (.initializing, .active): .agentConnected
         // The agent connected before the droplet was seen active: the wait is stamped, and over.
         case (let before, .active) where !before.isUp && to.agentAwaitedSince != nil: .agentConnected
+        case (.provisioning, .creating) where to.failedPlacements > from.failedPlacements: .placementFailed
         case (.initializing, .failed) where to.lastError?.hasPrefix(DecisionMessages.agentTimeoutPrefix) == true:
             .agentTimedOut
         case (_, .unreachable): .agentUnreachable
@@ -85,6 +91,8 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case .duplicateResolved: "24495c5e7083448f8b69bd8cd91a9c53"
         case .orphanSeen: "e4fe2eea0f584a3fb9c88bce5e381445"
         case .failed: "14dca2e49c7e4adda23d930e6dd3a8ed"
+        case .retryRequested: "8e4baf3228a94a479b20451efa6ad013"
+        case .placementFailed: "a8d9abac91c244c689d9d8a7866bcc12"
         case .retrying: "7a5470e4c1af4e018d9399c4ef4b5e85"
         case .leadership: "15886387314f4ec89434e836090e9b49"
         case .agentAwaited: "88f9237d300b42b9bd5a0b7b3a9aa0c1"

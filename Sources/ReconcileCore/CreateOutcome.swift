@@ -80,6 +80,9 @@ extension Decider {
         var next = intent
         switch outcome {
         case .accepted(let droplet):
+            // The answer ended the request: a 404 for the droplet is believed a settle period
+            // from now (a lookup may lag the create), not from the request's deadline.
+            next.createReachableUntil = Self.ended(intent, at: now)
             next.dropletID = droplet.id
             next.status = .provisioning
             next.lastError = nil
@@ -104,10 +107,7 @@ extension Decider {
             // from then: a 5xx answered at once does not wait as if it could still be on its way.
             // What DigitalOcean carries out after its answer, and what lists show late, the settle
             // period itself covers.
-            // (Never before the attempt itself: a wall clock stepped back must not make it so.)
-            if let reachable = intent.createReachableUntil, now < reachable {
-                next.createReachableUntil = max(now, intent.createAttemptedAt ?? now)
-            }
+            next.createReachableUntil = Self.ended(intent, at: now)
             backOff(&next, at: now, retryAfter: nil, jitter: jitter)
             next.lastError = CreateMessages.unknown(reason)
         case .withdrawn:
@@ -120,6 +120,14 @@ extension Decider {
             next.createAttempts = intent.createAttempts
         }
         return next
+    }
+
+    /// The instant a create that ended `now` could last reach DigitalOcean: now, if that is sooner
+    /// than the intent said, but never before the attempt itself (a wall clock stepped back must
+    /// not make it so).
+    static func ended(_ intent: DaemonState, at now: Date) -> Date? {
+        guard let reachable = intent.createReachableUntil, now < reachable else { return intent.createReachableUntil }
+        return max(now, intent.createAttemptedAt ?? now)
     }
 
     /// One more transient failure: the row waits `Backoff.delay`, or `retryAfter` if longer.

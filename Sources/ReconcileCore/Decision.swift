@@ -112,6 +112,9 @@ public struct DecisionConfiguration: Sendable, Hashable {
     /// The create request's whole deadline in the client; after it, no answer will be read.
     public var createRequestTimeout: Duration = .seconds(30)
     public var orphanPolicy: OrphanPolicy = .report
+    /// How many times a row's droplet may be placed: a droplet accepted, then gone (404) before it
+    /// was ever active, is created again until this many have failed, then the row fails.
+    public var maxPlacements = 3
     /// Per-row backoff for transient errors: base × 2^(failures-1), capped, with jitter.
     public var backoffBase: Duration = .seconds(2)
     public var backoffCap: Duration = .seconds(300)

@@ -11,6 +11,14 @@ public enum DecisionMessages {
         "droplet \(droplet) vanished at DigitalOcean (404); set delete_requested_at or recreate the row"
     }
 
+    public static func placementFailed(droplet: Int64, failed: Int, of maximum: Int) -> String {
+        "droplet \(droplet) was accepted but its placement failed (404 before it was ever active); the server is created again (placement \(failed + 1) of \(maximum))"
+    }
+
+    public static func placementsExhausted(droplet: Int64, failed: Int) -> String {
+        "the placement of \(failed) droplets failed, the last \(droplet) (404 before it was ever active); the server's placement_failed events list each; retry the row (citrus-reconciler retry) or set delete_requested_at"
+    }
+
     public static func archived(droplet: Int64) -> String {
         "droplet \(droplet) is archived at DigitalOcean and will not become active; set delete_requested_at or recreate the row"
     }

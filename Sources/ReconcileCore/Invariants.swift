@@ -109,14 +109,19 @@ public enum Invariants {
         }
     }
 
-    /// A row write's rules: its create attempts never go down, and an attempt it stamps could
-    /// reach DigitalOcean no earlier than it was made.
+    /// A row write's rules: its create attempts and failed placements never go down (only an
+    /// operator's retry starts them afresh), and an attempt it stamps could reach DigitalOcean no
+    /// earlier than it was made.
     static func check(_ change: Transition) {
         guard enabled else { return }
         let (from, to) = (change.from, change.to)
         check(
             to.createAttempts >= from.createAttempts,
             "row \(change.row.id)'s create attempts go down, \(from.createAttempts) to \(to.createAttempts)"
+        )
+        check(
+            to.failedPlacements >= from.failedPlacements,
+            "row \(change.row.id)'s failed placements go down, \(from.failedPlacements) to \(to.failedPlacements)"
         )
         if to.createAttemptedAt != from.createAttemptedAt || to.createReachableUntil != from.createReachableUntil,
             let attempted = to.createAttemptedAt, let reachable = to.createReachableUntil

@@ -60,6 +60,9 @@ public struct DaemonState: Sendable, Hashable {
     public var createReachableUntil: Date?
     /// Creates sent for this row so far (for the audit trail and for operators).
     public var createAttempts: Int
+    /// Droplets made for this row whose placement failed: accepted, then gone (404) before they
+    /// were ever active. Each is created again, up to `DecisionConfiguration.maxPlacements`.
+    public var failedPlacements: Int
     /// Consecutive transient failures; drives the per-row exponential backoff.
     public var transientFailures: Int
     /// No mutating call for this row before this instant (per-row backoff).
@@ -101,6 +104,7 @@ public struct DaemonState: Sendable, Hashable {
         createAttemptedAt: Date? = nil,
         createReachableUntil: Date? = nil,
         createAttempts: Int = 0,
+        failedPlacements: Int = 0,
         transientFailures: Int = 0,
         nextAttemptAt: Date? = nil,
         agentID: UUID? = nil,
@@ -119,6 +123,7 @@ public struct DaemonState: Sendable, Hashable {
         self.createAttemptedAt = createAttemptedAt
         self.createReachableUntil = createReachableUntil
         self.createAttempts = createAttempts
+        self.failedPlacements = failedPlacements
         self.transientFailures = transientFailures
         self.nextAttemptAt = nextAttemptAt
         self.agentID = agentID

@@ -106,6 +106,8 @@ public struct Transition: Sendable {
             return "server \(row.name) is unreachable: \(to.lastError ?? "its agent has not been seen recently")"
         case .agentReachable:
             return "server \(row.name) is active again: the Engine Hub sees \(agent) again"
+        case .placementFailed:
+            return "server \(row.name) is creating again: \(to.lastError ?? "its droplet's placement failed")"
         default:
             return "server \(row.name) is now \(to.status.rawValue) (was \(from.status.rawValue))"
         }

@@ -318,6 +318,15 @@ extension Migration {
                     FOR EACH ROW EXECUTE FUNCTION citrus_servers_bump_revision();
                 """
         ),
+        Migration(
+            version: 13,
+            name: "failed placements",
+            sql: """
+                -- Droplets made for the row whose placement failed (accepted, then gone before they
+                -- were ever active): each is created again, up to a bound, before the row fails.
+                ALTER TABLE servers ADD COLUMN IF NOT EXISTS failed_placements INT NOT NULL DEFAULT 0;
+                """
+        ),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

@@ -34,6 +34,9 @@ public final class SimulationWorld: @unchecked Sendable {
         /// Droplets the daemon created for a row whose droplet had vanished (destroyed out of
         /// band): what the design allows, counted rather than judged.
         public var recreatedAfterVanish: Int
+        /// Droplets the daemon created for a row after one of its droplets' placement failed (a
+        /// 404 after the 202): what issue 25 asks for.
+        public var placedAgain: Int
         /// Second droplets for rows whose commits a failover to an asynchronous standby lost: the
         /// promise does not hold there (see `SimulationWorld.promiseVoided`), so they are counted.
         public var duplicatesAfterLossyFailover: Int
@@ -127,6 +130,7 @@ public final class SimulationWorld: @unchecked Sendable {
     /// counted in `recreatedAfterVanish`.
     var vanished: Set<UUID> = []
     var recreatedAfterVanish = 0
+    var placedAgain = 0
     /// Rows whose commits a failover to an asynchronous standby lost. The exactly-once promise
     /// needs synchronous replication (design rule 7; the README says so): for these rows a second
     /// droplet is counted in `duplicatesAfterLossyFailover`, not judged, and they may end failed.
@@ -202,6 +206,7 @@ public final class SimulationWorld: @unchecked Sendable {
             rows: world.database.rows.count,
             takeovers: world.takeovers,
             recreatedAfterVanish: world.recreatedAfterVanish,
+            placedAgain: world.placedAgain,
             duplicatesAfterLossyFailover: world.duplicatesAfterLossyFailover,
             setting: world.setting
         )

@@ -37,25 +37,12 @@ struct Events: AsyncParsableCommand {
         let outcome: Result<String, Failure>
         do {
             let matches = Self.matching(server, in: try await store.fetchServers())
-            switch matches.count {
-            case 0:
-                outcome = .failure(
-                    Failure("no server matches \"\(Reports.escaped(server))\" (by id, id prefix or name)")
-                )
-            case 1:
+            if matches.count == 1 {
                 let row = matches[0]
                 let events = try await store.fetchEvents(serverID: row.id)
                 outcome = .success(output == .json ? Reports.eventsJSON(events) : Reports.events(events, of: row))
-            default:
-                let list = matches.map {
-                    "  \($0.id.uuidString.lowercased())  \(Reports.escaped($0.name))  \($0.state.status.rawValue)"
-                }
-                outcome = .failure(
-                    Failure(
-                        "\"\(Reports.escaped(server))\" matches \(matches.count) servers; give the id:\n"
-                            + list.joined(separator: "\n")
-                    )
-                )
+            } else {
+                outcome = .failure(.unmatched(server, matches))
             }
         } catch {
             outcome = .failure(Failure("\(error)"))
@@ -72,6 +59,20 @@ struct Events: AsyncParsableCommand {
     struct Failure: Error {
         var message: String
         init(_ message: String) { self.message = message }
+
+        /// SERVER matched no row, or several (listed, so the operator can give the id).
+        static func unmatched(_ server: String, _ matches: [ServerRecord]) -> Failure {
+            guard !matches.isEmpty else {
+                return Failure("no server matches \"\(Reports.escaped(server))\" (by id, id prefix or name)")
+            }
+            let list = matches.map {
+                "  \($0.id.uuidString.lowercased())  \(Reports.escaped($0.name))  \($0.state.status.rawValue)"
+            }
+            return Failure(
+                "\"\(Reports.escaped(server))\" matches \(matches.count) servers; give the id:\n"
+                    + list.joined(separator: "\n")
+            )
+        }
     }
 
     /// The full id first, then an id prefix (at least 4 characters), then the name.

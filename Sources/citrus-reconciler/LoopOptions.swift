@@ -69,6 +69,14 @@ struct LoopOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
+            "Droplets made for a row whose placement may fail (accepted, then gone before active) before the row fails; each failure is created again (env CITRUS_MAX_PLACEMENTS; default 3; 1…20).",
+            valueName: "n"
+        )
+    )
+    var maxPlacements: String?
+
+    @Option(
+        help: ArgumentHelp(
             "A row whose size changed: off reports it as drift; allow powers the droplet off, resizes CPU and memory (the disk is kept, so it can be undone) and powers it on, about a minute of downtime; allow-disk grows the disk too, which cannot be undone (env CITRUS_RESIZE; default off).",
             valueName: "permission"
         )
@@ -127,6 +135,13 @@ struct LoopOptions: ParsableArguments {
         case "power-on": configuration.decision.liveChanges.powerOnWhenOff = true
         case let other:
             throw ConfigurationError("--powered-off \"\(other)\" is not a policy; use report (the default) or power-on")
+        }
+        if let n = try ConfigurationError.wholeNumber(
+            "max-placements",
+            maxPlacements ?? environment["CITRUS_MAX_PLACEMENTS"],
+            in: 1...20
+        ) {
+            configuration.decision.maxPlacements = n
         }
         if let n = try ConfigurationError.wholeNumber(
             "max-concurrent-calls",

@@ -42,9 +42,10 @@ struct CitrusSimulate: ParsableCommand {
                 )
             }
             print("  \(outcome.setting)")
-            if outcome.recreatedAfterVanish + outcome.duplicatesAfterLossyFailover > 0 {
+            if outcome.recreatedAfterVanish + outcome.placedAgain + outcome.duplicatesAfterLossyFailover > 0 {
                 print(
                     "  droplets made again after a vanish: \(outcome.recreatedAfterVanish); "
+                        + "placed again after a failed placement: \(outcome.placedAgain); "
                         + "second droplets after a lossy failover: \(outcome.duplicatesAfterLossyFailover)"
                 )
             }
@@ -58,12 +59,14 @@ struct CitrusSimulate: ParsableCommand {
         var takeovers: [Double] = []
         var kinds: [String: [UInt64]] = [:]
         var recreated = 0
+        var placedAgain = 0
         var lossyDuplicates = 0
         for seed in first..<(first + seeds) {
             let outcome = SimulationWorld.run(seed: seed, keepGoing: keepGoing)
             steps += outcome.steps
             takeovers += outcome.takeovers
             recreated += outcome.recreatedAfterVanish
+            placedAgain += outcome.placedAgain
             lossyDuplicates += outcome.duplicatesAfterLossyFailover
             if !outcome.violations.isEmpty {
                 failed.append(seed)
@@ -88,7 +91,8 @@ struct CitrusSimulate: ParsableCommand {
             )
         }
         print(
-            "droplets made again after a vanish: \(recreated); second droplets after a lossy failover: \(lossyDuplicates)"
+            "droplets made again after a vanish: \(recreated); placed again after a failed placement: \(placedAgain); "
+                + "second droplets after a lossy failover: \(lossyDuplicates)"
         )
         let elapsed = Date().timeIntervalSince(started)
         print(

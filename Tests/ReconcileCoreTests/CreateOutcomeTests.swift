@@ -91,8 +91,8 @@ struct CreateOutcomeTests {
         #expect(next.createAttempts == 3, "every send is counted")
         if c.keepsIntentStamps {
             #expect(next.createAttemptedAt == intent.createAttemptedAt)
-            // An uncertain create could reach DigitalOcean no later than it ended (now).
-            let reachable = intent.createReachableUntil.map { c.dropletID == nil ? min($0, now) : $0 }
+            // An answered or uncertain create could reach DigitalOcean no later than it ended (now).
+            let reachable = intent.createReachableUntil.map { min($0, now) }
             #expect(next.createReachableUntil == reachable)
         } else {
             #expect(next.createAttemptedAt == before.createAttemptedAt)

@@ -113,21 +113,21 @@ enum ConvergenceChecks {
             } else if let oldest, let live = liveProblem(of: row, droplet: oldest, in: world) {
                 return live
             }
-        } else if state.status == .failed, live.isEmpty, placementFailed(row, in: world) {
-            return nil  // its droplet's placement failed after the 202 (issue 25)
+        } else if state.status == .failed, live.isEmpty, placementsExhausted(row, in: world) {
+            return nil  // every placement it may have failed after the 202
         } else if !(state.status == .failed && world.disturbed.contains(row.id)) {
             return "is \(state.status.rawValue) (\(state.lastError ?? "no error"))"
         }
         return nil
     }
 
-    /// Whether the row ended failed because its droplet's placement failed after DigitalOcean
-    /// accepted the create (a 404 after the 202): the droplet it is bound to, or, bound to none,
-    /// every droplet made for it. Issue 25 makes the daemon create again instead.
-    private static func placementFailed(_ row: ServerRecord, in world: SimulationWorld) -> Bool {
-        guard let failed = world.placementFailed[row.id], !failed.isEmpty else { return false }
-        guard let droplet = row.state.dropletID else { return true }
-        return failed.contains(droplet)
+    /// Whether the row ended failed because as many of its droplets' placements failed after
+    /// DigitalOcean accepted them (a 404 after the 202) as the daemon makes before it gives up;
+    /// short of that, a failed placement is created again and the row must converge.
+    private static func placementsExhausted(_ row: ServerRecord, in world: SimulationWorld) -> Bool {
+        let failed = world.placementFailed[row.id] ?? []
+        return failed.count >= DecisionConfiguration().maxPlacements
+            && row.state.dropletID.map(failed.contains) ?? true
     }
 
     /// A row whose droplet is off, which it may not know it asked for, holds its status with drift

@@ -39,6 +39,9 @@ enum IdentityChecks {
         } else if world.vanished.contains(identity) {
             world.recreatedAfterVanish += 1
             world.trace("do: \(world.label(identity)) gets a droplet again after its droplet vanished")
+        } else if !(world.placementFailed[identity]?.isEmpty ?? true) {
+            world.placedAgain += 1
+            world.trace("do: \(world.label(identity)) is placed again after a failed placement")
         }
         world.createsTakenEffect[identity, default: 0] += 1
         if droplet.vanishesAt != nil { world.placementFailed[identity, default: []].insert(droplet.id) }
