@@ -139,7 +139,7 @@ struct MigrationTests {
                 try $0.decode(String.self, "row")
             }
 
-            #expect(try await Migrator().migrate(on: connection).map(\.version) == [9, 10, 11, 12])
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == [9, 10, 11, 12, 13])
             let store = ServerStore(connection: connection)
             #expect(
                 try await connection.query(PostgresQuery(unsafeSQL: read)).map { try $0.decode(String.self, "row") }
@@ -164,7 +164,7 @@ struct MigrationTests {
                 took: .seconds(2)
             )
             try await store.recordFullView(view)
-            #expect(try await Migrator().migrate(on: connection).map(\.version) == [11, 12])
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == [11, 12, 13])
             #expect(try await store.fullView() == view)
             #expect(try await store.backlog() == nil)
             try await store.recordBacklog("waiting: 2 lookups (about 5s)")
@@ -183,7 +183,7 @@ struct MigrationTests {
             _ = try await Migrator(migrations: Migration.all.filter { $0.version <= 9 }).migrate(on: connection)
             let id = UUID()
             try await connection.query("INSERT INTO servers (id, name) VALUES (\(id), 'again')")
-            #expect(try await Migrator().migrate(on: connection).map(\.version) == [10, 11, 12])
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == [10, 11, 12, 13])
             let store = ServerStore(connection: connection)
             let row = try #require(try await store.fetchServers().first)
             let agent = UUID()
