@@ -24,8 +24,10 @@ extension AgentEnrollment {
         set +x
         umask 077
 
-        # Where the platform publishes the agent: set this to your own release location.
+        # Where the platform publishes the agent, and the SHA-256 of that release: set both to your own.
+        # A download whose checksum differs is never installed (the script stops, and cloud-init says so).
         CITRUS_AGENT_URL="https://downloads.example.com/citrus-agent/citrus-agent-linux-amd64"
+        CITRUS_AGENT_SHA256="0000000000000000000000000000000000000000000000000000000000000000"
 
         # 1. A user of its own for the agent.
         if ! id citrus-agent >/dev/null 2>&1; then
@@ -34,6 +36,7 @@ extension AgentEnrollment {
 
         # 2. The agent itself.
         curl --fail --silent --show-error --location --proto '=https' --retry 5 --output /tmp/citrus-agent "$CITRUS_AGENT_URL"
+        echo "$CITRUS_AGENT_SHA256  /tmp/citrus-agent" | sha256sum --check --strict --quiet
         install -m 0755 -o root -g root /tmp/citrus-agent /usr/local/bin/citrus-agent
         rm -f /tmp/citrus-agent
 

@@ -46,6 +46,19 @@ struct AgentOptions: ParsableArguments {
     )
     var agentStaleAfter: String?
 
+    /// Whether agent bootstrap is on with the built-in template, whose download address for the
+    /// agent is a placeholder: every new server would then fail to install its agent.
+    func usesPlaceholderTemplate(environment: [String: String]) -> Bool {
+        let url = engineURL ?? environment["CITRUS_ENGINE_URL"]
+        return !(url ?? "").isEmpty && (cloudInitTemplate ?? environment["CITRUS_CLOUD_INIT_TEMPLATE"]) == nil
+    }
+
+    static let placeholderTemplateWarning =
+        "agent bootstrap uses the built-in cloud-init template, whose agent download address is a placeholder "
+        + "(downloads.example.com): no new server can install its agent, and each would fail after "
+        + "--bootstrap-timeout with its droplet left running; give your own with --cloud-init-template "
+        + "(CITRUS_CLOUD_INIT_TEMPLATE), a copy of deploy/cloud-init.sh.tmpl with your release's address and checksum"
+
     /// Nil when bootstrap is off. Every problem is a configuration error (exit 78), found at start-up.
     func enrollment(environment: [String: String]) throws(ConfigurationError) -> AgentEnrollment? {
         let templatePath = cloudInitTemplate ?? environment["CITRUS_CLOUD_INIT_TEMPLATE"]

@@ -70,6 +70,12 @@ struct Plan: AsyncParsableCommand {
                 problems[order.rowID] = cloud.problem(with: order)
             }
             let bootstrap = configuration.enrollment != nil
+            // Said apart from the plan, so that the JSON stays one document.
+            if agents.usesPlaceholderTemplate(environment: environment) {
+                StandardStreams.writeError(
+                    "citrus-reconciler plan: warning: \(AgentOptions.placeholderTemplateWarning)\n"
+                )
+            }
             switch output {
             case .text: print(Reports.plan(plan, rows: rows, problems: problems, agentBootstrap: bootstrap))
             case .json: print(Reports.planJSON(plan, rows: rows, problems: problems, agentBootstrap: bootstrap))

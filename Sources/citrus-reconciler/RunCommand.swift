@@ -194,6 +194,9 @@ struct Run: AsyncParsableCommand {
                     "\(settings.loop.enrollment.map { "on, hub \($0.engineURL), timeout \(DurationText.format($0.policy.timeout)), stale after \(DurationText.format($0.policy.staleAfter))" } ?? "off")",
             ]
         )
+        if agents.usesPlaceholderTemplate(environment: environment) {
+            logger.warning("\(AgentOptions.placeholderTemplateWarning)")
+        }
         let group = ServiceGroup(
             configuration: .init(
                 services: [
