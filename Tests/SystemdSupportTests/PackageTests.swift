@@ -141,7 +141,7 @@ struct PackageTests {
     }
 
     @Test(
-        "the package carries a machine-readable copyright, a changelog.Debian.gz compressed with gzip -9n, and a maintainer named with an address (Debian Policy 5.6.2, 12.5, 12.7)"
+        "the package carries a machine-readable copyright, a changelog.Debian.gz compressed with gzip -9n, and a maintainer named with an address (Debian Policy 5.6.2, 12.5, 12.7); lintian finds no error"
     )
     func policyFiles() async throws {
         let built = try await Self.build()
@@ -181,5 +181,20 @@ struct PackageTests {
         #expect(maintainer.wholeMatch(of: /[^<>]+ <[^<>@ ]+@[^<>@ ]+\.[^<>@ ]+>/) != nil, "\(maintainer)")
         #expect(!maintainer.contains("@localhost"), "\(maintainer)")
         #expect(changelog.contains("\n -- \(maintainer)  "), "\(changelog)")
+
+        // lintian, where installed, finds no error. Suppressed: the debug binary's RUNPATH to the
+        // toolchain, which a release build (the Swift runtime linked in) does not have.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/lintian") {
+            let lintian = try await SystemdCommand.run(
+                [
+                    "/usr/bin/lintian", "--tag-display-limit", "0", "--suppress-tags", "custom-library-search-path",
+                    built.deb.path,
+                ],
+                environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"],
+                timeout: .seconds(300)
+            )
+            let errors = lintian.stdout.split(separator: "\n").filter { $0.hasPrefix("E: ") }
+            #expect(errors.isEmpty && lintian.succeeded, "\(lintian)")
+        }
     }
 }
