@@ -20,7 +20,8 @@
 #   /etc/citrus-reconciler/                              (root only, 0700)
 #   /etc/citrus-reconciler/citrus-reconciler.env         (example, 0600; never overwritten)
 # It never enables or starts the service, never overwrites the token, and never prints it.
-# A .deb with the same contents: scripts/package-deb.sh.
+# A .deb with the same contents at a package's paths (the binary stripped, with Debian's copyright
+# and changelog.Debian.gz): scripts/package-deb.sh.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)

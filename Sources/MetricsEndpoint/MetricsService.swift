@@ -92,8 +92,10 @@ public struct MetricsService: Service {
                     }
                 }
         } catch {
-            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
-            throw MetricsEndpointError(address: address, reason: reason)
+            guard let error = error as? IOError else {
+                throw MetricsEndpointError(address: address, reason: "\(error)")
+            }
+            throw MetricsEndpointError(address: address, errno: error.errnoCode)
         }
         var bound = address
         if let port = server.channel.localAddress?.port { bound.port = port }  // the real one when 0 was asked for
@@ -209,4 +211,21 @@ public struct MetricsEndpointError: Error, CustomStringConvertible, Sendable {
     public var reason: String
 
     public var description: String { "--metrics-address \(address) cannot be listened on: \(reason)" }
+
+    public init(address: MetricsAddress, reason: String) {
+        self.address = address
+        self.reason = reason
+    }
+
+    /// A failed bind's errno, in the system's words. EPERM is what a systemd unit's
+    /// `SocketBindDeny=` answers (a bind to a privileged port as non-root is EACCES), so it says
+    /// which line lets the port through.
+    public init(address: MetricsAddress, errno code: CInt) {
+        var reason = String(cString: strerror(code))
+        if code == EPERM {
+            reason +=
+                " (under systemd: the unit's SocketBindDeny= refuses it unless SocketBindAllow=tcp:\(address.port) names the port)"
+        }
+        self.init(address: address, reason: reason)
+    }
 }

@@ -120,6 +120,18 @@ struct MetricsServiceTests {
         }
     }
 
+    @Test("a bind the kernel refuses with EPERM names the unit's SocketBindAllow= line")
+    func refusedBindNamesTheUnitLine() throws {
+        let address = try #require(MetricsAddress("127.0.0.1:9100"))
+        let refused = MetricsEndpointError(address: address, errno: EPERM)
+        #expect(
+            refused.description
+                == "--metrics-address 127.0.0.1:9100 cannot be listened on: Operation not permitted (under systemd: the unit's SocketBindDeny= refuses it unless SocketBindAllow=tcp:9100 names the port)"
+        )
+        let taken = MetricsEndpointError(address: address, errno: EADDRINUSE)
+        #expect(taken.description == "--metrics-address 127.0.0.1:9100 cannot be listened on: Address already in use")
+    }
+
     @Test(
         "addresses are an IP and a port; IPv6 needs brackets; localhost is 127.0.0.1",
         arguments: [

@@ -50,7 +50,8 @@ struct DeployFilesTests {
         }
     }
 
-    /// `systemd/check-unit.sh`: verify is clean and the exposure is at most 1.1.
+    /// `systemd/check-unit.sh`: verify is clean, the exposure is at most 1.1, and the unit lets the
+    /// daemon bind the example environment file's metrics port.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
     func unitIsHardenedAndVerifies() async throws {
         let check = try await SystemdCommand.run(
@@ -74,7 +75,7 @@ struct DeployFilesTests {
             "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
             "ExecReload=/bin/kill -HUP $MAINPID", "RuntimeDirectory=citrus-reconciler", "RuntimeDirectoryMode=0700",
             "IPAddressDeny=169.254.0.0/16 fe80::/10 224.0.0.0/4 ff00::/8", "LimitCORE=0",
-            "MemoryHigh=256M", "MemoryMax=384M", "TasksMax=64",
+            "MemoryHigh=256M", "MemoryMax=384M", "TasksMax=64", "SocketBindAllow=tcp:9464", "SocketBindDeny=any",
         ] {
             #expect(lines.contains(required), "missing \(required)")
         }

@@ -66,6 +66,9 @@ struct PackageTests {
             "/usr/share/fish/vendor_completions.d/citrus-reconciler.fish": "-rw-r--r--",
             "/usr/share/man/man1/citrus-reconciler.1.gz": "-rw-r--r--",
             "/usr/share/doc/citrus-reconciler/README.md": "-rw-r--r--",
+            "/usr/share/doc/citrus-reconciler/copyright": "-rw-r--r--",
+            "/usr/share/doc/citrus-reconciler/changelog.Debian.gz": "-rw-r--r--",
+            "/usr/share/lintian/overrides/citrus-reconciler": "-rw-r--r--",
             "/etc/citrus-reconciler/citrus-reconciler.env": "-rw-------",
             "/etc/citrus-reconciler/": "drwx------",
         ]
@@ -135,5 +138,63 @@ struct PackageTests {
                 && fields.contains("libsystemd0"),
             "\(fields)"
         )
+    }
+
+    @Test(
+        "the package carries a machine-readable copyright, a changelog.Debian.gz compressed with gzip -9n, and a maintainer named with an address (Debian Policy 5.6.2, 12.5, 12.7); lintian finds no error"
+    )
+    func policyFiles() async throws {
+        let built = try await Self.build()
+        defer { try? FileManager.default.removeItem(at: built.directory) }
+        let tree = built.directory.appendingPathComponent("tree")
+        _ = try await Self.run(["/usr/bin/dpkg-deb", "-x", built.deb.path, tree.path])
+        let docs = tree.appendingPathComponent("usr/share/doc/citrus-reconciler")
+
+        let copyright = try String(contentsOf: docs.appendingPathComponent("copyright"), encoding: .utf8)
+        #expect(copyright.hasPrefix("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"))
+        #expect(copyright.contains("\nFiles: *\nCopyright: "), "\(copyright)")
+        // Every license a Files paragraph names has its own paragraph.
+        let named = Set(copyright.split(separator: "\n").filter { $0.hasPrefix("License: ") })
+        #expect(named.count >= 2 && named.allSatisfy { copyright.contains("\n\n\($0)\n") }, "\(named)")
+
+        // gzip -9n: no file name (FLG bit 3) and no time stamp (MTIME 0) in the header.
+        let changelogFile = docs.appendingPathComponent("changelog.Debian.gz")
+        let header = [UInt8](try Data(contentsOf: changelogFile).prefix(10))
+        #expect(header.count == 10 && header[0] == 0x1f && header[1] == 0x8b, "not gzip: \(header)")
+        #expect(header.count == 10 && header[3] & 0x08 == 0 && header[4..<8].allSatisfy { $0 == 0 }, "\(header)")
+        let changelog = try await Self.run(["/bin/sh", "-c", "gzip -dc \"$0\"", changelogFile.path])
+        let version = try await Self.run(["/usr/bin/dpkg-deb", "-f", built.deb.path, "Version"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(changelog.hasPrefix("citrus-reconciler (\(version)) "), "\(changelog)")
+        // dpkg-dev reads it as a changelog: its header and trailer lines are well formed.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/dpkg-parsechangelog") {
+            let parsed = try await Self.run([
+                "/bin/sh", "-c", "gzip -dc \"$0\" >\"$1\" && dpkg-parsechangelog -l \"$1\" -S Version",
+                changelogFile.path, built.directory.appendingPathComponent("changelog").path,
+            ])
+            #expect(parsed.trimmingCharacters(in: .whitespacesAndNewlines) == version)
+        }
+
+        // Policy 5.6.2: a name, then an address in angle brackets; not one that cannot be reached.
+        let maintainer = try await Self.run(["/usr/bin/dpkg-deb", "-f", built.deb.path, "Maintainer"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(maintainer.wholeMatch(of: /[^<>]+ <[^<>@ ]+@[^<>@ ]+\.[^<>@ ]+>/) != nil, "\(maintainer)")
+        #expect(!maintainer.contains("@localhost"), "\(maintainer)")
+        #expect(changelog.contains("\n -- \(maintainer)  "), "\(changelog)")
+
+        // lintian, where installed, finds no error. Suppressed: the debug binary's RUNPATH to the
+        // toolchain, which a release build (the Swift runtime linked in) does not have.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/lintian") {
+            let lintian = try await SystemdCommand.run(
+                [
+                    "/usr/bin/lintian", "--tag-display-limit", "0", "--suppress-tags", "custom-library-search-path",
+                    built.deb.path,
+                ],
+                environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"],
+                timeout: .seconds(300)
+            )
+            let errors = lintian.stdout.split(separator: "\n").filter { $0.hasPrefix("E: ") }
+            #expect(errors.isEmpty && lintian.succeeded, "\(lintian)")
+        }
     }
 }
