@@ -66,7 +66,7 @@ extension DigitalOceanError {
             failure = DigitalOceanError(
                 code: .unauthorized,
                 message: "the token lacks a permission (\(detail)); it needs droplet:create, droplet:read, "
-                    + "droplet:update, droplet:delete, actions:read, tag:create and tag:read"
+                    + "droplet:update, droplet:delete, actions:read, tag:create, tag:read and image:read"
             )
         case 404:
             failure = DigitalOceanError(code: .notFound, message: detail)
