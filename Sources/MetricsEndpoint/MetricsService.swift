@@ -13,8 +13,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// The metrics endpoint: a small HTTP/1.1 server (SwiftNIO) answering `GET /metrics` with the
-/// Prometheus text exposition of everything recorded through swift-metrics, and `GET /healthz`
-/// with `200 ok`. It binds when it starts; an address it cannot bind is a ``MetricsEndpointError``
+/// Prometheus text exposition of everything recorded through swift-metrics, and `GET /healthz`:
+/// `200 ok`, or `503` with the reason `health` gives (the loop has made no progress). It binds when it starts; an address it cannot bind is a ``MetricsEndpointError``
 /// (a configuration error). It ends on graceful shutdown or cancellation, closing the listener
 /// and every connection still open.
 public struct MetricsService: Service {
@@ -29,6 +29,8 @@ public struct MetricsService: Service {
     public var idleTimeout: TimeAmount = .seconds(60)
     /// Told the address once it listens (with the port the system chose when 0 was asked for).
     public var listening: @Sendable (MetricsAddress) -> Void = { _ in }
+    /// Why the daemon is unhealthy now, or nil when it is well; asked by each `GET /healthz`.
+    public var health: @Sendable () async -> String? = { nil }
 
     /// An endpoint exporting `registry`, which `refresh` brings up to date before each export.
     public init(
@@ -168,7 +170,10 @@ public struct MetricsService: Service {
         guard request.method == .GET || request.method == .HEAD else {
             return (.methodNotAllowed, [text, ("allow", "GET, HEAD")], Array("method not allowed\n".utf8))
         }
-        if path == "/healthz" { return (.ok, [text], Array("ok\n".utf8)) }
+        if path == "/healthz" {
+            guard let problem = await health() else { return (.ok, [text], Array("ok\n".utf8)) }
+            return (.serviceUnavailable, [text], Array("unhealthy: \(problem)\n".utf8))
+        }
         await refresh()
         var body: [UInt8] = []
         registry.emit(into: &body)

@@ -71,6 +71,19 @@ public final class SystemdWatchdog: Service, Sendable {
         lastProgress.withLock { $0 = now }
     }
 
+    /// How long the loop has shown no sign of life (progress, or a wait on DigitalOcean within its
+    /// deadline): what `/healthz` reports on.
+    public func sinceLastSignOfLife() -> Duration {
+        let now = clock.uptime()
+        return now - lastSignOfLife(at: now)
+    }
+
+    private func lastSignOfLife(at now: Duration) -> Duration {
+        let progress = lastProgress.withLock { $0 }
+        guard let waited = waits?.lastSignOfLife(at: now) else { return progress }
+        return max(progress, waited)
+    }
+
     /// Whether a ping is due at `now`: progress was reported less than `interval` ago.
     static func isHealthy(lastProgress: Duration, now: Duration, interval: Duration) -> Bool {
         now - lastProgress < interval
@@ -87,8 +100,7 @@ public final class SystemdWatchdog: Service, Sendable {
         var stalled = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let now = clock.uptime()
-            var lastAlive = lastProgress.withLock { $0 }
-            if let waited = waits?.lastSignOfLife(at: now) { lastAlive = max(lastAlive, waited) }
+            let lastAlive = lastSignOfLife(at: now)
             if Self.isHealthy(lastProgress: lastAlive, now: now, interval: interval) {
                 if stalled {
                     logger.notice("reconcile loop is making progress again; resuming watchdog pings")

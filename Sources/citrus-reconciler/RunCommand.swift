@@ -96,10 +96,20 @@ struct Run: AsyncParsableCommand {
 
         let budget = RateBudget(configuration: settings.rates, clock: clock)
         let metricsService = settings.metrics.map {
-            MetricsService.bootstrap(address: $0, logger: logger) {
+            var service = MetricsService.bootstrap(address: $0, logger: logger) {
                 ReconcilerMetrics.refresh()
                 await budget.publishMetrics()
             }
+            // Unhealthy once the loop has shown no life for as long as systemd's watchdog allows
+            // (a minute without one): the loop reports progress at least every half of that.
+            let limit = watchdog.interval ?? .seconds(60)
+            service.health = {
+                let quiet = watchdog.sinceLastSignOfLife()
+                guard quiet >= limit else { return nil }
+                return
+                    "the reconcile loop has made no progress for \(DurationText.format(quiet)) (limit \(DurationText.format(limit)))"
+            }
+            return service
         }
         var clientConfiguration = DigitalOceanClient.Configuration(
             token: settings.token,

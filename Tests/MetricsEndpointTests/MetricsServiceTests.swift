@@ -7,6 +7,7 @@ import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import ServiceLifecycleTestKit
+import Synchronization
 import Testing
 
 /// The endpoint in-process on 127.0.0.1, port 0, with a registry of its own (swift-metrics is not
@@ -15,6 +16,7 @@ import Testing
 struct MetricsServiceTests {
     /// Runs the endpoint, hands `body` its base URL and the running task, then ends the task.
     static func withEndpoint(
+        health: @escaping @Sendable () async -> String? = { nil },
         _ body: (String, HTTPClient, Task<Void, any Error>) async throws -> Void
     ) async throws {
         let registry = PrometheusCollectorRegistry()
@@ -33,6 +35,7 @@ struct MetricsServiceTests {
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         )
         service.listening = { listening.yield($0) }
+        service.health = health
         let run = Task { [service] in try await service.run() }
         var addresses = bound.makeAsyncIterator()
         let address = try #require(await addresses.next())
@@ -66,6 +69,17 @@ struct MetricsServiceTests {
             #expect(try await Self.get(client, base + "/healthz") == (200, "ok\n"))
             #expect(try await Self.get(client, base + "/other").0 == 404)
             #expect(try await Self.get(client, base + "/metrics", method: .POST).0 == 405)
+        }
+    }
+
+    @Test("/healthz answers 503 with the reason while the daemon says it is unhealthy, 200 once it is well")
+    func unhealthy() async throws {
+        let problem = Mutex<String?>("the reconcile loop has made no progress for 1m (limit 1m)")
+        try await Self.withEndpoint(health: { problem.withLock { $0 } }) { base, client, _ in
+            let sick = try await Self.get(client, base + "/healthz")
+            #expect(sick == (503, "unhealthy: the reconcile loop has made no progress for 1m (limit 1m)\n"))
+            problem.withLock { $0 = nil }
+            #expect(try await Self.get(client, base + "/healthz") == (200, "ok\n"))
         }
     }
 

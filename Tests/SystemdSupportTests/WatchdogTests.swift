@@ -28,6 +28,25 @@ struct WatchdogTests {
         #expect(!SystemdWatchdog.isHealthy(lastProgress: start, now: start + .seconds(30), interval: .seconds(30)))
     }
 
+    @Test("the time without a sign of life, for /healthz: since the last progress, or a wait within its deadline")
+    func quietTimeFollowsProgressAndWaits() {
+        let clock = ManualClock()
+        let waits = BoundedWaits(clock: clock)
+        let watchdog = SystemdWatchdog(
+            interval: .seconds(30),
+            clock: clock,
+            waits: waits,
+            logger: Logger(label: "test")
+        ) {}
+        #expect(watchdog.sinceLastSignOfLife() == .zero)
+        clock.advance(by: .seconds(40))
+        #expect(watchdog.sinceLastSignOfLife() == .seconds(40))
+        watchdog.progress()
+        #expect(watchdog.sinceLastSignOfLife() == .zero)
+        clock.advance(by: .seconds(45))
+        #expect(watchdog.sinceLastSignOfLife() == .seconds(45))
+    }
+
     @Test func pingsWhileProgressingStopsWhenStuckAndResumes() async throws {
         let pings = Pings()
         let watchdog = SystemdWatchdog(interval: .milliseconds(600), logger: Logger(label: "test")) { pings.record() }
