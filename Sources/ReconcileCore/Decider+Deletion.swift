@@ -34,6 +34,14 @@ extension Decider {
         }
 
         var target = state
+        if row.isProtected, !bound.isEmpty || recordedUnknown || createUnsettled {
+            // Nothing is destroyed, and the row keeps its status: it says why it waits, once.
+            target.lastError = DecisionMessages.protectedFromDeletion
+            target.transientFailures = 0
+            target.nextAttemptAt = nil
+            plan.update(row, to: target)
+            return
+        }
         if let untagged = untaggedRecorded, bound.isEmpty, !createUnsettled {
             target.status = .failed
             target.lastError = DecisionMessages.untaggedNotDestroyed(droplet: untagged.id)

@@ -19,6 +19,9 @@ public enum DecisionMessages {
         "the placement of \(failed) droplets failed, the last \(droplet) (404 before it was ever active); the server's placement_failed events list each; retry the row (citrus-reconciler retry) or set delete_requested_at"
     }
 
+    public static let protectedFromDeletion =
+        "deletion requested, but the row is protected: its droplet is not destroyed while servers.protected is true; set it to false to let the deletion proceed, or clear delete_requested_at"
+
     public static func archived(droplet: Int64) -> String {
         "droplet \(droplet) is archived at DigitalOcean and will not become active; set delete_requested_at or recreate the row"
     }

@@ -14,6 +14,7 @@ extension DestroyReason {
                 return "its row is gone"
             }
             if row.deleteRequestedAt == nil { return "the row no longer asks for deletion" }
+            if row.isProtected { return "the row is protected" }
             if let other = live.first(where: { $0.id != id && $0.state.dropletID == dropletID }) {
                 return "server \(other.name) records the droplet"
             }

@@ -164,6 +164,9 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
     public var size: String
     public var image: String
     public var deleteRequestedAt: Date?
+    /// `servers.protected`: while true the row's droplet is never destroyed, whatever
+    /// `deleteRequestedAt` says.
+    public var isProtected: Bool
     public var createdAt: Date
     public var state: DaemonState
     /// The hub's record of the row's agent (`state.agentID`), if the row has one.
@@ -188,6 +191,7 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
         size: String = "s-1vcpu-512mb-10gb",
         image: String = "ubuntu-22-04-x64",
         deleteRequestedAt: Date? = nil,
+        isProtected: Bool = false,
         createdAt: Date = Date(timeIntervalSince1970: 0),
         state: DaemonState = DaemonState(),
         agent: AgentPresence? = nil,
@@ -200,6 +204,7 @@ public struct ServerRecord: Sendable, Hashable, Identifiable {
         self.size = size
         self.image = image
         self.deleteRequestedAt = deleteRequestedAt
+        self.isProtected = isProtected
         self.createdAt = createdAt
         self.state = state
         self.agent = agent

@@ -327,6 +327,35 @@ extension Migration {
                 ALTER TABLE servers ADD COLUMN IF NOT EXISTS failed_placements INT NOT NULL DEFAULT 0;
                 """
         ),
+        Migration(
+            version: 14,
+            name: "protected rows",
+            sql: """
+                -- The platform's (or an operator's) brake on one server: while true, its droplet is
+                -- never destroyed, whatever delete_requested_at says; the row says why it waits.
+                ALTER TABLE servers ADD COLUMN IF NOT EXISTS protected BOOLEAN NOT NULL DEFAULT false;
+                -- A row unprotected with its deletion still requested wakes the daemon like any
+                -- other change of the platform's columns.
+                CREATE OR REPLACE FUNCTION citrus_servers_notify() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP = 'DELETE' THEN
+                        PERFORM pg_notify('citrus_servers', OLD.id::text);
+                        RETURN OLD;
+                    END IF;
+                    IF TG_OP = 'UPDATE'
+                       AND (NEW.name, NEW.region, NEW.size, NEW.image, NEW.delete_requested_at, NEW.protected)
+                           IS NOT DISTINCT FROM
+                           (OLD.name, OLD.region, OLD.size, OLD.image, OLD.delete_requested_at, OLD.protected)
+                    THEN
+                        RETURN NEW;
+                    END IF;
+                    PERFORM pg_notify('citrus_servers', NEW.id::text);
+                    RETURN NEW;
+                END
+                $$;
+                """
+        ),
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

@@ -44,6 +44,9 @@ extension ServerStore {
                 FROM old
                 WHERE s.id = old.id AND old.status = 'failed' AND old.delete_requested_at IS NULL
                 RETURNING s.id
+            ), woken AS (
+                -- The daemon's notify trigger wakes on the platform's columns only; a retry wakes it too.
+                SELECT pg_notify(\(Migration.notificationChannel), id::text) FROM retried
             ), audited AS (
                 INSERT INTO server_events (server_id, server_name, kind, message, droplet_id, from_status, to_status)
                 SELECT old.id, old.name, \(AuditKind.retryRequested.rawValue),
@@ -55,7 +58,7 @@ extension ServerStore {
                 FROM old WHERE EXISTS (SELECT 1 FROM retried)
             )
             SELECT old.status, old.last_error, old.delete_requested_at IS NOT NULL AS deletion,
-                   EXISTS (SELECT 1 FROM retried) AS retried
+                   EXISTS (SELECT 1 FROM retried) AS retried, (SELECT count(*) FROM woken) AS woken
             FROM old
             """
         )

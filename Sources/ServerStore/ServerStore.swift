@@ -28,7 +28,7 @@ public struct ServerStore: Sendable {
 
     /// A row with its agent as the hub records it (`FROM servers s LEFT JOIN agents a`).
     static let columns = """
-        s.id, s.revision, s.name, s.region, s.size, s.image, s.delete_requested_at, s.created_at, s.status,
+        s.id, s.revision, s.name, s.region, s.size, s.image, s.delete_requested_at, s.protected, s.created_at, s.status,
         s.digital_ocean_id, s.ip_address, s.ipv6_address, s.last_error, s.create_attempted_at, s.create_reachable_until,
         s.create_attempts, s.failed_placements, s.transient_failures, s.next_attempt_at, s.agent_id, s.agent_awaited_since,
         a.connected_at AS agent_connected_at, a.last_seen_at AS agent_last_seen_at,
@@ -361,6 +361,7 @@ public struct ServerStore: Sendable {
             size: pool.shared(try row.decode(String.self, "size")),
             image: pool.shared(try row.decode(String.self, "image")),
             deleteRequestedAt: try row.decode(Date?.self, "delete_requested_at"),
+            isProtected: try row.decode(Bool.self, "protected"),
             createdAt: try row.decode(Date.self, "created_at"),
             state: state,
             agent: state.agentID == nil
