@@ -48,17 +48,22 @@ struct Events: AsyncParsableCommand {
             outcome = .failure(Failure("\(error)"))
         }
         await connection.close()
-        switch outcome {
-        case .success(let text): print(text)
-        case .failure(let failure):
-            StandardStreams.writeError("citrus-reconciler events: \(failure.message)\n")
-            throw ExitCode.failure
-        }
+        try Failure.finish(outcome, command: "events")
     }
 
     struct Failure: Error {
         var message: String
         init(_ message: String) { self.message = message }
+
+        /// Prints what a one-server command came to: its text, or its failure on stderr (exit 1).
+        static func finish(_ outcome: Result<String, Failure>, command: String) throws {
+            switch outcome {
+            case .success(let text): print(text)
+            case .failure(let failure):
+                StandardStreams.writeError("citrus-reconciler \(command): \(failure.message)\n")
+                throw ExitCode.failure
+            }
+        }
 
         /// SERVER matched no row, or several (listed, so the operator can give the id).
         static func unmatched(_ server: String, _ matches: [ServerRecord]) -> Failure {

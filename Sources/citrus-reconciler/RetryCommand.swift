@@ -60,11 +60,6 @@ struct Retry: AsyncParsableCommand {
             outcome = .failure(Events.Failure("\(error)"))
         }
         await connection.close()
-        switch outcome {
-        case .success(let text): print(text)
-        case .failure(let failure):
-            StandardStreams.writeError("citrus-reconciler retry: \(failure.message)\n")
-            throw ExitCode.failure
-        }
+        try Events.Failure.finish(outcome, command: "retry")
     }
 }

@@ -15,7 +15,7 @@ import Testing
 /// simulator and daemons, and two cores cannot run two of them side by side without timing noise.
 @Suite("Chaos: replicas, restarts, rate limits and faults, end to end", .serialized)
 struct ChaosTests {
-    static let quick = ["--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "3s"]
+    static let quick = World.quick
     static let quiet = Logger(label: "chaos", factory: { _ in SwiftLogNoOpLogHandler() })
 
     // MARK: Leadership

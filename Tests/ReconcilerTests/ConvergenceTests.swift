@@ -9,7 +9,7 @@ import Testing
 /// without timing noise.
 @Suite("Reconcile loop, end to end", .serialized)
 struct ConvergenceTests {
-    static let quick = ["--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "3s"]
+    static let quick = World.quick
 
     @Test("50 rows converge to active with exactly one droplet each and addresses recorded")
     func fiftyRowsConverge() async throws {

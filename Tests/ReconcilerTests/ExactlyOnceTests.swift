@@ -14,7 +14,7 @@ import Testing
 /// other end-to-end suites: two cores cannot run two worlds side by side without timing noise.
 @Suite("Exactly once: identities adopted, long budget waits, a frozen leader", .serialized)
 struct ExactlyOnceTests {
-    static let quick = ["--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "3s"]
+    static let quick = World.quick
     static let quiet = Logger(label: "exactly-once", factory: { _ in SwiftLogNoOpLogHandler() })
     /// The daemon's defaults (`DecisionConfiguration.createSendWindow`, `createRequestTimeout`):
     /// a create is sent within the send window after its intent, or withdrawn.

@@ -8,7 +8,7 @@ import Testing
 /// started by the test, and the real daemon binary given a multi-host connection string.
 @Suite("Postgres replication and failover, end to end", .serialized)
 struct FailoverTests {
-    static let quick = ["--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "3s"]
+    static let quick = World.quick
 
     @Test(
         "the primary stopped hard with creates in flight and its synchronous standby promoted: the daemon follows within 30 s and every row ends with one droplet"

@@ -9,7 +9,7 @@ import Testing
 /// `last_error` an operator can act on, never crash or stall, and converge the good rows beside them.
 @Suite("Hostile input, end to end", .serialized)
 struct HostileInputTests {
-    static let quick = ["--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "3s"]
+    static let quick = World.quick
 
     /// Names DigitalOcean refuses (hostname characters only, 1…255, ending alphanumeric). Each must
     /// fail locally: nothing about it may reach DigitalOcean.

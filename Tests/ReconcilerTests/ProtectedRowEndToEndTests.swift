@@ -10,7 +10,7 @@ struct ProtectedRowEndToEndTests {
     )
     func protectedRowRefused() async throws {
         try await World.with { world in
-            let daemon = try world.daemon(WayBackFromFailedTests.quick)
+            let daemon = try world.daemon(World.quick)
             defer { daemon.signal(SIGKILL) }
             let kept = try await world.insert("kept")
             let plain = try await world.insert("plain")

@@ -8,7 +8,7 @@ import Testing
 /// a real Postgres, the simulator; the other transaction is a plain second connection.
 @Suite("A row locked by another transaction delays only itself", .serialized)
 struct RowLockTests {
-    static let quick = ["--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "3s"]
+    static let quick = World.quick
 
     @Test(
         "a transaction that inserted a row referring to a server (FOR KEY SHARE) holds it while its deletion is asked: the deletion and five rows inserted meanwhile go through"

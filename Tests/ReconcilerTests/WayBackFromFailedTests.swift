@@ -9,7 +9,7 @@ import Testing
 /// a row for good. The real daemon against the simulator and a real Postgres.
 @Suite("A way back from failed", .serialized)
 struct WayBackFromFailedTests {
-    static let quick = ["--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "3s"]
+    static let quick = World.quick
 
     @Test(
         "a create refused 422 for the account's droplet limit waits, says why, and converges once the limit is raised"
@@ -111,7 +111,7 @@ extension WayBackFromFailedTests {
         var configuration = SimulatorHarness.testConfiguration(seed: 2504)
         configuration.faults.vanishProbability = 1
         try await World.with(simulator: configuration) { world in
-            let daemon = try world.daemon(WayBackFromFailedTests.quick + ["--max-placements", "1"])
+            let daemon = try world.daemon(World.quick + ["--max-placements", "1"])
             defer { daemon.signal(SIGKILL) }
             let id = try await world.insert("retried")
             let failed = try await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
@@ -142,7 +142,7 @@ extension WayBackFromFailedTests {
     @Test("retry of a failed row whose droplet still lives binds that droplet again: no create")
     func retryBindsTheLiveDroplet() async throws {
         try await World.with { world in
-            let daemon = try world.daemon(WayBackFromFailedTests.quick)
+            let daemon = try world.daemon(World.quick)
             defer { daemon.signal(SIGKILL) }
             let id = try await world.insert("still-there")
             try await world.converge(timeout: .seconds(60), daemon: daemon)

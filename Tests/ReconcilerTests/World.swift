@@ -18,6 +18,10 @@ struct World {
 
     var simulator: SimulatedDigitalOcean { restartedSimulator.current ?? sim.simulator }
 
+    /// The daemon's flags for tests that wait on it: a pass a second while rows wait, a resync
+    /// every 10 s, and a 3 s settle period (which outlasts the simulator's lags in these tests).
+    static let quick = ["--fast-interval", "1s", "--resync-interval", "10s", "--settle-period", "3s"]
+
     static func with<T: Sendable>(
         simulator configuration: SimulatorConfiguration = SimulatorHarness.testConfiguration(),
         _ body: (World) async throws -> T
