@@ -60,6 +60,7 @@ GRANT UPDATE (
     create_attempted_at,
     create_reachable_until,
     create_attempts,
+    failed_placements,
     transient_failures,
     next_attempt_at,
     agent_id,

@@ -358,6 +358,14 @@ extension Decider {
 
     /// The instant from which a look proves a create's absence: a settle period after the last
     /// instant the create could have reached DigitalOcean.
+    /// Until when the row's last create counts as recent: its intent's whole window (the send
+    /// window, the request's deadline, the settle period), whenever its answer came.
+    public func recentCreateUntil(of state: DaemonState) -> Date? {
+        state.createAttemptedAt?.adding(
+            configuration.createSendWindow + configuration.createRequestTimeout + configuration.settlePeriod
+        )
+    }
+
     public func settleDeadline(of state: DaemonState) -> Date? {
         CreateIntent(of: state, configuration: configuration)?.reachableUntil.adding(configuration.settlePeriod)
     }

@@ -38,11 +38,12 @@ extension FleetReconciler {
     }
 
     /// Whether a row that waits on a read is served before any backlog: it was inserted since the
-    /// last full list began (no list can have shown its droplet), or a create of its own is still
-    /// settling.
+    /// last full list began (no list can have shown its droplet), or a create of its own is recent:
+    /// no older than its whole settle window as the intent wrote it (a droplet just accepted is
+    /// followed to `active` first, however early its answer came).
     func isUrgent(_ row: ServerRecord, at now: Date) -> Bool {
         guard let listedSince = view?.listedAt ?? scan?.startedAt, row.createdAt <= listedSince else { return true }
-        return decider.settleDeadline(of: row.state).map { $0 > now } ?? false
+        return decider.recentCreateUntil(of: row.state).map { $0 > now } ?? false
     }
 
     /// The backlog with how long each part takes: the list at its slices' pace, the reads at the

@@ -325,6 +325,22 @@ extension Migration {
                 -- Droplets made for the row whose placement failed (accepted, then gone before they
                 -- were ever active): each is created again, up to a bound, before the row fails.
                 ALTER TABLE servers ADD COLUMN IF NOT EXISTS failed_placements INT NOT NULL DEFAULT 0;
+                -- Every role that may write the daemon's columns (deploy/database-role.sql grants them
+                -- one by one) may write this one too: an upgraded daemon writes it with each row.
+                DO $$
+                DECLARE
+                    writer text;
+                BEGIN
+                    FOR writer IN
+                        SELECT DISTINCT grantee FROM information_schema.column_privileges
+                        WHERE table_schema = current_schema() AND table_name = 'servers'
+                          AND column_name = 'create_attempts' AND privilege_type = 'UPDATE'
+                          AND grantee <> current_user AND grantee <> 'PUBLIC'
+                    LOOP
+                        EXECUTE format('GRANT UPDATE (failed_placements) ON TABLE servers TO %I', writer);
+                    END LOOP;
+                END
+                $$;
                 """
         ),
         Migration(

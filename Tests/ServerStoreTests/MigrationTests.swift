@@ -96,6 +96,27 @@ struct MigrationTests {
         }
     }
 
+    @Test(
+        "migration 13: a role that writes the daemon's columns may write failed_placements too, so an upgrade needs no new grant"
+    )
+    func migrationThirteenGrantsTheWriters() async throws {
+        try await withTestDatabase { url in
+            let connection = try await PostgresConnection.connect(url)
+            let upToTwelve = Migrator(migrations: Migration.all.filter { $0.version <= 12 })
+            #expect(try await upToTwelve.migrate(on: connection).count == 12)
+            let role = "citrus_writer_\(UInt32.random(in: 0...UInt32.max))"
+            try await connection.query("CREATE ROLE \(identifier: role)")
+            try await connection.query("GRANT UPDATE (status, create_attempts) ON TABLE servers TO \(identifier: role)")
+            #expect(try await Migrator().migrate(on: connection).map(\.version) == Array(13...Self.latest))
+            let granted = try await connection.query(
+                "SELECT has_column_privilege(\(role), 'servers', 'failed_placements', 'UPDATE') AS granted"
+            ).single().decode(Bool.self, "granted")
+            #expect(granted)
+            try await connection.query("REVOKE ALL ON TABLE servers FROM \(identifier: role)")
+            try await connection.query("DROP ROLE \(identifier: role)")
+        }
+    }
+
     @Test("migration 9 on an empty database: the live-rows index and a fleet_view that holds one row at most")
     func migrationNineEmpty() async throws {
         try await withTestDatabase { url in

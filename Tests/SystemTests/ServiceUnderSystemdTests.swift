@@ -191,6 +191,10 @@ struct Story {
             ).single().decode(Int.self, "n")
             return row.status == "active" && events > 0
         }
+        if !converged {
+            let journal = try? await systemd.journalctl("-u", unit, "-n", "60", "-o", "cat")
+            Issue.record("the daemon's journal: \(journal?.stdout ?? "unreadable")")
+        }
         try #require(converged, "row did not converge: \(row)")
         let droplet = try #require(row.droplet)
         let create = try #require(
