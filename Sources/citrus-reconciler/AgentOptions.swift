@@ -49,8 +49,17 @@ struct AgentOptions: ParsableArguments {
     /// Whether agent bootstrap is on with the built-in template, whose download address for the
     /// agent is a placeholder: every new server would then fail to install its agent.
     func usesPlaceholderTemplate(environment: [String: String]) -> Bool {
-        let url = engineURL ?? environment["CITRUS_ENGINE_URL"]
-        return !(url ?? "").isEmpty && (cloudInitTemplate ?? environment["CITRUS_CLOUD_INIT_TEMPLATE"]) == nil
+        hubURL(environment) != nil && templatePath(environment) == nil
+    }
+
+    /// The hub's address, flag first, then the environment; nil (bootstrap off) when unset or empty.
+    private func hubURL(_ environment: [String: String]) -> String? {
+        guard let url = engineURL ?? environment["CITRUS_ENGINE_URL"], !url.isEmpty else { return nil }
+        return url
+    }
+
+    private func templatePath(_ environment: [String: String]) -> String? {
+        cloudInitTemplate ?? environment["CITRUS_CLOUD_INIT_TEMPLATE"]
     }
 
     static let placeholderTemplateWarning =
@@ -61,7 +70,7 @@ struct AgentOptions: ParsableArguments {
 
     /// Nil when bootstrap is off. Every problem is a configuration error (exit 78), found at start-up.
     func enrollment(environment: [String: String]) throws(ConfigurationError) -> AgentEnrollment? {
-        let templatePath = cloudInitTemplate ?? environment["CITRUS_CLOUD_INIT_TEMPLATE"]
+        let templatePath = templatePath(environment)
         var policy = AgentBootstrapPolicy()
         if let d = try ConfigurationError.duration(
             "bootstrap-timeout",
@@ -77,7 +86,7 @@ struct AgentOptions: ParsableArguments {
         ) {
             policy.staleAfter = d
         }
-        guard let url = engineURL ?? environment["CITRUS_ENGINE_URL"], !url.isEmpty else {
+        guard let url = hubURL(environment) else {
             if let templatePath {
                 throw ConfigurationError(
                     "--cloud-init-template \(templatePath) is given but agent bootstrap is off; give the hub's address with --engine-url too"
