@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Validate JSON documents against DigitalOcean's official OpenAPI spec (droplet subset).
+"""Validate JSON documents against DigitalOcean's official OpenAPI spec (the daemon's subset).
 
 Usage: validate-do-schemas.py SPEC_DIR MANIFEST
 
 SPEC_DIR is the `digitalocean-openapi` folder (holding specification/DigitalOcean-public.v2.yaml).
 MANIFEST is a JSON list of {"file": path, "schema": name}; names are listed in SCHEMAS below.
-Only the droplet path items are resolved; `x-codeSamples` (whose targets were not copied) and
+Only the path items named in SCHEMAS are resolved; `x-codeSamples` (whose targets were not copied) and
 examples are skipped. OpenAPI 3.0 `nullable` is translated to JSON Schema. Droplet objects are
 also checked for keys the spec does not define. Exits non-zero if anything fails or is missing.
 """
@@ -40,6 +40,17 @@ SCHEMAS = {
     "error-401": ("/v2/droplets", "get", ("responses", "401")),
     "error-404": ("/v2/droplets/{droplet_id}", "get", ("responses", "404")),
     "error-429": ("/v2/droplets", "get", ("responses", "429")),
+    "action-request": ("/v2/droplets/{droplet_id}/actions", "post", ("requestBody",)),
+    "action-response": ("/v2/droplets/{droplet_id}/actions", "post", ("responses", "201")),
+    "tag-create-request": ("/v2/tags", "post", ("requestBody",)),
+    "tag-create-response": ("/v2/tags", "post", ("responses", "201")),
+    "tag-get-response": ("/v2/tags/{tag_id}", "get", ("responses", "200")),
+    "tag-error-400": ("/v2/tags", "post", ("responses", "400")),
+    "tag-resources-request": ("/v2/tags/{tag_id}/resources", "post", ("requestBody",)),
+    "untag-resources-request": ("/v2/tags/{tag_id}/resources", "delete", ("requestBody",)),
+    "project-assign-request": ("/v2/projects/{project_id}/resources", "post", ("requestBody",)),
+    "project-assign-response": ("/v2/projects/{project_id}/resources", "post", ("responses", "200")),
+    "project-resources-response": ("/v2/projects/{project_id}/resources", "get", ("responses", "200")),
     "error-500": ("/v2/droplets", "post", ("responses", "500")),
     # The droplet operations do not reference 422; the shared response does exist.
     "error-422": (None, "shared/responses/unprocessable_entity.yml", ()),

@@ -15,10 +15,16 @@ enum RequestKind: Sendable, Equatable {
     case action
     /// A DELETE: idempotent, resent like a read.
     case delete
+    /// A change to a droplet other than an action (tag, untag, assign to a project): sent once,
+    /// like an action, so that a caller's last look comes before every send.
+    case update
+    /// A write whose second copy changes nothing (`POST /v2/tags` for a tag that may exist): resent
+    /// like a read.
+    case ensure
 
     var priority: RequestPriority { self == .read ? .read : .mutation }
     /// Whether a second copy is harmless.
-    var resendable: Bool { self == .read || self == .delete }
+    var resendable: Bool { self == .read || self == .delete || self == .ensure }
 }
 
 extension DigitalOceanError {
@@ -95,7 +101,13 @@ extension DigitalOceanError {
                     message: "DigitalOcean answered the action with HTTP \(status) (\(detail)); it may or may not "
                         + "have been performed, look at the droplet and its actions before sending it again"
                 )
-            case .read, .delete:
+            case .update:
+                failure = DigitalOceanError(
+                    code: .outcomeUnknown,
+                    message: "DigitalOcean answered with HTTP \(status) (\(detail)); the change may or may not "
+                        + "have been made, read the droplet before sending it again"
+                )
+            case .read, .delete, .ensure:
                 failure = DigitalOceanError(code: .server, message: detail)
             }
         default:
@@ -150,6 +162,12 @@ extension DigitalOceanError {
                 code: .outcomeUnknown,
                 message: "the action was sent but no answer came (\(summary)); it may or may not have been "
                     + "performed, look at the droplet and its actions before sending it again"
+            )
+        case (.update, true):
+            failure = DigitalOceanError(
+                code: .outcomeUnknown,
+                message: "the change was sent but no answer came (\(summary)); it may or may not have been "
+                    + "made, read the droplet before sending it again"
             )
         default:
             failure = DigitalOceanError(

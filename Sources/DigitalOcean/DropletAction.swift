@@ -30,7 +30,8 @@ public struct DropletAction: Decodable, Sendable, Hashable, Identifiable {
 
     public var id: Int64
     public var status: Status
-    /// `rename`, `power_off`, `power_on`, `resize`, `create`, …: see ``DropletActionRequest/type``.
+    /// `rename`, `power_off`, `power_on`, `resize`, `enable_backups`, `disable_backups`, `shutdown`,
+    /// `create`, …: see ``DropletActionRequest/type``.
     public var type: String
     public var startedAt: Date?
     /// Nil while in progress.

@@ -1,5 +1,5 @@
 /// A `POST /v2/droplets/{droplet_id}/actions` body (`resources/droplets/models/droplet_actions.yml`):
-/// the four actions the reconciler takes.
+/// the actions the reconciler takes.
 ///
 /// Call ``validate()`` to reject a bad request without sending anything; the client calls it too.
 public enum DropletActionRequest: Sendable, Hashable, Encodable, CustomStringConvertible {
@@ -12,6 +12,13 @@ public enum DropletActionRequest: Sendable, Hashable, Encodable, CustomStringCon
     /// `{"type":"resize","size":…,"disk":…}`. The droplet must be off. `disk: true` grows the disk
     /// too, which can never be undone (a disk cannot shrink); `false` changes CPU and memory only.
     case resize(size: String, disk: Bool)
+    /// `{"type":"enable_backups"}`: DigitalOcean's default policy (daily).
+    case enableBackups
+    /// `{"type":"disable_backups"}`.
+    case disableBackups
+    /// `{"type":"shutdown"}`: a graceful power-off (ACPI), which the system may take its time over
+    /// or ignore; `powerOff` is the hard one.
+    case shutdown
 
     /// The action's `type`, as the request sends it and the resulting ``DropletAction`` reports it.
     public var type: String {
@@ -20,6 +27,9 @@ public enum DropletActionRequest: Sendable, Hashable, Encodable, CustomStringCon
         case .powerOff: "power_off"
         case .powerOn: "power_on"
         case .resize: "resize"
+        case .enableBackups: "enable_backups"
+        case .disableBackups: "disable_backups"
+        case .shutdown: "shutdown"
         }
     }
 
@@ -28,7 +38,7 @@ public enum DropletActionRequest: Sendable, Hashable, Encodable, CustomStringCon
         switch self {
         case .rename(let name): try DropletCreateRequest.validateName(name)
         case .resize(let size, _): try DropletCreateRequest.validateSize(size)
-        case .powerOff, .powerOn: break
+        case .powerOff, .powerOn, .enableBackups, .disableBackups, .shutdown: break
         }
     }
 
@@ -43,7 +53,7 @@ public enum DropletActionRequest: Sendable, Hashable, Encodable, CustomStringCon
         case .resize(let size, let disk):
             try c.encode(size, forKey: .size)
             try c.encode(disk, forKey: .disk)
-        case .powerOff, .powerOn:
+        case .powerOff, .powerOn, .enableBackups, .disableBackups, .shutdown:
             break
         }
     }
@@ -51,8 +61,7 @@ public enum DropletActionRequest: Sendable, Hashable, Encodable, CustomStringCon
     public var description: String {
         switch self {
         case .rename(let name): "rename to \(name)"
-        case .powerOff: "power_off"
-        case .powerOn: "power_on"
+        case .powerOff, .powerOn, .enableBackups, .disableBackups, .shutdown: type
         case .resize(let size, let disk): "resize to \(size)" + (disk ? " with its disk" : " without its disk")
         }
     }

@@ -21,7 +21,9 @@ public struct Droplet: Decodable, Sendable, Equatable, Identifiable {
     public var memory: Int
     public var vcpus: Int
     public var disk: Int
-    public var features: [String]
+    /// The features DigitalOcean lists that the daemon reads (backups on or off, and the rest of
+    /// the droplet's options), one byte rather than an array of strings per droplet.
+    public var features: DropletFeatures
     public var tags: [String]
     public var networks: Networks
     public var region: Region
@@ -66,7 +68,7 @@ public struct Droplet: Decodable, Sendable, Equatable, Identifiable {
         memory = try c.decodeIfPresent(Int.self, forKey: .memory) ?? 0
         vcpus = try c.decodeIfPresent(Int.self, forKey: .vcpus) ?? 0
         disk = try c.decodeIfPresent(Int.self, forKey: .disk) ?? 0
-        features = try c.decodeIfPresent([String].self, forKey: .features) ?? []
+        features = try c.decodeIfPresent(DropletFeatures.self, forKey: .features) ?? []
         // `tags` is nullable in the spec's shared tag arrays.
         tags = try c.decodeIfPresent([String].self, forKey: .tags) ?? []
         networks = try c.decodeIfPresent(Networks.self, forKey: .networks) ?? Networks(v4: [], v6: [])
@@ -78,6 +80,43 @@ public struct Droplet: Decodable, Sendable, Equatable, Identifiable {
         backupIDs = try c.decodeIfPresent([Int64].self, forKey: .backupIDs) ?? []
         snapshotIDs = try c.decodeIfPresent([Int64].self, forKey: .snapshotIDs) ?? []
         volumeIDs = try c.decodeIfPresent([String].self, forKey: .volumeIDs) ?? []
+    }
+}
+
+/// A droplet's `features` (`["backups","ipv6","monitoring","droplet_agent","private_networking"]`),
+/// as a set of the ones the daemon reads; any other name DigitalOcean lists is left out.
+public struct DropletFeatures: OptionSet, Sendable, Hashable, Decodable, CustomStringConvertible {
+    public let rawValue: UInt8
+
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let backups = DropletFeatures(rawValue: 1 << 0)
+    public static let ipv6 = DropletFeatures(rawValue: 1 << 1)
+    public static let monitoring = DropletFeatures(rawValue: 1 << 2)
+    /// The console agent (`with_droplet_agent`).
+    public static let dropletAgent = DropletFeatures(rawValue: 1 << 3)
+    public static let privateNetworking = DropletFeatures(rawValue: 1 << 4)
+
+    static let names: [(String, DropletFeatures)] = [
+        ("backups", .backups), ("ipv6", .ipv6), ("monitoring", .monitoring), ("droplet_agent", .dropletAgent),
+        ("private_networking", .privateNetworking),
+    ]
+
+    /// The set the names in `features` make; unknown names are ignored.
+    public init(names: some Sequence<String>) {
+        self = []
+        for name in names {
+            if let feature = Self.names.first(where: { $0.0 == name })?.1 { insert(feature) }
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        self.init(names: try decoder.singleValueContainer().decode([String].self))
+    }
+
+    /// The names as DigitalOcean writes them, in a fixed order.
+    public var description: String {
+        Self.names.filter { contains($0.1) }.map(\.0).joined(separator: ",")
     }
 }
 

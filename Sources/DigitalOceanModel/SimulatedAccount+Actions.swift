@@ -25,10 +25,12 @@ struct ActionRequest: Sendable, Equatable {
 /// has ended, and runs before anything reads the account.
 extension SimulatedAccount {
     /// The action types the simulator performs.
-    static let actionTypes: Set<String> = ["rename", "power_off", "power_on", "resize"]
+    static let actionTypes: Set<String> = [
+        "rename", "power_off", "power_on", "resize", "enable_backups", "disable_backups", "shutdown",
+    ]
     /// The other types the spec lists (`models/droplet_actions.yml`): refused as not simulated.
     static let otherActionTypes: Set<String> = [
-        "enable_backups", "disable_backups", "change_backup_policy", "reboot", "power_cycle", "shutdown", "restore",
+        "change_backup_policy", "reboot", "power_cycle", "restore",
         "password_reset", "rebuild", "change_kernel", "enable_ipv6", "snapshot",
     ]
 
@@ -53,8 +55,16 @@ extension SimulatedAccount {
             guard let name = document["name"]?.stringValue else { throw .unprocessable("Name is required.") }
             if let problem = Self.nameProblem(name) { throw .unprocessable(problem) }
             return ActionRequest(type: type, name: name)
-        case "power_off":
+        case "power_off", "shutdown":
             if poweredOff { throw .unprocessable("Droplet is already powered off.") }
+            return ActionRequest(type: type)
+        case "enable_backups":
+            // The policy is optional (daily when absent); the simulator keeps no policy.
+            if let policy = document["backup_policy"], !policy.isNull, !isObject(policy) {
+                throw .unprocessable("backup_policy must be an object.")
+            }
+            return ActionRequest(type: type)
+        case "disable_backups":
             return ActionRequest(type: type)
         case "power_on":
             if !poweredOff { throw .unprocessable("Droplet is already powered on.") }
@@ -71,6 +81,11 @@ extension SimulatedAccount {
             }
             return ActionRequest(type: type, size: size.slug, disk: disk.boolValue ?? false)
         }
+    }
+
+    private func isObject(_ value: JSONValue) -> Bool {
+        if case .object = value { return true }
+        return false
     }
 
     /// The droplet's disk in GB: its own after a resize without its disk, else its size's.
@@ -138,8 +153,12 @@ extension SimulatedAccount {
         switch action.type {
         case "rename":
             droplet.name = action.name ?? droplet.name
-        case "power_off":
+        case "power_off", "shutdown":
             droplet.poweredOffAt = action.endsAt
+        case "enable_backups":
+            droplet.backups = true
+        case "disable_backups":
+            droplet.backups = false
         case "power_on":
             droplet.poweredOffAt = nil
         case "resize":

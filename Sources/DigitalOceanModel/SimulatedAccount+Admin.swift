@@ -14,7 +14,14 @@ import Foundation
 /// - `POST /_sim/droplets/{id}/agent`: `{"heartbeats": false|true, "connected": false|true}`.
 /// - `GET|PUT /_sim/agent-settings`: boot delay, heartbeat interval, reconnect backoff (seconds).
 ///
-/// - `GET /_sim/actions`: every droplet action so far (rename, power_off, power_on, resize).
+/// - `GET /_sim/requests/last-create`: the newest `POST /v2/droplets` as received (`user_data`
+///   as its size only), 404 when there was none.
+/// - `GET /_sim/ssh-keys`, `POST /_sim/ssh-keys` (`{"name", "id"?, "fingerprint"?}`): the account's
+///   SSH keys; it starts with ``SimulatedSSHKey/standard``.
+/// - `GET /_sim/vpcs`, `POST /_sim/vpcs` (`{"region", "name"?, "id"?}`): VPCs, one default per region.
+/// - `GET /_sim/projects`, `POST /_sim/projects` (`{"name", "id"?}`): projects, the default first.
+/// - `GET /_sim/tags`: every tag made so far.
+/// - `GET /_sim/actions`: every droplet action so far.
 /// - `POST /_sim/droplets/{id}/actions`: a change out of band, done at once, as a person in the
 ///   control panel makes it; the body is the API's (`{"type": "power_off"}`).
 /// - `GET|PUT /_sim/action-settings`: how long each action type runs (seconds).
@@ -85,6 +92,30 @@ extension SimulatedAccount {
             }
         case ("GET", "/_sim/requests"):
             return reply(200, ["requests": log])
+        case ("GET", "/_sim/requests/last-create"):
+            guard let record = lastCreateRequest else { return failure(404, "no droplet create received yet") }
+            return reply(200, ["request": record])
+        case ("GET", "/_sim/ssh-keys"):
+            return reply(200, ["ssh_keys": resources.sshKeys])
+        case ("GET", "/_sim/vpcs"):
+            return reply(200, ["vpcs": resources.vpcs])
+        case ("GET", "/_sim/projects"):
+            return reply(200, ["projects": resources.projects])
+        case ("GET", "/_sim/tags"):
+            return reply(200, ["tags": resources.tags])
+        case ("POST", "/_sim/ssh-keys"), ("POST", "/_sim/vpcs"), ("POST", "/_sim/projects"):
+            do {
+                let patch = try JSONValue.parse(request.body.isEmpty ? Array("{}".utf8) : request.body)
+                switch path {
+                case "/_sim/ssh-keys": return reply(201, ["ssh_key": try addSSHKey(patch)])
+                case "/_sim/vpcs": return reply(201, ["vpc": try addVPC(patch)])
+                default: return reply(201, ["project": try addProject(patch)])
+                }
+            } catch let error as SimulatorError {
+                return failure(422, error.description)
+            } catch {
+                return failure(400, "the body must be a JSON object")
+            }
         case ("DELETE", "/_sim/requests"):
             log.removeAll()
             counts.removeAll()

@@ -41,11 +41,19 @@ extension SimulatedAccount {
         guard let imageKey, let image = Catalog.image(imageKey) else {
             return invalid("You specified an invalid image for Droplet creation.")
         }
+        var vpc: SimulatedVPC?
+        if let value = document["vpc_uuid"], !value.isNull {
+            guard let text = value.stringValue else { return invalid("vpc_uuid must be a string") }
+            guard let known = resources.vpc(id: text) else {
+                return invalid("You specified invalid VPC parameters for Droplet creation: no VPC \(text.prefix(80)).")
+            }
+            vpc = known
+        }
         let regionSlug: String
         switch document["region"] {
         case nil, .some(.null):
-            // "If the region is omitted … the Droplet may deploy in any region."
-            regionSlug = Catalog.regions[Int.random(in: 0..<Catalog.regions.count, using: &rng)].slug
+            // "If the region is omitted … the Droplet may deploy in any region": the VPC's, when one is named.
+            regionSlug = vpc?.region ?? Catalog.regions[Int.random(in: 0..<Catalog.regions.count, using: &rng)].slug
         case .some(let value):
             guard let text = value.stringValue,
                 let match = Catalog.region(text)
@@ -54,6 +62,38 @@ extension SimulatedAccount {
                 return invalid("You specified an invalid region for Droplet creation.")
             }
             regionSlug = match.slug
+        }
+        if let vpc, vpc.region != regionSlug {
+            return invalid(
+                "You specified invalid VPC parameters for Droplet creation: VPC \(vpc.id) is in \(vpc.region), "
+                    + "not \(regionSlug)."
+            )
+        }
+        var sshKeyIDs: [Int64] = []
+        switch document["ssh_keys"] {
+        case nil, .some(.null): break
+        case .some(let value):
+            guard let items = value.arrayValue else { return invalid("ssh_keys must be an array") }
+            for item in items {
+                // An id is an integer, a fingerprint a string: an id sent as a string names no key.
+                let key: SimulatedSSHKey?
+                switch item {
+                case .int(let id): key = resources.sshKey(id: id)
+                case .string(let fingerprint): key = resources.sshKey(fingerprint: fingerprint)
+                default: return invalid("ssh_keys must hold key ids (integers) and fingerprints (strings)")
+                }
+                guard let key else {
+                    return invalid(
+                        "You specified an invalid SSH key for Droplet creation: \(item.text.prefix(80)) is not a key of this account."
+                    )
+                }
+                if !sshKeyIDs.contains(key.id) { sshKeyIDs.append(key.id) }
+            }
+        }
+        var withDropletAgent: Bool?
+        if let value = document["with_droplet_agent"], !value.isNull {
+            guard let bool = value.boolValue else { return invalid("with_droplet_agent must be a boolean") }
+            withDropletAgent = bool
         }
         var tags: [String] = []
         switch document["tags"] {
@@ -103,6 +143,7 @@ extension SimulatedAccount {
                 faults.createLateSeconds + Double.random(in: 0...1, using: &rng) * faults.createLateSpreadSeconds
             )
         }
+        resources.makeTags(tags)  // "Tag names can either be existing or new tags."
         var created: [SimulatedDroplet] = []
         for name in names {
             let droplet = makeDroplet(
@@ -118,7 +159,10 @@ extension SimulatedAccount {
                 hasUserData: hasUserData,
                 createdAt: createdAt,
                 active: false,
-                injected: false
+                injected: false,
+                vpcUUID: vpc?.id,
+                sshKeyIDs: sshKeyIDs,
+                withDropletAgent: withDropletAgent
             )
             if let agentCredentials { planAgent(for: droplet.id, credentials: agentCredentials) }
             created.append(droplet)
@@ -173,7 +217,10 @@ extension SimulatedAccount {
         hasUserData: Bool,
         createdAt: Date,
         active: Bool,
-        injected: Bool
+        injected: Bool,
+        vpcUUID: String? = nil,
+        sshKeyIDs: [Int64] = [],
+        withDropletAgent: Bool? = nil
     ) -> SimulatedDroplet {
         let id = nextDropletID
         nextDropletID += 1 + Int64.random(in: 0..<3, using: &rng)
@@ -199,6 +246,8 @@ extension SimulatedAccount {
         if faults.listLagSpreadSeconds > 0 {
             listLag += Double.random(in: 0...1, using: &rng) * faults.listLagSpreadSeconds
         }
+        // Drawn as before droplets had their region's VPC, so a seed makes the ids it always made.
+        _ = rng.uuid()
         let droplet = SimulatedDroplet(
             id: id,
             name: name,
@@ -211,7 +260,10 @@ extension SimulatedAccount {
             backups: backups,
             publicNetworking: publicNetworking,
             hasUserData: hasUserData,
-            vpcUUID: rng.uuid(),
+            vpcUUID: vpcUUID ?? resources.defaultVPC(region: region)?.id ?? "",
+            sshKeyIDs: sshKeyIDs.isEmpty ? nil : sshKeyIDs,
+            withDropletAgent: withDropletAgent,
+            projectID: nil,
             injected: injected,
             actionID: actionID,
             createdAt: createdAt,
@@ -241,6 +293,7 @@ extension SimulatedAccount {
         guard Catalog.size(injection.size) != nil else { throw SimulatorError("unknown size \(injection.size)") }
         guard Catalog.image(injection.image) != nil else { throw SimulatorError("unknown image \(injection.image)") }
         let created = now.addingTimeInterval(-max(0, injection.ageSeconds))
+        resources.makeTags(injection.tags)
         let droplet = makeDroplet(
             name: injection.name,
             region: injection.region,

@@ -11,7 +11,9 @@ extension SimulatedAccount {
             [.object([("type", "local"), ("size", .object([("amount", .int(gigabytes)), ("unit", "gib")]))])]
         }
         let disk = diskGB(of: d)
-        var features: [String] = ["private_networking", "droplet_agent"]
+        // Every droplet is in a VPC; the console agent is there unless the create said no.
+        var features: [String] = ["private_networking"]
+        if d.withDropletAgent != false { features.append("droplet_agent") }
         if d.backups { features.append("backups") }
         if d.ipv6 { features.append("ipv6") }
         if d.monitoring { features.append("monitoring") }

@@ -15,6 +15,8 @@ extension SimulatedAccount {
             )
         }
         let requestID = rng.uuid()
+        // A DELETE may carry a body too (an untag names its droplets).
+        let keepsBody = request.method == "POST" || (request.method == "DELETE" && !request.body.isEmpty)
         let route = Self.route(of: path)
         sequence += 1
         var record = SimulatorRequestRecord(
@@ -25,8 +27,8 @@ extension SimulatedAccount {
             route: route,
             status: nil,
             requestID: requestID,
-            body: request.method == "POST" ? Self.loggedBody(request.body) : nil,
-            bodyBytes: request.method == "POST" ? request.body.count : nil
+            body: keepsBody ? Self.loggedBody(request.body) : nil,
+            bodyBytes: keepsBody ? request.body.count : nil
         )
         counts[RouteKey(method: request.method, route: route), default: 0] += 1
 
@@ -114,6 +116,26 @@ extension SimulatedAccount {
             return .respond(readAction(id: Int64(parts[4]), dropletID: Int64(parts[2]), now: now, context))
         case ("GET", 3) where parts[0] == "v2" && parts[1] == "actions":
             return .respond(readAction(id: Int64(parts[2]), now: now, context))
+        case ("POST", 2) where parts == ["v2", "tags"]:
+            return .respond(createTag(body: request.body, context))
+        case ("GET", 3) where parts[0] == "v2" && parts[1] == "tags":
+            return .respond(readTag(parts[2], now: now, context))
+        case (let method, 4)
+        where (method == "POST" || method == "DELETE") && parts[0] == "v2" && parts[1] == "tags"
+            && parts[3] == "resources":
+            return .respond(tagResources(parts[2], body: request.body, adding: method == "POST", now: now, context))
+        case (let method, 4)
+        where (method == "POST" || method == "GET") && parts[0] == "v2"
+            && parts[1] == "projects" && parts[3] == "resources":
+            return .respond(
+                projectResources(
+                    parts[2],
+                    body: method == "POST" ? request.body : nil,
+                    query: query,
+                    now: now,
+                    context
+                )
+            )
         default:
             return .respond(notFound(context))
         }
@@ -174,6 +196,12 @@ extension SimulatedAccount {
             return "/v2/droplets/{droplet_id}/actions/{action_id}"
         case ("actions", 3):
             return "/v2/actions/{action_id}"
+        case ("tags", 3):
+            return "/v2/tags/{tag_id}"
+        case ("tags", 4) where parts[3] == "resources":
+            return "/v2/tags/{tag_id}/resources"
+        case ("projects", 4) where parts[3] == "resources":
+            return "/v2/projects/{project_id}/resources"
         default:
             return path
         }

@@ -7,7 +7,8 @@ import Timekeeping
 /// Its behaviour is in one file per question: `+Routing` (which request goes where, the request
 /// log), `+Authentication`, `+RateLimits`, `+Faults`, `+Droplets` (list, read, delete), `+Create`,
 /// `+Actions` (droplet actions: checks, timing, effects), `+ActionRoutes` (their endpoints),
-/// `+Rendering` (droplet.yml and action.yml as JSON, error bodies), `+Admin` (`/_sim`), `+Agents`.
+/// `+Rendering` (droplet.yml and action.yml as JSON, error bodies), `+Admin` (`/_sim`), `+Agents`,
+/// `+Resources` (SSH keys, VPCs, projects, tags and their endpoints).
 struct SimulatedAccount: Sendable {
     var tokens: Set<String>
     var bootSeconds: Double
@@ -41,6 +42,8 @@ struct SimulatedAccount: Sendable {
     /// What requests did, kept only when `recordsEffects` (see ``SimulatorEffect``).
     var recordsEffects: Bool
     var effects: [SimulatorEffect] = []
+    /// SSH keys, VPCs, projects and tags (`+Resources`).
+    var resources: SimulatedResources
 
     init(configuration: SimulatorConfiguration) {
         tokens = configuration.tokens
@@ -53,6 +56,7 @@ struct SimulatedAccount: Sendable {
         requestLogLimit = max(1, configuration.requestLogLimit)
         agentTiming = configuration.agentTiming
         actionTiming = configuration.actionTiming
+        resources = SimulatedResources(sshKeys: configuration.sshKeys)
         var system = SystemRandomNumberGenerator()
         rng = SeededGenerator(seed: configuration.seed ?? system.next())
     }
@@ -65,6 +69,12 @@ struct SimulatedAccount: Sendable {
         nextDropletID = max(nextDropletID, saved.nextDropletID)
         nextActionID = max(nextActionID, saved.nextActionID)
         nextAddress = max(nextAddress, saved.nextAddress)
+        if let saved = saved.resources {
+            resources = saved
+        } else {
+            // A file from before tags were kept: its droplets' tags exist.
+            resources.makeTags(saved.droplets.flatMap(\.tags))
+        }
         for action in saved.actions ?? [] {
             actions[action.id] = action
             if !action.settled { unsettledActionIDs.insert(action.id) }
@@ -77,7 +87,8 @@ struct SimulatedAccount: Sendable {
             nextDropletID: nextDropletID,
             nextActionID: nextActionID,
             nextAddress: nextAddress,
-            actions: actions.values.sorted { $0.id < $1.id }
+            actions: actions.values.sorted { $0.id < $1.id },
+            resources: resources
         )
     }
 }

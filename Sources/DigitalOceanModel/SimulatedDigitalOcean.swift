@@ -111,6 +111,55 @@ public final class SimulatedDigitalOcean: Sendable {
         state.withLock { $0.counts[RouteKey(method: method, route: route)] ?? 0 }
     }
 
+    /// The newest `POST /v2/droplets` received, its body as the request log keeps it (`user_data`
+    /// as its size only); nil when none is in the log.
+    public func lastCreateRequest() -> SimulatorRequestRecord? { state.withLock { $0.lastCreateRequest } }
+
+    // MARK: - SSH keys, VPCs, projects, tags (the same as /_sim over HTTP)
+
+    public func sshKeys() -> [SimulatedSSHKey] { state.withLock { $0.resources.sshKeys } }
+
+    /// Adds a key to the account; nil `id` and `fingerprint` are chosen. Throws when either is taken.
+    @discardableResult
+    public func addSSHKey(name: String, id: Int64? = nil, fingerprint: String? = nil) throws -> SimulatedSSHKey {
+        var patch: [(String, JSONValue)] = [("name", .string(name))]
+        if let id { patch.append(("id", .int(id))) }
+        if let fingerprint { patch.append(("fingerprint", .string(fingerprint))) }
+        return try state.withLock { try $0.addSSHKey(.object(patch)) }
+    }
+
+    public func vpcs() -> [SimulatedVPC] { state.withLock { $0.resources.vpcs } }
+
+    /// Adds a (non-default) VPC in `region`; nil `id`: a new UUID.
+    @discardableResult
+    public func addVPC(region: String, name: String? = nil, id: String? = nil) throws -> SimulatedVPC {
+        var patch: [(String, JSONValue)] = [("region", .string(region))]
+        if let name { patch.append(("name", .string(name))) }
+        if let id { patch.append(("id", .string(id))) }
+        return try state.withLock { try $0.addVPC(.object(patch)) }
+    }
+
+    public func projects() -> [SimulatedProject] { state.withLock { $0.resources.projects } }
+
+    /// Adds a project; nil `id`: a new UUID.
+    @discardableResult
+    public func addProject(name: String, id: String? = nil) throws -> SimulatedProject {
+        var patch: [(String, JSONValue)] = [("name", .string(name))]
+        if let id { patch.append(("id", .string(id))) }
+        return try state.withLock { try $0.addProject(.object(patch)) }
+    }
+
+    /// The project a droplet is in (the default one unless assigned); nil for an unknown droplet.
+    public func projectID(ofDroplet id: Int64) -> String? {
+        state.withLock { state in
+            guard let droplet = state.droplets[id] else { return nil }
+            return droplet.projectID ?? state.resources.defaultProject.id
+        }
+    }
+
+    /// Every tag made so far, in the order made.
+    public func tags() -> [String] { state.withLock { $0.resources.tags } }
+
     public func clearRequestLog() {
         state.withLock {
             $0.log.removeAll()
@@ -263,6 +312,8 @@ struct PersistedState: Codable, Sendable {
     var nextAddress: Int64
     /// Absent in files written before the simulator had actions.
     var actions: [SimulatedAction]?
+    /// Absent in files written before the simulator had SSH keys, VPCs, projects and tags.
+    var resources: SimulatedResources?
 }
 
 /// Atomic JSON snapshots in `<state-dir>/simulator-state.json`. Writes carry a version so a slow

@@ -1,7 +1,8 @@
 import Foundation
 import Timekeeping
 
-/// A droplet action the simulator performs: `rename`, `power_off`, `power_on` or `resize`, sent to
+/// A droplet action the simulator performs (`rename`, `power_off`, `power_on`, `resize`,
+/// `enable_backups`, `disable_backups`, `shutdown`), sent to
 /// `POST /v2/droplets/{id}/actions`, or made out of band through `POST /_sim/droplets/{id}/actions`
 /// (as a person in the control panel would). The droplet is locked while it runs; its effect lands
 /// when it ends.
@@ -54,19 +55,27 @@ public struct SimulatorActionTiming: Sendable, Equatable, Codable {
     public var resize: Duration = .seconds(45)
     /// Added to a resize with `disk: true`: the disk is copied.
     public var resizeDisk: Duration = .seconds(60)
+    /// `enable_backups` and `disable_backups`.
+    public var backups: Duration = .seconds(3)
+    /// A graceful power-off: the system is asked to stop, and takes longer than a hard one.
+    public var shutdown: Duration = .seconds(15)
 
     public init(
         rename: Duration = .seconds(2),
         powerOff: Duration = .seconds(8),
         powerOn: Duration = .seconds(8),
         resize: Duration = .seconds(45),
-        resizeDisk: Duration = .seconds(60)
+        resizeDisk: Duration = .seconds(60),
+        backups: Duration = .seconds(3),
+        shutdown: Duration = .seconds(15)
     ) {
         self.rename = rename
         self.powerOff = powerOff
         self.powerOn = powerOn
         self.resize = resize
         self.resizeDisk = resizeDisk
+        self.backups = backups
+        self.shutdown = shutdown
     }
 
     /// Every action takes `duration` (a resize with its disk twice that): for tests.
@@ -76,7 +85,9 @@ public struct SimulatorActionTiming: Sendable, Equatable, Codable {
             powerOff: duration,
             powerOn: duration,
             resize: duration,
-            resizeDisk: duration
+            resizeDisk: duration,
+            backups: duration,
+            shutdown: duration
         )
     }
 
@@ -86,6 +97,8 @@ public struct SimulatorActionTiming: Sendable, Equatable, Codable {
         case "power_off": powerOff
         case "power_on": powerOn
         case "resize": resize + (disk ? resizeDisk : .zero)
+        case "enable_backups", "disable_backups": backups
+        case "shutdown": shutdown
         default: .zero
         }
     }
@@ -96,10 +109,15 @@ public struct SimulatorActionTiming: Sendable, Equatable, Codable {
         case powerOn = "power_on_seconds"
         case resize = "resize_seconds"
         case resizeDisk = "resize_disk_seconds"
+        case backups = "backups_seconds"
+        case shutdown = "shutdown_seconds"
     }
 
     private var byKey: [CodingKeys: Duration] {
-        [.rename: rename, .powerOff: powerOff, .powerOn: powerOn, .resize: resize, .resizeDisk: resizeDisk]
+        [
+            .rename: rename, .powerOff: powerOff, .powerOn: powerOn, .resize: resize, .resizeDisk: resizeDisk,
+            .backups: backups, .shutdown: shutdown,
+        ]
     }
 
     private mutating func set(_ key: CodingKeys, _ value: Duration) {
@@ -109,6 +127,8 @@ public struct SimulatorActionTiming: Sendable, Equatable, Codable {
         case .powerOn: powerOn = value
         case .resize: resize = value
         case .resizeDisk: resizeDisk = value
+        case .backups: backups = value
+        case .shutdown: shutdown = value
         }
     }
 
@@ -148,7 +168,7 @@ public struct SimulatorActionFault: Sendable, Codable, Equatable {
     }
 
     public var kind: Kind
-    /// `rename`, `power_off`, `power_on` or `resize`; nil: any.
+    /// An action type (`power_off`, `enable_backups`, …); nil: any.
     public var type: String?
     /// Nil: any droplet.
     public var dropletID: Int64?

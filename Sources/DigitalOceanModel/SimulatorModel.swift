@@ -28,6 +28,8 @@ public struct SimulatorConfiguration: Sendable {
     public var stateDirectory: String?
     /// The request log keeps at most this many entries (oldest dropped); counts are kept for all.
     public var requestLogLimit: Int = 100_000
+    /// The account's SSH keys to begin with; more through `POST /_sim/ssh-keys`.
+    public var sshKeys: [SimulatedSSHKey] = [.standard]
     /// Agents (droplets created with `user_data` carrying the agent's three values): from active to
     /// cloud-init starting the agent, the heartbeat period and the reconnect backoff.
     public var agentBootDelay: Duration = .seconds(1)
@@ -112,7 +114,14 @@ public struct SimulatedDroplet: Sendable, Codable, Equatable {
     public var backups: Bool
     public var publicNetworking: Bool
     public var hasUserData: Bool
+    /// The VPC asked for, else the region's default one.
     public var vpcUUID: String
+    /// The ids of the SSH keys `ssh_keys` named (nil: none).
+    public var sshKeyIDs: [Int64]?
+    /// `with_droplet_agent` as asked (nil: not said, and the agent is installed).
+    public var withDropletAgent: Bool?
+    /// The project it was assigned to; nil: the account's default project.
+    public var projectID: String?
     /// Made through `/_sim/droplets` rather than the API.
     public var injected: Bool
     /// Id of the create action returned in `links.actions`.
@@ -153,6 +162,9 @@ public struct SimulatedDroplet: Sendable, Codable, Equatable {
         case publicNetworking = "public_networking"
         case hasUserData = "has_user_data"
         case vpcUUID = "vpc_uuid"
+        case sshKeyIDs = "ssh_key_ids"
+        case withDropletAgent = "with_droplet_agent"
+        case projectID = "project_id"
         case actionID = "action_id"
         case createdAt = "created_at"
         case activeAt = "active_at"
@@ -181,11 +193,11 @@ public struct SimulatorRequestRecord: Sendable, Codable, Equatable {
     /// The status sent, or nil when the connection was closed without an answer.
     public var status: Int?
     public var requestID: String
-    /// POST bodies (up to 64 KiB + 1 KiB), to check what clients actually send, with the value of
+    /// POST bodies and DELETE bodies (up to 64 KiB + 1 KiB), to check what clients actually send, with the value of
     /// `user_data` replaced by a note of its size (`"<present, 1234 bytes>"`): it carries the agent's
     /// key. Nil for a body that is not JSON (then only ``bodyBytes`` is kept).
     public var body: String?
-    /// The size of a POST body as received.
+    /// The size of a POST (or DELETE) body as received.
     public var bodyBytes: Int?
 
     enum CodingKeys: String, CodingKey {
