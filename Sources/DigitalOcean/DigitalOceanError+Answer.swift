@@ -72,7 +72,9 @@ extension DigitalOceanError {
             failure = DigitalOceanError(
                 code: .unauthorized,
                 message: "the token lacks a permission (\(detail)); it needs droplet:create, droplet:read, "
-                    + "droplet:update, droplet:delete, actions:read, tag:create, tag:read and image:read"
+                    + "droplet:update, droplet:delete, actions:read, tag:create, tag:read and image:read; "
+                    + "with ssh keys ssh_key:read, with a VPC vpc:read, to untag tag:delete, "
+                    + "to assign projects project:assign_resource"
             )
         case 404:
             failure = DigitalOceanError(code: .notFound, message: detail)
