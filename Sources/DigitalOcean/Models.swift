@@ -278,15 +278,25 @@ struct DropletCreateResponse: Decodable, Sendable {
     var links: Links?
 }
 
-/// `shared/models/error.yml`.
+/// `shared/models/error.yml`, or `shared/models/error_with_root_causes.yml` (the tag endpoints'
+/// 400), whose words are in `error`.
 struct APIErrorBody: Decodable, Sendable {
     var id: String?
     var message: String?
     var requestID: String?
 
     enum CodingKeys: String, CodingKey {
-        case id, message
+        case id, message, error
         case requestID = "request_id"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try? c.decodeIfPresent(String.self, forKey: .id)
+        message =
+            (try? c.decodeIfPresent(String.self, forKey: .message))
+            ?? (try? c.decodeIfPresent(String.self, forKey: .error))
+        requestID = try? c.decodeIfPresent(String.self, forKey: .requestID)
     }
 }
 

@@ -184,4 +184,49 @@ import Testing
         #expect(droplet.vpcUUID == "5a4981aa-9653-4bd1-bef5-d6bff52042e4")
         #expect(MemoryLayout<DropletFeatures>.size == 1)
     }
+
+    @Test func theTagEndpointsOtherErrorShapeIsRead() {
+        // resources/tags/responses/tags_bad_request.yml: {error, messages, root_causes}, no `message`.
+        let body =
+            #"{"error":"Error validating resource tag: \"tag-name \\\"no spaces\\\" contains invalid characters\"","messages":null,"root_causes":[]}"#
+        let error = DigitalOceanError.answered(
+            status: 400,
+            headers: [],
+            body: Data(body.utf8),
+            operation: "POST /v2/tags",
+            kind: .ensure
+        )
+        #expect(error.code == .validation)
+        #expect(error.message.contains("Error validating resource tag"), "\(error.message)")
+    }
+
+    @Test func anUpdateWithoutAnAnswerOrWithA5xxIsAnUnknownOutcome() {
+        let lost = DigitalOceanError.unanswered(
+            summary: "the connection closed",
+            underlying: "x",
+            sentMaybe: true,
+            operation: "POST /v2/tags/x/resources",
+            kind: .update,
+            baseURL: "http://127.0.0.1"
+        )
+        #expect(lost.code == .outcomeUnknown)
+        let neverSent = DigitalOceanError.unanswered(
+            summary: "refused",
+            underlying: "x",
+            sentMaybe: false,
+            operation: "POST /v2/tags/x/resources",
+            kind: .update,
+            baseURL: "http://127.0.0.1"
+        )
+        #expect(neverSent.code == .transport)
+        let serverError = DigitalOceanError.answered(
+            status: 502,
+            headers: [],
+            body: Data(),
+            operation: "POST /v2/projects/p/resources",
+            kind: .update
+        )
+        #expect(serverError.code == .outcomeUnknown)
+        #expect(!RequestKind.update.resendable && RequestKind.ensure.resendable)
+    }
 }
