@@ -88,6 +88,34 @@ import Testing
             }
             let get = try await raw(.GET, base + "/v2/droplets/\(id)", token: token)
             documents.append(("get-response", get.body))
+            // The simulator's 201 to an action, once the shutdown has ended.
+            var powerOn = try await raw(
+                .POST,
+                base + "/v2/droplets/\(id)/actions",
+                token: token,
+                body: #"{"type":"power_on"}"#
+            )
+            for _ in 0..<100 where powerOn.status == 422 {
+                try await Task.sleep(for: .milliseconds(20))
+                powerOn = try await raw(
+                    .POST,
+                    base + "/v2/droplets/\(id)/actions",
+                    token: token,
+                    body: #"{"type":"power_on"}"#
+                )
+            }
+            #expect(powerOn.status == 201)
+            documents.append(("action-response", powerOn.body))
+            // A refusal of a create's new fields is DigitalOcean's error body.
+            let refused = try await raw(
+                .POST,
+                base + "/v2/droplets",
+                token: token,
+                body:
+                    #"{"name":"r","region":"sfo3","size":"s-1vcpu-1gb","image":"ubuntu-22-04-x64","vpc_uuid":"\#(vpc.id)"}"#
+            )
+            #expect(refused.status == 422)
+            documents.append(("error-422", refused.body))
         }
         let result = try SchemaValidationTests.validate(documents, in: directory)
         #expect(result.status == 0, "\(result.output)")
