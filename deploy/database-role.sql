@@ -71,6 +71,8 @@ GRANT UPDATE (
     droplet_image,
     drift,
     drift_since,
+    created_with,
+    project_assigned,
     change_goal,
     change_target,
     change_step,

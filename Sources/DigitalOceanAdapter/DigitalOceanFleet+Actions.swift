@@ -7,7 +7,8 @@ import DigitalOcean
 import ReconcileCore
 import Reconciler
 
-// Droplet actions (rename, power off, resize, power on) over the DigitalOcean API client.
+// Live changes over the DigitalOcean API client: droplet actions (rename, power off, resize, power
+// on, backups, shutdown), tag requests, and project assignments.
 
 extension DigitalOceanFleet {
     public func problem(with action: DropletActionOrder) -> String? {
@@ -17,7 +18,10 @@ extension DigitalOceanFleet {
     /// The client's own validation of the request an action makes: nil when it may be sent.
     public static func problem(with action: DropletActionOrder) -> String? {
         do {
-            try Self.request(for: action.kind).validate()
+            switch action.kind {
+            case .tag(let tag), .untag(let tag): try DropletCreateRequest.validateTag(tag)
+            default: try Self.request(for: action.kind).validate()
+            }
             return nil
         } catch {
             return error.message
@@ -30,13 +34,53 @@ extension DigitalOceanFleet {
         lastCheck: @escaping @Sendable () -> Bool
     ) async throws -> AcceptedAction {
         let clearance = SendClearance(permit: Self.budgetPermit(permit), lastCheck: lastCheck)
+        if case .tag(let tag) = action.kind {
+            return try await self.tag(action.dropletID, with: tag, clearance: clearance)
+        }
         do {
+            switch action.kind {
+            case .untag(let tag):
+                let requestID = try await client.untagResources(
+                    tag: tag,
+                    dropletIDs: [action.dropletID],
+                    clearance: clearance
+                )
+                return AcceptedAction(actionID: nil, requestID: requestID)
+            case .tag:
+                preconditionFailure("sent above")
+            default:
+                break
+            }
             let accepted = try await client.performDropletAction(
                 dropletID: action.dropletID,
                 Self.request(for: action.kind),
                 clearance: clearance
             )
             return AcceptedAction(actionID: accepted.action.id, requestID: accepted.requestID)
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    /// A tag request. A tag must exist before a droplet can carry it: one DigitalOcean does not
+    /// know (404) is made after the request, not before it (the request leaves inside its
+    /// intent's send window), and the step is tried again.
+    private func tag(_ dropletID: Int64, with tag: String, clearance: SendClearance) async throws -> AcceptedAction {
+        do {
+            let requestID = try await client.tagResources(tag: tag, dropletIDs: [dropletID], clearance: clearance)
+            return AcceptedAction(actionID: nil, requestID: requestID)
+        } catch  where error.code == .notFound {
+            do {
+                try await client.createTag(name: tag)
+            } catch {
+                throw failure(error)
+            }
+            throw CloudFailure(
+                kind: .transient,
+                message:
+                    "tag \(tag) did not exist at DigitalOcean; it was made, and the droplet is tagged on the next try",
+                requestID: error.requestID
+            )
         } catch {
             throw failure(error)
         }
@@ -73,12 +117,34 @@ extension DigitalOceanFleet {
         }
     }
 
+    /// The droplet action a step sends; tags are tag requests, not actions (see `perform`).
     static func request(for kind: DropletActionKind) -> DropletActionRequest {
         switch kind {
         case .rename(let name): .rename(name: name)
         case .powerOff: .powerOff
         case .resize(let size, let disk): .resize(size: size, disk: disk)
         case .powerOn: .powerOn
+        case .backups(let on): on ? .enableBackups : .disableBackups
+        case .shutdown: .shutdown
+        case .tag, .untag: preconditionFailure("a tag request is no droplet action: \(kind)")
+        }
+    }
+
+    public func assign(
+        dropletIDs: [Int64],
+        toProject projectID: String,
+        permit: any SendPermit,
+        lastCheck: @escaping @Sendable () -> Bool
+    ) async throws {
+        let clearance = SendClearance(permit: Self.budgetPermit(permit), lastCheck: lastCheck)
+        do {
+            try await client.assignResources(
+                projectID: projectID,
+                urns: dropletIDs.map(DigitalOceanClient.dropletURN),
+                clearance: clearance
+            )
+        } catch {
+            throw failure(error)
         }
     }
 }

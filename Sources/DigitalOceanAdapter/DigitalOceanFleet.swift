@@ -59,6 +59,7 @@ public struct DigitalOceanFleet: DropletCloud {
     public static func problem(with order: CreateOrder) -> String? {
         do {
             try Self.request(for: order).validate()
+            if let projectID = order.specification.projectID { try DigitalOceanClient.validateProjectID(projectID) }
             return nil
         } catch {
             return error.message
@@ -96,11 +97,11 @@ public struct DigitalOceanFleet: DropletCloud {
         permit: any SendPermit,
         lastCheck: @escaping @Sendable () -> Bool
     ) async throws -> AcceptedCreate {
-        var request = Self.request(for: order)
-        request.userData = userData?.text
-        request.secrets = userData?.secrets ?? []
         let clearance = SendClearance(permit: Self.budgetPermit(permit), lastCheck: lastCheck)
         do {
+            var request = try Self.request(for: order)
+            request.userData = userData?.text
+            request.secrets = userData?.secrets ?? []
             let created = try await client.createDroplet(request, clearance: clearance)
             return AcceptedCreate(droplet: Self.observed(created.droplet), requestID: created.requestID)
         } catch {
@@ -124,17 +125,24 @@ public struct DigitalOceanFleet: DropletCloud {
         }
     }
 
-    /// The platform's standard droplet: IPv6 and monitoring on, backups off, the row's identity tags.
-    static func request(for order: CreateOrder) -> DropletCreateRequest {
-        DropletCreateRequest(
+    /// The droplet the order asks for: its row's identity tags and extra tags, keys, VPC and
+    /// options. A key that is neither an id nor a fingerprint throws a validation error.
+    static func request(for order: CreateOrder) throws(DigitalOceanError) -> DropletCreateRequest {
+        let specification = order.specification
+        var keys: [SSHKeyReference] = []
+        for key in specification.sshKeys { keys.append(try SSHKeyReference(parsing: key)) }
+        return DropletCreateRequest(
             name: order.name,
             region: order.region,
             size: order.size,
             image: order.image,
             tags: order.tags,
-            ipv6: true,
-            monitoring: true,
-            backups: false
+            ipv6: specification.ipv6,
+            monitoring: specification.monitoring,
+            backups: specification.backups,
+            sshKeys: keys,
+            vpcUUID: specification.vpcUUID,
+            withDropletAgent: specification.withDropletAgent
         )
     }
 
@@ -151,6 +159,8 @@ public struct DigitalOceanFleet: DropletCloud {
             size: droplet.sizeSlug,
             image: droplet.imageSlug,
             imageID: droplet.image.id.map { String($0) },
+            vpcUUID: droplet.vpcUUID,
+            backups: droplet.features.contains(.backups),
             locked: droplet.locked
         )
     }

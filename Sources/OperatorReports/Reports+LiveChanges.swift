@@ -22,6 +22,14 @@ extension Reports {
             return "power    droplet \(order.dropletID) for \(label): off\(progress)"
         case .powerOn:
             return "power    droplet \(order.dropletID) for \(label): on\(progress)"
+        case .tag(let tag):
+            return "tag      droplet \(order.dropletID) for \(label): add \(escaped(tag))\(progress)"
+        case .untag(let tag):
+            return "tag      droplet \(order.dropletID) for \(label): remove \(escaped(tag))\(progress)"
+        case .backups(let on):
+            return "backups  droplet \(order.dropletID) for \(label): \(on ? "on" : "off")\(progress)"
+        case .shutdown:
+            return "shutdown droplet \(order.dropletID) for \(label): gracefully, before it is destroyed\(progress)"
         }
     }
 
@@ -32,7 +40,7 @@ extension Reports {
             switch action {
             case let .update(id, _, _, to): planned[id] = to.drift
             case let .dropletAction(order, _, _, state): planned[order.rowID] = state.drift
-            case .create, .destroy, .note: break
+            case .create, .destroy, .assign, .note: break
             }
         }
         return rows.compactMap { row in
@@ -55,6 +63,9 @@ extension Reports {
                 case .rename: "renaming"
                 case .resize: change.failure == nil ? "resizing" : "recovering"
                 case .powerOn: "powering on"
+                case .tag, .untag: "tagging"
+                case .backups: "switching backups"
+                case .shutDown: "shutting down"
                 }
             return "\(verb) \(change.stepIndex + 1)/\(change.goal.steps.count)"
         }

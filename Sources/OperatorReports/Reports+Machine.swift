@@ -20,7 +20,7 @@ extension Reports {
     public static func hasChanges(_ plan: Plan) -> Bool {
         plan.actions.contains { action in
             switch action {
-            case .update, .create, .destroy, .dropletAction, .note(.adopted): true
+            case .update, .create, .destroy, .dropletAction, .assign, .note(.adopted): true
             case .note(.orphanSeen): false
             }
         }
@@ -46,6 +46,14 @@ extension Reports {
         var name: String?
         /// A resize's `disk`.
         var disk: Bool?
+        /// A create's keys, VPC and options; a backups change's new setting.
+        var sshKeys: [String]?
+        var vpcUUID: String?
+        var ipv6: Bool?
+        var monitoring: Bool?
+        var backups: Bool?
+        var withDropletAgent: Bool?
+        var projectID: String?
 
         struct Change: Encodable {
             var from: String?
@@ -53,7 +61,11 @@ extension Reports {
         }
 
         enum CodingKeys: String, CodingKey {
-            case action, reason, changes, region, size, image, tags, problem, name, disk
+            case action, reason, changes, region, size, image, tags, problem, name, disk, ipv6, monitoring, backups
+            case sshKeys = "ssh_keys"
+            case vpcUUID = "vpc_uuid"
+            case withDropletAgent = "with_droplet_agent"
+            case projectID = "project_id"
             case serverID = "server_id"
             case serverName = "server_name"
             case dropletID = "droplet_id"
@@ -110,6 +122,14 @@ extension Reports {
                     (entry.region, entry.size, entry.image, entry.tags) = (
                         order.region, order.size, order.image, order.tags
                     )
+                    let specification = order.specification
+                    (entry.sshKeys, entry.vpcUUID, entry.projectID) = (
+                        specification.sshKeys, specification.vpcUUID, specification.projectID
+                    )
+                    (entry.ipv6, entry.monitoring, entry.backups, entry.withDropletAgent) = (
+                        specification.ipv6, specification.monitoring, specification.backups,
+                        specification.withDropletAgent
+                    )
                     entry.userData = agentBootstrap ? "cloud-init with a new agent key" : nil
                     actions.append(entry)
                 }
@@ -137,6 +157,12 @@ extension Reports {
                 var entry = planned("adopt", row: id)
                 entry.dropletID = droplet
                 actions.append(entry)
+            case .assign(let assignment):
+                for member in assignment.members {
+                    var entry = planned("assign", row: member.rowID)
+                    (entry.dropletID, entry.projectID) = (member.dropletID, assignment.projectID)
+                    actions.append(entry)
+                }
             case let .dropletAction(order, _, _, state):
                 var entry = planned(order.kind.type, row: order.rowID)
                 entry.dropletID = order.dropletID
@@ -144,7 +170,9 @@ extension Reports {
                 switch order.kind {
                 case .rename(let name): entry.name = name
                 case .resize(let size, let disk): (entry.size, entry.disk) = (size, disk)
-                case .powerOff, .powerOn: break
+                case .powerOff, .powerOn, .shutdown: break
+                case .tag(let tag), .untag(let tag): entry.tags = [tag]
+                case .backups(let on): entry.backups = on
                 }
                 actions.append(entry)
             }

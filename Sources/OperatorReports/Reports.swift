@@ -47,6 +47,9 @@ public enum Reports {
                 } else {
                     lines.append(
                         "create   \(label(order.rowID)): \(order.region) \(order.size) \(order.image), tags \(order.tags.joined(separator: ","))"
+                            + ", \(order.specification.creationOnly)"
+                            + (order.specification.backups ? ", backups on" : "")
+                            + (order.specification.projectID.map { ", project \($0)" } ?? "")
                             + (agentBootstrap ? ", user_data: cloud-init with a new agent key" : "")
                     )
                 }
@@ -68,6 +71,13 @@ public enum Reports {
                 lines.append("adopt    droplet \(droplet) for \(label(id))")
             case let .dropletAction(order, _, _, state):
                 lines.append(planLine(order, state: state, label: label(order.rowID)))
+            case .assign(let assignment):
+                lines.append(
+                    "project  \(escaped(assignment.projectID)): assign "
+                        + assignment.members.map { "droplet \($0.dropletID) for \(label($0.rowID))" }.joined(
+                            separator: ", "
+                        )
+                )
             }
         }
         for (row, drift) in drift(after: plan, rows: rows) {

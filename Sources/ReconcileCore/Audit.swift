@@ -29,6 +29,8 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
     /// A droplet's placement failed (gone, 404, before it was ever active): its row is created
     /// again.
     case placementFailed = "placement_failed"
+    /// Droplets were assigned to their project, in one request for the batch.
+    case projectAssigned = "project_assigned"
     /// A transient error; the row backs off and retries.
     case retrying = "retrying"
     /// This replica became leader, or lost leadership.
@@ -93,6 +95,7 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case .failed: "14dca2e49c7e4adda23d930e6dd3a8ed"
         case .retryRequested: "8e4baf3228a94a479b20451efa6ad013"
         case .placementFailed: "a8d9abac91c244c689d9d8a7866bcc12"
+        case .projectAssigned: "7c5050b93cc740bf84e5df2d45bde6ec"
         case .retrying: "7a5470e4c1af4e018d9399c4ef4b5e85"
         case .leadership: "15886387314f4ec89434e836090e9b49"
         case .agentAwaited: "88f9237d300b42b9bd5a0b7b3a9aa0c1"

@@ -46,9 +46,18 @@ extension Decider {
     /// The row as written before a create leaves: the intent, stamped `now` (database clock), and
     /// the last instant the request could reach DigitalOcean if it is sent at all. With agent
     /// bootstrap, `agent` is the agent the droplet's user_data names (made or re-keyed with this
-    /// intent); the wait for it starts afresh.
-    public func intent(from state: DaemonState, at now: Date, agent: UUID? = nil) -> DaemonState {
+    /// intent); the wait for it starts afresh. `order`, when given, is recorded as what the droplet
+    /// is made with (`DaemonState.createdWith`).
+    public func intent(
+        from state: DaemonState,
+        at now: Date,
+        agent: UUID? = nil,
+        order: CreateOrder? = nil
+    )
+        -> DaemonState
+    {
         var intent = state
+        if let order { intent.createdWith = order.specification.creationOnly }
         if let agent { intent.agentID = agent }
         intent.agentAwaitedSince = nil
         intent.createAttemptedAt = now

@@ -61,6 +61,7 @@ extension Decider {
             return
         }
         if bound.isEmpty && !recordedUnknown && !createUnsettled {
+            target.change = nil
             target.status = .deleted
             target.lastError = nil
             target.transientFailures = 0
@@ -82,6 +83,10 @@ extension Decider {
         if !bound.isEmpty {
             if let backoffUntil {
                 plan.wake(at: backoffUntil)
+            } else if let shutdown = shutdownFirst(row: row, bound: bound, target: target, plan: &plan) {
+                // The server is shut down first (or is shutting down): its write goes with it.
+                if let shutdown { plan.actions.append(shutdown) } else { plan.update(row, to: target) }
+                return
             } else {
                 for droplet in bound {
                     plan.actions.append(.destroy(dropletID: droplet.id, reason: .deleteRequested(row: row.id)))
@@ -89,5 +94,33 @@ extension Decider {
             }
         }
         plan.update(row, to: target)
+    }
+
+    /// With `shutdownBeforeDestroy`, the graceful shutdown to send before the row's one droplet is
+    /// destroyed (`.some(action)`), or `.some(nil)` while it is shutting down; nil to destroy now:
+    /// the droplet is off (or not active), or the wait after `delete_requested_at` is over.
+    private func shutdownFirst(
+        row: ServerRecord,
+        bound: [ObservedDroplet],
+        target: DaemonState,
+        plan: inout PlanBuilder
+    ) -> Action?? {
+        guard let wait = configuration.shutdownBeforeDestroy, bound.count == 1, let droplet = bound.first,
+            droplet.status == .active, let asked = row.deleteRequestedAt
+        else { return nil }
+        let deadline = asked.adding(wait)
+        guard plan.now < deadline else { return nil }
+        plan.wake(at: deadline)
+        if droplet.locked || (target.change?.goal == .shutDown && target.change?.sentAt != nil) {
+            return .some(nil)
+        }
+        var shuttingDown = target
+        shuttingDown.change = LiveChange(goal: .shutDown)
+        return .dropletAction(
+            DropletActionOrder(rowID: row.id, dropletID: droplet.id, kind: .shutdown),
+            expectedRevision: row.revision,
+            from: row.state,
+            state: shuttingDown
+        )
     }
 }

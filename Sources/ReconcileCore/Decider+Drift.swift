@@ -17,6 +17,10 @@ extension Decider {
         case .powerOff: droplet.status == .off
         case .resize(let size, _): droplet.size == size
         case .powerOn: droplet.status == .active
+        case .tag(let tag): droplet.otherTags.contains(tag)
+        case .untag(let tag): !droplet.otherTags.contains(tag)
+        case .backups(let on): droplet.backups == on
+        case .shutdown: droplet.status == .off
         }
     }
 
@@ -26,6 +30,9 @@ extension Decider {
         case .rename: droplet.status == .active || droplet.status == .off
         case .powerOff: droplet.status == .active
         case .resize, .powerOn: droplet.status == .off
+        case .tag, .untag: true
+        case .backups: droplet.status == .active || droplet.status == .off
+        case .shutdown: droplet.status == .active
         }
     }
 
@@ -58,25 +65,41 @@ extension Decider {
     }
 
     /// A refusal stands while the row still asks for the refused value and the droplet lacks it.
-    static func stands(_ refused: RefusedChange, row: ServerRecord, droplet: ObservedDroplet) -> Bool {
+    func stands(_ refused: RefusedChange, row: ServerRecord, droplet: ObservedDroplet) -> Bool {
         switch refused.column {
-        case "name": row.name == refused.value && droplet.name != refused.value
-        case "size": row.size == refused.value && droplet.size != refused.value
-        default: false
+        case "name": return row.name == refused.value && droplet.name != refused.value
+        case "size": return row.size == refused.value && droplet.size != refused.value
+        case "tags":
+            let tags = specification(of: row).tags
+            let tag = String(refused.value.dropFirst())
+            return refused.value.hasPrefix("+")
+                ? tags.contains(tag) && !droplet.otherTags.contains(tag)
+                : !tags.contains(tag) && droplet.otherTags.contains(tag)
+        case "backups":
+            let on = refused.value == "on"
+            return specification(of: row).backups == on && droplet.backups != on
+        default: return false
         }
     }
 
-    /// Whether the droplet has every value the row asks for (values the answer did not carry
-    /// count as matching, as they are never compared).
-    static func matches(_ row: ServerRecord, _ droplet: ObservedDroplet) -> Bool {
-        droplet.name == row.name
-            && (droplet.size.map { $0 == row.size } ?? true)
-            && (droplet.region.map { $0 == row.region } ?? true)
-            && (droplet.image.map { $0 == row.image || droplet.imageID == row.image } ?? true)
+    /// Whether the droplet has every value the row asks for, and was made as the row's droplet is
+    /// to be made (values the answer did not carry count as matching, as they are never compared).
+    func matches(_ row: ServerRecord, _ droplet: ObservedDroplet) -> Bool {
+        guard
+            droplet.name == row.name
+                && (droplet.size.map { $0 == row.size } ?? true)
+                && (droplet.region.map { $0 == row.region } ?? true)
+                && (droplet.image.map { $0 == row.image || droplet.imageID == row.image } ?? true)
+        else { return false }
+        let specification = specification(of: row)
+        return droplet.otherTags == specification.tags
+            && (droplet.backups.map { $0 == specification.backups } ?? true)
+            && (specification.vpcUUID.flatMap { vpc in droplet.vpcUUID.map { $0 == vpc } } ?? true)
+            && (row.state.createdWith.map { $0 == specification.creationOnly } ?? true)
     }
 
     /// What differs and is not being changed, in words that say what to do; nil when nothing.
-    static func drift(
+    func drift(
         of row: ServerRecord,
         droplet: ObservedDroplet,
         change: LiveChange?,
@@ -86,7 +109,7 @@ extension Decider {
         var items: [String] = []
         let applying = change?.failure == nil ? change?.goal : nil
         if row.name != droplet.name, applying != .rename(to: row.name) {
-            if refuses(refused, column: "name", value: row.name), let refused {
+            if Self.refuses(refused, column: "name", value: row.name), let refused {
                 items.append(
                     "name: the row asks \(row.name), the droplet is named \(droplet.name); \(refused.reason). Set the row's name to \(droplet.name) to keep it, or clear refused_change to have it renamed \(row.name)"
                 )
@@ -98,7 +121,7 @@ extension Decider {
                 items.append(
                     "size: the row asks \(row.size), the droplet is \(size); \(failure): powering the droplet back on"
                 )
-            } else if refuses(refused, column: "size", value: row.size), let refused {
+            } else if Self.refuses(refused, column: "size", value: row.size), let refused {
                 items.append(
                     "size: the row asks \(row.size), the droplet is \(size); \(refused.reason). Set the row's size to \(size) to keep it, or clear refused_change to have it resized to \(row.size)"
                 )
@@ -118,6 +141,25 @@ extension Decider {
         if let image = droplet.image, image != row.image, droplet.imageID != row.image {
             items.append(
                 "image: the row asks \(row.image), the droplet runs \(image); the daemon does not rebuild droplets: set delete_requested_at and insert a new row"
+            )
+        }
+        let specification = specification(of: row)
+        if let problem = specification.problem { items.append(problem) }
+        if let vpc = specification.vpcUUID, let actual = droplet.vpcUUID, actual != vpc {
+            items.append(
+                "vpc: the row asks VPC \(vpc), the droplet is in \(actual); a droplet's VPC is chosen when it is made: set delete_requested_at and insert a new row to move it"
+            )
+        }
+        if let made = row.state.createdWith, made != specification.creationOnly {
+            items.append(
+                "made with: \(made); the row and the configuration now ask \(specification.creationOnly); keys, VPC, IPv6, monitoring and user data apply only to new droplets: set delete_requested_at and insert a new row to apply them"
+            )
+        }
+        if let refused, refused.column == "tags" || refused.column == "backups",
+            stands(refused, row: row, droplet: droplet)
+        {
+            items.append(
+                "\(refused.column): \(refused.reason). Change the row's \(refused.column), or clear refused_change to have it tried again"
             )
         }
         if droplet.status == .off, change == nil {

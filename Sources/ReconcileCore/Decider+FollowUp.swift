@@ -24,21 +24,23 @@ extension Decider {
         guard state.status.isUp, state.change == nil, let id = state.dropletID, let droplet, droplet.id == id,
             !droplet.locked, let observed = state.observed, observed.describes(droplet)
         else { return false }
+        // A droplet still to be assigned to its project waits on a request.
+        if waitsForProject(row, dropletID: id) { return false }
         switch droplet.status {
         case .active: guard droplet.publicIPv4 != nil else { return false }
         case .off: break
         case .new, .archive, .other: return false
         }
         // The common case: on, matching its row, nothing refused and no drift.
-        if state.refused == nil, state.drift == nil, droplet.status == .active, Self.matches(row, droplet) {
+        if state.refused == nil, state.drift == nil, droplet.status == .active, matches(row, droplet) {
             return true
         }
         // Drift or a refusal the row already records, and nothing to send: a read would say the same.
-        let refused = state.refused.flatMap { Self.stands($0, row: row, droplet: droplet) ? $0 : nil }
+        let refused = state.refused.flatMap { stands($0, row: row, droplet: droplet) ? $0 : nil }
         guard refused == state.refused,
             nextGoal(of: row, status: state.status, droplet: droplet, refused: refused) == nil
         else { return false }
-        let drift = Self.drift(
+        let drift = drift(
             of: row,
             droplet: droplet,
             change: nil,

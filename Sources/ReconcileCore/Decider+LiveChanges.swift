@@ -26,7 +26,7 @@ extension Decider {
         // The common case, kept cheap (every converged row, every pass): a droplet that is on,
         // matches its row and what the row recorded of it, with nothing in flight or refused.
         if state.change == nil, state.refused == nil, state.drift == nil, droplet.status == .active,
-            let observed = state.observed, observed.describes(droplet), Self.matches(row, droplet)
+            let observed = state.observed, observed.describes(droplet), matches(row, droplet)
         {
             return nil
         }
@@ -34,7 +34,7 @@ extension Decider {
         if state.change == nil, let held = Self.outOfBand(row: row, before: state.observed, droplet: droplet) {
             target.refused = held
         }
-        if let refused = target.refused, !Self.stands(refused, row: row, droplet: droplet) {
+        if let refused = target.refused, !stands(refused, row: row, droplet: droplet) {
             target.refused = nil
         }
         var order: DropletActionOrder?
@@ -61,7 +61,7 @@ extension Decider {
                 plan: &plan
             )
         }
-        let drift = Self.drift(
+        let drift = drift(
             of: row,
             droplet: droplet,
             change: target.change,
@@ -85,6 +85,22 @@ extension Decider {
         guard status.isUp else { return nil }
         if row.name != droplet.name, !Self.refuses(refused, column: "name", value: row.name) {
             return .rename(to: row.name)
+        }
+        // Tags and backups change nothing the server runs: applied as soon as it is up.
+        let specification = specification(of: row)
+        // A tag of the daemon's namespace is never put on a droplet (it would claim another row):
+        // drift says so instead.
+        let tags = specification.problem == nil ? specification.tags : droplet.otherTags
+        for tag in tags where !droplet.otherTags.contains(tag) {
+            if !Self.refuses(refused, column: "tags", value: "+" + tag) { return .tag(tag) }
+        }
+        for tag in droplet.otherTags where !tags.contains(tag) {
+            if !Self.refuses(refused, column: "tags", value: "-" + tag) { return .untag(tag) }
+        }
+        if let backups = droplet.backups, backups != specification.backups,
+            !Self.refuses(refused, column: "backups", value: specification.backups ? "on" : "off")
+        {
+            return .backups(on: specification.backups)
         }
         // Disruptive changes wait for a server that is in service, not one still bootstrapping.
         guard status == .active || status == .unreachable else { return nil }
@@ -219,6 +235,13 @@ extension Decider {
         case .accepted(let actionID):
             next.change?.actionID = actionID
             next.lastError = nil
+        case .carriedOut:
+            var done = change
+            done.completeStep()
+            next.change = done.stepIndex < done.goal.steps.count ? done : nil
+            next.lastError = nil
+            next.transientFailures = 0
+            next.nextAttemptAt = nil
         case .refused(let reason):
             next = afterStep(of: change, failed: .refused(reason: reason), state: intent, at: now, jitter: jitter)
         case .transient(let reason, let retryAfter):
@@ -275,12 +298,13 @@ extension Decider {
             recovering.sentAt = nil
             next.change = recovering
             next.lastError = recovering.failure
-        case (.rename, .refused(let reason)):
+        case (.rename, .refused(let reason)), (.tag, .refused(let reason)), (.untag, .refused(let reason)),
+            (.backups, .refused(let reason)):
             next.change = nil
             next.refused = RefusedChange(
-                column: "name",
+                column: change.goal.column?.name ?? "name",
                 value: change.goal.column?.value ?? "",
-                reason: "the rename was refused: \(reason)"
+                reason: "the \(change.step.description) was refused: \(reason)"
             )
             next.lastError = nil
             next.transientFailures = 0

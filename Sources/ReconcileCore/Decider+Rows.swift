@@ -20,7 +20,9 @@ extension Decider {
         var builder = PlanBuilder(now: now)
         // Fleet droplets a live row claims (identity or recorded id); the rest are orphans.
         var claimed = [Bool](repeating: false, count: observation.droplets.count)
+        var waitingForProjects: [String: [ProjectAssignment.Member]] = [:]
         for position in rows.indices where rows[position].state.status != .deleted {
+            let actionsBefore = builder.actions.count
             let identityGroup = index.fleetByIdentity[ObservationIndex.RowKey(rows[position].id)]
             switch identityGroup {
             case nil: break
@@ -37,7 +39,20 @@ extension Decider {
                 observation: observation,
                 into: &builder
             )
+            // A row the pass writes or sends for is assigned by a later pass, at its new revision.
+            if builder.actions.count == actionsBefore, let project = pendingProject(of: rows[position], index: index) {
+                let row = rows[position]
+                waitingForProjects[project, default: []].append(
+                    .init(
+                        rowID: row.id,
+                        dropletID: row.state.dropletID ?? 0,
+                        expectedRevision: row.revision,
+                        state: row.state
+                    )
+                )
+            }
         }
+        assignProjects(waitingForProjects, into: &builder)
         // Between full lists the observation holds only what belongs to rows: nothing is an orphan.
         if observation.isFullView {
             decideOrphans(index: index, claimed: claimed, orphansFirstSeen: orphansFirstSeen, into: &builder)
@@ -356,8 +371,6 @@ extension Decider {
 
     // MARK: Helpers
 
-    /// The instant from which a look proves a create's absence: a settle period after the last
-    /// instant the create could have reached DigitalOcean.
     /// Until when the row's last create counts as recent: its intent's whole window (the send
     /// window, the request's deadline, the settle period), whenever its answer came.
     public func recentCreateUntil(of state: DaemonState) -> Date? {
@@ -366,19 +379,10 @@ extension Decider {
         )
     }
 
+    /// The instant from which a look proves a create's absence: a settle period after the last
+    /// instant the create could have reached DigitalOcean.
     public func settleDeadline(of state: DaemonState) -> Date? {
         CreateIntent(of: state, configuration: configuration)?.reachableUntil.adding(configuration.settlePeriod)
-    }
-
-    private func order(for row: ServerRecord) -> CreateOrder {
-        CreateOrder(
-            rowID: row.id,
-            name: row.name,
-            region: row.region,
-            size: row.size,
-            image: row.image,
-            tags: [FleetTags.fleet, row.identityTag]
-        )
     }
 
     /// Oldest first; the lower id breaks ties, so every replica keeps the same droplet.

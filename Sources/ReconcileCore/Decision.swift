@@ -122,6 +122,12 @@ public struct DecisionConfiguration: Sendable, Hashable {
     public var agentBootstrap: AgentBootstrapPolicy?
     /// What the daemon may change on a live droplet (resizes, powering on); renames always.
     public var liveChanges = LiveChangePolicy()
+    /// Nil: a droplet whose row asked for deletion is destroyed at once. Otherwise the server is
+    /// first shut down gracefully, and destroyed once it is off or this long after
+    /// `delete_requested_at`, whichever comes first.
+    public var shutdownBeforeDestroy: Duration?
+    /// What every droplet is made with unless its row says otherwise.
+    public var droplets = DropletDefaults()
 
     public init() {}
 }
@@ -133,16 +139,30 @@ public struct CreateOrder: Sendable, Hashable {
     public var region: String
     public var size: String
     public var image: String
-    /// `citrus-host` and the row's identity tag.
+    /// `citrus-host`, the row's identity tag, then the specification's extra tags.
     public var tags: [String]
+    /// Keys, VPC, options and project, as the row and the configuration ask.
+    public var specification: DropletSpecification
 
-    public init(rowID: UUID, name: String, region: String, size: String, image: String, tags: [String]) {
+    public init(
+        rowID: UUID,
+        name: String,
+        region: String,
+        size: String,
+        image: String,
+        specification: DropletSpecification = DropletSpecification(
+            options: nil,
+            defaults: DropletDefaults(),
+            region: ""
+        )
+    ) {
         self.rowID = rowID
         self.name = name
         self.region = region
         self.size = size
         self.image = image
-        self.tags = tags
+        self.tags = [FleetTags.fleet, FleetTags.identity(for: rowID)] + specification.tags
+        self.specification = specification
     }
 }
 
@@ -177,6 +197,8 @@ public enum Action: Sendable, Hashable {
     /// Record the step's intent (the loop stamps `change.sentAt` in `state` and writes it over
     /// `from`), then send the droplet action once. `state` carries the rest of the row's update.
     case dropletAction(DropletActionOrder, expectedRevision: Int64, from: DaemonState, state: DaemonState)
+    /// Assign droplets to a project (one request), then record it in each member's row.
+    case assign(ProjectAssignment)
     case note(AuditNote)
 }
 
@@ -241,7 +263,7 @@ extension Action {
         case .create(let order, _, _): order.rowID
         case .dropletAction(let order, _, _, _): order.rowID
         case .destroy(_, .deleteRequested(let row)), .destroy(_, .duplicate(let row, _, _, _)): row
-        case .destroy(_, .orphan), .note(.orphanSeen): nil
+        case .destroy(_, .orphan), .note(.orphanSeen), .assign: nil
         case .note(.adopted(let row, _)): row
         }
     }
@@ -251,7 +273,8 @@ extension Plan {
     /// The rows this plan's actions are for, by id (the first, where rows share an id). A pass
     /// over a large fleet acts on a few of its rows: only those are indexed.
     public func rowsActedOn(in rows: [ServerRecord]) -> [UUID: ServerRecord] {
-        let wanted = Set(actions.compactMap(\.rowID))
+        var wanted = Set(actions.compactMap(\.rowID))
+        for case .assign(let assignment) in actions { wanted.formUnion(assignment.members.map(\.rowID)) }
         var byID: [UUID: ServerRecord] = [:]
         byID.reserveCapacity(wanted.count)
         for row in rows where wanted.contains(row.id) && byID[row.id] == nil { byID[row.id] = row }

@@ -71,6 +71,14 @@ public enum DropletActionKind: Sendable, Hashable {
     /// droplet can be resized back); `true` grows the disk too, which cannot be undone.
     case resize(to: String, disk: Bool)
     case powerOn
+    /// Adds a tag (`POST /v2/tags/{tag}/resources`): carried out at once, no action to follow.
+    case tag(String)
+    /// Removes a tag (`DELETE /v2/tags/{tag}/resources`), likewise.
+    case untag(String)
+    /// Switches backups on or off (`enable_backups`, `disable_backups`).
+    case backups(on: Bool)
+    /// A graceful power-off (ACPI), before a destroy.
+    case shutdown
 
     /// How the audit trail names it: "rename to web-2", "resize to s-2vcpu-2gb (CPU and memory)".
     public var description: String {
@@ -79,16 +87,25 @@ public enum DropletActionKind: Sendable, Hashable {
         case .powerOff: "power off"
         case .resize(let size, let disk): "resize to \(size)" + (disk ? " (disk included)" : " (CPU and memory)")
         case .powerOn: "power on"
+        case .tag(let tag): "tag \(tag)"
+        case .untag(let tag): "untag \(tag)"
+        case .backups(let on): on ? "enable backups" : "disable backups"
+        case .shutdown: "shut down"
         }
     }
 
-    /// DigitalOcean's name for it (`type` in the action's body and answer).
+    /// DigitalOcean's name for it (`type` in the action's body and answer; `tag` and `untag` are
+    /// tag requests, which make no action).
     public var type: String {
         switch self {
         case .rename: "rename"
         case .powerOff: "power_off"
         case .resize: "resize"
         case .powerOn: "power_on"
+        case .tag: "tag"
+        case .untag: "untag"
+        case .backups(let on): on ? "enable_backups" : "disable_backups"
+        case .shutdown: "shutdown"
         }
     }
 }
@@ -102,6 +119,14 @@ public struct LiveChange: Sendable, Hashable {
         case resize(to: String, disk: Bool)
         /// The droplet was powered off out of band and the policy says to power it back on.
         case powerOn
+        /// A tag the row (or the configuration) asks for and the droplet lacks.
+        case tag(String)
+        /// A tag the droplet carries and the row no longer asks for.
+        case untag(String)
+        case backups(on: Bool)
+        /// A row whose deletion was asked: the server is shut down gracefully before its droplet
+        /// is destroyed (`DecisionConfiguration.shutdownBeforeDestroy`).
+        case shutDown
 
         /// The steps, in order.
         public var steps: [DropletActionKind] {
@@ -109,15 +134,23 @@ public struct LiveChange: Sendable, Hashable {
             case .rename(let name): [.rename(to: name)]
             case .resize(let size, let disk): [.powerOff, .resize(to: size, disk: disk), .powerOn]
             case .powerOn: [.powerOn]
+            case .tag(let tag): [.tag(tag)]
+            case .untag(let tag): [.untag(tag)]
+            case .backups(let on): [.backups(on: on)]
+            case .shutDown: [.shutdown]
             }
         }
 
-        /// The row column it applies, and the value it applies.
+        /// The row column it applies, and the value it applies (a refusal is kept under these).
         public var column: (name: String, value: String)? {
             switch self {
             case .rename(let name): ("name", name)
             case .resize(let size, _): ("size", size)
             case .powerOn: nil
+            case .tag(let tag): ("tags", "+" + tag)
+            case .untag(let tag): ("tags", "-" + tag)
+            case .backups(let on): ("backups", on ? "on" : "off")
+            case .shutDown: nil
             }
         }
 
@@ -126,7 +159,7 @@ public struct LiveChange: Sendable, Hashable {
             switch self {
             case .rename(let name): DropletActionKind.rename(to: name).description
             case .resize(let size, let disk): DropletActionKind.resize(to: size, disk: disk).description
-            case .powerOn: DropletActionKind.powerOn.description
+            case .powerOn, .tag, .untag, .backups, .shutDown: steps[0].description
             }
         }
     }
@@ -247,6 +280,8 @@ public struct DropletActionOrder: Sendable, Hashable {
 public enum ActionOutcome: Sendable, Hashable {
     /// DigitalOcean accepted it; its progress is followed by id.
     case accepted(actionID: Int64)
+    /// DigitalOcean carried it out in its answer (a tag request): nothing to follow.
+    case carriedOut
     /// Refused as asked (a 422 such as an invalid name or a size DigitalOcean will not resize to).
     case refused(reason: String)
     /// Refused without effect (429, 5xx before it was carried out, the droplet busy with another

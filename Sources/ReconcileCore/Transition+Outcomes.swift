@@ -97,6 +97,13 @@ extension Transition {
                 message:
                     "server \(server): DigitalOcean accepted \(what) as action \(actionID); following it to completion"
             )
+        case .carriedOut:
+            return OutcomeEntry(
+                kind: .actionAccepted,
+                droplet: droplet,
+                statuses: false,
+                message: "server \(server): DigitalOcean carried out \(what)"
+            )
         case .refused, .withdrawn:
             return nil
         case .transient:

@@ -138,7 +138,8 @@ public protocol DropletCloud: Sendable {
     ) async throws -> DestroyOutcome
     /// Local validation only: the reason the action can never succeed (an invalid name), or nil.
     func problem(with action: DropletActionOrder) -> String?
-    /// Sends one droplet action (rename, power off, resize, power on) on `permit`, never retried,
+    /// Sends one droplet action (rename, power off, resize, power on, backups) or tag request on
+    /// `permit`, never retried,
     /// as `create` does: a failure after sending is `.outcomeUnknown`; a droplet busy with
     /// another action is `.transient`.
     func perform(
@@ -146,6 +147,14 @@ public protocol DropletCloud: Sendable {
         permit: any SendPermit,
         lastCheck: @escaping @Sendable () -> Bool
     ) async throws -> AcceptedAction
+    /// Assigns droplets to a project in one request (`POST /v2/projects/{id}/resources`) on
+    /// `permit`, as `create` sends. Assigning again is harmless, so a lost answer is retried.
+    func assign(
+        dropletIDs: [Int64],
+        toProject projectID: String,
+        permit: any SendPermit,
+        lastCheck: @escaping @Sendable () -> Bool
+    ) async throws
     /// The progress of an action DigitalOcean accepted.
     func progress(ofAction id: Int64) async throws -> ActionProgress
     /// A droplet's recent actions, newest first (one page): whoever sent them.
@@ -167,10 +176,11 @@ extension DropletCloud {
 }
 
 public struct AcceptedAction: Sendable, Hashable {
-    public var actionID: Int64
+    /// The action to follow; nil when the answer carried the change out (a tag request).
+    public var actionID: Int64?
     public var requestID: String?
 
-    public init(actionID: Int64, requestID: String?) {
+    public init(actionID: Int64?, requestID: String?) {
         self.actionID = actionID
         self.requestID = requestID
     }

@@ -31,7 +31,7 @@ extension FleetReconciler {
                 progress()
             case .note(let note):
                 await record(note: note, rows: byID)
-            case .create, .destroy, .dropletAction:
+            case .create, .destroy, .dropletAction, .assign:
                 calls.append(action)
             }
         }
@@ -103,6 +103,9 @@ extension FleetReconciler {
         case let .dropletAction(order, revision, from, state):
             guard let row = rows[order.rowID] else { return nil }
             return await send(order, row: row, revision: revision, from: from, state: state).map { (order.rowID, $0) }
+        case .assign(let assignment):
+            await assign(assignment, rows: rows)
+            return nil
         case .update, .note:
             return nil
         }

@@ -12,7 +12,7 @@ import Timekeeping
 
 extension FleetReconciler {
     func create(_ order: CreateOrder, row: ServerRecord, revision: Int64, state: DaemonState) async -> DaemonState? {
-        if let problem = cloud.problem(with: order) {
+        if let problem = order.specification.problem ?? cloud.problem(with: order) {
             var failed = state
             failed.status = .failed
             failed.lastError = CreateMessages.invalid(problem)
@@ -37,11 +37,12 @@ extension FleetReconciler {
             row: row,
             revision: revision,
             from: state,
-            intent: { now in decider.intent(from: state, at: now, agent: agent) },
+            intent: { now in decider.intent(from: state, at: now, agent: agent, order: order) },
             agentKeySHA256: enrollment?.keySHA256,
             what: "create for server \(row.name)",
             announce: Announcement(kind: .createRequested, droplet: nil) { intent in
-                "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), attempt \(intent.createAttempts)"
+                "creating droplet \(order.name) in \(order.region) (\(order.size), \(order.image)), "
+                    + "\(order.specification.creationOnly), tags [\(order.tags.joined(separator: ", "))], attempt \(intent.createAttempts)"
                     + (agent.map { ", with a new key for agent \($0.uuidString.lowercased())" } ?? "")
             }
         ) { permit, lastCheck in

@@ -45,7 +45,7 @@ extension FleetReconciler {
             try await cloud.perform(order, permit: permit, lastCheck: lastCheck)
         }
         let (outcome, requestID): (ActionOutcome, String?) = sent.outcome {
-            (.accepted(actionID: $0.actionID), $0.requestID)
+            ($0.actionID.map { .accepted(actionID: $0) } ?? .carriedOut, $0.requestID)
         }
         let backsOff = if case .transient = outcome { true } else { false }
         if case .withdrawn(let reason) = outcome {

@@ -35,6 +35,8 @@ public actor FleetReconciler {
     var orphanIdentities: [Int64: UUID] = [:]
     /// Destroys DigitalOcean accepted recently, so a droplet that still lists is not asked again.
     var recentDestroys: [Int64: Date] = [:]
+    /// Projects DigitalOcean refused an assignment to: how many times in a row, and when to try again.
+    var projectRetries: [String: (failures: Int, at: Date)] = [:]
     /// Droplets DigitalOcean has accepted to destroy (or said were gone) lately. Each pass counts
     /// them gone even while a list still shows them (a deleted droplet lists for a few seconds
     /// more): a row inserted meanwhile with a departing droplet's identity must not adopt it.
@@ -158,7 +160,7 @@ public actor FleetReconciler {
             switch action {
             case .create, .update, .note(.adopted): true
             // Live changes wait for a full pass, which reads what they depend on.
-            case .destroy, .dropletAction, .note(.orphanSeen): false
+            case .destroy, .dropletAction, .assign, .note(.orphanSeen): false
             }
         }
         _ = await act(on: Plan(actions: actions), rows: rows)

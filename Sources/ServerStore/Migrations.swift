@@ -14,7 +14,10 @@ public struct Migration: Sendable, Hashable {
 
 extension Migration {
     /// All migrations, in the order they apply.
-    public static let all: [Migration] = [
+    public static let all: [Migration] = first14 + [dropletSpecification]
+
+    /// The schema up to protected rows.
+    static let first14: [Migration] = [
         Migration(
             version: 1,
             name: "create servers",

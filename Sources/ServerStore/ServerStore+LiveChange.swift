@@ -15,6 +15,10 @@ extension LiveChange.Goal {
         case .rename(let name): ("rename", name)
         case .resize(let size, let disk): (disk ? "resize-disk" : "resize", size)
         case .powerOn: ("power-on", nil)
+        case .tag(let tag): ("tag", tag)
+        case .untag(let tag): ("untag", tag)
+        case .backups(let on): (on ? "enable-backups" : "disable-backups", nil)
+        case .shutDown: ("shut-down", nil)
         }
     }
 
@@ -24,6 +28,11 @@ extension LiveChange.Goal {
         case ("resize", let size?): self = .resize(to: size, disk: false)
         case ("resize-disk", let size?): self = .resize(to: size, disk: true)
         case ("power-on", _): self = .powerOn
+        case ("tag", let tag?): self = .tag(tag)
+        case ("untag", let tag?): self = .untag(tag)
+        case ("enable-backups", _): self = .backups(on: true)
+        case ("disable-backups", _): self = .backups(on: false)
+        case ("shut-down", _): self = .shutDown
         default: return nil
         }
     }

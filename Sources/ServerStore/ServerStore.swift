@@ -34,7 +34,7 @@ public struct ServerStore: Sendable {
         a.connected_at AS agent_connected_at, a.last_seen_at AS agent_last_seen_at,
         i.attempted_at AS intent_attempted_at, i.reachable_until AS intent_reachable_until,
         i.attempt AS intent_attempt, i.agent_id AS intent_agent_id,
-        \(liveChangeColumns)
+        \(liveChangeColumns), \(specificationColumns)
         """
     /// The row, its agent, and, for a row bound to no droplet, the latest create recorded for its
     /// identity in `create_intents` (which outlives the row: see `DaemonState.remembering`). A bound
@@ -217,6 +217,8 @@ public struct ServerStore: Sendable {
                     droplet_image = \(state.observed?.image),
                     drift = \(state.drift),
                     drift_since = \(state.driftSince),
+                    created_with = \(state.createdWith),
+                    project_assigned = \(state.projectAssigned),
                     change_goal = \(goal?.goal),
                     change_target = \(goal?.target),
                     change_step = \(state.change?.stepIndex),
@@ -312,6 +314,7 @@ public struct ServerStore: Sendable {
                 problems.append("servers.digital_ocean_id '\(rawDroplet)' is not a DigitalOcean droplet id")
             }
         }
+        let options = try readOptions(from: row, pool: pool, problems: &problems)
         let problem =
             problems.isEmpty
             ? nil
@@ -334,6 +337,8 @@ public struct ServerStore: Sendable {
             agentAwaitedSince: try row.decode(Date?.self, "agent_awaited_since")
         )
         try readLiveChange(from: row, into: &state, pool: pool)
+        state.createdWith = pool.shared(try row.decode(String?.self, "created_with"))
+        state.projectAssigned = try row.decode(String?.self, "project_assigned")
         // A create recorded for this identity after the row's own (a row deleted and inserted
         // again, or restored): the row waits on it as on its own.
         if let attemptedAt = try row.decode(Date?.self, "intent_attempted_at") {
@@ -362,6 +367,7 @@ public struct ServerStore: Sendable {
             image: pool.shared(try row.decode(String.self, "image")),
             deleteRequestedAt: try row.decode(Date?.self, "delete_requested_at"),
             isProtected: try row.decode(Bool.self, "protected"),
+            options: options,
             createdAt: try row.decode(Date.self, "created_at"),
             state: state,
             agent: state.agentID == nil

@@ -49,6 +49,8 @@ final class SimulatedProcess: @unchecked Sendable {
         configuration.listBudgetPerHour = world.listBudgetPerHour
         configuration.listPagesPerSlice = world.listPagesPerSlice
         if let grace = world.orphanGrace { configuration.decision.orphanPolicy = .delete(grace: .interval(grace)) }
+        configuration.decision.droplets = world.dropletDefaults
+        configuration.decision.shutdownBeforeDestroy = world.shutdownBeforeDestroy.map { .interval($0) }
         if world.agentBootstrap {
             configuration.enrollment = try? AgentEnrollment(
                 engineURL: "wss://hub.example.com/agent",

@@ -23,7 +23,7 @@ extension SimulationWorld {
         if random() < 0.2 { time.schedule(at: at(30...end)) { [unowned self] in self.powerOffByHand() } }
     }
 
-    private func liveRow() -> ServerRecord? {
+    func liveRow() -> ServerRecord? {
         let candidates = database.rows.values.filter { $0.deleteRequestedAt == nil && !invalid.contains($0.id) }
             .sorted { $0.id.uuidString < $1.id.uuidString }
         return candidates.isEmpty ? nil : candidates[index(candidates.count)]

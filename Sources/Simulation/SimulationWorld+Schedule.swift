@@ -10,6 +10,7 @@ extension SimulationWorld {
     func setUp() {
         faults.draw()
         drawSetting()
+        drawSpecification()
         let replicas = 1 + index(3)
         skews = (0..<replicas).map { _ in (random() - 0.5) * 240 }
         incarnations = Array(repeating: 0, count: replicas)
@@ -144,6 +145,7 @@ extension SimulationWorld {
         scheduleLiveChanges(end: end, at: at)
         scheduleHostility(end: end)
         scheduleBacklogs(end: end)
+        scheduleSpecificationChanges(end: end)
         time.schedule(at: quietAt) { [unowned self] in self.becomeQuiet() }
     }
 

@@ -50,6 +50,9 @@ public final class SimulationWorld: @unchecked Sendable {
     /// failovers, operators acting during creates, the seed's settings): drawn apart, so that a
     /// seed where none of it happens makes the same draws from `generator` as before it.
     private var hostileGenerator: SeededGenerator
+    /// A third, for the droplet specification (issue 25): tags and backups changed on live rows,
+    /// the seed's keys, VPCs, project and graceful shutdowns.
+    private var specificationGenerator: SeededGenerator
     let seed: UInt64
     private(set) var database: SimulatedDatabase!
     /// The one DigitalOcean model, `citrus-do-sim`'s (see `SimulationWorld+DigitalOcean`).
@@ -119,6 +122,10 @@ public final class SimulationWorld: @unchecked Sendable {
     /// bootstrap, and how the operator replicates the database.
     var orphanGrace: TimeInterval?
     var agentBootstrap = false
+    /// What every droplet is made with, and the graceful shutdown before a destroy (see
+    /// `SimulationWorld+Specification`).
+    var dropletDefaults = DropletDefaults()
+    var shutdownBeforeDestroy: TimeInterval?
     /// When each identity last stopped having a live row (deleted with SQL, marked `deleted`,
     /// taken back by a restore): an orphan's grace counts from here.
     var rowGoneAt: [UUID: Date] = [:]
@@ -158,6 +165,7 @@ public final class SimulationWorld: @unchecked Sendable {
         self.verbose = verbose
         generator = SeededGenerator(seed: seed)
         hostileGenerator = SeededGenerator(seed: seed ^ 0x6973_7375_6532_3232)
+        specificationGenerator = SeededGenerator(seed: seed ^ 0x7370_6563_2d32_3235)
         quietAt = time.origin
         faults = FaultPlan(world: self)
         database = SimulatedDatabase(world: self, silenceLimit: 15)
@@ -224,6 +232,9 @@ public final class SimulationWorld: @unchecked Sendable {
     func hostileRandom() -> Double { Double.random(in: 0..<1, using: &hostileGenerator) }
 
     func hostileIndex(_ count: Int) -> Int { Int.random(in: 0..<count, using: &hostileGenerator) }
+
+    /// Draws of the third generator (see `specificationGenerator`).
+    func specificationRandom() -> Double { Double.random(in: 0..<1, using: &specificationGenerator) }
 
     /// Suspends the calling task for `seconds` of world time.
     func pause(_ seconds: TimeInterval) async throws {

@@ -26,6 +26,7 @@ struct Plan: AsyncParsableCommand {
     @OptionGroup var digitalOcean: DigitalOceanOptions
     @OptionGroup var loop: LoopOptions
     @OptionGroup var agents: AgentOptions
+    @OptionGroup var droplets: DropletFlags
 
     @Option(help: ArgumentHelp("text (the default) or json.", valueName: "format"))
     var output: OutputFormat = .text
@@ -47,6 +48,7 @@ struct Plan: AsyncParsableCommand {
             token = try digitalOcean.token(environment: environment)
             var loopConfiguration = try loop.configuration(environment: environment)
             loopConfiguration.enrollment = try agents.enrollment(environment: environment)
+            try droplets.apply(to: &loopConfiguration, environment: environment)
             configuration = loopConfiguration
         } catch {
             throw error.report(command: "plan")
@@ -67,7 +69,7 @@ struct Plan: AsyncParsableCommand {
             let (rows, _, plan) = try await reconciler.preview()
             var problems: [UUID: String] = [:]
             for case let .create(order, _, _) in plan.actions {
-                problems[order.rowID] = cloud.problem(with: order)
+                problems[order.rowID] = order.specification.problem ?? cloud.problem(with: order)
             }
             let bootstrap = configuration.enrollment != nil
             // Said apart from the plan, so that the JSON stays one document.

@@ -32,6 +32,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var digitalOcean: DigitalOceanOptions
     @OptionGroup var loop: LoopOptions
     @OptionGroup var agents: AgentOptions
+    @OptionGroup var droplets: DropletFlags
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var metrics: MetricsOptions
 
@@ -55,6 +56,7 @@ struct Run: AsyncParsableCommand {
                 try { () throws(ConfigurationError) -> ReconcilerConfiguration in
                     var configuration = try loop.configuration(environment: environment)
                     configuration.enrollment = try agents.enrollment(environment: environment)
+                    try droplets.apply(to: &configuration, environment: environment)
                     configuration.requestsPerMinute = rates.perMinute
                     return configuration
                 }(),

@@ -21,8 +21,7 @@ struct InvariantTests {
             name: "web-\(n)",
             region: "nyc3",
             size: "s-1vcpu-1gb",
-            image: "debian-12-x64",
-            tags: []
+            image: "debian-12-x64"
         )
     }
 

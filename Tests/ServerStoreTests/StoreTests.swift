@@ -180,7 +180,8 @@ struct NotifyTriggerTests {
         // Each user column wakes the daemon.
         for change in [
             "name = 'web-2'", "region = 'nyc3'", "size = 's-1vcpu-1gb'", "image = 'debian-12-x64'",
-            "delete_requested_at = now()",
+            "delete_requested_at = now()", "ssh_keys = ARRAY['512190']", "vpc_uuid = 'v'", "tags = ARRAY['web']",
+            "ipv6 = false", "monitoring = false", "backups = true", "with_droplet_agent = false", "project_id = 'p'",
         ] {
             mark = recorder.all.count
             try await connection.query("UPDATE servers SET \(unsafeSQL: change) WHERE id = \(id)")

@@ -167,6 +167,7 @@ enum ConvergenceChecks {
         if !world.resizeAllowed, droplet.size != row.size, state.drift?.contains("size:") != true {
             return "its size differs from its droplet's and no drift says so"
         }
+        if let problem = world.specificationProblem(of: row, droplet: droplet) { return problem }
         if droplet.name == row.name, droplet.size == row.size, state.drift != nil {
             return "drift recorded with nothing different: \(state.drift ?? "")"
         }
