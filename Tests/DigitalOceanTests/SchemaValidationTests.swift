@@ -9,64 +9,12 @@ import Testing
 /// The simulator's responses and the client's request bodies, checked against DigitalOcean's official
 /// OpenAPI files by `scripts/validate-do-schemas.py` (jsonschema + PyYAML).
 @Suite struct SchemaValidationTests {
-    /// The repository root (this file is Tests/DigitalOceanTests/…).
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static func specDirectory() -> URL? { OpenAPISchemas.specDirectory() }
 
-    /// `CITRUS_SHARED_DIR`, else the first `shared/digitalocean-openapi` found walking up from the repo root.
-    static func specDirectory() -> URL? {
-        if let dir = ProcessInfo.processInfo.environment["CITRUS_SHARED_DIR"], !dir.isEmpty {
-            let url = URL(fileURLWithPath: dir).appendingPathComponent("digitalocean-openapi")
-            return FileManager.default.fileExists(
-                atPath: url.appendingPathComponent("specification/DigitalOcean-public.v2.yaml").path
-            ) ? url : nil
-        }
-        var dir = repositoryRoot
-        for _ in 0..<8 {
-            let candidate = dir.appendingPathComponent("shared/digitalocean-openapi")
-            if FileManager.default.fileExists(
-                atPath: candidate.appendingPathComponent("specification/DigitalOcean-public.v2.yaml").path
-            ) {
-                return candidate
-            }
-            let parent = dir.deletingLastPathComponent()
-            if parent.path == dir.path { break }
-            dir = parent
-        }
-        return nil
-    }
-
-    struct Validation {
-        var status: Int32
-        var output: String
-    }
-
-    static func validate(_ documents: [(schema: String, json: Data)], in directory: URL) throws -> Validation {
-        let spec = try #require(
-            specDirectory(),
-            "shared/digitalocean-openapi not found above \(repositoryRoot.path); set CITRUS_SHARED_DIR"
-        )
-        var manifest: [[String: String]] = []
-        for (index, document) in documents.enumerated() {
-            let file = directory.appendingPathComponent("\(index)-\(document.schema).json")
-            try document.json.write(to: file)
-            manifest.append(["file": file.path, "schema": document.schema])
-        }
-        let manifestFile = directory.appendingPathComponent("manifest-\(UUID().uuidString).json")
-        try JSONSerialization.data(withJSONObject: manifest).write(to: manifestFile)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", repositoryRoot.appendingPathComponent("scripts/validate-do-schemas.py").path, spec.path,
-            manifestFile.path,
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Validation(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
+    static func validate(_ documents: [(schema: String, json: Data)], in directory: URL) throws
+        -> OpenAPISchemas.Validation
+    {
+        try OpenAPISchemas.validate(documents, in: directory)
     }
 
     @Test func specIsFound() throws {
