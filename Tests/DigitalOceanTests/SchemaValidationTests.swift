@@ -11,7 +11,10 @@ import Testing
 @Suite struct SchemaValidationTests {
     static func specDirectory() -> URL? { OpenAPISchemas.specDirectory() }
 
-    static func validate(_ documents: [(schema: String, json: Data)], in directory: URL) throws
+    static func validate(
+        _ documents: [(schema: String, json: Data)],
+        in directory: URL
+    ) throws
         -> OpenAPISchemas.Validation
     {
         try OpenAPISchemas.validate(documents, in: directory)

@@ -56,7 +56,9 @@ struct DropletSpecificationEndToEndTests {
             let other = try #require(world.droplets(for: custom).first)
             #expect(other.sshKeyIDs == [Self.key.id])
             #expect(other.vpcUUID != vpc.id, "sfo3 has no VPC configured: its default one")
-            #expect(Set(other.tags) == ["citrus-host", "citrus-server:\(custom.uuidString.lowercased())", "db", "env:prod"])
+            #expect(
+                Set(other.tags) == ["citrus-host", "citrus-server:\(custom.uuidString.lowercased())", "db", "env:prod"]
+            )
             #expect(!other.ipv6 && !other.monitoring && !other.backups)
             let assigned = await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
                 world.simulator.projectID(ofDroplet: made.id) == project.id
