@@ -119,4 +119,44 @@ struct DropletSpecificationEndToEndTests {
             #expect(daemon.isRunning)
         }
     }
+
+    @Test("plan shows a create's keys, VPC and options, each tag and backups change, and the drift it would leave")
+    func planShowsEach() async throws {
+        try await World.with { world in
+            let flags = ["--ssh-keys", String(Self.key.id), "--backups", "off"]
+            let daemon = try world.daemon(World.quick + flags)
+            let live = try await world.insert("web-1")
+            let backedUp = try await world.insert("web-3")
+            try await world.converge(timeout: .seconds(60), daemon: daemon)
+            daemon.signal(SIGKILL)
+            _ = await daemon.waitForExit(timeout: .seconds(10))
+            let droplet = try #require(world.droplets(for: live).first)
+            let other = try #require(world.droplets(for: backedUp).first)
+
+            // One change at a time per droplet: the tag first on web-1; backups on web-3.
+            try await world.db.query(
+                "UPDATE servers SET tags = ARRAY['web'], ssh_keys = ARRAY[]::text[] WHERE id = \(live)"
+            )
+            try await world.db.query("UPDATE servers SET backups = true WHERE id = \(backedUp)")
+            try await world.insert("web-2", region: "nyc3")
+            let plan = try await world.command(["plan"] + flags)
+            #expect(plan.status == 0, "\(plan.output)")
+            #expect(plan.output.contains("tag      droplet \(droplet.id) for web-1"), "\(plan.output)")
+            #expect(plan.output.contains("add web"), "\(plan.output)")
+            #expect(plan.output.contains("backups  droplet \(other.id) for web-3"), "\(plan.output)")
+            #expect(plan.output.contains("ssh_keys [\(Self.key.id)]") && plan.output.contains("now ask ssh_keys []"))
+            let create = try #require(plan.output.split(separator: "\n").first { $0.hasPrefix("create") })
+            #expect(
+                create.contains("web-2") && create.contains("ssh_keys [\(Self.key.id)]") && create.contains("ipv6 on")
+            )
+
+            let json = try await world.command(["plan", "--output", "json"] + flags)
+            let document = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+            let actions = document?["actions"] as? [[String: Any]] ?? []
+            let creates = actions.filter { $0["action"] as? String == "create" }
+            #expect(creates.first?["ssh_keys"] as? [String] == [String(Self.key.id)], "\(json.output)")
+            #expect(creates.first?["backups"] as? Bool == false)
+            #expect(actions.contains { $0["action"] as? String == "tag" && $0["tags"] as? [String] == ["web"] })
+        }
+    }
 }
