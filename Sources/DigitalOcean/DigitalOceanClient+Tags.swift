@@ -11,12 +11,16 @@ extension DigitalOceanClient {
     /// a droplet (``tagResources(tag:dropletIDs:clearance:)``) needs the tag to exist first (the
     /// spec answers an unknown tag with 404); a create's `tags` make theirs by themselves.
     ///
-    /// Making a tag twice changes nothing, so it is resent like a read on a transient failure.
+    /// Making a tag twice changes nothing, so it is resent like a read on a transient failure;
+    /// with a `clearance` (a caller that must look right before anything leaves, such as the
+    /// daemon, which may send only while it leads) it is sent once, like an action.
     /// Tags are case-stable: the capitalisation of the first create is the tag's for good.
-    public func createTag(name: String) async throws(DigitalOceanError) {
-        try DropletCreateRequest.validateTag(name)
-        let body = try Self.encoded(TagCreateBody(name: name), what: "tag create")
-        _ = try await perform(.POST, "/v2/tags", body: body, kind: .ensure)
+    public func createTag(name: String, clearance: SendClearance? = nil) async throws(DigitalOceanError) {
+        let body = try await beforeSending(clearance) { () throws(DigitalOceanError) -> Data in
+            try DropletCreateRequest.validateTag(name)
+            return try Self.encoded(TagCreateBody(name: name), what: "tag create")
+        }
+        _ = try await perform(.POST, "/v2/tags", body: body, kind: .ensure, clearance: clearance)
     }
 
     /// `POST /v2/tags/{tag}/resources`: puts `tag` on each droplet (one already carrying it is left

@@ -35,7 +35,7 @@ extension DigitalOceanFleet {
     ) async throws -> AcceptedAction {
         let clearance = SendClearance(permit: Self.budgetPermit(permit), lastCheck: lastCheck)
         if case .tag(let tag) = action.kind {
-            return try await self.tag(action.dropletID, with: tag, clearance: clearance)
+            return try await self.tag(action.dropletID, with: tag, clearance: clearance, lastCheck: lastCheck)
         }
         do {
             switch action.kind {
@@ -65,13 +65,20 @@ extension DigitalOceanFleet {
     /// A tag request. A tag must exist before a droplet can carry it: one DigitalOcean does not
     /// know (404) is made after the request, not before it (the request leaves inside its
     /// intent's send window), and the step is tried again.
-    private func tag(_ dropletID: Int64, with tag: String, clearance: SendClearance) async throws -> AcceptedAction {
+    private func tag(
+        _ dropletID: Int64,
+        with tag: String,
+        clearance: SendClearance,
+        lastCheck: @escaping @Sendable () -> Bool
+    ) async throws -> AcceptedAction {
         do {
             let requestID = try await client.tagResources(tag: tag, dropletIDs: [dropletID], clearance: clearance)
             return AcceptedAction(actionID: nil, requestID: requestID)
         } catch  where error.code == .notFound {
             do {
-                try await client.createTag(name: tag)
+                // Sent on a permit of its own, and only while the caller may still send.
+                let permit = try await client.permit(priority: .mutation)
+                try await client.createTag(name: tag, clearance: SendClearance(permit: permit, lastCheck: lastCheck))
             } catch {
                 throw failure(error)
             }

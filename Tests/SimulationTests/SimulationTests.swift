@@ -69,6 +69,9 @@ struct SimulationTests {
         // --orphans delete lists for seconds more, and a row inserted meanwhile with its identity
         // adopted it, then found it gone and failed
         64359,
+        // issue 25 (release), tags on live droplets: a tag DigitalOcean did not know yet was made
+        // (POST /v2/tags) after the leader froze and its lease lapsed, outside any clearance
+        2369,
     ]
 
     @Test("seeds that once failed stay fixed", arguments: regressions)
