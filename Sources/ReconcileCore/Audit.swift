@@ -21,6 +21,10 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
     /// (or this replica no longer led).
     case destroyWithdrawn = "destroy_withdrawn"
     case duplicateResolved = "duplicate_resolved"
+    /// The destroy budget is spent: destroys wait for the hour to have room, or an operator.
+    case destroysBraked = "destroys_braked"
+    /// Destroys go again (an allowance, room in the hour, a raised budget, or none waits).
+    case destroysReleased = "destroys_released"
     case orphanSeen = "orphan_seen"
     /// A row failed and needs an operator.
     case failed = "failed"
@@ -89,6 +93,8 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case .destroyRequested: "b058ad7a130c46aa8a17c742ae88b049"
         case .destroyWithdrawn: "3418187cedb94678bdc828ef1682ae05"
         case .duplicateResolved: "24495c5e7083448f8b69bd8cd91a9c53"
+        case .destroysBraked: "d7b85182894d4f90977cfdf15acf9bbf"
+        case .destroysReleased: "dd995bb7a76d4892ab90286fc3644a79"
         case .orphanSeen: "e4fe2eea0f584a3fb9c88bce5e381445"
         case .failed: "14dca2e49c7e4adda23d930e6dd3a8ed"
         case .retryRequested: "8e4baf3228a94a479b20451efa6ad013"

@@ -54,6 +54,8 @@ extension FleetReconciler {
                 await withdrawn(because)
                 return
             }
+            // Counted before it leaves: a send whose answer is lost may still have destroyed it.
+            if kind == .destroyRequested { destroysSent[dropletID] = now }
             outcome = try await cloud.destroy(dropletID: dropletID, permit: permit, lastCheck: mayAct)
         } catch let failure as CloudFailure where failure.kind == .withdrawn {
             await withdrawn("this replica no longer may act")

@@ -47,6 +47,12 @@ public actor FleetReconciler {
     /// progress, if any (see FleetReconciler+FleetView.swift).
     var view: FleetView?
     var scan: FleetScan?
+    /// Droplets this replica sent a destroy for (duplicates' aside) in the last hour, sent or
+    /// possibly sent: the destroy budget counts them with the audit trail's (FleetReconciler+Brake).
+    var destroysSent: [Int64: Date] = [:]
+    /// The destroy brake, while it is on; and the orphans' destroys the last full view held.
+    public internal(set) var brake: DestroyBrakeState?
+    var orphansHeld = 0
     /// Which waiting rows each pass reads (lookups and follow-ups share one allowance), and what
     /// the last full pass left waiting.
     var reads = ReadSchedule()
@@ -112,7 +118,8 @@ public actor FleetReconciler {
         reads.beginPass(allowance: configuration.maxLookupsPerPass)
         defer { reads.endPass() }
         let looked = await whileReportingThrottle { await Result { try await self.look() } }
-        let (rows, observation, plan) = try looked.get()
+        let (rows, observation, decided) = try looked.get()
+        let plan = await brakeDestroys(in: decided, liveRows: rows.count, isFullView: observation.isFullView)
         let finalStates = await act(on: plan, rows: rows)
         lastBacklog = timed(reads.backlog)
         await recordBacklog()

@@ -372,6 +372,7 @@ extension Migration {
                 $$;
                 """
         ),
+        Migration.destroyBrake,
     ]
 
     /// The channel the notify trigger sends on; the payload is the row's id.

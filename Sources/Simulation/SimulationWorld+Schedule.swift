@@ -144,6 +144,7 @@ extension SimulationWorld {
         scheduleLiveChanges(end: end, at: at)
         scheduleHostility(end: end)
         scheduleBacklogs(end: end)
+        scheduleBrakes(end: end)
         time.schedule(at: quietAt) { [unowned self] in self.becomeQuiet() }
     }
 
@@ -205,6 +206,7 @@ extension SimulationWorld {
 
     func becomeQuiet() {
         trace("faults stop; every row must converge within \(Int(convergenceBound)) s")
+        allowDestroysToTheEnd()
         quietDigitalOcean()
         for (slot, process) in slots.enumerated() {
             if let process, process.isAlive {

@@ -50,6 +50,9 @@ public final class SimulationWorld: @unchecked Sendable {
     /// failovers, operators acting during creates, the seed's settings): drawn apart, so that a
     /// seed where none of it happens makes the same draws from `generator` as before it.
     private var hostileGenerator: SeededGenerator
+    /// A third generator for the destroy brake (issue 25): its budget, mass deletions and the
+    /// operator's allowances; a seed where none of it happens draws as it did before.
+    private var brakeGenerator: SeededGenerator
     let seed: UInt64
     private(set) var database: SimulatedDatabase!
     /// The one DigitalOcean model, `citrus-do-sim`'s (see `SimulationWorld+DigitalOcean`).
@@ -118,6 +121,11 @@ public final class SimulationWorld: @unchecked Sendable {
     /// The seed's settings (drawn in `drawSetting`): `--orphans delete` with this grace, agent
     /// bootstrap, and how the operator replicates the database.
     var orphanGrace: TimeInterval?
+    /// The replicas' destroy budget (`--destroy-budget-*`): small in the seeds that test the
+    /// brake, the default elsewhere. The first send of each destroy the budget counts (rows'
+    /// deletions and orphans; not duplicates), for `BrakeChecks`.
+    var destroyBudget = DestroyBudget()
+    var budgetedDestroysSent: [Date] = []
     var agentBootstrap = false
     /// When each identity last stopped having a live row (deleted with SQL, marked `deleted`,
     /// taken back by a restore): an orphan's grace counts from here.
@@ -158,6 +166,7 @@ public final class SimulationWorld: @unchecked Sendable {
         self.verbose = verbose
         generator = SeededGenerator(seed: seed)
         hostileGenerator = SeededGenerator(seed: seed ^ 0x6973_7375_6532_3232)
+        brakeGenerator = SeededGenerator(seed: seed ^ 0x6272_616b_6573_3235)
         quietAt = time.origin
         faults = FaultPlan(world: self)
         database = SimulatedDatabase(world: self, silenceLimit: 15)
@@ -224,6 +233,11 @@ public final class SimulationWorld: @unchecked Sendable {
     func hostileRandom() -> Double { Double.random(in: 0..<1, using: &hostileGenerator) }
 
     func hostileIndex(_ count: Int) -> Int { Int.random(in: 0..<count, using: &hostileGenerator) }
+
+    /// Draws of the third generator (see `brakeGenerator`).
+    func brakeRandom() -> Double { Double.random(in: 0..<1, using: &brakeGenerator) }
+
+    func brakeIndex(_ count: Int) -> Int { Int.random(in: 0..<count, using: &brakeGenerator) }
 
     /// Suspends the calling task for `seconds` of world time.
     func pause(_ seconds: TimeInterval) async throws {
