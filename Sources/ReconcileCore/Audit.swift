@@ -17,6 +17,9 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
     case createWithdrawn = "create_withdrawn"
     case adopted = "adopted"
     case destroyRequested = "destroy_requested"
+    /// A destroy the budget counts is about to be sent: recorded first, so that the count holds
+    /// it even when the answer is lost and the replica dies before `destroy_requested`.
+    case destroySending = "destroy_sending"
     /// A destroy that was not sent after all: right before it left, its row no longer asked for it
     /// (or this replica no longer led).
     case destroyWithdrawn = "destroy_withdrawn"
@@ -91,6 +94,7 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case .createWithdrawn: "c461cc6c7ab1416d8c476956693dd4ab"
         case .adopted: "01fb5b98340849f6899f9a5d09938e1c"
         case .destroyRequested: "b058ad7a130c46aa8a17c742ae88b049"
+        case .destroySending: "e8a35117addf49dab6ac496804d91f6f"
         case .destroyWithdrawn: "3418187cedb94678bdc828ef1682ae05"
         case .duplicateResolved: "24495c5e7083448f8b69bd8cd91a9c53"
         case .destroysBraked: "d7b85182894d4f90977cfdf15acf9bbf"

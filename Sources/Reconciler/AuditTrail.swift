@@ -46,6 +46,7 @@ public struct AuditTrail: Sendable {
     static func level(of kind: AuditKind) -> Logger.Level {
         switch kind {
         case .failed: .error
+        case .destroySending: .info
         case .createUncertain, .retrying, .orphanSeen, .duplicateResolved, .destroysBraked: .warning
         default: .notice
         }

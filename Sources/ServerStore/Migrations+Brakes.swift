@@ -18,7 +18,7 @@ extension Migration {
             CREATE INDEX IF NOT EXISTS idx_destroy_allowances_until ON destroy_allowances(allowed_until);
             -- The destroys sent in the last hour, read once per pass that has destroys to send.
             CREATE INDEX IF NOT EXISTS idx_server_events_destroys ON server_events(created_at)
-                WHERE kind = 'destroy_requested';
+                WHERE kind IN ('destroy_requested', 'destroy_sending');
             -- Every role that may write the daemon's columns may read the allowances: an upgraded
             -- daemon reads them each pass it has destroys to send.
             DO $$

@@ -9,15 +9,16 @@ import ReconcileCore
 /// The destroy brake's records (migration 16): what the budget counts, the operator's
 /// allowances (`citrus-reconciler destroys allow`), and what `status` says of them.
 extension ServerStore {
-    /// The destroys sent in the last hour by the database's clock (`destroy_requested` entries,
-    /// one per droplet, orphans' included; duplicates are `duplicate_resolved` and not counted),
+    /// The destroys sent in the last hour by the database's clock (`destroy_sending` and
+    /// `destroy_requested` entries, one per droplet, orphans' included; duplicates are
+    /// `duplicate_resolved` and not counted; the kinds are literals so the partial index applies),
     /// and the allowance in force, if any. One statement.
     public func destroyLedger() async throws -> DestroyLedger {
         let rows = try await connection.query(
             """
             SELECT droplet_id, NULL::timestamptz AS allowed_until, NULL::text AS allowed_by FROM (
                 SELECT DISTINCT droplet_id FROM server_events
-                WHERE kind = \(AuditKind.destroyRequested.rawValue)
+                WHERE kind IN ('destroy_requested', 'destroy_sending')
                   AND created_at > clock_timestamp() - interval '1 hour' AND droplet_id IS NOT NULL
             ) destroyed
             UNION ALL (
@@ -80,7 +81,7 @@ extension ServerStore {
         let counted = try await connection.query(
             """
             SELECT count(DISTINCT droplet_id) AS n FROM server_events
-            WHERE kind = \(AuditKind.destroyRequested.rawValue)
+            WHERE kind IN ('destroy_requested', 'destroy_sending')
               AND created_at > clock_timestamp() - interval '1 hour' AND droplet_id IS NOT NULL
             """
         )

@@ -86,6 +86,7 @@ final class SimulatedDatabase: @unchecked Sendable {
     /// records, which the world's restores leave alone.
     var destroysRecorded: [(droplet: Int64, at: Date)] = []
     var destroyAllowances: [(from: Date, until: Date)] = []
+    var destroysBrakedEntries = 0
     /// The last full view of the fleet the leader recorded (`fleet_view`).
     var fullView: FullViewRecord?
     /// The revision sequence's last value (`servers_revision_seq`).
@@ -327,7 +328,8 @@ struct SimulatedRepository: ServerRepository {
         try await withSession { session in
             try await session.database.statement(session.id) {
                 session.database.auditEvents += 1
-                if event.kind == .destroyRequested, let droplet = event.dropletID {
+                if event.kind == .destroysBraked { session.database.destroysBrakedEntries += 1 }
+                if event.kind == .destroyRequested || event.kind == .destroySending, let droplet = event.dropletID {
                     session.database.destroysRecorded.append((droplet, session.database.world.time.now))
                 }
             }

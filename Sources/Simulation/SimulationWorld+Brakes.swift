@@ -7,10 +7,17 @@ import ReconcileCore
 /// always once the faults stop, so that every row converges. Draws come from the third
 /// generator (`brakeRandom`).
 extension SimulationWorld {
-    func scheduleBrakes(end: Double) {
+    /// The replicas' destroy budget, drawn before any starts: small in a third of the seeds.
+    func drawDestroyBudget() {
         guard brakeRandom() < 0.35 else { return }
         destroyBudget = DestroyBudget(perHour: 1 + brakeIndex(4), percentOfFleet: 20, floorPerHour: 1)
         trace("destroy budget: \(destroyBudget.description)")
+    }
+
+    var brakesTested: Bool { destroyBudget != DestroyBudget() }
+
+    func scheduleBrakes(end: Double) {
+        guard brakesTested else { return }
         func at(_ range: ClosedRange<Double>) -> Date {
             time.origin.addingTimeInterval(range.lowerBound + brakeRandom() * (range.upperBound - range.lowerBound))
         }
@@ -54,7 +61,7 @@ extension SimulationWorld {
 
     /// Once the faults stop, the operator allows what waits, so that every row converges.
     func allowDestroysToTheEnd() {
-        guard destroyBudget != DestroyBudget() else { return }
+        guard brakesTested else { return }
         allowDestroys(for: convergenceBound + 60)
     }
 }

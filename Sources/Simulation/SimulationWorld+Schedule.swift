@@ -10,6 +10,7 @@ extension SimulationWorld {
     func setUp() {
         faults.draw()
         drawSetting()
+        drawDestroyBudget()
         let replicas = 1 + index(3)
         skews = (0..<replicas).map { _ in (random() - 0.5) * 240 }
         incarnations = Array(repeating: 0, count: replicas)

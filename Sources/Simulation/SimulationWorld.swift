@@ -42,6 +42,10 @@ public final class SimulationWorld: @unchecked Sendable {
         public var duplicatesAfterLossyFailover: Int
         /// What the seed drew for the world's operator: replication, orphans, agent bootstrap.
         public var setting: String
+        /// Times a replica braked destroys (`destroys_braked` entries): the brake at work, counted.
+        public var destroysBraked: Int = 0
+        /// Destroys the budget counts that were sent while an operator's allowance was in force.
+        public var destroysAllowed: Int = 0
     }
 
     let time = VirtualTime(origin: Date(timeIntervalSince1970: 1_800_000_000))
@@ -125,7 +129,8 @@ public final class SimulationWorld: @unchecked Sendable {
     /// brake, the default elsewhere. The first send of each destroy the budget counts (rows'
     /// deletions and orphans; not duplicates), for `BrakeChecks`.
     var destroyBudget = DestroyBudget()
-    var budgetedDestroysSent: [Date] = []
+    var budgetedDestroysSent: [Int64: Date] = [:]
+    var destroysSentWhileAllowed = 0
     var agentBootstrap = false
     /// When each identity last stopped having a live row (deleted with SQL, marked `deleted`,
     /// taken back by a restore): an orphan's grace counts from here.
@@ -217,7 +222,9 @@ public final class SimulationWorld: @unchecked Sendable {
             recreatedAfterVanish: world.recreatedAfterVanish,
             placedAgain: world.placedAgain,
             duplicatesAfterLossyFailover: world.duplicatesAfterLossyFailover,
-            setting: world.setting
+            setting: world.setting,
+            destroysBraked: world.database.destroysBrakedEntries,
+            destroysAllowed: world.destroysSentWhileAllowed
         )
         world.tearDown()
         return outcome

@@ -33,14 +33,15 @@ struct DestroyLedgerTests {
         try await Self.event(connection, kind: .destroyRequested, droplet: 3, ago: 600)
         try await Self.event(connection, kind: .destroyRequested, droplet: 3, ago: 60)  // sent again
         try await Self.event(connection, kind: .destroyRequested, droplet: 4, ago: 1)  // an orphan's
+        try await Self.event(connection, kind: .destroySending, droplet: 8, ago: 2)  // its answer lost
         try await Self.event(connection, kind: .duplicateResolved, droplet: 5, ago: 1)
         try await Self.event(connection, kind: .destroyWithdrawn, droplet: 6, ago: 1)
         try await Self.event(connection, kind: .destroyRequested, droplet: nil, ago: 1)
-        #expect(try await store.destroyLedger().destroyedInHour == [2, 3, 4])
+        #expect(try await store.destroyLedger().destroyedInHour == [2, 3, 4, 8])
 
         // A restarted daemon (a new session) reads the same count.
         let again = try await PostgresConnection.connect(url)
-        #expect(try await ServerStore(connection: again).destroyLedger().destroyedInHour == [2, 3, 4])
+        #expect(try await ServerStore(connection: again).destroyLedger().destroyedInHour == [2, 3, 4, 8])
         await again.close()
     }
 
@@ -78,6 +79,33 @@ struct DestroyLedgerTests {
         #expect(report.lastWord == nil)
     }
 
+    @Test("the daemon's role (deploy/database-role.sql) reads the ledger and records its sends, but allows nothing")
+    func daemonRole() async throws {
+        let (url, connection) = try await migratedDatabase()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let script = try String(
+            contentsOf: root.appendingPathComponent("deploy/database-role.sql"),
+            encoding: .utf8
+        )
+        try await connection.runScript(PostgresQuery(unsafeSQL: script))
+        let daemonURL = url.replacingOccurrences(of: "postgresql://postgres@", with: "postgresql://citrus_reconciler@")
+        #expect(daemonURL != url)
+        let daemon = try await PostgresConnection.connect(daemonURL)
+        let store = ServerStore(connection: daemon)
+        try await store.record(
+            AuditEvent(kind: .destroySending, at: try await store.now(), dropletID: 42, message: "sending")
+        )
+        _ = try await ServerStore(connection: connection).allowDestroys(until: nil, for: .seconds(60), reason: nil)
+        let ledger = try await store.destroyLedger()
+        #expect(ledger.destroyedInHour == [42])
+        #expect(ledger.allowedUntil != nil)
+        await #expect(throws: PostgresError.self) {
+            _ = try await store.allowDestroys(until: nil, for: .seconds(60), reason: "the daemon allows itself")
+        }
+        await daemon.close()
+    }
+
     @Test("with 20,000 other entries the count reads through idx_server_events_destroys")
     func countUsesTheIndex() async throws {
         let (_, connection) = try await migratedDatabase()
@@ -93,7 +121,8 @@ struct DestroyLedgerTests {
         let plan = try await connection.query(
             """
             EXPLAIN SELECT DISTINCT droplet_id FROM server_events
-            WHERE kind = 'destroy_requested' AND created_at > clock_timestamp() - interval '1 hour'
+            WHERE kind IN ('destroy_requested', 'destroy_sending')
+              AND created_at > clock_timestamp() - interval '1 hour'
               AND droplet_id IS NOT NULL
             """
         )

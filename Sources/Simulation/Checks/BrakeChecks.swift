@@ -15,15 +15,17 @@ enum BrakeChecks {
 
     static func budgetedDestroySent(_ id: Int64, by who: String, in world: SimulationWorld) {
         let now = world.time.now
-        world.budgetedDestroysSent.append(now)
-        let hourAgo = now.addingTimeInterval(-DestroyBudget.window.timeInterval)
-        let inHour = world.budgetedDestroysSent.count { $0 > hourAgo }
-        let limit = world.destroyBudget.limit(fleetSize: world.labels.count + inHour)
-        guard inHour > limit else { return }
+        // A DELETE sent again (the first one failed) is the same destroy, counted once.
+        guard world.budgetedDestroysSent[id] == nil else { return }
+        world.budgetedDestroysSent[id] = now
         let allowed = world.database.destroyAllowances.contains {
             $0.from <= now && now.timeIntervalSince($0.until) < allowanceGrace
         }
-        guard !allowed else { return }
+        if allowed { world.destroysSentWhileAllowed += 1 }
+        let hourAgo = now.addingTimeInterval(-DestroyBudget.window.timeInterval)
+        let inHour = world.budgetedDestroysSent.values.count { $0 > hourAgo }
+        let limit = world.destroyBudget.limit(fleetSize: world.labels.count + inHour)
+        guard inHour > limit, !allowed else { return }
         world.violation(
             "\(who) destroyed droplet \(id) past the destroy budget: \(inHour) destroys in the last hour, "
                 + "the budget allows \(limit), and no allowance was in force"
