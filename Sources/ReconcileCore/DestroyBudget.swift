@@ -51,15 +51,30 @@ public struct DestroyBudget: Sendable, Hashable {
 public struct DestroyLedger: Sendable, Hashable {
     /// Droplets whose destroy was sent within the hour, duplicates excluded.
     public var destroyedInHour: Set<Int64>
+    /// Of those, the ones DigitalOcean accepted to destroy (or said were gone), and when: a new
+    /// leader counts them gone while a list may still show them, as the replica that sent them did.
+    public var acceptedAt: [Int64: Date]
     /// The latest end of an allowance in force now, if any; until then the budget does not apply.
     public var allowedUntil: Date?
     /// Who granted that allowance, and why, as recorded.
     public var allowedBy: String?
 
-    public init(destroyedInHour: Set<Int64> = [], allowedUntil: Date? = nil, allowedBy: String? = nil) {
+    /// When braking started, if the audit trail's last word on the brake is `destroys_braked`: a
+    /// new leader (or a restarted daemon) takes the brake over rather than announcing it again.
+    public var brakedSince: Date?
+
+    public init(
+        destroyedInHour: Set<Int64> = [],
+        acceptedAt: [Int64: Date] = [:],
+        allowedUntil: Date? = nil,
+        allowedBy: String? = nil,
+        brakedSince: Date? = nil
+    ) {
         self.destroyedInHour = destroyedInHour
+        self.acceptedAt = acceptedAt
         self.allowedUntil = allowedUntil
         self.allowedBy = allowedBy
+        self.brakedSince = brakedSince
     }
 }
 

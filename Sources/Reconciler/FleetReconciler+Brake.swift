@@ -38,7 +38,9 @@ extension FleetReconciler {
             if case .duplicate = reason { return false }
             return true
         }
-        guard !destroys.isEmpty || brake != nil else { return plan }
+        // A new leader reads the brake's record once even with nothing to destroy: a brake the
+        // last leader left on is this one's to end.
+        guard !destroys.isEmpty || brake != nil || !brakeReviewed else { return plan }
 
         let ledger: DestroyLedger
         do {
@@ -54,6 +56,10 @@ extension FleetReconciler {
                 identityLookups: plan.identityLookups
             )
         }
+        brakeReviewed = true
+        // Braked by an earlier leader (or this daemon before a restart): taken over, not
+        // announced again, and judged by this replica's budget (a raised one lets them go).
+        let inherited = brake == nil ? ledger.brakedSince : nil
         let counted = ledger.destroyedInHour.union(destroysSent.keys)
         let clearance = DestroyClearance.decide(
             destroys,
@@ -71,12 +77,16 @@ extension FleetReconciler {
 
         if waiting > 0, brake == nil {
             brake = DestroyBrakeState(
-                since: now,
+                since: inherited ?? now,
                 waiting: waiting,
                 counted: clearance.counted + clearance.clearedCounting,
                 limit: clearance.limit
             )
-            await announceBrake(clearance, waiting: waiting, orphans: orphansHeld, liveRows: liveRows)
+            if inherited == nil {
+                await announceBrake(clearance, waiting: waiting, orphans: orphansHeld, liveRows: liveRows)
+            }
+        } else if inherited != nil {
+            await announceRelease(clearance, ledger: ledger, released: destroys.count)
         } else if var current = brake {
             if clearance.allowedUntil != nil || (waiting == 0 && (isFullView || clearance.roomLeft > 0)) {
                 brake = nil
@@ -98,6 +108,18 @@ extension FleetReconciler {
             nextWakeUp: plan.nextWakeUp,
             identityLookups: plan.identityLookups
         )
+    }
+
+    /// A new leader's first look: the destroys DigitalOcean accepted lately, whoever sent them,
+    /// count as gone while a list may still show them (a deleted droplet lists for seconds more),
+    /// so a row inserted meanwhile with a departing droplet's identity does not adopt it. The
+    /// replica that sent them knew as much (`recentDestroys`); the audit trail tells the next one.
+    func takeOverRecentDestroys() async {
+        guard let ledger = try? await repository.destroyLedger() else { return }
+        let horizon = databaseNow().adding(.zero - configuration.destroyRepeatInterval)
+        for (droplet, at) in ledger.acceptedAt where at > horizon {
+            recentDestroys[droplet] = max(recentDestroys[droplet] ?? at, at)
+        }
     }
 
     private func announceBrake(_ clearance: DestroyClearance, waiting: Int, orphans: Int, liveRows: Int) async {
@@ -125,6 +147,10 @@ extension FleetReconciler {
             why =
                 "an operator allowed destroys until \(until.formatted(.iso8601))"
                 + (ledger.allowedBy.map { " (\($0))" } ?? "") + "; \(released) destroys go now"
+        } else if released > 0 {
+            why =
+                "the hour has room under this replica's budget (\(configuration.destroyBudget.description)); "
+                + "\(released) destroys go now"
         } else {
             why = "no destroy waits any more"
         }

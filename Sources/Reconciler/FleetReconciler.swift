@@ -53,6 +53,8 @@ public actor FleetReconciler {
     /// The destroy brake, while it is on; and the orphans' destroys the last full view held.
     public internal(set) var brake: DestroyBrakeState?
     var orphansHeld = 0
+    /// Whether this leadership has read the brake's record yet (FleetReconciler+Brake).
+    var brakeReviewed = false
     /// Which waiting rows each pass reads (lookups and follow-ups share one allowance), and what
     /// the last full pass left waiting.
     var reads = ReadSchedule()
@@ -189,6 +191,7 @@ public actor FleetReconciler {
         var rows = try await repository.fetchServers(expectedCount: lastRowCount + lastRowCount / 64)
         lastRowCount = rows.count
         try await synchroniseClock()
+        if !brakeReviewed { await takeOverRecentDestroys() }
         rememberCreatesSent(in: &rows)
         var observation = try await observe(rows: rows, wholeList: wholeList)
         let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: orphansFirstSeen)
@@ -275,6 +278,10 @@ public actor FleetReconciler {
         recordedBacklog = nil
         orphansFirstSeen = [:]
         orphanIdentities = [:]
+        // The brake is the audit trail's, not this replica's memory: read again as leader.
+        brake = nil
+        orphansHeld = 0
+        brakeReviewed = false
         await audit.emit(
             AuditEvent(
                 kind: .leadership,

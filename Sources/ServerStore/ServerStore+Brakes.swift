@@ -16,16 +16,24 @@ extension ServerStore {
     public func destroyLedger() async throws -> DestroyLedger {
         let rows = try await connection.query(
             """
-            SELECT droplet_id, NULL::timestamptz AS allowed_until, NULL::text AS allowed_by FROM (
-                SELECT DISTINCT droplet_id FROM server_events
+            SELECT droplet_id, accepted_at, NULL::timestamptz AS allowed_until, NULL::text AS allowed_by,
+                   NULL::timestamptz AS braked_since FROM (
+                SELECT droplet_id, max(created_at) FILTER (WHERE kind = 'destroy_requested') AS accepted_at
+                FROM server_events
                 WHERE kind IN ('destroy_requested', 'destroy_sending')
                   AND created_at > clock_timestamp() - interval '1 hour' AND droplet_id IS NOT NULL
+                GROUP BY droplet_id
             ) destroyed
             UNION ALL (
-                SELECT NULL, allowed_until,
-                       created_by || COALESCE(': ' || reason, '') FROM destroy_allowances
+                SELECT NULL, NULL, allowed_until, created_by || COALESCE(': ' || reason, ''), NULL
+                FROM destroy_allowances
                 WHERE allowed_until > clock_timestamp() AND created_at <= clock_timestamp()
                 ORDER BY allowed_until DESC LIMIT 1
+            )
+            UNION ALL (
+                SELECT NULL, NULL, NULL, kind, created_at FROM server_events
+                WHERE kind IN ('destroys_braked', 'destroys_released')
+                ORDER BY id DESC LIMIT 1
             )
             """
         )
@@ -33,9 +41,13 @@ extension ServerStore {
         for row in rows {
             if let droplet = try row.decode(Int64?.self, "droplet_id") {
                 ledger.destroyedInHour.insert(droplet)
+                if let at = try row.decode(Date?.self, "accepted_at") { ledger.acceptedAt[droplet] = at }
             } else if let until = try row.decode(Date?.self, "allowed_until") {
                 ledger.allowedUntil = until
                 ledger.allowedBy = try row.decode(String?.self, "allowed_by")
+            } else if let since = try row.decode(Date?.self, "braked_since") {
+                let kind = try row.decode(String?.self, "allowed_by")
+                if kind == AuditKind.destroysBraked.rawValue { ledger.brakedSince = since }
             }
         }
         return ledger

@@ -87,6 +87,10 @@ final class SimulatedDatabase: @unchecked Sendable {
     var destroysRecorded: [(droplet: Int64, at: Date)] = []
     var destroyAllowances: [(from: Date, until: Date)] = []
     var destroysBrakedEntries = 0
+    /// The last `destroy_requested` entry of each droplet (DigitalOcean accepted the destroy).
+    var destroysAccepted: [Int64: Date] = [:]
+    /// When the last `destroys_braked` entry was written, while it is the brake's last word.
+    var brakedSince: Date?
     /// The last full view of the fleet the leader recorded (`fleet_view`).
     var fullView: FullViewRecord?
     /// The revision sequence's last value (`servers_revision_seq`).
@@ -328,7 +332,14 @@ struct SimulatedRepository: ServerRepository {
         try await withSession { session in
             try await session.database.statement(session.id) {
                 session.database.auditEvents += 1
-                if event.kind == .destroysBraked { session.database.destroysBrakedEntries += 1 }
+                if event.kind == .destroysBraked {
+                    session.database.destroysBrakedEntries += 1
+                    session.database.brakedSince = session.database.world.time.now
+                }
+                if event.kind == .destroysReleased { session.database.brakedSince = nil }
+                if event.kind == .destroyRequested, let droplet = event.dropletID {
+                    session.database.destroysAccepted[droplet] = session.database.world.time.now
+                }
                 if event.kind == .destroyRequested || event.kind == .destroySending, let droplet = event.dropletID {
                     session.database.destroysRecorded.append((droplet, session.database.world.time.now))
                 }
@@ -359,8 +370,10 @@ struct SimulatedRepository: ServerRepository {
                 let allowed = database.destroyAllowances.filter { $0.from <= now && $0.until > now }.map(\.until).max()
                 return DestroyLedger(
                     destroyedInHour: Set(database.destroysRecorded.filter { $0.at > hourAgo }.map(\.droplet)),
+                    acceptedAt: database.destroysAccepted.filter { $0.value > hourAgo },
                     allowedUntil: allowed,
-                    allowedBy: allowed.map { _ in "operator" }
+                    allowedBy: allowed.map { _ in "operator" },
+                    brakedSince: database.brakedSince
                 )
             }
         }

@@ -50,6 +50,21 @@ struct DestroyBrakeEndToEndTests {
             let deleted = try await world.rows().filter { $0.status == "deleted" }.count
             #expect(deleted <= 20)
 
+            // A restarted daemon takes the brake over from the audit trail: nothing more goes, and
+            // the brake is not announced twice.
+            daemon.signal(SIGKILL)
+            _ = await daemon.waitForExit(timeout: .seconds(10))
+            let restarted = try world.daemon(World.quick, name: "daemon-2")
+            defer { restarted.signal(SIGKILL) }
+            let led = await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
+                restarted.output.contains("now leads")
+            }
+            #expect(led, "\(restarted.output.suffix(2000))")
+            try await Task.sleep(for: .seconds(4))
+            #expect(deletes().count == 20, "the restarted daemon sent more destroys")
+            let brakedEntries = try await world.events(after: mark).filter { $0.kind == "destroys_braked" }
+            #expect(brakedEntries.count == 1, "\(brakedEntries)")
+
             let status = try await world.command(["status"])
             #expect(status.output.contains("Destroys BRAKED"), "\(status.output.suffix(1500))")
             let destroysStatus = try await world.command(["destroys", "status"])
@@ -67,7 +82,7 @@ struct DestroyBrakeEndToEndTests {
             }
             let unsettled = try await world.rows().filter { $0.status != "active" && $0.status != "deleted" }
             #expect(allGone, "\(unsettled)")
-            try await world.converge(timeout: .seconds(60), daemon: daemon)
+            try await world.converge(timeout: .seconds(60), daemon: restarted)
             let events = try await world.events(after: mark)
             #expect(events.contains { $0.kind == "destroys_released" && $0.message.contains("allowed") })
             // Each of the 50 droplets destroyed exactly once; none of the 50 kept.
@@ -78,11 +93,11 @@ struct DestroyBrakeEndToEndTests {
             #expect(try await world.rows().filter { $0.status == "active" }.count == 51)
 
             // For the record: the brake's journal lines as the daemon wrote them.
-            for line in daemon.output.split(separator: "\n")
+            for line in (daemon.output + "\n" + restarted.output).split(separator: "\n")
             where line.contains("destroys braked") || line.contains("destroys no longer braked") {
                 print("BRAKE LINE: \(line)")
             }
-            #expect(daemon.isRunning)
+            #expect(restarted.isRunning)
         }
     }
 }

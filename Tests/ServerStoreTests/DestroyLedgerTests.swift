@@ -37,7 +37,12 @@ struct DestroyLedgerTests {
         try await Self.event(connection, kind: .duplicateResolved, droplet: 5, ago: 1)
         try await Self.event(connection, kind: .destroyWithdrawn, droplet: 6, ago: 1)
         try await Self.event(connection, kind: .destroyRequested, droplet: nil, ago: 1)
-        #expect(try await store.destroyLedger().destroyedInHour == [2, 3, 4, 8])
+        let ledger = try await store.destroyLedger()
+        #expect(ledger.destroyedInHour == [2, 3, 4, 8])
+        // Accepted (destroy_requested), the latest entry of each: not the one whose answer was lost.
+        #expect(Set(ledger.acceptedAt.keys) == [2, 3, 4])
+        let now = try await store.now()
+        #expect(abs(try #require(ledger.acceptedAt[3]).timeIntervalSince(now) + 60) < 5)
 
         // A restarted daemon (a new session) reads the same count.
         let again = try await PostgresConnection.connect(url)
@@ -77,6 +82,21 @@ struct DestroyLedgerTests {
         #expect(report.allowances.count == 2)
         #expect(report.destroyedInHour == 0)
         #expect(report.lastWord == nil)
+        #expect(try await store.destroyLedger().brakedSince == nil)
+    }
+
+    @Test("the brake's last word: braked since its entry until a release is written")
+    func brakedSince() async throws {
+        let (_, connection) = try await migratedDatabase()
+        let store = ServerStore(connection: connection)
+        try await Self.event(connection, kind: .destroysReleased, droplet: nil, ago: 900)
+        try await Self.event(connection, kind: .destroysBraked, droplet: nil, ago: 600)
+        let since = try #require(try await store.destroyLedger().brakedSince)
+        #expect(abs(since.timeIntervalSince(try await store.now()) + 600) < 5)
+        #expect(try await store.destroyBrakeReport().lastWord?.kind == .destroysBraked)
+        try await Self.event(connection, kind: .destroysReleased, droplet: nil, ago: 0)
+        #expect(try await store.destroyLedger().brakedSince == nil)
+        #expect(try await store.destroyBrakeReport().lastWord?.kind == .destroysReleased)
     }
 
     @Test("the daemon's role (deploy/database-role.sql) reads the ledger and records its sends, but allows nothing")
