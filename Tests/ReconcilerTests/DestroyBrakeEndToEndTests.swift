@@ -11,7 +11,7 @@ struct DestroyBrakeEndToEndTests {
     )
     func massDeletionBrakedThenAllowed() async throws {
         try await World.with { world in
-            let daemon = try world.daemon(World.quick)
+            let daemon = try world.daemon(World.quick + MetricsEndpointTests.metricsFlags)
             defer { daemon.signal(SIGKILL) }
             try await world.db.query(
                 "INSERT INTO servers (name) SELECT 'web-' || lpad(n::text, 3, '0') FROM generate_series(1, 100) AS n"
@@ -49,12 +49,16 @@ struct DestroyBrakeEndToEndTests {
             #expect(deletes().count == 20)
             let deleted = try await world.rows().filter { $0.status == "deleted" }.count
             #expect(deleted <= 20)
+            let endpoint = try await MetricsScrape.endpoint(of: daemon)
+            let metrics = try MetricsScrape.values(try MetricsScrape.get(endpoint, "/metrics").body)
+            #expect(metrics["citrus_destroys_braked"] == 1, "\(metrics.filter { $0.key.contains("destroys") })")
+            #expect(metrics["citrus_destroys_waiting"] == 30, "\(metrics.filter { $0.key.contains("destroys") })")
 
             // A restarted daemon takes the brake over from the audit trail: nothing more goes, and
             // the brake is not announced twice.
             daemon.signal(SIGKILL)
             _ = await daemon.waitForExit(timeout: .seconds(10))
-            let restarted = try world.daemon(World.quick, name: "daemon-2")
+            let restarted = try world.daemon(World.quick + MetricsEndpointTests.metricsFlags, name: "daemon-2")
             defer { restarted.signal(SIGKILL) }
             let led = await eventually(timeout: .seconds(30), every: .milliseconds(250)) {
                 restarted.output.contains("now leads")
@@ -85,6 +89,10 @@ struct DestroyBrakeEndToEndTests {
             try await world.converge(timeout: .seconds(60), daemon: restarted)
             let events = try await world.events(after: mark)
             #expect(events.contains { $0.kind == "destroys_released" && $0.message.contains("allowed") })
+            let after = try MetricsScrape.values(
+                try MetricsScrape.get(try await MetricsScrape.endpoint(of: restarted), "/metrics").body
+            )
+            #expect(after["citrus_destroys_braked"] == 0 && after["citrus_destroys_waiting"] == 0)
             // Each of the 50 droplets destroyed exactly once; none of the 50 kept.
             #expect(deletes().count == 50, "\(deletes().map(\.path))")
             #expect(Set(deletes().map(\.path)).count == 50)
