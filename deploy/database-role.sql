@@ -23,6 +23,8 @@
 --   schema_migrations SELECT (to check the schema is current before READY=1).
 --   fleet_view       SELECT, INSERT, UPDATE (its one row: when the leader last listed the whole
 --                    fleet at DigitalOcean, which `status` shows; written as an upsert).
+--   destroy_allowances SELECT only: operators (`citrus-reconciler destroys allow`, as a role
+--                    that may INSERT there) allow destroys past the budget; the daemon reads it.
 --   create_intents   SELECT only. Every create intent written to a row is appended here by a
 --                    trigger whose function runs as the table's owner (SECURITY DEFINER), so the
 --                    daemon can neither forge nor erase a record of a create it sent.
@@ -48,7 +50,8 @@ $$;
 GRANT USAGE ON SCHEMA public TO citrus_reconciler;
 
 -- Start from nothing on the tables, so re-running removes privileges granted by hand.
-REVOKE ALL ON TABLE servers, server_events, agents, schema_migrations, fleet_view, create_intents FROM citrus_reconciler;
+REVOKE ALL ON TABLE servers, server_events, agents, schema_migrations, fleet_view, create_intents, destroy_allowances
+    FROM citrus_reconciler;
 
 GRANT SELECT ON TABLE servers TO citrus_reconciler;
 GRANT UPDATE (
@@ -109,3 +112,5 @@ GRANT SELECT ON TABLE schema_migrations TO citrus_reconciler;
 -- INSERT … ON CONFLICT DO UPDATE needs INSERT, UPDATE of the columns it sets, and SELECT.
 GRANT SELECT, INSERT, UPDATE ON TABLE fleet_view TO citrus_reconciler;
 GRANT SELECT ON TABLE create_intents TO citrus_reconciler;
+-- The destroy brake (migration 16): the daemon reads allowances; operators write them.
+GRANT SELECT ON TABLE destroy_allowances TO citrus_reconciler;

@@ -105,6 +105,10 @@ public struct PostgresServerRepository: ServerRepository {
         try await withStore { try await $0.recordFullView(record) }
     }
 
+    public func destroyLedger() async throws -> DestroyLedger {
+        try await withStore { try await $0.destroyLedger() }
+    }
+
     public func now() async throws -> Date {
         try await withStore { try await $0.now() }
     }

@@ -17,10 +17,17 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
     case createWithdrawn = "create_withdrawn"
     case adopted = "adopted"
     case destroyRequested = "destroy_requested"
+    /// A destroy the budget counts is about to be sent: recorded first, so that the count holds
+    /// it even when the answer is lost and the replica dies before `destroy_requested`.
+    case destroySending = "destroy_sending"
     /// A destroy that was not sent after all: right before it left, its row no longer asked for it
     /// (or this replica no longer led).
     case destroyWithdrawn = "destroy_withdrawn"
     case duplicateResolved = "duplicate_resolved"
+    /// The destroy budget is spent: destroys wait for the hour to have room, or an operator.
+    case destroysBraked = "destroys_braked"
+    /// Destroys go again (an allowance, room in the hour, a raised budget, or none waits).
+    case destroysReleased = "destroys_released"
     case orphanSeen = "orphan_seen"
     /// A row failed and needs an operator.
     case failed = "failed"
@@ -89,8 +96,11 @@ public enum AuditKind: String, Sendable, Hashable, CaseIterable {
         case .createWithdrawn: "c461cc6c7ab1416d8c476956693dd4ab"
         case .adopted: "01fb5b98340849f6899f9a5d09938e1c"
         case .destroyRequested: "b058ad7a130c46aa8a17c742ae88b049"
+        case .destroySending: "e8a35117addf49dab6ac496804d91f6f"
         case .destroyWithdrawn: "3418187cedb94678bdc828ef1682ae05"
         case .duplicateResolved: "24495c5e7083448f8b69bd8cd91a9c53"
+        case .destroysBraked: "d7b85182894d4f90977cfdf15acf9bbf"
+        case .destroysReleased: "dd995bb7a76d4892ab90286fc3644a79"
         case .orphanSeen: "e4fe2eea0f584a3fb9c88bce5e381445"
         case .failed: "14dca2e49c7e4adda23d930e6dd3a8ed"
         case .retryRequested: "8e4baf3228a94a479b20451efa6ad013"

@@ -46,7 +46,8 @@ public struct AuditTrail: Sendable {
     static func level(of kind: AuditKind) -> Logger.Level {
         switch kind {
         case .failed: .error
-        case .createUncertain, .retrying, .orphanSeen, .duplicateResolved: .warning
+        case .destroySending: .info
+        case .createUncertain, .retrying, .orphanSeen, .duplicateResolved, .destroysBraked: .warning
         default: .notice
         }
     }

@@ -54,6 +54,27 @@ extension FleetReconciler {
                 await withdrawn(because)
                 return
             }
+            // Counted before it leaves, here and durably: a send whose answer is lost may still
+            // have destroyed the droplet, and this replica may die before it learns.
+            if kind == .destroyRequested {
+                let sending = event(
+                    .destroySending,
+                    row: row,
+                    droplet: dropletID,
+                    message: "sending the destroy of droplet \(dropletID): \(why)"
+                )
+                do {
+                    try await repository.record(sending)
+                } catch {
+                    await cloud.giveBack(permit)
+                    logger.warning(
+                        "destroy of droplet \(dropletID) not sent: the destroy budget's record of it could not be written: \(error)"
+                    )
+                    return
+                }
+                audit.journal([sending])
+                destroysSent[dropletID] = now
+            }
             outcome = try await cloud.destroy(dropletID: dropletID, permit: permit, lastCheck: mayAct)
         } catch let failure as CloudFailure where failure.kind == .withdrawn {
             await withdrawn("this replica no longer may act")

@@ -66,7 +66,8 @@ extension FleetReconciler {
             fullViewAge: view.map { .interval(now.timeIntervalSince($0.listedAt)) },
             listing: scan.map { PassSummary.ListProgress(read: $0.pagesRead, pages: $0.estimatedPages) },
             lastError: lastError,
-            backlog: lastBacklog
+            backlog: lastBacklog,
+            destroyBrake: brake
         )
     }
 

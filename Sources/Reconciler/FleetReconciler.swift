@@ -49,6 +49,14 @@ public actor FleetReconciler {
     /// progress, if any (see FleetReconciler+FleetView.swift).
     var view: FleetView?
     var scan: FleetScan?
+    /// Droplets this replica sent a destroy for (duplicates' aside) in the last hour, sent or
+    /// possibly sent: the destroy budget counts them with the audit trail's (FleetReconciler+Brake).
+    var destroysSent: [Int64: Date] = [:]
+    /// The destroy brake, while it is on; and the orphans' destroys the last full view held.
+    public internal(set) var brake: DestroyBrakeState?
+    var orphansHeld = 0
+    /// Whether this leadership has read the brake's record yet (FleetReconciler+Brake).
+    var brakeReviewed = false
     /// Which waiting rows each pass reads (lookups and follow-ups share one allowance), and what
     /// the last full pass left waiting.
     var reads = ReadSchedule()
@@ -114,7 +122,8 @@ public actor FleetReconciler {
         reads.beginPass(allowance: configuration.maxLookupsPerPass)
         defer { reads.endPass() }
         let looked = await whileReportingThrottle { await Result { try await self.look() } }
-        let (rows, observation, plan) = try looked.get()
+        let (rows, observation, decided) = try looked.get()
+        let plan = await brakeDestroys(in: decided, liveRows: rows.count, isFullView: observation.isFullView)
         let finalStates = await act(on: plan, rows: rows)
         lastBacklog = timed(reads.backlog)
         await recordBacklog()
@@ -184,6 +193,7 @@ public actor FleetReconciler {
         var rows = try await repository.fetchServers(expectedCount: lastRowCount + lastRowCount / 64)
         lastRowCount = rows.count
         try await synchroniseClock()
+        if !brakeReviewed { await takeOverRecentDestroys() }
         rememberCreatesSent(in: &rows)
         var observation = try await observe(rows: rows, wholeList: wholeList)
         let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: orphansFirstSeen)
@@ -270,6 +280,10 @@ public actor FleetReconciler {
         recordedBacklog = nil
         orphansFirstSeen = [:]
         orphanIdentities = [:]
+        // The brake is the audit trail's, not this replica's memory: read again as leader.
+        brake = nil
+        orphansHeld = 0
+        brakeReviewed = false
         await audit.emit(
             AuditEvent(
                 kind: .leadership,

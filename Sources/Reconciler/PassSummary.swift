@@ -35,6 +35,8 @@ public struct PassSummary: Sendable, Hashable {
     public var lastError: String?
     /// What waits on a read, and how long it will take at the budget.
     public var backlog: ReadBacklog
+    /// The destroy brake, while it is on.
+    public var destroyBrake: DestroyBrakeState?
 
     public init(
         counts: [ServerStatus: Int] = [:],
@@ -46,7 +48,8 @@ public struct PassSummary: Sendable, Hashable {
         fullViewAge: Duration? = nil,
         listing: ListProgress? = nil,
         lastError: String? = nil,
-        backlog: ReadBacklog = ReadBacklog()
+        backlog: ReadBacklog = ReadBacklog(),
+        destroyBrake: DestroyBrakeState? = nil
     ) {
         self.counts = counts
         self.orphans = orphans
@@ -58,6 +61,7 @@ public struct PassSummary: Sendable, Hashable {
         self.listing = listing
         self.lastError = lastError
         self.backlog = backlog
+        self.destroyBrake = destroyBrake
     }
 
     /// "3 active, 1 provisioning, 1 failed; 0 orphans", in lifecycle order.
@@ -75,6 +79,7 @@ public struct PassSummary: Sendable, Hashable {
         if let listing {
             line += "; listing the fleet, page \(listing.read)" + (listing.pages.map { " of about \($0)" } ?? "")
         }
+        if let destroyBrake { line += "; " + destroyBrake.oneLine }
         if !backlog.isEmpty { line += "; " + backlog.oneLine }
         if let fullViewAge {
             line += "; full view \(DurationText.format(.seconds(fullViewAge.components.seconds))) old"

@@ -30,6 +30,8 @@ public struct ReconcilerConfiguration: Sendable {
     public var requestsPerMinute = 250
     /// A destroy already accepted is not re-sent for this long while the droplet still lists.
     public var destroyRepeatInterval: Duration = .seconds(30)
+    /// The brake on destroys: how many may be sent in any hour (DestroyBudget).
+    public var destroyBudget = DestroyBudget()
     /// How often a standby replica tries to take leadership.
     public var standbyPollInterval: Duration = .milliseconds(500)
 

@@ -70,6 +70,12 @@ public enum ReconcilerMetrics {
         Metrics.Timer(label: "citrus_agent_bootstrap_seconds").record(duration: max(.zero, duration))
     }
 
+    /// The destroy brake after a full pass: on (1) or off (0), and the destroys it holds back.
+    static func destroyBrake(braked: Bool, waiting: Int) {
+        Gauge(label: "citrus_destroys_braked").record(braked ? 1 : 0)
+        Gauge(label: "citrus_destroys_waiting").record(waiting)
+    }
+
     /// Brings the values that change with time alone up to date; call right before exporting.
     public static func refresh() {
         guard let last = lastFullView.withLock({ $0 }) else { return }

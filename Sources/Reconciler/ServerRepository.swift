@@ -43,6 +43,10 @@ public protocol ServerRepository: Sendable {
     /// Records what the leader's last pass left waiting (`ReadBacklog.what`; nil: nothing), so
     /// that `status` can say it too.
     func recordBacklog(_ line: String?) async throws
+    /// The destroys sent in the last hour by the database's clock (`destroy_requested` entries,
+    /// orphans' included, duplicates' not) and the operator's allowance in force, if any: what the
+    /// destroy budget counts (DestroyBudget), read once per pass that has destroys to send.
+    func destroyLedger() async throws -> DestroyLedger
     /// The database's clock, which every replica shares: settle and backoff times are stamped and
     /// compared on it, so that replicas whose own clocks disagree still agree on them.
     func now() async throws -> Date
@@ -56,6 +60,12 @@ extension ServerRepository {
 
     public func fetchServers(expectedCount: Int) async throws -> [ServerRecord] {
         try await fetchServers()
+    }
+
+    /// Nothing recorded: a repository that keeps no audit trail counts only what the reconciler
+    /// itself remembers sending.
+    public func destroyLedger() async throws -> DestroyLedger {
+        DestroyLedger()
     }
 
     /// Every live row read, the claimants kept: right for repositories of a few rows.

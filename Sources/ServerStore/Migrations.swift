@@ -14,7 +14,7 @@ public struct Migration: Sendable, Hashable {
 
 extension Migration {
     /// All migrations, in the order they apply.
-    public static let all: [Migration] = first14 + [dropletSpecification]
+    public static let all: [Migration] = first14 + [dropletSpecification, destroyBrake]
 
     /// The schema up to protected rows.
     static let first14: [Migration] = [

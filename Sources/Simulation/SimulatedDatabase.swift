@@ -1,6 +1,7 @@
 import Foundation
 import ReconcileCore
 import Reconciler
+import Timekeeping
 
 /// Postgres as the daemon relies on it: rows with revisions and compare-and-set, the agents the
 /// hub writes, sessions (see `SimulatedDatabase+Sessions`), the database's clock, restores from a
@@ -80,6 +81,16 @@ final class SimulatedDatabase: @unchecked Sendable {
     /// Ends sessions silent for longer than this (`idle_session_timeout`).
     let silenceLimit: TimeInterval
     var auditEvents = 0
+    /// `destroy_requested` entries of `server_events` (droplet, database time), which the destroy
+    /// budget counts, and `destroy_allowances` (from, until): the audit trail and the operators'
+    /// records, which the world's restores leave alone.
+    var destroysRecorded: [(droplet: Int64, at: Date)] = []
+    var destroyAllowances: [(from: Date, until: Date)] = []
+    var destroysBrakedEntries = 0
+    /// The last `destroy_requested` entry of each droplet (DigitalOcean accepted the destroy).
+    var destroysAccepted: [Int64: Date] = [:]
+    /// When the last `destroys_braked` entry was written, while it is the brake's last word.
+    var brakedSince: Date?
     /// The last full view of the fleet the leader recorded (`fleet_view`).
     var fullView: FullViewRecord?
     /// The revision sequence's last value (`servers_revision_seq`).
@@ -319,7 +330,20 @@ struct SimulatedRepository: ServerRepository {
 
     func record(_ event: AuditEvent) async throws {
         try await withSession { session in
-            try await session.database.statement(session.id) { session.database.auditEvents += 1 }
+            try await session.database.statement(session.id) {
+                session.database.auditEvents += 1
+                if event.kind == .destroysBraked {
+                    session.database.destroysBrakedEntries += 1
+                    session.database.brakedSince = session.database.world.time.now
+                }
+                if event.kind == .destroysReleased { session.database.brakedSince = nil }
+                if event.kind == .destroyRequested, let droplet = event.dropletID {
+                    session.database.destroysAccepted[droplet] = session.database.world.time.now
+                }
+                if event.kind == .destroyRequested || event.kind == .destroySending, let droplet = event.dropletID {
+                    session.database.destroysRecorded.append((droplet, session.database.world.time.now))
+                }
+            }
         }
     }
 
@@ -333,6 +357,25 @@ struct SimulatedRepository: ServerRepository {
     func recordBacklog(_ line: String?) async throws {
         try await withSession { session in
             try await session.database.statement(session.id) { session.database.backlog = line }
+        }
+    }
+
+    /// What `ServerStore.destroyLedger` reads, by the database's clock.
+    func destroyLedger() async throws -> DestroyLedger {
+        try await withSession { session in
+            try await session.database.statement(session.id) {
+                let database = session.database
+                let now = database.world.time.now
+                let hourAgo = now.addingTimeInterval(-DestroyBudget.window.timeInterval)
+                let allowed = database.destroyAllowances.filter { $0.from <= now && $0.until > now }.map(\.until).max()
+                return DestroyLedger(
+                    destroyedInHour: Set(database.destroysRecorded.filter { $0.at > hourAgo }.map(\.droplet)),
+                    acceptedAt: database.destroysAccepted.filter { $0.value > hourAgo },
+                    allowedUntil: allowed,
+                    allowedBy: allowed.map { _ in "operator" },
+                    brakedSince: database.brakedSince
+                )
+            }
         }
     }
 

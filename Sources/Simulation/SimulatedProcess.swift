@@ -48,6 +48,7 @@ final class SimulatedProcess: @unchecked Sendable {
         configuration.decision.liveChanges.resize = world.resizeAllowed ? .allow : .off
         configuration.listBudgetPerHour = world.listBudgetPerHour
         configuration.listPagesPerSlice = world.listPagesPerSlice
+        configuration.destroyBudget = world.destroyBudget
         if let grace = world.orphanGrace { configuration.decision.orphanPolicy = .delete(grace: .interval(grace)) }
         configuration.decision.droplets = world.dropletDefaults
         configuration.decision.shutdownBeforeDestroy = world.shutdownBeforeDestroy.map { .interval($0) }

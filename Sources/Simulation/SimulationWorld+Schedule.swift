@@ -11,6 +11,7 @@ extension SimulationWorld {
         faults.draw()
         drawSetting()
         drawSpecification()
+        drawDestroyBudget()
         let replicas = 1 + index(3)
         skews = (0..<replicas).map { _ in (random() - 0.5) * 240 }
         incarnations = Array(repeating: 0, count: replicas)
@@ -146,6 +147,7 @@ extension SimulationWorld {
         scheduleHostility(end: end)
         scheduleBacklogs(end: end)
         scheduleSpecificationChanges(end: end)
+        scheduleBrakes(end: end)
         time.schedule(at: quietAt) { [unowned self] in self.becomeQuiet() }
     }
 
@@ -207,6 +209,7 @@ extension SimulationWorld {
 
     func becomeQuiet() {
         trace("faults stop; every row must converge within \(Int(convergenceBound)) s")
+        allowDestroysToTheEnd()
         quietDigitalOcean()
         for (slot, process) in slots.enumerated() {
             if let process, process.isAlive {

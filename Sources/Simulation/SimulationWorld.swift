@@ -42,6 +42,10 @@ public final class SimulationWorld: @unchecked Sendable {
         public var duplicatesAfterLossyFailover: Int
         /// What the seed drew for the world's operator: replication, orphans, agent bootstrap.
         public var setting: String
+        /// Times a replica braked destroys (`destroys_braked` entries): the brake at work, counted.
+        public var destroysBraked: Int = 0
+        /// Destroys the budget counts that were sent while an operator's allowance was in force.
+        public var destroysAllowed: Int = 0
     }
 
     let time = VirtualTime(origin: Date(timeIntervalSince1970: 1_800_000_000))
@@ -53,6 +57,9 @@ public final class SimulationWorld: @unchecked Sendable {
     /// A third, for the droplet specification (issue 25): tags and backups changed on live rows,
     /// the seed's keys, VPCs, project and graceful shutdowns.
     private var specificationGenerator: SeededGenerator
+    /// A fourth, for the destroy brake (issue 25): its budget, mass deletions and the
+    /// operator's allowances; a seed where none of it happens draws as it did before.
+    private var brakeGenerator: SeededGenerator
     let seed: UInt64
     private(set) var database: SimulatedDatabase!
     /// The one DigitalOcean model, `citrus-do-sim`'s (see `SimulationWorld+DigitalOcean`).
@@ -121,6 +128,12 @@ public final class SimulationWorld: @unchecked Sendable {
     /// The seed's settings (drawn in `drawSetting`): `--orphans delete` with this grace, agent
     /// bootstrap, and how the operator replicates the database.
     var orphanGrace: TimeInterval?
+    /// The replicas' destroy budget (`--destroy-budget-*`): small in the seeds that test the
+    /// brake, the default elsewhere. The first send of each destroy the budget counts (rows'
+    /// deletions and orphans; not duplicates), for `BrakeChecks`.
+    var destroyBudget = DestroyBudget()
+    var budgetedDestroysSent: [Int64: Date] = [:]
+    var destroysSentWhileAllowed = 0
     var agentBootstrap = false
     /// What every droplet is made with, and the graceful shutdown before a destroy (see
     /// `SimulationWorld+Specification`).
@@ -166,6 +179,7 @@ public final class SimulationWorld: @unchecked Sendable {
         generator = SeededGenerator(seed: seed)
         hostileGenerator = SeededGenerator(seed: seed ^ 0x6973_7375_6532_3232)
         specificationGenerator = SeededGenerator(seed: seed ^ 0x7370_6563_2d32_3235)
+        brakeGenerator = SeededGenerator(seed: seed ^ 0x6272_616b_6573_3235)
         quietAt = time.origin
         faults = FaultPlan(world: self)
         database = SimulatedDatabase(world: self, silenceLimit: 15)
@@ -216,7 +230,9 @@ public final class SimulationWorld: @unchecked Sendable {
             recreatedAfterVanish: world.recreatedAfterVanish,
             placedAgain: world.placedAgain,
             duplicatesAfterLossyFailover: world.duplicatesAfterLossyFailover,
-            setting: world.setting
+            setting: world.setting,
+            destroysBraked: world.database.destroysBrakedEntries,
+            destroysAllowed: world.destroysSentWhileAllowed
         )
         world.tearDown()
         return outcome
@@ -235,6 +251,11 @@ public final class SimulationWorld: @unchecked Sendable {
 
     /// Draws of the third generator (see `specificationGenerator`).
     func specificationRandom() -> Double { Double.random(in: 0..<1, using: &specificationGenerator) }
+
+    /// Draws of the fourth generator (see `brakeGenerator`).
+    func brakeRandom() -> Double { Double.random(in: 0..<1, using: &brakeGenerator) }
+
+    func brakeIndex(_ count: Int) -> Int { Int.random(in: 0..<count, using: &brakeGenerator) }
 
     /// Suspends the calling task for `seconds` of world time.
     func pause(_ seconds: TimeInterval) async throws {

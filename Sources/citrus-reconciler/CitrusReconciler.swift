@@ -16,7 +16,7 @@ struct CitrusReconciler: AsyncParsableCommand {
             (one line says what to fix); 1 otherwise.
             """,
         version: BuildVersion.current,
-        subcommands: [Run.self, Migrate.self, Plan.self, Status.self, Events.self, Retry.self]
+        subcommands: [Run.self, Migrate.self, Plan.self, Status.self, Events.self, Retry.self, Destroys.self]
     )
 }
 

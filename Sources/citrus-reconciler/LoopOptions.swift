@@ -91,6 +91,22 @@ struct LoopOptions: ParsableArguments {
     )
     var poweredOff: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "At most this many destroys in any hour, then none until an operator allows them (env CITRUS_DESTROY_BUDGET_PER_HOUR; default 100; 1 to 100000).",
+            valueName: "count"
+        )
+    )
+    var destroyBudgetPerHour: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "At most this percentage of the fleet destroyed in any hour, never limiting below 10 an hour (env CITRUS_DESTROY_BUDGET_PERCENT; default 20; 1 to 100).",
+            valueName: "percent"
+        )
+    )
+    var destroyBudgetPercent: String?
+
     func configuration(environment: [String: String]) throws(ConfigurationError) -> ReconcilerConfiguration {
         var configuration = ReconcilerConfiguration()
         func duration(
@@ -156,6 +172,20 @@ struct LoopOptions: ParsableArguments {
             in: 10...5000
         ) {
             configuration.listBudgetPerHour = n
+        }
+        if let n = try ConfigurationError.wholeNumber(
+            "destroy-budget-per-hour",
+            destroyBudgetPerHour ?? environment["CITRUS_DESTROY_BUDGET_PER_HOUR"],
+            in: 1...100_000
+        ) {
+            configuration.destroyBudget.perHour = n
+        }
+        if let n = try ConfigurationError.wholeNumber(
+            "destroy-budget-percent",
+            destroyBudgetPercent ?? environment["CITRUS_DESTROY_BUDGET_PERCENT"],
+            in: 1...100
+        ) {
+            configuration.destroyBudget.percentOfFleet = n
         }
         return configuration
     }

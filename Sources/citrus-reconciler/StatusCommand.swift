@@ -66,7 +66,9 @@ struct Status: AsyncParsableCommand {
                 switch output {
                 case .table, .wide:
                     let table = Reports.status(rows, now: now, wide: output == .wide)
-                    text = table + "\n" + (try await Self.fullView(store, now: now))
+                    text =
+                        table + "\n" + (try await Self.fullView(store, now: now))
+                        + (try await Self.brake(store, now: now))
                 // An array of rows, as before: scripts read it as one, and the full view has no
                 // place in it that would not break them.
                 case .json: text = Reports.statusJSON(rows)
@@ -100,6 +102,18 @@ struct Status: AsyncParsableCommand {
         } catch let error as PostgresError where error.sqlState == PostgresError.SQLState.undefinedTable {
             return "DigitalOcean last seen in full: unknown (this database has no fleet_view yet; "
                 + "run citrus-reconciler migrate)"
+        }
+    }
+
+    /// The destroy brake's lines, when it is on or an allowance is in force; nothing otherwise (or
+    /// on a database before migration 16).
+    static func brake(_ store: ServerStore, now: Date) async throws -> String {
+        do {
+            let report = try await Destroys.report(store, now: now)
+            guard report.contains("BRAKED") || report.contains("allowed past") else { return "" }
+            return "\n" + report
+        } catch let error as PostgresError where error.sqlState == PostgresError.SQLState.undefinedTable {
+            return ""
         }
     }
 

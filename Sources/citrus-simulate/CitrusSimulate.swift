@@ -61,6 +61,9 @@ struct CitrusSimulate: ParsableCommand {
         var recreated = 0
         var placedAgain = 0
         var lossyDuplicates = 0
+        var braked = 0
+        var brakedSeeds = 0
+        var allowed = 0
         for seed in first..<(first + seeds) {
             let outcome = SimulationWorld.run(seed: seed, keepGoing: keepGoing)
             steps += outcome.steps
@@ -68,6 +71,9 @@ struct CitrusSimulate: ParsableCommand {
             recreated += outcome.recreatedAfterVanish
             placedAgain += outcome.placedAgain
             lossyDuplicates += outcome.duplicatesAfterLossyFailover
+            braked += outcome.destroysBraked
+            if outcome.destroysBraked > 0 { brakedSeeds += 1 }
+            allowed += outcome.destroysAllowed
             if !outcome.violations.isEmpty {
                 failed.append(seed)
                 let kind = SimulationWorld.Outcome.kind(of: outcome.violations[0])
@@ -93,6 +99,10 @@ struct CitrusSimulate: ParsableCommand {
         print(
             "droplets made again after a vanish: \(recreated); placed again after a failed placement: \(placedAgain); "
                 + "second droplets after a lossy failover: \(lossyDuplicates)"
+        )
+        print(
+            "destroy brake: braked \(braked) times in \(brakedSeeds) seeds; "
+                + "\(allowed) destroys sent under an operator's allowance"
         )
         let elapsed = Date().timeIntervalSince(started)
         print(

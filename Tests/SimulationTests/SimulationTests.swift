@@ -83,6 +83,22 @@ struct SimulationTests {
         )
     }
 
+    @Test(
+        "the destroy brake: seeds with a small budget and a mass deletion brake, never send past it, and converge once allowed"
+    )
+    func destroyBrake() {
+        var braked = 0
+        var allowed = 0
+        for seed in UInt64(1)...60 {
+            let outcome = SimulationWorld.run(seed: seed)
+            #expect(outcome.violations.isEmpty, "seed \(seed): \(outcome.violations.first ?? "")")
+            braked += outcome.destroysBraked
+            allowed += outcome.destroysAllowed
+        }
+        #expect(braked > 0, "no seed braked: the brake is not exercised")
+        #expect(allowed > 0, "no destroy went under an allowance")
+    }
+
     @Test("2,000 seeds (CITRUS_SIM_SEEDS for more): no invariant broken, every row converges once faults stop")
     func manySeeds() {
         let count = UInt64(ProcessInfo.processInfo.environment["CITRUS_SIM_SEEDS"] ?? "") ?? 2000

@@ -11,6 +11,8 @@
 // - LeadershipChecks: row writes only by the session that holds leadership; mutating requests
 //   only with the lease; a frozen leader replaced, and no leader unable to act, within 30 s.
 // - BudgetChecks: no replica over its per-minute budget.
+// - BrakeChecks: no rolling hour with more destroys sent than the destroy budget allows, unless
+//   an operator's allowance was in force.
 // - ConvergenceChecks: a status never moves backwards on the same droplet; time keeps moving;
 //   once the faults stop every row converges, and what counts as converged.
 //
@@ -48,6 +50,7 @@ extension SimulationWorld.Outcome {
             return "1: marked deleted while its create was in flight"
         }
         if violation.contains("did not converge") { return "did not converge" }
+        if violation.contains("past the destroy budget") { return "destroys past the budget" }
         if violation.contains("an orphan for only") { return "orphan destroyed before its grace" }
         if violation.contains("an orphan") { return "orphan destroyed" }
         return "other"

@@ -17,7 +17,7 @@ import Foundation
 ///   whose row was deleted with SQL a moment ago, or whose create was in flight, is not yet an
 ///   orphan (rule 4). A droplet whose row went while asking for deletion is no orphan at all.
 ///
-/// How many destroys an hour (rule 8's brake) is the daemon's own concern, not judged here.
+/// How many destroys an hour (rule 8's brake) is judged by `BrakeChecks`.
 enum DestroyChecks {
     /// A DELETE of droplet `id` leaving replica `who`.
     static func destroySent(_ id: Int64, by who: String, in world: SimulationWorld) {
@@ -34,6 +34,7 @@ enum DestroyChecks {
         let oldest = world.liveDroplets(identity: identity).filter { $0.deleteRequestedAt == nil }
             .min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
         guard oldest?.id == id else { return }  // a newer duplicate
+        BrakeChecks.budgetedDestroySent(id, by: who, in: world)
         if let row, row.state.status != .deleted, row.deleteRequestedAt == nil {
             // An operator who withdrew the deletion less than a second ago may have done so while
             // the request was already leaving: no re-check can close that gap.
