@@ -96,6 +96,16 @@ public struct DestroyClearance: Sendable, Hashable {
     /// Room the hour still had after the destroys cleared (0 while braked).
     public var roomLeft: Int
 
+    /// Whether `action` is one the budget decides about: a destroy, or the graceful shutdown that
+    /// comes before one.
+    public static func isBudgeted(_ action: Action) -> Bool {
+        switch action {
+        case .destroy: true
+        case .dropletAction(let order, _, _, _): order.kind == .shutdown
+        default: false
+        }
+    }
+
     /// Decides which of `destroys` may go: those of droplets already counted (a destroy repeated)
     /// and duplicates always; the others while an allowance is in force, or while the hour has
     /// room and the brake is not on. Once on (`braked`), the brake holds every destroy the budget
@@ -122,7 +132,17 @@ public struct DestroyClearance: Sendable, Hashable {
             roomLeft: 0
         )
         for action in destroys {
-            guard case .destroy(let droplet, let reason) = action else { continue }
+            let droplet: Int64
+            let reason: DestroyReason
+            switch action {
+            case .destroy(let id, let why): (droplet, reason) = (id, why)
+            // A graceful shutdown before a requested destroy is the destroy's first step: it takes
+            // the destroy's place in the budget (`shutdownTakesPlace`), so a braked deletion never
+            // powers servers off either.
+            case .dropletAction(let order, _, _, _) where order.kind == .shutdown:
+                (droplet, reason) = (order.dropletID, .deleteRequested(row: order.rowID))
+            default: continue
+            }
             if case .duplicate = reason {
                 clearance.cleared.append(action)
             } else if counted.contains(droplet) || allowance != nil {

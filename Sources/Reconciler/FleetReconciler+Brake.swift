@@ -34,9 +34,8 @@ extension FleetReconciler {
         let now = databaseNow()
         destroysSent = destroysSent.filter { now.timeIntervalSince($0.value) < DestroyBudget.window.timeInterval }
         let destroys = plan.actions.filter { action in
-            guard case .destroy(_, let reason) = action else { return false }
-            if case .duplicate = reason { return false }
-            return true
+            if case .destroy(_, .duplicate) = action { return false }
+            return DestroyClearance.isBudgeted(action)
         }
         // A new leader reads the brake's record once even with nothing to destroy: a brake the
         // last leader left on is this one's to end.
@@ -100,6 +99,10 @@ extension FleetReconciler {
         }
         ReconcilerMetrics.destroyBrake(braked: brake != nil, waiting: brake?.waiting ?? 0)
 
+        // A shutdown cleared takes its destroy's place: the destroy that follows it is counted.
+        for case .dropletAction(let order, _, _, _) in clearance.cleared where order.kind == .shutdown {
+            destroysSent[order.dropletID] = destroysSent[order.dropletID] ?? now
+        }
         let held = Set(clearance.held)
         guard !held.isEmpty else { return plan }
         return Plan(

@@ -123,4 +123,29 @@ struct DestroyBudgetTests {
         #expect(allowed.cleared == destroys)
         #expect(allowed.held.isEmpty)
     }
+
+    @Test("a graceful shutdown before a destroy takes the destroy's place in the budget: past it, no server is shut down")
+    func shutdownsAreBudgeted() {
+        func shutdown(_ droplet: Int64) -> Action {
+            .dropletAction(
+                DropletActionOrder(rowID: Self.row(droplet), dropletID: droplet, kind: .shutdown),
+                expectedRevision: 1,
+                from: DaemonState(),
+                state: DaemonState()
+            )
+        }
+        let budget = DestroyBudget(perHour: 2, percentOfFleet: 100, floorPerHour: 0)
+        let clearance = DestroyClearance.decide(
+            [shutdown(1), Self.deletion(2), shutdown(3)],
+            budget: budget,
+            counted: [],
+            liveRows: 10,
+            allowedUntil: nil,
+            braked: false,
+            now: Self.now
+        )
+        #expect(clearance.cleared == [shutdown(1), Self.deletion(2)])
+        #expect(clearance.held == [shutdown(3)])
+        #expect(DestroyClearance.isBudgeted(shutdown(1)) && DestroyClearance.isBudgeted(Self.deletion(1)))
+    }
 }
