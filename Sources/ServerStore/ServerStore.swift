@@ -130,8 +130,9 @@ public struct ServerStore: Sendable {
 
     /// Like `update`, and in the same statement makes or re-keys the row's agent
     /// (`state.agentID`): its `key_sha256` becomes `keySHA256`, and what the hub recorded of an
-    /// earlier key (`connected_at`, `last_seen_at`) is cleared, so only the new key works. When
-    /// the row changed since `expectedRevision`, nothing is written, the agent included.
+    /// earlier key (`connected_at`, `last_seen_at`, the hub's credential) is cleared, so only the
+    /// new key works. When the row changed since `expectedRevision`, nothing is written, the agent
+    /// included.
     public func update(
         id: UUID,
         expectedRevision: Int64,
