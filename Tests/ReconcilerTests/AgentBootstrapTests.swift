@@ -1,10 +1,11 @@
 import CitrusTestKit
 import DigitalOceanSimulator
-import EngineHubSimulator
 import Foundation
 import Logging
 import Postgres
 import Testing
+
+@testable import EngineHubSimulator
 
 /// Issue 11 end to end: the real daemon binary, a real Postgres, the simulator playing cloud-init
 /// and the agent, and the Engine Hub stand-in, all on loopback. Serialized like the other
@@ -209,6 +210,18 @@ struct AgentBootstrapTests {
             let connected = try await world.events().filter { $0.serverID == id && $0.kind == "agent_connected" }
             #expect(connected.count == 1)
             #expect(connected.first?.message.contains("bootstrap key is cleared") == true, "\(connected)")
+            // The key the droplet's user_data carries, presented again, is refused by the hub's check.
+            let dropletID = try #require(try await world.row(id)?.dropletID)
+            let key = try #require(world.simulator.agentCredentials(dropletID: dropletID)).key
+            let directory = AgentDirectory(
+                connectionString: world.databaseURL,
+                connectTimeout: .seconds(5),
+                logger: Self.quiet
+            )
+            #expect(
+                await directory.authenticate(agentID: agentID, key: PresentedKey(key)) == .refused(.bootstrapKeyUsed)
+            )
+            await directory.close()
 
             // The hub drops the agent: it reconnects with the hub's credential, not the used key.
             let welcomed = hub.stats().welcomed
