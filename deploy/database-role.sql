@@ -18,8 +18,9 @@
 --                    so neither needs a grant. User columns (name, region, size, image,
 --                    delete_requested_at) stay read-only for the daemon; no INSERT, no DELETE.
 --   server_events    INSERT and SELECT (the durable audit trail), USAGE on its id sequence.
---   agents           SELECT; INSERT, and UPDATE of key_sha256, connected_at and last_seen_at
---                    (agent bootstrap: a row's agent is made, or re-keyed, with each create).
+--   agents           SELECT; INSERT, and UPDATE of key_sha256, connected_at, last_seen_at and
+--                    hub_credential_sha256 (agent bootstrap: a row's agent is made, or re-keyed,
+--                    with each create; its key is cleared once the hub has let the agent in).
 --   schema_migrations SELECT (to check the schema is current before READY=1).
 --   fleet_view       SELECT, INSERT, UPDATE (its one row: when the leader last listed the whole
 --                    fleet at DigitalOcean, which `status` shows; written as an upsert).
@@ -89,9 +90,10 @@ GRANT UPDATE (
 ) ON TABLE servers TO citrus_reconciler;
 
 -- Agent bootstrap: the daemon makes (or re-keys) a row's agent before each create. It reads what
--- the hub records (connected_at, last_seen_at) and resets them on a re-key; it never deletes.
+-- the hub records (connected_at, last_seen_at, the hub's own credential) and resets them on a
+-- re-key; it clears the key once the agent has connected (single-use); it never deletes.
 GRANT SELECT, INSERT ON TABLE agents TO citrus_reconciler;
-GRANT UPDATE (key_sha256, connected_at, last_seen_at) ON TABLE agents TO citrus_reconciler;
+GRANT UPDATE (key_sha256, connected_at, last_seen_at, hub_credential_sha256) ON TABLE agents TO citrus_reconciler;
 
 GRANT SELECT, INSERT ON TABLE server_events TO citrus_reconciler;
 

@@ -4,7 +4,7 @@
 step() { printf '\n==> %s\n' "$*"; }
 
 # The Debian packages the build, the tests and the demo need.
-SYSTEM_PACKAGES=(libpq-dev libsystemd-dev postgresql-15 postgresql-client-15 systemd python3 python3-pip util-linux iproute2)
+SYSTEM_PACKAGES=(libpq-dev libsystemd-dev postgresql-15 postgresql-client-15 systemd python3 python3-pip util-linux iproute2 nftables)
 
 ensure_system_packages() {
     local missing=()

@@ -17,9 +17,11 @@ extension AgentEnrollment {
         #
         # The key is a secret on the server too: the script never traces or echoes it (no `set -x`), and it
         # is written only to a root-owned file of mode 0600 that systemd reads for the agent's unit.
-        # cloud-init keeps its own root-only copies of user_data under /var/lib/cloud/instance, and the
-        # droplet metadata service serves user_data to processes on the server; the key is useless
-        # elsewhere once the agent has connected with it, and a new create attempt always gets a new key.
+        # cloud-init keeps its own root-only copies of user_data under /var/lib/cloud/instance. The droplet
+        # metadata service (169.254.169.254) serves user_data to any process that asks: step 0 lets only
+        # root ask, at every boot, before the agent starts. The key is single-use: once the agent has
+        # connected with it, the hub gives the agent a credential of its own (kept in the agent's state
+        # directory) and the key no longer works; a new create attempt always gets a new key.
         set -euo pipefail
         set +x
         umask 077
@@ -28,6 +30,54 @@ extension AgentEnrollment {
         # A download whose checksum differs is never installed (the script stops, and cloud-init says so).
         CITRUS_AGENT_URL="https://downloads.example.com/citrus-agent/citrus-agent-linux-amd64"
         CITRUS_AGENT_SHA256="0000000000000000000000000000000000000000000000000000000000000000"
+
+        # 0. Only root may reach the metadata service, which holds this script, key included. The rule is
+        #    put in place at every boot (rules do not survive a reboot) before the agent starts, which
+        #    requires it; root's own tools (cloud-init, DigitalOcean's droplet agent) keep their access.
+        cat > /usr/local/sbin/citrus-metadata-guard <<'CITRUS_METADATA_GUARD'
+        #!/bin/sh
+        set -eu
+        # Root, and DigitalOcean's monitoring agent if it is installed (monitoring on), which reads its own
+        # token there.
+        uids=0
+        if uid=$(id -u do-agent 2>/dev/null); then uids="0 $uid"; fi
+        if command -v nft >/dev/null 2>&1; then
+            # Declared, emptied and filled in one transaction: running it again changes nothing.
+            nft -f - <<NFT
+        table inet citrus_metadata_guard
+        delete table inet citrus_metadata_guard
+        table inet citrus_metadata_guard {
+            chain output {
+                type filter hook output priority 0; policy accept;
+                ip daddr 169.254.169.254 meta skuid != { $(echo $uids | tr ' ' ',') } reject
+            }
+        }
+        NFT
+        else
+            iptables -N CITRUS_METADATA_GUARD 2>/dev/null || iptables -F CITRUS_METADATA_GUARD
+            for uid in $uids; do iptables -A CITRUS_METADATA_GUARD -m owner --uid-owner "$uid" -j RETURN; done
+            iptables -A CITRUS_METADATA_GUARD -j REJECT
+            iptables -C OUTPUT -d 169.254.169.254 -j CITRUS_METADATA_GUARD 2>/dev/null ||
+                iptables -I OUTPUT 1 -d 169.254.169.254 -j CITRUS_METADATA_GUARD
+        fi
+        CITRUS_METADATA_GUARD
+        chmod 0755 /usr/local/sbin/citrus-metadata-guard
+        cat > /etc/systemd/system/citrus-metadata-guard.service <<'CITRUS_METADATA_GUARD_UNIT'
+        [Unit]
+        Description=Only root may reach the droplet metadata service (it holds the agent's bootstrap key)
+        Before=citrus-agent.service
+
+        [Service]
+        Type=oneshot
+        RemainAfterExit=yes
+        ExecStart=/usr/local/sbin/citrus-metadata-guard
+
+        [Install]
+        WantedBy=multi-user.target
+        CITRUS_METADATA_GUARD_UNIT
+        chmod 0644 /etc/systemd/system/citrus-metadata-guard.service
+        systemctl daemon-reload
+        systemctl enable --now citrus-metadata-guard.service
 
         # 1. A user of its own for the agent.
         if ! id citrus-agent >/dev/null 2>&1; then
@@ -54,13 +104,17 @@ extension AgentEnrollment {
         [Unit]
         Description=Citrus Agent (connects this server to the Engine Hub)
         Wants=network-online.target
-        After=network-online.target
+        After=network-online.target citrus-metadata-guard.service
+        Requires=citrus-metadata-guard.service
 
         [Service]
         EnvironmentFile=/etc/citrus-agent/agent.env
         ExecStart=/usr/local/bin/citrus-agent
         User=citrus-agent
         Group=citrus-agent
+        # Where the agent keeps the hub's credential (its bootstrap key works once): only it may read it.
+        StateDirectory=citrus-agent
+        StateDirectoryMode=0700
         Restart=always
         RestartSec=5
         NoNewPrivileges=yes

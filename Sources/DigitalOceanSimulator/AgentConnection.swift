@@ -11,8 +11,9 @@ import Synchronization
 /// either side closes, the admin API disconnects it, or its droplet goes away.
 struct AgentConnection: Sendable {
     enum Outcome: Sendable, Equatable {
-        /// Welcomed, later closed (by the hub, an error, or the network).
-        case welcomedThenClosed
+        /// Welcomed, later closed (by the hub, an error, or the network). `credential`: the one
+        /// the hub's welcome gave, to present from now on instead of the single-use key.
+        case welcomedThenClosed(credential: String?)
         /// The hub answered `refused`.
         case refused(reason: String)
         /// Not welcomed: could not connect, no upgrade, no answer to hello, or an error.
@@ -34,7 +35,9 @@ struct AgentConnection: Sendable {
         case notUpgraded(any Channel)
     }
 
-    func run(agentID: String, key: String) async -> Outcome {
+    /// Says hello with `credential` (the hub's, from an earlier welcome) if there is one, else
+    /// with the bootstrap `key`.
+    func run(agentID: String, key: String, credential: String?) async -> Outcome {
         let upgrade: Upgrade
         do {
             upgrade = try await connect()
@@ -47,7 +50,7 @@ struct AgentConnection: Sendable {
             return .failed("\(endpoint) did not accept a WebSocket upgrade")
         case .websocket(let channel):
             do {
-                return try await converse(channel, agentID: agentID, key: key)
+                return try await converse(channel, agentID: agentID, key: key, credential: credential)
             } catch {
                 return .failed("connection to \(endpoint) failed: \(error)")
             }
@@ -111,6 +114,7 @@ struct AgentConnection: Sendable {
     /// What the reader has heard, for the writer (and the outcome).
     private struct Progress: Sendable {
         var welcomed = false
+        var credential: String?
         var refusal: String?
         var closedByHub = false
         var stoppedByAgent = false
@@ -126,13 +130,15 @@ struct AgentConnection: Sendable {
     private func converse(
         _ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>,
         agentID: String,
-        key: String
+        key: String,
+        credential: String?
     ) async throws -> Outcome {
         let progress = ProgressBox()
         let dropletID = self.dropletID
         let simulator = self.simulator
         try await channel.executeThenClose { inbound, outbound in
-            let hello: JSONValue = .object([("type", "hello"), ("agent_id", .string(agentID)), ("key", .string(key))])
+            let secret: (String, JSONValue) = credential.map { ("credential", .string($0)) } ?? ("key", .string(key))
+            let hello: JSONValue = .object([("type", "hello"), ("agent_id", .string(agentID)), secret])
             try await outbound.write(Self.text(hello))
             let helloSentAt = Date()
 
@@ -146,7 +152,11 @@ struct AgentConnection: Sendable {
                                 let message = try? JSONValue.parse(frame.unmaskedData.readableBytesView)
                                 switch message?["type"]?.stringValue {
                                 case "welcome":
-                                    progress.withLock { $0.welcomed = true }
+                                    let given = message?["credential"]?.stringValue
+                                    progress.withLock {
+                                        $0.welcomed = true
+                                        $0.credential = given
+                                    }
                                     simulator.updateAgentStatus(dropletID: dropletID) {
                                         $0.state = .connected
                                         $0.connections += 1
@@ -224,7 +234,7 @@ struct AgentConnection: Sendable {
         let heard = progress.withLock { $0 }
         if let refusal = heard.refusal { return .refused(reason: refusal) }
         if heard.stoppedByAgent { return .stopped }
-        if heard.welcomed { return .welcomedThenClosed }
+        if heard.welcomed { return .welcomedThenClosed(credential: heard.credential) }
         return .failed(
             heard.closedByHub
                 ? "the hub closed the connection before a welcome" : "no welcome within \(Int(Self.welcomeTimeout)) s"

@@ -97,6 +97,8 @@ struct SimulatedAgent: Sendable {
         // Failed attempts since the last welcome: the reconnect delay doubles with each, without
         // jitter, from the initial delay up to the maximum (Timekeeping's backoff, its ceiling).
         var failures = 0
+        // The hub's credential, once a welcome gave one: the bootstrap key is single-use.
+        var credential: String?
         while let assignment = simulator.agentAssignment(dropletID: dropletID), !Task.isCancelled {
             guard assignment.connectEnabled else {
                 simulator.updateAgentStatus(dropletID: dropletID) { $0.state = .stopped }
@@ -115,13 +117,18 @@ struct SimulatedAgent: Sendable {
                 simulator: simulator,
                 logger: logger,
                 eventLoopGroup: eventLoopGroup
-            ).run(agentID: assignment.agentID, key: assignment.presentedKey)
+            ).run(agentID: assignment.agentID, key: assignment.presentedKey, credential: credential)
             switch outcome {
-            case .welcomedThenClosed:
+            case .welcomedThenClosed(let given):
+                if let given { credential = given }
                 logger.info("agent connection ended", metadata: meta)
                 failures = 0
                 simulator.updateAgentStatus(dropletID: dropletID) { $0.state = .connecting }
             case .refused(let reason):
+                // A credential the hub no longer knows (a database restored from before it) is
+                // dropped: the next hello tries the key, which works if the daemon has not cleared
+                // it. Other refusals (an operator's drop, the hub's database down) keep it.
+                if reason == "wrong credential" { credential = nil }
                 meta["reason"] = "\(reason)"
                 logger.notice("agent refused by the hub", metadata: meta)
                 simulator.updateAgentStatus(dropletID: dropletID) {

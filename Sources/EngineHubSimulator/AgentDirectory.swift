@@ -23,25 +23,51 @@ actor AgentDirectory {
         self.logger = logger
     }
 
-    /// Compares the presented key with `agents.key_sha256` and, when it matches, stamps
-    /// `connected_at` (first time only) and `last_seen_at`. Never throws: a database problem is
-    /// a refusal the agent can retry.
+    /// Checks the presented secret and, when it holds, stamps `connected_at` (first time only)
+    /// and `last_seen_at`. The hub's credential is compared with `agents.hub_credential_sha256`.
+    /// The bootstrap key is compared with `agents.key_sha256`, and lets the agent in only while
+    /// the daemon has not cleared it (single-use): then a new credential is made, its SHA-256
+    /// stored in the same write, and the welcome hands it over. Never throws: a database problem
+    /// is a refusal the agent can retry.
     func authenticate(agentID: UUID, key: PresentedKey) async -> AuthenticationOutcome {
         do {
-            let rows = try await run("SELECT key_sha256 FROM agents WHERE id = \(agentID)")
-            guard let row = rows.first else { return .refused(.unknownAgent) }
-            guard let stored = try row.decode(String?.self, "key_sha256"), !stored.isEmpty else {
-                return .refused(.noKeyStored)
-            }
-            guard KeyDigest.matches(key, storedHex: stored) else { return .refused(.wrongKey) }
-            // Only if the key is still the one just compared: a re-key in between refuses.
-            let updated = try await run(
+            let rows = try await run(
                 """
-                UPDATE agents SET connected_at = COALESCE(connected_at, now()), last_seen_at = now()
-                WHERE id = \(agentID) AND key_sha256 = \(stored)
+                SELECT key_sha256, hub_credential_sha256, connected_at IS NOT NULL AS connected
+                FROM agents WHERE id = \(agentID)
                 """
             )
-            return updated.affectedRows == 1 ? .accepted : .refused(.wrongKey)
+            guard let row = rows.first else { return .refused(.unknownAgent) }
+            switch key.kind {
+            case .hubCredential:
+                guard let stored = try row.decode(String?.self, "hub_credential_sha256"), !stored.isEmpty,
+                    KeyDigest.matches(key, storedHex: stored)
+                else { return .refused(.wrongCredential) }
+                // Only if the credential is still the one just compared: a re-key clears it.
+                let updated = try await run(
+                    """
+                    UPDATE agents SET connected_at = COALESCE(connected_at, now()), last_seen_at = now()
+                    WHERE id = \(agentID) AND hub_credential_sha256 = \(stored)
+                    """
+                )
+                return updated.affectedRows == 1 ? .accepted : .refused(.wrongCredential)
+            case .bootstrapKey:
+                guard let stored = try row.decode(String?.self, "key_sha256"), !stored.isEmpty else {
+                    return .refused(try row.decode(Bool.self, "connected") ? .bootstrapKeyUsed : .noKeyStored)
+                }
+                guard KeyDigest.matches(key, storedHex: stored) else { return .refused(.wrongKey) }
+                let credential = IssuedCredential.random()
+                // Only if the key is still the one just compared: a re-key, or the daemon clearing
+                // the used key, in between refuses.
+                let updated = try await run(
+                    """
+                    UPDATE agents SET connected_at = COALESCE(connected_at, now()), last_seen_at = now(),
+                        hub_credential_sha256 = \(credential.sha256)
+                    WHERE id = \(agentID) AND key_sha256 = \(stored)
+                    """
+                )
+                return updated.affectedRows == 1 ? .acceptedWithCredential(credential) : .refused(.wrongKey)
+            }
         } catch {
             logger.warning(
                 "cannot check an agent's key: database error",

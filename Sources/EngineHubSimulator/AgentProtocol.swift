@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// A message an agent sends, as far as the hub cares (see docs/agent-protocol.md).
@@ -15,9 +16,12 @@ enum AgentMessage: Equatable, Sendable {
         else { return .unreadable }
         switch type {
         case "hello":
-            guard let agentID = object["agent_id"] as? String, let key = object["key"] as? String else {
-                return .other(type: type)
+            guard let agentID = object["agent_id"] as? String else { return .other(type: type) }
+            // The hub's own credential once the agent has one; the bootstrap key before that.
+            if let credential = object["credential"] as? String {
+                return .hello(agentID: agentID, key: PresentedKey(credential, kind: .hubCredential))
             }
+            guard let key = object["key"] as? String else { return .other(type: type) }
             return .hello(agentID: agentID, key: PresentedKey(key))
         case "heartbeat":
             return .heartbeat
@@ -30,6 +34,13 @@ enum AgentMessage: Equatable, Sendable {
 /// What the hub sends.
 enum HubMessage {
     static let welcome = #"{"type":"welcome"}"#
+
+    /// The welcome of an agent let in with its bootstrap key: it carries the credential the agent
+    /// presents from now on (the key is single-use).
+    static func welcome(credential: IssuedCredential?) -> String {
+        guard let credential else { return welcome }
+        return #"{"type":"welcome","credential":"# + jsonString(credential.text) + "}"
+    }
 
     static func refused(reason: String) -> String {
         #"{"type":"refused","reason":"# + jsonString(reason) + "}"
@@ -54,12 +65,40 @@ enum CloseCode {
     static let refused: UInt16 = 4401
 }
 
-/// The key an agent presented. It never prints: not in logs, errors or test failure messages.
+/// The secret an agent presented in its hello: its bootstrap key, or the credential the hub gave
+/// it. It never prints: not in logs, errors or test failure messages.
 struct PresentedKey: Equatable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    enum Kind: Equatable, Sendable {
+        /// `key`: checked against `agents.key_sha256`, which the daemon clears once it has served.
+        case bootstrapKey
+        /// `credential`: checked against `agents.hub_credential_sha256`.
+        case hubCredential
+    }
+
+    let text: String
+    let kind: Kind
+
+    init(_ text: String, kind: Kind = .bootstrapKey) {
+        self.text = text
+        self.kind = kind
+    }
+
+    var description: String { kind == .bootstrapKey ? "<redacted key>" : "<redacted credential>" }
+    var debugDescription: String { description }
+}
+
+/// The hub's own credential for an agent, made when the agent is let in with its bootstrap key:
+/// 256 bits from the system's CSPRNG as 64 lowercase hex characters. Only its SHA-256 is stored;
+/// the text goes to the agent in the welcome and nowhere else. It never prints.
+struct IssuedCredential: Equatable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     let text: String
 
-    init(_ text: String) { self.text = text }
+    static func random() -> IssuedCredential {
+        IssuedCredential(text: KeyDigest.hexText(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }))
+    }
 
-    var description: String { "<redacted key>" }
+    var sha256: String { KeyDigest.hex(of: PresentedKey(text, kind: .hubCredential)) }
+
+    var description: String { "<redacted credential>" }
     var debugDescription: String { description }
 }

@@ -2,13 +2,17 @@ import Foundation
 
 /// Why a hello was refused; decides the counter and the reason the agent reads.
 enum RefusalKind: Equatable, Sendable {
-    case unknownAgent, noKeyStored, wrongKey, databaseUnavailable, droppedByOperator
+    case unknownAgent, noKeyStored, wrongKey, bootstrapKeyUsed, wrongCredential, databaseUnavailable,
+        droppedByOperator
 
     var reason: String {
         switch self {
         case .unknownAgent: "unknown agent"
         case .noKeyStored: "the agent has no key"
         case .wrongKey: "wrong key"
+        case .bootstrapKeyUsed:
+            "the bootstrap key has been used; present the credential the hub gave at the first connection"
+        case .wrongCredential: "wrong credential"
         case .databaseUnavailable: "the hub cannot check keys right now (database unavailable); try again"
         case .droppedByOperator: "dropped by the hub operator"
         }
@@ -18,6 +22,8 @@ enum RefusalKind: Equatable, Sendable {
 /// What checking a hello against the database (and the operator's drops) concluded.
 enum AuthenticationOutcome: Equatable, Sendable {
     case accepted
+    /// Let in with the bootstrap key: the welcome carries the hub's credential for the agent.
+    case acceptedWithCredential(IssuedCredential)
     case refused(RefusalKind)
 }
 
@@ -48,8 +54,8 @@ struct AgentSession: Sendable {
         case none
         /// Check this hello: drops first, then the database; report with `authenticationFinished`.
         case authenticate(agentID: UUID, key: PresentedKey)
-        /// Send welcome.
-        case welcome(agentID: UUID)
+        /// Send welcome, with the hub's new credential for the agent if one was made.
+        case welcome(agentID: UUID, credential: IssuedCredential? = nil)
         /// Send refused with the kind's reason, then close 4401.
         case refuse(agentID: UUID?, kind: RefusalKind)
         case recordHeartbeat(agentID: UUID)
@@ -156,6 +162,10 @@ struct AgentSession: Sendable {
             phase = .authenticated(agentID)
             deadline = now + timing.idleLimit
             return .welcome(agentID: agentID)
+        case .acceptedWithCredential(let credential):
+            phase = .authenticated(agentID)
+            deadline = now + timing.idleLimit
+            return .welcome(agentID: agentID, credential: credential)
         case .refused(let kind):
             return refuse(agentID: agentID, kind: kind, at: now)
         }

@@ -153,10 +153,16 @@ private struct Conversation {
                 ? .refused(.droppedByOperator)
                 : await directory.authenticate(agentID: agentID, key: key)
             try await perform(session.authenticationFinished(outcome, at: .now), session: &session)
-        case .welcome(let agentID):
-            try await sendText(HubMessage.welcome)
+        case .welcome(let agentID, let credential):
+            try await sendText(HubMessage.welcome(credential: credential))
             registry.welcomed(id)
-            logger.info("agent welcomed", metadata: ["agent_id": "\(agentID.lowercased)", "outcome": "welcome"])
+            logger.info(
+                "agent welcomed",
+                metadata: [
+                    "agent_id": "\(agentID.lowercased)", "outcome": "welcome",
+                    "credential": credential == nil ? "kept" : "issued",
+                ]
+            )
         case .refuse(let agentID, let kind):
             registry.refused(kind)
             var metadata: Logger.Metadata = ["outcome": "refused", "reason": "\(kind.reason)"]

@@ -155,7 +155,7 @@ final class ConnectionRegistry: Sendable {
             case .databaseUnavailable:
                 state.stats.refused += 1
                 state.stats.databaseErrors += 1
-            case .unknownAgent, .noKeyStored, .wrongKey:
+            case .unknownAgent, .noKeyStored, .wrongKey, .bootstrapKeyUsed, .wrongCredential:
                 state.stats.refused += 1
             }
         }

@@ -3,11 +3,15 @@ import Crypto
 /// The protocol's key digest: lowercase hex SHA-256 of the key's UTF-8 text.
 enum KeyDigest {
     static func hex(of key: PresentedKey) -> String {
-        let digest = SHA256.hash(data: Array(key.text.utf8))
+        hexText(Array(SHA256.hash(data: Array(key.text.utf8))))
+    }
+
+    /// `bytes` as lowercase hex.
+    static func hexText(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var hex: [UInt8] = []
-        hex.reserveCapacity(64)
-        for byte in digest {
+        hex.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
             hex.append(digits[Int(byte >> 4)])
             hex.append(digits[Int(byte & 0x0f)])
         }

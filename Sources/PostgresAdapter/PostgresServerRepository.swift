@@ -63,7 +63,7 @@ public struct PostgresServerRepository: ServerRepository {
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256: String?,
+        agentKey: AgentKeyChange?,
         events: [AuditEvent]
     ) async throws -> Int64? {
         try await withStore { store in
@@ -72,7 +72,7 @@ public struct PostgresServerRepository: ServerRepository {
                     id: id,
                     expectedRevision: expectedRevision,
                     to: state,
-                    agentKeySHA256: agentKeySHA256,
+                    agentKey: agentKey,
                     events: events
                 )
             }

@@ -60,8 +60,9 @@ public struct DropletDefaults: Sendable, Hashable {
     /// Nil: DigitalOcean's own default (the console agent installed, its errors ignored).
     public var withDropletAgent: Bool?
     public var projectID: String?
-    /// The SHA-256 of the user data template in use (agent bootstrap), hex; nil without one. Only a
-    /// new droplet runs user data, so a changed template is drift for the droplets made before.
+    /// The SHA-256 of the user data template in use (agent bootstrap), its first 16 hex digits; nil
+    /// without one. Only a new droplet runs user data, so a changed template is drift for the
+    /// droplets made before.
     public var userDataDigest: String?
 
     /// The platform's standard droplet: IPv6 and monitoring on, backups off, no keys, no extra tags.
@@ -133,7 +134,7 @@ public struct DropletSpecification: Sendable, Hashable {
         parts.append("droplet agent \(withDropletAgent.map { $0 ? "required" : "off" } ?? "default")")
         parts.append("ipv6 \(ipv6 ? "on" : "off")")
         parts.append("monitoring \(monitoring ? "on" : "off")")
-        if let userDataDigest { parts.append("user data template sha256 \(userDataDigest.prefix(12))") }
+        if let userDataDigest { parts.append("user data template sha256 \(userDataDigest)…") }
         return parts.joined(separator: ", ")
     }
 }

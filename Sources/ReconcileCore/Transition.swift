@@ -98,7 +98,9 @@ public struct Transition: Sendable {
             return
                 "server \(row.name) is initializing: \(droplet) is active at \(to.ipv4 ?? "its address"); waiting\(timeout) for \(agent) to connect to the Engine Hub"
         case .agentConnected:
-            return "server \(row.name) is active: \(agent) connected to the Engine Hub"
+            // The write that carries this entry clears the key (AgentKeyChange.clearBootstrapKey).
+            return
+                "server \(row.name) is active: \(agent) connected to the Engine Hub; its bootstrap key is cleared (single-use)"
         case .agentTimedOut:
             return
                 "server \(row.name) failed: \(agent) did not connect in time; \(droplet) is left running for inspection"

@@ -109,6 +109,26 @@ public struct AgentEnrollment: Sendable, Hashable {
     }
 }
 
+extension AgentEnrollment {
+    /// What is wrong with a cloud-init template file's owner and mode, or nil when nothing is. The
+    /// template runs as root on every new server, so whoever may change it owns the fleet: it must
+    /// belong to root or to the daemon's own user (`user`), and neither its group nor others may
+    /// write it (reading is fine: it holds no secret, the key is filled in per create). Pure, for
+    /// tests; `mode` and `owner` are `stat`'s `st_mode` and `st_uid`.
+    public static func templateFileProblem(mode: UInt32, owner: UInt32, user: UInt32) -> String? {
+        if owner != 0 && owner != user {
+            return
+                "is owned by uid \(owner), neither root nor this daemon's user (uid \(user)); whoever owns it decides what runs as root on every new server: chown it to root"
+        }
+        let permissions = mode & 0o7777
+        guard permissions & 0o022 == 0 else {
+            return
+                "is writable by its group or by others (mode 0\(String(permissions, radix: 8))); whoever may write it decides what runs as root on every new server: chmod go-w it"
+        }
+        return nil
+    }
+}
+
 /// Why agent bootstrap cannot be configured as given; one line an operator can act on.
 public struct EnrollmentProblem: Error, Sendable, CustomStringConvertible {
     public var description: String

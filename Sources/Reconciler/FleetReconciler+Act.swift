@@ -145,13 +145,19 @@ extension FleetReconciler {
     @discardableResult
     func write(_ change: Transition, expectedRevision: Int64, agentKeySHA256: String? = nil) async -> Int64? {
         let row = change.row
+        let connected = change.events.contains { $0.kind == .agentConnected }
+        // A create's write carries a new key; the write that records the first connection clears
+        // it (single-use). One write never does both: a create's row is not yet active.
+        assert(!(connected && agentKeySHA256 != nil), "a write both re-keys and clears the agent's key")
+        let agentKey: AgentKeyChange? =
+            agentKeySHA256.map { .set(sha256: $0) } ?? (connected ? .clearBootstrapKey : nil)
         let revision: Int64?
         do {
             revision = try await repository.update(
                 id: row.id,
                 expectedRevision: expectedRevision,
                 to: change.to,
-                agentKeySHA256: agentKeySHA256,
+                agentKey: agentKey,
                 events: change.events
             )
         } catch let locked as RowLocked {
@@ -174,7 +180,7 @@ extension FleetReconciler {
             )
             return nil
         }
-        if change.events.contains(where: { $0.kind == .agentConnected }),
+        if connected,
             let since = change.to.agentAwaitedSince ?? change.from.agentAwaitedSince
         {
             ReconcilerMetrics.agentBootstrap(.interval(change.at.timeIntervalSince(since)))

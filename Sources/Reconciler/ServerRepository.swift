@@ -25,14 +25,16 @@ public protocol ServerRepository: Sendable {
     /// when the row changed (or vanished) since `expectedRevision` was read: nothing was written,
     /// neither the row nor its entries.
     ///
-    /// With `agentKeySHA256`, it also (atomically, compare-and-set on the row) makes or re-keys the
-    /// row's agent `state.agentID`: only that key works for it afterwards, and the hub's record of
-    /// an earlier key is cleared. The key itself is never handed to a repository.
+    /// With `agentKey`, it also (atomically, compare-and-set on the row) writes the bootstrap key of
+    /// the row's agent `state.agentID`: `.set` makes or re-keys it, so that only that key works
+    /// for it afterwards and the hub's record of an earlier key is cleared; `.clearBootstrapKey`
+    /// clears the key once the hub has recorded the agent's first connection. The key itself is
+    /// never handed to a repository.
     func update(
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256: String?,
+        agentKey: AgentKeyChange?,
         events: [AuditEvent]
     ) async throws -> Int64?
     /// Append an entry to the durable audit trail.
@@ -55,7 +57,24 @@ public protocol ServerRepository: Sendable {
 extension ServerRepository {
     /// A write with no agent key and no audit entries.
     public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
-        try await update(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: nil, events: [])
+        try await update(id: id, expectedRevision: expectedRevision, to: state, agentKey: nil, events: [])
+    }
+
+    /// A write that makes or re-keys the row's agent with `agentKeySHA256` (none: leaves it be).
+    public func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKeySHA256: String?,
+        events: [AuditEvent]
+    ) async throws -> Int64? {
+        try await update(
+            id: id,
+            expectedRevision: expectedRevision,
+            to: state,
+            agentKey: agentKeySHA256.map { .set(sha256: $0) },
+            events: events
+        )
     }
 
     public func fetchServers(expectedCount: Int) async throws -> [ServerRecord] {

@@ -14,10 +14,10 @@ public struct Migration: Sendable, Hashable {
 
 extension Migration {
     /// All migrations, in the order they apply.
-    public static let all: [Migration] = first14 + [dropletSpecification, destroyBrake]
+    public static let all: [Migration] = firstFourteen + [dropletSpecification, destroyBrake] + agentKeys
 
-    /// The schema up to protected rows.
-    static let first14: [Migration] = [
+    /// Migrations 1 to 14, from before later ones were kept in files of their own.
+    static let firstFourteen: [Migration] = [
         Migration(
             version: 1,
             name: "create servers",

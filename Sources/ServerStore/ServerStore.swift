@@ -125,13 +125,14 @@ public struct ServerStore: Sendable {
     /// Returns the row's new revision, or nil when someone changed (or deleted) the row meanwhile:
     /// nothing was written; re-read and decide again.
     public func update(id: UUID, expectedRevision: Int64, to state: DaemonState) async throws -> Int64? {
-        try await write(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: nil)
+        try await write(id: id, expectedRevision: expectedRevision, to: state, agentKey: nil)
     }
 
     /// Like `update`, and in the same statement makes or re-keys the row's agent
     /// (`state.agentID`): its `key_sha256` becomes `keySHA256`, and what the hub recorded of an
-    /// earlier key (`connected_at`, `last_seen_at`) is cleared, so only the new key works. When
-    /// the row changed since `expectedRevision`, nothing is written, the agent included.
+    /// earlier key (`connected_at`, `last_seen_at`, the hub's credential) is cleared, so only the
+    /// new key works. When the row changed since `expectedRevision`, nothing is written, the agent
+    /// included.
     public func update(
         id: UUID,
         expectedRevision: Int64,
@@ -141,7 +142,7 @@ public struct ServerStore: Sendable {
         guard state.agentID != nil else {
             throw PostgresError(code: .decoding, message: "an agent key needs the row's agent id")
         }
-        return try await write(id: id, expectedRevision: expectedRevision, to: state, agentKeySHA256: keySHA256)
+        return try await write(id: id, expectedRevision: expectedRevision, to: state, agentKey: .set(sha256: keySHA256))
     }
 
     /// `update`, with or without an agent key, and in the same statement the audit entries that
@@ -154,22 +155,43 @@ public struct ServerStore: Sendable {
         agentKeySHA256 keySHA256: String?,
         events: [AuditEvent]
     ) async throws -> Int64? {
-        if keySHA256 != nil, state.agentID == nil {
+        try await update(
+            id: id,
+            expectedRevision: expectedRevision,
+            to: state,
+            agentKey: keySHA256.map { .set(sha256: $0) },
+            events: events
+        )
+    }
+
+    /// `update`, with what the write does to the agent's bootstrap key (`AgentKeyChange`), and
+    /// the audit entries, all in one statement.
+    public func update(
+        id: UUID,
+        expectedRevision: Int64,
+        to state: DaemonState,
+        agentKey: AgentKeyChange?,
+        events: [AuditEvent]
+    ) async throws -> Int64? {
+        if agentKey != nil, state.agentID == nil {
             throw PostgresError(code: .decoding, message: "an agent key needs the row's agent id")
         }
         return try await write(
             id: id,
             expectedRevision: expectedRevision,
             to: state,
-            agentKeySHA256: keySHA256,
+            agentKey: agentKey,
             events: events
         )
     }
 
     /// One statement, not a transaction: the leader's session is shared by concurrent writes, and
     /// a BEGIN … COMMIT on it would take theirs in (and a rollback would undo them). The row is
-    /// locked and checked first; the agent is written only with a key and only if the row matched;
-    /// the foreign key on servers.agent_id is checked at the end of the statement, after it.
+    /// locked and checked first; the agent is written only with a key change and only if the row
+    /// matched; the foreign key on servers.agent_id is checked at the end of the statement, after it.
+    /// A re-key also clears the hub's credential (`hub_credential_sha256`, migration 17), so a
+    /// droplet of an earlier attempt can no longer get in; a clear touches only an agent whose
+    /// first connection the hub has recorded, whatever this daemon believed when it decided.
     /// The lock is the one the UPDATE takes anyway (FOR NO KEY UPDATE: no key column changes), not
     /// FOR UPDATE, which would also wait for every transaction that inserted a row referring to
     /// this one through a foreign key (those hold FOR KEY SHARE until they end). A row another
@@ -181,9 +203,16 @@ public struct ServerStore: Sendable {
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256 keySHA256: String?,
+        agentKey: AgentKeyChange?,
         events: [AuditEvent] = []
     ) async throws -> Int64? {
+        var keySHA256: String?
+        var clearsKey = false
+        switch agentKey {
+        case .set(let sha256): keySHA256 = sha256
+        case .clearBootstrapKey: clearsKey = true
+        case nil: break
+        }
         let dropletID = state.dropletID.map(String.init)
         let entries = try Self.json(events)
         let goal = state.change?.goal.columns
@@ -195,7 +224,12 @@ public struct ServerStore: Sendable {
             ), agent AS (
                 INSERT INTO agents (id, key_sha256) SELECT \(state.agentID), \(keySHA256) FROM target
                 WHERE \(keySHA256)::text IS NOT NULL
-                ON CONFLICT (id) DO UPDATE SET key_sha256 = EXCLUDED.key_sha256, connected_at = NULL, last_seen_at = NULL
+                ON CONFLICT (id) DO UPDATE SET key_sha256 = EXCLUDED.key_sha256, connected_at = NULL, last_seen_at = NULL,
+                    hub_credential_sha256 = NULL
+            ), key_cleared AS (
+                UPDATE agents SET key_sha256 = NULL
+                WHERE \(clearsKey) AND id = \(state.agentID) AND EXISTS (SELECT 1 FROM target)
+                    AND connected_at IS NOT NULL AND key_sha256 IS NOT NULL
             ), updated AS (
                 UPDATE servers SET
                     status = \(state.status.rawValue),

@@ -11,11 +11,14 @@ import Timekeeping
 /// and a failover take all of them back together. A table added later (the lead's
 /// `create_intents`) is one more field there and one more `journal` call per write.
 final class SimulatedDatabase: @unchecked Sendable {
-    /// The hub's record of one agent (`agents`): its key's hash, and what the hub saw of it.
+    /// The hub's record of one agent (`agents`): its key's hash (nil once the daemon cleared the
+    /// single-use key), what the hub saw of it, and the credential the hub gave it.
     struct AgentRecord: Equatable {
-        var keySHA256: String
+        var keySHA256: String?
         var connectedAt: Date?
         var lastSeenAt: Date?
+        /// `hub_credential_sha256`: stands for the hub's own credential; unique in the run.
+        var hubCredential: UInt64?
     }
 
     /// Everything a backup holds and a restore or a failover brings back.
@@ -91,6 +94,8 @@ final class SimulatedDatabase: @unchecked Sendable {
     var destroysAccepted: [Int64: Date] = [:]
     /// When the last `destroys_braked` entry was written, while it is the brake's last word.
     var brakedSince: Date?
+    /// The hub's credentials handed out so far: the next one is new, even after a restore.
+    var hubCredentialsIssued: UInt64 = 0
     /// The last full view of the fleet the leader recorded (`fleet_view`).
     var fullView: FullViewRecord?
     /// The revision sequence's last value (`servers_revision_seq`).
@@ -171,13 +176,13 @@ final class SimulatedDatabase: @unchecked Sendable {
 
     /// The daemon's compare-and-set write; the writer must hold the lock, and a binding must rest on
     /// a fresh read (`LeadershipChecks`, `IdentityChecks`; the world's `observeWrite` judges the rest).
-    /// With `agentKeySHA256`, the row's agent is made or re-keyed in the same statement.
+    /// With `agentKey`, the row's agent is made, re-keyed or its key cleared in the same statement.
     func write(
         session: Int,
         id: UUID,
         expectedRevision: Int64,
         state: DaemonState,
-        agentKeySHA256: String? = nil,
+        agentKey: AgentKeyChange? = nil,
         events: Int = 0
     )
         -> Int64?
@@ -194,10 +199,17 @@ final class SimulatedDatabase: @unchecked Sendable {
             let before = tables.intents[id]
             journal({ $0.intents[id] = before }) { $0.intents[id] = intent }
         }
-        if let agentKeySHA256, let agent = state.agentID {
+        if let agentKey, let agent = state.agentID {
             let before = tables.agents[agent]
-            journal({ $0.agents[agent] = before }) {
-                $0.agents[agent] = AgentRecord(keySHA256: agentKeySHA256)
+            switch agentKey {
+            case .set(let sha256):
+                journal({ $0.agents[agent] = before }) { $0.agents[agent] = AgentRecord(keySHA256: sha256) }
+            case .clearBootstrapKey:
+                // As the store's statement: only once the hub has recorded the first connection.
+                if var cleared = before, cleared.connectedAt != nil {
+                    cleared.keySHA256 = nil
+                    journal({ $0.agents[agent] = before }) { $0.agents[agent] = cleared }
+                }
             }
         }
         auditEvents += events
@@ -288,14 +300,14 @@ struct SimulatedRepository: ServerRepository {
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256: String?,
+        agentKey: AgentKeyChange?,
         events: [AuditEvent]
     ) async throws -> Int64? {
         try await write(
             id: id,
             expectedRevision: expectedRevision,
             to: state,
-            agentKeySHA256: agentKeySHA256,
+            agentKey: agentKey,
             events: events.count
         )
     }
@@ -307,7 +319,7 @@ struct SimulatedRepository: ServerRepository {
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256: String?,
+        agentKey: AgentKeyChange?,
         events: Int
     ) async throws -> Int64? {
         do {
@@ -318,7 +330,7 @@ struct SimulatedRepository: ServerRepository {
                         id: id,
                         expectedRevision: expectedRevision,
                         state: state,
-                        agentKeySHA256: agentKeySHA256,
+                        agentKey: agentKey,
                         events: events
                     )
                 }

@@ -164,25 +164,41 @@ extension SimulationWorld {
 
     // MARK: The Engine Hub's side of agent bootstrap
 
-    /// A droplet made with agent bootstrap: once booted, its agent dials the hub every 20 s, and
-    /// is let in when the hub's record of its agent has its key; the hub then refreshes
-    /// `last_seen_at` while the droplet runs.
-    func startAgent(on dropletID: Int64, agent: UUID, keySHA256: String, after delay: TimeInterval) {
+    /// A droplet made with agent bootstrap: once booted, its agent dials the hub every 20 s. The
+    /// hub lets it in with the credential the hub gave it, or else with its bootstrap key while
+    /// the hub's record still has it (the daemon clears it once the agent has connected), and then
+    /// gives it a new credential; it refreshes `last_seen_at` while the droplet runs.
+    func startAgent(
+        on dropletID: Int64,
+        agent: UUID,
+        keySHA256: String,
+        credential: UInt64? = nil,
+        after delay: TimeInterval
+    ) {
         time.schedule(after: delay) { [unowned self] in
             guard let droplet = self.existingDroplet(dropletID), !self.time.draining else { return }
-            if !droplet.poweredOff, let record = self.database.agents[agent], record.keySHA256 == keySHA256 {
-                let now = self.time.now
-                let first = record.connectedAt == nil
-                self.database.updateAgent(agent) { agent in
-                    if agent.connectedAt == nil { agent.connectedAt = now }
-                    agent.lastSeenAt = now
-                }
-                if first, let row = droplet.identity {
-                    self.trace("hub: agent of droplet \(dropletID) connected")
-                    self.notify(row)
+            var held = credential
+            if !droplet.poweredOff, let record = self.database.agents[agent] {
+                let byCredential = held != nil && record.hubCredential == held
+                if byCredential || record.keySHA256 == keySHA256 {
+                    if !byCredential {
+                        self.database.hubCredentialsIssued += 1
+                        held = self.database.hubCredentialsIssued
+                    }
+                    let now = self.time.now
+                    let first = record.connectedAt == nil
+                    self.database.updateAgent(agent) { agent in
+                        if agent.connectedAt == nil { agent.connectedAt = now }
+                        agent.lastSeenAt = now
+                        agent.hubCredential = held
+                    }
+                    if first, let row = droplet.identity {
+                        self.trace("hub: agent of droplet \(dropletID) connected")
+                        self.notify(row)
+                    }
                 }
             }
-            self.startAgent(on: dropletID, agent: agent, keySHA256: keySHA256, after: 20)
+            self.startAgent(on: dropletID, agent: agent, keySHA256: keySHA256, credential: held, after: 20)
         }
     }
 

@@ -95,15 +95,7 @@ struct AgentOptions: ParsableArguments {
             return nil
         }
         var template = AgentEnrollment.defaultTemplate
-        if let templatePath {
-            do {
-                template = try String(contentsOfFile: templatePath, encoding: .utf8)
-            } catch {
-                throw ConfigurationError(
-                    "--cloud-init-template \(templatePath) cannot be read as UTF-8 text: \(readFailure(error))"
-                )
-            }
-        }
+        if let templatePath { template = try Self.readTemplate(at: templatePath) }
         do {
             return try AgentEnrollment(engineURL: url, template: template, policy: policy)
         } catch {
@@ -112,14 +104,51 @@ struct AgentOptions: ParsableArguments {
     }
 }
 
-/// Why a file could not be read as text, in the system's words ("No such file or directory"):
-/// FoundationEssentials' errors have no `localizedDescription`.
-func readFailure(_ error: any Error) -> String {
-    if let error = error as? CocoaError {
-        if let cause = error.underlying as? POSIXError {
-            return String(cString: strerror(cause.code.rawValue))
+extension AgentOptions {
+    /// Refused above this size before more is read; far above the 64 KiB it may render to.
+    static let maximumTemplateFileBytes = 1024 * 1024
+
+    /// The template file's text, checked for owner and mode on the descriptor it is read from (so
+    /// the file checked is the file read) like the token file, but refused rather than warned
+    /// about: a template others may change is code others choose to run as root on every server.
+    static func readTemplate(at path: String) throws(ConfigurationError) -> String {
+        let what = "--cloud-init-template \(path)"
+        // O_NONBLOCK: a FIFO put where the file should be must not hang start-up.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            throw ConfigurationError("\(what) cannot be read: \(String(cString: strerror(errno)))")
         }
-        if error.code == .fileReadInapplicableStringEncoding { return "not valid UTF-8" }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw ConfigurationError("\(what) is not a regular file")
+        }
+        if let problem = AgentEnrollment.templateFileProblem(
+            mode: UInt32(info.st_mode),
+            owner: UInt32(info.st_uid),
+            user: UInt32(geteuid())
+        ) {
+            throw ConfigurationError("\(what) \(problem)")
+        }
+        var data = [UInt8](repeating: 0, count: maximumTemplateFileBytes + 1)
+        var count = 0
+        while count < data.count {
+            let n = data.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else {
+                throw ConfigurationError("\(what) cannot be read: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            count += n
+        }
+        guard count <= maximumTemplateFileBytes else {
+            throw ConfigurationError(
+                "\(what) is over \(maximumTemplateFileBytes) bytes; a cloud-init script is far smaller"
+            )
+        }
+        guard let text = String(validating: data.prefix(count), as: UTF8.self) else {
+            throw ConfigurationError("\(what) cannot be read as UTF-8 text: not valid UTF-8")
+        }
+        return text
     }
-    return "\(error)"
 }

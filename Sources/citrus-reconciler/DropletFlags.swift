@@ -87,7 +87,11 @@ struct DropletFlags: ParsableArguments {
         environment: [String: String]
     ) throws(ConfigurationError) {
         var defaults = try defaults(environment: environment)
-        defaults.userDataDigest = configuration.enrollment.map { AgentEnrollment.keySHA256($0.template) }
+        // 64 bits tell templates apart; a full SHA-256 in the debug dump of the configuration would
+        // look like a secret to anyone (and any check) searching the journal for one.
+        defaults.userDataDigest = configuration.enrollment.map {
+            String(AgentEnrollment.keySHA256($0.template).prefix(16))
+        }
         configuration.decision.droplets = defaults
         let wait = try ConfigurationError.duration(
             "shutdown-before-destroy",

@@ -14,7 +14,9 @@ struct ConversationTests {
             #expect(try await database.times(agent) == AgentTimes(connectedAt: nil, lastSeenAt: nil))
 
             let client = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
-            #expect(try await client.next() == .text(#"{"type":"welcome"}"#))
+            let welcome = try await client.next()
+            #expect(welcome.message?.type == "welcome")
+            #expect(welcome.credential?.count == 64, "the welcome of a bootstrap key carries the hub's credential")
 
             let times = try await database.times(agent)
             #expect(times.connectedAt != nil)
@@ -47,6 +49,58 @@ struct ConversationTests {
             #expect(try #require(after.lastSeenAt) > #require(before.lastSeenAt))
             await second.close()
         }
+    }
+
+    @Test(
+        "the bootstrap key is single-use: its welcome gives a credential; once the daemon clears the key it is refused, the credential is welcomed"
+    )
+    func bootstrapKeyThenCredential() async throws {
+        let recorder = RecordingLogHandler.Recorder()
+        try await withHubAndDatabase(recorder: recorder) { hub, database in
+            let agent = try await database.insertAgent()
+            let first = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
+            let credential = try #require(try await first.next().credential)
+            let connectedAt = try #require(try await database.times(agent).connectedAt)
+            let stored = try await database.connection.query(
+                "SELECT hub_credential_sha256 AS c FROM agents WHERE id = \(agent.id)"
+            ).single().decode(String?.self, "c")
+            #expect(stored == TestAgent.digest(of: credential), "only the credential's SHA-256 is stored")
+            await first.close()
+
+            // What the daemon does once it sees connected_at set.
+            try await database.connection.query("UPDATE agents SET key_sha256 = NULL WHERE id = \(agent.id)")
+            let again = try await WebSocketTestClient.hello(port: hub.port, agentID: agent.idText, key: agent.key)
+            let refusal = try await again.next()
+            #expect(refusal.message?.type == "refused")
+            #expect(refusal.message?.reason?.contains("bootstrap key has been used") == true, "\(refusal)")
+            #expect(try await again.nextClose().closeCode == 4401)
+            await again.close()
+
+            let back = try await WebSocketTestClient.hello(
+                port: hub.port,
+                agentID: agent.idText,
+                credential: credential
+            )
+            let welcome = try await back.next()
+            #expect(welcome.message?.type == "welcome")
+            #expect(welcome.credential == nil, "a credential in use is kept, not replaced")
+            let times = try await database.times(agent)
+            #expect(times.connectedAt == connectedAt)
+            #expect(try #require(times.lastSeenAt) > connectedAt)
+            try await back.sendHeartbeat()
+            await back.close()
+
+            let forged = try await WebSocketTestClient.hello(
+                port: hub.port,
+                agentID: agent.idText,
+                credential: TestAgent.randomKey()
+            )
+            #expect(try await forged.next().message?.reason == "wrong credential")
+            await forged.close()
+            #expect(hub.stats().welcomed == 2 && hub.stats().refused == 2, "\(hub.stats())")
+        }
+        let secret = try Regex("[0-9a-f]{64}")
+        #expect(!recorder.entries.contains { entry in "\(entry.message) \(entry.metadata)".contains(secret) })
     }
 
     @Test("each heartbeat advances last_seen_at")

@@ -27,7 +27,7 @@ struct DatabaseTests {
             // Once the table exists the same agent gets in.
             let database = try await PostgresConnection.connect(url)
             try await database.query(
-                "CREATE TABLE agents (id uuid primary key, key_sha256 text, created_at timestamptz not null default now(), connected_at timestamptz, last_seen_at timestamptz)"
+                "CREATE TABLE agents (id uuid primary key, key_sha256 text, created_at timestamptz not null default now(), connected_at timestamptz, last_seen_at timestamptz, hub_credential_sha256 text)"
             )
             try await database.query(
                 "INSERT INTO agents (id, key_sha256) VALUES (\(agent.id), \(TestAgent.digest(of: agent.key)))"
@@ -65,7 +65,7 @@ struct DatabaseTests {
         try await withPostgresCluster { cluster in
             let admin = try await PostgresConnection.connect(cluster.url())
             try await admin.query(
-                "CREATE TABLE agents (id uuid primary key, key_sha256 text, created_at timestamptz not null default now(), connected_at timestamptz, last_seen_at timestamptz)"
+                "CREATE TABLE agents (id uuid primary key, key_sha256 text, created_at timestamptz not null default now(), connected_at timestamptz, last_seen_at timestamptz, hub_credential_sha256 text)"
             )
             let agent = TestAgent(id: UUID(), key: TestAgent.randomKey())
             try await admin.query(

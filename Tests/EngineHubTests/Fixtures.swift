@@ -42,7 +42,7 @@ struct AgentsDatabase {
         try await connection.query(
             """
             CREATE TABLE agents (id uuid primary key, key_sha256 text, created_at timestamptz not null default now(),
-                                 connected_at timestamptz, last_seen_at timestamptz)
+                                 connected_at timestamptz, last_seen_at timestamptz, hub_credential_sha256 text)
             """
         )
         return AgentsDatabase(url: url, connection: connection)
@@ -129,6 +129,14 @@ extension WebSocketTestClient.Event {
     var closeCode: UInt16? {
         if case .close(let code, _) = self { return code }
         return nil
+    }
+
+    /// The `credential` of a JSON text message (a welcome's), if it has one.
+    var credential: String? {
+        guard case .text(let text) = self,
+            let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        else { return nil }
+        return object["credential"] as? String
     }
 
     /// The `type` and `reason` of a JSON text message.

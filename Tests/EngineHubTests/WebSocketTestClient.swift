@@ -80,6 +80,13 @@ final class WebSocketTestClient: Sendable {
         try await send(text: #"{"type":"hello","agent_id":"\#(agentID)","key":"\#(key)"}"#)
     }
 
+    /// A hello with the credential the hub gave in an earlier welcome.
+    static func hello(port: Int, agentID: String, credential: String) async throws -> WebSocketTestClient {
+        let client = try await connect(port: port)
+        try await client.send(text: #"{"type":"hello","agent_id":"\#(agentID)","credential":"\#(credential)"}"#)
+        return client
+    }
+
     func sendHeartbeat() async throws {
         try await send(text: #"{"type":"heartbeat"}"#)
     }

@@ -124,7 +124,9 @@ struct DestroyBudgetTests {
         #expect(allowed.held.isEmpty)
     }
 
-    @Test("a graceful shutdown before a destroy takes the destroy's place in the budget: past it, no server is shut down")
+    @Test(
+        "a graceful shutdown before a destroy takes the destroy's place in the budget: past it, no server is shut down"
+    )
     func shutdownsAreBudgeted() {
         func shutdown(_ droplet: Int64) -> Action {
             .dropletAction(

@@ -66,7 +66,7 @@ struct TransitionTests {
             expected: [
                 (
                     .agentConnected,
-                    "server web-1 is active: agent 00000000-0000-4000-8000-00000000a9e7 connected to the Engine Hub"
+                    "server web-1 is active: agent 00000000-0000-4000-8000-00000000a9e7 connected to the Engine Hub; its bootstrap key is cleared (single-use)"
                 )
             ]
         ),

@@ -1,10 +1,11 @@
 import CitrusTestKit
 import DigitalOceanSimulator
-import EngineHubSimulator
 import Foundation
 import Logging
 import Postgres
 import Testing
+
+@testable import EngineHubSimulator
 
 /// Issue 11 end to end: the real daemon binary, a real Postgres, the simulator playing cloud-init
 /// and the agent, and the Engine Hub stand-in, all on loopback. Serialized like the other
@@ -77,6 +78,14 @@ struct AgentBootstrapTests {
             let daemon = try world.daemon(Self.flags(hub))
             defer { daemon.signal(SIGKILL) }
             let id = try await world.insert("agent-1")
+            // Read while the droplet boots: the key is cleared once the agent has connected.
+            var intentKeySHA256: String?
+            #expect(
+                try await eventually(timeout: .seconds(20), every: .milliseconds(50)) {
+                    intentKeySHA256 = try await Self.agentRow(world, id).keySHA256
+                    return intentKeySHA256 != nil
+                }
+            )
             let active = try await Self.waitFor("active", world, id)
             let row = try await world.row(id)
             #expect(active, "never active: \(String(describing: row))\n\(daemon.output.suffix(3000))")
@@ -96,7 +105,8 @@ struct AgentBootstrapTests {
             let hashed = try await world.db.query(
                 "SELECT encode(sha256(convert_to(\(credentials.key), 'UTF8')), 'hex') AS h"
             ).single()
-            #expect(try hashed.decode(String.self, "h") == keySHA256)
+            #expect(try hashed.decode(String.self, "h") == intentKeySHA256)
+            #expect(keySHA256 == nil, "the bootstrap key is single-use: cleared once the agent connected")
             #expect(hub.stats().refused == 0)
 
             let status = try await world.command(["status"])
@@ -180,6 +190,56 @@ struct AgentBootstrapTests {
         }
     }
 
+    @Test(
+        "the bootstrap key is single-use: cleared in the write that makes the row active; the agent comes back with the hub's credential"
+    )
+    func bootstrapKeyIsSingleUse() async throws {
+        try await Self.with { world, hub in
+            let daemon = try world.daemon(Self.flags(hub))
+            defer { daemon.signal(SIGKILL) }
+            let id = try await world.insert("single-use")
+            #expect(try await Self.waitFor("active", world, id), "\(daemon.output.suffix(3000))")
+            let (agent, keySHA256, connectedAt) = try await Self.agentRow(world, id)
+            let agentID = try #require(agent)
+            #expect(connectedAt != nil)
+            #expect(keySHA256 == nil, "the key still lets anyone who read it in")
+            let credential = try await world.db.query(
+                "SELECT hub_credential_sha256 AS c FROM agents WHERE id = \(agentID)"
+            ).single().decode(String?.self, "c")
+            #expect(credential?.count == 64, "the hub gave the agent no credential of its own")
+            let connected = try await world.events().filter { $0.serverID == id && $0.kind == "agent_connected" }
+            #expect(connected.count == 1)
+            #expect(connected.first?.message.contains("bootstrap key is cleared") == true, "\(connected)")
+            // The key the droplet's user_data carries, presented again, is refused by the hub's check.
+            let dropletID = try #require(try await world.row(id)?.dropletID)
+            let key = try #require(world.simulator.agentCredentials(dropletID: dropletID)).key
+            let directory = AgentDirectory(
+                connectionString: world.databaseURL,
+                connectTimeout: .seconds(5),
+                logger: Self.quiet
+            )
+            #expect(
+                await directory.authenticate(agentID: agentID, key: PresentedKey(key)) == .refused(.bootstrapKeyUsed)
+            )
+            await directory.close()
+
+            // The hub drops the agent: it reconnects with the hub's credential, not the used key.
+            let welcomed = hub.stats().welcomed
+            #expect(hub.drop(agent: agentID) >= 1)
+            #expect(
+                await eventually(timeout: .seconds(10)) { hub.stats().welcomed > welcomed },
+                "not welcomed again: \(hub.stats())"
+            )
+            #expect(hub.stats().refused == 0, "\(hub.stats())")
+            try await Task.sleep(for: .seconds(4))  // past --agent-stale-after
+            #expect(try await Self.status(world, id) == "active")
+            #expect(try await Self.agentRow(world, id).connectedAt == connectedAt, "connected_at keeps its first value")
+            let trail = try await Self.statusTrail(world, id)
+            #expect(trail == ["provisioning", "initializing", "active"], "\(trail)")
+            await daemon.stop()
+        }
+    }
+
     @Test("a create retried after an unknown outcome carries a new key: the first no longer works, the second does")
     func retriedCreateGetsNewKey() async throws {
         var configuration = SimulatorHarness.testConfiguration(seed: 113)
@@ -204,8 +264,14 @@ struct AgentBootstrapTests {
             let firstAgent = try #require(world.simulator.agentCredentials(dropletID: first.id)).agentID
 
             // The first create's settle period ends 3 s after the last instant it could have reached
-            // DigitalOcean: its intent + the 5 s send window + the 30 s request deadline.
-            #expect(try await Self.waitFor("active", world, id, timeout: .seconds(70)), "\(daemon.output.suffix(3000))")
+            // DigitalOcean: its intent + the 5 s send window + the 30 s request deadline. The key
+            // is read while the second droplet boots (4 s): once its agent connects, it is cleared.
+            #expect(
+                await eventually(timeout: .seconds(70)) { world.everCreated(for: id).count >= 2 },
+                "\(daemon.output.suffix(3000))"
+            )
+            let stored = try #require(try await Self.agentRow(world, id).keySHA256)
+            #expect(try await Self.waitFor("active", world, id, timeout: .seconds(30)), "\(daemon.output.suffix(3000))")
             let created = world.everCreated(for: id)
             #expect(created.count == 2, "creates: \(created.map(\.id))")
             let second = try #require(created.last)
@@ -213,7 +279,6 @@ struct AgentBootstrapTests {
             #expect(secondCredentials.agentID == firstAgent, "the row's agent is re-keyed, not replaced")
             #expect(secondCredentials.key != firstKey)
 
-            let stored = try #require(try await Self.agentRow(world, id).keySHA256)
             let hashes = try await world.db.query(
                 """
                 SELECT encode(sha256(convert_to(\(firstKey), 'UTF8')), 'hex') AS first,
@@ -243,7 +308,7 @@ struct AgentBootstrapTests {
     }
 
     @Test(
-        "configuration errors exit 78 with one line: a template over 64 KiB, one without {AGENT_KEY}, ws:// to another host"
+        "configuration errors exit 78 with one line: a template over 64 KiB, one without {AGENT_KEY}, one others may write or own, ws:// to another host"
     )
     func configurationErrors() async throws {
         try await World.with { world in
@@ -255,7 +320,19 @@ struct AgentBootstrapTests {
             )
             let keyless = world.directory.appendingPathComponent("keyless.tmpl")
             try "#!/bin/bash\necho {AGENT_ID}\n".write(to: keyless, atomically: true, encoding: .utf8)
-            let cases: [([String], String)] = [
+            // A good template, but others may change what runs as root on every new server.
+            let writable = world.directory.appendingPathComponent("writable.tmpl")
+            try "#!/bin/bash\n# {AGENT_ID} {AGENT_KEY} {ENGINE_WS_URL}\n".write(
+                to: writable,
+                atomically: true,
+                encoding: .utf8
+            )
+            try FileManager.default.setAttributes([.posixPermissions: 0o666], ofItemAtPath: writable.path)
+            var cases: [([String], String)] = [
+                (
+                    ["--engine-url", "ws://127.0.0.1:1/agent", "--cloud-init-template", writable.path],
+                    "is writable by its group or by others (mode 0666)"
+                ),
                 (["--engine-url", "ws://127.0.0.1:1/agent", "--cloud-init-template", big.path], "64 KiB"),
                 (["--engine-url", "ws://127.0.0.1:1/agent", "--cloud-init-template", keyless.path], "{AGENT_KEY}"),
                 (["--engine-url", "ws://hub.example.com/agent"], "wss://"),
@@ -265,6 +342,25 @@ struct AgentBootstrapTests {
                     "--bootstrap-timeout"
                 ),
             ]
+            if geteuid() == 0 {
+                // Owned by someone else (nobody), even though no one else may write it.
+                let foreign = world.directory.appendingPathComponent("foreign.tmpl")
+                try "#!/bin/bash\n# {AGENT_ID} {AGENT_KEY} {ENGINE_WS_URL}\n".write(
+                    to: foreign,
+                    atomically: true,
+                    encoding: .utf8
+                )
+                try FileManager.default.setAttributes(
+                    [.posixPermissions: 0o644, .ownerAccountID: 65534],
+                    ofItemAtPath: foreign.path
+                )
+                cases.append(
+                    (
+                        ["--engine-url", "ws://127.0.0.1:1/agent", "--cloud-init-template", foreign.path],
+                        "is owned by uid 65534, neither root nor this daemon's user"
+                    )
+                )
+            }
             for (flags, mentions) in cases {
                 let result = try await world.command(["run"] + flags, timeout: .seconds(20))
                 #expect(result.status == 78, "\(flags): \(result.output)")

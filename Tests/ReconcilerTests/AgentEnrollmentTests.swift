@@ -42,6 +42,49 @@ struct AgentEnrollmentTests {
         #expect(script.contains("citrus-agent.service"))
     }
 
+    @Test(
+        "the default template lets only root reach the metadata service, at every boot, before the agent starts, which requires it"
+    )
+    func defaultTemplateGuardsTheMetadataService() throws {
+        let script = AgentEnrollment.defaultTemplate
+        let guardRule = try #require(script.range(of: "ip daddr 169.254.169.254 meta skuid != {"))
+        #expect(script.contains("--uid-owner \"$uid\" -j RETURN"), "no rule where nft is missing")
+        let enabled = try #require(script.range(of: "systemctl enable --now citrus-metadata-guard.service"))
+        let keyWritten = try #require(script.range(of: "AGENT_KEY={AGENT_KEY}"))
+        let agentStarted = try #require(script.range(of: "systemctl enable --now citrus-agent.service"))
+        #expect(guardRule.lowerBound < enabled.lowerBound)
+        #expect(enabled.lowerBound < keyWritten.lowerBound, "the key is on disk before the guard is up")
+        #expect(keyWritten.lowerBound < agentStarted.lowerBound)
+        // Rules do not survive a reboot: a unit puts them back each time, and the agent needs it.
+        #expect(script.contains("WantedBy=multi-user.target\nCITRUS_METADATA_GUARD_UNIT"))
+        #expect(script.contains("Requires=citrus-metadata-guard.service"))
+        #expect(script.contains("After=network-online.target citrus-metadata-guard.service"))
+        // The hub's credential outlives restarts, readable by the agent alone.
+        #expect(script.contains("StateDirectory=citrus-agent\nStateDirectoryMode=0700"))
+    }
+
+    @Test("a template file belongs to root or the daemon's user and is writable by no one else")
+    func templateFileOwnerAndMode() {
+        let daemon: UInt32 = 998
+        let regular: UInt32 = 0o100000
+        for (mode, owner) in [(0o644, 0), (0o600, daemon), (0o444, 0), (0o640, daemon), (0o755, 0)]
+            as [(UInt32, UInt32)]
+        {
+            #expect(
+                AgentEnrollment.templateFileProblem(mode: regular | mode, owner: owner, user: daemon) == nil,
+                "0\(String(mode, radix: 8)) owned by \(owner)"
+            )
+        }
+        for mode: UInt32 in [0o664, 0o646, 0o666, 0o620, 0o602] {
+            let problem = AgentEnrollment.templateFileProblem(mode: regular | mode, owner: 0, user: daemon)
+            #expect(problem?.contains("writable by its group or by others (mode 0\(String(mode, radix: 8)))") == true)
+        }
+        let foreign = AgentEnrollment.templateFileProblem(mode: regular | 0o644, owner: 1000, user: daemon)
+        #expect(foreign?.contains("owned by uid 1000, neither root nor this daemon's user (uid 998)") == true)
+        // Run as root, the daemon's user is root.
+        #expect(AgentEnrollment.templateFileProblem(mode: regular | 0o644, owner: 0, user: 0) == nil)
+    }
+
     @Test("keys are 256 bits of fresh randomness as 64 lowercase hex digits; the stored hash is SHA-256 of that text")
     func keysAndHashes() {
         let keys = (0..<1000).map { _ in AgentEnrollment.newKey() }

@@ -42,7 +42,7 @@ final class InMemoryRepository: ServerRepository, Sendable {
         id: UUID,
         expectedRevision: Int64,
         to newState: DaemonState,
-        agentKeySHA256: String?,
+        agentKey: AgentKeyChange?,
         events: [AuditEvent]
     ) async throws -> Int64? {
         state.withLock { state in
@@ -307,14 +307,14 @@ final class CountingRepository: ServerRepository, Sendable {
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
-        agentKeySHA256: String?,
+        agentKey: AgentKeyChange?,
         events: [AuditEvent]
     ) async throws -> Int64? {
         try await memory.update(
             id: id,
             expectedRevision: expectedRevision,
             to: state,
-            agentKeySHA256: agentKeySHA256,
+            agentKey: agentKey,
             events: events
         )
     }
