@@ -79,6 +79,15 @@ extension AgentEnrollment {
         systemctl daemon-reload
         systemctl enable --now citrus-metadata-guard.service
 
+        # 0b. Password login off: the droplet's SSH keys (--ssh-keys, a row's ssh_keys) are the way in, and
+        #     the root password DigitalOcean emails for a droplet made without keys never opens a session.
+        if [ -d /etc/ssh/sshd_config.d ]; then
+            printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\n' \
+                > /etc/ssh/sshd_config.d/60-citrus-no-passwords.conf
+            chmod 0644 /etc/ssh/sshd_config.d/60-citrus-no-passwords.conf
+            systemctl reload ssh 2>/dev/null || systemctl reload sshd 2>/dev/null || true
+        fi
+
         # 1. A user of its own for the agent.
         if ! id citrus-agent >/dev/null 2>&1; then
             useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin citrus-agent
