@@ -220,7 +220,7 @@ extension FleetReconciler {
         // The slice's pages were read moments ago: what they show is as fresh as a read by id.
         var droplets = slice
         var fresh = Set(slice.map(\.id))
-        var gone = destroyedLately
+        var gone = knownGone
         for droplet in slice { view?.droplets[droplet.id] = droplet }
         if let view {
             for row in rows {
@@ -260,6 +260,7 @@ extension FleetReconciler {
                 logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }
         }
+        rememberGoneWhileDeleting(gone, rows: rows)
         return Observation(
             droplets: droplets,
             goneDropletIDs: gone,
@@ -272,10 +273,20 @@ extension FleetReconciler {
     /// The droplets of rows that are not at rest, to be read fresh between full lists. Before the
     /// first full list, rows in service wait for it (reading each would cost a request per row);
     /// rows on their way somewhere (created, deleted, changed) are read at once.
+    /// Keeps `goneWhileDeleting` to the droplets of rows whose deletion is asked that are gone.
+    func rememberGoneWhileDeleting(_ gone: Set<Int64>, rows: [ServerRecord]) {
+        var kept: Set<Int64> = []
+        for row in rows where row.deleteRequestedAt != nil {
+            guard let id = row.state.dropletID, gone.contains(id) || goneWhileDeleting.contains(id) else { continue }
+            kept.insert(id)
+        }
+        goneWhileDeleting = kept
+    }
+
     func followUps(of rows: [ServerRecord]) -> [ReadSchedule.Candidate<Int64>] {
         let now = databaseNow()
         return rows.compactMap { row -> ReadSchedule.Candidate<Int64>? in
-            guard let id = row.state.dropletID else { return nil }
+            guard let id = row.state.dropletID, !goneWhileDeleting.contains(id) else { return nil }
             let cached = view?.droplets[id]
             if decider.isAtRest(row, droplet: cached) { return nil }
             let transitional =

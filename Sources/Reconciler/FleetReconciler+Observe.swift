@@ -35,7 +35,7 @@ extension FleetReconciler {
         // without the fleet tag (a legacy row), or one that is gone. Ask for each directly.
         let now = databaseNow()
         let missing = rows.compactMap { row -> ReadSchedule.Candidate<Int64>? in
-            guard let id = row.state.dropletID, !listed.contains(id), recentDestroys[id] == nil else { return nil }
+            guard let id = row.state.dropletID, !listed.contains(id), !knownGone.contains(id) else { return nil }
             switch row.state.status {
             case .creating, .provisioning, .initializing, .active, .unreachable, .deleting:
                 return ReadSchedule.Candidate(row: row.id, urgent: isUrgent(row, at: now), item: id)
@@ -46,7 +46,7 @@ extension FleetReconciler {
         reads.leave(followUps: missing.count - picked.count)
         // The last slice's pages were read in this pass; earlier slices' may be minutes old.
         var fresh = Set(slice?.droplets.map(\.id) ?? [])
-        var gone = destroyedLately
+        var gone = knownGone
         let (cloud, leads) = (self.cloud, self.leads)
         let lookups = await Self.concurrently(picked.map(\.item), limit: 1) { id in
             guard leads() else { return (id, Result<ObservedDroplet?, any Error>.failure(LeadershipLost())) }
@@ -62,6 +62,7 @@ extension FleetReconciler {
             case .failure(let error): logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }
         }
+        rememberGoneWhileDeleting(gone, rows: rows)
         view = nil  // the last list's droplets go before the new one's are indexed
         view = FleetView(
             droplets: DropletTable(droplets, without: gone),

@@ -41,6 +41,14 @@ public actor FleetReconciler {
     /// them gone even while a list still shows them (a deleted droplet lists for a few seconds
     /// more): a row inserted meanwhile with a departing droplet's identity must not adopt it.
     var destroyedLately: Set<Int64> { Set(recentDestroys.keys) }
+    /// Droplets of rows whose deletion was asked that answered 404 to a read by id: not read
+    /// again while their rows wait for the lookup by identity that ends the deletion (which would
+    /// still find a droplet a 404 hid, one just made and not yet readable). A mass deletion's reads
+    /// of gone droplets would otherwise take every pass's allowance, and those lookups never get
+    /// a turn.
+    var goneWhileDeleting: Set<Int64> = []
+    /// What every observation counts as gone without reading it: see the two above.
+    var knownGone: Set<Int64> { destroyedLately.union(goneWhileDeleting) }
     /// Creates this process recorded an intent for, until their settle period is well past: a
     /// database restored from before an intent takes the intent back (the row and
     /// `create_intents` alike), not this memory of it (design.md, identity rule 6).
@@ -156,12 +164,12 @@ public actor FleetReconciler {
             let listing = try await cloud.listFleet()
             observation = Observation(
                 droplets: listing.droplets,
-                goneDropletIDs: destroyedLately,
+                goneDropletIDs: knownGone,
                 listedAt: listedAt,
                 listIsSnapshot: listing.pages <= 1
             )
         } else {
-            observation = Observation(droplets: [], goneDropletIDs: destroyedLately, listedAt: listedAt)
+            observation = Observation(droplets: [], goneDropletIDs: knownGone, listedAt: listedAt)
         }
         let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: [:])
         // Only this subset of rows was read: every other droplet would look like an orphan.
