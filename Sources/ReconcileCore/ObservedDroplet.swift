@@ -25,110 +25,60 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
     private var placement: Placement
 
     fileprivate final class Placement: Sendable, Hashable {
-        let region: String?
-        let size: String?
-        let image: String?
-        let imageID: String?
-        let vpcUUID: String?
-        let backups: Bool?
-        let otherTags: [String]
-
-        init(
-            region: String?,
-            size: String?,
-            image: String?,
-            imageID: String?,
-            vpcUUID: String?,
-            backups: Bool?,
-            otherTags: [String]
-        ) {
-            self.region = region
-            self.size = size
-            self.image = image
-            self.imageID = imageID
-            self.vpcUUID = vpcUUID
-            self.backups = backups
-            self.otherTags = otherTags
-        }
-
-        func with(_ change: (inout Fields) -> Void) -> Placement {
-            var fields = Fields(
-                region: region,
-                size: size,
-                image: image,
-                imageID: imageID,
-                vpcUUID: vpcUUID,
-                backups: backups,
-                otherTags: otherTags
-            )
-            change(&fields)
-            return Placement(
-                region: fields.region,
-                size: fields.size,
-                image: fields.image,
-                imageID: fields.imageID,
-                vpcUUID: fields.vpcUUID,
-                backups: fields.backups,
-                otherTags: fields.otherTags
-            )
-        }
-
-        struct Fields {
+        struct Fields: Hashable {
             var region, size, image, imageID, vpcUUID: String?
             var backups: Bool?
             var otherTags: [String]
         }
 
-        static func == (a: Placement, b: Placement) -> Bool {
-            a === b
-                || (a.region == b.region && a.size == b.size && a.image == b.image && a.imageID == b.imageID
-                    && a.vpcUUID == b.vpcUUID && a.backups == b.backups && a.otherTags == b.otherTags)
+        let fields: Fields
+
+        init(_ fields: Fields) { self.fields = fields }
+
+        func with(_ change: (inout Fields) -> Void) -> Placement {
+            var fields = fields
+            change(&fields)
+            return Placement(fields)
         }
 
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(region)
-            hasher.combine(size)
-            hasher.combine(image)
-            hasher.combine(imageID)
-            hasher.combine(vpcUUID)
-            hasher.combine(backups)
-            hasher.combine(otherTags)
-        }
+        static func == (a: Placement, b: Placement) -> Bool { a === b || a.fields == b.fields }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(fields) }
     }
 
     /// The region's slug; nil where the answer did not say.
     public var region: String? {
-        get { placement.region }
+        get { placement.fields.region }
         set { placement = placement.with { $0.region = newValue } }
     }
     /// The size's slug.
     public var size: String? {
-        get { placement.size }
+        get { placement.fields.size }
         set { placement = placement.with { $0.size = newValue } }
     }
     /// The image's slug, or its id where it has none.
     public var image: String? {
-        get { placement.image }
+        get { placement.fields.image }
         set { placement = placement.with { $0.image = newValue } }
     }
     /// The image's id, which a row may name instead of its slug.
     public var imageID: String? {
-        get { placement.imageID }
+        get { placement.fields.imageID }
         set { placement = placement.with { $0.imageID = newValue } }
     }
     /// The VPC it is in; nil where the answer did not say.
     public var vpcUUID: String? {
-        get { placement.vpcUUID }
+        get { placement.fields.vpcUUID }
         set { placement = placement.with { $0.vpcUUID = newValue } }
     }
     /// Whether backups are on (its `features` hold `backups`); nil where the answer did not say.
     public var backups: Bool? {
-        get { placement.backups }
+        get { placement.fields.backups }
         set { placement = placement.with { $0.backups = newValue } }
     }
     /// Its tags but the daemon's own two (`citrus-host`, the identity tag), sorted.
     public var otherTags: [String] {
-        get { placement.otherTags }
+        get { placement.fields.otherTags }
         set { placement = placement.with { $0.otherTags = newValue.sorted() } }
     }
     /// An action is in progress on the droplet; DigitalOcean refuses others meanwhile.
@@ -159,13 +109,15 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
         self.publicIPv4 = publicIPv4
         self.publicIPv6 = publicIPv6
         self.placement = Placement(
-            region: region,
-            size: size,
-            image: image,
-            imageID: imageID,
-            vpcUUID: vpcUUID,
-            backups: backups,
-            otherTags: tags.filter { $0 != FleetTags.fleet && !$0.hasPrefix(FleetTags.identityPrefix) }.sorted()
+            .init(
+                region: region,
+                size: size,
+                image: image,
+                imageID: imageID,
+                vpcUUID: vpcUUID,
+                backups: backups,
+                otherTags: tags.filter { $0 != FleetTags.fleet && !$0.hasPrefix(FleetTags.identityPrefix) }.sorted()
+            )
         )
         self.locked = locked
     }

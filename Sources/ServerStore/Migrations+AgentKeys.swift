@@ -15,20 +15,7 @@ extension Migration {
                 ALTER TABLE agents ADD COLUMN IF NOT EXISTS hub_credential_sha256 TEXT;
                 -- Every role that may re-key agents (deploy/database-role.sql grants the columns one
                 -- by one) may clear this one too: an upgraded daemon does with each re-key.
-                DO $$
-                DECLARE
-                    writer text;
-                BEGIN
-                    FOR writer IN
-                        SELECT DISTINCT grantee FROM information_schema.column_privileges
-                        WHERE table_schema = current_schema() AND table_name = 'agents'
-                          AND column_name = 'key_sha256' AND privilege_type = 'UPDATE'
-                          AND grantee <> current_user AND grantee <> 'PUBLIC'
-                    LOOP
-                        EXECUTE format('GRANT UPDATE (hub_credential_sha256) ON TABLE agents TO %I', writer);
-                    END LOOP;
-                END
-                $$;
+                \(Migration.grant("GRANT UPDATE (hub_credential_sha256) ON TABLE agents", toWritersOf: "key_sha256", in: "agents"))
                 """
         )
     ]

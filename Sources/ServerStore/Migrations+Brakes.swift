@@ -21,20 +21,7 @@ extension Migration {
                 WHERE kind IN ('destroy_requested', 'destroy_sending');
             -- Every role that may write the daemon's columns may read the allowances: an upgraded
             -- daemon reads them each pass it has destroys to send.
-            DO $$
-            DECLARE
-                writer text;
-            BEGIN
-                FOR writer IN
-                    SELECT DISTINCT grantee FROM information_schema.column_privileges
-                    WHERE table_schema = current_schema() AND table_name = 'servers'
-                      AND column_name = 'create_attempts' AND privilege_type = 'UPDATE'
-                      AND grantee <> current_user AND grantee <> 'PUBLIC'
-                LOOP
-                    EXECUTE format('GRANT SELECT ON TABLE destroy_allowances TO %I', writer);
-                END LOOP;
-            END
-            $$;
+            \(Migration.grant("GRANT SELECT ON TABLE destroy_allowances", toWritersOf: "create_attempts"))
             """
     )
 }

@@ -18,20 +18,7 @@ extension Migration {
             ALTER TABLE servers ADD COLUMN IF NOT EXISTS created_with TEXT;
             -- The daemon's: the droplet and the project it was assigned to.
             ALTER TABLE servers ADD COLUMN IF NOT EXISTS project_assigned TEXT;
-            DO $$
-            DECLARE
-                writer text;
-            BEGIN
-                FOR writer IN
-                    SELECT DISTINCT grantee FROM information_schema.column_privileges
-                    WHERE table_schema = current_schema() AND table_name = 'servers'
-                      AND column_name = 'create_attempts' AND privilege_type = 'UPDATE'
-                      AND grantee <> current_user AND grantee <> 'PUBLIC'
-                LOOP
-                    EXECUTE format('GRANT UPDATE (created_with, project_assigned) ON TABLE servers TO %I', writer);
-                END LOOP;
-            END
-            $$;
+            \(Migration.grant("GRANT UPDATE (created_with, project_assigned) ON TABLE servers", toWritersOf: "create_attempts"))
             -- A change to any of the platform's columns wakes the daemon.
             CREATE OR REPLACE FUNCTION citrus_servers_notify() RETURNS trigger
             LANGUAGE plpgsql AS $$

@@ -145,25 +145,6 @@ public struct ServerStore: Sendable {
         return try await write(id: id, expectedRevision: expectedRevision, to: state, agentKey: .set(sha256: keySHA256))
     }
 
-    /// `update`, with or without an agent key, and in the same statement the audit entries that
-    /// describe the change (`events`, appended to `server_events` in their order): a write that
-    /// misses the revision stores neither the row nor its entries.
-    public func update(
-        id: UUID,
-        expectedRevision: Int64,
-        to state: DaemonState,
-        agentKeySHA256 keySHA256: String?,
-        events: [AuditEvent]
-    ) async throws -> Int64? {
-        try await update(
-            id: id,
-            expectedRevision: expectedRevision,
-            to: state,
-            agentKey: keySHA256.map { .set(sha256: $0) },
-            events: events
-        )
-    }
-
     /// `update`, with what the write does to the agent's bootstrap key (`AgentKeyChange`), and
     /// the audit entries, all in one statement.
     public func update(

@@ -125,14 +125,7 @@ struct AgentStoreTests {
     @Test("the daemon's least-privileged role (deploy/database-role.sql) may re-key an agent and clear its key")
     func daemonRoleClearsKeys() async throws {
         let (url, connection) = try await migratedDatabase()
-        let script = try String(
-            contentsOf: LiveRowsAndFullViewTests.repositoryRoot.appendingPathComponent("deploy/database-role.sql"),
-            encoding: .utf8
-        )
-        try await connection.runScript(PostgresQuery(unsafeSQL: script))
-        let daemon = try await PostgresConnection.connect(
-            url.replacingOccurrences(of: "postgresql://postgres@", with: "postgresql://citrus_reconciler@")
-        )
+        let daemon = try await connectAsDaemonRole(url, setUpWith: connection)
         let store = ServerStore(connection: daemon)
         let id = try await insertServer(connection, name: "web-1")
         let record = try #require(try await store.fetchServers().first)

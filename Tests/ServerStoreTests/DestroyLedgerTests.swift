@@ -102,16 +102,7 @@ struct DestroyLedgerTests {
     @Test("the daemon's role (deploy/database-role.sql) reads the ledger and records its sends, but allows nothing")
     func daemonRole() async throws {
         let (url, connection) = try await migratedDatabase()
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let script = try String(
-            contentsOf: root.appendingPathComponent("deploy/database-role.sql"),
-            encoding: .utf8
-        )
-        try await connection.runScript(PostgresQuery(unsafeSQL: script))
-        let daemonURL = url.replacingOccurrences(of: "postgresql://postgres@", with: "postgresql://citrus_reconciler@")
-        #expect(daemonURL != url)
-        let daemon = try await PostgresConnection.connect(daemonURL)
+        let daemon = try await connectAsDaemonRole(url, setUpWith: connection)
         let store = ServerStore(connection: daemon)
         try await store.record(
             AuditEvent(kind: .destroySending, at: try await store.now(), dropletID: 42, message: "sending")

@@ -124,14 +124,7 @@ struct LiveRowsAndFullViewTests {
     func daemonRole() async throws {
         let (url, connection) = try await migratedDatabase()
         try await insertServer(connection, name: "web-1")
-        let script = try String(
-            contentsOf: Self.repositoryRoot.appendingPathComponent("deploy/database-role.sql"),
-            encoding: .utf8
-        )
-        try await connection.runScript(PostgresQuery(unsafeSQL: script))
-        let daemonURL = url.replacingOccurrences(of: "postgresql://postgres@", with: "postgresql://citrus_reconciler@")
-        #expect(daemonURL != url)
-        let daemon = try await PostgresConnection.connect(daemonURL)
+        let daemon = try await connectAsDaemonRole(url, setUpWith: connection)
         let store = ServerStore(connection: daemon)
         #expect(try await store.fetchLiveServers().map(\.name) == ["web-1"])
         let view = FullViewRecord(

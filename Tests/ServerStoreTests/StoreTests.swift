@@ -12,6 +12,38 @@ func migratedDatabase() async throws -> (url: String, connection: PostgresConnec
     return (url, connection)
 }
 
+/// Runs deploy/database-role.sql on `connection`'s database and connects as the daemon's role.
+/// The role is the cluster's, not one database's: tests that run the script at once would update
+/// its catalog rows together ("tuple concurrently updated"), so they take turns.
+func connectAsDaemonRole(_ url: String, setUpWith connection: PostgresConnection) async throws -> PostgresConnection {
+    let script = try String(
+        contentsOf: LiveRowsAndFullViewTests.repositoryRoot.appendingPathComponent("deploy/database-role.sql"),
+        encoding: .utf8
+    )
+    try await DaemonRoleScript.turns.run { try await connection.runScript(PostgresQuery(unsafeSQL: script)) }
+    let daemonURL = url.replacingOccurrences(of: "postgresql://postgres@", with: "postgresql://citrus_reconciler@")
+    precondition(daemonURL != url, "the test database's URL names no postgres user to replace")
+    return try await PostgresConnection.connect(daemonURL)
+}
+
+/// One run of the role script at a time, across the test process. (An actor alone would not do:
+/// it lets another call in while one awaits.)
+actor DaemonRoleScript {
+    static let turns = DaemonRoleScript()
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func run(_ body: @Sendable () async throws -> Void) async throws {
+        while busy { await withCheckedContinuation { waiting.append($0) } }
+        busy = true
+        defer {
+            busy = false
+            if !waiting.isEmpty { waiting.removeFirst().resume() }
+        }
+        try await body()
+    }
+}
+
 @discardableResult
 func insertServer(_ connection: PostgresConnection, name: String) async throws -> UUID {
     try await connection.query("INSERT INTO servers (name) VALUES (\(name)) RETURNING id").single().decode(
@@ -239,7 +271,7 @@ struct TransitionWriteTests {
             id: id,
             expectedRevision: record.revision,
             to: active,
-            agentKeySHA256: nil,
+            agentKey: nil,
             events: change.events
         )
         #expect(written != nil)
@@ -253,7 +285,7 @@ struct TransitionWriteTests {
             id: id,
             expectedRevision: record.revision,
             to: stale,
-            agentKeySHA256: nil,
+            agentKey: nil,
             events: Transition(row: record, from: record.state, to: stale, at: at).events
         )
         #expect(missed == nil)
