@@ -77,6 +77,9 @@ struct SimulationTests {
         // again, which took the pass's whole allowance, and the lookups by identity that end a
         // deletion never got a turn
         5448, 5471,
+        // issue 25 (release), the brake and --shutdown-before-destroy: a shutdown sent under an
+        // operator's allowance ran past its end, and the destroy that followed it was judged alone
+        101429,
     ]
 
     @Test("seeds that once failed stay fixed", arguments: regressions)

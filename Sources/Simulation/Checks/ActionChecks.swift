@@ -34,6 +34,8 @@ enum ActionChecks {
         let id = droplet.id
         if let identity = droplet.identity, world.database.rows[identity]?.deleteRequestedAt != nil {
             world.trace("do: \(type) of droplet \(id) by \(who) while its row asks for deletion")
+            // The graceful shutdown before a destroy is the destroy's first step, and the budget's.
+            if type == "shutdown" { BrakeChecks.budgetedDestroySent(id, by: who, in: world) }
         }
         if droplet.identity == nil || !droplet.inFleet {
             world.violation("\(who) sent \(type) to droplet \(id), which no row of the fleet keeps")

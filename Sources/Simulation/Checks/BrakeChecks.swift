@@ -3,7 +3,8 @@ import ReconcileCore
 import Timekeeping
 
 /// The destroy brake (docs/design.md, identity rule 8): no rolling hour holds more destroys sent
-/// (the first DELETE of each droplet for a row's deletion or as an orphan; duplicates are exempt)
+/// (the first DELETE of each droplet for a row's deletion or as an orphan, or the graceful
+/// shutdown before it, which begins the destroy; duplicates are exempt)
 /// than the budget allows, unless an operator's allowance was in force when it was decided.
 ///
 /// The budget's share is of the fleet; the world judges it against every row it ever made, an
