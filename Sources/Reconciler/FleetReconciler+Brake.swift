@@ -99,10 +99,8 @@ extension FleetReconciler {
         }
         ReconcilerMetrics.destroyBrake(braked: brake != nil, waiting: brake?.waiting ?? 0)
 
-        // A shutdown cleared takes its destroy's place: the destroy that follows it is counted.
-        for case .dropletAction(let order, _, _, _) in clearance.cleared where order.kind == .shutdown {
-            destroysSent[order.dropletID] = destroysSent[order.dropletID] ?? now
-        }
+        // A shutdown cleared takes its destroy's place once it is sent: its intent's write records
+        // a destroy_sending entry, which the next pass's count (any replica's) holds.
         let held = Set(clearance.held)
         guard !held.isEmpty else { return plan }
         return Plan(

@@ -38,8 +38,14 @@ extension FleetReconciler {
             from: from,
             intent: { now in decider.actionIntent(from: state, at: now) },
             what: "\(order.kind.type) of droplet \(order.dropletID)",
-            announce: Announcement(kind: .actionRequested, droplet: order.dropletID) { intent in
+            // A shutdown before a destroy begins the destroy: its entry, written with the intent
+            // before the request leaves, is what the destroy budget counts, on every replica.
+            announce: Announcement(
+                kind: order.kind == .shutdown ? .destroySending : .actionRequested,
+                droplet: order.dropletID
+            ) { intent in
                 "server \(row.name): sending \(order.kind.description) to droplet \(order.dropletID) (\(intent.change?.progress ?? order.kind.type))"
+                    + (order.kind == .shutdown ? ", before destroying it: its deletion was requested" : "")
             }
         ) { permit, lastCheck in
             try await cloud.perform(order, permit: permit, lastCheck: lastCheck)

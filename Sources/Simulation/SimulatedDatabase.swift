@@ -308,7 +308,7 @@ struct SimulatedRepository: ServerRepository {
             expectedRevision: expectedRevision,
             to: state,
             agentKey: agentKey,
-            events: events.count
+            events: events
         )
     }
 
@@ -320,19 +320,28 @@ struct SimulatedRepository: ServerRepository {
         expectedRevision: Int64,
         to state: DaemonState,
         agentKey: AgentKeyChange?,
-        events: Int
+        events: [AuditEvent]
     ) async throws -> Int64? {
         do {
             return try await withSession { session in
                 try await session.database.statement(session.id, writing: id, skippingLocked: true) {
-                    session.database.write(
+                    let revision = session.database.write(
                         session: session.id,
                         id: id,
                         expectedRevision: expectedRevision,
                         state: state,
                         agentKey: agentKey,
-                        events: events
+                        events: events.count
                     )
+                    // The entries land with the row, as the store's one statement writes them: a
+                    // destroy's (or its shutdown's) entry is what the destroy budget counts.
+                    if revision != nil {
+                        for event in events where event.kind == .destroySending || event.kind == .destroyRequested {
+                            guard let droplet = event.dropletID else { continue }
+                            session.database.destroysRecorded.append((droplet, session.database.world.time.now))
+                        }
+                    }
+                    return revision
                 }
             }
         } catch let locked as SimulatedDatabase.LockNotAvailable {
