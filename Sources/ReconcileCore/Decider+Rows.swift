@@ -270,16 +270,23 @@ extension Decider {
                 followAgent(of: row, droplet: droplet, into: &target, plan: &plan)
             }
         }
+        let adopted =
+            state.dropletID != droplet.id
+            || (state.status == .creating && state.createAttemptedAt == nil)
         var order: DropletActionOrder?
         // Changes to a live row, once its duplicates (if any) are gone.
         if !hasDuplicates, droplet.status == .off || (droplet.status == .active && droplet.publicIPv4 != nil) {
             order = followLiveChanges(of: row, droplet: droplet, observation: observation, into: &target, plan: &plan)
+            // A binding is written on its own, now: a step's intent leaves only when the rate
+            // budget lets it, and by then the read the binding rests on may be stale. The change
+            // is neither sent nor recorded; the next pass starts it on the bound row.
+            if adopted, order != nil {
+                order = nil
+                target.change = state.change
+            }
         } else {
             target.observed = DropletFacts(droplet)
         }
-        let adopted =
-            state.dropletID != droplet.id
-            || (state.status == .creating && state.createAttemptedAt == nil)
         if adopted {
             plan.actions.append(.note(.adopted(row: row.id, droplet: droplet.id)))
         }

@@ -225,3 +225,25 @@ extension DropletSpecificationTests {
         #expect(drift.contains("daemon's own"))
     }
 }
+
+extension DropletSpecificationTests {
+    @Test(
+        "a droplet adopted without the row's tags is bound by a write of its own; the tag is sent by the next decision, not with the binding"
+    )
+    func adoptionBindsBeforeTagging() throws {
+        let c = Self.configuration { $0.tags = ["env:prod"] }
+        let r = row(1)  // creating, never attempted: a row moved in, its droplet made elsewhere
+        let plan = decide([r], observe([ReconcileCoreTests.droplet(100, for: 1)]), configuration: c)
+        #expect(plan.adoptions == [.adopted(row: r.id, droplet: 100)])
+        #expect(LiveChangeTests.sent(plan).isEmpty, "no step carries the binding")
+        #expect(plan.updates.first { $0.row == r.id }?.to.change == nil, "nor is the change recorded unsent")
+        let bound = try #require(plan.updates.first { $0.row == r.id }?.to)
+        #expect(bound.dropletID == 100 && bound.status == .active)
+
+        var next = r
+        next.state = bound
+        next.revision += 1
+        let after = decide([next], observe([ReconcileCoreTests.droplet(100, for: 1)]), configuration: c)
+        #expect(LiveChangeTests.sent(after).first?.order.kind == .tag("env:prod"))
+    }
+}
