@@ -34,8 +34,10 @@ extension FleetReconciler {
         // A row may record a droplet the list does not show: a new one hidden by list lag, one
         // without the fleet tag (a legacy row), or one that is gone. Ask for each directly.
         let now = databaseNow()
+        // Built once: a full list's pass asks this of every row.
+        var gone = knownGone
         let missing = rows.compactMap { row -> ReadSchedule.Candidate<Int64>? in
-            guard let id = row.state.dropletID, !listed.contains(id), !knownGone.contains(id) else { return nil }
+            guard let id = row.state.dropletID, !listed.contains(id), !gone.contains(id) else { return nil }
             switch row.state.status {
             case .creating, .provisioning, .initializing, .active, .unreachable, .deleting:
                 return ReadSchedule.Candidate(row: row.id, urgent: isUrgent(row, at: now), item: id)
@@ -46,7 +48,6 @@ extension FleetReconciler {
         reads.leave(followUps: missing.count - picked.count)
         // The last slice's pages were read in this pass; earlier slices' may be minutes old.
         var fresh = Set(slice?.droplets.map(\.id) ?? [])
-        var gone = knownGone
         let (cloud, leads) = (self.cloud, self.leads)
         let lookups = await Self.concurrently(picked.map(\.item), limit: 1) { id in
             guard leads() else { return (id, Result<ObservedDroplet?, any Error>.failure(LeadershipLost())) }
