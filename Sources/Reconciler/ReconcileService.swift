@@ -259,8 +259,12 @@ public struct ReconcileService: Service {
             hooks.progress()
             let slice = min(deadline - clock.uptime(), heartbeat)
             guard try await wake.wait(for: slice) else { continue }
-            if wake.isShuttingDown || !quickPasses { return }
+            if wake.isShuttingDown { return }
             let pending = wake.take()
+            // A replica that does not lead backs off in full: what a NOTIFY or a lost lease asks
+            // for is the leader's business, and returning early (the news left pending) would
+            // campaign again at once, round and round, against a database that is down.
+            if !quickPasses { continue }
             if pending.resync { return }
             if pending.rows.isSubset(of: covered) { continue }
             do {

@@ -16,16 +16,20 @@ import Timekeeping
 /// A lease that campaigns as the test says and remembers whether it was given up.
 final class ScriptedLease: LeadershipLease {
     enum Campaign { case wins, loses, fails }
-    private let state: Mutex<(campaign: Campaign, leading: Bool, resigned: Bool)>
+    private let state: Mutex<(campaign: Campaign, leading: Bool, resigned: Bool, campaigns: Int)>
 
-    init(_ campaign: Campaign) { state = Mutex((campaign, false, false)) }
+    init(_ campaign: Campaign) { state = Mutex((campaign, false, false, 0)) }
 
     var isLeading: Bool { state.withLock { $0.leading } }
     var mayAct: Bool { isLeading }
     var resigned: Bool { state.withLock { $0.resigned } }
+    var campaigns: Int { state.withLock { $0.campaigns } }
 
     func campaign() async throws -> Bool {
-        let campaign = state.withLock { $0.campaign }
+        let campaign = state.withLock {
+            $0.campaigns += 1
+            return $0.campaign
+        }
         switch campaign {
         case .wins:
             state.withLock { $0.leading = true }
@@ -64,7 +68,7 @@ struct CancellationTests {
     /// The loop against the in-process simulator, rows in memory, waiting on `clock`.
     func withLoop(
         leadership: (any LeadershipLease)?,
-        _ body: (ReconcileService, ManualClock) async throws -> Void
+        _ body: (ReconcileService, ManualClock, WakeSignal) async throws -> Void
     ) async throws {
         try await SimulatorHarness.withSimulator(configuration: SimulatorHarness.testConfiguration()) { sim in
             let client = DigitalOceanClient(
@@ -84,7 +88,7 @@ struct CancellationTests {
                 logger: Self.logger
             )
             do {
-                try await body(daemon.service, clock)
+                try await body(daemon.service, clock, daemon.wake)
             } catch {
                 try? await client.shutdown()
                 throw error
@@ -109,7 +113,7 @@ struct CancellationTests {
 
     @Test("the loop, waiting between passes, ends")
     func loopBetweenPasses() async throws {
-        try await withLoop(leadership: nil) { service, clock in
+        try await withLoop(leadership: nil) { service, clock, _ in
             let run = Task { try await service.run() }
             try await cancelWhileWaiting(run, on: clock)
         }
@@ -118,7 +122,7 @@ struct CancellationTests {
     @Test("a standby's loop, waiting to campaign again, ends and gives up its session")
     func standby() async throws {
         let lease = ScriptedLease(.loses)
-        try await withLoop(leadership: lease) { service, clock in
+        try await withLoop(leadership: lease) { service, clock, _ in
             let run = Task { try await service.run() }
             // Two waits: the lease keeper's and the loop's (counting one raced the other's start).
             try await cancelWhileWaiting(run, on: clock, sleeps: 2)
@@ -128,17 +132,40 @@ struct CancellationTests {
 
     @Test("a loop backing off from an unreachable database ends")
     func backingOff() async throws {
-        try await withLoop(leadership: ScriptedLease(.fails)) { service, clock in
+        try await withLoop(leadership: ScriptedLease(.fails)) { service, clock, _ in
             let run = Task { try await service.run() }
             // Two waits: the lease keeper's and the loop's.
             try await cancelWhileWaiting(run, on: clock, sleeps: 2)
         }
     }
 
+    @Test("a replica backing off from an unreachable database is not hurried by news it cannot act on")
+    func backingOffIgnoresNews() async throws {
+        let lease = ScriptedLease(.fails)
+        try await withLoop(leadership: lease) { service, clock, wake in
+            // A NOTIFY (or a lost lease's wake-up) that arrived while the database went away. The
+            // loop used to leave it pending, so every wait between campaigns returned at once:
+            // thousands of campaigns and log lines a minute against a database that is down.
+            wake.signal(row: nil)
+            let run = Task { try await service.run() }
+            // Time moves in steps of 100 ms until the eighth campaign. Backing off (no jitter:
+            // half the ceiling) from 250 ms, doubling, to 2.5 s, that is 11.25 s in; a loop that
+            // does not wait campaigns eight times before time moves at all.
+            while lease.campaigns < 8, clock.uptime() < .seconds(120) {
+                for _ in 0..<200 { await Task.yield() }
+                if lease.campaigns < 8 { clock.advance(by: .milliseconds(100)) }
+            }
+            #expect(lease.campaigns >= 8)
+            #expect(clock.uptime() >= .seconds(10), "the eighth campaign came \(clock.uptime()) in")
+            run.cancel()
+            _ = try? await run.value
+        }
+    }
+
     @Test("a leader's loop, renewing its lease while it waits, ends and resigns")
     func leader() async throws {
         let lease = ScriptedLease(.wins)
-        try await withLoop(leadership: lease) { service, clock in
+        try await withLoop(leadership: lease) { service, clock, _ in
             let run = Task { try await service.run() }
             // Two waits: the lease keeper's and the loop's.
             try await cancelWhileWaiting(run, on: clock, sleeps: 2)
