@@ -14,10 +14,11 @@ extension Decider {
         rows: [ServerRecord],
         observation: Observation,
         now: Date,
+        rowsReadAt: Date,
         orphansFirstSeen: [Int64: Date]
     ) -> Plan {
         let index = ObservationIndex(rows: rows, observation: observation)
-        var builder = PlanBuilder(now: now)
+        var builder = PlanBuilder(now: now, rowsReadAt: min(rowsReadAt, now))
         // Fleet droplets a live row claims (identity or recorded id); the rest are orphans.
         var claimed = [Bool](repeating: false, count: observation.droplets.count)
         var waitingForProjects: [String: [ProjectAssignment.Member]] = [:]
@@ -316,8 +317,10 @@ extension Decider {
             // Connected before a pass saw the droplet active: the wait took no time, but it was
             // this agent's to end (the audit trail says so).
             if !row.state.status.isUp { target.agentAwaitedSince = row.state.agentAwaitedSince ?? plan.now }
+            // Judged as of the read: the hub may have seen the agent since (seed 120146's passes
+            // took minutes, and every agent went unreachable at each pass's end).
             let staleAt = seenAt.adding(policy.staleAfter)
-            if plan.now > staleAt {
+            if plan.rowsReadAt > staleAt {
                 target.status = .unreachable
                 target.lastError = DecisionMessages.agentUnreachable(
                     agent: agentID,
@@ -339,7 +342,7 @@ extension Decider {
         let awaitedSince = row.state.agentAwaitedSince ?? plan.now
         target.agentAwaitedSince = awaitedSince
         let deadline = awaitedSince.adding(policy.timeout)
-        if plan.now >= deadline {
+        if plan.rowsReadAt >= deadline {
             target.status = .failed
             target.lastError = DecisionMessages.agentTimedOut(
                 agent: agentID,

@@ -242,14 +242,24 @@ public struct Decider: Sendable {
     ///     history, and a droplet that names only a deleted row is an orphan either way).
     ///   - observation: what the list (and any direct lookups) showed.
     ///   - now: the clock.
+    ///   - rowsReadAt: when `rows` were read (nil: `now`). What the rows say of their agents is
+    ///     judged as of then: a pass whose look at DigitalOcean took minutes must not call an agent
+    ///     the hub saw a second ago unreachable because the record it read is minutes old.
     ///   - orphansFirstSeen: when the loop first saw each orphan droplet (for the grace period).
     public func decide(
         rows: [ServerRecord],
         observation: Observation,
         now: Date,
+        rowsReadAt: Date? = nil,
         orphansFirstSeen: [Int64: Date] = [:]
     ) -> Plan {
-        let plan = reconcile(rows: rows, observation: observation, now: now, orphansFirstSeen: orphansFirstSeen)
+        let plan = reconcile(
+            rows: rows,
+            observation: observation,
+            now: now,
+            rowsReadAt: rowsReadAt ?? now,
+            orphansFirstSeen: orphansFirstSeen
+        )
         Invariants.check(plan, rows: rows, observation: observation)
         return plan
     }

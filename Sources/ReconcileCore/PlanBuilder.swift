@@ -7,6 +7,8 @@
 /// Accumulates one pass's plan.
 struct PlanBuilder {
     let now: Date
+    /// When the rows were read: what they say of their agents is as of this instant.
+    let rowsReadAt: Date
     var actions: [Action] = []
     var waitingOnCloud = false
     var nextWakeUp: Date?

@@ -148,6 +148,7 @@ public actor FleetReconciler {
     /// and creates only what that look proves missing. Returns the ids it handled.
     public func quickPass() async throws -> Set<UUID> {
         // A row this process has sent a create for is not unattempted, whatever it says (restored).
+        let rowsReadAt = databaseNow()
         var rows = try await repository.fetchUnattemptedServers()
         reads.beginPass(allowance: configuration.maxLookupsPerPass)
         defer { reads.endPass() }
@@ -171,7 +172,7 @@ public actor FleetReconciler {
         } else {
             observation = Observation(droplets: [], goneDropletIDs: knownGone, listedAt: listedAt)
         }
-        let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: [:])
+        let plan = await decideWithLookups(rows: rows, readAt: rowsReadAt, observation: &observation)
         // Only this subset of rows was read: every other droplet would look like an orphan.
         let actions = plan.actions.filter { action in
             switch action {
@@ -198,13 +199,19 @@ public actor FleetReconciler {
         rows: [ServerRecord], observation: Observation, plan: Plan
     ) {
         // Room for the last pass's rows and a few more (the table grows a little between passes).
+        let rowsReadAt = databaseNow()
         var rows = try await repository.fetchServers(expectedCount: lastRowCount + lastRowCount / 64)
         lastRowCount = rows.count
         try await synchroniseClock()
         if !brakeReviewed { await takeOverRecentDestroys() }
         rememberCreatesSent(in: &rows)
         var observation = try await observe(rows: rows, wholeList: wholeList)
-        let plan = await decideWithLookups(rows: rows, observation: &observation, orphansFirstSeen: orphansFirstSeen)
+        let plan = await decideWithLookups(
+            rows: rows,
+            readAt: rowsReadAt,
+            observation: &observation,
+            orphansFirstSeen: orphansFirstSeen
+        )
         guard leads() else { throw LeadershipLost() }
         return (rows, observation, plan)
     }
@@ -215,13 +222,15 @@ public actor FleetReconciler {
     /// minute, and the budget cannot recall them.
     private func decideWithLookups(
         rows: [ServerRecord],
+        readAt rowsReadAt: Date,
         observation: inout Observation,
-        orphansFirstSeen: [Int64: Date]
+        orphansFirstSeen: [Int64: Date] = [:]
     ) async -> Plan {
         var plan = decider.decide(
             rows: rows,
             observation: observation,
             now: databaseNow(),
+            rowsReadAt: rowsReadAt,
             orphansFirstSeen: orphansFirstSeen
         )
         let wanted = Set(plan.identityLookups.filter { !observation.identitiesLookedUp.contains($0) })
@@ -261,6 +270,7 @@ public actor FleetReconciler {
             rows: rows,
             observation: observation,
             now: databaseNow(),
+            rowsReadAt: rowsReadAt,
             orphansFirstSeen: orphansFirstSeen
         )
         return plan

@@ -129,6 +129,32 @@ struct AgentTests {
         )
     }
 
+    @Test(
+        "an agent is judged as of the read of its row: a pass whose look at DigitalOcean took minutes does not call it unreachable, nor fail its wait"
+    )
+    func judgedAsOfTheRead() {
+        // Read 180 s before the decision, seen 60 s before the read: fresh at the read, though
+        // 240 s old by the clock when the decision is made.
+        let readAt = seconds(-180)
+        let record = bound(status: .active, connectedAt: seconds(-600), lastSeenAt: seconds(-240))
+        let decider = Decider(configuration: Self.bootstrap)
+        let observation = observe([droplet(100, for: 1)])
+        let asOfRead = decider.decide(rows: [record], observation: observation, now: now, rowsReadAt: readAt)
+        #expect(asOfRead.after(record).status == .active)
+        let asOfNow = decider.decide(rows: [record], observation: observation, now: now)
+        #expect(asOfNow.after(record).status == .unreachable)
+
+        // A wait that ran out between the read and the decision: the agent may have connected
+        // meanwhile, which the read could not show. The next pass, reading again, decides.
+        let waiting = bound(status: .initializing, awaitedSince: seconds(-1_000))
+        let plan = decider.decide(rows: [waiting], observation: observation, now: now, rowsReadAt: seconds(-101))
+        #expect(plan.after(waiting).status == .initializing)
+        #expect(
+            decider.decide(rows: [waiting], observation: observation, now: now, rowsReadAt: seconds(-100))
+                .after(waiting).status == .failed
+        )
+    }
+
     @Test("a connection seen only as connected_at counts as seen then")
     func connectedWithoutHeartbeat() {
         #expect(after(bound(status: .active, connectedAt: seconds(-121))).state.status == .unreachable)
