@@ -130,6 +130,19 @@ public struct ObservedDroplet: Sendable, Hashable, Identifiable {
         return droplet
     }
 
+    /// The droplet once `step` is carried out, where its effect is known without reading it: a
+    /// tag request's (its 204 is the effect). Any other step is followed and read, and leaves the
+    /// droplet as it is here.
+    public func carrying(_ step: DropletActionKind) -> ObservedDroplet {
+        var droplet = self
+        switch step {
+        case .tag(let tag) where !otherTags.contains(tag): droplet.otherTags.append(tag)
+        case .untag(let tag): droplet.otherTags.removeAll { $0 == tag }
+        default: break
+        }
+        return droplet
+    }
+
     /// A placement as a set member (see `sharingPlacement(with:)`).
     public struct PlacementKey: Hashable, Sendable {
         fileprivate let placement: Placement

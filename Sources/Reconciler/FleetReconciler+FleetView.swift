@@ -84,20 +84,30 @@ struct FleetScan {
     /// read wins when the list is done.
     var listedAt: [Int64: Date] = [:]
     var readSince: [Int64: (droplet: ObservedDroplet?, at: Date)] = [:]
+    /// Steps this replica carried out since the list began whose effect is known without a read
+    /// (a tag request's), and when: applied to a droplet whose page or read is older (seed 14162's
+    /// list, read over minutes, showed droplets without the tag just put on them, and every one
+    /// was tagged again).
+    var carriedOut: [Int64: [(step: DropletActionKind, at: Date)]] = [:]
     /// The distinct placements (region, size, image) listed so far, each kept once.
     var placements = Set<ObservedDroplet.PlacementKey>()
 
     /// The finished list, each droplet as its freshest read showed it.
     func merged(_ droplets: [ObservedDroplet]) -> [ObservedDroplet] {
-        guard !readSince.isEmpty else { return droplets }
+        guard !readSince.isEmpty || !carriedOut.isEmpty else { return droplets }
         var result: [ObservedDroplet] = []
         result.reserveCapacity(droplets.count)
-        for droplet in droplets {
-            guard let read = readSince[droplet.id], read.at > listedAt[droplet.id] ?? .distantFuture else {
-                result.append(droplet)
-                continue
+        for listed in droplets {
+            var droplet = listed
+            var readAt = listedAt[listed.id] ?? .distantFuture
+            if let read = readSince[listed.id], read.at > readAt {
+                guard let fresher = read.droplet else { continue }
+                (droplet, readAt) = (fresher, read.at)
             }
-            if let fresher = read.droplet { result.append(fresher) }
+            for effect in carriedOut[listed.id] ?? [] where effect.at > readAt {
+                droplet = droplet.carrying(effect.step)
+            }
+            result.append(droplet)
         }
         return result
     }
@@ -250,12 +260,10 @@ extension FleetReconciler {
             case .success(let droplet?):
                 droplets.append(droplet)
                 fresh.insert(id)
-                view?.droplets[id] = droplet
-                scan?.readSince[id] = (droplet, sentAt)
+                remember(read: droplet, id: id, sentAt: sentAt)
             case .success(nil):
                 gone.insert(id)
-                view?.droplets[id] = nil
-                scan?.readSince[id] = (nil, sentAt)
+                remember(read: nil, id: id, sentAt: sentAt)
             case .failure(let error):
                 logger.debug("lookup of droplet \(id) failed; deciding without it: \(error)")
             }
@@ -268,6 +276,20 @@ extension FleetReconciler {
             isFullView: false,
             freshlyRead: fresh
         )
+    }
+
+    /// Keeps a fresh read of a droplet (nil: 404) for the passes to come: in the view, and in the
+    /// full list in progress, where it replaces an older page.
+    func remember(read droplet: ObservedDroplet?, id: Int64, sentAt: Date) {
+        view?.droplets[id] = droplet
+        scan?.readSince[id] = (droplet, sentAt)
+    }
+
+    /// Keeps what a step this replica carried out did to its droplet (`ObservedDroplet.carrying`),
+    /// so that neither the view nor a list read before it sends the step again.
+    func remember(carriedOut step: DropletActionKind, on id: Int64, at: Date) {
+        if let droplet = view?.droplets[id] { view?.droplets[id] = droplet.carrying(step) }
+        scan?.carriedOut[id, default: []].append((step, at))
     }
 
     /// The droplets of rows that are not at rest, to be read fresh between full lists. Before the

@@ -60,6 +60,7 @@ extension FleetReconciler {
                 metadata: ["SERVER_ID": "\(row.id.uuidString.lowercased())"]
             )
         }
+        if case .carriedOut = outcome { remember(carriedOut: order.kind, on: order.dropletID, at: databaseNow()) }
         let after = await writeOutcome(
             of: sent.written,
             row: row,
@@ -119,7 +120,11 @@ extension FleetReconciler {
                 }
             }
             do {
-                if let droplet = try await cloud.droplet(id: dropletID) {
+                let sentAt = databaseNow()
+                let droplet = try await cloud.droplet(id: dropletID)
+                // Kept beyond this pass: a list read before the step ended must not undo it.
+                remember(read: droplet, id: dropletID, sentAt: sentAt)
+                if let droplet {
                     fresh[dropletID] = droplet
                 } else {
                     observation.goneDropletIDs.insert(dropletID)

@@ -238,4 +238,68 @@ struct FleetViewTests {
             #expect(sent.count == 5, "one rename per row: \(sent.map(\.path))")
         }
     }
+
+    @Test(
+        "a tag the daemon put on while a full list was being read is not put on again when the list ends, nor a backups change sent twice"
+    )
+    func stepsCarriedOutSurviveASlowList() async throws {
+        try await withFleet(configure: {
+            $0.listPagesPerSlice = 1
+            $0.listSliceInterval = .zero
+        }) { reconciler, repository, sim in
+            for i in 0..<5 { repository.insert(ServerRecord(id: UUID(), name: "web-\(i)", createdAt: Date())) }
+            let converged = try await eventually(timeout: .seconds(20)) {
+                let summary = try await reconciler.fullPass()
+                return summary.listing == nil && repository.rows.allSatisfy { $0.state.status == .active }
+            }
+            #expect(converged)
+            // A full list of three pages begins: this pass reads its first page, droplets untagged.
+            await reconciler.requestFullList()
+            let started = try await reconciler.fullPass()
+            #expect(started.listing?.read == 1)
+            // The tag exists (a first request for one that does not is a 404 that makes it, and
+            // the droplet is tagged after a back-off this test need not wait for).
+            _ = sim.simulator.handle(
+                .init(
+                    method: "POST",
+                    uri: "/v2/tags",
+                    headers: [("Authorization", "Bearer \(sim.token)"), ("Content-Type", "application/json")],
+                    body: Array(#"{"name": "web"}"#.utf8)
+                )
+            )
+            #expect(sim.simulator.tags().contains("web"))
+            // Backups switched as quickly as the renames: passes in a tight loop would otherwise
+            // spend the minute's requests following them, and wait for the next.
+            var timing = sim.simulator.actionTiming
+            timing.backups = .milliseconds(200)
+            sim.simulator.setActionTiming(timing)
+            for var row in repository.rows {
+                row.options = DropletOptions(tags: ["web"], backups: true)
+                row.revision += 1
+                repository.insert(row)
+            }
+            // Tags are carried out at once (204), backups followed to completion, while the list goes on.
+            var last = try await reconciler.fullPass()
+            let changed = try await eventually(timeout: .seconds(30)) {
+                last = try await reconciler.fullPass()
+                return repository.rows.allSatisfy { $0.state.change == nil }
+                    && sim.simulator.requestLog().filter { $0.path.hasSuffix("/actions") && $0.method == "POST" }.count
+                        >= 5
+            }
+            #expect(changed)
+            while last.listing != nil { last = try await reconciler.fullPass() }
+            #expect(last.fullViewAge != nil)
+            // Passes after the list: nothing is sent again.
+            for _ in 0..<3 { _ = try await reconciler.fullPass() }
+            for row in repository.rows {
+                #expect(row.state.change == nil, "\(row.name): \(String(describing: row.state.change))")
+                #expect(row.state.drift == nil, "\(row.name): \(row.state.drift ?? "")")
+            }
+            let log = sim.simulator.requestLog().filter { $0.method == "POST" }
+            let tags = log.filter { $0.path.hasPrefix("/v2/tags/web/resources") }
+            let backups = log.filter { $0.path.hasSuffix("/actions") }
+            #expect(tags.count == 5, "one tag request per droplet: \(log.map(\.path))")
+            #expect(backups.count == 5, "one enable_backups per droplet: \(log.map(\.path))")
+        }
+    }
 }
