@@ -164,7 +164,7 @@ public struct ReconcileService: Service {
                         .delay(failures: consecutiveFailures, jitter: jitter())
                     logger.error("database unreachable; campaigning again in \(DurationText.format(delay)): \(error)")
                     hooks.passFailed(error)
-                    try await waitBetweenPasses(delay, quickPasses: false)
+                    try await backOff(delay)
                     continue
                 }
             }
@@ -237,6 +237,20 @@ public struct ReconcileService: Service {
         }
     }
 
+    /// Waits out a failed campaign's back-off. What arrives meanwhile (a NOTIFY, a lost lease's
+    /// wake-up) is a leader's business, and the full pass that follows a won campaign covers it:
+    /// it is taken and does not cut the wait short, or the loop would campaign again at once,
+    /// round and round, against a database that is down. Shutdown ends it.
+    private func backOff(_ delay: Duration) async throws {
+        let deadline = clock.uptime() + delay
+        while clock.uptime() < deadline {
+            hooks.progress()
+            guard try await wake.wait(for: min(deadline - clock.uptime(), heartbeat)) else { continue }
+            if wake.isShuttingDown { return }
+            _ = wake.take()
+        }
+    }
+
     /// Waits up to `delay`, running quick passes for NOTIFYs about new rows; returns early when a
     /// full pass is due (a NOTIFY about anything else, a resync request, or shutdown). Throws
     /// `CancellationError` when cancelled.
@@ -259,12 +273,8 @@ public struct ReconcileService: Service {
             hooks.progress()
             let slice = min(deadline - clock.uptime(), heartbeat)
             guard try await wake.wait(for: slice) else { continue }
-            if wake.isShuttingDown { return }
+            if wake.isShuttingDown || !quickPasses { return }
             let pending = wake.take()
-            // A replica that does not lead backs off in full: what a NOTIFY or a lost lease asks
-            // for is the leader's business, and returning early (the news left pending) would
-            // campaign again at once, round and round, against a database that is down.
-            if !quickPasses { continue }
             if pending.resync { return }
             if pending.rows.isSubset(of: covered) { continue }
             do {
