@@ -147,8 +147,8 @@ public actor FleetReconciler {
     /// identities (one list when the fleet fits one page, else a lookup by identity tag per row)
     /// and creates only what that look proves missing. Returns the ids it handled.
     public func quickPass() async throws -> Set<UUID> {
-        // A row this process has sent a create for is not unattempted, whatever it says (restored).
         let rowsReadAt = databaseNow()
+        // A row this process has sent a create for is not unattempted, whatever it says (restored).
         var rows = try await repository.fetchUnattemptedServers()
         reads.beginPass(allowance: configuration.maxLookupsPerPass)
         defer { reads.endPass() }

@@ -198,10 +198,11 @@ struct FleetViewTests {
         }
     }
 
-    @Test(
-        "a rename the daemon completed while a full list was being read is not mistaken for drift when the list ends: the fresher read wins"
-    )
-    func fresherReadsWinOverASlowList() async throws {
+    /// Five rows active in a fleet listed a page at a time, then a full list of three pages begun:
+    /// its first page read, the droplets as they are now.
+    func withListUnderWay(
+        _ body: (FleetReconciler, InMemoryRepository, SimulatorHarness.Running) async throws -> Void
+    ) async throws {
         try await withFleet(configure: {
             $0.listPagesPerSlice = 1
             $0.listSliceInterval = .zero
@@ -212,10 +213,18 @@ struct FleetViewTests {
                 return summary.listing == nil && repository.rows.allSatisfy { $0.state.status == .active }
             }
             #expect(converged)
-            // A full list of three pages begins: this pass reads its first page, droplets as named now.
             await reconciler.requestFullList()
             let started = try await reconciler.fullPass()
             #expect(started.listing?.read == 1)
+            try await body(reconciler, repository, sim)
+        }
+    }
+
+    @Test(
+        "a rename the daemon completed while a full list was being read is not mistaken for drift when the list ends: the fresher read wins"
+    )
+    func fresherReadsWinOverASlowList() async throws {
+        try await withListUnderWay { reconciler, repository, sim in
             for var row in repository.rows {
                 row.name += "-renamed"
                 row.revision += 1
@@ -243,20 +252,7 @@ struct FleetViewTests {
         "a tag the daemon put on while a full list was being read is not put on again when the list ends, nor a backups change sent twice"
     )
     func stepsCarriedOutSurviveASlowList() async throws {
-        try await withFleet(configure: {
-            $0.listPagesPerSlice = 1
-            $0.listSliceInterval = .zero
-        }) { reconciler, repository, sim in
-            for i in 0..<5 { repository.insert(ServerRecord(id: UUID(), name: "web-\(i)", createdAt: Date())) }
-            let converged = try await eventually(timeout: .seconds(20)) {
-                let summary = try await reconciler.fullPass()
-                return summary.listing == nil && repository.rows.allSatisfy { $0.state.status == .active }
-            }
-            #expect(converged)
-            // A full list of three pages begins: this pass reads its first page, droplets untagged.
-            await reconciler.requestFullList()
-            let started = try await reconciler.fullPass()
-            #expect(started.listing?.read == 1)
+        try await withListUnderWay { reconciler, repository, sim in
             // The tag exists (a first request for one that does not is a 404 that makes it, and
             // the droplet is tagged after a back-off this test need not wait for).
             _ = sim.simulator.handle(
