@@ -95,7 +95,7 @@ extension Decider {
         return droplet.otherTags == specification.tags
             && (droplet.backups.map { $0 == specification.backups } ?? true)
             && (specification.vpcUUID.flatMap { vpc in droplet.vpcUUID.map { $0 == vpc } } ?? true)
-            && (row.state.createdWith.map { $0 == specification.creationOnly } ?? true)
+            && (row.state.createdWith.map { $0 == creationOnly(of: row) } ?? true)
     }
 
     /// What differs and is not being changed, in words that say what to do; nil when nothing.
@@ -150,9 +150,9 @@ extension Decider {
                 "vpc: the row asks VPC \(vpc), the droplet is in \(actual); a droplet's VPC is chosen when it is made: set delete_requested_at and insert a new row to move it"
             )
         }
-        if let made = row.state.createdWith, made != specification.creationOnly {
+        if let made = row.state.createdWith, case let asked = creationOnly(of: row), made != asked {
             items.append(
-                "made with: \(made); the row and the configuration now ask \(specification.creationOnly); keys, VPC, IPv6, monitoring and user data apply only to new droplets: set delete_requested_at and insert a new row to apply them"
+                "made with: \(made); the row and the configuration now ask \(asked); keys, VPC, IPv6, monitoring and user data apply only to new droplets: set delete_requested_at and insert a new row to apply them"
             )
         }
         if let refused, refused.column == "tags" || refused.column == "backups",

@@ -231,10 +231,13 @@ public struct Plan: Sendable, Hashable {
 ///
 /// It performs no I/O. The loop observes, calls `decide`, and performs the actions.
 public struct Decider: Sendable {
-    public var configuration: DecisionConfiguration
+    public let configuration: DecisionConfiguration
+    /// The specification of a row that names no options of its own, by region, made once.
+    let defaultSpecifications: DefaultSpecifications
 
     public init(configuration: DecisionConfiguration = DecisionConfiguration()) {
         self.configuration = configuration
+        defaultSpecifications = DefaultSpecifications(configuration.droplets)
     }
 
     /// - Parameters:
