@@ -122,6 +122,11 @@ public struct DestroyClearance: Sendable, Hashable {
     ) -> DestroyClearance {
         let allowance = allowedUntil.flatMap { $0 > now ? $0 : nil }
         var room = braked ? 0 : budget.remaining(counted: counted.count, liveRows: liveRows)
+        // A destroy already counted (its DELETE repeated after a lost answer, or its intent
+        // written and the request withdrawn) goes again without new room, but only while the
+        // hour's count is within the budget: counted under an allowance that has since ended, it
+        // waits like any other (seed 171452 sent one 130 s after the allowance, braked).
+        let countedWithin = !braked && counted.count <= budget.limit(fleetSize: liveRows + counted.count)
         var clearance = DestroyClearance(
             cleared: [],
             held: [],
@@ -145,7 +150,7 @@ public struct DestroyClearance: Sendable, Hashable {
             }
             if case .duplicate = reason {
                 clearance.cleared.append(action)
-            } else if counted.contains(droplet) || allowance != nil {
+            } else if (counted.contains(droplet) && countedWithin) || allowance != nil {
                 clearance.cleared.append(action)
             } else if room > 0 {
                 room -= 1

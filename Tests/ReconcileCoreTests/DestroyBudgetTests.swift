@@ -87,6 +87,38 @@ struct DestroyBudgetTests {
         #expect(clearance.held == [Self.orphan(9), Self.deletion(10)])
     }
 
+    @Test(
+        "a destroy already counted goes again only while the hour's count is within the budget, or under an allowance"
+    )
+    func countedPastTheBudgetWaits() {
+        // Seven counted in an hour whose budget is 2 (an allowance has ended): droplet 8's intent
+        // was written under it, its request withdrawn; it is not sent past the budget.
+        let budget = DestroyBudget(perHour: 2, percentOfFleet: 100, floorPerHour: 1)
+        let counted: Set<Int64> = [1, 2, 3, 4, 5, 6, 8]
+        for braked in [false, true] {
+            let held = DestroyClearance.decide(
+                [Self.deletion(8)],
+                budget: budget,
+                counted: counted,
+                liveRows: 10,
+                allowedUntil: nil,
+                braked: braked,
+                now: Self.now
+            )
+            #expect(held.cleared.isEmpty && held.held == [Self.deletion(8)], "braked: \(braked)")
+        }
+        let allowed = DestroyClearance.decide(
+            [Self.deletion(8)],
+            budget: budget,
+            counted: counted,
+            liveRows: 10,
+            allowedUntil: Self.now.addingTimeInterval(60),
+            braked: true,
+            now: Self.now
+        )
+        #expect(allowed.cleared == [Self.deletion(8)])
+    }
+
     @Test("once braked, nothing counted goes while the hour has room, until an allowance")
     func brakedUntilAllowed() {
         let destroys = [Self.deletion(1), Self.orphan(2)]
