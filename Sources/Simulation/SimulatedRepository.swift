@@ -33,26 +33,10 @@ struct SimulatedRepository: ServerRepository {
         }
     }
 
-    func update(
-        id: UUID,
-        expectedRevision: Int64,
-        to state: DaemonState,
-        agentKey: AgentKeyChange?,
-        events: [AuditEvent]
-    ) async throws -> Int64? {
-        try await write(
-            id: id,
-            expectedRevision: expectedRevision,
-            to: state,
-            agentKey: agentKey,
-            events: events
-        )
-    }
-
     /// Every write locks its row first, as the store's does (`FOR NO KEY UPDATE SKIP LOCKED`): a
     /// row another transaction holds is not waited for; the write is a miss, `RowLocked`, as
     /// `PostgresServerRepository` reports 55P03.
-    private func write(
+    func update(
         id: UUID,
         expectedRevision: Int64,
         to state: DaemonState,
